@@ -1,0 +1,35 @@
+# Two commands work on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_DIR ?= demo-output
+export AUTOCODE_SHARED_DATA ?= $(abspath ../shared/data)
+
+.PHONY: demo test lint typecheck unit install clean
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# Every install goes through constraints.txt so torch stays the local CPU wheel.
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,spark]'
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: install
+	bash scripts/demo.sh $(DEMO_DIR)
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest -q
+
+test: lint typecheck unit
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) mlruns mlflow.db

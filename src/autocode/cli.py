@@ -1,0 +1,174 @@
+"""The `autocode` command line: parse, call one function, print."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from autocode import __version__
+from autocode.corpus.errors import SourceError
+from autocode.corpus.load import FORMATS, LoadOptions
+from autocode.corpus.table import ColumnMap
+
+app = typer.Typer(help="Predict medical codes from clinical notes.", no_args_is_help=True)
+data_app = typer.Typer(help="Load, inspect, prepare and synthesise note archives.")
+app.add_typer(data_app, name="data")
+console = Console()
+error_console = Console(stderr=True)
+
+FormatOption = Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}.")]
+SplitOption = Annotated[
+    str | None, typer.Option("--split", help="Split(s) to read, comma-separated.")
+]
+LanguageOption = Annotated[str, typer.Option("--language", help="CodiEsp text: en or es.")]
+IdColOption = Annotated[str, typer.Option("--id-col")]
+TextColOption = Annotated[str, typer.Option("--text-col")]
+CodesColOption = Annotated[str, typer.Option("--codes-col")]
+SystemOption = Annotated[
+    str | None, typer.Option("--system", help="Code system of codes written without a prefix.")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def load_options(
+    source_format: str,
+    split: str | None,
+    language: str,
+    id_col: str,
+    text_col: str,
+    codes_col: str,
+    system: str | None,
+) -> LoadOptions:
+    """The LoadOptions every note-reading command builds from its shared flags."""
+    return LoadOptions(
+        format=source_format,
+        columns=ColumnMap(id_col=id_col, text_col=text_col, codes_col=codes_col),
+        system=system,
+        splits=tuple(s.strip() for s in split.split(",")) if split else None,
+        language=language,
+    )
+
+
+def fail(message: str) -> typer.Exit:
+    """One line on stderr and exit code 2: bad input is not a crash."""
+    error_console.print(f"error: {message}", markup=False, highlight=False)
+    return typer.Exit(code=2)
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        console.print(f"autocode {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=version_callback, is_eager=True)
+    ] = False,
+) -> None:
+    """autocode: ICD-10-CM/PCS, ICD-9, CPT and HCPCS codes from note text."""
+
+
+@data_app.command("stats")
+def data_stats(
+    path: Path,
+    source_format: FormatOption = "auto",
+    split: SplitOption = None,
+    language: LanguageOption = "en",
+    id_col: IdColOption = "note_id",
+    text_col: TextColOption = "text",
+    codes_col: CodesColOption = "codes",
+    system: SystemOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Documents, codes per system, quarantined rows and text lengths of a source."""
+    from autocode.corpus.stats import corpus_stats
+
+    try:
+        options = load_options(source_format, split, language, id_col, text_col, codes_col, system)
+        stats = corpus_stats(path, options).to_dict()
+    except (SourceError, ValueError) as error:
+        raise fail(str(error)) from None
+    if as_json:
+        print(json.dumps(stats))
+    else:
+        print_stats(stats)
+
+
+def print_stats(stats: dict[str, Any]) -> None:
+    table = Table(title="Corpus statistics", show_header=False)
+    table.add_row("documents", str(stats["documents"]))
+    table.add_row("rows read", str(stats["read"]))
+    table.add_row("quarantined", str(stats["quarantined"]))
+    for reason, count in stats["quarantined_by_reason"].items():
+        table.add_row(f"  {reason}", str(count))
+    for system, count in stats["code_rows"].items():
+        distinct = stats["distinct_codes"][system]
+        table.add_row(f"{system} codes", f"{count} rows, {distinct} distinct")
+    table.add_row("documents without codes", str(stats["documents_without_codes"]))
+    for split_name, count in stats["splits"].items():
+        table.add_row(f"split {split_name}", str(count))
+    percentiles = ", ".join(f"p{p}={v:.0f}" for p, v in stats["text_chars_percentiles"].items())
+    table.add_row("text length (chars)", percentiles)
+    console.print(table)
+
+
+@data_app.command("prepare")
+def data_prepare(
+    path: Path,
+    out: Annotated[Path, typer.Option("--out", help="Output directory.")],
+    source_format: FormatOption = "auto",
+    split: SplitOption = None,
+    language: LanguageOption = "en",
+    id_col: IdColOption = "note_id",
+    text_col: TextColOption = "text",
+    codes_col: CodesColOption = "codes",
+    system: SystemOption = None,
+    split_ratios: Annotated[str, typer.Option(help="train,validation,test")] = "0.8,0.1,0.1",
+    seed: Annotated[int, typer.Option()] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Write canonical Parquet notes with a split column, quarantine.jsonl and manifest.json."""
+    from autocode.corpus.prepare import prepare_dataset
+    from autocode.corpus.splits import SplitRatios
+
+    try:
+        options = load_options(source_format, split, language, id_col, text_col, codes_col, system)
+        prepared = prepare_dataset(path, options, out, SplitRatios.parse(split_ratios), seed)
+    except (SourceError, ValueError) as error:
+        raise fail(str(error)) from None
+    summary = {**prepared.report.to_dict(), "splits": prepared.split_counts, "out": str(out)}
+    print(json.dumps(summary) if as_json else _summary_line(summary))
+
+
+def _summary_line(summary: dict[str, Any]) -> str:
+    splits = ", ".join(f"{name} {count}" for name, count in summary["splits"].items())
+    return (
+        f"read {summary['read']} = kept {summary['kept']} + quarantined "
+        f"{summary['quarantined']} + skipped {summary['skipped']}; splits: {splits}; "
+        f"written to {summary['out']}"
+    )
+
+
+@data_app.command("synth")
+def data_synth(
+    out: Annotated[Path, typer.Option("--out", help="Output directory.")],
+    notes: Annotated[int, typer.Option("--notes", min=1)] = 1000,
+    seed: Annotated[int, typer.Option()] = 0,
+    codes: Annotated[int, typer.Option("--codes", min=10, help="Size of the code vocabulary.")] = 200,
+    bad_row_rate: Annotated[float, typer.Option(min=0.0, max=0.5)] = 0.0,
+    file_format: Annotated[str, typer.Option("--file-format")] = "parquet",
+) -> None:
+    """Generate a synthetic coded note archive (no real patient data)."""
+    from autocode.corpus.synth import write_synthetic_archive
+
+    summary = write_synthetic_archive(
+        out, notes, seed, n_codes=codes, fmt=file_format, bad_row_rate=bad_row_rate  # type: ignore[arg-type]
+    )
+    console.print(f"wrote {summary.notes} notes to {out} ({len(summary.files)} files)")

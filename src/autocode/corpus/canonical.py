@@ -1,0 +1,148 @@
+"""Turn raw source rows into canonical notes, quarantining what cannot be used.
+
+Loaders only parse their format into `RawRow`s; every rule about what makes
+a usable note lives here, so all sources are held to the same standard.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from autocode.codes import CodeError, normalize_code
+from autocode.corpus.quarantine import LoadReport, Quarantine, Reason
+from autocode.corpus.schema import DEFAULT_MAX_TEXT_CHARS, Note
+
+CODE_SEPARATORS = (";", "|", ",")
+
+
+@dataclass
+class RawRow:
+    """One row as a loader read it, before any validation."""
+
+    source: str
+    row: int
+    note_id: object
+    text: object
+    codes: object
+    patient_id: object = None
+    encounter_id: object = None
+    split: object = None
+    # Set by a loader that already knows the row is unusable: (reason, detail).
+    rejected: tuple[str, str] | None = None
+
+
+class Canonicalizer:
+    """Validate raw rows into notes; count every row as kept or quarantined."""
+
+    def __init__(
+        self,
+        quarantine: Quarantine,
+        report: LoadReport,
+        *,
+        system: str | None = None,
+        max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+    ) -> None:
+        self.quarantine = quarantine
+        self.report = report
+        self.system = system
+        self.max_text_chars = max_text_chars
+        self._seen_ids: set[str] = set()
+
+    def notes(self, rows: Iterable[RawRow]) -> Iterator[Note]:
+        for raw in rows:
+            note = self.accept(raw)
+            if note is not None:
+                yield note
+
+    def accept(self, raw: RawRow) -> Note | None:
+        """Return the canonical note, or None after quarantining the row."""
+        self.report.read += 1
+        try:
+            note = self._build(raw)
+        except _Rejected as rejected:
+            self.report.quarantined[rejected.reason] += 1
+            self.quarantine.add(raw.source, raw.row, rejected.reason, rejected.detail)
+            return None
+        self._seen_ids.add(note.note_id)
+        self.report.kept += 1
+        return note
+
+    def _build(self, raw: RawRow) -> Note:
+        if raw.rejected is not None:
+            raise _Rejected(*raw.rejected)
+        note_id = _optional_str(raw.note_id)
+        if note_id is None:
+            raise _Rejected(Reason.MISSING_ID)
+        if note_id in self._seen_ids:
+            raise _Rejected(Reason.DUPLICATE_ID, f"note_id {note_id!r} seen before")
+        text = _decode_text(raw.text)
+        if not text.strip():
+            raise _Rejected(Reason.EMPTY_TEXT)
+        if len(text) > self.max_text_chars:
+            raise _Rejected(
+                Reason.TEXT_TOO_LONG, f"{len(text)} chars > limit {self.max_text_chars}"
+            )
+        return Note(
+            note_id=note_id,
+            text=text,
+            codes=self._codes(raw.codes),
+            patient_id=_optional_str(raw.patient_id),
+            encounter_id=_optional_str(raw.encounter_id),
+            split=_optional_str(raw.split),
+        )
+
+    def _codes(self, value: object) -> list[str]:
+        codes: list[str] = []
+        for raw_code in split_codes(value):
+            try:
+                code = normalize_code(raw_code, self.system)
+            except CodeError as error:
+                raise _Rejected(Reason.INVALID_CODE, str(error)) from None
+            if code not in codes:
+                codes.append(code)
+        return codes
+
+
+def split_codes(value: object) -> list[str]:
+    """Accept codes as a list/array or as one delimited string (`;`, `|` or `,`)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    if isinstance(value, str):
+        for separator in CODE_SEPARATORS:
+            if separator in value:
+                return [part.strip() for part in value.split(separator) if part.strip()]
+        return [value.strip()] if value.strip() else []
+    if isinstance(value, Iterable):
+        return [str(item).strip() for item in value if item is not None and str(item).strip()]
+    raise _Rejected(Reason.MALFORMED_ROW, f"codes of type {type(value).__name__}")
+
+
+class _Rejected(Exception):
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+
+
+def _optional_str(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return text.strip() or None
+
+
+def _decode_text(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise _Rejected(Reason.UNDECODABLE, f"invalid UTF-8 at byte {error.start}") from None
+    if not isinstance(value, str):
+        raise _Rejected(Reason.MALFORMED_ROW, f"text of type {type(value).__name__}")
+    return value

@@ -1,0 +1,153 @@
+"""One entry point for every source: detect the format, stream canonical notes.
+
+`stream_notes` yields canonical notes batch by batch (constant memory);
+`load_notes` collects them into one Arrow table for training-sized data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+
+from autocode.corpus.canonical import Canonicalizer, RawRow
+from autocode.corpus.codiesp import is_codiesp_root, read_codiesp_rows
+from autocode.corpus.errors import SourceError
+from autocode.corpus.quarantine import LoadReport, Quarantine
+from autocode.corpus.schema import DEFAULT_MAX_TEXT_CHARS, NOTE_SCHEMA, Note, notes_to_table
+from autocode.corpus.table import ColumnMap, expand_table_paths, read_table_rows
+
+SourceFormat = Literal["auto", "table", "codiesp", "mimic3", "mimic4"]
+FORMATS: tuple[str, ...] = ("auto", "table", "codiesp", "mimic3", "mimic4")
+SPLIT_NOT_SELECTED = "split_not_selected"
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to read a source; the same options on every command that reads notes."""
+
+    format: str = "auto"
+    columns: ColumnMap = field(default_factory=ColumnMap)
+    system: str | None = None
+    splits: tuple[str, ...] | None = None
+    language: str = "en"
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
+    split_file: Path | None = None
+    include_cpt: bool = False
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ValueError(f"format {self.format!r} is not one of {', '.join(FORMATS)}")
+
+
+@dataclass
+class LoadedNotes:
+    """A whole source in memory, with the accounting of how it was read."""
+
+    table: pa.Table
+    report: LoadReport
+    source_digest: str
+
+
+def detect_format(path: Path) -> str:
+    """Guess the layout: CodiEsp root, MIMIC-III or -IV tables, else generic tables."""
+    if path.is_dir():
+        if is_codiesp_root(path):
+            return "codiesp"
+        names = {p.name.lower() for p in path.iterdir()}
+        if any(name.startswith("noteevents.csv") for name in names):
+            return "mimic3"
+        if "note" in names and "hosp" in names:
+            return "mimic4"
+    return "table"
+
+
+def read_raw_rows(path: Path, options: LoadOptions) -> Iterator[RawRow]:
+    source_format = detect_format(path) if options.format == "auto" else options.format
+    if source_format == "codiesp":
+        splits = list(options.splits) if options.splits else None
+        return read_codiesp_rows(path, splits, options.language)
+    if source_format in ("mimic3", "mimic4"):
+        return _mimic_rows(path, source_format, options)
+    return read_table_rows(expand_table_paths(path), options.columns)
+
+
+def _mimic_rows(path: Path, source_format: str, options: LoadOptions) -> Iterator[RawRow]:
+    from autocode.corpus import mimic  # only MIMIC users pay for its import
+
+    if source_format == "mimic3":
+        return mimic.read_mimic3_rows(
+            path, split_file=options.split_file, include_cpt=options.include_cpt
+        )
+    return mimic.read_mimic4_rows(path, split_file=options.split_file)
+
+
+def stream_notes(
+    path: Path, options: LoadOptions, quarantine: Quarantine, report: LoadReport
+) -> Iterator[Note]:
+    """Canonical notes of the selected splits; every other row is counted in `report`."""
+    canonicalizer = Canonicalizer(
+        quarantine, report, system=options.system, max_text_chars=options.max_text_chars
+    )
+    for note in canonicalizer.notes(read_raw_rows(path, options)):
+        if options.splits and note.split not in options.splits:
+            report.kept -= 1
+            report.skipped[SPLIT_NOT_SELECTED] += 1
+            continue
+        yield note
+
+
+def stream_note_tables(
+    path: Path,
+    options: LoadOptions,
+    quarantine: Quarantine,
+    report: LoadReport,
+    batch_size: int = 10_000,
+) -> Iterator[pa.Table]:
+    """The same notes as `stream_notes`, grouped into canonical Arrow tables."""
+    batch: list[Note] = []
+    for note in stream_notes(path, options, quarantine, report):
+        batch.append(note)
+        if len(batch) >= batch_size:
+            yield notes_to_table(batch)
+            batch = []
+    if batch:
+        yield notes_to_table(batch)
+
+
+def load_notes(
+    path: str | Path, options: LoadOptions | None = None, quarantine_path: Path | None = None
+) -> LoadedNotes:
+    """Read a whole source into memory (training, evaluation, splitting)."""
+    path = Path(path)
+    options = options or LoadOptions()
+    report = LoadReport()
+    with Quarantine(quarantine_path) as quarantine:
+        tables = list(stream_note_tables(path, options, quarantine, report))
+    report.check_balanced()
+    table = pa.concat_tables(tables) if tables else NOTE_SCHEMA.empty_table()
+    return LoadedNotes(table=table, report=report, source_digest=source_digest(path))
+
+
+def source_digest(path: Path) -> str:
+    """SHA-256 over the relative names and bytes of every file in the source."""
+    if not path.exists() and not any(char in str(path) for char in "*?["):
+        raise SourceError(path, "no such file or directory")
+    files = [path] if path.is_file() else _all_files(path)
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
+        with file.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _all_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file())
+    return expand_table_paths(path)

@@ -1,0 +1,102 @@
+"""`data prepare`: a canonical Parquet dataset with splits, a quarantine and a manifest.
+
+Two streaming passes keep memory bounded: the first reads ids, codes and
+patients to assign splits; the second writes the notes with their split.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from autocode import __version__
+from autocode.corpus.load import LoadOptions, source_digest, stream_note_tables, stream_notes
+from autocode.corpus.quarantine import LoadReport, Quarantine
+from autocode.corpus.schema import NOTE_SCHEMA
+from autocode.corpus.splits import SplitRatios, group_key, stratified_group_split
+
+NOTES_FILE = "notes.parquet"
+QUARANTINE_FILE = "quarantine.jsonl"
+MANIFEST_FILE = "manifest.json"
+
+
+@dataclass
+class PreparedDataset:
+    directory: Path
+    report: LoadReport
+    split_counts: dict[str, int]
+
+
+def prepare_dataset(
+    path: Path, options: LoadOptions, out_dir: Path, ratios: SplitRatios, seed: int = 0
+) -> PreparedDataset:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = LoadReport()
+    with Quarantine(out_dir / QUARANTINE_FILE) as quarantine:
+        note_ids, splits = _assign(path, options, quarantine, report, ratios, seed)
+    report.check_balanced()
+    split_of = dict(zip(note_ids, splits, strict=True))
+    _write_notes(path, options, out_dir / NOTES_FILE, split_of)
+    split_counts = dict(sorted(Counter(splits).items()))
+    manifest = _manifest(path, options, report, split_counts, ratios, seed)
+    (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    return PreparedDataset(out_dir, report, split_counts)
+
+
+def _assign(
+    path: Path,
+    options: LoadOptions,
+    quarantine: Quarantine,
+    report: LoadReport,
+    ratios: SplitRatios,
+    seed: int,
+) -> tuple[list[str], list[str]]:
+    note_ids: list[str] = []
+    codes: list[list[str]] = []
+    groups: list[str] = []
+    given: list[str | None] = []
+    for note in stream_notes(path, options, quarantine, report):
+        note_ids.append(note.note_id)
+        codes.append(note.codes)
+        groups.append(group_key(note.patient_id, note.note_id))
+        given.append(note.split)
+    if given and all(given):
+        return note_ids, [str(split) for split in given]
+    return note_ids, stratified_group_split(codes, groups, ratios, seed)
+
+
+def _write_notes(path: Path, options: LoadOptions, target: Path, split_of: dict[str, str]) -> None:
+    # Second pass: same source, same rules, so the same notes come out; no quarantine re-write.
+    with pq.ParquetWriter(target, NOTE_SCHEMA) as writer:
+        for table in stream_note_tables(path, options, Quarantine(None), LoadReport()):
+            splits = pa.array([split_of[i] for i in table.column("note_id").to_pylist()])
+            table = table.set_column(table.schema.get_field_index("split"), "split", splits)
+            writer.write_table(table)
+
+
+def _manifest(
+    path: Path,
+    options: LoadOptions,
+    report: LoadReport,
+    split_counts: dict[str, int],
+    ratios: SplitRatios,
+    seed: int,
+) -> dict[str, Any]:
+    return {
+        "source": str(path),
+        "source_digest": source_digest(path),
+        "format": options.format,
+        "counts": report.to_dict(),
+        "splits": split_counts,
+        "split_ratios": [ratios.train, ratios.validation, ratios.test],
+        "seed": seed,
+        "autocode_version": __version__,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }

@@ -1,0 +1,93 @@
+"""Where unusable rows go: counted by reason, written as JSONL, never silently dropped.
+
+A quarantine record names the source file, the row number and the reason,
+plus a short detail (e.g. the malformed code). It never holds note text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+
+class Reason:
+    """Why a row was quarantined; these strings appear in reports and files."""
+
+    EMPTY_TEXT = "empty_text"
+    UNDECODABLE = "undecodable_bytes"
+    MISSING_ID = "missing_id"
+    DUPLICATE_ID = "duplicate_id"
+    INVALID_CODE = "invalid_code"
+    TEXT_TOO_LONG = "text_too_long"
+    MALFORMED_ROW = "malformed_row"
+    CODES_WITHOUT_TEXT = "codes_without_text"
+
+
+@dataclass
+class LoadReport:
+    """Counts for one load: every row read is kept, quarantined or skipped.
+
+    Skipped rows are usable rows deliberately left out (e.g. another split
+    than the one asked for); they are counted so the totals still add up.
+    """
+
+    read: int = 0
+    kept: int = 0
+    quarantined: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def quarantined_total(self) -> int:
+        return sum(self.quarantined.values())
+
+    def check_balanced(self) -> None:
+        """Fail loudly if any row went missing between reading and the outputs."""
+        skipped = sum(self.skipped.values())
+        if self.read != self.kept + self.quarantined_total + skipped:
+            raise AssertionError(
+                f"row accounting broken: read={self.read} kept={self.kept} "
+                f"quarantined={self.quarantined_total} skipped={skipped}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "read": self.read,
+            "kept": self.kept,
+            "quarantined": self.quarantined_total,
+            "quarantined_by_reason": dict(sorted(self.quarantined.items())),
+            "skipped": sum(self.skipped.values()),
+            "skipped_by_reason": dict(sorted(self.skipped.items())),
+        }
+
+
+class Quarantine:
+    """Collects quarantine records, streaming them to a JSONL file when given one."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self._file: IO[str] | None = None
+        self.counts: Counter[str] = Counter()
+
+    def add(self, source: str, row: int, reason: str, detail: str = "") -> None:
+        self.counts[reason] += 1
+        if self.path is None:
+            return
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("w", encoding="utf-8")
+        record = {"source": source, "row": row, "reason": reason, "detail": detail}
+        self._file.write(json.dumps(record) + "\n")
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> Quarantine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

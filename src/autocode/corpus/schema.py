@@ -1,0 +1,61 @@
+"""The canonical note: columns, Arrow schema, and validation of one row.
+
+Every loader turns its source into batches of this shape; everything
+downstream (splits, training, batch prediction) reads only this shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+NOTE_ID = "note_id"
+TEXT = "text"
+CODES = "codes"
+PATIENT_ID = "patient_id"
+ENCOUNTER_ID = "encounter_id"
+SPLIT = "split"
+
+REQUIRED_COLUMNS = (NOTE_ID, TEXT, CODES)
+OPTIONAL_COLUMNS = (PATIENT_ID, ENCOUNTER_ID, SPLIT)
+
+NOTE_SCHEMA = pa.schema(
+    [
+        pa.field(NOTE_ID, pa.string(), nullable=False),
+        pa.field(TEXT, pa.string(), nullable=False),
+        pa.field(CODES, pa.list_(pa.string()), nullable=False),
+        pa.field(PATIENT_ID, pa.string()),
+        pa.field(ENCOUNTER_ID, pa.string()),
+        pa.field(SPLIT, pa.string()),
+    ]
+)
+
+DEFAULT_MAX_TEXT_CHARS = 1_000_000
+
+
+@dataclass
+class Note:
+    """One canonical note. `codes` are normalised `SYSTEM:VALUE` strings."""
+
+    note_id: str
+    text: str
+    codes: list[str] = field(default_factory=list)
+    patient_id: str | None = None
+    encounter_id: str | None = None
+    split: str | None = None
+
+    def as_row(self) -> dict[str, object]:
+        return {
+            NOTE_ID: self.note_id,
+            TEXT: self.text,
+            CODES: list(self.codes),
+            PATIENT_ID: self.patient_id,
+            ENCOUNTER_ID: self.encounter_id,
+            SPLIT: self.split,
+        }
+
+
+def notes_to_table(notes: list[Note]) -> pa.Table:
+    """Build an Arrow table in the canonical schema from notes."""
+    return pa.Table.from_pylist([note.as_row() for note in notes], schema=NOTE_SCHEMA)

@@ -1,0 +1,111 @@
+"""LabelSpace: the ordered codes a model predicts, and multi-hot encoding.
+
+Fitted on training notes with a minimum count; saved with the model so that
+column j means the same code at training and at inference time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Self
+
+import numpy as np
+import scipy.sparse as sp
+
+LABELS_FILE = "labels.json"
+
+
+@dataclass
+class EncodeReport:
+    """Codes met at encode time that the label space does not predict."""
+
+    unknown: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def unknown_total(self) -> int:
+        return sum(self.unknown.values())
+
+
+class LabelSpace:
+    """Sorted codes seen at least `min_count` times in training."""
+
+    def __init__(self, min_count: int = 1) -> None:
+        if min_count < 1:
+            raise ValueError(f"min_count must be >= 1, got {min_count}")
+        self.min_count = min_count
+
+    def fit(self, code_lists: Iterable[Sequence[str]]) -> Self:
+        counts = Counter(code for codes in code_lists for code in set(codes))
+        self.codes_ = sorted(code for code, n in counts.items() if n >= self.min_count)
+        self.counts_ = np.array([counts[code] for code in self.codes_], dtype=np.int64)
+        self.dropped_ = sorted(code for code, n in counts.items() if n < self.min_count)
+        self._index = {code: j for j, code in enumerate(self.codes_)}
+        return self
+
+    def __len__(self) -> int:
+        return len(self._fitted_codes())
+
+    def index(self, code: str) -> int:
+        self._fitted_codes()
+        return self._index[code]
+
+    def encode(
+        self, code_lists: Sequence[Sequence[str]], report: EncodeReport | None = None
+    ) -> sp.csr_matrix:
+        """Multi-hot CSR matrix (n_notes × n_codes); unknown codes are counted in `report`."""
+        codes = self._fitted_codes()
+        rows: list[int] = []
+        cols: list[int] = []
+        for i, note_codes in enumerate(code_lists):
+            for code in set(note_codes):
+                j = self._index.get(code)
+                if j is None:
+                    if report is not None:
+                        report.unknown[code] += 1
+                    continue
+                rows.append(i)
+                cols.append(j)
+        data = np.ones(len(rows), dtype=np.int8)
+        return sp.csr_matrix((data, (rows, cols)), shape=(len(code_lists), len(codes)))
+
+    def decode(self, matrix: np.ndarray | sp.spmatrix) -> list[list[str]]:
+        """Code lists from a binary matrix, in label-space order."""
+        codes = self._fitted_codes()
+        csr = sp.csr_matrix(matrix)
+        if csr.shape[1] != len(codes):
+            raise ValueError(f"matrix has {csr.shape[1]} columns, label space has {len(codes)}")
+        return [
+            [codes[j] for j in sorted(csr.indices[csr.indptr[i] : csr.indptr[i + 1]])]
+            for i in range(csr.shape[0])
+        ]
+
+    def systems(self) -> list[str]:
+        """The code system of each label (the part before ':')."""
+        return [code.split(":", 1)[0] for code in self._fitted_codes()]
+
+    def save(self, directory: Path) -> None:
+        payload = {
+            "min_count": self.min_count,
+            "codes": self._fitted_codes(),
+            "counts": self.counts_.tolist(),
+        }
+        (directory / LABELS_FILE).write_text(json.dumps(payload), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path) -> LabelSpace:
+        payload = json.loads((directory / LABELS_FILE).read_text(encoding="utf-8"))
+        space = cls(min_count=payload["min_count"])
+        space.codes_ = list(payload["codes"])
+        space.counts_ = np.array(payload["counts"], dtype=np.int64)
+        space.dropped_ = []
+        space._index = {code: j for j, code in enumerate(space.codes_)}
+        return space
+
+    def _fitted_codes(self) -> list[str]:
+        if not hasattr(self, "codes_"):
+            raise RuntimeError("LabelSpace is not fitted yet: call fit(code_lists) first")
+        return self.codes_
