@@ -161,7 +161,9 @@ def data_synth(
     out: Annotated[Path, typer.Option("--out", help="Output directory.")],
     notes: Annotated[int, typer.Option("--notes", min=1)] = 1000,
     seed: Annotated[int, typer.Option()] = 0,
-    codes: Annotated[int, typer.Option("--codes", min=10, help="Size of the code vocabulary.")] = 200,
+    codes: Annotated[
+        int, typer.Option("--codes", min=10, help="Size of the code vocabulary.")
+    ] = 200,
     bad_row_rate: Annotated[float, typer.Option(min=0.0, max=0.5)] = 0.0,
     file_format: Annotated[str, typer.Option("--file-format")] = "parquet",
 ) -> None:
@@ -169,6 +171,11 @@ def data_synth(
     from autocode.corpus.synth import write_synthetic_archive
 
     summary = write_synthetic_archive(
-        out, notes, seed, n_codes=codes, fmt=file_format, bad_row_rate=bad_row_rate  # type: ignore[arg-type]
+        out,
+        notes,
+        seed,
+        n_codes=codes,
+        fmt=file_format,
+        bad_row_rate=bad_row_rate,  # type: ignore[arg-type]
     )
     console.print(f"wrote {summary.notes} notes to {out} ({len(summary.files)} files)")

@@ -61,7 +61,7 @@ class Canonicalizer:
         self.report.read += 1
         try:
             note = self._build(raw)
-        except _Rejected as rejected:
+        except _RejectedRowError as rejected:
             self.report.quarantined[rejected.reason] += 1
             self.quarantine.add(raw.source, raw.row, rejected.reason, rejected.detail)
             return None
@@ -71,17 +71,17 @@ class Canonicalizer:
 
     def _build(self, raw: RawRow) -> Note:
         if raw.rejected is not None:
-            raise _Rejected(*raw.rejected)
+            raise _RejectedRowError(*raw.rejected)
         note_id = _optional_str(raw.note_id)
         if note_id is None:
-            raise _Rejected(Reason.MISSING_ID)
+            raise _RejectedRowError(Reason.MISSING_ID)
         if note_id in self._seen_ids:
-            raise _Rejected(Reason.DUPLICATE_ID, f"note_id {note_id!r} seen before")
+            raise _RejectedRowError(Reason.DUPLICATE_ID, f"note_id {note_id!r} seen before")
         text = _decode_text(raw.text)
         if not text.strip():
-            raise _Rejected(Reason.EMPTY_TEXT)
+            raise _RejectedRowError(Reason.EMPTY_TEXT)
         if len(text) > self.max_text_chars:
-            raise _Rejected(
+            raise _RejectedRowError(
                 Reason.TEXT_TOO_LONG, f"{len(text)} chars > limit {self.max_text_chars}"
             )
         return Note(
@@ -99,7 +99,7 @@ class Canonicalizer:
             try:
                 code = normalize_code(raw_code, self.system)
             except CodeError as error:
-                raise _Rejected(Reason.INVALID_CODE, str(error)) from None
+                raise _RejectedRowError(Reason.INVALID_CODE, str(error)) from None
             if code not in codes:
                 codes.append(code)
         return codes
@@ -116,10 +116,10 @@ def split_codes(value: object) -> list[str]:
         return [value.strip()] if value.strip() else []
     if isinstance(value, Iterable):
         return [str(item).strip() for item in value if item is not None and str(item).strip()]
-    raise _Rejected(Reason.MALFORMED_ROW, f"codes of type {type(value).__name__}")
+    raise _RejectedRowError(Reason.MALFORMED_ROW, f"codes of type {type(value).__name__}")
 
 
-class _Rejected(Exception):
+class _RejectedRowError(Exception):
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
@@ -142,7 +142,9 @@ def _decode_text(value: object) -> str:
         try:
             return value.decode("utf-8")
         except UnicodeDecodeError as error:
-            raise _Rejected(Reason.UNDECODABLE, f"invalid UTF-8 at byte {error.start}") from None
+            raise _RejectedRowError(
+                Reason.UNDECODABLE, f"invalid UTF-8 at byte {error.start}"
+            ) from None
     if not isinstance(value, str):
-        raise _Rejected(Reason.MALFORMED_ROW, f"text of type {type(value).__name__}")
+        raise _RejectedRowError(Reason.MALFORMED_ROW, f"text of type {type(value).__name__}")
     return value

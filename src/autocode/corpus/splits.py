@@ -12,14 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-from iterstrat.ml_stratifiers import IterativeStratification
 
 from autocode.corpus.schema import CODES, NOTE_ID, PATIENT_ID, SPLIT
 
 SPLIT_NAMES = ("train", "validation", "test")
-# Stratifying on thousands of rare codes costs O(labels² × groups) and cannot
-# balance a code seen once anyway; the most frequent codes carry the signal.
-MAX_STRATIFY_LABELS = 100
+# A code seen once cannot be balanced anyway; capping the labels keeps the
+# split fast on MIMIC-size label spaces while frequent codes carry the signal.
+MAX_STRATIFY_LABELS = 1000
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,9 @@ class SplitRatios:
         try:
             train, validation, test = (float(part) for part in text.split(","))
         except ValueError:
-            raise ValueError(f"split ratios {text!r}: expected three numbers like 0.8,0.1,0.1")
+            raise ValueError(
+                f"split ratios {text!r}: expected three numbers like 0.8,0.1,0.1"
+            ) from None
         return cls(train, validation, test)
 
     def as_array(self) -> np.ndarray:
@@ -51,9 +52,7 @@ def assign_splits(table: pa.Table, ratios: SplitRatios, seed: int = 0) -> pa.Tab
     existing = table.column(SPLIT).to_pylist() if SPLIT in table.column_names else []
     if existing and all(existing):
         return table
-    splits = stratified_group_split(
-        table.column(CODES).to_pylist(), _groups(table), ratios, seed
-    )
+    splits = stratified_group_split(table.column(CODES).to_pylist(), _groups(table), ratios, seed)
     column = pa.array(splits, pa.string())
     if SPLIT in table.column_names:
         return table.set_column(table.schema.get_field_index(SPLIT), SPLIT, column)
@@ -66,18 +65,67 @@ def stratified_group_split(
     """Split names per note: iterative stratification over the groups' code sets."""
     group_names = sorted(set(groups))
     group_index = {name: i for i, name in enumerate(group_names)}
-    labels = _top_labels(codes)
-    label_index = {code: j for j, code in enumerate(labels)}
-    group_labels = np.zeros((len(group_names), len(labels)), dtype=np.int32)
+    label_index = {code: j for j, code in enumerate(_top_labels(codes))}
+    group_sizes = np.zeros(len(group_names), dtype=np.int64)
+    group_labels: list[Counter[int]] = [Counter() for _ in group_names]
     for note_codes, group in zip(codes, groups, strict=True):
-        for code in note_codes:
-            if code in label_index:
-                group_labels[group_index[group], label_index[code]] = 1
-    # The library assigns fold i with probability r[i]; folds follow SPLIT_NAMES.
-    folds = IterativeStratification(
-        group_labels, ratios.as_array(), random_state=np.random.RandomState(seed)
-    )
+        g = group_index[group]
+        group_sizes[g] += 1
+        group_labels[g].update(label_index[c] for c in set(note_codes) if c in label_index)
+    folds = iterative_stratification(group_labels, group_sizes, ratios.as_array(), seed)
     return [SPLIT_NAMES[folds[group_index[group]]] for group in groups]
+
+
+def iterative_stratification(
+    group_labels: list[Counter[int]], group_sizes: np.ndarray, ratios: np.ndarray, seed: int
+) -> np.ndarray:
+    """Sechidis et al. (2011), weighted by notes per group; returns a fold per group.
+
+    The rarest label is placed first, each of its groups going to the fold that
+    still wants that label most (ties: the fold wanting most notes, then random).
+    """
+    rng = np.random.default_rng(seed)
+    n_labels = 1 + max((max(c) for c in group_labels if c), default=-1)
+    label_totals = np.zeros(n_labels)
+    label_groups: list[list[int]] = [[] for _ in range(n_labels)]
+    for g, counts in enumerate(group_labels):
+        for label, count in counts.items():
+            label_totals[label] += count
+            label_groups[label].append(g)
+    wanted_notes = ratios * group_sizes.sum()
+    wanted_labels = np.outer(ratios, label_totals)
+    folds = np.full(len(group_labels), -1)
+    remaining = label_totals.copy()
+    while np.any(remaining > 0):
+        label = _rarest(remaining, rng)
+        for g in rng.permutation(label_groups[label]):
+            if folds[g] >= 0:
+                continue
+            fold = _best_fold(wanted_labels[:, label], wanted_notes, rng)
+            folds[g] = fold
+            wanted_notes[fold] -= group_sizes[g]
+            for other, count in group_labels[g].items():
+                wanted_labels[fold, other] -= count
+                remaining[other] -= count
+        remaining[label] = 0
+    for g in rng.permutation(np.flatnonzero(folds < 0)):
+        fold = _best_fold(wanted_notes, wanted_notes, rng)
+        folds[g] = fold
+        wanted_notes[fold] -= group_sizes[g]
+    return folds
+
+
+def _rarest(remaining: np.ndarray, rng: np.random.Generator) -> int:
+    positive = np.flatnonzero(remaining > 0)
+    fewest = positive[remaining[positive] == remaining[positive].min()]
+    return int(rng.choice(fewest))
+
+
+def _best_fold(primary: np.ndarray, secondary: np.ndarray, rng: np.random.Generator) -> int:
+    candidates = np.flatnonzero(primary == primary.max())
+    if len(candidates) > 1:
+        candidates = candidates[secondary[candidates] == secondary[candidates].max()]
+    return int(rng.choice(candidates))
 
 
 def _top_labels(codes: list[list[str]]) -> list[str]:

@@ -45,7 +45,9 @@ class CorpusStats:
         }
 
 
-def corpus_stats(path: Path, options: LoadOptions, quarantine_path: Path | None = None) -> CorpusStats:
+def corpus_stats(
+    path: Path, options: LoadOptions, quarantine_path: Path | None = None
+) -> CorpusStats:
     """Count documents, codes per system, quarantine reasons and text lengths."""
     stats = CorpusStats()
     with Quarantine(quarantine_path) as quarantine:

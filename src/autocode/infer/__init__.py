@@ -1,0 +1,1 @@
+"""Inference: calibration, thresholds, routing policy and the Coder."""

@@ -1,0 +1,46 @@
+"""Input checks shared by calibration, thresholds and the routing policy."""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+Matrix: TypeAlias = "np.ndarray | sp.spmatrix | sp.sparray"
+FloatArray: TypeAlias = npt.NDArray[np.float64]
+
+
+def as_probs(probs: np.ndarray, name: str = "probs") -> FloatArray:
+    """``probs`` as a C-contiguous float64 (n_docs, n_labels) array of values in [0, 1]."""
+    if sp.issparse(probs):
+        raise ValueError(f"{name} must be a dense numpy array, not {type(probs).__name__}")
+    values = np.ascontiguousarray(probs, dtype=np.float64)
+    if values.ndim != 2 or 0 in values.shape:
+        raise ValueError(
+            f"{name} must be a non-empty 2-D (n_docs, n_labels) array; got shape {values.shape}"
+        )
+    if not np.isfinite(values).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if values.min() < 0 or values.max() > 1:
+        raise ValueError(f"{name} must lie in [0, 1]; got range [{values.min()}, {values.max()}]")
+    return values
+
+
+def as_gold(y_true: Matrix, shape: tuple[int, ...]) -> sp.csr_array:
+    """The gold multi-hot matrix as a canonical boolean CSR array of the given shape."""
+    gold = sp.csr_array(y_true) if sp.issparse(y_true) else sp.csr_array(np.asarray(y_true))
+    if gold.shape != shape:
+        raise ValueError(f"y_true has shape {gold.shape}; expected {shape} to match the scores")
+    gold.sum_duplicates()
+    bad = gold.data[(gold.data != 0) & (gold.data != 1)]
+    if bad.size:
+        raise ValueError(f"y_true must be binary (0/1); found value {bad[0]!r}")
+    return sp.csr_array(gold != 0)
+
+
+def check_fraction(value: float, name: str) -> None:
+    """Reject a target or threshold outside [0, 1]."""
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must lie in [0, 1]; got {value!r}")

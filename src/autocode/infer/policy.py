@@ -1,0 +1,223 @@
+"""Routing policy: which codes are auto-accepted, which are absent, which need review.
+
+Tuned on the validation split's CALIBRATED probabilities. For code c, an entry with
+p >= accept[c] is auto-accepted, p < reject[c] is confidently absent, and
+reject[c] <= p < accept[c] is uncertain. A note is auto-coded only when none of its
+entries is uncertain; otherwise it goes to the review queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Self
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from autocode.infer._inputs import FloatArray, Matrix, as_gold, as_probs, check_fraction
+
+# An accept threshold no probability reaches: the policy accepts nothing.
+ABOVE_ONE = float(np.nextafter(1.0, 2.0))
+CURVE_TARGETS: FloatArray = np.linspace(0.80, 0.99, 20)
+ACCEPTED, REJECTED, UNCERTAIN = 1, 0, -1
+
+
+@dataclass(frozen=True, eq=False)
+class ReviewPolicy:
+    """Per-code accept and reject thresholds, and the targets they were tuned for.
+
+    ``reachable`` is False when no threshold reached ``target_precision`` on validation;
+    then every accept threshold is ``ABOVE_ONE`` and no code is ever auto-accepted.
+    """
+
+    accept: FloatArray
+    reject: FloatArray
+    target_precision: float
+    target_recall: float
+    reachable: bool
+
+    def __post_init__(self) -> None:
+        accept = np.array(self.accept, dtype=np.float64)
+        reject = np.array(self.reject, dtype=np.float64)
+        if accept.ndim != 1 or accept.size == 0 or reject.shape != accept.shape:
+            raise ValueError(
+                f"accept and reject must be non-empty 1-D arrays of one length; "
+                f"got shapes {accept.shape} and {reject.shape}"
+            )
+        if (reject < 0).any() or (reject > accept).any() or (accept > ABOVE_ONE).any():
+            raise ValueError("thresholds must satisfy 0 <= reject <= accept <= ABOVE_ONE")
+        check_fraction(self.target_precision, "target_precision")
+        check_fraction(self.target_recall, "target_recall")
+        for name, array in (("accept", accept), ("reject", reject)):
+            array.flags.writeable = False
+            object.__setattr__(self, name, array)
+
+    def classify(self, probs: np.ndarray) -> npt.NDArray[np.int8]:
+        """Per entry: 1 accepted, 0 rejected, -1 uncertain (in the review band)."""
+        values = as_probs(probs)
+        if values.shape[1] != self.accept.size:
+            raise ValueError(f"probs have {values.shape[1]} labels; policy has {self.accept.size}")
+        decisions = np.full(values.shape, UNCERTAIN, dtype=np.int8)
+        decisions[values >= self.accept] = ACCEPTED
+        decisions[values < self.reject] = REJECTED
+        return decisions
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "accept": self.accept.tolist(),
+            "reject": self.reject.tolist(),
+            "target_precision": self.target_precision,
+            "target_recall": self.target_recall,
+            "reachable": self.reachable,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Self:
+        return cls(
+            accept=np.asarray(d["accept"], dtype=np.float64),
+            reject=np.asarray(d["reject"], dtype=np.float64),
+            target_precision=float(d["target_precision"]),
+            target_recall=float(d["target_recall"]),
+            reachable=bool(d["reachable"]),
+        )
+
+
+def _lowest_precise_threshold(
+    scores: FloatArray, positive_scores: FloatArray, target: float, floor: float = 0.0
+) -> float:
+    """Lowest t >= floor such that the entries with score >= t reach ``target`` precision.
+
+    Only positives' scores are candidates: moving a cut down past a negative alone adds
+    a false positive and no true one. ``ABOVE_ONE`` when no candidate reaches the target.
+    """
+    positives = np.sort(positive_scores)
+    candidates = np.unique(positives[positives >= floor])
+    everything = np.sort(scores, axis=None)
+    tp = positives.size - np.searchsorted(positives, candidates, side="left")
+    predicted = everything.size - np.searchsorted(everything, candidates, side="left")
+    reaching = candidates[tp / predicted >= target]
+    return float(reaching[0]) if reaching.size else ABOVE_ONE
+
+
+def _reject_threshold(positive_scores: FloatArray, target_recall: float) -> float:
+    """Highest t such that at most (1 - target_recall) of the gold entries score below t.
+
+    With no gold entry there is nothing to miss but no evidence either: 0.0, so nothing
+    is confidently rejected.
+    """
+    if positive_scores.size == 0:
+        return 0.0
+    positives = np.sort(positive_scores)
+    # The tolerance keeps (1 - 0.9) * 10 = 0.999... from rounding down to 0 misses.
+    allowed_misses = int(np.floor((1 - target_recall) * positives.size + 1e-9))
+    return float(positives[min(allowed_misses, positives.size - 1)])
+
+
+def _tune(
+    values: FloatArray,
+    gold: sp.csr_array,
+    target_precision: float,
+    min_support: int,
+    target_recall: float,
+) -> ReviewPolicy:
+    for name, target in (("target_precision", target_precision), ("target_recall", target_recall)):
+        if not 0.0 < target <= 1.0:
+            raise ValueError(f"{name} must lie in (0, 1]; got {target!r}")
+    if min_support < 1:
+        raise ValueError(f"min_support must be >= 1; got {min_support}")
+    # 1. Pooled, because most codes are too rare to measure precision on alone.
+    rows, cols = gold.nonzero()
+    global_accept = _lowest_precise_threshold(values, values[rows, cols], target_precision)
+    accept = np.full(values.shape[1], global_accept)
+    by_code = sp.csc_array(gold)
+    support = np.diff(by_code.indptr)
+    # 2. Codes with enough support must also reach the target on their own, so a frequent
+    #    imprecise code cannot hide behind the precise majority in the pooled count.
+    for code in np.flatnonzero(support >= min_support):
+        gold_rows = by_code.indices[by_code.indptr[code] : by_code.indptr[code + 1]]
+        column = values[:, code]
+        accept[code] = _lowest_precise_threshold(
+            column, column[gold_rows], target_precision, floor=global_accept
+        )
+    # 3. Rejecting is pooled and global: missing a gold code costs the same for every code,
+    #    and the false-negative mass needs all codes' positives to be estimated at all.
+    reject = np.minimum(_reject_threshold(values[rows, cols], target_recall), accept)
+    return ReviewPolicy(accept, reject, target_precision, target_recall, global_accept <= 1.0)
+
+
+def tune_review_bands(
+    y_true: Matrix,
+    probs: np.ndarray,
+    target_precision: float = 0.95,
+    min_support: int = 20,
+    target_recall: float = 0.95,
+) -> ReviewPolicy:
+    """Accept and reject thresholds per code from validation calibrated probabilities.
+
+    1. Global accept: the lowest t at which all (document, code) entries with p >= t,
+       pooled, reach ``target_precision``. If no t does, the target is unreachable:
+       accept is ``ABOVE_ONE`` (nothing auto-accepted) and ``reachable`` is False.
+    2. Codes with at least ``min_support`` validation positives get the lowest
+       t >= global at which that code alone reaches the target (``ABOVE_ONE`` if none);
+       the others keep the global threshold.
+    3. Reject: the highest t such that at most (1 - ``target_recall``) of all gold
+       entries score below it, so confident rejections miss few real codes; clipped to
+       each code's accept threshold so that the bands never invert.
+    """
+    values = as_probs(probs)
+    return _tune(
+        values, as_gold(y_true, values.shape), target_precision, min_support, target_recall
+    )
+
+
+def _report(values: FloatArray, gold: sp.csr_array, policy: ReviewPolicy) -> dict[str, Any]:
+    decisions = policy.classify(values)
+    auto = ~(decisions == UNCERTAIN).any(axis=1)
+    rows, cols = gold.nonzero()
+    gold_in_auto = auto[rows]
+    accepted = np.count_nonzero(decisions[auto] == ACCEPTED)
+    gold_total = np.count_nonzero(gold_in_auto)
+    tp = np.count_nonzero(decisions[rows[gold_in_auto], cols[gold_in_auto]] == ACCEPTED)
+    documents, auto_documents = values.shape[0], int(auto.sum())
+    return {
+        "documents": documents,
+        "auto_documents": auto_documents,
+        "automation_rate": auto_documents / documents,
+        "auto_precision": tp / accepted if accepted else 0.0,
+        "auto_recall": tp / gold_total if gold_total else 0.0,
+    }
+
+
+def automation_report(y_true: Matrix, probs: np.ndarray, policy: ReviewPolicy) -> dict[str, Any]:
+    """How much a policy automates, and how well, on labelled data.
+
+    ``automation_rate`` is the share of documents with no uncertain entry (routed
+    ``auto``); ``auto_precision`` and ``auto_recall`` pool the accepted codes against the
+    gold codes of those documents only. A ratio with a zero denominator is 0.0.
+    """
+    values = as_probs(probs)
+    return _report(values, as_gold(y_true, values.shape), policy)
+
+
+def automation_curve(
+    y_true: Matrix,
+    probs: np.ndarray,
+    targets: Sequence[float] | FloatArray = CURVE_TARGETS,
+    min_support: int = 20,
+    target_recall: float = 0.95,
+) -> list[dict[str, Any]]:
+    """For each target precision: the tuned policy's automation report on the same data.
+
+    The trade-off curve behind the choice of ``target_precision``; each row is
+    ``automation_report`` plus ``target_precision`` and ``reachable``.
+    """
+    values = as_probs(probs)
+    gold = as_gold(y_true, values.shape)
+    curve = []
+    for target in targets:
+        policy = _tune(values, gold, float(target), min_support, target_recall)
+        report = _report(values, gold, policy)
+        curve.append({"target_precision": float(target), "reachable": policy.reachable, **report})
+    return curve

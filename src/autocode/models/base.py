@@ -1,0 +1,39 @@
+"""The CodingModel contract every model implements, and the registry of models."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol, Self, TypeAlias, runtime_checkable
+
+import numpy as np
+import scipy.sparse as sp
+
+LabelMatrix: TypeAlias = np.ndarray | sp.csr_matrix
+
+
+class NotFittedError(RuntimeError):
+    """Raised when a model is used for prediction before `fit`."""
+
+
+@runtime_checkable
+class CodingModel(Protocol):
+    """Multi-label text classifier: note texts in, one probability per label out.
+
+    Hyperparameters go in the constructor; learned state ends in `_`.
+    """
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        Y: LabelMatrix,
+        *,
+        validation: tuple[Sequence[str], LabelMatrix] | None = None,
+    ) -> Self: ...
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def save(self, path: Path) -> None: ...
+
+    @classmethod
+    def load(cls, path: Path) -> Self: ...

@@ -1,0 +1,135 @@
+"""Review policy: accept/reject bands by construction, classify, automation report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from autocode.infer.policy import (
+    ABOVE_ONE,
+    ReviewPolicy,
+    automation_curve,
+    automation_report,
+    tune_review_bands,
+)
+
+# Pooled, by score: 0.95+ 0.90+ 0.85+ 0.80- 0.40- 0.30+ 0.10- 0.05-
+Y = np.array([[1, 0], [1, 0], [0, 0], [1, 1]])
+PROBS = np.array([[0.95, 0.10], [0.90, 0.40], [0.80, 0.05], [0.30, 0.85]])
+NO_PER_CODE = 10**9
+
+
+def test_global_accept_is_lowest_score_reaching_target_precision():
+    # Cut at 0.85: 3/3 precise; at 0.30: 4/6 = 0.667.
+    policy = tune_review_bands(Y, PROBS, 0.75, min_support=NO_PER_CODE, target_recall=1.0)
+    np.testing.assert_array_equal(policy.accept, [0.85, 0.85])
+    assert policy.reachable
+    lower = tune_review_bands(Y, PROBS, 0.6, min_support=NO_PER_CODE, target_recall=1.0)
+    np.testing.assert_array_equal(lower.accept, [0.30, 0.30])
+
+
+def test_reject_bounds_missed_gold_share():
+    # Recall 1.0 misses none: reject below the lowest positive, 0.30.
+    full = tune_review_bands(Y, PROBS, 0.75, min_support=NO_PER_CODE, target_recall=1.0)
+    np.testing.assert_array_equal(full.reject, [0.30, 0.30])
+    # Recall 0.75 may miss 1 of 4 positives: reject at the 2nd lowest, 0.85 (= accept).
+    partial = tune_review_bands(Y, PROBS, 0.75, min_support=NO_PER_CODE, target_recall=0.75)
+    np.testing.assert_array_equal(partial.reject, [0.85, 0.85])
+
+
+def test_per_code_accept_for_supported_codes():
+    # Code 0 (3 positives) alone: 0.95+ 0.90+ 0.80- 0.30+, so 0.90 is its lowest 100% cut;
+    # code 1 (1 positive) keeps the global 0.85.
+    policy = tune_review_bands(Y, PROBS, 1.0, min_support=3, target_recall=1.0)
+    np.testing.assert_array_equal(policy.accept, [0.90, 0.85])
+
+
+def test_classify_hand_example():
+    policy = tune_review_bands(Y, PROBS, 0.75, min_support=NO_PER_CODE, target_recall=1.0)
+    expected = [[1, 0], [1, -1], [-1, 0], [-1, 1]]
+    decisions = policy.classify(PROBS)
+    assert decisions.dtype == np.int8
+    np.testing.assert_array_equal(decisions, expected)
+
+
+@pytest.fixture(scope="module")
+def calibrated() -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities that are calibrated by construction: y ~ Bernoulli(p)."""
+    rng = np.random.default_rng(0)
+    probs = rng.beta(0.3, 3.0, size=(500, 40))
+    return (rng.random(probs.shape) < probs).astype(np.int8), probs
+
+
+def precision_of_accepted(y: np.ndarray, probs: np.ndarray, policy: ReviewPolicy) -> float:
+    accepted = policy.classify(probs) == 1
+    return float(y[accepted].mean())
+
+
+@pytest.mark.parametrize("target", [0.8, 0.9, 0.95])
+def test_precision_target_met_on_validation(calibrated, target):
+    y, probs = calibrated
+    pooled_only = tune_review_bands(y, probs, target, min_support=NO_PER_CODE)
+    assert pooled_only.reachable
+    assert precision_of_accepted(y, probs, pooled_only) >= target
+    policy = tune_review_bands(y, probs, target, min_support=30)
+    assert precision_of_accepted(y, probs, policy) >= target
+    supported = np.flatnonzero(y.sum(axis=0) >= 30)
+    for code in supported:
+        taken = probs[:, code] >= policy.accept[code]
+        assert not taken.any() or y[taken, code].mean() >= target
+    # Reject misses at most 5% of the gold codes.
+    assert (probs[y == 1] < policy.reject[0]).mean() <= 0.05
+
+
+def test_unreachable_target_accepts_nothing():
+    y = np.array([[1, 0], [0, 1], [0, 0]])
+    probs = np.array([[0.1, 0.9], [0.9, 0.1], [0.9, 0.9]])  # positives score lowest
+    policy = tune_review_bands(y, probs, 0.95)
+    assert not policy.reachable
+    np.testing.assert_array_equal(policy.accept, [ABOVE_ONE, ABOVE_ONE])
+    assert not (policy.classify(np.ones((1, 2))) == 1).any()
+
+
+def test_round_trip_gives_identical_decisions():
+    policy = tune_review_bands(Y, PROBS, 0.75, min_support=3, target_recall=1.0)
+    restored = ReviewPolicy.from_dict(json.loads(json.dumps(policy.to_dict())))
+    assert (restored.target_precision, restored.target_recall, restored.reachable) == (
+        0.75,
+        1.0,
+        True,
+    )
+    np.testing.assert_array_equal(restored.classify(PROBS), policy.classify(PROBS))
+
+
+def test_policy_rejects_inverted_bands():
+    with pytest.raises(ValueError, match="reject <= accept"):
+        ReviewPolicy(np.array([0.5]), np.array([0.6]), 0.95, 0.95, True)
+
+
+def test_automation_report_hand_example():
+    policy = ReviewPolicy(np.array([0.8, 0.8]), np.array([0.2, 0.2]), 0.95, 0.95, True)
+    y = np.array([[1, 1], [1, 1], [1, 1]])
+    probs = np.array([[0.9, 0.1], [0.85, 0.9], [0.5, 0.95]])
+    # Docs 0 and 1 are auto ([1, 0] and [1, 1]); doc 2 has 0.5 in the band.
+    # Accepted in auto docs: 3, all gold; gold in auto docs: 4.
+    assert automation_report(y, probs, policy) == {
+        "documents": 3,
+        "auto_documents": 2,
+        "automation_rate": pytest.approx(2 / 3),
+        "auto_precision": 1.0,
+        "auto_recall": 0.75,
+    }
+
+
+def test_automation_curve_rows_match_tuned_reports():
+    curve = automation_curve(Y, PROBS, targets=[0.6, 0.75], min_support=NO_PER_CODE)
+    assert [row["target_precision"] for row in curve] == [0.6, 0.75]
+    for row in curve:
+        policy = tune_review_bands(
+            Y, PROBS, row["target_precision"], min_support=NO_PER_CODE, target_recall=0.95
+        )
+        report = automation_report(Y, PROBS, policy)
+        assert row == {"reachable": True, "target_precision": row["target_precision"], **report}
+    assert len(automation_curve(Y, PROBS)) == 20
