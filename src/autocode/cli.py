@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, cast
 
 import typer
 from rich.console import Console
@@ -32,6 +32,8 @@ CodesColOption = Annotated[str, typer.Option("--codes-col")]
 SystemOption = Annotated[
     str | None, typer.Option("--system", help="Code system of codes written without a prefix.")
 ]
+SYNTH_FORMATS = ("parquet", "jsonl", "csv")
+SYNTH_FORMATS = ("parquet", "jsonl", "csv")
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
@@ -170,12 +172,21 @@ def data_synth(
     """Generate a synthetic coded note archive (no real patient data)."""
     from autocode.corpus.synth import write_synthetic_archive
 
-    summary = write_synthetic_archive(
-        out,
-        notes,
-        seed,
-        n_codes=codes,
-        fmt=file_format,
-        bad_row_rate=bad_row_rate,  # type: ignore[arg-type]
+    if file_format not in SYNTH_FORMATS:
+        raise fail(f"--file-format {file_format!r} is not one of {', '.join(SYNTH_FORMATS)}")
+    try:
+        summary = write_synthetic_archive(
+            out,
+            notes,
+            seed,
+            n_codes=codes,
+            fmt=cast(Literal["parquet", "jsonl", "csv"], file_format),
+            bad_row_rate=bad_row_rate,
+        )
+    except (FileExistsError, ValueError) as error:
+        raise fail(str(error)) from None
+    bad = sum(summary.bad_rows.values())
+    console.print(
+        f"wrote {summary.notes} notes and {bad} bad rows for {summary.patients} patients, "
+        f"{summary.distinct_codes} distinct codes, to {out} ({len(summary.files)} files)"
     )
-    console.print(f"wrote {summary.notes} notes to {out} ({len(summary.files)} files)")

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from autocode.codes import CodeError, CptCatalog, HcpcsCatalog, describe, is_valid
+from autocode.codes import (
+    CodeError,
+    CptCatalog,
+    HcpcsCatalog,
+    describe,
+    is_valid,
+    normalize_code,
+)
 
 HCPCS_ZIP = Path("hcpcs") / "2020-Alpha-Numeric-HCPCS-File.zip"
 
@@ -43,11 +51,11 @@ def test_categories_and_prefixes_with_codes_under_them_are_valid(code: str) -> N
     assert is_valid(code)
 
 
-def test_categories_of_icd9_and_pcs_have_no_description() -> None:
-    # Their source lists hold only full codes; a prefix has no single meaning.
+def test_only_icd10cm_describes_categories() -> None:
+    # The ICD-9 and PCS lists hold only full codes; the ICD-10-CM tabular names categories.
     assert describe("ICD10PCS:BN20") is None
     assert describe("ICD9CM:428") is None
-    assert describe("ICD10CM:N44") == "Other noninflammatory disorders of testis"
+    assert describe("ICD10CM:N44") == "Noninflammatory disorders of testis"
 
 
 @pytest.mark.parametrize(
@@ -134,3 +142,21 @@ def _write_hcpcs(directory: Path) -> Path:
     path = directory / "hcpcs.txt"
     path.write_text(f"Disclaimer line\n\n{record}\n", encoding="latin-1")
     return path
+
+
+@pytest.mark.integration
+def test_codiesp_labels_normalise_and_nearly_all_exist(codiesp_root: Path) -> None:
+    for name, system in [("train/trainD.tsv", "ICD10CM"), ("train/trainP.tsv", "ICD10PCS")]:
+        lines = (codiesp_root / name).read_text(encoding="utf-8").splitlines()
+        codes = [normalize_code(line.split("\t")[1], system) for line in lines]
+        # The corpus README reports about 96% of diagnosis codes in the current code list.
+        assert sum(map(is_valid, codes)) / len(codes) > 0.95, name
+
+
+@pytest.mark.integration
+def test_mimic_demo_icd9_diagnoses_normalise_and_exist(shared_data: Path) -> None:
+    path = shared_data / "mimic" / "demo" / "DIAGNOSES_ICD.csv"
+    with path.open(newline="") as handle:
+        codes = [normalize_code(row["ICD9_CODE"], "ICD9CM") for row in csv.DictReader(handle)]
+    assert len(codes) == 1761
+    assert [code for code in codes if not is_valid(code)] == []

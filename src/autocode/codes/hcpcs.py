@@ -70,36 +70,37 @@ class HcpcsCatalog:
 
     @classmethod
     def _from_lines(cls, lines: Iterable[str], source: str) -> HcpcsCatalog:
-        long_parts: dict[str, list[str]] = {}
-        short: dict[str, str] = {}
-        started = False
-        for number, line in enumerate(lines, start=1):
-            match = _RECORD.match(line)
-            if match is None:
-                # Only the disclaimer before the first record, and blank lines, are skipped.
-                if started and line.strip():
-                    raise ValueError(f"{source}, line {number}: not an HCPCS record: {line!r}")
-                continue
-            started = True
-            key, kind = match["key"].strip(), match["kind"]
-            if kind in "37":
-                if key in long_parts:
-                    raise ValueError(f"{source}, line {number}: {key!r} is listed twice")
-                long_parts[key] = [line[11:91].strip()]
-                short[key] = line[91:119].strip()
-            elif key in long_parts:
-                long_parts[key].append(line[11:91].strip())
-            else:
-                raise ValueError(f"{source}, line {number}: continuation of unknown code {key!r}")
         codes: dict[str, HcpcsEntry] = {}
         modifiers: dict[str, HcpcsEntry] = {}
-        for key, parts in long_parts.items():
-            entry = HcpcsEntry(" ".join(p for p in parts if p), short[key])
+        for key, (long_parts, short) in _records(lines, source).items():
+            entry = HcpcsEntry(" ".join(part for part in long_parts if part), short)
             if len(key) == 2:
                 modifiers[key] = entry
             else:
                 codes[f"{HCPCS}:{key}"] = entry
         return cls(codes, modifiers)
+
+
+def _records(lines: Iterable[str], source: str) -> dict[str, tuple[list[str], str]]:
+    """Key -> (long description pieces, short description), continuations appended."""
+    records: dict[str, tuple[list[str], str]] = {}
+    for number, line in enumerate(lines, start=1):
+        match = _RECORD.match(line)
+        if match is None:
+            # Only the disclaimer before the first record, and blank lines, are skipped.
+            if records and line.strip():
+                raise ValueError(f"{source}, line {number}: not an HCPCS record: {line!r}")
+            continue
+        key, long_part = match["key"].strip(), line[11:91].strip()
+        if match["kind"] in "37":
+            if key in records:
+                raise ValueError(f"{source}, line {number}: {key!r} is listed twice")
+            records[key] = ([long_part], line[91:119].strip())
+        elif key in records:
+            records[key][0].append(long_part)
+        else:
+            raise ValueError(f"{source}, line {number}: continuation of unknown code {key!r}")
+    return records
 
 
 def default_hcpcs_catalog() -> HcpcsCatalog | None:

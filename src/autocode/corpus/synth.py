@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import pyarrow.parquet as pq
 
-from autocode.corpus.schema import NOTE_ID, NOTE_SCHEMA, Note, notes_to_table
+from autocode.corpus.schema import CODES, NOTE_ID, NOTE_SCHEMA, Note, notes_to_table
 
 __all__ = [
     "BAD_ROW_KINDS",
@@ -644,10 +644,11 @@ def generate_notes(
     n_patients: int | None = None,
     bad_row_rate: float = 0.0,
 ) -> Iterator[Note]:
-    """Yield `n_notes` synthetic notes (plus bad rows when `bad_row_rate` > 0), lazily.
+    """`n_notes` synthetic notes, generated lazily, plus bad rows when `bad_row_rate` > 0.
 
     Patients get 1-3 notes each, or, with `n_patients`, the notes are spread over exactly
-    that many patients. See `write_synthetic_archive` for the bad rows.
+    that many patients. Bad rows are described in `write_synthetic_archive`; here a
+    missing note id is an empty string.
     """
     return (note for note, _ in _rows(n_notes, seed, n_codes, n_patients, bad_row_rate))
 
@@ -670,7 +671,7 @@ def _write_part(path: Path, notes: list[Note], fmt: str) -> None:
         writer.writerow(NOTE_SCHEMA.names)
         for note in notes:
             row = note.as_row()
-            row["codes"] = ";".join(note.codes)
+            row[CODES] = ";".join(note.codes)
             writer.writerow(["" if row[name] is None else row[name] for name in NOTE_SCHEMA.names])
 
 
@@ -701,6 +702,7 @@ def write_synthetic_archive(
         raise ValueError(f"fmt must be one of {list(_FORMATS)}, got {fmt!r}")
     if rows_per_file < 1:
         raise ValueError(f"rows_per_file must be >= 1, got {rows_per_file}")
+    rows = _rows(n_notes, seed, n_codes, n_patients, bad_row_rate)  # checks the rest
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     existing = sorted(out_dir.glob("notes-*"))
@@ -719,7 +721,7 @@ def write_synthetic_archive(
         files.append(path)
         chunk.clear()
 
-    for note, kind in _rows(n_notes, seed, n_codes, n_patients, bad_row_rate):
+    for note, kind in rows:
         if kind is None:
             codes.update(note.codes)
             patients.add(note.patient_id)

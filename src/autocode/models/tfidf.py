@@ -1,0 +1,168 @@
+"""The TF-IDF baseline: word (and optional char) n-grams, one joint linear layer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Self
+
+import joblib
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from autocode.models.base import LabelMatrix, NotFittedError
+from autocode.models.evidence import Span, ngram_spans
+from autocode.models.linear import LinearSettings, LinearWeights, train_linear
+
+PARAMS_FILE = "params.json"
+VECTORIZERS_FILE = "vectorizers.joblib"
+WEIGHTS_FILE = "weights.npz"
+TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+
+
+class TfidfModel:
+    """TF-IDF features + a multi-label linear model trained jointly over all labels.
+
+    `validation` is accepted for the shared contract but unused: epochs are a
+    hyperparameter, and calibration/thresholds are tuned on validation outside.
+    """
+
+    def __init__(
+        self,
+        *,
+        word_ngram_max: int = 2,
+        char_ngram_range: tuple[int, int] | None = None,
+        min_df: int = 2,
+        max_features: int | None = 200_000,
+        sublinear_tf: bool = True,
+        epochs: int = 5,
+        batch_size: int = 128,
+        learning_rate: float = 1.0,
+        l2: float = 1e-5,
+        pos_weight: float = 10.0,
+        seed: int = 0,
+    ) -> None:
+        self.word_ngram_max = word_ngram_max
+        self.char_ngram_range = char_ngram_range
+        self.min_df = min_df
+        self.max_features = max_features
+        self.sublinear_tf = sublinear_tf
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.l2 = l2
+        self.pos_weight = pos_weight
+        self.seed = seed
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "word_ngram_max": self.word_ngram_max,
+            "char_ngram_range": list(self.char_ngram_range) if self.char_ngram_range else None,
+            "min_df": self.min_df,
+            "max_features": self.max_features,
+            "sublinear_tf": self.sublinear_tf,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "learning_rate": self.learning_rate,
+            "l2": self.l2,
+            "pos_weight": self.pos_weight,
+            "seed": self.seed,
+        }
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        Y: LabelMatrix,
+        *,
+        validation: tuple[Sequence[str], LabelMatrix] | None = None,
+    ) -> Self:
+        if len(texts) != Y.shape[0]:
+            raise ValueError(f"{len(texts)} texts but Y has {Y.shape[0]} rows")
+        self.vectorizers_ = self._make_vectorizers()
+        X = sp.hstack([v.fit_transform(texts) for v in self.vectorizers_], format="csr")
+        settings = LinearSettings(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            l2=self.l2,
+            pos_weight=self.pos_weight,
+            seed=self.seed,
+        )
+        self.weights_ = train_linear(X, sp.csr_matrix(Y), settings)
+        return self
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return self._fitted_weights().predict_proba(self.transform(texts))
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        self._fitted_weights()
+        return sp.hstack([v.transform(texts) for v in self.vectorizers_], format="csr")
+
+    def evidence(self, text: str, label_indices: Sequence[int], top_n: int = 3) -> list[list[Span]]:
+        """For each label, the word n-grams adding most to its score, located in the text."""
+        weights = self._fitted_weights()
+        word_vectorizer = self.vectorizers_[0]
+        row = word_vectorizer.transform([text])
+        features = word_vectorizer.get_feature_names_out()
+        spans = ngram_spans(text, TOKEN_PATTERN, self.word_ngram_max)
+        result: list[list[Span]] = []
+        for label in label_indices:
+            contributions = row.data * weights.coef[row.indices, label]
+            best = np.argsort(-contributions, kind="stable")[:top_n]
+            label_spans = [
+                Span(start, end, str(features[row.indices[k]]), float(contributions[k]))
+                for k in best
+                if contributions[k] > 0
+                for start, end in spans.get(str(features[row.indices[k]]), [])[:1]
+            ]
+            result.append(label_spans)
+        return result
+
+    def save(self, path: Path) -> None:
+        weights = self._fitted_weights()
+        path.mkdir(parents=True, exist_ok=True)
+        (path / PARAMS_FILE).write_text(json.dumps(self.get_params()), encoding="utf-8")
+        joblib.dump(self.vectorizers_, path / VECTORIZERS_FILE)
+        np.savez(path / WEIGHTS_FILE, coef=weights.coef, intercept=weights.intercept)
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        params = json.loads((path / PARAMS_FILE).read_text(encoding="utf-8"))
+        if params["char_ngram_range"] is not None:
+            params["char_ngram_range"] = tuple(params["char_ngram_range"])
+        model = cls(**params)
+        model.vectorizers_ = joblib.load(path / VECTORIZERS_FILE)
+        with np.load(path / WEIGHTS_FILE) as arrays:
+            model.weights_ = LinearWeights(coef=arrays["coef"], intercept=arrays["intercept"])
+        return model
+
+    def _make_vectorizers(self) -> list[TfidfVectorizer]:
+        vectorizers = [
+            TfidfVectorizer(
+                ngram_range=(1, self.word_ngram_max),
+                token_pattern=TOKEN_PATTERN,
+                min_df=self.min_df,
+                max_features=self.max_features,
+                sublinear_tf=self.sublinear_tf,
+                dtype=np.float32,
+            )
+        ]
+        if self.char_ngram_range is not None:
+            vectorizers.append(
+                TfidfVectorizer(
+                    analyzer="char_wb",
+                    ngram_range=self.char_ngram_range,
+                    min_df=self.min_df,
+                    max_features=self.max_features,
+                    sublinear_tf=self.sublinear_tf,
+                    dtype=np.float32,
+                )
+            )
+        return vectorizers
+
+    def _fitted_weights(self) -> LinearWeights:
+        if not hasattr(self, "weights_"):
+            raise NotFittedError("TfidfModel is not fitted yet: call fit(texts, Y) first")
+        return self.weights_
