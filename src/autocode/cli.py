@@ -190,3 +190,92 @@ def data_synth(
         f"wrote {summary.notes} notes and {bad} bad rows for {summary.patients} patients, "
         f"{summary.distinct_codes} distinct codes, to {out} ({len(summary.files)} files)"
     )
+
+
+@app.command("train")
+def train(
+    config: Annotated[Path, typer.Option("--config", help="Experiment YAML.")],
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="Override: key.sub=value (repeatable).")
+    ] = None,
+    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train, calibrate, tune thresholds, evaluate on test, log and register in MLflow."""
+    from pydantic import ValidationError
+
+    from autocode.config import load_config
+    from autocode.train.run import run_training
+
+    try:
+        experiment = load_config(config, overrides)
+        result = run_training(experiment, tracking_uri)
+    except ValidationError as error:
+        raise fail(f"{config}: {_first_validation_error(error)}") from None
+    except (SourceError, ValueError, FileNotFoundError) as error:
+        raise fail(str(error)) from None
+    if as_json:
+        payload = {"run_id": result.run_id, "model_uri": result.model_uri, **result.test_metrics}
+        print(json.dumps(payload))
+        return
+    console.print(f"run id:    {result.run_id}")
+    console.print(f"model URI: {result.model_uri}")
+    _print_headline(result.test_metrics, "test")
+
+
+@app.command("evaluate")
+def evaluate(
+    model: Annotated[str, typer.Option("--model", help="Coder dir, runs:/… or models:/…")],
+    data: Annotated[Path, typer.Option("--data", help="Any source the loaders read.")],
+    source_format: FormatOption = "auto",
+    split: SplitOption = None,
+    language: LanguageOption = "en",
+    id_col: IdColOption = "note_id",
+    text_col: TextColOption = "text",
+    codes_col: CodesColOption = "codes",
+    system: SystemOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Score a saved or registered Coder on any loadable labelled data."""
+    from autocode.corpus.load import load_notes
+    from autocode.infer.loading import load_coder
+    from autocode.train.evaluation import evaluate_coder
+
+    try:
+        options = load_options(source_format, split, language, id_col, text_col, codes_col, system)
+        notes = load_notes(data, options).table
+        coder = load_coder(model)
+        report = evaluate_coder(
+            coder, notes.column("text").to_pylist(), notes.column("codes").to_pylist()
+        ).report
+    except (SourceError, ValueError, FileNotFoundError) as error:
+        raise fail(str(error)) from None
+    if as_json:
+        print(json.dumps(report))
+    else:
+        _print_headline(report, str(data))
+
+
+def _print_headline(report: dict[str, Any], title: str) -> None:
+    table = Table(title=f"Metrics on {title}")
+    table.add_column("scope")
+    for key in ("micro_f1", "macro_f1", "map", "P@5", "automation", "auto P"):
+        table.add_column(key, justify="right")
+    scopes = {"overall": report, **report.get("per_system", {})}
+    for scope, values in scopes.items():
+        table.add_row(
+            scope,
+            f"{values['micro_f1']:.3f}",
+            f"{values['macro_f1']:.3f}",
+            f"{values['map']:.3f}",
+            f"{values['precision_at_k']['5']:.3f}",
+            f"{values.get('automation_rate', float('nan')):.3f}",
+            f"{values.get('auto_precision', float('nan')):.3f}",
+        )
+    console.print(table)
+
+
+def _first_validation_error(error: Any) -> str:
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first["loc"])
+    return f"{location}: {first['msg']}"

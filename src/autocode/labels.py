@@ -98,9 +98,16 @@ class LabelSpace:
     @classmethod
     def load(cls, directory: Path) -> LabelSpace:
         payload = json.loads((directory / LABELS_FILE).read_text(encoding="utf-8"))
-        space = cls(min_count=payload["min_count"])
-        space.codes_ = list(payload["codes"])
-        space.counts_ = np.array(payload["counts"], dtype=np.int64)
+        return cls.from_codes(payload["codes"], payload["counts"], payload["min_count"])
+
+    @classmethod
+    def from_codes(
+        cls, codes: Sequence[str], counts: Sequence[int] | None = None, min_count: int = 1
+    ) -> LabelSpace:
+        """A label space with exactly these codes, in this order."""
+        space = cls(min_count=min_count)
+        space.codes_ = list(codes)
+        space.counts_ = np.array(counts if counts is not None else [0] * len(codes), np.int64)
         space.dropped_ = []
         space._index = {code: j for j, code in enumerate(space.codes_)}
         return space

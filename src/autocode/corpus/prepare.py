@@ -38,6 +38,7 @@ def prepare_dataset(
     path: Path, options: LoadOptions, out_dir: Path, ratios: SplitRatios, seed: int = 0
 ) -> PreparedDataset:
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / QUARANTINE_FILE).write_text("", encoding="utf-8")  # never a stale one
     report = LoadReport()
     with Quarantine(out_dir / QUARANTINE_FILE) as quarantine:
         note_ids, splits = _assign(path, options, quarantine, report, ratios, seed)

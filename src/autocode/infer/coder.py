@@ -1,0 +1,82 @@
+"""The Coder: everything inference needs, saved and loaded as one directory.
+
+model + LabelSpace + calibration + thresholds + review policy. Loading it
+needs no training data; `predict_proba` returns calibrated probabilities.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autocode.infer.calibration import Calibrator, calibrator_from_dict
+from autocode.infer.policy import ReviewPolicy
+from autocode.infer.thresholds import Thresholds
+from autocode.labels import LabelSpace
+from autocode.models import CodingModel, model_class
+
+CODER_FILE = "coder.json"
+MODEL_DIR = "model"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Coder:
+    model: CodingModel
+    model_name: str
+    labels: LabelSpace
+    calibrator: Calibrator
+    thresholds: Thresholds
+    policy: ReviewPolicy
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def raw_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return self.model.predict_proba(texts)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Calibrated probabilities, one column per code of the label space."""
+        return self.calibrator.transform(self.raw_proba(texts))
+
+    def predicted_codes(self, probs: np.ndarray) -> list[list[str]]:
+        """Codes at or above their tuned decision threshold."""
+        return self.labels.decode(self.thresholds.apply(probs))
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.model.save(directory / MODEL_DIR)
+        self.labels.save(directory)
+        state = {
+            "format_version": FORMAT_VERSION,
+            "model_name": self.model_name,
+            "calibrator": self.calibrator.to_dict(),
+            "thresholds": self.thresholds.to_dict(),
+            "policy": self.policy.to_dict(),
+            "info": self.info,
+        }
+        (directory / CODER_FILE).write_text(json.dumps(state), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path) -> Coder:
+        state_file = directory / CODER_FILE
+        if not state_file.is_file():
+            raise FileNotFoundError(f"{directory} is not a Coder directory (no {CODER_FILE})")
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+        if state.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{state_file}: format_version {state.get('format_version')!r}, "
+                f"this autocode reads {FORMAT_VERSION}"
+            )
+        return cls(
+            model=model_class(state["model_name"]).load(directory / MODEL_DIR),
+            model_name=state["model_name"],
+            labels=LabelSpace.load(directory),
+            calibrator=calibrator_from_dict(state["calibrator"]),
+            thresholds=Thresholds.from_dict(state["thresholds"]),
+            policy=ReviewPolicy.from_dict(state["policy"]),
+            info=state.get("info", {}),
+        )

@@ -1,0 +1,44 @@
+"""The Coder as an MLflow pyfunc model: DataFrame of notes in, decisions out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mlflow.pyfunc import PythonModel
+import pandas as pd
+
+from autocode.infer.coder import Coder
+from autocode.infer.routing import decide
+
+CODER_ARTIFACT = "coder"
+INPUT_COLUMNS = ("note_id", "text")
+OUTPUT_COLUMNS = ("note_id", "codes", "predictions", "route", "reasons")
+
+
+class CoderPyfunc(PythonModel):
+    """Input: `note_id` and `text` columns. Output: codes, predictions (JSON), route, reasons."""
+
+    def load_context(self, context: Any) -> None:
+        self.coder = Coder.load(Path(context.artifacts[CODER_ARTIFACT]))
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
+        return predict_frame(self.coder, model_input)
+
+
+def predict_frame(coder: Coder, notes: pd.DataFrame) -> pd.DataFrame:
+    missing = [column for column in INPUT_COLUMNS if column not in notes.columns]
+    if missing:
+        raise ValueError(f"input is missing column(s) {missing}; expected {list(INPUT_COLUMNS)}")
+    texts = [str(text) for text in notes["text"]]
+    decisions = decide(coder, coder.predict_proba(texts))
+    return pd.DataFrame(
+        {
+            "note_id": [str(note_id) for note_id in notes["note_id"]],
+            "codes": [";".join(d.codes) for d in decisions],
+            "predictions": [json.dumps(d.predictions) for d in decisions],
+            "route": [d.route for d in decisions],
+            "reasons": [json.dumps(d.reasons) for d in decisions],
+        }
+    )

@@ -1,0 +1,71 @@
+"""Routing: is a note auto-coded, or does a certified coder review it, and why.
+
+A note is `auto` only if every code's calibrated probability lies outside the
+Coder's review band and no rule fires. Rules: ICD-10-CM Excludes1 pairs both
+accepted, a non-billable (header) ICD-10-CM code accepted, no accepted code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from autocode.codes import excludes1_conflicts, is_billable
+from autocode.infer.coder import Coder
+from autocode.infer.policy import ACCEPTED, UNCERTAIN
+
+AUTO = "auto"
+REVIEW = "review"
+
+
+@dataclass
+class Decision:
+    """What the Coder says about one note."""
+
+    codes: list[str]  # auto-accepted codes
+    predictions: list[dict[str, Any]]  # every code not confidently absent
+    route: str
+    reasons: list[str] = field(default_factory=list)
+
+
+def decide(coder: Coder, probs: np.ndarray) -> list[Decision]:
+    """One decision per row of calibrated probabilities."""
+    status = coder.policy.classify(probs)
+    predicted = coder.thresholds.apply(probs)
+    codes = coder.labels.codes_
+    decisions = []
+    for row in range(probs.shape[0]):
+        candidates = np.flatnonzero(status[row] != 0)
+        order = candidates[np.argsort(-probs[row, candidates], kind="stable")]
+        predictions = [
+            {
+                "code": codes[j],
+                "probability": float(probs[row, j]),
+                "accepted": bool(status[row, j] == ACCEPTED),
+                "predicted": bool(predicted[row, j]),
+            }
+            for j in order
+        ]
+        accepted = [p["code"] for p in predictions if p["accepted"]]
+        uncertain = [codes[j] for j in order if status[row, j] == UNCERTAIN]
+        reasons = route_reasons(accepted, uncertain)
+        decisions.append(Decision(accepted, predictions, REVIEW if reasons else AUTO, reasons))
+    return decisions
+
+
+def route_reasons(accepted: list[str], uncertain: list[str]) -> list[str]:
+    """Every reason a note needs review; empty means it can be auto-coded."""
+    reasons = [f"uncertain: {code}" for code in uncertain]
+    if not accepted:
+        reasons.append("no accepted code")
+    reasons += [
+        f"excludes1: {first} excludes {second}" for first, second in excludes1_conflicts(accepted)
+    ]
+    reasons += [
+        f"non-billable: {code}"
+        for code in accepted
+        if code.startswith("ICD10CM:") and not is_billable(code)
+    ]
+    return reasons

@@ -1,0 +1,87 @@
+"""The notes of one experiment, per role: train, validation (optional) and test."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from autocode.config import DataConfig
+from autocode.corpus.load import LoadOptions, load_notes
+from autocode.corpus.quarantine import LoadReport
+from autocode.corpus.splits import SplitRatios, assign_splits
+from autocode.corpus.table import ColumnMap
+from autocode.train.fitting import NoteSet
+
+
+@dataclass
+class ExperimentData:
+    train: NoteSet
+    validation: NoteSet | None  # None: tune decisions on out-of-fold training scores
+    test: NoteSet
+    report: LoadReport
+    source: str
+    source_digest: str
+    split_counts: dict[str, int] = field(default_factory=dict)
+
+    def lineage(self) -> dict[str, Any]:
+        """What was trained on, without any note content: for MLflow and manifests."""
+        return {
+            "source": self.source,
+            "digest": self.source_digest,
+            "load": self.report.to_dict(),
+            "source_splits": self.split_counts,
+            "roles": {
+                "train": len(self.train),
+                "validation": len(self.validation) if self.validation else "cross-fit",
+                "test": len(self.test),
+            },
+        }
+
+
+def load_experiment_data(config: DataConfig, seed: int) -> ExperimentData:
+    options = LoadOptions(
+        format=config.format,
+        columns=ColumnMap(
+            id_col=config.id_col, text_col=config.text_col, codes_col=config.codes_col
+        ),
+        system=config.system,
+        language=config.language,
+        max_text_chars=config.max_text_chars,
+    )
+    loaded = load_notes(Path(config.source), options)
+    table = assign_splits(loaded.table, SplitRatios(*config.split_ratios), seed)
+    if config.systems:
+        table = _keep_systems(table, set(config.systems))
+    splits = table.column("split").to_pylist()
+    return ExperimentData(
+        train=_role(table, splits, config.train_splits),
+        validation=_role(table, splits, config.validation_splits)
+        if config.validation_splits
+        else None,
+        test=_role(table, splits, config.test_splits),
+        report=loaded.report,
+        source=config.source,
+        source_digest=loaded.source_digest,
+        split_counts=dict(sorted(Counter(splits).items())),
+    )
+
+
+def _role(table: pa.Table, splits: list[str], names: list[str]) -> NoteSet:
+    rows = [i for i, split in enumerate(splits) if split in names]
+    subset = table.take(rows)
+    return NoteSet(
+        texts=subset.column("text").to_pylist(), codes=subset.column("codes").to_pylist()
+    )
+
+
+def _keep_systems(table: pa.Table, systems: set[str]) -> pa.Table:
+    codes = [
+        [code for code in note_codes if code.split(":", 1)[0] in systems]
+        for note_codes in table.column("codes").to_pylist()
+    ]
+    index = table.schema.get_field_index("codes")
+    return table.set_column(index, "codes", pa.array(codes, pa.list_(pa.string())))

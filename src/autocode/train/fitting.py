@@ -1,0 +1,108 @@
+"""Fit a Coder: label space, model, then calibration, thresholds and review bands
+tuned on validation scores (a validation split, or out-of-fold scores).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.model_selection import KFold
+
+from autocode.config import TrainConfig
+from autocode.infer.calibration import make_calibrator
+from autocode.infer.coder import Coder
+from autocode.infer.policy import tune_review_bands
+from autocode.infer.thresholds import Thresholds, tune_code_thresholds, tune_global_threshold
+from autocode.labels import LabelSpace
+from autocode.models import CodingModel, model_class
+
+
+@dataclass
+class NoteSet:
+    """Texts and their gold code lists for one role (train, validation, test)."""
+
+    texts: list[str]
+    codes: list[list[str]]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+@dataclass
+class FittedCoder:
+    coder: Coder
+    validation_raw: np.ndarray  # uncalibrated validation scores, for the calibration plot
+    validation_gold: sp.csr_matrix
+
+
+def fit_coder(config: TrainConfig, train: NoteSet, validation: NoteSet | None) -> FittedCoder:
+    """Train on `train`; tune decisions on `validation`, or cross-fit when it is None."""
+    if len(train) == 0:
+        raise ValueError("no training notes: check data.train_splits and the source")
+    labels = LabelSpace(config.labels.min_count).fit(train.codes)
+    if len(labels) == 0:
+        raise ValueError(f"no code reaches labels.min_count={config.labels.min_count} in training")
+    Y_train = labels.encode(train.codes)
+    if validation is not None and len(validation) > 0:
+        model = _new_model(config).fit(train.texts, Y_train)
+        raw = model.predict_proba(validation.texts)
+        gold = labels.encode(validation.codes)
+    else:
+        raw, gold = _out_of_fold_scores(config, train.texts, Y_train)
+        model = _new_model(config).fit(train.texts, Y_train)
+    coder = tune_decisions(config, model, labels, raw, gold)
+    return FittedCoder(coder=coder, validation_raw=raw, validation_gold=gold)
+
+
+def tune_decisions(
+    config: TrainConfig,
+    model: CodingModel,
+    labels: LabelSpace,
+    raw: np.ndarray,
+    gold: sp.csr_matrix,
+) -> Coder:
+    calibrator = make_calibrator(config.calibration.method).fit(raw, gold)
+    probs = calibrator.transform(raw)
+    global_threshold = tune_global_threshold(gold, probs)
+    per_code = tune_code_thresholds(
+        gold, probs, global_threshold, shrinkage=config.thresholds.shrinkage
+    )
+    policy = tune_review_bands(
+        gold,
+        probs,
+        target_precision=config.routing.target_precision,
+        min_support=config.routing.min_support,
+        target_recall=config.routing.target_recall,
+    )
+    return Coder(
+        model=model,
+        model_name=config.model.name,
+        labels=labels,
+        calibrator=calibrator,
+        thresholds=Thresholds(global_threshold, per_code),
+        policy=policy,
+        info={"config_name": config.name},
+    )
+
+
+def _new_model(config: TrainConfig) -> CodingModel:
+    return model_class(config.model.name)(**config.model.params)
+
+
+def _out_of_fold_scores(
+    config: TrainConfig, texts: Sequence[str], Y: sp.csr_matrix
+) -> tuple[np.ndarray, sp.csr_matrix]:
+    """Scores for each training note from a model that never saw it (k-fold cross-fitting).
+
+    With small corpora a held-out split wastes scarce codes; out-of-fold scores
+    let every note both train the final model and tune its thresholds.
+    """
+    scores = np.zeros(Y.shape, dtype=np.float32)
+    folds = KFold(config.crossfit_folds, shuffle=True, random_state=config.seed)
+    for fit_rows, held_rows in folds.split(np.arange(len(texts))):
+        model = _new_model(config).fit([texts[i] for i in fit_rows], Y[fit_rows])
+        scores[held_rows] = model.predict_proba([texts[i] for i in held_rows])
+    return scores, Y

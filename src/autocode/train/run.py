@@ -1,0 +1,85 @@
+"""`autocode train`: data → fit → calibrate → thresholds → evaluate → MLflow."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import matplotlib.pyplot as plt
+import mlflow
+
+from autocode.config import TrainConfig, flatten
+from autocode.infer.policy import automation_curve
+from autocode.train import plots, tracking
+from autocode.train.data import load_experiment_data
+from autocode.train.evaluation import evaluate_coder
+from autocode.train.fitting import fit_coder
+
+
+@dataclass
+class TrainResult:
+    run_id: str
+    model_uri: str
+    test_metrics: dict[str, Any]
+    validation_metrics: dict[str, Any]
+
+
+def run_training(config: TrainConfig, tracking_uri: str | None = None) -> TrainResult:
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment(config.experiment_name)
+    data = load_experiment_data(config.data, config.seed)
+    with mlflow.start_run(tags=tracking.run_tags()) as run:
+        mlflow.log_params(flatten(config))
+        tracking.log_lineage(data.lineage(), config.name)
+        tracking.log_json(data.report.to_dict(), "data/quarantine_summary.json")
+        started = time.perf_counter()
+        fitted = fit_coder(config, data.train, data.validation)
+        mlflow.log_metric("fit_seconds", time.perf_counter() - started)
+        coder = fitted.coder
+        coder.info.update({"run_id": run.info.run_id, "labels": len(coder.labels)})
+        mlflow.log_metric("labels", len(coder.labels))
+
+        validation_probs = coder.calibrator.transform(fitted.validation_raw)
+        curve = automation_curve(fitted.validation_gold, validation_probs)
+        _log_decision_plots(fitted.validation_gold, fitted.validation_raw, validation_probs, curve)
+        tracking.log_json({"curve": curve}, "validation/automation_curve.json")
+        tracking.log_json(coder.policy.to_dict() | {"per_code": None}, "validation/policy.json")
+
+        validation_metrics = _validation_metrics(coder, data)
+        test = evaluate_coder(coder, data.test.texts, data.test.codes)
+        tracking.log_metrics_tree(test.report, "test")
+        tracking.log_table(test.per_code_table(coder), "test/per_code_report.csv")
+        tracking.log_json(test.report, "test/metrics.json")
+        model_uri = (
+            tracking.log_coder(coder, config.registered_model_name)
+            if config.tracking.log_model
+            else ""
+        )
+        return TrainResult(run.info.run_id, model_uri, test.report, validation_metrics)
+
+
+def _validation_metrics(coder: Any, data: Any) -> dict[str, Any]:
+    if data.validation is None:
+        return {}
+    report = evaluate_coder(coder, data.validation.texts, data.validation.codes).report
+    tracking.log_metrics_tree(report, "validation")
+    return report
+
+
+def _log_decision_plots(gold: Any, raw: Any, calibrated: Any, curve: list[dict[str, Any]]) -> None:
+    figures = {
+        "plots/reliability_validation.png": plots.reliability_figure(
+            gold, raw, calibrated, "Calibration on validation"
+        ),
+        "plots/precision_recall_validation.png": plots.precision_recall_figure(
+            gold, calibrated, "Micro precision-recall on validation"
+        ),
+        "plots/automation_vs_precision.png": plots.automation_figure(
+            curve, "Automation vs target precision (validation)"
+        ),
+    }
+    for path, figure in figures.items():
+        tracking.log_figure(figure, path)
+        plt.close(figure)

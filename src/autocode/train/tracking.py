@@ -1,0 +1,111 @@
+"""Everything a run logs to MLflow. The only module in `train/` that imports mlflow.
+
+Never logged: note text, note identifiers, real notes as input examples.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from matplotlib.figure import Figure
+from mlflow.data.dataset_source_registry import resolve_dataset_source
+from mlflow.data.meta_dataset import MetaDataset
+from mlflow.models import infer_signature
+
+from autocode import __version__
+from autocode.infer.coder import Coder
+from autocode.infer.pyfunc import CODER_ARTIFACT, CoderPyfunc, predict_frame
+
+# Invented text, so the logged input example never holds a real note.
+SYNTHETIC_EXAMPLE = pd.DataFrame(
+    {
+        "note_id": ["example-1"],
+        "text": ["Synthetic example: hypertension and type 2 diabetes, on metformin."],
+    }
+)
+PIP_REQUIREMENTS = ["numpy", "scipy", "pandas", "scikit-learn", "mlflow", "simple-icd-10-cm"]
+
+
+def run_tags() -> dict[str, str]:
+    tags = {"autocode.version": __version__}
+    commit = _git_commit()
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+    return tags
+
+
+def log_lineage(lineage: dict[str, Any], name: str) -> None:
+    """Dataset lineage as an MLflow input: source, digest and counts, no content."""
+    with warnings.catch_warnings():  # MLflow registers the local source class twice
+        warnings.simplefilter("ignore", UserWarning)
+        source = resolve_dataset_source(str(Path(lineage["source"]).resolve()))
+    dataset = MetaDataset(source=source, name=name, digest=lineage["digest"][:16])  # type: ignore[abstract]
+    mlflow.log_input(dataset, context="training")
+    mlflow.log_dict(lineage, "data/lineage.json")
+
+
+def log_metrics_tree(metrics: dict[str, Any], prefix: str) -> None:
+    """Flatten nested metric reports (`test.per_system.ICD10CM.micro_f1`) and log numbers."""
+    flat: dict[str, float] = {}
+
+    def walk(key: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for sub_key, sub_value in value.items():
+                walk(f"{key}.{sub_key}".replace(">", "gt"), sub_value)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            flat[key] = float(value)
+
+    walk(prefix, metrics)
+    mlflow.log_metrics(flat)
+
+
+def log_figure(figure: Figure, path: str) -> None:
+    mlflow.log_figure(figure, path)
+
+
+def log_table(table: pd.DataFrame, path: str) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        file = Path(directory) / Path(path).name
+        table.to_csv(file, index=False)
+        mlflow.log_artifact(str(file), str(Path(path).parent))
+
+
+def log_coder(coder: Coder, registered_name: str | None) -> str:
+    """Log the Coder as a pyfunc model (registered when a name is given); return its URI."""
+    with tempfile.TemporaryDirectory() as directory:
+        coder_dir = Path(directory) / CODER_ARTIFACT
+        coder.save(coder_dir)
+        output = predict_frame(coder, SYNTHETIC_EXAMPLE)
+        info = mlflow.pyfunc.log_model(
+            name="coder",
+            python_model=CoderPyfunc(),
+            artifacts={CODER_ARTIFACT: str(coder_dir)},
+            signature=infer_signature(SYNTHETIC_EXAMPLE, output),
+            input_example=SYNTHETIC_EXAMPLE,
+            registered_model_name=registered_name,
+            pip_requirements=PIP_REQUIREMENTS,
+        )
+    if registered_name and info.registered_model_version is not None:
+        return f"models:/{registered_name}/{info.registered_model_version}"
+    return str(info.model_uri)
+
+
+def log_json(payload: dict[str, Any], path: str) -> None:
+    mlflow.log_text(json.dumps(payload, indent=2), path)
+
+
+def _git_commit() -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None
