@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import random
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -26,3 +29,74 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def codiesp_root(shared_data: Path) -> Path:
     return shared_data / "codiesp"
+
+
+# ----------------------------------------------------------------------------- tiny notes
+
+# Each code is signalled by one word; the filler words carry no signal.
+TINY_LABEL_WORDS = {
+    "ICD10CM:D64.9": "anemia",
+    "ICD10CM:E11.9": "diabetes",
+    "ICD10CM:G43.909": "migraine",
+    "ICD10CM:J45.909": "asthma",
+    "ICD10CM:M10.9": "gout",
+    "ICD10CM:S72.001A": "fracture",
+}
+TINY_FILLER = (
+    "patient seen today in clinic reports feeling tired since last week "
+    "vitals stable plan reviewed with family follow up in two weeks "
+    "labs ordered sleeping well appetite fair walking with cane"
+).split()
+
+
+@dataclass(frozen=True)
+class TinyCorpus:
+    """Deterministic notes whose codes are named by one word each (see TINY_LABEL_WORDS)."""
+
+    codes: list[str]  # label order: column j of Y is codes[j]
+    texts: list[str]
+    code_lists: list[list[str]]
+    Y: np.ndarray  # (n_notes, n_codes) int multi-hot
+    heldout_texts: list[str]  # one note per code, naming only that code's word
+    heldout_labels: list[int]  # the column each held-out note is about
+
+    @property
+    def words(self) -> list[str]:
+        """The signal word of each label, in label order."""
+        return [TINY_LABEL_WORDS[code] for code in self.codes]
+
+    @staticmethod
+    def note(rng: random.Random, words: list[str]) -> str:
+        return tiny_note(rng, words)
+
+
+def tiny_note(rng: random.Random, words: list[str]) -> str:
+    """Eight filler words with the given signal words dropped in at random places."""
+    tokens = rng.sample(TINY_FILLER, 8)
+    for word in words:
+        tokens.insert(rng.randrange(len(tokens) + 1), word)
+    return " ".join(tokens).capitalize() + "."
+
+
+def make_tiny_corpus(n_notes: int = 40, seed: int = 0) -> TinyCorpus:
+    rng = random.Random(seed)
+    codes = sorted(TINY_LABEL_WORDS)
+    texts: list[str] = []
+    code_lists: list[list[str]] = []
+    for i in range(n_notes):
+        # Every code leads a note in turn; half the notes carry a second code.
+        labels = {i % len(codes)}
+        if rng.random() < 0.5:
+            labels.add(rng.randrange(len(codes)))
+        note_codes = [codes[j] for j in sorted(labels)]
+        texts.append(tiny_note(rng, [TINY_LABEL_WORDS[c] for c in note_codes]))
+        code_lists.append(note_codes)
+    Y = np.array([[int(c in note) for c in codes] for note in code_lists], dtype=np.int64)
+    heldout_rng = random.Random(seed + 1)
+    heldout = [tiny_note(heldout_rng, [TINY_LABEL_WORDS[c]]) for c in codes]
+    return TinyCorpus(codes, texts, code_lists, Y, heldout, list(range(len(codes))))
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus() -> TinyCorpus:
+    return make_tiny_corpus()

@@ -6,6 +6,12 @@ only the feature rows present in its notes, so an epoch costs about
 nnz(batch features) × labels, and the whole label space learns at once.
 Optimiser: row-wise AdaGrad (one step-size accumulator per feature row, as
 large embedding tables use), so memory is the weight matrix plus one vector.
+
+With many labels (MIMIC: ~10k) most labels are negative for every note of a
+batch. `sampled_negatives` then computes only the batch's positive labels plus
+a uniform sample of the others, up-weighting the sampled ones by the inverse
+sampling rate: the gradient stays unbiased while a step costs
+nnz(batch) × (positives + sample) instead of nnz(batch) × labels.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ class LinearSettings:
     learning_rate: float = 0.5
     l2: float = 1e-5
     pos_weight: float = 1.0
+    sampled_negatives: int | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -35,6 +42,8 @@ class LinearSettings:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.l2 < 0:
             raise ValueError(f"l2 must be >= 0, got {self.l2}")
+        if self.sampled_negatives is not None and self.sampled_negatives < 1:
+            raise ValueError(f"sampled_negatives must be >= 1, got {self.sampled_negatives}")
 
 
 @dataclass
@@ -65,38 +74,72 @@ def train_linear(X: sp.csr_matrix, Y: sp.csr_matrix, settings: LinearSettings) -
         order = rng.permutation(n_notes)
         for start in range(0, n_notes, settings.batch_size):
             batch = order[start : start + settings.batch_size]
-            _step(X[batch], Y[batch], weights, row_accumulator, intercept_accumulator, settings)
+            labels, label_weights = _label_subset(Y[batch], settings.sampled_negatives, rng)
+            _step(
+                X[batch],
+                Y[batch][:, labels],
+                weights,
+                (labels, label_weights),
+                (row_accumulator, intercept_accumulator),
+                settings,
+            )
     return weights
+
+
+def _label_subset(
+    Y: sp.csr_matrix, sampled_negatives: int | None, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Labels to update this step and their importance weights (1 unless sampled)."""
+    n_labels = Y.shape[1]
+    positives = np.unique(Y.indices)
+    negatives = n_labels - len(positives)
+    if sampled_negatives is None or negatives <= sampled_negatives:
+        return np.arange(n_labels), np.ones(n_labels, dtype=np.float32)
+    others = np.setdiff1d(np.arange(n_labels), positives, assume_unique=True)
+    sampled = rng.choice(others, size=sampled_negatives, replace=False)
+    labels = np.concatenate([positives, sampled])
+    label_weights = np.ones(len(labels), dtype=np.float32)
+    label_weights[len(positives) :] = negatives / sampled_negatives
+    return labels, label_weights
 
 
 def _step(
     X: sp.csr_matrix,
     Y: sp.csr_matrix,
     weights: LinearWeights,
-    row_accumulator: np.ndarray,
-    intercept_accumulator: np.ndarray,
+    label_subset: tuple[np.ndarray, np.ndarray],
+    accumulators: tuple[np.ndarray, np.ndarray],
     settings: LinearSettings,
 ) -> None:
+    labels, label_weights = label_subset
+    row_accumulator, intercept_accumulator = accumulators
+    every_label = len(labels) == weights.coef.shape[1]
     # 1. Restrict to the feature rows this batch touches: the rest get no gradient.
     rows, local_indices = np.unique(X.indices, return_inverse=True)
     X_local = sp.csr_matrix((X.data, local_indices, X.indptr), shape=(X.shape[0], len(rows)))
-    coef_rows = weights.coef[rows]
+    block = np.ix_(rows, labels)
+    coef_block = weights.coef[rows] if every_label else weights.coef[block]
+    intercept = weights.intercept[labels]
     # 2. Weighted BCE gradient w.r.t. the logits: p - y, scaled up on positives.
-    probabilities = expit(np.asarray(X_local @ coef_rows) + weights.intercept)
+    probabilities = expit(np.asarray(X_local @ coef_block) + intercept)
     targets = Y.toarray()
     gradient = probabilities - targets
     if settings.pos_weight != 1.0:
         gradient += (settings.pos_weight - 1.0) * targets * (probabilities - 1.0)
-    gradient /= X.shape[0]
+    gradient *= label_weights / X.shape[0]
     # 3. L2 only on touched rows (lazy regularisation), then row-wise AdaGrad steps.
-    coef_gradient = np.asarray(X_local.T @ gradient) + settings.l2 * coef_rows
+    coef_gradient = np.asarray(X_local.T @ gradient) + settings.l2 * coef_block
     row_accumulator[rows] += np.mean(coef_gradient**2, axis=1)
     step = settings.learning_rate / np.sqrt(row_accumulator[rows])
-    weights.coef[rows] = coef_rows - step[:, None] * coef_gradient
+    updated = coef_block - step[:, None] * coef_gradient
+    if every_label:
+        weights.coef[rows] = updated
+    else:
+        weights.coef[block] = updated
     intercept_gradient = gradient.sum(axis=0)
-    intercept_accumulator += intercept_gradient**2
-    weights.intercept -= (
-        settings.learning_rate * intercept_gradient / np.sqrt(intercept_accumulator)
+    intercept_accumulator[labels] += intercept_gradient**2
+    weights.intercept[labels] = intercept - settings.learning_rate * intercept_gradient / np.sqrt(
+        intercept_accumulator[labels]
     )
 
 

@@ -42,6 +42,7 @@ class TfidfModel:
         learning_rate: float = 1.0,
         l2: float = 1e-5,
         pos_weight: float = 10.0,
+        sampled_negatives: int | None = None,
         seed: int = 0,
     ) -> None:
         self.word_ngram_max = word_ngram_max
@@ -54,6 +55,7 @@ class TfidfModel:
         self.learning_rate = learning_rate
         self.l2 = l2
         self.pos_weight = pos_weight
+        self.sampled_negatives = sampled_negatives
         self.seed = seed
 
     def get_params(self) -> dict[str, Any]:
@@ -68,6 +70,7 @@ class TfidfModel:
             "learning_rate": self.learning_rate,
             "l2": self.l2,
             "pos_weight": self.pos_weight,
+            "sampled_negatives": self.sampled_negatives,
             "seed": self.seed,
         }
 
@@ -88,6 +91,7 @@ class TfidfModel:
             learning_rate=self.learning_rate,
             l2=self.l2,
             pos_weight=self.pos_weight,
+            sampled_negatives=self.sampled_negatives,
             seed=self.seed,
         )
         self.weights_ = train_linear(X, sp.csr_matrix(Y), settings)
@@ -153,7 +157,7 @@ class TfidfModel:
             vectorizers.append(
                 TfidfVectorizer(
                     analyzer="char_wb",
-                    ngram_range=self.char_ngram_range,
+                    ngram_range=(self.char_ngram_range[0], self.char_ngram_range[1]),
                     min_df=self.min_df,
                     max_features=self.max_features,
                     sublinear_tf=self.sublinear_tf,

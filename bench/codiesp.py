@@ -1,0 +1,169 @@
+"""CodiEsp dev: the TF-IDF Coder against the plain scikit-learn pipeline a user would write.
+
+Peer: TfidfVectorizer + OneVsRestClassifier(LogisticRegression(liblinear)),
+best global threshold. Both read identical features (same vectorizer
+settings); both train on CodiEsp train (English) and are scored on dev,
+per code system, with every dev gold code counted (codes never seen in
+training are misses for both).
+
+    python bench/codiesp.py [--data DIR] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
+
+from autocode import metrics
+from autocode.config import TrainConfig, load_config
+from autocode.corpus.load import LoadOptions, load_notes
+from autocode.labels import LabelSpace
+from autocode.models.linear import LinearSettings, train_linear
+from autocode.train.evaluation import evaluate_coder
+from autocode.train.fitting import NoteSet, fit_coder
+
+REPO = Path(__file__).resolve().parents[1]
+THRESHOLDS = np.arange(0.01, 0.95, 0.01)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    default_data = Path(os.environ.get("AUTOCODE_SHARED_DATA", REPO.parent / "shared" / "data"))
+    parser.add_argument("--data", type=Path, default=default_data / "codiesp")
+    parser.add_argument("--config", type=Path, default=REPO / "configs" / "tfidf.yaml")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    config = load_config(args.config)
+    train, dev = (_notes(args.data, split) for split in ("train", "dev"))
+    space = LabelSpace().fit(train.codes)
+    unseen = sorted({c for codes in dev.codes for c in codes} - set(space.codes_))
+    labels = space.codes_ + unseen
+    gold = LabelSpace.from_codes(labels).encode(dev.codes)
+
+    features = _vectorizer(config).fit(train.texts)
+    X_train, X_dev = features.transform(train.texts), features.transform(dev.texts)
+    Y_train = space.encode(train.codes)
+
+    peer_seconds, peer_scores = _timed(lambda: _peer_scores(X_train, Y_train, X_dev))
+    ours_seconds, our_scores = _timed(lambda: _linear_scores(config, X_train, Y_train, X_dev))
+    coder_seconds, coder = _timed(lambda: fit_coder(config, train, None).coder)
+    coder_report = evaluate_coder(coder, dev.texts, dev.codes).report
+
+    results = {
+        "documents": {"train": len(train), "dev": len(dev)},
+        "labels": len(space.codes_),
+        "unseen_dev_codes": len(unseen),
+        "features": X_train.shape[1],
+        "train_seconds": {
+            "peer_ovr_liblinear": peer_seconds,
+            "autocode_linear": ours_seconds,
+            "autocode_coder_with_crossfit": coder_seconds,
+        },
+        "time_ratio_autocode_over_peer": ours_seconds / peer_seconds,
+        "peer_best_global_threshold": _scores(gold, _pad(peer_scores, unseen), labels),
+        "autocode_best_global_threshold": _scores(gold, _pad(our_scores, unseen), labels),
+        "autocode_coder_tuned_thresholds": _coder_view(coder_report),
+    }
+    print(json.dumps(results, indent=2) if args.json else _table(results))
+
+
+def _notes(root: Path, split: str) -> NoteSet:
+    table = load_notes(root, LoadOptions(format="codiesp", splits=(split,))).table
+    return NoteSet(table.column("text").to_pylist(), table.column("codes").to_pylist())
+
+
+def _vectorizer(config: TrainConfig) -> TfidfVectorizer:
+    params = config.model.params
+    return TfidfVectorizer(
+        ngram_range=(1, params.get("word_ngram_max", 2)),
+        min_df=params.get("min_df", 2),
+        sublinear_tf=True,
+        dtype=np.float32,
+    )
+
+
+def _peer_scores(X_train: sp.csr_matrix, Y_train: sp.csr_matrix, X_dev: sp.csr_matrix) -> Any:
+    peer = OneVsRestClassifier(LogisticRegression(solver="liblinear"))
+    return peer.fit(X_train, Y_train.toarray()).predict_proba(X_dev)
+
+
+def _linear_scores(
+    config: TrainConfig, X_train: sp.csr_matrix, Y_train: sp.csr_matrix, X_dev: sp.csr_matrix
+) -> Any:
+    params = config.model.params
+    settings = LinearSettings(
+        **{
+            k: params[k]
+            for k in ("epochs", "batch_size", "learning_rate", "pos_weight")
+            if k in params
+        }
+    )
+    return train_linear(X_train, Y_train, settings).predict_proba(X_dev)
+
+
+def _timed(work: Any) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = work()
+    return time.perf_counter() - started, result
+
+
+def _pad(scores: np.ndarray, unseen: list[str]) -> np.ndarray:
+    return np.hstack([scores, np.zeros((scores.shape[0], len(unseen)), dtype=scores.dtype)])
+
+
+def _scores(gold: sp.csr_matrix, probs: np.ndarray, labels: list[str]) -> dict[str, Any]:
+    """Best global threshold on dev (optimistic for both, identical protocol), per system."""
+    systems = np.array([label.split(":")[0] for label in labels])
+    result = {}
+    for system in ["all", *sorted(set(systems))]:
+        columns = np.ones(len(labels), bool) if system == "all" else systems == system
+        g, p = gold[:, columns], probs[:, columns]
+        f1, threshold = max((metrics.micro_prf(g, p >= t).f1, t) for t in THRESHOLDS)
+        result[system] = {
+            "micro_f1": f1,
+            "threshold": round(float(threshold), 2),
+            "map": metrics.mean_average_precision(g, p),
+        }
+    return result
+
+
+def _coder_view(report: dict[str, Any]) -> dict[str, Any]:
+    scopes = {"all": report, **report["per_system"]}
+    return {
+        name: {"micro_f1": values["micro_f1"], "map": values["map"]}
+        for name, values in scopes.items()
+    }
+
+
+def _table(results: dict[str, Any]) -> str:
+    lines = [
+        f"CodiEsp dev ({results['documents']['dev']} docs), {results['labels']} train labels, "
+        f"{results['unseen_dev_codes']} dev codes unseen in train, {results['features']} features",
+        "train seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in results["train_seconds"].items()),
+        f"time ratio autocode/peer (identical features): "
+        f"{results['time_ratio_autocode_over_peer']:.2f}",
+        f"{'variant':34} {'system':9} {'micro-F1':>8} {'MAP':>6}",
+    ]
+    for variant in (
+        "peer_best_global_threshold",
+        "autocode_best_global_threshold",
+        "autocode_coder_tuned_thresholds",
+    ):
+        for system, values in results[variant].items():
+            lines.append(f"{variant:34} {system:9} {values['micro_f1']:8.3f} {values['map']:6.3f}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Scale: the TF-IDF model on a synthetic archive of 50k notes × 10k codes.
+
+Reports training wall time, peak RSS and predict_proba throughput, each
+variant in its own process so peak RSS belongs to it alone. Peer: the plain
+OneVsRestClassifier(LogisticRegression(liblinear)) on identical features,
+timed on a slice of labels and extrapolated per label (fitting all 10k
+one after another would take hours, which is the point).
+
+    python bench/scale.py [--notes 50000] [--codes 10000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "bench" / "out"
+PREDICT_NOTES = 5000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--notes", type=int, default=50_000)
+    parser.add_argument("--codes", type=int, default=10_000)
+    parser.add_argument("--peer-labels", type=int, default=100)
+    parser.add_argument("--max-features", type=int, default=50_000)
+    parser.add_argument("--sampled-negatives", type=int, default=1000)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--worker", choices=["autocode", "peer"], help=argparse.SUPPRESS)
+    parser.add_argument("--archive", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(_work(args)))
+        return
+    archive = _archive(args.notes, args.codes)
+    results = {name: _in_subprocess(name, archive, args) for name in ("autocode", "peer")}
+    peer = results["peer"]
+    peer_full = peer["fit_seconds"] / peer["labels_fitted"] * results["autocode"]["labels"]
+    summary = {
+        "notes": args.notes,
+        "codes": args.codes,
+        **results,
+        "peer_fit_seconds_extrapolated_to_all_labels": peer_full,
+        "fit_time_ratio_autocode_over_peer": results["autocode"]["fit_seconds"] / peer_full,
+    }
+    print(json.dumps(summary, indent=2) if args.json else _table(summary))
+
+
+def _archive(notes: int, codes: int) -> Path:
+    from autocode.corpus.synth import write_synthetic_archive
+
+    directory = OUT / f"scale-{notes}-{codes}"
+    if not directory.is_dir():
+        write_synthetic_archive(directory, notes, seed=11, n_codes=codes)
+    return directory
+
+
+def _in_subprocess(worker: str, archive: Path, args: argparse.Namespace) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        worker,
+        "--archive",
+        str(archive),
+        "--peer-labels",
+        str(args.peer_labels),
+        "--max-features",
+        str(args.max_features),
+        "--sampled-negatives",
+        str(args.sampled_negatives),
+        "--epochs",
+        str(args.epochs),
+    ]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return dict(json.loads(output.strip().splitlines()[-1]))
+
+
+def _work(args: argparse.Namespace) -> dict[str, Any]:
+    from autocode.corpus.load import load_notes
+    from autocode.labels import LabelSpace
+
+    table = load_notes(args.archive).table
+    texts = table.column("text").to_pylist()
+    space = LabelSpace().fit(table.column("codes").to_pylist())
+    Y = space.encode(table.column("codes").to_pylist())
+    if args.worker == "peer":
+        return _peer(args, texts, Y)
+    from autocode.models.tfidf import TfidfModel
+
+    model = TfidfModel(
+        max_features=args.max_features,
+        epochs=args.epochs,
+        sampled_negatives=args.sampled_negatives,
+    )
+    started = time.perf_counter()
+    model.fit(texts, Y)
+    fit_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    model.predict_proba(texts[:PREDICT_NOTES])
+    predict_seconds = time.perf_counter() - started
+    return {
+        "labels": len(space),
+        "fit_seconds": fit_seconds,
+        "predict_notes_per_second": PREDICT_NOTES / predict_seconds,
+        "peak_rss_gib": _peak_rss_gib(),
+    }
+
+
+def _peer(args: argparse.Namespace, texts: list[str], Y: Any) -> dict[str, Any]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+
+    X = TfidfVectorizer(
+        ngram_range=(1, 2), min_df=2, max_features=args.max_features, sublinear_tf=True
+    ).fit_transform(texts)
+    # The most frequent labels: each has positives, like the bulk of the work.
+    labels = np.argsort(-np.asarray(Y.sum(axis=0)).ravel())[: args.peer_labels]
+    started = time.perf_counter()
+    OneVsRestClassifier(LogisticRegression(solver="liblinear")).fit(X, Y[:, labels].toarray())
+    return {
+        "labels_fitted": len(labels),
+        "fit_seconds": time.perf_counter() - started,
+        "peak_rss_gib": _peak_rss_gib(),
+    }
+
+
+def _peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def _table(summary: dict[str, Any]) -> str:
+    ours, peer = summary["autocode"], summary["peer"]
+    return "\n".join(
+        [
+            f"{summary['notes']} notes × {ours['labels']} labels",
+            f"autocode fit {ours['fit_seconds']:.0f} s, peak RSS {ours['peak_rss_gib']:.2f} GiB, "
+            f"predict_proba {ours['predict_notes_per_second']:.0f} notes/s",
+            f"peer OvR liblinear: {peer['fit_seconds']:.1f} s for {peer['labels_fitted']} labels "
+            f"→ {summary['peer_fit_seconds_extrapolated_to_all_labels']:.0f} s for all",
+            f"fit time ratio autocode/peer: {summary['fit_time_ratio_autocode_over_peer']:.3f}",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,291 @@
+"""The CodingModel contract, run over every registered model, then TF-IDF specifics."""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from autocode.models import MODELS, CodingModel, NotFittedError, TfidfModel, model_class
+from autocode.models.linear import LinearSettings, LinearWeights, train_linear
+from autocode.models.tfidf import TOKEN_PATTERN
+
+if TYPE_CHECKING:
+    from conftest import TinyCorpus
+
+# Small, fast hyperparameters per registered model; a model missing here runs on its defaults.
+TINY_PARAMS: dict[str, dict[str, Any]] = {
+    "tfidf": {"min_df": 1, "epochs": 30, "batch_size": 8},
+}
+
+
+def tiny_model(name: str, **overrides: Any) -> CodingModel:
+    return model_class(name)(**{**TINY_PARAMS.get(name, {}), **overrides})
+
+
+@pytest.fixture(scope="module", params=sorted(MODELS))
+def fitted(request: pytest.FixtureRequest, tiny_corpus: TinyCorpus) -> tuple[str, CodingModel]:
+    """Each registered model, fitted once on the tiny corpus."""
+    name: str = request.param
+    return name, tiny_model(name).fit(tiny_corpus.texts, tiny_corpus.Y)
+
+
+# ----------------------------------------------------------------------------- contract
+
+
+def test_registry_names_map_to_coding_models() -> None:
+    assert MODELS, "no model registered"
+    for name, cls in MODELS.items():
+        assert model_class(name) is cls
+        assert isinstance(cls(**TINY_PARAMS.get(name, {})), CodingModel)
+
+
+def test_unknown_model_name_lists_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match="unknown model 'nope'") as error:
+        model_class("nope")
+    for name in MODELS:
+        assert name in str(error.value)
+
+
+def test_probabilities_have_one_float_column_per_label(
+    fitted: tuple[str, CodingModel], tiny_corpus: TinyCorpus
+) -> None:
+    _, model = fitted
+    for texts in (tiny_corpus.texts, tiny_corpus.heldout_texts, tiny_corpus.texts[:1]):
+        probs = model.predict_proba(texts)
+        assert isinstance(probs, np.ndarray)
+        assert probs.shape == (len(texts), tiny_corpus.Y.shape[1])
+        assert np.issubdtype(probs.dtype, np.floating)
+        assert np.isfinite(probs).all()
+        assert probs.min() >= 0.0
+        assert probs.max() <= 1.0
+
+
+def test_fit_returns_self_and_learned_state_ends_in_underscore(
+    tiny_corpus: TinyCorpus,
+) -> None:
+    for name in sorted(MODELS):
+        model = tiny_model(name)
+        learned_before = {k for k in vars(model) if k.endswith("_") and not k.startswith("_")}
+        assert learned_before == set(), f"{name}: learned state before fit: {learned_before}"
+        assert model.fit(tiny_corpus.texts, tiny_corpus.Y) is model
+        learned_after = {k for k in vars(model) if k.endswith("_") and not k.startswith("_")}
+        assert learned_after, f"{name}: fit stored no attr_ state"
+
+
+def test_save_then_load_gives_identical_probabilities(
+    fitted: tuple[str, CodingModel], tiny_corpus: TinyCorpus, tmp_path: Path
+) -> None:
+    name, model = fitted
+    model.save(tmp_path / "model")
+    loaded = MODELS[name].load(tmp_path / "model")
+    assert type(loaded) is MODELS[name]
+    texts = tiny_corpus.texts + tiny_corpus.heldout_texts + ["words never seen in training"]
+    expected = model.predict_proba(texts)
+    actual = loaded.predict_proba(texts)
+    assert actual.dtype == expected.dtype
+    assert np.array_equal(actual, expected)
+
+
+def test_fitting_is_deterministic_and_accepts_dense_or_sparse_labels(
+    fitted: tuple[str, CodingModel], tiny_corpus: TinyCorpus
+) -> None:
+    name, model = fitted
+    again = tiny_model(name).fit(tiny_corpus.texts, sp.csr_matrix(tiny_corpus.Y))
+    texts = tiny_corpus.heldout_texts
+    assert np.array_equal(again.predict_proba(texts), model.predict_proba(texts))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_predicting_or_saving_before_fit_is_a_clear_error(
+    name: str, tiny_corpus: TinyCorpus, tmp_path: Path
+) -> None:
+    model = tiny_model(name)
+    with pytest.raises(NotFittedError, match=r"not fitted.*fit") as error:
+        model.predict_proba(tiny_corpus.texts)
+    assert type(model).__name__ in str(error.value)
+    with pytest.raises(NotFittedError):
+        model.save(tmp_path / "model")
+    assert not (tmp_path / "model").exists()
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_fit_with_mismatched_rows_is_a_value_error(name: str, tiny_corpus: TinyCorpus) -> None:
+    n = len(tiny_corpus.texts)
+    with pytest.raises(ValueError, match=rf"{n - 1} texts.*{n} rows"):
+        tiny_model(name).fit(tiny_corpus.texts[:-1], tiny_corpus.Y)
+
+
+# ----------------------------------------------------------------------------- TF-IDF
+
+
+def test_tfidf_a_label_word_raises_its_own_label_most(tiny_corpus: TinyCorpus) -> None:
+    model = tiny_model("tfidf").fit(tiny_corpus.texts, tiny_corpus.Y)
+    rng = random.Random(99)
+    for j, word in enumerate(tiny_corpus.words):
+        # An unseen note, with and without the word: the filler's effect cancels out.
+        plain = tiny_corpus.note(rng, [])
+        with_word = f"{plain} {word.capitalize()} noted."
+        delta = model.predict_proba([with_word])[0] - model.predict_proba([plain])[0]
+        assert int(np.argmax(delta)) == j, (word, delta.round(3))
+        assert delta[j] > 0.05, (word, delta.round(3))
+
+
+def test_tfidf_held_out_notes_score_their_label_above_the_rest(tiny_corpus: TinyCorpus) -> None:
+    model = tiny_model("tfidf").fit(tiny_corpus.texts, tiny_corpus.Y)
+    probs = model.predict_proba(tiny_corpus.heldout_texts)
+    named = np.zeros_like(probs, dtype=bool)
+    named[np.arange(len(probs)), tiny_corpus.heldout_labels] = True
+    # Micro average over held-out notes: the named label clearly outscores the others.
+    assert probs[named].mean() > probs[~named].mean() + 0.3
+
+
+def normalised(fragment: str) -> str:
+    return " ".join(re.findall(TOKEN_PATTERN, fragment.lower()))
+
+
+def test_tfidf_evidence_spans_point_at_the_driving_words(tiny_corpus: TinyCorpus) -> None:
+    model = tiny_model("tfidf")
+    assert isinstance(model, TfidfModel)
+    model.fit(tiny_corpus.texts, tiny_corpus.Y)
+    for text, j, word in zip(
+        tiny_corpus.heldout_texts,
+        tiny_corpus.heldout_labels,
+        tiny_corpus.words,
+        strict=True,
+    ):
+        [spans] = model.evidence(text, [j], top_n=3)
+        assert 1 <= len(spans) <= 3
+        assert word in spans[0].feature.split(), (text, spans)
+        assert [s.weight for s in spans] == sorted((s.weight for s in spans), reverse=True)
+        for span in spans:
+            assert span.weight > 0
+            assert normalised(text[span.start : span.end]) == span.feature
+
+
+def test_tfidf_evidence_keeps_the_note_own_spelling_and_offsets(tiny_corpus: TinyCorpus) -> None:
+    model = tiny_model("tfidf")
+    assert isinstance(model, TfidfModel)
+    model.fit(tiny_corpus.texts, tiny_corpus.Y)
+    asthma = tiny_corpus.codes.index("ICD10CM:J45.909")
+    gout = tiny_corpus.codes.index("ICD10CM:M10.9")
+    text = "Seen today.  Known ASTHMA,   quiet; GOUT flare."
+    asthma_spans, gout_spans = model.evidence(text, [asthma, gout])
+    assert ("ASTHMA", "asthma") in [(text[s.start : s.end], s.feature) for s in asthma_spans]
+    assert ("GOUT", "gout") in [(text[s.start : s.end], s.feature) for s in gout_spans]
+    assert asthma_spans[0].to_dict()["start"] == asthma_spans[0].start
+    # Nothing in the vocabulary: no evidence, not an error.
+    assert model.evidence("zzz qqq", [asthma, gout]) == [[], []]
+
+
+def test_tfidf_char_ngrams_add_features_and_round_trip(
+    tiny_corpus: TinyCorpus, tmp_path: Path
+) -> None:
+    words_only = TfidfModel(**TINY_PARAMS["tfidf"]).fit(tiny_corpus.texts, tiny_corpus.Y)
+    with_chars = TfidfModel(**TINY_PARAMS["tfidf"], char_ngram_range=(3, 5))
+    with_chars.fit(tiny_corpus.texts, tiny_corpus.Y)
+    assert len(with_chars.vectorizers_) == 2
+    n_word = words_only.transform(["x"]).shape[1]
+    assert with_chars.transform(["x"]).shape[1] > n_word
+    assert with_chars.weights_.coef.shape[0] == with_chars.transform(["x"]).shape[1]
+
+    with_chars.save(tmp_path / "chars")
+    loaded = TfidfModel.load(tmp_path / "chars")
+    assert loaded.char_ngram_range == (3, 5)
+    assert loaded.get_params() == with_chars.get_params()
+    texts = tiny_corpus.heldout_texts
+    assert np.array_equal(loaded.predict_proba(texts), with_chars.predict_proba(texts))
+
+
+def test_tfidf_char_ngrams_recognise_misspelled_words(tiny_corpus: TinyCorpus) -> None:
+    # One letter inserted: the word is out of vocabulary, its character n-grams are not.
+    misspelled = [
+        text.replace(word, word[:-1] + "x" + word[-1]).replace(word.capitalize(), word[:-1] + "x")
+        for text, word in zip(tiny_corpus.heldout_texts, tiny_corpus.words, strict=True)
+    ]
+    for text, word in zip(misspelled, tiny_corpus.words, strict=True):
+        assert word not in text.lower()
+    with_chars = TfidfModel(**TINY_PARAMS["tfidf"], char_ngram_range=(3, 5))
+    probs = with_chars.fit(tiny_corpus.texts, tiny_corpus.Y).predict_proba(misspelled)
+    named = np.zeros_like(probs, dtype=bool)
+    named[np.arange(len(probs)), tiny_corpus.heldout_labels] = True
+    assert probs[named].mean() > probs[~named].mean() + 0.2
+
+
+def test_tfidf_min_df_keeps_a_once_seen_word_out_of_the_saved_model(
+    tiny_corpus: TinyCorpus, tmp_path: Path
+) -> None:
+    # A name in one note only (rare words are where identifiers hide) is not stored.
+    texts = list(tiny_corpus.texts)
+    texts[0] = texts[0] + " Quenzelbrook"
+    model = TfidfModel(min_df=2, epochs=2).fit(texts, tiny_corpus.Y)
+    model.save(tmp_path / "model")
+    for file in (tmp_path / "model").iterdir():
+        assert b"quenzelbrook" not in file.read_bytes().lower(), file.name
+
+
+# ----------------------------------------------------------------------------- train_linear
+
+
+def linear_problem(seed: int = 0) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """200 notes, 40 features (the last never present), 5 labels from a hidden linear rule."""
+    rng = np.random.default_rng(seed)
+    present = sp.random(200, 39, density=0.15, random_state=rng, dtype=np.float32)
+    X = sp.hstack([present, sp.csr_matrix((200, 1), dtype=np.float32)], format="csr")
+    hidden = rng.normal(size=(40, 5)) * 4
+    scores = X @ hidden
+    Y = sp.csr_matrix((scores > np.quantile(scores, 0.7, axis=0)).astype(np.int8))
+    return X, Y
+
+
+def bce(Y: sp.csr_matrix, probs: np.ndarray) -> float:
+    y = Y.toarray()
+    p = np.clip(probs, 1e-7, 1 - 1e-7)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def test_train_linear_reduces_loss_from_the_base_rate_start() -> None:
+    X, Y = linear_problem()
+    base_rate = np.asarray(Y.mean(axis=0)).ravel()
+    initial_loss = bce(Y, np.broadcast_to(base_rate, Y.shape))
+    weights = train_linear(X, Y, LinearSettings(epochs=30, batch_size=16, pos_weight=1.0))
+    assert isinstance(weights, LinearWeights)
+    assert weights.coef.shape == (40, 5)
+    assert weights.coef.dtype == np.float32
+    trained_loss = bce(Y, weights.predict_proba(X))
+    assert trained_loss < 0.6 * initial_loss, (initial_loss, trained_loss)
+    # Lazy updates: a feature no note has never moves from zero.
+    assert np.all(weights.coef[39] == 0)
+
+
+def test_train_linear_is_deterministic_per_seed() -> None:
+    X, Y = linear_problem()
+    settings = LinearSettings(epochs=3, batch_size=16, seed=5)
+    first = train_linear(X, Y, settings)
+    second = train_linear(X, Y, settings)
+    assert np.array_equal(first.coef, second.coef)
+    assert np.array_equal(first.intercept, second.intercept)
+    other_seed = train_linear(X, Y, LinearSettings(epochs=3, batch_size=16, seed=6))
+    assert not np.array_equal(first.coef, other_seed.coef)
+
+
+def test_train_linear_pos_weight_raises_positive_scores() -> None:
+    X, Y = linear_problem()
+    plain = train_linear(X, Y, LinearSettings(epochs=10, batch_size=16, pos_weight=1.0))
+    weighted = train_linear(X, Y, LinearSettings(epochs=10, batch_size=16, pos_weight=10.0))
+    positives = Y.toarray().astype(bool)
+    assert weighted.predict_proba(X)[positives].mean() > plain.predict_proba(X)[positives].mean()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("epochs", 0), ("batch_size", 0), ("learning_rate", 0.0), ("pos_weight", -1.0), ("l2", -0.1)],
+)
+def test_linear_settings_reject_bad_values_by_name(field: str, value: float) -> None:
+    with pytest.raises(ValueError, match=field):
+        LinearSettings(**{field: value})
