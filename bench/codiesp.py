@@ -95,7 +95,9 @@ def _vectorizer(config: TrainConfig) -> TfidfVectorizer:
 
 def _peer_scores(X_train: sp.csr_matrix, Y_train: sp.csr_matrix, X_dev: sp.csr_matrix) -> Any:
     peer = OneVsRestClassifier(LogisticRegression(solver="liblinear"))
-    return peer.fit(X_train, Y_train.toarray()).predict_proba(X_dev)
+    # int64 targets: with int8 (or sparse int8) targets this pipeline silently
+    # learns almost nothing (dev MAP 0.03 instead of 0.21 on the top 300 codes).
+    return peer.fit(X_train, Y_train.toarray().astype(np.int64)).predict_proba(X_dev)
 
 
 def _linear_scores(

@@ -128,7 +128,8 @@ def _peer(args: argparse.Namespace, texts: list[str], Y: Any) -> dict[str, Any]:
     # The most frequent labels: each has positives, like the bulk of the work.
     labels = np.argsort(-np.asarray(Y.sum(axis=0)).ravel())[: args.peer_labels]
     started = time.perf_counter()
-    OneVsRestClassifier(LogisticRegression(solver="liblinear")).fit(X, Y[:, labels].toarray())
+    targets = Y[:, labels].toarray().astype(np.int64)  # int8 targets break this pipeline
+    OneVsRestClassifier(LogisticRegression(solver="liblinear")).fit(X, targets)
     return {
         "labels_fitted": len(labels),
         "fit_seconds": time.perf_counter() - started,

@@ -1,16 +1,30 @@
 #!/usr/bin/env bash
-# The demo on embedded defaults: synthesise an archive, inspect it, prepare splits.
+# The demo on embedded defaults: synthesise an archive, inspect it, prepare splits,
+# train and register the TF-IDF Coder in MLflow, then evaluate the registered model.
 set -euo pipefail
 OUT="${1:-demo-output}"
 BIN=.venv/bin
 rm -rf "$OUT"
 mkdir -p "$OUT"
 
-echo "== 1. synthetic archive (2,000 notes, 5% bad rows to show the quarantine)"
-$BIN/autocode data synth --out "$OUT/archive" --notes 2000 --seed 7 --bad-row-rate 0.05
+echo "== 1. synthetic archive (3,000 notes, 5% bad rows to show the quarantine)"
+$BIN/autocode data synth --out "$OUT/archive" --notes 3000 --seed 7 --bad-row-rate 0.05
 
 echo "== 2. statistics"
 $BIN/autocode data stats "$OUT/archive"
 
 echo "== 3. canonical dataset with stratified, patient-grouped splits"
 $BIN/autocode data prepare "$OUT/archive" --out "$OUT/prepared" --seed 7
+
+echo "== 4. train, calibrate, tune thresholds, evaluate on test, log and register in MLflow"
+$BIN/autocode train --config configs/demo.yaml --set "data.source=$OUT/prepared/notes.parquet" --json \
+    > "$OUT/train.json"
+MODEL_URI=$($BIN/python -c 'import json,sys; print(json.load(open(sys.argv[1]))["model_uri"])' \
+    "$OUT/train.json")
+echo "registered: $MODEL_URI"
+
+echo "== 5. evaluate the registered model on the prepared test split"
+$BIN/autocode evaluate --model "$MODEL_URI" --data "$OUT/prepared/notes.parquet" --split test
+
+echo
+echo "MLflow UI: $BIN/mlflow ui --backend-store-uri sqlite:///$(pwd)/mlflow.db  (then open http://127.0.0.1:5000)"

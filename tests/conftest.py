@@ -42,11 +42,39 @@ TINY_LABEL_WORDS = {
     "ICD10CM:M10.9": "gout",
     "ICD10CM:S72.001A": "fracture",
 }
-TINY_FILLER = (
-    "patient seen today in clinic reports feeling tired since last week "
-    "vitals stable plan reviewed with family follow up in two weeks "
-    "labs ordered sleeping well appetite fair walking with cane"
-).split()
+TINY_FILLER = [
+    "patient",
+    "seen",
+    "today",
+    "in",
+    "clinic",
+    "reports",
+    "feeling",
+    "tired",
+    "since",
+    "last",
+    "week",
+    "vitals",
+    "stable",
+    "plan",
+    "reviewed",
+    "with",
+    "family",
+    "follow",
+    "up",
+    "in",
+    "two",
+    "weeks",
+    "labs",
+    "ordered",
+    "sleeping",
+    "well",
+    "appetite",
+    "fair",
+    "walking",
+    "with",
+    "cane",
+]
 
 
 @dataclass(frozen=True)

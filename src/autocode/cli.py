@@ -33,7 +33,6 @@ SystemOption = Annotated[
     str | None, typer.Option("--system", help="Code system of codes written without a prefix.")
 ]
 SYNTH_FORMATS = ("parquet", "jsonl", "csv")
-SYNTH_FORMATS = ("parquet", "jsonl", "csv")
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
@@ -58,7 +57,7 @@ def load_options(
 
 def fail(message: str) -> typer.Exit:
     """One line on stderr and exit code 2: bad input is not a crash."""
-    error_console.print(f"error: {message}", markup=False, highlight=False)
+    error_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
 
 
@@ -269,10 +268,14 @@ def _print_headline(report: dict[str, Any], title: str) -> None:
             f"{values['macro_f1']:.3f}",
             f"{values['map']:.3f}",
             f"{values['precision_at_k']['5']:.3f}",
-            f"{values.get('automation_rate', float('nan')):.3f}",
-            f"{values.get('auto_precision', float('nan')):.3f}",
+            _optional(values.get("automation_rate")),
+            _optional(values.get("auto_precision")),
         )
     console.print(table)
+
+
+def _optional(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _first_validation_error(error: Any) -> str:

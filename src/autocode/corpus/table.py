@@ -30,7 +30,7 @@ from autocode.corpus.schema import (
     TEXT,
 )
 
-TABLE_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
+TABLE_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
 
 
 @dataclass(frozen=True)
@@ -88,11 +88,27 @@ def _batch_rows(
 ) -> Iterator[RawRow]:
     row_number = 0
     for batch in batches:
-        _require_columns(path, batch.schema.names, columns)
-        values = {name: batch.column(name).to_pylist() for name in batch.schema.names}
+        names = batch.schema.names
+        _require_columns(path, names, columns)
+        # Only the mapped columns are converted; other columns may repeat names freely.
+        values = {
+            name: batch.column(names.index(name)).to_pylist()
+            for name in set(_mapped(columns)) & set(names)
+        }
         for index in range(batch.num_rows):
             row_number += 1
             yield _raw_row(str(path), row_number, values, index, columns)
+
+
+def _mapped(columns: ColumnMap) -> tuple[str, ...]:
+    return (
+        columns.id_col,
+        columns.text_col,
+        columns.codes_col,
+        columns.patient_col,
+        columns.encounter_col,
+        columns.split_col,
+    )
 
 
 def _raw_row(
@@ -118,6 +134,9 @@ def _require_columns(path: Path, names: list[str], columns: ColumnMap) -> None:
     for column in columns.required:
         if column not in names:
             raise SourceError(path, f"missing required column {column!r} (has {names})")
+    for column in set(_mapped(columns)):
+        if names.count(column) > 1:
+            raise SourceError(path, f"column {column!r} appears {names.count(column)} times")
 
 
 def _parquet_batches(path: Path, batch_size: int) -> Iterator[pa.RecordBatch]:

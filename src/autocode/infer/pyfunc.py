@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mlflow.pyfunc import PythonModel
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 from autocode.infer.coder import Coder
 from autocode.infer.routing import decide

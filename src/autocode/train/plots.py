@@ -1,16 +1,16 @@
-"""Figures logged with every run: reliability, precision-recall, automation trade-off."""
+"""Figures logged with every run: reliability, precision-recall, automation trade-off.
+
+Figures are built with `Figure` directly, not pyplot: no global backend is
+touched, so this works on servers, in CI and inside notebooks alike.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # runs on servers and in CI, never opens a window
-
-import matplotlib.pyplot as plt
 import numpy as np
 import scipy.sparse as sp
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from autocode import metrics
@@ -19,7 +19,7 @@ from autocode import metrics
 def reliability_figure(
     gold: sp.csr_matrix, raw: np.ndarray, calibrated: np.ndarray, title: str
 ) -> Figure:
-    figure, axis = plt.subplots(figsize=(5, 5))
+    figure, axis = _figure((5, 5))
     axis.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect")
     for name, probs in (("raw", raw), ("calibrated", calibrated)):
         curve = metrics.reliability_curve(gold, probs, n_bins=10)
@@ -40,17 +40,22 @@ def precision_recall_figure(gold: sp.csr_matrix, probs: np.ndarray, title: str) 
     """Micro precision and recall over all (note, code) pairs as the threshold moves."""
     thresholds = np.linspace(0.01, 0.99, 50)
     points = [metrics.micro_prf(gold, probs >= t) for t in thresholds]
-    figure, axis = plt.subplots(figsize=(5, 5))
+    figure, axis = _figure((5, 5))
     axis.plot([p.recall for p in points], [p.precision for p in points], marker=".")
     axis.set(xlabel="micro recall", ylabel="micro precision", title=title, xlim=(0, 1), ylim=(0, 1))
     return figure
 
 
 def automation_figure(curve: list[dict[str, Any]], title: str) -> Figure:
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure, axis = _figure((6, 4))
     targets = [row["target_precision"] for row in curve]
     axis.plot(targets, [row["automation_rate"] for row in curve], marker="o", label="automation")
     axis.plot(targets, [row["auto_precision"] for row in curve], marker="s", label="auto precision")
     axis.set(xlabel="target precision", ylabel="share", title=title, ylim=(0, 1.02))
     axis.legend()
     return figure
+
+
+def _figure(size: tuple[float, float]) -> tuple[Figure, Axes]:
+    figure = Figure(figsize=size, layout="tight")
+    return figure, figure.add_subplot()

@@ -6,7 +6,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import matplotlib.pyplot as plt
 import mlflow
 
 from autocode.config import TrainConfig, flatten
@@ -82,4 +81,3 @@ def _log_decision_plots(gold: Any, raw: Any, calibrated: Any, curve: list[dict[s
     }
     for path, figure in figures.items():
         tracking.log_figure(figure, path)
-        plt.close(figure)

@@ -1,0 +1,185 @@
+"""The Coder as one directory (save, load, load_coder) and the routing rules."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+
+from autocode.codes import excludes1_conflicts, is_billable
+from autocode.config import DataConfig, LabelConfig, ModelConfig, RoutingConfig, TrainConfig
+from autocode.infer.coder import CODER_FILE, Coder
+from autocode.infer.loading import load_coder
+from autocode.infer.policy import ReviewPolicy
+from autocode.infer.pyfunc import CODER_ARTIFACT
+from autocode.infer.routing import AUTO, REVIEW, decide, route_reasons
+from autocode.infer.thresholds import Thresholds
+from autocode.labels import LabelSpace
+from autocode.train.fitting import NoteSet, fit_coder
+
+if TYPE_CHECKING:
+    from conftest import TinyCorpus
+
+E10_9, E11_9, E11, I10 = "ICD10CM:E10.9", "ICD10CM:E11.9", "ICD10CM:E11", "ICD10CM:I10"
+
+
+@pytest.fixture(scope="module")
+def coder(tiny_corpus: TinyCorpus) -> Coder:
+    """A Coder fitted on the tiny notes, tuned on a second, independent draw of them."""
+    from conftest import make_tiny_corpus
+
+    validation = make_tiny_corpus(n_notes=40, seed=1)
+    config = TrainConfig(
+        name="tiny",
+        data=DataConfig(source="unused"),
+        labels=LabelConfig(min_count=1),
+        model=ModelConfig(name="tfidf", params={"min_df": 1, "epochs": 30, "batch_size": 8}),
+        routing=RoutingConfig(target_precision=0.9, min_support=5),
+    )
+    train = NoteSet(tiny_corpus.texts, tiny_corpus.code_lists)
+    return fit_coder(config, train, NoteSet(validation.texts, validation.code_lists)).coder
+
+
+def texts_to_score(corpus: TinyCorpus) -> list[str]:
+    return corpus.texts + corpus.heldout_texts + ["nothing this coder has seen"]
+
+
+# ----------------------------------------------------------------------------- save / load
+
+
+def test_save_then_load_gives_identical_probabilities_and_decisions(
+    coder: Coder, tiny_corpus: TinyCorpus, tmp_path: Path
+) -> None:
+    coder.save(tmp_path / "coder")
+    loaded = Coder.load(tmp_path / "coder")
+
+    texts = texts_to_score(tiny_corpus)
+    probs = coder.predict_proba(texts)
+    loaded_probs = loaded.predict_proba(texts)
+    assert np.array_equal(loaded_probs, probs)
+    assert np.array_equal(loaded.raw_proba(texts), coder.raw_proba(texts))
+    assert loaded.predicted_codes(loaded_probs) == coder.predicted_codes(probs)
+    assert decide(loaded, loaded_probs) == decide(coder, probs)
+
+    assert loaded.model_name == "tfidf"
+    assert loaded.labels.codes_ == coder.labels.codes_ == tiny_corpus.codes
+    assert np.array_equal(loaded.labels.counts_, coder.labels.counts_)
+    assert np.array_equal(loaded.thresholds.per_code, coder.thresholds.per_code)
+    assert np.array_equal(loaded.policy.accept, coder.policy.accept)
+    assert np.array_equal(loaded.policy.reject, coder.policy.reject)
+    assert loaded.info == coder.info == {"config_name": "tiny"}
+
+
+def test_loading_a_directory_without_coder_json_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "model").mkdir()
+    with pytest.raises(FileNotFoundError, match=CODER_FILE) as error:
+        Coder.load(tmp_path)
+    assert str(tmp_path) in str(error.value)
+    with pytest.raises(FileNotFoundError, match="not a Coder directory"):
+        load_coder(str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="not a Coder directory"):
+        load_coder(str(tmp_path / "missing"))
+
+
+def test_loading_another_format_version_is_a_clear_error(coder: Coder, tmp_path: Path) -> None:
+    coder.save(tmp_path)
+    state = json.loads((tmp_path / CODER_FILE).read_text())
+    state["format_version"] = 99
+    (tmp_path / CODER_FILE).write_text(json.dumps(state))
+    with pytest.raises(ValueError, match="format_version 99"):
+        Coder.load(tmp_path)
+
+
+def test_load_coder_reads_a_local_coder_and_an_mlflow_model_layout(
+    coder: Coder, tiny_corpus: TinyCorpus, tmp_path: Path
+) -> None:
+    coder.save(tmp_path / "coder")
+    texts = texts_to_score(tiny_corpus)
+    expected = coder.predict_proba(texts)
+    assert np.array_equal(load_coder(str(tmp_path / "coder")).predict_proba(texts), expected)
+    # A downloaded pyfunc model keeps the Coder under artifacts/coder.
+    shutil.copytree(tmp_path / "coder", tmp_path / "pyfunc" / "artifacts" / CODER_ARTIFACT)
+    assert np.array_equal(load_coder(str(tmp_path / "pyfunc")).predict_proba(texts), expected)
+
+
+# ----------------------------------------------------------------------------- routing rules
+
+
+def test_the_excludes1_pair_used_here_is_real() -> None:
+    assert (E10_9, E11_9) in excludes1_conflicts([E10_9, E11_9])
+    assert excludes1_conflicts([I10, E11_9]) == []
+    assert not is_billable(E11)
+    assert is_billable(E11_9)
+    assert is_billable(I10)
+
+
+def test_uncertain_codes_are_named() -> None:
+    reasons = route_reasons([I10], ["ICD10CM:E78.5", "CPT:99231"])
+    assert reasons == ["uncertain: ICD10CM:E78.5", "uncertain: CPT:99231"]
+
+
+def test_a_note_without_accepted_codes_needs_review() -> None:
+    assert route_reasons([], []) == ["no accepted code"]
+
+
+def test_an_excludes1_pair_both_accepted_needs_review() -> None:
+    reasons = route_reasons([E10_9, E11_9, I10], [])
+    assert f"excludes1: {E10_9} excludes {E11_9}" in reasons
+    assert f"excludes1: {E11_9} excludes {E10_9}" in reasons
+    assert len(reasons) == 2
+
+
+def test_a_non_billable_header_code_is_named() -> None:
+    assert route_reasons([E11, I10], []) == [f"non-billable: {E11}"]
+
+
+def test_a_clean_note_has_no_reasons() -> None:
+    # Billable, no Excludes1 pair; procedure and CPT codes are never "non-billable".
+    assert route_reasons([I10, E11_9, "ICD10PCS:BW03ZZZ", "CPT:99231"], []) == []
+
+
+def test_decide_routes_each_note_by_its_bands(coder: Coder) -> None:
+    # Three codes, accept at 0.9, reject below 0.1, predict at 0.5.
+    codes = [E10_9, E11_9, I10]
+    hand = dataclasses.replace(
+        coder,
+        labels=LabelSpace.from_codes(codes),
+        thresholds=Thresholds(0.5, np.full(3, 0.5)),
+        policy=ReviewPolicy(
+            accept=np.full(3, 0.9),
+            reject=np.full(3, 0.1),
+            target_precision=0.9,
+            target_recall=0.9,
+            reachable=True,
+        ),
+    )
+    probs = np.array(
+        [
+            [0.95, 0.05, 0.92],  # E10.9 and I10 accepted, E11.9 rejected: clean
+            [0.95, 0.97, 0.01],  # both diabetes types accepted: Excludes1
+            [0.60, 0.05, 0.05],  # E10.9 in the band, nothing accepted
+        ]
+    )
+    clean, conflict, unsure = decide(hand, probs)
+
+    assert (clean.route, clean.codes, clean.reasons) == (AUTO, [E10_9, I10], [])
+    assert [p["code"] for p in clean.predictions] == [E10_9, I10]  # E11.9 confidently absent
+
+    assert conflict.route == REVIEW
+    assert conflict.codes == [E11_9, E10_9]  # by probability
+    assert conflict.reasons == [
+        f"excludes1: {E11_9} excludes {E10_9}",
+        f"excludes1: {E10_9} excludes {E11_9}",
+    ]
+
+    assert unsure.route == REVIEW
+    assert unsure.codes == []
+    assert unsure.reasons == [f"uncertain: {E10_9}", "no accepted code"]
+    assert unsure.predictions == [
+        {"code": E10_9, "probability": 0.60, "accepted": False, "predicted": True}
+    ]
