@@ -19,6 +19,8 @@ from autocode.infer.policy import ReviewPolicy
 from autocode.infer.thresholds import Thresholds
 from autocode.labels import LabelSpace
 from autocode.models import CodingModel, model_class
+from autocode.models.base import ExplainsPredictions
+from autocode.models.evidence import Span
 
 CODER_FILE = "coder.json"
 MODEL_DIR = "model"
@@ -45,6 +47,14 @@ class Coder:
     def predicted_codes(self, probs: np.ndarray) -> list[list[str]]:
         """Codes at or above their tuned decision threshold."""
         return self.labels.decode(self.thresholds.apply(probs))
+
+    def evidence(self, text: str, codes: Sequence[str], top_n: int = 3) -> dict[str, list[Span]]:
+        """Note spans behind each code's score; empty when the model cannot explain itself."""
+        if not isinstance(self.model, ExplainsPredictions):
+            return {code: [] for code in codes}
+        indices = [self.labels.index(code) for code in codes]
+        spans = self.model.evidence(text, indices, top_n)
+        return dict(zip(codes, spans, strict=True))
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)

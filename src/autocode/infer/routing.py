@@ -7,6 +7,7 @@ accepted, a non-billable (header) ICD-10-CM code accepted, no accepted code.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,8 +31,8 @@ class Decision:
     reasons: list[str] = field(default_factory=list)
 
 
-def decide(coder: Coder, probs: np.ndarray) -> list[Decision]:
-    """One decision per row of calibrated probabilities."""
+def decide(coder: Coder, probs: np.ndarray, texts: Sequence[str] | None = None) -> list[Decision]:
+    """One decision per row of calibrated probabilities; with `texts`, evidence spans too."""
     status = coder.policy.classify(probs)
     predicted = coder.thresholds.apply(probs)
     codes = coder.labels.codes_
@@ -48,11 +49,19 @@ def decide(coder: Coder, probs: np.ndarray) -> list[Decision]:
             }
             for j in order
         ]
+        if texts is not None:
+            _attach_evidence(coder, texts[row], predictions)
         accepted = [p["code"] for p in predictions if p["accepted"]]
         uncertain = [codes[j] for j in order if status[row, j] == UNCERTAIN]
         reasons = route_reasons(accepted, uncertain)
         decisions.append(Decision(accepted, predictions, REVIEW if reasons else AUTO, reasons))
     return decisions
+
+
+def _attach_evidence(coder: Coder, text: str, predictions: list[dict[str, Any]]) -> None:
+    spans = coder.evidence(text, [p["code"] for p in predictions])
+    for prediction in predictions:
+        prediction["evidence"] = [span.to_dict() for span in spans[prediction["code"]]]
 
 
 def route_reasons(accepted: list[str], uncertain: list[str]) -> list[str]:

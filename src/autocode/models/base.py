@@ -9,7 +9,18 @@ from typing import Protocol, Self, TypeAlias, runtime_checkable
 import numpy as np
 import scipy.sparse as sp
 
+from autocode.models.evidence import Span
+
 LabelMatrix: TypeAlias = np.ndarray | sp.csr_matrix
+
+
+@runtime_checkable
+class ExplainsPredictions(Protocol):
+    """A model that can point at the note text behind each label's score."""
+
+    def evidence(
+        self, text: str, label_indices: Sequence[int], top_n: int = 3
+    ) -> list[list[Span]]: ...
 
 
 class NotFittedError(RuntimeError):

@@ -109,7 +109,7 @@ class TfidfModel:
         weights = self._fitted_weights()
         word_vectorizer = self.vectorizers_[0]
         row = word_vectorizer.transform([text])
-        features = word_vectorizer.get_feature_names_out()
+        features = self._word_features()
         spans = ngram_spans(text, TOKEN_PATTERN, self.word_ngram_max)
         result: list[list[Span]] = []
         for label in label_indices:
@@ -165,6 +165,12 @@ class TfidfModel:
                 )
             )
         return vectorizers
+
+    def _word_features(self) -> np.ndarray:
+        # Building the name array costs a pass over the vocabulary: once per model.
+        if getattr(self, "_word_feature_names", None) is None:
+            self._word_feature_names = self.vectorizers_[0].get_feature_names_out()
+        return self._word_feature_names
 
     def _fitted_weights(self) -> LinearWeights:
         if not hasattr(self, "weights_"):
