@@ -128,3 +128,9 @@ def make_tiny_corpus(n_notes: int = 40, seed: int = 0) -> TinyCorpus:
 @pytest.fixture(scope="session")
 def tiny_corpus() -> TinyCorpus:
     return make_tiny_corpus()
+
+
+@pytest.fixture(scope="session")
+def tiny_validation_corpus() -> TinyCorpus:
+    """An independent draw of the tiny notes, for tuning decisions."""
+    return make_tiny_corpus(seed=1)

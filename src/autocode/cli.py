@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 
 import typer
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from autocode import __version__
@@ -253,6 +256,74 @@ def evaluate(
         print(json.dumps(report))
     else:
         _print_headline(report, str(data))
+
+
+@app.command("predict")
+def predict(
+    model: Annotated[str, typer.Option("--model", help="Coder dir, runs:/… or models:/…")],
+    input_path: Annotated[Path, typer.Option("--input", help="Any source the loaders read.")],
+    output: Annotated[Path, typer.Option("--output", help="Output directory (resumable).")],
+    source_format: FormatOption = "auto",
+    split: SplitOption = None,
+    language: LanguageOption = "en",
+    id_col: IdColOption = "note_id",
+    text_col: TextColOption = "text",
+    codes_col: CodesColOption = "codes",
+    system: SystemOption = None,
+    workers: Annotated[int, typer.Option("--workers", min=1)] = 1,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 1000,
+    engine: Annotated[str, typer.Option("--engine", help="local or spark")] = "local",
+    spark_master: Annotated[str, typer.Option("--spark-master")] = "local[*]",
+    queue: Annotated[
+        str | None, typer.Option("--queue", help="Review queue SQLAlchemy URL.")
+    ] = None,
+    evidence: Annotated[bool, typer.Option("--evidence/--no-evidence")] = True,
+    as_json: JsonOption = False,
+) -> None:
+    """Code a note archive: Parquet parts, routing, review queue; resumes where it stopped."""
+    from autocode.infer.batch import BatchSettings, predict_archive
+    from autocode.infer.manifest import OutputMismatchError
+    from autocode.review.store import default_queue_url
+
+    if engine not in ("local", "spark"):
+        raise fail(f"--engine {engine!r} is not one of local, spark")
+    try:
+        options = load_options(source_format, split, language, id_col, text_col, codes_col, system)
+        settings = BatchSettings(batch_size, workers, evidence, queue or default_queue_url())
+        if engine == "spark":
+            from autocode.infer.spark import predict_archive_spark
+
+            summary = predict_archive_spark(
+                model, input_path, output, options, settings, spark_master
+            )
+        else:
+            with _progress() as advance:
+                summary = predict_archive(model, input_path, output, options, settings, advance)
+    except (SourceError, ValueError, FileNotFoundError, OutputMismatchError) as error:
+        raise fail(str(error)) from None
+    if as_json:
+        print(json.dumps(summary.to_dict()))
+        return
+    quarantined = sum(summary.quarantined.values())
+    console.print(
+        f"read {summary.read}: coded {summary.coded} (auto {summary.auto}, review "
+        f"{summary.review}), quarantined {quarantined}, skipped {summary.skipped}; "
+        f"{summary.notes_per_second:.0f} notes/s; {summary.queue_inserted} new review cases; "
+        f"parts written {summary.parts_written}, resumed past {summary.parts_resumed}",
+        soft_wrap=True,
+    )
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[int], None]]:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=error_console,
+    ) as progress:
+        task = progress.add_task("notes read: 0")
+        yield lambda read: progress.update(task, description=f"notes read: {read}")
 
 
 def _print_headline(report: dict[str, Any], title: str) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from autocode.infer.pyfunc import CODER_ARTIFACT
 from autocode.infer.routing import AUTO, REVIEW, decide, route_reasons
 from autocode.infer.thresholds import Thresholds
 from autocode.labels import LabelSpace
+from autocode.models import CodingModel
 from autocode.train.fitting import NoteSet, fit_coder
 
 if TYPE_CHECKING:
@@ -29,11 +31,9 @@ E10_9, E11_9, E11, I10 = "ICD10CM:E10.9", "ICD10CM:E11.9", "ICD10CM:E11", "ICD10
 
 
 @pytest.fixture(scope="module")
-def coder(tiny_corpus: TinyCorpus) -> Coder:
+def coder(tiny_corpus: TinyCorpus, tiny_validation_corpus: TinyCorpus) -> Coder:
     """A Coder fitted on the tiny notes, tuned on a second, independent draw of them."""
-    from conftest import make_tiny_corpus
-
-    validation = make_tiny_corpus(n_notes=40, seed=1)
+    validation = tiny_validation_corpus
     config = TrainConfig(
         name="tiny",
         data=DataConfig(source="unused"),
@@ -105,6 +105,72 @@ def test_load_coder_reads_a_local_coder_and_an_mlflow_model_layout(
     # A downloaded pyfunc model keeps the Coder under artifacts/coder.
     shutil.copytree(tmp_path / "coder", tmp_path / "pyfunc" / "artifacts" / CODER_ARTIFACT)
     assert np.array_equal(load_coder(str(tmp_path / "pyfunc")).predict_proba(texts), expected)
+
+
+# ----------------------------------------------------------------------------- evidence
+
+
+def test_coder_evidence_points_at_the_word_behind_each_code(
+    coder: Coder, tiny_corpus: TinyCorpus
+) -> None:
+    text = "Seen in clinic today. Known GOUT, new anemia noted."
+    gout, anemia = "ICD10CM:M10.9", "ICD10CM:D64.9"
+    evidence = coder.evidence(text, [gout, anemia])
+    assert list(evidence) == [gout, anemia]
+    assert "GOUT" in [text[s.start : s.end] for s in evidence[gout]]
+    assert "anemia" in [text[s.start : s.end] for s in evidence[anemia]]
+
+
+def test_decide_with_texts_attaches_offsets_but_no_text(
+    coder: Coder, tiny_corpus: TinyCorpus
+) -> None:
+    texts = tiny_corpus.heldout_texts
+    probs = coder.predict_proba(texts)
+    without = decide(coder, probs)
+    with_evidence = decide(coder, probs, texts)
+    assert all("evidence" not in p for d in without for p in d.predictions)
+    spans_seen = 0
+    for text, decision in zip(texts, with_evidence, strict=True):
+        for prediction in decision.predictions:
+            for span in prediction["evidence"]:
+                # Offsets into the caller's note only: decisions never copy note text.
+                assert set(span) == {"start", "end", "weight"}
+                assert 0 <= span["start"] < span["end"] <= len(text)
+                spans_seen += 1
+    assert spans_seen > 0
+    # Evidence changes nothing about the decision itself.
+    for plain, explained in zip(without, with_evidence, strict=True):
+        assert (plain.codes, plain.route, plain.reasons) == (
+            explained.codes,
+            explained.route,
+            explained.reasons,
+        )
+
+
+class OpaqueModel:
+    """A CodingModel that cannot explain itself (no `evidence` method)."""
+
+    def __init__(self, inner: CodingModel) -> None:
+        self.inner = inner
+
+    def fit(self, texts: Sequence[str], Y: Any, *, validation: Any = None) -> OpaqueModel:
+        self.inner.fit(texts, Y)
+        return self
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return self.inner.predict_proba(texts)
+
+    def save(self, path: Path) -> None:
+        self.inner.save(path)
+
+    @classmethod
+    def load(cls, path: Path) -> OpaqueModel:
+        raise NotImplementedError
+
+
+def test_a_model_without_evidence_gives_empty_spans(coder: Coder) -> None:
+    opaque = dataclasses.replace(coder, model=OpaqueModel(coder.model))
+    assert opaque.evidence("Known gout.", ["ICD10CM:M10.9"]) == {"ICD10CM:M10.9": []}
 
 
 # ----------------------------------------------------------------------------- routing rules

@@ -101,6 +101,23 @@ def test_fitting_is_deterministic_and_accepts_dense_or_sparse_labels(
     assert np.array_equal(again.predict_proba(texts), model.predict_proba(texts))
 
 
+def renamed(texts: list[str], old: str, new: str) -> list[str]:
+    return [t.replace(old, new).replace(old.capitalize(), new.capitalize()) for t in texts]
+
+
+def test_refitting_forgets_the_previous_fit(
+    fitted: tuple[str, CodingModel], tiny_corpus: TinyCorpus
+) -> None:
+    name, _ = fitted
+    # Another vocabulary and another label order: nothing of the first fit may survive.
+    texts = renamed(tiny_corpus.texts, "asthma", "wheezing")
+    Y = tiny_corpus.Y[:, ::-1].copy()
+    refitted = tiny_model(name).fit(tiny_corpus.texts, tiny_corpus.Y).fit(texts, Y)
+    fresh = tiny_model(name).fit(texts, Y)
+    probe = renamed(tiny_corpus.heldout_texts, "asthma", "wheezing")
+    assert np.array_equal(refitted.predict_proba(probe), fresh.predict_proba(probe))
+
+
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_predicting_or_saving_before_fit_is_a_clear_error(
     name: str, tiny_corpus: TinyCorpus, tmp_path: Path
@@ -181,6 +198,19 @@ def test_tfidf_evidence_keeps_the_note_own_spelling_and_offsets(tiny_corpus: Tin
     assert asthma_spans[0].to_dict()["start"] == asthma_spans[0].start
     # Nothing in the vocabulary: no evidence, not an error.
     assert model.evidence("zzz qqq", [asthma, gout]) == [[], []]
+
+
+def test_tfidf_evidence_after_refit_uses_the_new_vocabulary(tiny_corpus: TinyCorpus) -> None:
+    asthma = tiny_corpus.codes.index("ICD10CM:J45.909")
+    texts = renamed(tiny_corpus.texts, "asthma", "wheezing")
+    note = "Wheezing again since last week, patient tired."
+    first = TfidfModel(**TINY_PARAMS["tfidf"]).fit(tiny_corpus.texts, tiny_corpus.Y)
+    first.evidence(note, [asthma])  # caches the first vocabulary's feature names
+    refitted = first.fit(texts, tiny_corpus.Y)
+    fresh = TfidfModel(**TINY_PARAMS["tfidf"]).fit(texts, tiny_corpus.Y)
+    [spans] = refitted.evidence(note, [asthma])
+    assert spans == fresh.evidence(note, [asthma])[0]
+    assert "wheezing" in spans[0].feature.split()
 
 
 def test_tfidf_char_ngrams_add_features_and_round_trip(

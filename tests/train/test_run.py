@@ -5,6 +5,7 @@ Every test trains into its own SQLite store (or a real `mlflow server`) under tm
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -46,6 +47,7 @@ from autocode.train.tracking import SYNTHETIC_EXAMPLE
 runner = CliRunner()
 
 DEMO_NAME = "tfidf-demo-test"
+SYNTHETIC_NOTES = 300  # clean notes; the archive adds a few bad rows on top
 REQUIRED_ARTIFACTS = {
     "test/per_code_report.csv",
     "test/metrics.json",
@@ -125,7 +127,6 @@ def demo_config(source: Path, name: str) -> dict[str, Any]:
 def cli_json(*args: str | Path) -> dict[str, Any]:
     result = runner.invoke(app, [str(arg) for arg in args])
     assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
-    print(repr(result.stdout[:3000]))
     payload: dict[str, Any] = json.loads(result.stdout)
     return payload
 
@@ -240,12 +241,14 @@ class DemoRun:
 def synthetic_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """300 synthetic notes over 40 codes, plus a few bad rows for the quarantine."""
     archive = tmp_path_factory.mktemp("synthetic") / "archive"
-    write_synthetic_archive(archive, 300, seed=3, n_codes=40, bad_row_rate=0.03)
+    write_synthetic_archive(archive, SYNTHETIC_NOTES, seed=3, n_codes=40, bad_row_rate=0.03)
     return archive
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory, synthetic_archive: Path) -> Iterator[DemoRun]:
+def demo_run(
+    tmp_path_factory: pytest.TempPathFactory, synthetic_archive: Path
+) -> Iterator[DemoRun]:
     workdir = tmp_path_factory.mktemp("demo-run")
     config = write_config(workdir / "demo.yaml", demo_config(synthetic_archive, DEMO_NAME))
     tracking_uri = f"sqlite:///{workdir / 'mlflow.db'}"
@@ -255,6 +258,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory, synthetic_archive: Path) 
 
 
 def archive_notes(archive: Path) -> pd.DataFrame:
+    """Every row with an id and text, bad ones included: their text is note text too."""
     notes = pq.read_table(archive).to_pandas()
     return notes[(notes.note_id != "") & (notes.text.str.strip() != "")]
 
@@ -303,7 +307,7 @@ def test_run_logs_the_config_metrics_and_tags(demo_run: DemoRun) -> None:
 
 def test_run_logs_reports_plots_and_lineage(demo_run: DemoRun) -> None:
     client = demo_run.client()
-    assert REQUIRED_ARTIFACTS <= run_artifact_paths(client, demo_run.run_id)
+    assert run_artifact_paths(client, demo_run.run_id) >= REQUIRED_ARTIFACTS
     local = Path(
         mlflow.artifacts.download_artifacts(
             run_id=demo_run.run_id, dst_path=str(demo_run.workdir / "artifacts")
@@ -319,7 +323,8 @@ def test_run_logs_reports_plots_and_lineage(demo_run: DemoRun) -> None:
     if len(hypertension):
         assert hypertension.description.item() == "Essential (primary) hypertension"
 
-    for plot in ("reliability_validation", "precision_recall_validation", "automation_vs_precision"):
+    plots = ("reliability_validation", "precision_recall_validation", "automation_vs_precision")
+    for plot in plots:
         assert (local / "plots" / f"{plot}.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
     quarantine = json.loads((local / "data" / "quarantine_summary.json").read_text())
@@ -341,9 +346,7 @@ def test_run_inputs_name_the_dataset_by_digest(demo_run: DemoRun) -> None:
     run = demo_run.client().get_run(demo_run.run_id)
     [dataset_input] = run.inputs.dataset_inputs
     dataset = dataset_input.dataset
-    lineage = json.loads(
-        mlflow.artifacts.load_text(f"runs:/{demo_run.run_id}/data/lineage.json")  # type: ignore[no-untyped-call]
-    )
+    lineage = json.loads(mlflow.artifacts.load_text(f"runs:/{demo_run.run_id}/data/lineage.json"))
     assert dataset.name == DEMO_NAME
     assert dataset.digest == lineage["digest"][:16]
     assert str(demo_run.archive.resolve()) in dataset.source
@@ -372,8 +375,8 @@ def test_evaluate_reads_the_registered_model_through_the_environment(
     registered = cli_json(
         "evaluate", "--model", f"models:/{DEMO_NAME}/1", "--data", demo_run.archive, "--json"
     )
-    assert EVALUATE_KEYS <= set(registered)
-    assert registered["documents"] == len(archive_notes(demo_run.archive))
+    assert set(registered) >= EVALUATE_KEYS
+    assert registered["documents"] == SYNTHETIC_NOTES  # bad rows quarantined
     assert set(registered["precision_at_k"]) == {"5", "8", "15"}
     for key in ("micro_f1", "macro_f1", "micro_precision", "micro_recall", "map", "auc_micro"):
         assert 0.0 <= registered[key] <= 1.0, key
@@ -382,7 +385,12 @@ def test_evaluate_reads_the_registered_model_through_the_environment(
     assert registered["micro_f1"] > 0.3
 
     by_run = cli_json(
-        "evaluate", "--model", f"runs:/{demo_run.run_id}/coder", "--data", demo_run.archive, "--json"
+        "evaluate",
+        "--model",
+        f"runs:/{demo_run.run_id}/coder",
+        "--data",
+        demo_run.archive,
+        "--json",
     )
     assert by_run == registered
 
@@ -401,6 +409,8 @@ def test_pyfunc_model_codes_a_dataframe_of_notes(demo_run: DemoRun) -> None:
         accepted = [p["code"] for p in predictions if p["accepted"]]
         assert row.codes == ";".join(accepted)
         assert all(0.0 <= p["probability"] <= 1.0 for p in predictions)
+        # Evidence travels as offsets into the caller's note, never as note text.
+        assert all(set(s) == {"start", "end", "weight"} for p in predictions for s in p["evidence"])
     # The pyfunc wrapper and the Coder behind it agree.
     coder = load_coder(f"models:/{DEMO_NAME}/1")
     pd.testing.assert_frame_equal(output, predict_frame(coder, notes))
@@ -476,9 +486,9 @@ def test_train_on_codiesp_dev_logs_a_private_loadable_coder(
         for key in ("test.micro_f1", "test.map", "test.per_system.ICD10CM.micro_f1", "fit_seconds"):
             assert key in run.data.metrics, key
         assert "validation.micro_f1" not in run.data.metrics  # cross-fitted, no split
-        assert REQUIRED_ARTIFACTS <= run_artifact_paths(client, payload["run_id"])
+        assert run_artifact_paths(client, payload["run_id"]) >= REQUIRED_ARTIFACTS
         lineage = json.loads(
-            mlflow.artifacts.load_text(f"runs:/{payload['run_id']}/data/lineage.json")  # type: ignore[no-untyped-call]
+            mlflow.artifacts.load_text(f"runs:/{payload['run_id']}/data/lineage.json")
         )
         assert lineage["roles"]["validation"] == "cross-fit"
         assert client.get_model_version(name, "1").run_id == payload["run_id"]
@@ -493,7 +503,9 @@ def test_train_on_codiesp_dev_logs_a_private_loadable_coder(
 
         needles = sentences(texts, limit=60)
         assert len(needles) >= 30
-        assert_no_note_content_logged(client, payload["run_id"], f"models:/{name}/1", needles, tmp_path)
+        assert_no_note_content_logged(
+            client, payload["run_id"], f"models:/{name}/1", needles, tmp_path
+        )
 
 
 # ----------------------------------------------------------------------------- MLflow server
@@ -510,7 +522,8 @@ def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) ->
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"mlflow server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            tail = log.read_text()[-3000:]
+            pytest.fail(f"mlflow server exited with {process.returncode}:\n{tail}")
         try:
             with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
                 if response.status == 200:
@@ -530,17 +543,16 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=20)
-    try:  # workers left behind after the parent exited
+    with contextlib.suppress(ProcessLookupError):  # workers left after the parent exited
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
-@pytest.fixture
-def mlflow_server(tmp_path: Path) -> Iterator[str]:
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `mlflow server` on a free loopback port, with its own SQLite store."""
+    root = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
-    log = tmp_path / "server.log"
+    log = root / "server.log"
     mlflow_cli = Path(sys.executable).with_name("mlflow")
     command = [
         str(mlflow_cli),
@@ -552,9 +564,9 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
         "--workers",
         "1",
         "--backend-store-uri",
-        f"sqlite:///{tmp_path / 'server.db'}",
+        f"sqlite:///{root / 'server.db'}",
         "--default-artifact-root",
-        str(tmp_path / "artifacts"),
+        str(root / "artifacts"),
     ]
     # No background job runner: it starts several worker processes the tests do not use.
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
@@ -562,7 +574,7 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
     with log.open("wb") as output:
         process = subprocess.Popen(
             command,
-            cwd=tmp_path,
+            cwd=root,
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -576,28 +588,63 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
         stop(process)
 
 
+@dataclass
+class ServerRun:
+    url: str
+    workdir: Path
+    stdout: str
+    payload: dict[str, Any]
+
+
+SERVER_NAME = "tfidf-server-test"
+
+
+@pytest.fixture(scope="module")
+def server_run(
+    mlflow_server: str, synthetic_archive: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerRun]:
+    workdir = tmp_path_factory.mktemp("server-run")
+    config = write_config(workdir / "server.yaml", demo_config(synthetic_archive, SERVER_NAME))
+    with mlflow_session(mlflow_server, workdir):
+        result = runner.invoke(
+            app, ["train", "--config", str(config), "--tracking-uri", mlflow_server, "--json"]
+        )
+        assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+        # The JSON object is the last line (see the xfail test below for the lines above it).
+        payload = json.loads(result.stdout.strip().splitlines()[-1])
+        yield ServerRun(mlflow_server, workdir, result.stdout, payload)
+
+
 @pytest.mark.slow
-def test_train_against_a_real_mlflow_server(
-    mlflow_server: str, synthetic_archive: Path, tmp_path: Path
-) -> None:
-    name = "tfidf-server-test"
-    config = write_config(tmp_path / "server.yaml", demo_config(synthetic_archive, name))
-    with mlflow_session(mlflow_server, tmp_path):
-        payload = train(config, mlflow_server)
-        assert payload["model_uri"] == f"models:/{name}/1"
+def test_train_against_a_real_mlflow_server(server_run: ServerRun, synthetic_archive: Path) -> None:
+    payload = server_run.payload
+    assert payload["model_uri"] == f"models:/{SERVER_NAME}/1"
 
-        client = MlflowClient(mlflow_server)
-        assert client.get_registered_model(name).name == name
-        version = client.get_model_version(name, "1")
-        assert version.run_id == payload["run_id"]
-        assert version.status == "READY"
-        run = client.get_run(payload["run_id"])
-        assert run.data.params["model.params.epochs"] == "3"
-        assert run.data.metrics["test.micro_f1"] == pytest.approx(payload["micro_f1"])
-        assert REQUIRED_ARTIFACTS <= run_artifact_paths(client, payload["run_id"])
+    client = MlflowClient(server_run.url)
+    assert client.get_registered_model(SERVER_NAME).name == SERVER_NAME
+    version = client.get_model_version(SERVER_NAME, "1")
+    assert version.run_id == payload["run_id"]
+    assert version.status == "READY"
+    run = client.get_run(payload["run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.params["model.params.epochs"] == "3"
+    assert run.data.metrics["test.micro_f1"] == pytest.approx(payload["micro_f1"])
+    assert run.data.tags["autocode.version"] == autocode.__version__
+    assert run_artifact_paths(client, payload["run_id"]) >= REQUIRED_ARTIFACTS
 
-        # Loading goes through the server too: the registry resolves, artifacts download.
-        coder = load_coder(f"models:/{name}/1")
-        notes = archive_notes(synthetic_archive).head(3)
-        assert coder.predict_proba(list(notes.text)).shape == (3, len(coder.labels))
-    assert not (tmp_path / "mlruns").exists()  # nothing fell back to a local store
+    # Loading goes through the server too: the registry resolves, artifacts download.
+    coder = load_coder(f"models:/{SERVER_NAME}/1")
+    notes = archive_notes(synthetic_archive).head(3)
+    assert coder.predict_proba(list(notes.text)).shape == (3, len(coder.labels))
+    assert not (server_run.workdir / "mlruns").exists()  # nothing fell back to a local store
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="MLflow writes 'View run/experiment at: URL' lines to stdout at the end of a run "
+    "logged to an HTTP server, ahead of `train --json`'s object (cli.train should send "
+    "library stdout to stderr while training)",
+)
+def test_train_json_is_the_only_stdout_against_a_server(server_run: ServerRun) -> None:
+    assert json.loads(server_run.stdout) == server_run.payload

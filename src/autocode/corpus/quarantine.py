@@ -66,13 +66,17 @@ class LoadReport:
 class Quarantine:
     """Collects quarantine records, streaming them to a JSONL file when given one."""
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, *, keep_records: bool = False) -> None:
         self.path = path
         self._file: IO[str] | None = None
         self.counts: Counter[str] = Counter()
+        # Kept in memory when the caller writes them itself (e.g. atomically per part).
+        self.records: list[dict[str, object]] | None = [] if keep_records else None
 
     def add(self, source: str, row: int, reason: str, detail: str = "") -> None:
         self.counts[reason] += 1
+        if self.records is not None:
+            self.records.append({"source": source, "row": row, "reason": reason, "detail": detail})
         if self.path is None:
             return
         if self._file is None:

@@ -2,21 +2,44 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from autocode.infer.coder import CODER_FILE, Coder
 from autocode.infer.pyfunc import CODER_ARTIFACT
+from autocode.labels import LABELS_FILE
 
 
-def load_coder(uri: str) -> Coder:
+def resolve_coder_dir(uri: str) -> Path:
+    """A local Coder directory for the URI (MLflow models are downloaded once)."""
     local = Path(uri)
     if (local / CODER_FILE).is_file():
-        return Coder.load(local)
-    if local.is_dir() and (local / "artifacts" / CODER_ARTIFACT).is_dir():
-        return Coder.load(local / "artifacts" / CODER_ARTIFACT)
-    if "://" not in uri and ":/" not in uri:
+        return local
+    if (local / "artifacts" / CODER_ARTIFACT / CODER_FILE).is_file():
+        return local / "artifacts" / CODER_ARTIFACT
+    if ":/" not in uri:
         raise FileNotFoundError(f"{uri}: not a Coder directory and not an MLflow model URI")
     import mlflow.artifacts
 
     model_dir = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
-    return Coder.load(model_dir / "artifacts" / CODER_ARTIFACT)
+    return model_dir / "artifacts" / CODER_ARTIFACT
+
+
+def load_coder(uri: str) -> Coder:
+    return Coder.load(resolve_coder_dir(uri))
+
+
+def coder_digest(directory: Path) -> str:
+    """Identifies a Coder's decisions: its state and label space, not where it lives."""
+    digest = hashlib.sha256()
+    for name in (CODER_FILE, LABELS_FILE):
+        digest.update((directory / name).read_bytes())
+    return digest.hexdigest()
+
+
+def model_version(uri: str, coder: Coder, digest: str) -> str:
+    """`models:/name/3` → "3"; otherwise the training run id, else the Coder digest."""
+    if uri.startswith("models:/"):
+        return uri.rstrip("/").rsplit("/", 1)[-1].split("@")[-1]
+    run_id = coder.info.get("run_id")
+    return f"run:{run_id}" if run_id else f"local:{digest[:12]}"

@@ -84,6 +84,7 @@ class TfidfModel:
         if len(texts) != Y.shape[0]:
             raise ValueError(f"{len(texts)} texts but Y has {Y.shape[0]} rows")
         self.vectorizers_ = self._make_vectorizers()
+        vars(self).pop("_word_feature_names", None)  # evidence cache of the old vocabulary
         X = sp.hstack([v.fit_transform(texts) for v in self.vectorizers_], format="csr")
         settings = LinearSettings(
             epochs=self.epochs,

@@ -1,0 +1,244 @@
+"""Batch coding of a note archive: stream, code, route, write Parquet parts, resume.
+
+Exactly-once: input rows are cut into parts of `batch_size` raw rows in the
+loaders' deterministic order. A part's Parquet file is renamed into place only
+when complete, after its quarantine file and its review cases (idempotent)
+are written, so a job killed at any moment and started again skips finished
+parts, redoes the unfinished one, and never writes a note twice.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections import Counter, deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from autocode import __version__
+from autocode.corpus.canonical import Canonicalizer, RawRow
+from autocode.corpus.load import SPLIT_NOT_SELECTED, LoadOptions, read_raw_rows, source_digest
+from autocode.corpus.quarantine import LoadReport, Quarantine
+from autocode.infer import coding_worker
+from autocode.infer.coder import Coder
+from autocode.infer.coding_worker import PartJob, PartResult
+from autocode.infer.loading import coder_digest, model_version, resolve_coder_dir
+from autocode.infer.manifest import check_same_job, read_manifest, write_manifest
+from autocode.infer.output import part_name, quarantine_name, write_text_atomically
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    batch_size: int = 1000
+    workers: int = 1
+    evidence: bool = True
+    queue_url: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
+
+
+@dataclass
+class BatchSummary:
+    read: int = 0
+    coded: int = 0
+    auto: int = 0
+    review: int = 0
+    quarantined: dict[str, int] = field(default_factory=dict)
+    skipped: int = 0
+    parts_written: int = 0
+    parts_resumed: int = 0
+    queue_inserted: int = 0
+    seconds: float = 0.0
+
+    @property
+    def notes_per_second(self) -> float:
+        return self.read / self.seconds if self.seconds else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"notes_per_second": self.notes_per_second}
+
+
+def predict_archive(
+    model_uri: str,
+    input_path: Path,
+    output_dir: Path,
+    options: LoadOptions,
+    settings: BatchSettings,
+    progress: Any = None,
+) -> BatchSummary:
+    """Code every note of the input into `output_dir`; resume if it holds a partial run."""
+    started = time.perf_counter()
+    coder_dir = resolve_coder_dir(model_uri)
+    coder = Coder.load(coder_dir)
+    digest = coder_digest(coder_dir)
+    version = model_version(model_uri, coder, digest)
+    manifest = _start_manifest(model_uri, version, digest, input_path, options, settings)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    existing = read_manifest(output_dir)
+    if existing is not None:
+        check_same_job(existing, manifest, output_dir)
+    write_manifest(output_dir, manifest | {"status": "running"})
+    _remove_partial_files(output_dir)
+
+    job_settings = coding_worker.WorkerSettings(
+        str(coder_dir), model_uri, version, str(output_dir), settings.evidence, settings.queue_url
+    )
+    summary = BatchSummary()
+    report = LoadReport()
+    canonicalizer = Canonicalizer(
+        Quarantine(), report, system=options.system, max_text_chars=options.max_text_chars
+    )
+    parts = _parts(read_raw_rows(input_path, options), settings.batch_size)
+    with _PartRunner(settings.workers, job_settings, coder) as run:
+        for index, rows in parts:
+            job = _prepare_part(index, rows, canonicalizer, options, output_dir, summary)
+            if job is not None:
+                run(job, summary)
+            if progress is not None:
+                progress(report.read)
+    report.check_balanced()
+    summary.read = report.read
+    summary.quarantined = dict(sorted(report.quarantined.items()))
+    summary.skipped = sum(report.skipped.values())
+    summary.seconds = time.perf_counter() - started
+    write_manifest(output_dir, manifest | {"status": "complete", "summary": summary.to_dict()})
+    return summary
+
+
+def _parts(rows: Iterator[RawRow], size: int) -> Iterator[tuple[int, list[RawRow]]]:
+    for index in itertools.count():
+        chunk = list(itertools.islice(rows, size))
+        if not chunk:
+            return
+        yield index, chunk
+
+
+def _prepare_part(
+    index: int,
+    rows: list[RawRow],
+    canonicalizer: Canonicalizer,
+    options: LoadOptions,
+    output_dir: Path,
+    summary: BatchSummary,
+) -> PartJob | None:
+    """Canonicalise one part's rows; None when the part was finished by an earlier run."""
+    done = (output_dir / part_name(index)).is_file()
+    canonicalizer.quarantine = Quarantine(keep_records=not done)
+    notes = [note for note in map(canonicalizer.accept, rows) if note is not None]
+    if options.splits:
+        selected = [note for note in notes if note.split in options.splits]
+        canonicalizer.report.kept -= len(notes) - len(selected)
+        canonicalizer.report.skipped[SPLIT_NOT_SELECTED] += len(notes) - len(selected)
+        notes = selected
+    if done:
+        routes = Counter(
+            pq.read_table(output_dir / part_name(index), columns=["route"])["route"].to_pylist()
+        )
+        summary.coded += len(notes)
+        summary.auto += routes.get("auto", 0)
+        summary.review += routes.get("review", 0)
+        summary.parts_resumed += 1
+        return None
+    records = canonicalizer.quarantine.records or []
+    if records:
+        lines = "".join(json.dumps(record) + "\n" for record in records)
+        write_text_atomically(lines, output_dir / quarantine_name(index))
+    return PartJob(index, [n.note_id for n in notes], [n.text for n in notes])
+
+
+class _PartRunner:
+    """Runs part jobs in this process, or in a pool with a bounded number in flight."""
+
+    def __init__(self, workers: int, settings: coding_worker.WorkerSettings, coder: Coder) -> None:
+        self.workers = workers
+        self.settings = settings
+        self.coder = coder
+        self.pending: deque[Future[PartResult]] = deque()
+        self.pool: ProcessPoolExecutor | None = None
+        self.summary: BatchSummary | None = None
+
+    def __enter__(self) -> _PartRunner:
+        if self.workers == 1:
+            coding_worker.use_coder(self.settings, self.coder)
+        else:
+            # spawn, not fork: forking a process that runs Arrow threads can deadlock.
+            self.pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=get_context("spawn"),
+                initializer=coding_worker.load_worker,
+                initargs=(self.settings,),
+            )
+        return self
+
+    def __call__(self, job: PartJob, summary: BatchSummary) -> None:
+        self.summary = summary
+        if self.pool is None:
+            _add(summary, coding_worker.code_part(job))
+            return
+        self.pending.append(self.pool.submit(coding_worker.code_part, job))
+        while len(self.pending) >= 2 * self.workers:
+            _add(summary, self.pending.popleft().result())
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is None:
+            return
+        try:
+            while self.pending and self.summary is not None and exc[0] is None:
+                _add(self.summary, self.pending.popleft().result())
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=exc[0] is not None)
+
+
+def _add(summary: BatchSummary, result: PartResult) -> None:
+    summary.coded += result.coded
+    summary.auto += result.auto
+    summary.review += result.review
+    summary.queue_inserted += result.queue_inserted
+    summary.parts_written += 1
+
+
+def _start_manifest(
+    model_uri: str,
+    version: str,
+    digest: str,
+    input_path: Path,
+    options: LoadOptions,
+    settings: BatchSettings,
+) -> dict[str, Any]:
+    return {
+        "model_uri": model_uri,
+        "model_version": version,
+        "coder_digest": digest,
+        "input": str(input_path),
+        "input_digest": source_digest(input_path),
+        "settings": {
+            "batch_size": settings.batch_size,
+            "evidence": settings.evidence,
+            "format": options.format,
+            "columns": asdict(options.columns),
+            "system": options.system,
+            "splits": list(options.splits) if options.splits else None,
+            "language": options.language,
+            "max_text_chars": options.max_text_chars,
+        },
+        "autocode_version": __version__,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _remove_partial_files(output_dir: Path) -> None:
+    """Temporary files of a killed run: never complete, always safe to delete."""
+    for temporary in [*output_dir.glob(".*.tmp"), *output_dir.glob("*/.*.tmp")]:
+        temporary.unlink()

@@ -1,0 +1,94 @@
+"""The work on one part, in the main process or a pool worker: code, enqueue, write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from autocode.infer.coder import Coder
+from autocode.infer.output import decisions_table, part_name, write_atomically
+from autocode.infer.routing import REVIEW, Decision, decide
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    coder_dir: str
+    model_uri: str
+    model_version: str
+    output_dir: str
+    evidence: bool
+    queue_url: str | None
+
+
+@dataclass(frozen=True)
+class PartJob:
+    index: int
+    note_ids: list[str]
+    texts: list[str]
+
+
+@dataclass(frozen=True)
+class PartResult:
+    index: int
+    coded: int
+    auto: int
+    review: int
+    queue_inserted: int
+
+
+@dataclass
+class _State:
+    settings: WorkerSettings
+    coder: Coder
+    store: Any = None  # the review store, opened on the first routed note
+
+
+_state: _State | None = None
+
+
+def load_worker(settings: WorkerSettings) -> None:
+    """Pool initializer: load the Coder once per worker process."""
+    use_coder(settings, Coder.load(Path(settings.coder_dir)))
+
+
+def use_coder(settings: WorkerSettings, coder: Coder) -> None:
+    global _state
+    _state = _State(settings, coder)
+
+
+def code_part(job: PartJob) -> PartResult:
+    if _state is None:
+        raise RuntimeError("code_part called before load_worker/use_coder")
+    settings, coder = _state.settings, _state.coder
+    probs = coder.predict_proba(job.texts) if job.texts else None
+    decisions = (
+        decide(coder, probs, job.texts if settings.evidence else None) if probs is not None else []
+    )
+    inserted = _enqueue_reviews(_state, job, decisions)
+    table = decisions_table(
+        job.note_ids, decisions, settings.model_uri, settings.model_version, datetime.now(UTC)
+    )
+    # Last: the part's file under its final name is what marks it done.
+    write_atomically(table, Path(settings.output_dir) / part_name(job.index))
+    review = sum(d.route == REVIEW for d in decisions)
+    return PartResult(job.index, len(decisions), len(decisions) - review, review, inserted)
+
+
+def _enqueue_reviews(state: _State, job: PartJob, decisions: list[Decision]) -> int:
+    settings = state.settings
+    if settings.queue_url is None:
+        return 0
+    from autocode.review.store import NewCase, ReviewStore
+
+    cases = [
+        NewCase.from_decision(note_id, text, decision, settings.model_uri, settings.model_version)
+        for note_id, text, decision in zip(job.note_ids, job.texts, decisions, strict=True)
+        if decision.route == REVIEW
+    ]
+    if not cases:
+        return 0
+    if state.store is None:
+        state.store = ReviewStore(settings.queue_url)
+    return int(state.store.enqueue(cases).inserted)

@@ -1,0 +1,39 @@
+"""`_manifest.json` of a batch job: what produced the output directory.
+
+A restarted job must use the same model, input and part size as the one
+that began the directory; anything else would mix two jobs in one output.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from autocode.infer.output import write_text_atomically
+
+MANIFEST = "_manifest.json"
+# Fields that must match for a run to continue an existing output directory.
+IDENTITY_FIELDS = ("model_uri", "model_version", "coder_digest", "input_digest", "settings")
+
+
+class OutputMismatchError(Exception):
+    """The output directory belongs to a job with another model, input or settings."""
+
+
+def read_manifest(directory: Path) -> dict[str, Any] | None:
+    path = directory / MANIFEST
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
+    write_text_atomically(json.dumps(manifest, indent=2, sort_keys=True), directory / MANIFEST)
+
+
+def check_same_job(existing: dict[str, Any], current: dict[str, Any], directory: Path) -> None:
+    for field in IDENTITY_FIELDS:
+        if existing.get(field) != current.get(field):
+            raise OutputMismatchError(
+                f"{directory} holds output of another job: {field} was "
+                f"{existing.get(field)!r}, now {current.get(field)!r}; use a new --output"
+            )
