@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 
@@ -211,7 +213,9 @@ def train(
 
     try:
         experiment = load_config(config, overrides)
-        result = run_training(experiment, tracking_uri)
+        # MLflow prints run links to stdout; keep stdout for our own output (--json).
+        with redirect_stdout(sys.stderr):
+            result = run_training(experiment, tracking_uri)
     except ValidationError as error:
         raise fail(f"{config}: {_first_validation_error(error)}") from None
     except (SourceError, ValueError, FileNotFoundError) as error:
@@ -288,7 +292,10 @@ def predict(
     if engine not in ("local", "spark"):
         raise fail(f"--engine {engine!r} is not one of local, spark")
     try:
-        options = load_options(source_format, split, language, id_col, text_col, codes_col, system)
+        options = replace(
+            load_options(source_format, split, language, id_col, text_col, codes_col, system),
+            skip_unreadable_files=True,
+        )
         settings = BatchSettings(batch_size, workers, evidence, queue or default_queue_url())
         if engine == "spark":
             from autocode.infer.spark import predict_archive_spark

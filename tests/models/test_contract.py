@@ -359,6 +359,6 @@ def test_train_linear_samples_nothing_when_the_sample_covers_every_negative() ->
         ("sampled_negatives", 0),
     ],
 )
-def test_linear_settings_reject_bad_values_by_name(field: str, value: float) -> None:
+def test_linear_settings_reject_bad_values_by_name(field: str, value: Any) -> None:
     with pytest.raises(ValueError, match=field):
         LinearSettings(**{field: value})

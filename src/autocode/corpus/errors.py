@@ -10,7 +10,9 @@ class SourceError(Exception):
     the CLI prints it and exits with code 2.
     """
 
-    def __init__(self, path: object, problem: str) -> None:
+    def __init__(self, path: object, problem: str, *, unreadable: bool = False) -> None:
         super().__init__(f"{path}: {problem}")
         self.path = str(path)
         self.problem = problem
+        # True when the bytes cannot be parsed at all (corrupt file), not a schema problem.
+        self.unreadable = unreadable

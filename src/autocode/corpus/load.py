@@ -38,6 +38,7 @@ class LoadOptions:
     max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
     split_file: Path | None = None
     include_cpt: bool = False
+    skip_unreadable_files: bool = False  # batch jobs: quarantine a corrupt part, go on
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -73,7 +74,11 @@ def read_raw_rows(path: Path, options: LoadOptions) -> Iterator[RawRow]:
         return read_codiesp_rows(path, splits, options.language)
     if source_format in ("mimic3", "mimic4"):
         return _mimic_rows(path, source_format, options)
-    return read_table_rows(expand_table_paths(path), options.columns)
+    return read_table_rows(
+        expand_table_paths(path),
+        options.columns,
+        skip_unreadable_files=options.skip_unreadable_files,
+    )
 
 
 def _mimic_rows(path: Path, source_format: str, options: LoadOptions) -> Iterator[RawRow]:

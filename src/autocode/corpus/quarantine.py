@@ -24,6 +24,7 @@ class Reason:
     TEXT_TOO_LONG = "text_too_long"
     MALFORMED_ROW = "malformed_row"
     CODES_WITHOUT_TEXT = "codes_without_text"
+    UNREADABLE_FILE = "unreadable_file"
 
 
 @dataclass

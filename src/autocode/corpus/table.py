@@ -67,20 +67,40 @@ def expand_table_paths(path: str | Path) -> list[Path]:
 
 
 def read_table_rows(
-    paths: list[Path], columns: ColumnMap, batch_size: int = 10_000
+    paths: list[Path],
+    columns: ColumnMap,
+    batch_size: int = 10_000,
+    *,
+    skip_unreadable_files: bool = False,
 ) -> Iterator[RawRow]:
-    """Stream raw rows from every file, in file order then row order (1-based rows)."""
+    """Stream raw rows from every file, in file order then row order (1-based rows).
+
+    A corrupt file stops the load, unless `skip_unreadable_files`: then it becomes
+    one quarantined row (row 0, naming the file) and the other files are read.
+    Rows a file yielded before its corruption was found are kept.
+    """
     for path in paths:
-        kind = TABLE_SUFFIXES[path.suffix.lower()]
-        if kind == "jsonl":
-            yield from _jsonl_rows(path, columns)
-        else:
-            batches = (
-                _parquet_batches(path, batch_size)
-                if kind == "parquet"
-                else _csv_batches(path, columns, batch_size)
+        try:
+            yield from _file_rows(path, columns, batch_size)
+        except SourceError as error:
+            if not (skip_unreadable_files and error.unreadable):
+                raise
+            yield RawRow(
+                str(path), 0, None, None, None, rejected=(Reason.UNREADABLE_FILE, error.problem)
             )
-            yield from _batch_rows(path, batches, columns)
+
+
+def _file_rows(path: Path, columns: ColumnMap, batch_size: int) -> Iterator[RawRow]:
+    kind = TABLE_SUFFIXES[path.suffix.lower()]
+    if kind == "jsonl":
+        yield from _jsonl_rows(path, columns)
+        return
+    batches = (
+        _parquet_batches(path, batch_size)
+        if kind == "parquet"
+        else _csv_batches(path, columns, batch_size)
+    )
+    yield from _batch_rows(path, batches, columns)
 
 
 def _batch_rows(
@@ -144,7 +164,9 @@ def _parquet_batches(path: Path, batch_size: int) -> Iterator[pa.RecordBatch]:
         parquet_file = pq.ParquetFile(path)
         yield from parquet_file.iter_batches(batch_size=batch_size)
     except (pa.ArrowInvalid, OSError) as error:
-        raise SourceError(path, f"unreadable Parquet ({_first_line(error)})") from None
+        raise SourceError(
+            path, f"unreadable Parquet ({_first_line(error)})", unreadable=True
+        ) from None
 
 
 def _csv_batches(path: Path, columns: ColumnMap, batch_size: int) -> Iterator[pa.RecordBatch]:
@@ -162,7 +184,7 @@ def _csv_batches(path: Path, columns: ColumnMap, batch_size: int) -> Iterator[pa
         )
         yield from reader
     except (pa.ArrowInvalid, OSError) as error:
-        raise SourceError(path, f"unreadable CSV ({_first_line(error)})") from None
+        raise SourceError(path, f"unreadable CSV ({_first_line(error)})", unreadable=True) from None
 
 
 def _jsonl_rows(path: Path, columns: ColumnMap) -> Iterator[RawRow]:

@@ -14,7 +14,8 @@ from autocode.infer.output import write_text_atomically
 
 MANIFEST = "_manifest.json"
 # Fields that must match for a run to continue an existing output directory.
-IDENTITY_FIELDS = ("model_uri", "model_version", "coder_digest", "input_digest", "settings")
+# The model is identified by its content: the same Coder under another URI may continue.
+IDENTITY_FIELDS = ("coder_digest", "input_digest", "settings")
 
 
 class OutputMismatchError(Exception):

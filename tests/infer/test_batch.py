@@ -1,0 +1,220 @@
+"""Batch coding: every note exactly once, resumable after kill -9, refuses mixed jobs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from autocode.config import TrainConfig
+from autocode.corpus.load import LoadOptions
+from autocode.corpus.synth import write_synthetic_archive
+from autocode.infer.batch import BatchSettings, predict_archive
+from autocode.infer.coder import Coder
+from autocode.infer.manifest import OutputMismatchError
+from autocode.infer.output import OUTPUT_SCHEMA
+from autocode.train.fitting import NoteSet, fit_coder
+
+BATCH_OPTIONS = LoadOptions(skip_unreadable_files=True)
+
+
+def train_small_coder(archive: Path, directory: Path, seed: int = 0) -> Path:
+    config = TrainConfig.model_validate(
+        {
+            "name": "batch-test",
+            "seed": seed,
+            "crossfit_folds": 2,
+            "data": {"source": str(archive), "validation_splits": []},
+            "labels": {"min_count": 3},
+            "model": {"name": "tfidf", "params": {"epochs": 2, "seed": seed}},
+            "routing": {"min_support": 5, "target_recall": 0.8},
+        }
+    )
+    table = ds.dataset(archive, format="parquet").to_table()
+    notes = NoteSet(table["text"].to_pylist(), table["codes"].to_pylist())
+    fit_coder(config, notes, None).coder.save(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def coder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("coder")
+    write_synthetic_archive(root / "train", 300, seed=1, n_codes=60)
+    return train_small_coder(root / "train", root / "coder")
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("archive") / "notes"
+    write_synthetic_archive(
+        directory, 600, seed=5, n_codes=60, rows_per_file=250, bad_row_rate=0.05
+    )
+    return directory
+
+
+def output_table(directory: Path) -> pa.Table:
+    return ds.dataset(directory, format="parquet").to_table()
+
+
+def test_every_kept_note_is_coded_once_and_counts_add_up(
+    coder_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    summary = predict_archive(
+        str(coder_dir), archive, tmp_path / "out", BATCH_OPTIONS, BatchSettings(batch_size=97)
+    )
+    table = output_table(tmp_path / "out")
+    ids = table["note_id"].to_pylist()
+    assert len(ids) == len(set(ids)) == summary.coded == 600
+    assert summary.read == summary.coded + sum(summary.quarantined.values())
+    assert summary.auto + summary.review == summary.coded
+    assert table.schema.equals(OUTPUT_SCHEMA)
+    assert set(table["route"].to_pylist()) <= {"auto", "review"}
+    quarantine_lines = [
+        json.loads(line)
+        for file in sorted((tmp_path / "out" / "_quarantine").glob("*.jsonl"))
+        for line in file.read_text().splitlines()
+    ]
+    assert len(quarantine_lines) == sum(summary.quarantined.values()) > 0
+    manifest = json.loads((tmp_path / "out" / "_manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert manifest["summary"]["coded"] == 600
+
+
+def test_accepted_codes_match_the_coder(coder_dir: Path, archive: Path, tmp_path: Path) -> None:
+    predict_archive(str(coder_dir), archive, tmp_path / "out", BATCH_OPTIONS, BatchSettings())
+    table = output_table(tmp_path / "out").to_pylist()
+    coder = Coder.load(coder_dir)
+    sources = ds.dataset(archive, format="parquet").to_table().to_pylist()
+    text_of = {row["note_id"]: row["text"] for row in sources}
+    sample = table[:20]
+    probs = coder.predict_proba([text_of[row["note_id"]] for row in sample])
+    accept = coder.policy.accept
+    for row, note_probs in zip(sample, probs, strict=True):
+        expected = {
+            coder.labels.codes_[j] for j in range(len(accept)) if note_probs[j] >= accept[j]
+        }
+        assert set(row["codes"]) == expected
+        for prediction in row["predictions"]:
+            j = coder.labels.index(prediction["code"])
+            assert prediction["probability"] == pytest.approx(float(note_probs[j]), abs=1e-6)
+
+
+def test_resume_skips_finished_parts_and_redoes_partial_ones(
+    coder_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    settings = BatchSettings(batch_size=100, evidence=False)
+    first = predict_archive(str(coder_dir), archive, out, BATCH_OPTIONS, settings)
+    parts = sorted(out.glob("part-*.parquet"))
+    # Simulate a kill: two parts never finished, one left as a temporary file.
+    parts[1].unlink()
+    parts[3].rename(out / f".{parts[3].name}.tmp")
+    second = predict_archive(str(coder_dir), archive, out, BATCH_OPTIONS, settings)
+    assert second.parts_written == 2
+    assert second.parts_resumed == len(parts) - 2
+    assert (second.coded, second.auto, second.review) == (first.coded, first.auto, first.review)
+    ids = output_table(out)["note_id"].to_pylist()
+    assert len(ids) == len(set(ids)) == first.coded
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_another_model_input_or_part_size_is_refused(
+    coder_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    predict_archive(str(coder_dir), archive, out, BATCH_OPTIONS, BatchSettings(batch_size=200))
+    with pytest.raises(OutputMismatchError, match="settings"):
+        predict_archive(str(coder_dir), archive, out, BATCH_OPTIONS, BatchSettings(batch_size=50))
+    other_input = tmp_path / "other"
+    write_synthetic_archive(other_input, 50, seed=9, n_codes=60)
+    with pytest.raises(OutputMismatchError, match="input_digest"):
+        predict_archive(str(coder_dir), other_input, out, BATCH_OPTIONS, BatchSettings(200))
+    other_coder = train_small_coder(archive, tmp_path / "coder2", seed=3)
+    with pytest.raises(OutputMismatchError, match="coder_digest"):
+        predict_archive(str(other_coder), archive, out, BATCH_OPTIONS, BatchSettings(200))
+
+
+def test_corrupt_part_is_quarantined_and_the_job_goes_on(
+    coder_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    for part in sorted(archive.glob("*.parquet")):
+        (source / part.name).write_bytes(part.read_bytes())
+    (source / "notes-99999.parquet").write_bytes(b"PAR1 truncated by a failing disk")
+    summary = predict_archive(
+        str(coder_dir), source, tmp_path / "out", BATCH_OPTIONS, BatchSettings()
+    )
+    assert summary.quarantined["unreadable_file"] == 1
+    assert summary.coded == 600
+    lines = [
+        json.loads(line)
+        for file in (tmp_path / "out" / "_quarantine").glob("*.jsonl")
+        for line in file.read_text().splitlines()
+    ]
+    unreadable = [r for r in lines if r["reason"] == "unreadable_file"]
+    assert unreadable[0]["source"].endswith("notes-99999.parquet")
+
+
+def test_two_workers_give_the_same_output_as_one(
+    coder_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    one = BatchSettings(batch_size=150, workers=1, evidence=False)
+    two = BatchSettings(batch_size=150, workers=2, evidence=False)
+    predict_archive(str(coder_dir), archive, tmp_path / "one", BATCH_OPTIONS, one)
+    predict_archive(str(coder_dir), archive, tmp_path / "two", BATCH_OPTIONS, two)
+    columns = ["note_id", "codes", "route", "reasons"]
+    first = output_table(tmp_path / "one").select(columns).sort_by("note_id")
+    second = output_table(tmp_path / "two").select(columns).sort_by("note_id")
+    assert first.equals(second)
+
+
+@pytest.mark.slow
+def test_kill_9_at_several_points_then_resume_gives_exactly_once(
+    coder_dir: Path, tmp_path: Path
+) -> None:
+    archive = tmp_path / "big"
+    write_synthetic_archive(archive, 3000, seed=21, n_codes=60, rows_per_file=1000)
+    out = tmp_path / "out"
+    command = [
+        str(Path(sys.executable).parent / "autocode"),
+        "predict",
+        "--model",
+        str(coder_dir),
+        "--input",
+        str(archive),
+        "--output",
+        str(out),
+        "--batch-size",
+        "50",
+        "--queue",
+        f"sqlite:///{tmp_path / 'queue.db'}",
+        "--json",
+    ]
+    for parts_before_kill in (3, 12, 25):
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while len(list(out.glob("part-*.parquet"))) < parts_before_kill:
+            assert process.poll() is None, "the job ended before it could be killed"
+            assert time.monotonic() < deadline, "no progress within 120 s"
+            time.sleep(0.02)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    finished = subprocess.run(command, capture_output=True, text=True, check=True)
+    summary = json.loads(finished.stdout)
+    ids = output_table(out)["note_id"].to_pylist()
+    assert len(ids) == len(set(ids)) == 3000 == summary["coded"]
+    assert summary["parts_resumed"] >= 25
+    assert summary["parts_written"] == 60 - summary["parts_resumed"]
+    assert not list(out.glob(".*.tmp"))
+    written = [pq.read_metadata(p).num_rows for p in out.glob("part-*.parquet")]
+    assert sum(written) == 3000
