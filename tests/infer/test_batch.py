@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -22,6 +24,7 @@ from autocode.infer.batch import BatchSettings, predict_archive
 from autocode.infer.coder import Coder
 from autocode.infer.manifest import OutputMismatchError
 from autocode.infer.output import OUTPUT_SCHEMA
+from autocode.infer.routing import decide
 from autocode.train.fitting import NoteSet, fit_coder
 
 BATCH_OPTIONS = LoadOptions(skip_unreadable_files=True)
@@ -218,3 +221,30 @@ def test_kill_9_at_several_points_then_resume_gives_exactly_once(
     assert not list(out.glob(".*.tmp"))
     written = [pq.read_metadata(p).num_rows for p in out.glob("part-*.parquet")]
     assert sum(written) == 3000
+
+
+class ReadsFirstChars:
+    """A model that, like a transformer, reads only the first `limit` characters."""
+
+    def __init__(self, inner: Any, limit: int) -> None:
+        self.inner = inner
+        self.limit = limit
+
+    def predict_proba(self, texts: list[str]) -> Any:
+        return self.inner.predict_proba([text[: self.limit] for text in texts])
+
+    def truncated(self, texts: list[str]) -> list[bool]:
+        return [len(text) > self.limit for text in texts]
+
+
+def test_notes_longer_than_the_model_reads_go_to_review(coder_dir: Path) -> None:
+    coder = Coder.load(coder_dir)
+    limited = dataclasses.replace(coder, model=ReadsFirstChars(coder.model, limit=500))
+    texts = ["Hypertension. " * 10, "Hypertension. " * 100]
+    truncated = limited.truncated(texts)
+    assert truncated == [False, True]
+    decisions = decide(limited, limited.predict_proba(texts), truncated=truncated)
+    assert not any("truncated" in reason for reason in decisions[0].reasons)
+    assert "truncated: the model read only part of the note" in decisions[1].reasons
+    assert decisions[1].route == "review"
+    assert coder.truncated(texts) == [False, False]  # TF-IDF reads every note whole

@@ -19,7 +19,7 @@ from autocode.infer.policy import ReviewPolicy
 from autocode.infer.thresholds import Thresholds
 from autocode.labels import LabelSpace
 from autocode.models import CodingModel, model_class
-from autocode.models.base import ExplainsPredictions
+from autocode.models.base import ExplainsPredictions, ReadsLimitedInput
 from autocode.models.evidence import Span
 
 CODER_FILE = "coder.json"
@@ -55,6 +55,12 @@ class Coder:
         indices = [self.labels.index(code) for code in codes]
         spans = self.model.evidence(text, indices, top_n)
         return dict(zip(codes, spans, strict=True))
+
+    def truncated(self, texts: Sequence[str]) -> list[bool]:
+        """Which notes the model could not read whole (always none for TF-IDF)."""
+        if isinstance(self.model, ReadsLimitedInput):
+            return self.model.truncated(texts)
+        return [False] * len(texts)
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)

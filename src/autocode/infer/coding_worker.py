@@ -62,10 +62,14 @@ def code_part(job: PartJob) -> PartResult:
     if _state is None:
         raise RuntimeError("code_part called before load_worker/use_coder")
     settings, coder = _state.settings, _state.coder
-    probs = coder.predict_proba(job.texts) if job.texts else None
-    decisions = (
-        decide(coder, probs, job.texts if settings.evidence else None) if probs is not None else []
-    )
+    decisions: list[Decision] = []
+    if job.texts:
+        decisions = decide(
+            coder,
+            coder.predict_proba(job.texts),
+            job.texts if settings.evidence else None,
+            truncated=coder.truncated(job.texts),
+        )
     inserted = _enqueue_reviews(_state, job, decisions)
     table = decisions_table(
         job.note_ids, decisions, settings.model_uri, settings.model_version, datetime.now(UTC)

@@ -2,7 +2,8 @@
 
 A note is `auto` only if every code's calibrated probability lies outside the
 Coder's review band and no rule fires. Rules: ICD-10-CM Excludes1 pairs both
-accepted, a non-billable (header) ICD-10-CM code accepted, no accepted code.
+accepted, a non-billable (header) ICD-10-CM code accepted, no accepted code,
+a note longer than the model reads (truncated).
 """
 
 from __future__ import annotations
@@ -31,8 +32,17 @@ class Decision:
     reasons: list[str] = field(default_factory=list)
 
 
-def decide(coder: Coder, probs: np.ndarray, texts: Sequence[str] | None = None) -> list[Decision]:
-    """One decision per row of calibrated probabilities; with `texts`, evidence spans too."""
+def decide(
+    coder: Coder,
+    probs: np.ndarray,
+    texts: Sequence[str] | None = None,
+    *,
+    truncated: Sequence[bool] | None = None,
+) -> list[Decision]:
+    """One decision per row of calibrated probabilities; with `texts`, evidence spans too.
+
+    `truncated[i]` says the model read only part of note i (see `Coder.truncated`).
+    """
     status = coder.policy.classify(probs)
     predicted = coder.thresholds.apply(probs)
     codes = coder.labels.codes_
@@ -53,7 +63,7 @@ def decide(coder: Coder, probs: np.ndarray, texts: Sequence[str] | None = None) 
             _attach_evidence(coder, texts[row], predictions)
         accepted = [p["code"] for p in predictions if p["accepted"]]
         uncertain = [codes[j] for j in order if status[row, j] == UNCERTAIN]
-        reasons = route_reasons(accepted, uncertain)
+        reasons = route_reasons(accepted, uncertain, truncated=bool(truncated and truncated[row]))
         decisions.append(Decision(accepted, predictions, REVIEW if reasons else AUTO, reasons))
     return decisions
 
@@ -64,9 +74,13 @@ def _attach_evidence(coder: Coder, text: str, predictions: list[dict[str, Any]])
         prediction["evidence"] = [span.to_dict() for span in spans[prediction["code"]]]
 
 
-def route_reasons(accepted: list[str], uncertain: list[str]) -> list[str]:
+def route_reasons(
+    accepted: list[str], uncertain: list[str], *, truncated: bool = False
+) -> list[str]:
     """Every reason a note needs review; empty means it can be auto-coded."""
     reasons = [f"uncertain: {code}" for code in uncertain]
+    if truncated:
+        reasons.append("truncated: the model read only part of the note")
     if not accepted:
         reasons.append("no accepted code")
     reasons += [

@@ -23,6 +23,13 @@ class ExplainsPredictions(Protocol):
     ) -> list[list[Span]]: ...
 
 
+@runtime_checkable
+class ReadsLimitedInput(Protocol):
+    """A model that reads at most a fixed length of each note (e.g. a transformer)."""
+
+    def truncated(self, texts: Sequence[str]) -> list[bool]: ...
+
+
 class NotFittedError(RuntimeError):
     """Raised when a model is used for prediction before `fit`."""
 
