@@ -15,19 +15,26 @@ from autocode.infer.routing import decide
 CODER_ARTIFACT = "coder"
 INPUT_COLUMNS = ("note_id", "text")
 OUTPUT_COLUMNS = ("note_id", "codes", "predictions", "route", "reasons")
+# Inference params of the logged signature, with their defaults: evidence spans are
+# optional because they cost several times the prediction itself.
+PREDICT_PARAMS = {"evidence": True}
 
 
 class CoderPyfunc(PythonModel):
-    """Input: `note_id` and `text` columns. Output: codes, predictions (JSON), route, reasons."""
+    """Input: `note_id` and `text` columns. Output: codes, predictions (JSON), route, reasons.
+
+    `params={"evidence": False}` leaves the evidence spans out of the predictions.
+    """
 
     def load_context(self, context: Any) -> None:
         self.coder = Coder.load(Path(context.artifacts[CODER_ARTIFACT]))
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
-        return predict_frame(self.coder, model_input)
+        evidence = (params or {}).get("evidence", PREDICT_PARAMS["evidence"])
+        return predict_frame(self.coder, model_input, evidence=bool(evidence))
 
 
-def predict_frame(coder: Coder, notes: pd.DataFrame) -> pd.DataFrame:
+def predict_frame(coder: Coder, notes: pd.DataFrame, *, evidence: bool = True) -> pd.DataFrame:
     missing = [column for column in INPUT_COLUMNS if column not in notes.columns]
     if missing:
         raise ValueError(f"input is missing column(s) {missing}; expected {list(INPUT_COLUMNS)}")

@@ -21,7 +21,7 @@ from mlflow.models import infer_signature
 
 from autocode import __version__
 from autocode.infer.coder import Coder
-from autocode.infer.pyfunc import CODER_ARTIFACT, CoderPyfunc, predict_frame
+from autocode.infer.pyfunc import CODER_ARTIFACT, PREDICT_PARAMS, CoderPyfunc, predict_frame
 
 # Invented text, so the logged input example never holds a real note.
 SYNTHETIC_EXAMPLE = pd.DataFrame(
@@ -87,7 +87,7 @@ def log_coder(coder: Coder, registered_name: str | None) -> str:
             name="coder",
             python_model=CoderPyfunc(),
             artifacts={CODER_ARTIFACT: str(coder_dir)},
-            signature=infer_signature(SYNTHETIC_EXAMPLE, output),
+            signature=infer_signature(SYNTHETIC_EXAMPLE, output, params=PREDICT_PARAMS),
             input_example=SYNTHETIC_EXAMPLE,
             registered_model_name=registered_name,
             pip_requirements=PIP_REQUIREMENTS,

@@ -1,0 +1,1 @@
+"""Review-queue tests; a package so their conftest does not shadow tests/conftest.py."""
