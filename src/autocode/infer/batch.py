@@ -84,13 +84,13 @@ def predict_archive(
     coder = Coder.load(coder_dir)
     digest = coder_digest(coder_dir)
     version = model_version(model_uri, coder, digest)
-    manifest = _start_manifest(model_uri, version, digest, input_path, options, settings)
+    manifest = start_manifest(model_uri, version, digest, input_path, options, settings)
     output_dir.mkdir(parents=True, exist_ok=True)
     existing = read_manifest(output_dir)
     if existing is not None:
         check_same_job(existing, manifest, output_dir)
     write_manifest(output_dir, manifest | {"status": "running"})
-    _remove_partial_files(output_dir)
+    remove_partial_files(output_dir)
 
     job_settings = coding_worker.WorkerSettings(
         str(coder_dir), model_uri, version, str(output_dir), settings.evidence, settings.queue_url
@@ -100,10 +100,10 @@ def predict_archive(
     canonicalizer = Canonicalizer(
         Quarantine(), report, system=options.system, max_text_chars=options.max_text_chars
     )
-    parts = _parts(read_raw_rows(input_path, options), settings.batch_size)
+    parts = split_into_parts(read_raw_rows(input_path, options), settings.batch_size)
     with _PartRunner(settings.workers, job_settings, coder) as run:
         for index, rows in parts:
-            job = _prepare_part(index, rows, canonicalizer, options, output_dir, summary)
+            job = prepare_part(index, rows, canonicalizer, options, output_dir, summary)
             if job is not None:
                 run(job, summary)
             if progress is not None:
@@ -117,7 +117,7 @@ def predict_archive(
     return summary
 
 
-def _parts(rows: Iterator[RawRow], size: int) -> Iterator[tuple[int, list[RawRow]]]:
+def split_into_parts(rows: Iterator[RawRow], size: int) -> Iterator[tuple[int, list[RawRow]]]:
     for index in itertools.count():
         chunk = list(itertools.islice(rows, size))
         if not chunk:
@@ -125,7 +125,7 @@ def _parts(rows: Iterator[RawRow], size: int) -> Iterator[tuple[int, list[RawRow
         yield index, chunk
 
 
-def _prepare_part(
+def prepare_part(
     index: int,
     rows: list[RawRow],
     canonicalizer: Canonicalizer,
@@ -209,7 +209,7 @@ def _add(summary: BatchSummary, result: PartResult) -> None:
     summary.parts_written += 1
 
 
-def _start_manifest(
+def start_manifest(
     model_uri: str,
     version: str,
     digest: str,
@@ -238,7 +238,7 @@ def _start_manifest(
     }
 
 
-def _remove_partial_files(output_dir: Path) -> None:
+def remove_partial_files(output_dir: Path) -> None:
     """Temporary files of a killed run: never complete, always safe to delete."""
     for temporary in [*output_dir.glob(".*.tmp"), *output_dir.glob("*/.*.tmp")]:
         temporary.unlink()

@@ -39,13 +39,13 @@ class PartResult:
 
 
 @dataclass
-class _State:
+class WorkerState:
     settings: WorkerSettings
     coder: Coder
     store: Any = None  # the review store, opened on the first routed note
 
 
-_state: _State | None = None
+_state: WorkerState | None = None
 
 
 def load_worker(settings: WorkerSettings) -> None:
@@ -55,7 +55,7 @@ def load_worker(settings: WorkerSettings) -> None:
 
 def use_coder(settings: WorkerSettings, coder: Coder) -> None:
     global _state
-    _state = _State(settings, coder)
+    _state = WorkerState(settings, coder)
 
 
 def code_part(job: PartJob) -> PartResult:
@@ -70,7 +70,7 @@ def code_part(job: PartJob) -> PartResult:
             job.texts if settings.evidence else None,
             truncated=coder.truncated(job.texts),
         )
-    inserted = _enqueue_reviews(_state, job, decisions)
+    inserted = enqueue_reviews(_state, job, decisions)
     table = decisions_table(
         job.note_ids, decisions, settings.model_uri, settings.model_version, datetime.now(UTC)
     )
@@ -80,7 +80,7 @@ def code_part(job: PartJob) -> PartResult:
     return PartResult(job.index, len(decisions), len(decisions) - review, review, inserted)
 
 
-def _enqueue_reviews(state: _State, job: PartJob, decisions: list[Decision]) -> int:
+def enqueue_reviews(state: WorkerState, job: PartJob, decisions: list[Decision]) -> int:
     settings = state.settings
     if settings.queue_url is None:
         return 0

@@ -39,7 +39,9 @@ def predict_frame(coder: Coder, notes: pd.DataFrame, *, evidence: bool = True) -
     if missing:
         raise ValueError(f"input is missing column(s) {missing}; expected {list(INPUT_COLUMNS)}")
     texts = [str(text) for text in notes["text"]]
-    decisions = decide(coder, coder.predict_proba(texts), texts, truncated=coder.truncated(texts))
+    probs = coder.predict_proba(texts)
+    evidence_texts = texts if evidence else None
+    decisions = decide(coder, probs, evidence_texts, truncated=coder.truncated(texts))
     return pd.DataFrame(
         {
             "note_id": [str(note_id) for note_id in notes["note_id"]],

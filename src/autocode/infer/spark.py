@@ -4,23 +4,27 @@ The same job as `batch.predict_archive`, with the same output directory: part fi
 of `OUTPUT_SCHEMA`, `_quarantine/`, `_manifest.json`, and review cases in the queue.
 
 1. Stage (driver): the input is read and canonicalised by the local engine's own part
-   code, so quarantine files and counts are identical (read = coded + quarantined +
-   skipped); each part's notes go to `_staging/part-NNNNNN.parquet`.
-2. Predict (Spark): `spark.read.parquet(_staging)` → `spark_udf(model_uri)` over
-   struct(note_id, text) → `_spark_out/`, partitioned by part.
+   code, so parts, quarantine files and counts are identical (read = coded +
+   quarantined + skipped); each part's notes go to `_staging/part-NNNNNN.parquet`.
+2. Predict (Spark): the staging files → `spark_udf(model)` over struct(note_id, text)
+   → `_spark_out/`, partitioned by part. The model is any MLflow model URI; a bare
+   Coder directory is first wrapped as a pyfunc model in `_staging/model`. Without
+   evidence the UDF passes `params={"evidence": False}` (models logged before that
+   param existed compute spans anyway; step 3 drops them).
 3. Convert (driver, one part at a time): the UDF's strings become the local engine's
    decisions (`codes` list, parsed `predictions` and `reasons`), written as the same
-   part files by `decisions_table`; review cases are enqueued before a part is written.
-   The staging copies of the notes are deleted at the end.
+   part files by `decisions_table`; a part's review cases are enqueued before its file
+   is written. The staging copies of the notes and the UDF output are deleted at the end.
 
-Resuming: a rerun whose `_manifest.json` says complete does nothing. Any other rerun
-(a killed job) starts again from scratch: Spark commits its output per job, not per
-part, so nothing of an unfinished Spark job can be kept. Enqueueing is idempotent, so
-a redone part adds no review case twice.
+Resuming: a rerun that finds a complete `_manifest.json` does nothing. Any other rerun
+(of a killed job) starts again from scratch: Spark commits its output per job, not per
+part, so nothing of an unfinished Spark job can be kept. Enqueueing is idempotent, so a
+redone part adds no review case twice.
 
-On a cluster (`spark_master` other than `local[...]`) the output directory must be on
-a filesystem that the driver and every executor see at the same path, and executors
-need autocode installed (the UDF runs with `env_manager="local"`).
+Parallelism is the Spark master's (`local[*]`: every core); `settings.workers` is not
+used. `settings.batch_size` cuts the parts and bounds the notes per UDF call. On a
+cluster the output directory must be on a filesystem that the driver and every executor
+see at the same path, and executors need autocode installed (`env_manager="local"`).
 """
 
 from __future__ import annotations
@@ -30,47 +34,302 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from autocode.corpus.canonical import Canonicalizer
 from autocode.corpus.load import LoadOptions, read_raw_rows
 from autocode.corpus.quarantine import LoadReport, Quarantine
+from autocode.infer import coding_worker
+
+# The local engine's own part and manifest code: both engines must cut, count,
+# quarantine and describe a job identically.
 from autocode.infer.batch import (
     BatchSettings,
     BatchSummary,
-    _parts,
-    _prepare_part,
-    _remove_partial_files,
-    _start_manifest,
+    prepare_part,
+    remove_partial_files,
+    split_into_parts,
+    start_manifest,
 )
 from autocode.infer.coder import Coder
+from autocode.infer.coding_worker import PartJob, WorkerSettings
 from autocode.infer.loading import coder_digest, model_version, resolve_coder_dir
 from autocode.infer.manifest import check_same_job, read_manifest, write_manifest
 from autocode.infer.output import QUARANTINE_DIR, decisions_table, part_name, write_atomically
-from autocode.infer.pyfunc import CODER_ARTIFACT, INPUT_COLUMNS, OUTPUT_COLUMNS
+from autocode.infer.pyfunc import (
+    CODER_ARTIFACT,
+    INPUT_COLUMNS,
+    OUTPUT_COLUMNS,
+    PREDICT_PARAMS,
+    CoderPyfunc,
+)
 from autocode.infer.routing import REVIEW, Decision
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 DEFAULT_MASTER = "local[*]"
 STAGING_DIR = "_staging"  # '_' prefix: Parquet readers of the output skip both
 SPARK_OUT_DIR = "_spark_out"
+PART, POSITION = "part", "position"  # position in the part restores the input order
 STAGING_SCHEMA = pa.schema(
     [
-        pa.field("part", pa.int32(), nullable=False),
-        pa.field("row", pa.int32(), nullable=False),  # position in the part: restores order
+        pa.field(PART, pa.int32(), nullable=False),
+        pa.field(POSITION, pa.int32(), nullable=False),
         pa.field("note_id", pa.string(), nullable=False),
         pa.field("text", pa.string(), nullable=False),
     ]
 )
-# The pyfunc output, all strings (see `pyfunc.predict_frame`), as a Spark DDL struct.
-UDF_RESULT_TYPE = ", ".join(f"{column} string" for column in OUTPUT_COLUMNS)
+STAGING_DDL = f"{PART} INT, {POSITION} INT, note_id STRING, text STRING"
+# The pyfunc output (see `pyfunc.predict_frame`): every column a string.
+UDF_RESULT_DDL = ", ".join(f"{column} STRING" for column in OUTPUT_COLUMNS)
+DRIVER_MEMORY = "1g"  # the driver holds no archive, only batches in flight
 
 
-@dataclass_free_marker := None  # noqa: B018 (placeholder removed below)
+def predict_archive_spark(
+    model_uri: str,
+    input_path: Path,
+    output_dir: Path,
+    options: LoadOptions,
+    settings: BatchSettings,
+    spark_master: str = DEFAULT_MASTER,
+) -> BatchSummary:
+    """Code every note of the input on Spark into `output_dir`, as `predict_archive` does."""
+    started = time.perf_counter()
+    coder_dir = resolve_coder_dir(model_uri)
+    coder = Coder.load(coder_dir)
+    digest = coder_digest(coder_dir)
+    version = model_version(model_uri, coder, digest)
+    manifest = start_manifest(model_uri, version, digest, input_path, options, settings)
+    manifest |= {"engine": "spark", "spark_master": spark_master}
+    output_dir.mkdir(parents=True, exist_ok=True)
+    existing = read_manifest(output_dir)
+    if existing is not None:
+        check_same_job(existing, manifest, output_dir)
+        if existing.get("status") == "complete":
+            return _nothing_to_do(existing, started)
+    write_manifest(output_dir, manifest | {"status": "running"})
+    _clear_output(output_dir)
+
+    report, n_parts = _stage(input_path, options, settings.batch_size, output_dir)
+    if report.kept:  # else every part is empty: no Spark job to run
+        udf_model = _pyfunc_model_uri(model_uri, coder_dir, output_dir / STAGING_DIR)
+        with _spark_session(spark_master, settings.batch_size) as spark:
+            _predict_staged(spark, udf_model, output_dir, settings.evidence)
+    worker = WorkerSettings(
+        str(coder_dir), model_uri, version, str(output_dir), settings.evidence, settings.queue_url
+    )
+    state = coding_worker.WorkerState(worker, coder)  # holds the review store once opened
+    summary = _write_parts(output_dir, n_parts, state)
+    if state.store is not None:
+        state.store.close()
+    _remove_scratch(output_dir)
+
+    summary.read = report.read
+    summary.quarantined = dict(sorted(report.quarantined.items()))
+    summary.skipped = sum(report.skipped.values())
+    summary.seconds = time.perf_counter() - started
+    write_manifest(output_dir, manifest | {"status": "complete", "summary": summary.to_dict()})
+    return summary
+
+
+def _nothing_to_do(manifest: dict[str, Any], started: float) -> BatchSummary:
+    """The recorded summary, every part counted as resumed, as the local engine reports."""
+    recorded = manifest["summary"]
+    summary = BatchSummary(**{k: v for k, v in recorded.items() if k != "notes_per_second"})
+    return replace(
+        summary,
+        parts_written=0,
+        parts_resumed=summary.parts_written + summary.parts_resumed,
+        queue_inserted=0,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _clear_output(output_dir: Path) -> None:
+    """Whatever an unfinished run left: a Spark job is redone from scratch."""
+    remove_partial_files(output_dir)
+    for part in output_dir.glob("part-*.parquet"):
+        part.unlink()
+    shutil.rmtree(output_dir / QUARANTINE_DIR, ignore_errors=True)
+    _remove_scratch(output_dir)
+
+
+def _remove_scratch(output_dir: Path) -> None:
+    """The staging copy of the notes and the UDF output: never kept, they hold note text."""
+    for directory in (STAGING_DIR, SPARK_OUT_DIR):
+        shutil.rmtree(output_dir / directory, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- 1. stage
+
+
+def _stage(
+    input_path: Path, options: LoadOptions, batch_size: int, output_dir: Path
+) -> tuple[LoadReport, int]:
+    """Canonical notes of every part into `_staging/`; quarantine files as the local engine."""
+    staging = output_dir / STAGING_DIR
+    staging.mkdir()
+    report = LoadReport()
+    canonicalizer = Canonicalizer(
+        Quarantine(), report, system=options.system, max_text_chars=options.max_text_chars
+    )
+    n_parts = 0
+    for index, rows in split_into_parts(read_raw_rows(input_path, options), batch_size):
+        # Never None: _clear_output removed every part file, so no part counts as done.
+        job = prepare_part(index, rows, canonicalizer, options, output_dir, BatchSummary())
+        assert job is not None
+        pq.write_table(_staging_table(job), staging / part_name(index))
+        n_parts += 1
+    report.check_balanced()
+    return report, n_parts
+
+
+def _staging_table(job: PartJob) -> pa.Table:
+    size = len(job.note_ids)
+    columns = {
+        PART: pa.array([job.index] * size, pa.int32()),
+        POSITION: pa.array(range(size), pa.int32()),
+        "note_id": job.note_ids,
+        "text": job.texts,
+    }
+    return pa.table(columns, schema=STAGING_SCHEMA)
+
+
+def _pyfunc_model_uri(model_uri: str, coder_dir: Path, staging: Path) -> str:
+    """`spark_udf` loads MLflow models only: a bare Coder directory is wrapped as one."""
+    if Path(model_uri) != coder_dir:
+        return model_uri
+    import mlflow.pyfunc
+    from mlflow.models import infer_signature
+
+    target = staging / "model"
+    columns = pd.DataFrame({column: [""] for column in INPUT_COLUMNS})
+    with warnings.catch_warnings():  # a scratch copy for this job: no input example needed
+        warnings.simplefilter("ignore", UserWarning)
+        mlflow.pyfunc.save_model(
+            str(target),
+            python_model=CoderPyfunc(),
+            artifacts={CODER_ARTIFACT: str(coder_dir)},
+            signature=infer_signature(columns, params=PREDICT_PARAMS),
+            pip_requirements=["mlflow", "autocode"],  # unused: the UDF runs in this environment
+        )
+    return str(target)
+
+
+# ----------------------------------------------------------------------------- 2. predict
+
+
+@contextmanager
+def _spark_session(master: str, batch_size: int) -> Iterator[SparkSession]:
+    from pyspark.sql import SparkSession
+
+    with _local_python_workers(master):
+        spark = (
+            SparkSession.builder.master(master)
+            .appName("autocode-predict")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.driver.memory", DRIVER_MEMORY)
+            .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_size))
+            .getOrCreate()
+        )
+    try:
+        yield spark
+    finally:
+        spark.stop()
+
+
+@contextmanager
+def _local_python_workers(master: str) -> Iterator[None]:
+    """In local mode Spark's Python workers run this interpreter, which has autocode.
+
+    Spark starts `PYSPARK_PYTHON`, else whatever `python3` is first on PATH, and reads
+    the variable once, when the session starts; it is restored afterwards.
+    """
+    if not master.startswith("local") or "PYSPARK_PYTHON" in os.environ:
+        yield
+        return
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    try:
+        yield
+    finally:
+        del os.environ["PYSPARK_PYTHON"]
+
+
+def _predict_staged(spark: SparkSession, model_uri: str, output_dir: Path, evidence: bool) -> None:
+    import mlflow.pyfunc
+    from pyspark.sql.functions import struct
+
+    predict = mlflow.pyfunc.spark_udf(
+        spark,
+        model_uri,
+        result_type=UDF_RESULT_DDL,
+        env_manager="local",
+        params=None if evidence else {"evidence": False},
+    )
+    # The files, not their folder: Spark warns about reading a folder named '_…'.
+    staged = sorted((output_dir / STAGING_DIR).resolve().glob("part-*.parquet"))
+    notes = spark.read.schema(STAGING_DDL).parquet(*(path.as_uri() for path in staged))
+    coded = notes.select(PART, POSITION, predict(struct(*INPUT_COLUMNS)).alias("result"))
+    (
+        coded.select(PART, POSITION, "result.*")
+        .write.mode("overwrite")
+        .partitionBy(PART)
+        .parquet((output_dir / SPARK_OUT_DIR).resolve().as_uri())
+    )
+
+
+# ----------------------------------------------------------------------------- 3. convert
+
+
+def _write_parts(output_dir: Path, n_parts: int, worker: coding_worker.WorkerState) -> BatchSummary:
+    """The UDF's output as the local engine's part files, one part in memory at a time."""
+    summary = BatchSummary()
+    settings = worker.settings
+    for index in range(n_parts):
+        staged = pq.read_table(output_dir / STAGING_DIR / part_name(index))
+        job = PartJob(index, staged["note_id"].to_pylist(), staged["text"].to_pylist())
+        decisions = _part_decisions(output_dir / SPARK_OUT_DIR, job, settings.evidence)
+        summary.queue_inserted += coding_worker.enqueue_reviews(worker, job, decisions)
+        table = decisions_table(
+            job.note_ids, decisions, settings.model_uri, settings.model_version, datetime.now(UTC)
+        )
+        write_atomically(table, output_dir / part_name(index))
+        review = sum(decision.route == REVIEW for decision in decisions)
+        summary.coded += len(decisions)
+        summary.auto += len(decisions) - review
+        summary.review += review
+        summary.parts_written += 1
+    return summary
+
+
+def _part_decisions(spark_out: Path, job: PartJob, evidence: bool) -> list[Decision]:
+    if not job.note_ids:  # every row quarantined or skipped: Spark wrote nothing
+        return []
+    result = pq.read_table(spark_out / f"{PART}={job.index}").sort_by(POSITION)
+    if result["note_id"].to_pylist() != job.note_ids:
+        raise RuntimeError(f"Spark output of part {job.index} does not match its notes")
+    columns = [result[name].to_pylist() for name in ("codes", "predictions", "route", "reasons")]
+    return [_decision(*row, evidence=evidence) for row in zip(*columns, strict=True)]
+
+
+def _decision(
+    codes: str, predictions: str, route: str, reasons: str, *, evidence: bool
+) -> Decision:
+    """A pyfunc output row as the Decision the local engine would have made."""
+    parsed = json.loads(predictions)
+    if not evidence:  # a model logged without the `evidence` param computes spans anyway
+        for prediction in parsed:
+            prediction.pop("evidence", None)
+    return Decision(codes.split(";") if codes else [], parsed, route, json.loads(reasons))

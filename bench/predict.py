@@ -1,0 +1,251 @@
+"""Batch prediction end to end against the bare model: notes/s, evidence cost, peak memory.
+
+The peer is `Coder.predict_proba` of the same TF-IDF Coder over the same texts, already
+in memory (`bare`). Against it, `autocode predict`'s work end to end: read Parquet,
+canonicalise, predict, route, write Parquet parts and the manifest (model load included).
+
+Variants, each run in its own fresh process so that its peak RSS (`VmHWM`) is its own:
+
+- `bare`: `predict_proba` over every text of the archive in one call (the peer).
+- `local`: `predict_archive`, one process, no evidence spans.
+- `local-evidence`: the same with evidence spans; measured on the small archive only,
+  since spans cost several times the prediction itself.
+- `local-2-workers`: `predict_archive` with `workers=2`, no evidence.
+- `spark`: `predict_archive_spark` in Spark local mode (every core), no evidence. Its JVM
+  and Python workers are other processes: its peak RSS is the driver's alone. Skipped
+  when `java` is not on PATH.
+
+Targets on 2 cores: `local` ≥ 1,000 notes/s and ≤ 1.3× the `bare` time on the large
+archive; `local` peak RSS within 1.2× from the small archive to the large one.
+
+Archives are `bench/load.py`'s (synthetic, seed 0, 200 codes, 10k-row files), cached in
+`bench/out/`. The Coder is trained once with `fit_coder` on other synthetic notes (seed
+1: the 130 most frequent codes are shared, the tail differs) and cached there too.
+
+    .venv/bin/python bench/predict.py [--notes 100000] [--small 10000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+# bench/load.py: the same cached archives and the same peak-RSS reading.
+from load import OUT_DIR, archive_of, peak_rss_mib
+
+ROWS_PER_FILE = 10_000
+BATCH_SIZE = 1_000
+TRAIN_NOTES, VALIDATION_NOTES, TRAIN_SEED = 4_000, 1_000, 1
+CODER_DIR = OUT_DIR / f"predict-coder-{TRAIN_NOTES}-seed{TRAIN_SEED}"
+RUNS_DIR = OUT_DIR / "predict-runs"
+PEER = "bare"
+VARIANTS = (PEER, "local", "local-evidence", "local-2-workers", "spark")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    variant: str
+    notes: int
+    seconds: float
+    import_rss_mib: float  # interpreter, libraries and (for bare) the texts, before the clock
+    peak_rss_mib: float
+
+    @property
+    def notes_per_second(self) -> float:
+        return self.notes / self.seconds
+
+
+# ----------------------------------------------------------------------------- the model
+
+
+def coder_dir() -> Path:
+    """The cached demo Coder, trained on first use (about a minute)."""
+    if CODER_DIR.is_dir():
+        return CODER_DIR
+    from autocode.config import TrainConfig
+    from autocode.corpus.synth import generate_notes
+    from autocode.train.fitting import NoteSet, fit_coder
+
+    print(f"training the benchmark Coder into {CODER_DIR} ...", file=sys.stderr)
+    notes = list(generate_notes(TRAIN_NOTES + VALIDATION_NOTES, TRAIN_SEED))
+    train, validation = notes[:TRAIN_NOTES], notes[TRAIN_NOTES:]
+    config = TrainConfig.model_validate(
+        {
+            "name": "bench-predict",
+            "data": {"source": "synthetic"},
+            "labels": {"min_count": 3},
+            "model": {"name": "tfidf", "params": {"min_df": 2, "epochs": 5}},
+            "routing": {"target_precision": 0.95, "target_recall": 0.8},
+        }
+    )
+    fitted = fit_coder(
+        config,
+        NoteSet([n.text for n in train], [n.codes for n in train]),
+        NoteSet([n.text for n in validation], [n.codes for n in validation]),
+    )
+    # Saved beside the target, then renamed: an interrupted run leaves no half Coder.
+    partial = CODER_DIR.with_name(f"{CODER_DIR.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    fitted.coder.save(partial)
+    partial.rename(CODER_DIR)
+    return CODER_DIR
+
+
+# ----------------------------------------------------------------------------- variants
+
+
+def bare(archive: Path, output: Path) -> Callable[[], int]:
+    """Load the Coder and the texts now; the clock covers `predict_proba` alone."""
+    import pyarrow.parquet as pq
+
+    from autocode.infer.coder import Coder
+
+    coder = Coder.load(coder_dir())
+    texts = pq.read_table(archive, columns=["text"])["text"].to_pylist()
+    return lambda: coder.predict_proba(texts).shape[0]
+
+
+def batch(workers: int, evidence: bool) -> Callable[[Path, Path], Callable[[], int]]:
+    def prepare(archive: Path, output: Path) -> Callable[[], int]:
+        from autocode.corpus.load import LoadOptions
+        from autocode.infer.batch import BatchSettings, predict_archive
+
+        settings = BatchSettings(BATCH_SIZE, workers, evidence, queue_url=None)
+        model = str(coder_dir())
+        return lambda: predict_archive(model, archive, output, LoadOptions(), settings).coded
+
+    return prepare
+
+
+def spark(archive: Path, output: Path) -> Callable[[], int]:
+    from autocode.corpus.load import LoadOptions
+    from autocode.infer.batch import BatchSettings
+    from autocode.infer.spark import predict_archive_spark
+
+    settings = BatchSettings(BATCH_SIZE, evidence=False, queue_url=None)
+    model = str(coder_dir())
+    return lambda: predict_archive_spark(model, archive, output, LoadOptions(), settings).coded
+
+
+PREPARE: dict[str, Callable[[Path, Path], Callable[[], int]]] = {
+    PEER: bare,
+    "local": batch(workers=1, evidence=False),
+    "local-evidence": batch(workers=1, evidence=True),
+    "local-2-workers": batch(workers=2, evidence=False),
+    "spark": spark,
+}
+
+
+# ----------------------------------------------------------------------------- measuring
+
+
+def measure_here(variant: str, archive: Path, output: Path) -> Measurement:
+    """Run one variant in this process; meaningful only in a fresh process."""
+    run = PREPARE[variant](archive, output)
+    import_rss = peak_rss_mib()
+    started = time.perf_counter()
+    notes = run()
+    return Measurement(variant, notes, time.perf_counter() - started, import_rss, peak_rss_mib())
+
+
+def measure(variant: str, n_notes: int) -> Measurement:
+    """Run one variant in a fresh interpreter on the archive of `n_notes` notes."""
+    archive = archive_of(n_notes, ROWS_PER_FILE)
+    output = RUNS_DIR / f"{variant}-{n_notes}"
+    shutil.rmtree(output, ignore_errors=True)
+    command = [sys.executable, __file__, "--measure", variant]
+    command += ["--archive", str(archive), "--output", str(output)]
+    print(f"{variant} on {n_notes} notes ...", file=sys.stderr)
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    shutil.rmtree(output, ignore_errors=True)
+    if completed.returncode != 0:
+        raise RuntimeError(f"{variant} on {archive} failed:\n{completed.stderr[-5000:]}")
+    measurement = Measurement(**json.loads(completed.stdout.strip().splitlines()[-1]))
+    if measurement.notes != n_notes:
+        raise RuntimeError(f"{variant} coded {measurement.notes} notes, expected {n_notes}")
+    return measurement
+
+
+def plan(small: int, large: int) -> list[tuple[str, int]]:
+    runs = [(PEER, small), (PEER, large), ("local", small), ("local", large)]
+    runs += [("local-evidence", small), ("local-2-workers", large)]
+    if shutil.which("java") is None:
+        print("java not found: the spark variant is skipped", file=sys.stderr)
+    else:
+        runs.append(("spark", large))
+    return runs
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def ratios(results: list[Measurement], small: int, large: int) -> dict[str, float]:
+    at = {(m.variant, m.notes): m for m in results}
+    local, peer = at["local", large], at[PEER, large]
+    summary = {
+        f"local notes/s ({large} notes; target >= 1000)": local.notes_per_second,
+        f"local s ÷ bare s ({large} notes; target <= 1.3)": local.seconds / peer.seconds,
+        f"local s ÷ bare s ({small} notes)": at["local", small].seconds / at[PEER, small].seconds,
+        f"local-evidence s ÷ local s ({small} notes): cost of evidence": (
+            at["local-evidence", small].seconds / at["local", small].seconds
+        ),
+        f"local peak RSS {large} ÷ {small} notes (target <= 1.2)": (
+            local.peak_rss_mib / at["local", small].peak_rss_mib
+        ),
+        f"local s ÷ local-2-workers s ({large} notes): speed-up": (
+            local.seconds / at["local-2-workers", large].seconds
+        ),
+    }
+    if ("spark", large) in at:
+        summary[f"spark s ÷ local s ({large} notes)"] = at["spark", large].seconds / local.seconds
+    return summary
+
+
+def print_report(results: list[Measurement], summary: dict[str, float]) -> None:
+    print(
+        f"{'variant':<16} {'notes':>7} {'seconds':>8} {'notes/s':>8} "
+        f"{'import MiB':>10} {'peak RSS MiB':>12}"
+    )
+    for m in results:
+        print(
+            f"{m.variant:<16} {m.notes:>7} {m.seconds:>8.2f} {m.notes_per_second:>8.0f} "
+            f"{m.import_rss_mib:>10.0f} {m.peak_rss_mib:>12.0f}"
+        )
+    print()
+    width = max(len(name) for name in summary)
+    for name, value in summary.items():
+        print(f"{name:<{width}}  {value:7.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--notes", type=int, default=100_000, help="The large archive.")
+    parser.add_argument("--small", type=int, default=10_000, help="The small archive.")
+    parser.add_argument("--json", action="store_true", help="Print one JSON object.")
+    parser.add_argument("--measure", choices=VARIANTS, help=argparse.SUPPRESS)  # child
+    parser.add_argument("--archive", type=Path, help=argparse.SUPPRESS)  # child
+    parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)  # child
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(asdict(measure_here(args.measure, args.archive, args.output))))
+        return
+
+    coder_dir()  # trained once, before any clock
+    results = [measure(variant, n_notes) for variant, n_notes in plan(args.small, args.notes)]
+    summary = ratios(results, args.small, args.notes)
+    if args.json:
+        rows = [{**asdict(m), "notes_per_second": m.notes_per_second} for m in results]
+        print(json.dumps({"results": rows, "ratios": summary}, ensure_ascii=False))
+    else:
+        print_report(results, summary)
+
+
+if __name__ == "__main__":
+    main()
