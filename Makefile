@@ -27,7 +27,8 @@ typecheck: install
 	$(BIN)/mypy
 
 unit: install
-	$(BIN)/pytest -q
+	# Notebooks run top to bottom too (nbmake), as users would run them.
+	$(BIN)/pytest -q --nbmake tests notebooks
 
 test: lint typecheck unit
 
