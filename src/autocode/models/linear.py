@@ -122,20 +122,23 @@ def _step(
     intercept = weights.intercept[labels]
     # 2. Weighted BCE gradient w.r.t. the logits: p - y, scaled up on positives.
     probabilities = expit(np.asarray(X_local @ coef_block) + intercept)
-    targets = Y.toarray()
+    targets = Y.toarray().astype(np.float32, copy=False)
     gradient = probabilities - targets
     if settings.pos_weight != 1.0:
         gradient += (settings.pos_weight - 1.0) * targets * (probabilities - 1.0)
     gradient *= label_weights / X.shape[0]
-    # 3. L2 only on touched rows (lazy regularisation), then row-wise AdaGrad steps.
-    coef_gradient = np.asarray(X_local.T @ gradient) + settings.l2 * coef_block
-    row_accumulator[rows] += np.mean(coef_gradient**2, axis=1)
-    step = settings.learning_rate / np.sqrt(row_accumulator[rows])
-    updated = coef_block - step[:, None] * coef_gradient
+    # 3. L2 only on touched rows (lazy regularisation), then row-wise AdaGrad steps,
+    #    in place: these k × labels arrays dominate a step's memory traffic.
+    coef_gradient = np.asarray(X_local.T @ gradient, dtype=np.float32)
+    if settings.l2:
+        coef_gradient += settings.l2 * coef_block
+    row_accumulator[rows] += np.einsum("ij,ij->i", coef_gradient, coef_gradient) / len(labels)
+    coef_gradient *= (settings.learning_rate / np.sqrt(row_accumulator[rows]))[:, None]
+    coef_block -= coef_gradient
     if every_label:
-        weights.coef[rows] = updated
+        weights.coef[rows] = coef_block
     else:
-        weights.coef[block] = updated
+        weights.coef[block] = coef_block
     intercept_gradient = gradient.sum(axis=0)
     intercept_accumulator[labels] += intercept_gradient**2
     weights.intercept[labels] = intercept - settings.learning_rate * intercept_gradient / np.sqrt(

@@ -7,11 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import mlflow
+import numpy as np
+import scipy.sparse as sp
 
 from autocode.config import TrainConfig, flatten
+from autocode.infer.coder import Coder
 from autocode.infer.policy import automation_curve
 from autocode.train import plots, tracking
-from autocode.train.data import load_experiment_data
+from autocode.train.data import ExperimentData, load_experiment_data
 from autocode.train.evaluation import evaluate_coder
 from autocode.train.fitting import fit_coder
 
@@ -59,7 +62,7 @@ def run_training(config: TrainConfig, tracking_uri: str | None = None) -> TrainR
         return TrainResult(run.info.run_id, model_uri, test.report, validation_metrics)
 
 
-def _validation_metrics(coder: Any, data: Any) -> dict[str, Any]:
+def _validation_metrics(coder: Coder, data: ExperimentData) -> dict[str, Any]:
     if data.validation is None:
         return {}
     report = evaluate_coder(coder, data.validation.texts, data.validation.codes).report
@@ -67,7 +70,9 @@ def _validation_metrics(coder: Any, data: Any) -> dict[str, Any]:
     return report
 
 
-def _log_decision_plots(gold: Any, raw: Any, calibrated: Any, curve: list[dict[str, Any]]) -> None:
+def _log_decision_plots(
+    gold: sp.csr_matrix, raw: np.ndarray, calibrated: np.ndarray, curve: list[dict[str, Any]]
+) -> None:
     figures = {
         "plots/reliability_validation.png": plots.reliability_figure(
             gold, raw, calibrated, "Calibration on validation"

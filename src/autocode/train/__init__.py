@@ -1,0 +1,1 @@
+"""Training: data → fit → calibrate → thresholds → evaluate → MLflow (`run.run_training`)."""
