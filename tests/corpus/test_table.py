@@ -162,3 +162,17 @@ def test_every_row_is_kept_or_quarantined(tmp_path: Path, rows: list[dict[str, o
     assert loaded.table.num_rows == report.kept
     ids = loaded.table.column("note_id").to_pylist()
     assert len(ids) == len(set(ids))
+
+
+def test_jsonl_row_missing_a_required_key_is_quarantined_not_coded_empty(tmp_path: Path) -> None:
+    rows: list[dict[str, object]] = [GOOD_ROWS[0], {"note_id": "n9", "text": "codes key is gone"}]
+    loaded = load_notes(write_jsonl(tmp_path / "n.jsonl", rows))
+    assert loaded.table.column("note_id").to_pylist() == ["n1"]
+    assert loaded.report.quarantined == {"malformed_row": 1}
+
+
+def test_jsonl_schema_comes_from_the_first_object_not_the_first_line(tmp_path: Path) -> None:
+    path = tmp_path / "n.jsonl"
+    path.write_text("{broken\n" + json.dumps({"note_id": "a", "body": "x"}) + "\n")
+    with pytest.raises(SourceError, match=r"missing required column 'text'"):
+        load_notes(path)

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
@@ -22,9 +23,12 @@ from autocode.corpus.load import LoadOptions
 from autocode.corpus.synth import write_synthetic_archive
 from autocode.infer.batch import BatchSettings, predict_archive
 from autocode.infer.coder import Coder
+from autocode.infer.loading import model_version
 from autocode.infer.manifest import OutputMismatchError
 from autocode.infer.output import OUTPUT_SCHEMA
+from autocode.infer.pyfunc import OUTPUT_COLUMNS, predict_frame
 from autocode.infer.routing import decide
+from autocode.train.evaluation import evaluate_coder
 from autocode.train.fitting import NoteSet, fit_coder
 
 BATCH_OPTIONS = LoadOptions(skip_unreadable_files=True)
@@ -248,3 +252,41 @@ def test_notes_longer_than_the_model_reads_go_to_review(coder_dir: Path) -> None
     assert "truncated: the model read only part of the note" in decisions[1].reasons
     assert decisions[1].route == "review"
     assert coder.truncated(texts) == [False, False]  # TF-IDF reads every note whole
+
+
+def test_output_inside_the_input_directory_is_refused(coder_dir: Path, tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    write_synthetic_archive(source, 20, seed=2, n_codes=60)
+    with pytest.raises(ValueError, match="is inside --input"):
+        predict_archive(str(coder_dir), source, source / "out", BATCH_OPTIONS, BatchSettings())
+
+
+def test_gold_codes_the_model_never_learned_are_misses_not_review(coder_dir: Path) -> None:
+    coder = Coder.load(coder_dir)
+    texts = ["Hypertension, type 2 diabetes, on metformin."] * 3
+    known = [[coder.labels.codes_[0]]] * 3
+    with_unseen = [[coder.labels.codes_[0], "ICD10CM:Z99.89"]] * 3
+    base = evaluate_coder(coder, texts, known).report
+    extended = evaluate_coder(coder, texts, with_unseen).report
+    assert extended["unseen_gold_codes"] == 1
+    # The unseen code cannot make a note uncertain: the same notes are automated.
+    assert extended["automation_rate"] == base["automation_rate"]
+    assert extended["micro_recall"] < base["micro_recall"] or base["micro_recall"] == 0
+
+
+def test_model_version_names_a_version_never_an_alias(coder_dir: Path) -> None:
+    coder = Coder.load(coder_dir)
+    assert model_version("models:/demo/3", coder, "ab" * 32) == "3"
+    assert model_version("models:/demo@champion", coder, "ab" * 32) == "local:" + "ab" * 6
+    assert model_version("models:/demo/latest", coder, "ab" * 32).startswith("local:")
+
+
+def test_pyfunc_refuses_missing_text_by_position_and_accepts_an_empty_frame(
+    coder_dir: Path,
+) -> None:
+    coder = Coder.load(coder_dir)
+    notes = pd.DataFrame({"note_id": ["a", "b"], "text": ["Hypertension.", None]})
+    with pytest.raises(ValueError, match="row 1: text must be a non-empty string"):
+        predict_frame(coder, notes)
+    empty = predict_frame(coder, pd.DataFrame({"note_id": [], "text": []}))
+    assert list(empty.columns) == list(OUTPUT_COLUMNS) and len(empty) == 0

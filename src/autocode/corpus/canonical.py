@@ -76,7 +76,7 @@ class Canonicalizer:
         if note_id is None:
             raise _RejectedRowError(Reason.MISSING_ID)
         if note_id in self._seen_ids:
-            raise _RejectedRowError(Reason.DUPLICATE_ID, f"note_id {note_id!r} seen before")
+            raise _RejectedRowError(Reason.DUPLICATE_ID, "note_id of an earlier row")
         text = _decode_text(raw.text)
         if not text.strip():
             raise _RejectedRowError(Reason.EMPTY_TEXT)

@@ -10,7 +10,6 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import pyarrow as pa
 
@@ -21,7 +20,6 @@ from autocode.corpus.quarantine import LoadReport, Quarantine
 from autocode.corpus.schema import DEFAULT_MAX_TEXT_CHARS, NOTE_SCHEMA, Note, notes_to_table
 from autocode.corpus.table import ColumnMap, expand_table_paths, read_table_rows
 
-SourceFormat = Literal["auto", "table", "codiesp", "mimic3", "mimic4"]
 FORMATS: tuple[str, ...] = ("auto", "table", "codiesp", "mimic3", "mimic4")
 SPLIT_NOT_SELECTED = "split_not_selected"
 
@@ -67,13 +65,18 @@ def detect_format(path: Path) -> str:
     return "table"
 
 
-def read_raw_rows(path: Path, options: LoadOptions) -> Iterator[RawRow]:
+def read_raw_rows(
+    path: Path, options: LoadOptions, report: LoadReport | None = None
+) -> Iterator[RawRow]:
+    """Raw rows of any source. MIMIC note rows left out by design (other categories,
+    entered-in-error, outside the split file) are added to `report` as read and skipped.
+    """
     source_format = detect_format(path) if options.format == "auto" else options.format
     if source_format == "codiesp":
         splits = list(options.splits) if options.splits else None
         return read_codiesp_rows(path, splits, options.language)
     if source_format in ("mimic3", "mimic4"):
-        return _mimic_rows(path, source_format, options)
+        return _mimic_rows(path, source_format, options, report)
     return read_table_rows(
         expand_table_paths(path),
         options.columns,
@@ -81,14 +84,27 @@ def read_raw_rows(path: Path, options: LoadOptions) -> Iterator[RawRow]:
     )
 
 
-def _mimic_rows(path: Path, source_format: str, options: LoadOptions) -> Iterator[RawRow]:
+def _mimic_rows(
+    path: Path, source_format: str, options: LoadOptions, report: LoadReport | None
+) -> Iterator[RawRow]:
     from autocode.corpus import mimic  # only MIMIC users pay for its import
 
+    summary = mimic.MimicSummary()
     if source_format == "mimic3":
-        return mimic.read_mimic3_rows(
-            path, split_file=options.split_file, include_cpt=options.include_cpt
+        yield from mimic.read_mimic3_rows(
+            path, split_file=options.split_file, include_cpt=options.include_cpt, summary=summary
         )
-    return mimic.read_mimic4_rows(path, split_file=options.split_file)
+    else:
+        yield from mimic.read_mimic4_rows(path, split_file=options.split_file, summary=summary)
+    summary.check_balanced()
+    if report is not None:
+        for reason, rows in (
+            ("mimic_other_category_rows", summary.other_category_rows),
+            ("mimic_entered_in_error_rows", summary.error_rows),
+            ("mimic_outside_split_rows", summary.outside_split_rows),
+        ):
+            report.read += rows
+            report.skipped[reason] += rows
 
 
 def stream_notes(
@@ -98,7 +114,7 @@ def stream_notes(
     canonicalizer = Canonicalizer(
         quarantine, report, system=options.system, max_text_chars=options.max_text_chars
     )
-    for note in canonicalizer.notes(read_raw_rows(path, options)):
+    for note in canonicalizer.notes(read_raw_rows(path, options, report)):
         if options.splits and note.split not in options.splits:
             report.kept -= 1
             report.skipped[SPLIT_NOT_SELECTED] += 1

@@ -17,9 +17,6 @@ PATIENT_ID = "patient_id"
 ENCOUNTER_ID = "encounter_id"
 SPLIT = "split"
 
-REQUIRED_COLUMNS = (NOTE_ID, TEXT, CODES)
-OPTIONAL_COLUMNS = (PATIENT_ID, ENCOUNTER_ID, SPLIT)
-
 NOTE_SCHEMA = pa.schema(
     [
         pa.field(NOTE_ID, pa.string(), nullable=False),

@@ -188,14 +188,20 @@ def _csv_batches(path: Path, columns: ColumnMap, batch_size: int) -> Iterator[pa
 
 
 def _jsonl_rows(path: Path, columns: ColumnMap) -> Iterator[RawRow]:
+    seen_an_object = False
     with path.open("rb") as handle:
         for row_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
-            yield _json_row(path, row_number, line, columns)
+            row = _json_row(path, row_number, line, columns, first_object=not seen_an_object)
+            seen_an_object = seen_an_object or row.rejected is None
+            yield row
 
 
-def _json_row(path: Path, row_number: int, line: bytes, columns: ColumnMap) -> RawRow:
+def _json_row(
+    path: Path, row_number: int, line: bytes, columns: ColumnMap, *, first_object: bool
+) -> RawRow:
+    """One JSONL line; the first object's keys are the file's schema, later gaps are bad rows."""
     try:
         record = json.loads(line.decode("utf-8"))
     except UnicodeDecodeError as error:
@@ -206,8 +212,11 @@ def _json_row(path: Path, row_number: int, line: bytes, columns: ColumnMap) -> R
         return _malformed(path, row_number, f"invalid JSON ({error.msg})")
     if not isinstance(record, dict):
         return _malformed(path, row_number, "a JSON line that is not an object")
-    if row_number == 1:
+    missing = [column for column in columns.required if column not in record]
+    if missing and first_object:
         _require_columns(path, list(record), columns)
+    if missing:
+        return _malformed(path, row_number, f"missing key(s) {missing}")
     values = {key: [value] for key, value in record.items()}
     return _raw_row(str(path), row_number, values, 0, columns)
 

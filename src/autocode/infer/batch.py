@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 import time
 from collections import Counter, deque
 from collections.abc import Iterator
@@ -80,6 +81,7 @@ def predict_archive(
 ) -> BatchSummary:
     """Code every note of the input into `output_dir`; resume if it holds a partial run."""
     started = time.perf_counter()
+    refuse_output_inside_input(input_path, output_dir)
     coder_dir = resolve_coder_dir(model_uri)
     coder = Coder.load(coder_dir)
     digest = coder_digest(coder_dir)
@@ -100,7 +102,7 @@ def predict_archive(
     canonicalizer = Canonicalizer(
         Quarantine(), report, system=options.system, max_text_chars=options.max_text_chars
     )
-    parts = split_into_parts(read_raw_rows(input_path, options), settings.batch_size)
+    parts = split_into_parts(read_raw_rows(input_path, options, report), settings.batch_size)
     with _PartRunner(settings.workers, job_settings, coder) as run:
         for index, rows in parts:
             job = prepare_part(index, rows, canonicalizer, options, output_dir, summary)
@@ -115,6 +117,12 @@ def predict_archive(
     summary.seconds = time.perf_counter() - started
     write_manifest(output_dir, manifest | {"status": "complete", "summary": summary.to_dict()})
     return summary
+
+
+def refuse_output_inside_input(input_path: Path, output_dir: Path) -> None:
+    """Output written inside the input would be read back as input on the next run."""
+    if input_path.is_dir() and output_dir.resolve().is_relative_to(input_path.resolve()):
+        raise ValueError(f"--output {output_dir} is inside --input {input_path}")
 
 
 def split_into_parts(rows: Iterator[RawRow], size: int) -> Iterator[tuple[int, list[RawRow]]]:
@@ -232,6 +240,8 @@ def start_manifest(
             "splits": list(options.splits) if options.splits else None,
             "language": options.language,
             "max_text_chars": options.max_text_chars,
+            "split_file": str(options.split_file) if options.split_file else None,
+            "include_cpt": options.include_cpt,
         },
         "autocode_version": __version__,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -242,3 +252,6 @@ def remove_partial_files(output_dir: Path) -> None:
     """Temporary files of a killed run: never complete, always safe to delete."""
     for temporary in [*output_dir.glob(".*.tmp"), *output_dir.glob("*/.*.tmp")]:
         temporary.unlink()
+    # Scratch copies a failed Spark run may have left; they hold note text.
+    for scratch in ("_staging", "_spark_out"):
+        shutil.rmtree(output_dir / scratch, ignore_errors=True)

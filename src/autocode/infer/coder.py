@@ -23,6 +23,7 @@ from autocode.models.base import ExplainsPredictions, ReadsLimitedInput
 from autocode.models.evidence import Span
 
 CODER_FILE = "coder.json"
+CODER_ARTIFACT = "coder"  # the Coder directory's name inside a logged MLflow model
 MODEL_DIR = "model"
 FORMAT_VERSION = 1
 

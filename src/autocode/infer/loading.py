@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from autocode.infer.coder import CODER_FILE, Coder
-from autocode.infer.pyfunc import CODER_ARTIFACT
+from autocode.infer.coder import CODER_ARTIFACT, CODER_FILE, Coder
 from autocode.labels import LABELS_FILE
 
 
@@ -38,8 +37,14 @@ def coder_digest(directory: Path) -> str:
 
 
 def model_version(uri: str, coder: Coder, digest: str) -> str:
-    """`models:/name/3` → "3"; otherwise the training run id, else the Coder digest."""
+    """`models:/name/3` → "3"; otherwise the training run id, else the Coder digest.
+
+    Aliases and `latest` move between versions, so they never name one: such
+    URIs fall through to the run id or the digest of what was actually loaded.
+    """
     if uri.startswith("models:/"):
-        return uri.rstrip("/").rsplit("/", 1)[-1].split("@")[-1]
+        suffix = uri.rstrip("/").rsplit("/", 1)[-1]
+        if suffix.isdigit():
+            return suffix
     run_id = coder.info.get("run_id")
     return f"run:{run_id}" if run_id else f"local:{digest[:12]}"

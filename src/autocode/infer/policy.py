@@ -46,8 +46,13 @@ class ReviewPolicy:
                 f"accept and reject must be non-empty 1-D arrays of one length; "
                 f"got shapes {accept.shape} and {reject.shape}"
             )
-        if (reject < 0).any() or (reject > accept).any() or (accept > ABOVE_ONE).any():
-            raise ValueError("thresholds must satisfy 0 <= reject <= accept <= ABOVE_ONE")
+        bad = np.flatnonzero((reject < 0) | (reject > accept) | (accept > ABOVE_ONE))
+        if bad.size:
+            first = int(bad[0])
+            raise ValueError(
+                "thresholds must satisfy 0 <= reject <= accept <= ABOVE_ONE; label "
+                f"{first} has reject {reject[first]} and accept {accept[first]}"
+            )
         check_fraction(self.target_precision, "target_precision")
         check_fraction(self.target_recall, "target_recall")
         for name, array in (("accept", accept), ("reject", reject)):

@@ -9,10 +9,9 @@ from typing import Any
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from autocode.infer.coder import Coder
+from autocode.infer.coder import CODER_ARTIFACT, Coder
 from autocode.infer.routing import decide
 
-CODER_ARTIFACT = "coder"
 INPUT_COLUMNS = ("note_id", "text")
 OUTPUT_COLUMNS = ("note_id", "codes", "predictions", "route", "reasons")
 # Inference params of the logged signature, with their defaults: evidence spans are
@@ -38,7 +37,9 @@ def predict_frame(coder: Coder, notes: pd.DataFrame, *, evidence: bool = True) -
     missing = [column for column in INPUT_COLUMNS if column not in notes.columns]
     if missing:
         raise ValueError(f"input is missing column(s) {missing}; expected {list(INPUT_COLUMNS)}")
-    texts = [str(text) for text in notes["text"]]
+    texts = [_text(position, text) for position, text in enumerate(notes["text"])]
+    if not texts:
+        return pd.DataFrame({column: [] for column in OUTPUT_COLUMNS})
     probs = coder.predict_proba(texts)
     evidence_texts = texts if evidence else None
     decisions = decide(coder, probs, evidence_texts, truncated=coder.truncated(texts))
@@ -51,3 +52,9 @@ def predict_frame(coder: Coder, notes: pd.DataFrame, *, evidence: bool = True) -
             "reasons": [json.dumps(d.reasons) for d in decisions],
         }
     )
+
+
+def _text(position: int, text: object) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"row {position}: text must be a non-empty string")
+    return text

@@ -57,6 +57,7 @@ from autocode.infer.batch import (
     BatchSettings,
     BatchSummary,
     prepare_part,
+    refuse_output_inside_input,
     remove_partial_files,
     split_into_parts,
     start_manifest,
@@ -106,6 +107,7 @@ def predict_archive_spark(
 ) -> BatchSummary:
     """Code every note of the input on Spark into `output_dir`, as `predict_archive` does."""
     started = time.perf_counter()
+    refuse_output_inside_input(input_path, output_dir)
     coder_dir = resolve_coder_dir(model_uri)
     coder = Coder.load(coder_dir)
     digest = coder_digest(coder_dir)
@@ -121,19 +123,26 @@ def predict_archive_spark(
     write_manifest(output_dir, manifest | {"status": "running"})
     _clear_output(output_dir)
 
-    report, n_parts = _stage(input_path, options, settings.batch_size, output_dir)
-    if report.kept:  # else every part is empty: no Spark job to run
-        udf_model = _pyfunc_model_uri(model_uri, coder_dir, output_dir / STAGING_DIR)
-        with _spark_session(spark_master, settings.batch_size) as spark:
-            _predict_staged(spark, udf_model, output_dir, settings.evidence)
-    worker = WorkerSettings(
-        str(coder_dir), model_uri, version, str(output_dir), settings.evidence, settings.queue_url
-    )
-    state = coding_worker.WorkerState(worker, coder)  # holds the review store once opened
-    summary = _write_parts(output_dir, n_parts, state)
-    if state.store is not None:
-        state.store.close()
-    _remove_scratch(output_dir)
+    try:
+        report, n_parts = _stage(input_path, options, settings.batch_size, output_dir)
+        if report.kept:  # else every part is empty: no Spark job to run
+            udf_model = _pyfunc_model_uri(model_uri, coder_dir, output_dir / STAGING_DIR)
+            with _spark_session(spark_master, settings.batch_size) as spark:
+                _predict_staged(spark, udf_model, output_dir, settings.evidence)
+        worker = WorkerSettings(
+            str(coder_dir),
+            model_uri,
+            version,
+            str(output_dir),
+            settings.evidence,
+            settings.queue_url,
+        )
+        state = coding_worker.WorkerState(worker, coder)  # holds the review store once opened
+        summary = _write_parts(output_dir, n_parts, state)
+        if state.store is not None:
+            state.store.close()
+    finally:
+        _remove_scratch(output_dir)  # staged notes hold note text: never left behind
 
     summary.read = report.read
     summary.quarantined = dict(sorted(report.quarantined.items()))
@@ -185,10 +194,10 @@ def _stage(
         Quarantine(), report, system=options.system, max_text_chars=options.max_text_chars
     )
     n_parts = 0
-    for index, rows in split_into_parts(read_raw_rows(input_path, options), batch_size):
-        # Never None: _clear_output removed every part file, so no part counts as done.
+    for index, rows in split_into_parts(read_raw_rows(input_path, options, report), batch_size):
         job = prepare_part(index, rows, canonicalizer, options, output_dir, BatchSummary())
-        assert job is not None
+        if job is None:  # _clear_output removed every part file, so no part can be done
+            raise RuntimeError(f"part {index} unexpectedly finished before the Spark job ran")
         pq.write_table(_staging_table(job), staging / part_name(index))
         n_parts += 1
     report.check_balanced()

@@ -108,8 +108,12 @@ class Thresholds:
         per_code = np.array(self.per_code, dtype=np.float64)
         if per_code.ndim != 1 or per_code.size == 0:
             raise ValueError(f"per_code must be a non-empty 1-D array; got shape {per_code.shape}")
-        if not ((per_code >= 0) & (per_code <= 1)).all():
-            raise ValueError("per_code thresholds must lie in [0, 1]")
+        outside = np.flatnonzero((per_code < 0) | (per_code > 1))
+        if outside.size:
+            first = int(outside[0])
+            raise ValueError(
+                f"per_code thresholds must lie in [0, 1]; label {first} has {per_code[first]}"
+            )
         per_code.flags.writeable = False
         object.__setattr__(self, "per_code", per_code)
 

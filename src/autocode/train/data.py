@@ -59,9 +59,7 @@ def load_experiment_data(config: DataConfig, seed: int) -> ExperimentData:
     splits = table.column("split").to_pylist()
     return ExperimentData(
         train=_role(table, splits, config.train_splits),
-        validation=_role(table, splits, config.validation_splits)
-        if config.validation_splits
-        else None,
+        validation=_role(table, splits, config.validation_splits) or None,
         test=_role(table, splits, config.test_splits),
         report=loaded.report,
         source=config.source,
@@ -71,6 +69,7 @@ def load_experiment_data(config: DataConfig, seed: int) -> ExperimentData:
 
 
 def _role(table: pa.Table, splits: list[str], names: list[str]) -> NoteSet:
+    """Notes of the named splits (an empty NoteSet is falsy: no notes in that role)."""
     rows = [i for i, split in enumerate(splits) if split in names]
     subset = table.take(rows)
     return NoteSet(

@@ -64,6 +64,8 @@ class Evaluation:
 def evaluate_coder(
     coder: Coder, texts: Sequence[str], codes: Sequence[Sequence[str]]
 ) -> Evaluation:
+    if not texts:
+        raise ValueError("no notes to evaluate: the selected split(s) are empty")
     probs = coder.predict_proba(texts)
     known = len(coder.labels)
     labels, gold = _gold_with_unseen(coder.labels, codes)
@@ -93,7 +95,7 @@ def _policy_with_unseen(policy: ReviewPolicy, unseen: int) -> ReviewPolicy:
     """Unseen codes are never accepted and never uncertain: they are missed."""
     return ReviewPolicy(
         accept=np.concatenate([policy.accept, np.full(unseen, ABOVE_ONE)]),
-        reject=np.concatenate([policy.reject, np.zeros(unseen)]),
+        reject=np.concatenate([policy.reject, np.full(unseen, ABOVE_ONE)]),
         target_precision=policy.target_precision,
         target_recall=policy.target_recall,
         reachable=policy.reachable,

@@ -6,7 +6,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import mlflow
 import numpy as np
 import scipy.sparse as sp
 
@@ -28,26 +27,23 @@ class TrainResult:
 
 
 def run_training(config: TrainConfig, tracking_uri: str | None = None) -> TrainResult:
-    if tracking_uri:
-        mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_experiment(config.experiment_name)
     data = load_experiment_data(config.data, config.seed)
-    with mlflow.start_run(tags=tracking.run_tags()) as run:
-        mlflow.log_params(flatten(config))
+    with tracking.start_run(config.experiment_name, tracking_uri) as run:
+        tracking.log_params(flatten(config))
         tracking.log_lineage(data.lineage(), config.name)
         tracking.log_json(data.report.to_dict(), "data/quarantine_summary.json")
         started = time.perf_counter()
         fitted = fit_coder(config, data.train, data.validation)
-        mlflow.log_metric("fit_seconds", time.perf_counter() - started)
+        tracking.log_metrics({"fit_seconds": time.perf_counter() - started})
         coder = fitted.coder
         coder.info.update({"run_id": run.info.run_id, "labels": len(coder.labels)})
-        mlflow.log_metric("labels", len(coder.labels))
+        tracking.log_metrics({"labels": len(coder.labels)})
 
         validation_probs = coder.calibrator.transform(fitted.validation_raw)
         curve = automation_curve(fitted.validation_gold, validation_probs)
         _log_decision_plots(fitted.validation_gold, fitted.validation_raw, validation_probs, curve)
         tracking.log_json({"curve": curve}, "validation/automation_curve.json")
-        tracking.log_json(coder.policy.to_dict() | {"per_code": None}, "validation/policy.json")
+        tracking.log_json(coder.policy.to_dict(), "validation/policy.json")
 
         validation_metrics = _validation_metrics(coder, data)
         test = evaluate_coder(coder, data.test.texts, data.test.codes)
@@ -63,7 +59,7 @@ def run_training(config: TrainConfig, tracking_uri: str | None = None) -> TrainR
 
 
 def _validation_metrics(coder: Coder, data: ExperimentData) -> dict[str, Any]:
-    if data.validation is None:
+    if not data.validation:
         return {}
     report = evaluate_coder(coder, data.validation.texts, data.validation.codes).report
     tracking.log_metrics_tree(report, "validation")

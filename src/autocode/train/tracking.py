@@ -9,12 +9,15 @@ import json
 import subprocess
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import pandas as pd
 from matplotlib.figure import Figure
+from mlflow import ActiveRun
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.meta_dataset import MetaDataset
 from mlflow.models import infer_signature
@@ -31,6 +34,24 @@ SYNTHETIC_EXAMPLE = pd.DataFrame(
     }
 )
 PIP_REQUIREMENTS = ["numpy", "scipy", "pandas", "scikit-learn", "mlflow", "simple-icd-10-cm"]
+
+
+@contextmanager
+def start_run(experiment: str, tracking_uri: str | None) -> Iterator[ActiveRun]:
+    """A run in `experiment` on the given store (MLflow's default store when None)."""
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(tags=run_tags()) as run:
+        yield run
+
+
+def log_params(params: dict[str, str]) -> None:
+    mlflow.log_params(params)
+
+
+def log_metrics(metrics: dict[str, float]) -> None:
+    mlflow.log_metrics(metrics)
 
 
 def run_tags() -> dict[str, str]:
