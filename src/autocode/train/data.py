@@ -71,7 +71,7 @@ def load_experiment_data(config: DataConfig, seed: int) -> ExperimentData:
 def _role(table: pa.Table, splits: list[str], names: list[str]) -> NoteSet:
     """Notes of the named splits (an empty NoteSet is falsy: no notes in that role)."""
     rows = [i for i, split in enumerate(splits) if split in names]
-    subset = table.take(rows)
+    subset = table.take(pa.array(rows, pa.int64()))
     return NoteSet(
         texts=subset.column("text").to_pylist(), codes=subset.column("codes").to_pylist()
     )
