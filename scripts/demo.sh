@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo on embedded defaults: synthesise an archive, inspect it, prepare splits,
-# train and register the TF-IDF Coder in MLflow, then evaluate the registered model.
+# train and register the TF-IDF Coder in MLflow, evaluate the registered model, then
+# batch-code the archive with routing to a review queue.
 set -euo pipefail
 OUT="${1:-demo-output}"
 BIN=.venv/bin
@@ -25,6 +26,10 @@ echo "registered: $MODEL_URI"
 
 echo "== 5. evaluate the registered model on the prepared test split"
 $BIN/autocode evaluate --model "$MODEL_URI" --data "$OUT/prepared/notes.parquet" --split test
+
+echo "== 6. batch-code the whole archive: Parquet parts, routing, review queue (resumable)"
+$BIN/autocode predict --model "$MODEL_URI" --input "$OUT/archive" --output "$OUT/coded" \
+    --queue "sqlite:///$OUT/review-queue.db"
 
 echo
 echo "MLflow UI: $BIN/mlflow ui --backend-store-uri sqlite:///$(pwd)/mlflow.db  (then open http://127.0.0.1:5000)"
