@@ -81,22 +81,12 @@ def predict_archive(
 ) -> BatchSummary:
     """Code every note of the input into `output_dir`; resume if it holds a partial run."""
     started = time.perf_counter()
-    refuse_output_inside_input(input_path, output_dir)
-    coder_dir = resolve_coder_dir(model_uri)
-    coder = Coder.load(coder_dir)
-    digest = coder_digest(coder_dir)
-    version = model_version(model_uri, coder, digest)
-    manifest = start_manifest(model_uri, version, digest, input_path, options, settings)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    existing = read_manifest(output_dir)
-    if existing is not None:
-        check_same_job(existing, manifest, output_dir)
+    job = open_job(model_uri, input_path, output_dir, options, settings)
+    manifest, coder = job.manifest, job.coder
     write_manifest(output_dir, manifest | {"status": "running"})
     remove_partial_files(output_dir)
 
-    job_settings = coding_worker.WorkerSettings(
-        str(coder_dir), model_uri, version, str(output_dir), settings.evidence, settings.queue_url
-    )
+    job_settings = job.worker_settings(output_dir, settings)
     summary = BatchSummary()
     report = LoadReport()
     canonicalizer = Canonicalizer(
@@ -105,9 +95,9 @@ def predict_archive(
     parts = split_into_parts(read_raw_rows(input_path, options, report), settings.batch_size)
     with _PartRunner(settings.workers, job_settings, coder) as run:
         for index, rows in parts:
-            job = prepare_part(index, rows, canonicalizer, options, output_dir, summary)
-            if job is not None:
-                run(job, summary)
+            part = prepare_part(index, rows, canonicalizer, options, output_dir, summary)
+            if part is not None:
+                run(part, summary)
             if progress is not None:
                 progress(report.read)
     report.check_balanced()
@@ -117,6 +107,53 @@ def predict_archive(
     summary.seconds = time.perf_counter() - started
     write_manifest(output_dir, manifest | {"status": "complete", "summary": summary.to_dict()})
     return summary
+
+
+@dataclass
+class Job:
+    """The Coder and manifest of a batch job, checked against its output directory."""
+
+    model_uri: str
+    coder_dir: Path
+    coder: Coder
+    version: str
+    manifest: dict[str, Any]
+    existing: dict[str, Any] | None  # the manifest an earlier run left, if any
+
+    def worker_settings(
+        self, output_dir: Path, settings: BatchSettings
+    ) -> coding_worker.WorkerSettings:
+        return coding_worker.WorkerSettings(
+            str(self.coder_dir),
+            self.model_uri,
+            self.version,
+            str(output_dir),
+            settings.evidence,
+            settings.queue_url,
+        )
+
+
+def open_job(
+    model_uri: str,
+    input_path: Path,
+    output_dir: Path,
+    options: LoadOptions,
+    settings: BatchSettings,
+    **manifest_extras: Any,
+) -> Job:
+    """Load the Coder, describe the job, and refuse an output directory of another job."""
+    refuse_output_inside_input(input_path, output_dir)
+    coder_dir = resolve_coder_dir(model_uri)
+    coder = Coder.load(coder_dir)
+    digest = coder_digest(coder_dir)
+    version = model_version(model_uri, coder, digest)
+    manifest = start_manifest(model_uri, version, digest, input_path, options, settings)
+    manifest |= manifest_extras
+    output_dir.mkdir(parents=True, exist_ok=True)
+    existing = read_manifest(output_dir)
+    if existing is not None:
+        check_same_job(existing, manifest, output_dir)
+    return Job(model_uri, coder_dir, coder, version, manifest, existing)
 
 
 def refuse_output_inside_input(input_path: Path, output_dir: Path) -> None:

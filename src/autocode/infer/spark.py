@@ -56,16 +56,13 @@ from autocode.infer import coding_worker
 from autocode.infer.batch import (
     BatchSettings,
     BatchSummary,
+    open_job,
     prepare_part,
-    refuse_output_inside_input,
     remove_partial_files,
     split_into_parts,
-    start_manifest,
 )
-from autocode.infer.coder import Coder
-from autocode.infer.coding_worker import PartJob, WorkerSettings
-from autocode.infer.loading import coder_digest, model_version, resolve_coder_dir
-from autocode.infer.manifest import check_same_job, read_manifest, write_manifest
+from autocode.infer.coding_worker import PartJob
+from autocode.infer.manifest import write_manifest
 from autocode.infer.output import QUARANTINE_DIR, decisions_table, part_name, write_atomically
 from autocode.infer.pyfunc import (
     CODER_ARTIFACT,
@@ -107,19 +104,18 @@ def predict_archive_spark(
 ) -> BatchSummary:
     """Code every note of the input on Spark into `output_dir`, as `predict_archive` does."""
     started = time.perf_counter()
-    refuse_output_inside_input(input_path, output_dir)
-    coder_dir = resolve_coder_dir(model_uri)
-    coder = Coder.load(coder_dir)
-    digest = coder_digest(coder_dir)
-    version = model_version(model_uri, coder, digest)
-    manifest = start_manifest(model_uri, version, digest, input_path, options, settings)
-    manifest |= {"engine": "spark", "spark_master": spark_master}
-    output_dir.mkdir(parents=True, exist_ok=True)
-    existing = read_manifest(output_dir)
-    if existing is not None:
-        check_same_job(existing, manifest, output_dir)
-        if existing.get("status") == "complete":
-            return _nothing_to_do(existing, started)
+    job = open_job(
+        model_uri,
+        input_path,
+        output_dir,
+        options,
+        settings,
+        engine="spark",
+        spark_master=spark_master,
+    )
+    manifest, coder, coder_dir = job.manifest, job.coder, job.coder_dir
+    if job.existing is not None and job.existing.get("status") == "complete":
+        return _nothing_to_do(job.existing, started)
     write_manifest(output_dir, manifest | {"status": "running"})
     _clear_output(output_dir)
 
@@ -129,14 +125,7 @@ def predict_archive_spark(
             udf_model = _pyfunc_model_uri(model_uri, coder_dir, output_dir / STAGING_DIR)
             with _spark_session(spark_master, settings.batch_size) as spark:
                 _predict_staged(spark, udf_model, output_dir, settings.evidence)
-        worker = WorkerSettings(
-            str(coder_dir),
-            model_uri,
-            version,
-            str(output_dir),
-            settings.evidence,
-            settings.queue_url,
-        )
+        worker = job.worker_settings(output_dir, settings)
         state = coding_worker.WorkerState(worker, coder)  # holds the review store once opened
         summary = _write_parts(output_dir, n_parts, state)
         if state.store is not None:
