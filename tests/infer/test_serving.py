@@ -6,14 +6,10 @@ small TF-IDF Coder registered in a SQLite MLflow store of the test's own.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -37,6 +33,7 @@ from autocode.corpus.synth import write_synthetic_archive
 from autocode.infer.pyfunc import OUTPUT_COLUMNS
 from autocode.train.fitting import NoteSet, fit_coder
 from autocode.train.tracking import log_coder
+from servers import free_port, running_server
 
 MODEL_NAME = "serving-test-coder"
 SERVER_START_TIMEOUT_S = 120
@@ -158,41 +155,6 @@ def test_load_model_in_a_fresh_process_predicts_what_autocode_predict_wrote(
 # ----------------------------------------------------------------------------- models serve
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_for_ping(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"mlflow models serve exited with {process.returncode}:\n{log.read_text()}")
-        with (
-            contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
-            urllib.request.urlopen(f"{url}/ping", timeout=2) as response,
-        ):
-            if response.status == 200:
-                return
-        time.sleep(0.5)
-    pytest.fail(f"no /ping after {SERVER_START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop the server and the workers it started: its own process group."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=20)
-    with contextlib.suppress(ProcessLookupError):  # workers left after the parent exited
-        os.killpg(process.pid, signal.SIGKILL)
-
-
 @pytest.fixture
 def model_server(registered: Registered, tmp_path: Path) -> Iterator[str]:
     """`mlflow models serve` of the registered model on a free loopback port."""
@@ -200,25 +162,11 @@ def model_server(registered: Registered, tmp_path: Path) -> Iterator[str]:
     command = [str(Path(sys.executable).with_name("mlflow")), "models", "serve"]
     command += ["-m", registered.model_uri, "-h", "127.0.0.1", "-p", str(port)]
     command += ["--workers", "1", "--env-manager", "local"]
-    log = tmp_path / "serve.log"
     # As in an activated virtualenv: the server execs `uvicorn` from PATH.
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     env = {**os.environ, "PATH": path, "MLFLOW_TRACKING_URI": registered.tracking_uri}
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command,
-            cwd=tmp_path,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_for_ping(url, process, log)
+    with running_server(command, port=port, cwd=tmp_path, env=env, probe="/ping") as url:
         yield url
-    finally:
-        stop(process)
 
 
 def invoke(url: str, notes: pd.DataFrame, params: dict[str, Any] | None = None) -> Any:

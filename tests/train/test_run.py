@@ -5,18 +5,11 @@ Every test trains into its own SQLite store (or a real `mlflow server`) under tm
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,6 +36,7 @@ from autocode.corpus.synth import write_synthetic_archive
 from autocode.infer.loading import load_coder
 from autocode.infer.pyfunc import OUTPUT_COLUMNS, predict_frame
 from autocode.train.tracking import SYNTHETIC_EXAMPLE
+from servers import free_port, running_server
 
 runner = CliRunner()
 
@@ -513,48 +507,11 @@ def test_train_on_codiesp_dev_logs_a_private_loadable_coder(
 # ----------------------------------------------------------------------------- MLflow server
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = log.read_text()[-3000:]
-            pytest.fail(f"mlflow server exited with {process.returncode}:\n{tail}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"mlflow server not healthy after 120 s:\n{log.read_text()[-3000:]}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop the server and the workers it started (its own process group)."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=20)
-    with contextlib.suppress(ProcessLookupError):  # workers left after the parent exited
-        os.killpg(process.pid, signal.SIGKILL)
-
-
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `mlflow server` on a free loopback port, with its own SQLite store."""
     root = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
-    log = root / "server.log"
     mlflow_cli = Path(sys.executable).with_name("mlflow")
     command = [
         str(mlflow_cli),
@@ -573,21 +530,8 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # No background job runner: it starts several worker processes the tests do not use.
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     env.pop("MLFLOW_TRACKING_URI", None)
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command,
-            cwd=root,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_healthy(url, process, log)
+    with running_server(command, port=port, cwd=root, env=env, probe="/health") as url:
         yield url
-    finally:
-        stop(process)
 
 
 @dataclass
