@@ -49,6 +49,7 @@ class Canonicalizer:
         self.system = system
         self.max_text_chars = max_text_chars
         self._seen_ids: set[str] = set()
+        self._normalized_codes: dict[str, str | CodeError] = {}
 
     def notes(self, rows: Iterable[RawRow]) -> Iterator[Note]:
         for raw in rows:
@@ -96,13 +97,23 @@ class Canonicalizer:
     def _codes(self, value: object) -> list[str]:
         codes: list[str] = []
         for raw_code in split_codes(value):
-            try:
-                code = normalize_code(raw_code, self.system)
-            except CodeError as error:
-                raise _RejectedRowError(Reason.INVALID_CODE, str(error)) from None
+            code = self._normalized(raw_code)
             if code not in codes:
                 codes.append(code)
         return codes
+
+    def _normalized(self, raw_code: str) -> str:
+        # Archives repeat a few thousand distinct spellings millions of times: normalise once.
+        known = self._normalized_codes.get(raw_code)
+        if known is None:
+            try:
+                known = normalize_code(raw_code, self.system)
+            except CodeError as error:
+                known = error
+            self._normalized_codes[raw_code] = known
+        if isinstance(known, CodeError):
+            raise _RejectedRowError(Reason.INVALID_CODE, str(known))
+        return known
 
 
 def split_codes(value: object) -> list[str]:

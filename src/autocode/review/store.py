@@ -167,11 +167,11 @@ class NewCase:
         _require_name("model_uri", self.model_uri, 1024)
         _require_name("model_version", self.model_version, 255)
         if not isinstance(self.text, str):
-            raise TypeError(f"note {self.note_id!r}: text must be str, got {type(self.text)}")
+            raise TypeError(f"case text must be str, got {type(self.text).__name__}")
         if not all(isinstance(reason, str) for reason in self.reasons):
-            raise TypeError(f"note {self.note_id!r}: reasons must be strings")
+            raise TypeError("case reasons must be strings")
         for prediction in self.predictions:
-            _check_prediction(self.note_id, len(self.text), prediction)
+            _check_prediction(len(self.text), prediction)
 
     @classmethod
     def from_decision(
@@ -529,16 +529,16 @@ def _require_name(name: str, value: object, max_length: int) -> None:
         raise ValueError(f"{name} is {len(value)} characters long; the queue allows {max_length}")
 
 
-def _check_prediction(note_id: str, text_length: int, prediction: dict[str, Any]) -> None:
+def _check_prediction(text_length: int, prediction: dict[str, Any]) -> None:
     """A prediction names its code; its evidence spans lie inside the note."""
     code = prediction.get("code")
     if not isinstance(code, str):
-        raise ValueError(f"note {note_id!r}: a prediction has no code string")
+        raise ValueError("a prediction has no code string")
     for span in prediction.get("evidence", []):
         start, end = span.get("start"), span.get("end")
         inside = isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= text_length
         if not inside:
             raise ValueError(
-                f"note {note_id!r}: evidence span {start!r}-{end!r} for {code} does not lie "
+                f"evidence span {start!r}-{end!r} for {code} does not lie "
                 f"inside the note ({text_length} characters)"
             )
