@@ -177,10 +177,14 @@ def print_report(results: list[Measurement], summary: dict[str, float]) -> None:
             f"{m.variant:<16} {m.notes:>7} {m.seconds:>8.2f} {m.cpu_seconds:>6.2f} "
             f"{m.rows_per_second:>8.0f} {m.import_rss_mib:>10.0f} {m.peak_rss_mib:>12.0f}"
         )
+    print_ratios(summary)
+
+
+def print_ratios(summary: dict[str, float]) -> None:
     print()
     width = max(len(name) for name in summary)
     for name, value in summary.items():
-        print(f"{name:<{width}}  {value:5.2f}")
+        print(f"{name:<{width}}  {value:7.2f}")
 
 
 def main() -> None:

@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 # bench/load.py: the same cached archives and the same peak-RSS reading.
-from load import OUT_DIR, archive_of, peak_rss_mib
+from load import OUT_DIR, archive_of, peak_rss_mib, print_ratios
 
 ROWS_PER_FILE = 10_000
 BATCH_SIZE = 1_000
@@ -218,10 +218,7 @@ def print_report(results: list[Measurement], summary: dict[str, float]) -> None:
             f"{m.variant:<16} {m.notes:>7} {m.seconds:>8.2f} {m.notes_per_second:>8.0f} "
             f"{m.import_rss_mib:>10.0f} {m.peak_rss_mib:>12.0f}"
         )
-    print()
-    width = max(len(name) for name in summary)
-    for name, value in summary.items():
-        print(f"{name:<{width}}  {value:7.2f}")
+    print_ratios(summary)
 
 
 def main() -> None:

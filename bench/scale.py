@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from load import peak_rss_mib
+
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench" / "out"
 PREDICT_NOTES = 5000
@@ -142,11 +144,7 @@ def _peer(args: argparse.Namespace, texts: list[str], Y: Any) -> dict[str, Any]:
 
 
 def _peak_rss_gib() -> float:
-    """This process's own peak (VmHWM): ru_maxrss would carry the parent's over exec."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 2**20
-    raise RuntimeError("no VmHWM in /proc/self/status")
+    return peak_rss_mib() / 1024
 
 
 def _table(summary: dict[str, Any]) -> str:

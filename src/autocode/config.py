@@ -136,14 +136,16 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
 
 def flatten(config: BaseModel) -> dict[str, str]:
     """Dotted parameter names for MLflow (`model.params.epochs` → `5`)."""
-    flat: dict[str, str] = {}
+    return {key: str(value) for key, value in dotted(config.model_dump(mode="json")).items()}
 
-    def walk(prefix: str, value: Any) -> None:
+
+def dotted(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The leaves of nested dicts under dotted keys: {"a": {"b": 1}} → {"a.b": 1}."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
         if isinstance(value, dict):
-            for key, item in value.items():
-                walk(f"{prefix}.{key}" if prefix else str(key), item)
+            flat.update(dotted(value, name))
         else:
-            flat[prefix] = str(value)
-
-    walk("", config.model_dump(mode="json"))
+            flat[name] = value
     return flat

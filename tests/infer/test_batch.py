@@ -18,7 +18,6 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from autocode.config import TrainConfig
 from autocode.corpus.load import LoadOptions
 from autocode.corpus.synth import write_synthetic_archive
 from autocode.infer.batch import BatchSettings, predict_archive
@@ -29,26 +28,14 @@ from autocode.infer.output import OUTPUT_SCHEMA
 from autocode.infer.pyfunc import OUTPUT_COLUMNS, predict_frame
 from autocode.infer.routing import decide
 from autocode.train.evaluation import evaluate_coder
-from autocode.train.fitting import NoteSet, fit_coder
+from coders import train_small_coder
 
 BATCH_OPTIONS = LoadOptions(skip_unreadable_files=True)
 
 
-def train_small_coder(archive: Path, directory: Path, seed: int = 0) -> Path:
-    config = TrainConfig.model_validate(
-        {
-            "name": "batch-test",
-            "seed": seed,
-            "crossfit_folds": 2,
-            "data": {"source": str(archive), "validation_splits": []},
-            "labels": {"min_count": 3},
-            "model": {"name": "tfidf", "params": {"epochs": 2, "seed": seed}},
-            "routing": {"min_support": 5, "target_recall": 0.8},
-        }
-    )
-    table = ds.dataset(archive, format="parquet").to_table()
-    notes = NoteSet(table["text"].to_pylist(), table["codes"].to_pylist())
-    fit_coder(config, notes, None).coder.save(directory)
+def train_coder_dir(archive: Path, directory: Path, seed: int = 0) -> Path:
+    routing = {"min_support": 5, "target_recall": 0.8}
+    train_small_coder(archive, "batch-test", epochs=2, seed=seed, routing=routing).save(directory)
     return directory
 
 
@@ -56,7 +43,7 @@ def train_small_coder(archive: Path, directory: Path, seed: int = 0) -> Path:
 def coder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("coder")
     write_synthetic_archive(root / "train", 300, seed=1, n_codes=60)
-    return train_small_coder(root / "train", root / "coder")
+    return train_coder_dir(root / "train", root / "coder")
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +132,7 @@ def test_another_model_input_or_part_size_is_refused(
     write_synthetic_archive(other_input, 50, seed=9, n_codes=60)
     with pytest.raises(OutputMismatchError, match="input_digest"):
         predict_archive(str(coder_dir), other_input, out, BATCH_OPTIONS, BatchSettings(200))
-    other_coder = train_small_coder(archive, tmp_path / "coder2", seed=3)
+    other_coder = train_coder_dir(archive, tmp_path / "coder2", seed=3)
     with pytest.raises(OutputMismatchError, match="coder_digest"):
         predict_archive(str(other_coder), archive, out, BATCH_OPTIONS, BatchSettings(200))
 

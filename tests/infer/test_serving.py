@@ -17,22 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import mlflow
-import mlflow.tracking._tracking_service.utils as mlflow_tracking_utils
 import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from autocode.cli import app
-from autocode.config import TrainConfig
 from autocode.corpus.synth import write_synthetic_archive
 from autocode.infer.pyfunc import OUTPUT_COLUMNS
-from autocode.train.fitting import NoteSet, fit_coder
-from autocode.train.tracking import log_coder
+from coders import MIXED_ROUTING, registered_coder, train_small_coder
 from servers import free_port, running_server
 
 MODEL_NAME = "serving-test-coder"
@@ -62,26 +57,8 @@ def registered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registered]
     write_synthetic_archive(root / "train", 300, seed=1, n_codes=40)
     archive = root / "notes"
     write_synthetic_archive(archive, 120, seed=5, n_codes=40, bad_row_rate=0.05)
-    config = TrainConfig.model_validate(
-        {
-            "name": "serving-test",
-            "crossfit_folds": 2,
-            "data": {"source": str(root / "train"), "validation_splits": []},
-            "labels": {"min_count": 3},
-            "model": {"name": "tfidf", "params": {"epochs": 5, "seed": 0}},
-            "routing": {"min_support": 5, "target_precision": 0.7, "target_recall": 0.2},
-        }
-    )
-    table = ds.dataset(root / "train", format="parquet").to_table()
-    coder = fit_coder(config, NoteSet(table["text"].to_pylist(), table["codes"].to_pylist()), None)
-    tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
-    # MLflow keeps the tracking URI in a module global: point it here, restore it after.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(mlflow_tracking_utils, "_tracking_uri", None)
-        patch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
-        experiment = MlflowClient().create_experiment("serving", (root / "artifacts").as_uri())
-        with mlflow.start_run(experiment_id=experiment):
-            model_uri = log_coder(coder.coder, MODEL_NAME)
+    coder = train_small_coder(root / "train", "serving-test", epochs=5, routing=MIXED_ROUTING)
+    with registered_coder(coder, root, MODEL_NAME) as (model_uri, tracking_uri):
         yield Registered(model_uri, tracking_uri, archive)
 
 

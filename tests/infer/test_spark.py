@@ -13,25 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import mlflow
-import mlflow.tracking._tracking_service.utils as mlflow_tracking_utils
 import numpy as np
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-from mlflow import MlflowClient
 
-from autocode.config import TrainConfig
 from autocode.corpus.load import LoadOptions
 from autocode.corpus.synth import write_synthetic_archive
 from autocode.infer.batch import BatchSettings, BatchSummary, predict_archive
-from autocode.infer.coder import Coder
 from autocode.infer.manifest import MANIFEST, OutputMismatchError
 from autocode.infer.output import OUTPUT_SCHEMA
 from autocode.infer.spark import SPARK_OUT_DIR, STAGING_DIR, predict_archive_spark
 from autocode.review.store import ReviewStore
-from autocode.train.fitting import NoteSet, fit_coder
-from autocode.train.tracking import log_coder
+from coders import MIXED_ROUTING, registered_coder, train_small_coder
 
 pytestmark = [
     pytest.mark.spark,
@@ -48,23 +41,6 @@ MODEL_NAME = "spark-test-coder"
 # ----------------------------------------------------------------------------- fixtures
 
 
-def train_coder(archive: Path) -> Coder:
-    """A small TF-IDF Coder whose routing sends some notes to review and most to auto."""
-    config = TrainConfig.model_validate(
-        {
-            "name": "spark-test",
-            "crossfit_folds": 2,
-            "data": {"source": str(archive), "validation_splits": []},
-            "labels": {"min_count": 3},
-            "model": {"name": "tfidf", "params": {"epochs": 5, "seed": 0}},
-            "routing": {"min_support": 5, "target_precision": 0.7, "target_recall": 0.2},
-        }
-    )
-    table = ds.dataset(archive, format="parquet").to_table()
-    notes = NoteSet(table["text"].to_pylist(), table["codes"].to_pylist())
-    return fit_coder(config, notes, None).coder
-
-
 @dataclass(frozen=True)
 class Registered:
     model_uri: str
@@ -78,16 +54,9 @@ def registered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registered]
     write_synthetic_archive(root / "train", 300, seed=1, n_codes=40)
     archive = root / "notes"
     write_synthetic_archive(archive, 200, seed=5, n_codes=40, rows_per_file=80, bad_row_rate=0.05)
-    coder = train_coder(root / "train")
+    coder = train_small_coder(root / "train", "spark-test", epochs=5, routing=MIXED_ROUTING)
     coder.save(root / "coder")
-    tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
-    # MLflow keeps the tracking URI in a module global: point it here, restore it after.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(mlflow_tracking_utils, "_tracking_uri", None)
-        patch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
-        experiment = MlflowClient().create_experiment("spark", (root / "artifacts").as_uri())
-        with mlflow.start_run(experiment_id=experiment):
-            model_uri = log_coder(coder, MODEL_NAME)
+    with registered_coder(coder, root, MODEL_NAME) as (model_uri, _):
         yield Registered(model_uri, root / "coder", archive)
 
 

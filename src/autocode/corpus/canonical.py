@@ -15,6 +15,7 @@ from autocode.corpus.quarantine import LoadReport, Quarantine, Reason
 from autocode.corpus.schema import DEFAULT_MAX_TEXT_CHARS, Note
 
 CODE_SEPARATORS = (";", "|", ",")
+SPLIT_NOT_SELECTED = "split_not_selected"
 
 
 @dataclass
@@ -43,11 +44,13 @@ class Canonicalizer:
         *,
         system: str | None = None,
         max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+        splits: tuple[str, ...] | None = None,
     ) -> None:
         self.quarantine = quarantine
         self.report = report
         self.system = system
         self.max_text_chars = max_text_chars
+        self.splits = splits
         self._seen_ids: set[str] = set()
         self._normalized_codes: dict[str, str | CodeError] = {}
 
@@ -58,7 +61,7 @@ class Canonicalizer:
                 yield note
 
     def accept(self, raw: RawRow) -> Note | None:
-        """Return the canonical note, or None after quarantining the row."""
+        """Return the canonical note; None after quarantining the row or skipping its split."""
         self.report.read += 1
         try:
             note = self._build(raw)
@@ -67,6 +70,9 @@ class Canonicalizer:
             self.quarantine.add(raw.source, raw.row, rejected.reason, rejected.detail)
             return None
         self._seen_ids.add(note.note_id)
+        if self.splits and note.split not in self.splits:
+            self.report.skipped[SPLIT_NOT_SELECTED] += 1
+            return None
         self.report.kept += 1
         return note
 

@@ -21,7 +21,6 @@ from autocode.corpus.schema import DEFAULT_MAX_TEXT_CHARS, NOTE_SCHEMA, Note, no
 from autocode.corpus.table import ColumnMap, expand_table_paths, read_table_rows
 
 FORMATS: tuple[str, ...] = ("auto", "table", "codiesp", "mimic3", "mimic4")
-SPLIT_NOT_SELECTED = "split_not_selected"
 
 
 @dataclass(frozen=True)
@@ -111,15 +110,21 @@ def stream_notes(
     path: Path, options: LoadOptions, quarantine: Quarantine, report: LoadReport
 ) -> Iterator[Note]:
     """Canonical notes of the selected splits; every other row is counted in `report`."""
-    canonicalizer = Canonicalizer(
-        quarantine, report, system=options.system, max_text_chars=options.max_text_chars
+    canonicalizer = canonicalizer_for(options, quarantine, report)
+    yield from canonicalizer.notes(read_raw_rows(path, options, report))
+
+
+def canonicalizer_for(
+    options: LoadOptions, quarantine: Quarantine, report: LoadReport
+) -> Canonicalizer:
+    """The rules every reader of these options applies to its raw rows."""
+    return Canonicalizer(
+        quarantine,
+        report,
+        system=options.system,
+        max_text_chars=options.max_text_chars,
+        splits=options.splits,
     )
-    for note in canonicalizer.notes(read_raw_rows(path, options, report)):
-        if options.splits and note.split not in options.splits:
-            report.kept -= 1
-            report.skipped[SPLIT_NOT_SELECTED] += 1
-            continue
-        yield note
 
 
 def stream_note_tables(

@@ -20,7 +20,7 @@ from autocode import __version__
 from autocode.corpus.load import LoadOptions, source_digest, stream_note_tables, stream_notes
 from autocode.corpus.quarantine import LoadReport, Quarantine
 from autocode.corpus.schema import NOTE_SCHEMA
-from autocode.corpus.splits import SplitRatios, group_key, stratified_group_split
+from autocode.corpus.splits import SplitRatios, group_key, split_names
 
 NOTES_FILE = "notes.parquet"
 QUARANTINE_FILE = "quarantine.jsonl"
@@ -68,9 +68,7 @@ def _assign(
         codes.append(note.codes)
         groups.append(group_key(note.patient_id, note.note_id))
         given.append(note.split)
-    if given and all(given):
-        return note_ids, [str(split) for split in given]
-    return note_ids, stratified_group_split(codes, groups, ratios, seed)
+    return note_ids, split_names(codes, groups, given, ratios, seed)
 
 
 def _write_notes(path: Path, options: LoadOptions, target: Path, split_of: dict[str, str]) -> None:

@@ -49,14 +49,25 @@ class SplitRatios:
 
 def assign_splits(table: pa.Table, ratios: SplitRatios, seed: int = 0) -> pa.Table:
     """Return the table with a `split` column; keeps existing split values when complete."""
-    existing = table.column(SPLIT).to_pylist() if SPLIT in table.column_names else []
-    if existing and all(existing):
-        return table
-    splits = stratified_group_split(table.column(CODES).to_pylist(), _groups(table), ratios, seed)
+    given = table.column(SPLIT).to_pylist() if SPLIT in table.column_names else []
+    splits = split_names(table.column(CODES).to_pylist(), _groups(table), given, ratios, seed)
     column = pa.array(splits, pa.string())
     if SPLIT in table.column_names:
         return table.set_column(table.schema.get_field_index(SPLIT), SPLIT, column)
     return table.append_column(SPLIT, column)
+
+
+def split_names(
+    codes: list[list[str]],
+    groups: list[str],
+    given: list[str | None],
+    ratios: SplitRatios,
+    seed: int = 0,
+) -> list[str]:
+    """Each note's given split when every note has one; else a stratified, grouped split."""
+    if given and all(given):
+        return [str(split) for split in given]
+    return stratified_group_split(codes, groups, ratios, seed)
 
 
 def stratified_group_split(

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from autocode import __version__
 from autocode.corpus.canonical import Canonicalizer, RawRow
-from autocode.corpus.load import SPLIT_NOT_SELECTED, LoadOptions, read_raw_rows, source_digest
+from autocode.corpus.load import LoadOptions, canonicalizer_for, read_raw_rows, source_digest
 from autocode.corpus.quarantine import LoadReport, Quarantine
 from autocode.infer import coding_worker
 from autocode.infer.coder import Coder
@@ -70,6 +70,14 @@ class BatchSummary:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"notes_per_second": self.notes_per_second}
 
+    def add(self, result: PartResult) -> None:
+        """Count one part written by this run."""
+        self.coded += result.coded
+        self.auto += result.auto
+        self.review += result.review
+        self.queue_inserted += result.queue_inserted
+        self.parts_written += 1
+
 
 def predict_archive(
     model_uri: str,
@@ -89,15 +97,13 @@ def predict_archive(
     job_settings = job.worker_settings(output_dir, settings)
     summary = BatchSummary()
     report = LoadReport()
-    canonicalizer = Canonicalizer(
-        Quarantine(), report, system=options.system, max_text_chars=options.max_text_chars
-    )
+    canonicalizer = canonicalizer_for(options, Quarantine(), report)
     parts = split_into_parts(read_raw_rows(input_path, options, report), settings.batch_size)
-    with _PartRunner(settings.workers, job_settings, coder) as run:
+    with _PartRunner(settings.workers, job_settings, coder, summary) as run:
         for index, rows in parts:
-            part = prepare_part(index, rows, canonicalizer, options, output_dir, summary)
+            part = prepare_part(index, rows, canonicalizer, output_dir, summary)
             if part is not None:
-                run(part, summary)
+                run(part)
             if progress is not None:
                 progress(report.read)
     report.check_balanced()
@@ -174,7 +180,6 @@ def prepare_part(
     index: int,
     rows: list[RawRow],
     canonicalizer: Canonicalizer,
-    options: LoadOptions,
     output_dir: Path,
     summary: BatchSummary,
 ) -> PartJob | None:
@@ -182,11 +187,6 @@ def prepare_part(
     done = (output_dir / part_name(index)).is_file()
     canonicalizer.quarantine = Quarantine(keep_records=not done)
     notes = [note for note in map(canonicalizer.accept, rows) if note is not None]
-    if options.splits:
-        selected = [note for note in notes if note.split in options.splits]
-        canonicalizer.report.kept -= len(notes) - len(selected)
-        canonicalizer.report.skipped[SPLIT_NOT_SELECTED] += len(notes) - len(selected)
-        notes = selected
     if done:
         routes = Counter(
             pq.read_table(output_dir / part_name(index), columns=["route"])["route"].to_pylist()
@@ -206,13 +206,19 @@ def prepare_part(
 class _PartRunner:
     """Runs part jobs in this process, or in a pool with a bounded number in flight."""
 
-    def __init__(self, workers: int, settings: coding_worker.WorkerSettings, coder: Coder) -> None:
+    def __init__(
+        self,
+        workers: int,
+        settings: coding_worker.WorkerSettings,
+        coder: Coder,
+        summary: BatchSummary,
+    ) -> None:
         self.workers = workers
         self.settings = settings
         self.coder = coder
+        self.summary = summary  # every finished part's counts are added here
         self.pending: deque[Future[PartResult]] = deque()
         self.pool: ProcessPoolExecutor | None = None
-        self.summary: BatchSummary | None = None
 
     def __enter__(self) -> _PartRunner:
         if self.workers == 1:
@@ -227,31 +233,22 @@ class _PartRunner:
             )
         return self
 
-    def __call__(self, job: PartJob, summary: BatchSummary) -> None:
-        self.summary = summary
+    def __call__(self, job: PartJob) -> None:
         if self.pool is None:
-            _add(summary, coding_worker.code_part(job))
+            self.summary.add(coding_worker.code_part(job))
             return
         self.pending.append(self.pool.submit(coding_worker.code_part, job))
         while len(self.pending) >= 2 * self.workers:
-            _add(summary, self.pending.popleft().result())
+            self.summary.add(self.pending.popleft().result())
 
     def __exit__(self, *exc: object) -> None:
         if self.pool is None:
             return
         try:
-            while self.pending and self.summary is not None and exc[0] is None:
-                _add(self.summary, self.pending.popleft().result())
+            while self.pending and exc[0] is None:
+                self.summary.add(self.pending.popleft().result())
         finally:
             self.pool.shutdown(wait=True, cancel_futures=exc[0] is not None)
-
-
-def _add(summary: BatchSummary, result: PartResult) -> None:
-    summary.coded += result.coded
-    summary.auto += result.auto
-    summary.review += result.review
-    summary.queue_inserted += result.queue_inserted
-    summary.parts_written += 1
 
 
 def start_manifest(

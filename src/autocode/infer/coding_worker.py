@@ -70,7 +70,13 @@ def code_part(job: PartJob) -> PartResult:
             job.texts if settings.evidence else None,
             truncated=coder.truncated(job.texts),
         )
-    inserted = enqueue_reviews(_state, job, decisions)
+    return finish_part(_state, job, decisions)
+
+
+def finish_part(state: WorkerState, job: PartJob, decisions: list[Decision]) -> PartResult:
+    """Queue the part's review cases, then write its file: the order exactly-once relies on."""
+    settings = state.settings
+    inserted = enqueue_reviews(state, job, decisions)
     table = decisions_table(
         job.note_ids, decisions, settings.model_uri, settings.model_version, datetime.now(UTC)
     )

@@ -38,7 +38,6 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,8 +45,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from autocode.corpus.canonical import Canonicalizer
-from autocode.corpus.load import LoadOptions, read_raw_rows
+from autocode.corpus.load import LoadOptions, canonicalizer_for, read_raw_rows
 from autocode.corpus.quarantine import LoadReport, Quarantine
 from autocode.infer import coding_worker
 
@@ -63,7 +61,7 @@ from autocode.infer.batch import (
 )
 from autocode.infer.coding_worker import PartJob
 from autocode.infer.manifest import write_manifest
-from autocode.infer.output import QUARANTINE_DIR, decisions_table, part_name, write_atomically
+from autocode.infer.output import QUARANTINE_DIR, part_name
 from autocode.infer.pyfunc import (
     CODER_ARTIFACT,
     INPUT_COLUMNS,
@@ -71,7 +69,7 @@ from autocode.infer.pyfunc import (
     PREDICT_PARAMS,
     CoderPyfunc,
 )
-from autocode.infer.routing import REVIEW, Decision
+from autocode.infer.routing import Decision
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -179,12 +177,10 @@ def _stage(
     staging = output_dir / STAGING_DIR
     staging.mkdir()
     report = LoadReport()
-    canonicalizer = Canonicalizer(
-        Quarantine(), report, system=options.system, max_text_chars=options.max_text_chars
-    )
+    canonicalizer = canonicalizer_for(options, Quarantine(), report)
     n_parts = 0
     for index, rows in split_into_parts(read_raw_rows(input_path, options, report), batch_size):
-        job = prepare_part(index, rows, canonicalizer, options, output_dir, BatchSummary())
+        job = prepare_part(index, rows, canonicalizer, output_dir, BatchSummary())
         if job is None:  # _clear_output removed every part file, so no part can be done
             raise RuntimeError(f"part {index} unexpectedly finished before the Spark job ran")
         pq.write_table(_staging_table(job), staging / part_name(index))
@@ -299,16 +295,7 @@ def _write_parts(output_dir: Path, n_parts: int, worker: coding_worker.WorkerSta
         staged = pq.read_table(output_dir / STAGING_DIR / part_name(index))
         job = PartJob(index, staged["note_id"].to_pylist(), staged["text"].to_pylist())
         decisions = _part_decisions(output_dir / SPARK_OUT_DIR, job, settings.evidence)
-        summary.queue_inserted += coding_worker.enqueue_reviews(worker, job, decisions)
-        table = decisions_table(
-            job.note_ids, decisions, settings.model_uri, settings.model_version, datetime.now(UTC)
-        )
-        write_atomically(table, output_dir / part_name(index))
-        review = sum(decision.route == REVIEW for decision in decisions)
-        summary.coded += len(decisions)
-        summary.auto += len(decisions) - review
-        summary.review += review
-        summary.parts_written += 1
+        summary.add(coding_worker.finish_part(worker, job, decisions))
     return summary
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, Self
 
@@ -59,20 +61,9 @@ class TfidfModel:
         self.seed = seed
 
     def get_params(self) -> dict[str, Any]:
-        return {
-            "word_ngram_max": self.word_ngram_max,
-            "char_ngram_range": list(self.char_ngram_range) if self.char_ngram_range else None,
-            "min_df": self.min_df,
-            "max_features": self.max_features,
-            "sublinear_tf": self.sublinear_tf,
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "learning_rate": self.learning_rate,
-            "l2": self.l2,
-            "pos_weight": self.pos_weight,
-            "sampled_negatives": self.sampled_negatives,
-            "seed": self.seed,
-        }
+        """The constructor's arguments, as scikit-learn derives them: from its signature."""
+        names = inspect.signature(type(self).__init__).parameters
+        return {name: getattr(self, name) for name in names if name != "self"}
 
     def fit(
         self,
@@ -86,15 +77,8 @@ class TfidfModel:
         self.vectorizers_ = self._make_vectorizers()
         vars(self).pop("_word_feature_names", None)  # evidence cache of the old vocabulary
         X = sp.hstack([v.fit_transform(texts) for v in self.vectorizers_], format="csr")
-        settings = LinearSettings(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            l2=self.l2,
-            pos_weight=self.pos_weight,
-            sampled_negatives=self.sampled_negatives,
-            seed=self.seed,
-        )
+        # The optimiser's settings are this model's hyperparameters of the same names.
+        settings = LinearSettings(**{f.name: getattr(self, f.name) for f in fields(LinearSettings)})
         self.weights_ = train_linear(X, sp.csr_matrix(Y), settings)
         return self
 

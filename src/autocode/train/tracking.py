@@ -23,6 +23,7 @@ from mlflow.data.meta_dataset import MetaDataset
 from mlflow.models import infer_signature
 
 from autocode import __version__
+from autocode.config import dotted
 from autocode.infer.coder import Coder
 from autocode.infer.pyfunc import CODER_ARTIFACT, PREDICT_PARAMS, CoderPyfunc, predict_frame
 
@@ -74,17 +75,13 @@ def log_lineage(lineage: dict[str, Any], name: str) -> None:
 
 def log_metrics_tree(metrics: dict[str, Any], prefix: str) -> None:
     """Flatten nested metric reports (`test.per_system.ICD10CM.micro_f1`) and log numbers."""
-    flat: dict[str, float] = {}
-
-    def walk(key: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for sub_key, sub_value in value.items():
-                walk(f"{key}.{sub_key}".replace(">", "gt"), sub_value)
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            flat[key] = float(value)
-
-    walk(prefix, metrics)
-    mlflow.log_metrics(flat)
+    mlflow.log_metrics(
+        {
+            key.replace(">", "gt"): float(value)  # MLflow metric names cannot hold '>'
+            for key, value in dotted(metrics, prefix).items()
+            if isinstance(value, int | float) and not isinstance(value, bool)
+        }
+    )
 
 
 def log_figure(figure: Figure, path: str) -> None:
