@@ -36,6 +36,11 @@ def describe_value(value: str) -> str | None:
     return str(_tabular().get_description(value)) if in_tabular(value) else None
 
 
+def inclusion_terms(code: str) -> list[str]:
+    """Other names the tabular lists for the code ("Plaque psoriasis" under L40.0)."""
+    return [str(term) for term in _tabular().get_inclusion_term(_tabular_value(code))]
+
+
 def parent(code: str) -> str | None:
     """The nearest enclosing code (`ICD10CM:N44.8` → `ICD10CM:N44`); None for a category."""
     found = ancestors(code)

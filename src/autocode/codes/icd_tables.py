@@ -32,6 +32,26 @@ class CodeTable:
         """Description of a full code (dotted or not); None for categories and unknown codes."""
         return self.descriptions.get(value.replace(".", ""))
 
+    def shared_description(self, value: str) -> str | None:
+        """The words every description under a category or prefix starts with, if any.
+
+        ICD-10-PCS builds descriptions axis by axis, so the codes under `0DT6` all begin
+        "Resection of Stomach": the meaning of the prefix. A full code gives its own.
+        """
+        prefix = value.replace(".", "")
+        first = bisect_left(self.sorted_codes, prefix)
+        last = bisect_left(self.sorted_codes, prefix + "\uffff")
+        texts = [self.descriptions[code].split() for code in self.sorted_codes[first:last]]
+        if not texts:
+            return None
+        shared = []
+        for words in zip(*texts, strict=False):
+            if any(word != words[0] for word in words):
+                break
+            shared.append(words[0])
+        description = " ".join(shared).rstrip(",")
+        return description or None
+
     def has_code_under(self, value: str) -> bool:
         """True when `value` is a full code or a category/prefix of at least one full code."""
         prefix = value.replace(".", "")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from autocode.models.base import CodingModel, NotFittedError
 from autocode.models.tfidf import TfidfModel
+from autocode.models.tfidf_lexicon import TfidfLexiconModel
 
-MODELS: dict[str, type[CodingModel]] = {"tfidf": TfidfModel}
+MODELS: dict[str, type[CodingModel]] = {"tfidf": TfidfModel, "tfidf-lexicon": TfidfLexiconModel}
 
 
 def model_class(name: str) -> type[CodingModel]:
@@ -16,4 +17,11 @@ def model_class(name: str) -> type[CodingModel]:
         raise ValueError(f"unknown model {name!r}; valid: {', '.join(sorted(MODELS))}") from None
 
 
-__all__ = ["MODELS", "CodingModel", "NotFittedError", "TfidfModel", "model_class"]
+__all__ = [
+    "MODELS",
+    "CodingModel",
+    "NotFittedError",
+    "TfidfLexiconModel",
+    "TfidfModel",
+    "model_class",
+]

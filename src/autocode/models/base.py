@@ -38,7 +38,9 @@ class NotFittedError(RuntimeError):
 class CodingModel(Protocol):
     """Multi-label text classifier: note texts in, one probability per label out.
 
-    Hyperparameters go in the constructor; learned state ends in `_`.
+    Hyperparameters go in the constructor; learned state ends in `_`. `label_codes` names
+    the code of each column of Y (`ICD10CM:L40.0`), for models that use what codes mean;
+    others ignore it.
     """
 
     def fit(
@@ -47,6 +49,7 @@ class CodingModel(Protocol):
         Y: LabelMatrix,
         *,
         validation: tuple[Sequence[str], LabelMatrix] | None = None,
+        label_codes: Sequence[str] | None = None,
     ) -> Self: ...
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...

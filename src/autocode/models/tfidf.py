@@ -27,8 +27,9 @@ TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 class TfidfModel:
     """TF-IDF features + a multi-label linear model trained jointly over all labels.
 
-    `validation` is accepted for the shared contract but unused: epochs are a
-    hyperparameter, and calibration/thresholds are tuned on validation outside.
+    `validation` and `label_codes` are accepted for the shared contract but unused: epochs
+    are a hyperparameter, calibration/thresholds are tuned on validation outside, and the
+    model learns from words alone.
     """
 
     def __init__(
@@ -71,6 +72,7 @@ class TfidfModel:
         Y: LabelMatrix,
         *,
         validation: tuple[Sequence[str], LabelMatrix] | None = None,
+        label_codes: Sequence[str] | None = None,
     ) -> Self:
         if len(texts) != Y.shape[0]:
             raise ValueError(f"{len(texts)} texts but Y has {Y.shape[0]} rows")

@@ -4,12 +4,10 @@ tuned on validation scores (a validation split, or out-of-fold scores).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.model_selection import KFold
 
 from autocode.config import TrainConfig
 from autocode.infer.calibration import make_calibrator
@@ -18,6 +16,7 @@ from autocode.infer.policy import tune_review_bands
 from autocode.infer.thresholds import Thresholds, tune_code_thresholds, tune_global_threshold
 from autocode.labels import LabelSpace
 from autocode.models import CodingModel, model_class
+from autocode.models.crossfit import out_of_fold_scores
 
 
 @dataclass
@@ -47,12 +46,20 @@ def fit_coder(config: TrainConfig, train: NoteSet, validation: NoteSet | None) -
         raise ValueError(f"no code reaches labels.min_count={config.labels.min_count} in training")
     Y_train = labels.encode(train.codes)
     if validation is not None and len(validation) > 0:
-        model = _new_model(config).fit(train.texts, Y_train)
+        model = _new_model(config).fit(train.texts, Y_train, label_codes=labels.codes_)
         raw = model.predict_proba(validation.texts)
         gold = labels.encode(validation.codes)
     else:
-        raw, gold = _out_of_fold_scores(config, train.texts, Y_train)
-        model = _new_model(config).fit(train.texts, Y_train)
+        raw = out_of_fold_scores(
+            lambda: _new_model(config),
+            train.texts,
+            Y_train,
+            folds=config.crossfit_folds,
+            seed=config.seed,
+            label_codes=labels.codes_,
+        )
+        gold = Y_train
+        model = _new_model(config).fit(train.texts, Y_train, label_codes=labels.codes_)
     coder = tune_decisions(config, model, labels, raw, gold)
     return FittedCoder(coder=coder, validation_raw=raw, validation_gold=gold)
 
@@ -90,19 +97,3 @@ def tune_decisions(
 
 def _new_model(config: TrainConfig) -> CodingModel:
     return model_class(config.model.name)(**config.model.params)
-
-
-def _out_of_fold_scores(
-    config: TrainConfig, texts: Sequence[str], Y: sp.csr_matrix
-) -> tuple[np.ndarray, sp.csr_matrix]:
-    """Scores for each training note from a model that never saw it (k-fold cross-fitting).
-
-    With small corpora a held-out split wastes scarce codes; out-of-fold scores
-    let every note both train the final model and tune its thresholds.
-    """
-    scores = np.zeros(Y.shape, dtype=np.float32)
-    folds = KFold(config.crossfit_folds, shuffle=True, random_state=config.seed)
-    for fit_rows, held_rows in folds.split(np.arange(len(texts))):
-        model = _new_model(config).fit([texts[i] for i in fit_rows], Y[fit_rows])
-        scores[held_rows] = model.predict_proba([texts[i] for i in held_rows])
-    return scores, Y

@@ -1,0 +1,175 @@
+"""Code lexicon: how fully each code's own terms appear in one sentence of a note.
+
+A term ("Plaque psoriasis", an inclusion term of L40.0) matches a sentence to the extent of
+the idf-weighted share of its content words that the sentence contains: 1.0 when every word
+is there, in any order. Words are lowercased, stop words and qualifiers such as
+"unspecified" dropped and plurals folded, so the words a coder would look for are what count.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Self
+
+import numpy as np
+import scipy.sparse as sp
+
+from autocode.models.base import NotFittedError
+
+WORD = re.compile(r"[a-z0-9]+")
+# A sentence ends at a line break or after . ! ? ; followed by space.
+SENTENCE_BREAK = re.compile(r"\n+|(?<=[.!?;])\s+")
+# Words that join or qualify a term rather than name the condition.
+STOP_WORDS = frozenset(
+    "a an and as at by due for in is not of on or the to with without "  # noqa: SIM905
+    "other unspecified specified nos site type elsewhere classified".split()
+)
+FULL_MATCH = 0.999  # float sums of idf weights may miss 1.0 by rounding
+
+
+def fold(word: str) -> str:
+    """A crude plural fold, enough to meet "fractures" with "fracture"."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    for suffix in ("es", "s"):
+        if len(word) > 4 and word.endswith(suffix) and not word.endswith("ss"):
+            return word[: -len(suffix)]
+    return word
+
+
+def content_words(text: str) -> list[tuple[str, int, int]]:
+    """The text's content words, folded, with their character spans."""
+    return [
+        (fold(match.group()), match.start(), match.end())
+        for match in WORD.finditer(text.lower())
+        if match.group() not in STOP_WORDS
+    ]
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the text's sentences (non-blank pieces between breaks)."""
+    spans, start = [], 0
+    for match in SENTENCE_BREAK.finditer(text):
+        spans.append((start, match.start()))
+        start = match.end()
+    spans.append((start, len(text)))
+    return [(a, b) for a, b in spans if text[a:b].strip()]
+
+
+@dataclass
+class TermMatches:
+    """Per note and code: how well its terms matched the note's sentences."""
+
+    best: np.ndarray  # (notes, codes) best coverage of any term in any one sentence
+    full_sentences: np.ndarray  # (notes, codes) sentences fully matching some term
+    best_description: np.ndarray  # (notes, codes) best coverage of the description alone
+
+
+class CodeLexicon:
+    """Matches each code's terms against note sentences; `terms[k]` lists code k's terms.
+
+    The first term of each code is its description; `fit` learns word weights (idf) from
+    the training notes' sentences, so words common in notes ("patient") count for little.
+    """
+
+    def __init__(self, terms: Sequence[Sequence[str]]) -> None:
+        self.terms = [list(code_terms) for code_terms in terms]
+        owners, is_description, term_words = [], [], []
+        for code, code_terms in enumerate(self.terms):
+            for position, term in enumerate(code_terms):
+                words = sorted({word for word, _, _ in content_words(term)})
+                if words:
+                    owners.append(code)
+                    is_description.append(position == 0)
+                    term_words.append(words)
+        self.vocabulary = {w: i for i, w in enumerate(sorted({w for ws in term_words for w in ws}))}
+        self._owner = np.array(owners, dtype=np.int64)
+        self._is_description = np.array(is_description, dtype=bool)
+        rows = [i for i, words in enumerate(term_words) for _ in words]
+        columns = [self.vocabulary[w] for words in term_words for w in words]
+        self._term_words = sp.csr_matrix(
+            (np.ones(len(rows), np.float32), (rows, columns)),
+            shape=(len(term_words), len(self.vocabulary)),
+        )
+
+    def __len__(self) -> int:
+        return len(self.terms)
+
+    def fit(self, texts: Sequence[str]) -> Self:
+        sentences = self._sentence_matrix(texts)[0]
+        document_frequency = np.asarray((sentences > 0).sum(axis=0)).ravel()
+        self.idf_ = (np.log((1 + sentences.shape[0]) / (1 + document_frequency)) + 1).astype(
+            np.float32
+        )
+        weighted = self._term_words.multiply(self.idf_).tocsr()
+        totals = np.asarray(weighted.sum(axis=1)).ravel()
+        # Each term's word weights sum to 1, so a sentence's dot product is its coverage.
+        self._weighted_terms_ = sp.csr_matrix(sp.diags(1 / np.maximum(totals, 1e-12)) @ weighted)
+        return self
+
+    def match(self, texts: Sequence[str]) -> TermMatches:
+        weighted = self._fitted()
+        sentences, note_of_sentence = self._sentence_matrix(texts)
+        coverage = (sentences @ weighted.T).tocoo()  # (sentences, terms), only shared words
+        notes = note_of_sentence[coverage.row]
+        best = np.zeros((len(texts), weighted.shape[0]), np.float32)
+        np.maximum.at(best, (notes, coverage.col), np.minimum(coverage.data, 1.0))
+        full = np.zeros_like(best)
+        is_full = coverage.data >= FULL_MATCH
+        np.add.at(full, (notes[is_full], coverage.col[is_full]), 1.0)
+        return TermMatches(
+            best=self._per_code(best),
+            full_sentences=self._per_code(full),
+            best_description=self._per_code(best * self._is_description),
+        )
+
+    def spans(self, text: str, code: int) -> list[tuple[int, int]]:
+        """Character spans of the words of code's best-matching term in its best sentence."""
+        weighted = self._fitted()
+        terms = [weighted[row] for row in np.flatnonzero(self._owner == code)]
+        best_score, best_hits = 0.0, []
+        for start, end in sentence_spans(text):
+            words = [
+                (self.vocabulary.get(w, -1), a, b) for w, a, b in content_words(text[start:end])
+            ]
+            present = {word for word, _, _ in words}
+            for term in terms:
+                weights = dict(zip(term.indices.tolist(), term.data.tolist(), strict=True))
+                score = sum(weights[word] for word in present if word in weights)
+                if score > best_score:
+                    best_score = score
+                    best_hits = [(start + a, start + b) for word, a, b in words if word in weights]
+        return best_hits
+
+    def _per_code(self, per_term: np.ndarray) -> np.ndarray:
+        """Each code's maximum over its terms (terms are stored grouped by code, in order)."""
+        per_code = np.zeros((per_term.shape[0], len(self.terms)), np.float32)
+        if per_term.shape[1]:
+            codes, first_term = np.unique(self._owner, return_index=True)
+            per_code[:, codes] = np.maximum.reduceat(per_term, first_term, axis=1)
+        return per_code
+
+    def _sentence_matrix(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, np.ndarray]:
+        """Binary (sentences, vocabulary) word presence, and the note each sentence is from."""
+        rows: list[int] = []
+        columns: list[int] = []
+        notes: list[int] = []
+        for note, text in enumerate(texts):
+            for start, end in sentence_spans(text):
+                ids = {self.vocabulary.get(w, -1) for w, _, _ in content_words(text[start:end])}
+                ids.discard(-1)
+                rows.extend([len(notes)] * len(ids))
+                columns.extend(ids)
+                notes.append(note)
+        matrix = sp.csr_matrix(
+            (np.ones(len(rows), np.float32), (rows, columns)),
+            shape=(len(notes), len(self.vocabulary)),
+        )
+        return matrix, np.array(notes, dtype=np.int64)
+
+    def _fitted(self) -> sp.csr_matrix:
+        if not hasattr(self, "_weighted_terms_"):
+            raise NotFittedError("CodeLexicon is not fitted yet: call fit(texts) first")
+        return self._weighted_terms_
