@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 # Small, fast hyperparameters per registered model; a model missing here runs on its defaults.
 TINY_PARAMS: dict[str, dict[str, Any]] = {
     "tfidf": {"min_df": 1, "epochs": 30, "batch_size": 8},
+    "tfidf-lexicon": {"tfidf": {"min_df": 1, "epochs": 30, "batch_size": 8}, "inner_folds": 3},
 }
 
 
@@ -32,7 +33,9 @@ def tiny_model(name: str, **overrides: Any) -> CodingModel:
 def fitted(request: pytest.FixtureRequest, tiny_corpus: TinyCorpus) -> tuple[str, CodingModel]:
     """Each registered model, fitted once on the tiny corpus."""
     name: str = request.param
-    return name, tiny_model(name).fit(tiny_corpus.texts, tiny_corpus.Y)
+    return name, tiny_model(name).fit(
+        tiny_corpus.texts, tiny_corpus.Y, label_codes=tiny_corpus.codes
+    )
 
 
 # ----------------------------------------------------------------------------- contract
@@ -73,7 +76,7 @@ def test_fit_returns_self_and_learned_state_ends_in_underscore(
         model = tiny_model(name)
         learned_before = {k for k in vars(model) if k.endswith("_") and not k.startswith("_")}
         assert learned_before == set(), f"{name}: learned state before fit: {learned_before}"
-        assert model.fit(tiny_corpus.texts, tiny_corpus.Y) is model
+        assert model.fit(tiny_corpus.texts, tiny_corpus.Y, label_codes=tiny_corpus.codes) is model
         learned_after = {k for k in vars(model) if k.endswith("_") and not k.startswith("_")}
         assert learned_after, f"{name}: fit stored no attr_ state"
 
@@ -96,7 +99,9 @@ def test_fitting_is_deterministic_and_accepts_dense_or_sparse_labels(
     fitted: tuple[str, CodingModel], tiny_corpus: TinyCorpus
 ) -> None:
     name, model = fitted
-    again = tiny_model(name).fit(tiny_corpus.texts, sp.csr_matrix(tiny_corpus.Y))
+    again = tiny_model(name).fit(
+        tiny_corpus.texts, sp.csr_matrix(tiny_corpus.Y), label_codes=tiny_corpus.codes
+    )
     texts = tiny_corpus.heldout_texts
     assert np.array_equal(again.predict_proba(texts), model.predict_proba(texts))
 
@@ -111,9 +116,10 @@ def test_refitting_forgets_the_previous_fit(
     name, _ = fitted
     # Another vocabulary and another label order: nothing of the first fit may survive.
     texts = renamed(tiny_corpus.texts, "asthma", "wheezing")
-    Y = tiny_corpus.Y[:, ::-1].copy()
-    refitted = tiny_model(name).fit(tiny_corpus.texts, tiny_corpus.Y).fit(texts, Y)
-    fresh = tiny_model(name).fit(texts, Y)
+    Y, codes = tiny_corpus.Y[:, ::-1].copy(), tiny_corpus.codes[::-1]
+    first = tiny_model(name).fit(tiny_corpus.texts, tiny_corpus.Y, label_codes=tiny_corpus.codes)
+    refitted = first.fit(texts, Y, label_codes=codes)
+    fresh = tiny_model(name).fit(texts, Y, label_codes=codes)
     probe = renamed(tiny_corpus.heldout_texts, "asthma", "wheezing")
     assert np.array_equal(refitted.predict_proba(probe), fresh.predict_proba(probe))
 
@@ -135,7 +141,7 @@ def test_predicting_or_saving_before_fit_is_a_clear_error(
 def test_fit_with_mismatched_rows_is_a_value_error(name: str, tiny_corpus: TinyCorpus) -> None:
     n = len(tiny_corpus.texts)
     with pytest.raises(ValueError, match=rf"{n - 1} texts.*{n} rows"):
-        tiny_model(name).fit(tiny_corpus.texts[:-1], tiny_corpus.Y)
+        tiny_model(name).fit(tiny_corpus.texts[:-1], tiny_corpus.Y, label_codes=tiny_corpus.codes)
 
 
 # ----------------------------------------------------------------------------- TF-IDF

@@ -19,6 +19,7 @@ from autocode.config import (
     flatten,
     load_config,
 )
+from autocode.models import model_class
 from conftest import REPO_ROOT
 
 MINIMAL = {"name": "exp-1", "data": {"source": "notes"}}
@@ -75,11 +76,18 @@ def test_tracking_names_override_the_experiment_name() -> None:
     assert config.registered_model_name == "coder-v"
 
 
-@pytest.mark.parametrize("name", ["demo.yaml", "tfidf.yaml"])
-def test_the_shipped_configs_validate(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("name", "model_name"), [("demo.yaml", "tfidf"), ("tfidf.yaml", "tfidf-lexicon")]
+)
+def test_the_shipped_configs_validate(
+    name: str, model_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AUTOCODE_SHARED_DATA", "/data/shared")
     config = load_config(REPO_ROOT / "configs" / name)
-    assert config.model.name == "tfidf"
+    assert config.model.name == model_name
+    # The params are the model's real keyword arguments.
+    model = model_class(config.model.name)(**config.model.params)
+    assert model.get_params().items() >= config.model.params.items()  # type: ignore[attr-defined]
     if name == "tfidf.yaml":
         assert config.data.source == "/data/shared/codiesp"
         assert config.data.validation_splits == []
