@@ -30,13 +30,14 @@ FULL_MATCH = 0.999  # float sums of idf weights may miss 1.0 by rounding
 
 
 def fold(word: str) -> str:
-    """A crude plural fold, enough to meet "fractures" with "fracture"."""
-    if len(word) > 4 and word.endswith("ies"):
+    """A crude plural fold, enough to meet "fractures" with "fracture" and "masses" with "mass"."""
+    if len(word) <= 3 or not word.endswith("s") or word.endswith(("ss", "us", "is")):
+        return word
+    if word.endswith("ies"):
         return word[:-3] + "y"
-    for suffix in ("es", "s"):
-        if len(word) > 4 and word.endswith(suffix) and not word.endswith("ss"):
-            return word[: -len(suffix)]
-    return word
+    if word.endswith(("sses", "xes", "zes", "ches", "shes")):
+        return word[:-2]
+    return word[:-1]
 
 
 def content_words(text: str) -> list[tuple[str, int, int]]:
