@@ -1,10 +1,12 @@
-"""CodiEsp dev: the TF-IDF Coder against the plain scikit-learn pipeline a user would write.
+"""CodiEsp dev: the TF-IDF Coders against the plain scikit-learn pipeline a user would write.
 
 Peer: TfidfVectorizer + OneVsRestClassifier(LogisticRegression(liblinear)),
-best global threshold. Both read identical features (same vectorizer
-settings); both train on CodiEsp train (English) and are scored on dev,
-per code system, with every dev gold code counted (codes never seen in
-training are misses for both).
+best global threshold. Peer and autocode's linear layer read identical features
+(same vectorizer settings); all train on CodiEsp train (English) and are scored
+on dev, per code system, with every dev gold code counted (codes never seen in
+training are misses for all). Also scored: tfidf-lexicon (the linear scores
+re-ranked with the codes' own terms) and the full Coder of the config, whose
+thresholds come from cross-fitting on train, never from dev.
 
     python bench/codiesp.py [--data DIR] [--json]
 """
@@ -28,6 +30,7 @@ from autocode import metrics
 from autocode.config import TrainConfig, load_config
 from autocode.corpus.load import LoadOptions, load_notes
 from autocode.labels import LabelSpace
+from autocode.models import TfidfLexiconModel
 from autocode.models.linear import LinearSettings, train_linear
 from autocode.train.evaluation import evaluate_coder
 from autocode.train.fitting import NoteSet, fit_coder
@@ -51,12 +54,18 @@ def main() -> None:
     labels = space.codes_ + unseen
     gold = LabelSpace.from_codes(labels).encode(dev.codes)
 
-    features = _vectorizer(config).fit(train.texts)
+    stage1 = _stage1_params(config)
+    features = _vectorizer(stage1).fit(train.texts)
     X_train, X_dev = features.transform(train.texts), features.transform(dev.texts)
     Y_train = space.encode(train.codes)
 
     peer_seconds, peer_scores = _timed(lambda: _peer_scores(X_train, Y_train, X_dev))
-    ours_seconds, our_scores = _timed(lambda: _linear_scores(config, X_train, Y_train, X_dev))
+    ours_seconds, our_scores = _timed(lambda: _linear_scores(stage1, X_train, Y_train, X_dev))
+    lexicon = TfidfLexiconModel(**{**_lexicon_params(config), "tfidf": stage1})
+    lexicon_seconds, lexicon = _timed(
+        lambda: lexicon.fit(train.texts, Y_train, label_codes=space.codes_)
+    )
+    lexicon_scores = lexicon.predict_proba(dev.texts)
     coder_seconds, coder = _timed(lambda: fit_coder(config, train, None).coder)
     coder_report = evaluate_coder(coder, dev.texts, dev.codes).report
 
@@ -68,11 +77,14 @@ def main() -> None:
         "train_seconds": {
             "peer_ovr_liblinear": peer_seconds,
             "autocode_linear": ours_seconds,
+            "autocode_tfidf_lexicon": lexicon_seconds,
             "autocode_coder_with_crossfit": coder_seconds,
         },
         "time_ratio_autocode_over_peer": ours_seconds / peer_seconds,
         "peer_best_global_threshold": _scores(gold, _pad(peer_scores, unseen), labels),
         "autocode_best_global_threshold": _scores(gold, _pad(our_scores, unseen), labels),
+        "tfidf_lexicon_best_global_threshold": _scores(gold, _pad(lexicon_scores, unseen), labels),
+        "coder_model": config.model.name,
         "autocode_coder_tuned_thresholds": _coder_view(coder_report),
     }
     print(json.dumps(results, indent=2) if args.json else _table(results))
@@ -83,8 +95,17 @@ def _notes(root: Path, split: str) -> NoteSet:
     return NoteSet(table.column("text").to_pylist(), table.column("codes").to_pylist())
 
 
-def _vectorizer(config: TrainConfig) -> TfidfVectorizer:
+def _stage1_params(config: TrainConfig) -> dict[str, Any]:
+    """The TF-IDF settings: the model's params, or tfidf-lexicon's stage-1 `tfidf` params."""
     params = config.model.params
+    return dict(params["tfidf"]) if config.model.name == "tfidf-lexicon" else dict(params)
+
+
+def _lexicon_params(config: TrainConfig) -> dict[str, Any]:
+    return dict(config.model.params) if config.model.name == "tfidf-lexicon" else {}
+
+
+def _vectorizer(params: dict[str, Any]) -> TfidfVectorizer:
     return TfidfVectorizer(
         ngram_range=(1, params.get("word_ngram_max", 2)),
         min_df=params.get("min_df", 2),
@@ -101,9 +122,8 @@ def _peer_scores(X_train: sp.csr_matrix, Y_train: sp.csr_matrix, X_dev: sp.csr_m
 
 
 def _linear_scores(
-    config: TrainConfig, X_train: sp.csr_matrix, Y_train: sp.csr_matrix, X_dev: sp.csr_matrix
+    params: dict[str, Any], X_train: sp.csr_matrix, Y_train: sp.csr_matrix, X_dev: sp.csr_matrix
 ) -> Any:
-    params = config.model.params
     settings = LinearSettings(
         **{
             k: params[k]
@@ -155,15 +175,17 @@ def _table(results: dict[str, Any]) -> str:
         "train seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in results["train_seconds"].items()),
         f"time ratio autocode/peer (identical features): "
         f"{results['time_ratio_autocode_over_peer']:.2f}",
-        f"{'variant':34} {'system':9} {'micro-F1':>8} {'MAP':>6}",
+        f"coder: {results['coder_model']}",
+        f"{'variant':36} {'system':9} {'micro-F1':>8} {'MAP':>6}",
     ]
     for variant in (
         "peer_best_global_threshold",
         "autocode_best_global_threshold",
+        "tfidf_lexicon_best_global_threshold",
         "autocode_coder_tuned_thresholds",
     ):
         for system, values in results[variant].items():
-            lines.append(f"{variant:34} {system:9} {values['micro_f1']:8.3f} {values['map']:6.3f}")
+            lines.append(f"{variant:36} {system:9} {values['micro_f1']:8.3f} {values['map']:6.3f}")
     return "\n".join(lines)
 
 

@@ -464,7 +464,10 @@ def test_train_on_codiesp_dev_logs_a_private_loadable_coder(
                 "test_splits": ["dev"],
             },
             "labels": {"min_count": 5},
-            "model": {"name": "tfidf", "params": {"min_df": 2, "epochs": 2}},
+            "model": {
+                "name": "tfidf-lexicon",
+                "params": {"tfidf": {"min_df": 2, "epochs": 2}, "inner_folds": 2},
+            },
             "routing": {"min_support": 5},
         },
     )
@@ -479,6 +482,7 @@ def test_train_on_codiesp_dev_logs_a_private_loadable_coder(
         assert 0.0 < payload["micro_f1"] <= 1.0
         assert run.data.params["crossfit_folds"] == "2"
         assert run.data.params["data.format"] == "codiesp"
+        assert run.data.params["model.params.tfidf.epochs"] == "2"
         for key in ("test.micro_f1", "test.map", "test.per_system.ICD10CM.micro_f1", "fit_seconds"):
             assert key in run.data.metrics, key
         assert "validation.micro_f1" not in run.data.metrics  # cross-fitted, no split
