@@ -66,6 +66,10 @@ def main() -> None:
         lambda: lexicon.fit(train.texts, Y_train, label_codes=space.codes_)
     )
     lexicon_scores = lexicon.predict_proba(dev.texts)
+    # Prediction speed of the re-ranked model against its own stage 1, same notes.
+    repeated = dev.texts * 4
+    stage1_predict, _ = _timed(lambda: lexicon.stage1_.predict_proba(repeated))
+    lexicon_predict, _ = _timed(lambda: lexicon.predict_proba(repeated))
     coder_seconds, coder = _timed(lambda: fit_coder(config, train, None).coder)
     coder_report = evaluate_coder(coder, dev.texts, dev.codes).report
 
@@ -81,6 +85,10 @@ def main() -> None:
             "autocode_coder_with_crossfit": coder_seconds,
         },
         "time_ratio_autocode_over_peer": ours_seconds / peer_seconds,
+        "predict_notes_per_second": {
+            "tfidf": len(repeated) / stage1_predict,
+            "tfidf_lexicon": len(repeated) / lexicon_predict,
+        },
         "peer_best_global_threshold": _scores(gold, _pad(peer_scores, unseen), labels),
         "autocode_best_global_threshold": _scores(gold, _pad(our_scores, unseen), labels),
         "tfidf_lexicon_best_global_threshold": _scores(gold, _pad(lexicon_scores, unseen), labels),
@@ -175,6 +183,8 @@ def _table(results: dict[str, Any]) -> str:
         "train seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in results["train_seconds"].items()),
         f"time ratio autocode/peer (identical features): "
         f"{results['time_ratio_autocode_over_peer']:.2f}",
+        "predict notes/s: "
+        + ", ".join(f"{k} {v:.0f}" for k, v in results["predict_notes_per_second"].items()),
         f"coder: {results['coder_model']}",
         f"{'variant':36} {'system':9} {'micro-F1':>8} {'MAP':>6}",
     ]

@@ -34,6 +34,24 @@ def test_fitting_without_the_label_codes_is_a_clear_error(tiny_corpus: TinyCorpu
         model.fit(tiny_corpus.texts, tiny_corpus.Y, label_codes=tiny_corpus.codes[:5])
 
 
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"tfidf": {"epoch": 3}}, r"unknown tfidf setting\(s\) \['epoch'\]; valid: .*epochs"),
+        ({"inner_folds": 1}, r"inner_folds must be an integer >= 2, got 1"),
+        ({"hard_negatives": -1}, r"hard_negatives must be an integer >= 0, got -1"),
+        ({"random_negatives": 2.5}, r"random_negatives must be an integer >= 0, got 2.5"),
+        ({"regularization": 0.0}, r"regularization must be > 0, got 0.0"),
+    ],
+)
+def test_bad_hyperparameters_are_named_with_their_value(
+    params: dict[str, object], message: str, tiny_corpus: TinyCorpus
+) -> None:
+    model = TfidfLexiconModel(**params)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=message):
+        model.fit(tiny_corpus.texts, tiny_corpus.Y, label_codes=tiny_corpus.codes)
+
+
 def test_evidence_starts_with_the_words_of_the_codes_term(tiny_corpus: TinyCorpus) -> None:
     model = tiny_lexicon_model(tiny_corpus)
     gout = tiny_corpus.codes.index("ICD10CM:M10.9")  # "Gout, unspecified"

@@ -81,6 +81,7 @@ class TfidfLexiconModel:
             )
         if len(texts) != Y.shape[0]:
             raise ValueError(f"{len(texts)} texts but Y has {Y.shape[0]} rows")
+        self._check_params()
         Y_dense = np.asarray(Y.todense() if hasattr(Y, "todense") else Y) > 0
         self.label_codes_ = list(label_codes)
         self.systems_ = np.array([code.split(":", 1)[0] for code in label_codes])
@@ -152,6 +153,23 @@ class TfidfLexiconModel:
         model.facts_ = CodeFacts(**state["facts"])
         model.rerankers_ = {s: Reranker(**r) for s, r in state["rerankers"].items()}
         return model
+
+    def _check_params(self) -> None:
+        stage1_names = set(TfidfModel().get_params())
+        unknown = sorted(set(self.tfidf) - stage1_names)
+        if unknown:
+            valid = ", ".join(sorted(stage1_names))
+            raise ValueError(f"unknown tfidf setting(s) {unknown}; valid: {valid}")
+        limits = {
+            "inner_folds": (self.inner_folds, 2),
+            "hard_negatives": (self.hard_negatives, 0),
+            "random_negatives": (self.random_negatives, 0),
+        }
+        for name, (value, least) in limits.items():
+            if not isinstance(value, int) or value < least:
+                raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+        if not self.regularization > 0:
+            raise ValueError(f"regularization must be > 0, got {self.regularization!r}")
 
     def _build_code_knowledge(self, texts: Sequence[str], train_counts: np.ndarray) -> None:
         """One lexicon over the labels' terms, then their groups' (rows after the labels)."""
