@@ -17,6 +17,7 @@ from typing import Any, Self
 
 import joblib
 import numpy as np
+import scipy.sparse as sp
 
 from autocode.codes.terms import code_group, code_terms
 from autocode.models.base import LabelMatrix, NotFittedError
@@ -82,14 +83,14 @@ class TfidfLexiconModel:
         if len(texts) != Y.shape[0]:
             raise ValueError(f"{len(texts)} texts but Y has {Y.shape[0]} rows")
         self._check_params()
-        Y_dense = np.asarray(Y.todense() if hasattr(Y, "todense") else Y) > 0
+        gold = sp.csr_matrix(Y, dtype=bool)  # sparse: MIMIC-size Y stays small
         self.label_codes_ = list(label_codes)
         self.systems_ = np.array([code.split(":", 1)[0] for code in label_codes])
-        self._build_code_knowledge(texts, Y_dense.sum(axis=0))
+        self._build_code_knowledge(texts, np.asarray(gold.sum(axis=0)).ravel())
         scores = out_of_fold_scores(
             lambda: TfidfModel(**self.tfidf), texts, Y, folds=self.inner_folds, seed=self.seed
         )
-        X, y, weights, labels = self._training_pairs(texts, scores, Y_dense)
+        X, y, weights, labels = self._training_pairs(texts, scores, gold)
         self.rerankers_ = {}
         for system in sorted(set(self.systems_)):
             rows = self.systems_[labels] == system
@@ -191,17 +192,18 @@ class TfidfLexiconModel:
         return pair_features(scores, own, group, self.facts_)
 
     def _training_pairs(
-        self, texts: Sequence[str], scores: np.ndarray, Y: np.ndarray
+        self, texts: Sequence[str], scores: np.ndarray, gold: sp.csr_matrix
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Feature rows, gold, weights and label index of the pairs stage 2 learns from."""
         rng = np.random.default_rng(self.seed)
         X_parts, y_parts, weight_parts, label_parts = [], [], [], []
         for rows in self._chunks(len(texts)):
             features = self._features([texts[i] for i in rows], scores[rows])
+            gold_rows = gold[rows].toarray()
             for k, note in enumerate(rows):
-                chosen, weights = self._pairs_of_note(features[k], scores[note], Y[note], rng)
+                chosen, weights = self._pairs_of_note(features[k], scores[note], gold_rows[k], rng)
                 X_parts.append(features[k, chosen])
-                y_parts.append(Y[note, chosen])
+                y_parts.append(gold_rows[k, chosen])
                 weight_parts.append(weights)
                 label_parts.append(chosen)
         return (
