@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from autocode.codes.terms import code_group, code_terms
 from autocode.models.lexicon import CodeLexicon, content_words, fold, sentence_spans
@@ -115,7 +116,11 @@ def test_group_max_takes_each_labels_family_maximum() -> None:
 def test_pair_features_hold_hand_computed_values() -> None:
     codes = ["ICD10CM:L40.0", "ICD10CM:L40.9", "ICD10CM:R42"]
     terms = [code_terms(c) for c in codes]
-    facts = CodeFacts.build(codes, [code_group(c) for c in codes], terms, np.array([3, 0, 1]))
+    # Four training notes: L40.0 gold in three, R42 in one; L40.0's term matched notes 0, 1
+    # and 3 (two of them gold), L40.9's note 0 (not gold). All labels: 2 hits in 4 matches.
+    gold = sp.csr_matrix(np.array([[1, 0, 0], [1, 0, 1], [1, 0, 0], [0, 0, 0]], bool))
+    matched = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 0], [0, 0, 0], [1, 0, 0]], bool))
+    facts = CodeFacts.build(codes, [code_group(c) for c in codes], terms, gold, matched)
     lexicon = CodeLexicon([*terms, code_terms("ICD10CM:L40"), code_terms("ICD10CM:R42")])
     matches = lexicon.fit(["Psoriasis.", "Dizziness."]).match(["Plaque psoriasis, dizzy."])
     own = type(matches)(*(m[:, :3] for m in vars(matches).values()))
@@ -135,6 +140,14 @@ def test_pair_features_hold_hand_computed_values() -> None:
     assert column["is_unspecified"].tolist() == [0.0, 1.0, 0.0]
     assert column["full_match_x_unspecified"].tolist() == [0.0, 1.0, 0.0]
     assert column["code_length"].tolist() == [4.0, 4.0, 3.0]
+    # (hits + 2 * 0.5) / (matches + 2) where the term matched, else 0.
+    assert column["term_match_precision"] == pytest.approx([0.6, 1 / 3, 0.0])
+
+    # A training note (gold L40.0 only) is left out of its own term precision.
+    own_note = np.array([[1, 0, 0]], np.float32)
+    training = pair_features(scores, own, group, facts, training_gold=own_note)[0]
+    precision = training[:, FEATURES.index("term_match_precision")]
+    assert precision == pytest.approx([(1 + 1) / (2 + 2), (0 + 1) / (0 + 2), 0.0])
 
 
 def test_the_stage1_only_reranker_passes_stage1_probabilities_through() -> None:

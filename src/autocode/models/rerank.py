@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 
 from autocode.models.lexicon import FULL_MATCH, TermMatches
@@ -37,8 +38,10 @@ FEATURES = (
     "code_length",
     "full_match_x_log_train_count",
     "full_match_x_unspecified",
+    "term_match_precision",
 )
 LOGIT_CLIP = 12.0
+PRIOR_MATCHES = 2.0  # pseudo-counts pulling a code's term precision toward all codes' own
 
 
 @dataclass
@@ -52,6 +55,8 @@ class CodeFacts:
     is_unspecified: np.ndarray
     is_other: np.ndarray
     code_length: np.ndarray
+    term_matches: np.ndarray  # training notes where a term of the label fully matched
+    term_match_hits: np.ndarray  # ... of which the label was gold
 
     @classmethod
     def build(
@@ -59,8 +64,11 @@ class CodeFacts:
         codes: Sequence[str],
         groups: Sequence[str],
         terms: Sequence[Sequence[str]],
-        train_counts: np.ndarray,
+        gold: sp.csr_matrix,
+        term_matched: sp.csr_matrix,
     ) -> CodeFacts:
+        """`gold` and `term_matched` are (training notes, labels) booleans."""
+        train_counts = np.asarray(gold.sum(axis=0), np.float64).ravel()
         group_names = sorted(set(groups))
         group = np.array([group_names.index(g) for g in groups], dtype=np.int64)
         group_counts = np.bincount(group, weights=train_counts, minlength=len(group_names))
@@ -75,6 +83,8 @@ class CodeFacts:
             code_length=np.array(
                 [len(c.split(":", 1)[1].replace(".", "")) for c in codes], np.float32
             ),
+            term_matches=np.asarray(term_matched.sum(axis=0), np.float32).ravel(),
+            term_match_hits=np.asarray(term_matched.multiply(gold).sum(axis=0), np.float32).ravel(),
         )
 
     def as_arrays(self) -> dict[str, np.ndarray]:
@@ -82,9 +92,18 @@ class CodeFacts:
 
 
 def pair_features(
-    scores: np.ndarray, own: TermMatches, group: TermMatches, facts: CodeFacts
+    scores: np.ndarray,
+    own: TermMatches,
+    group: TermMatches,
+    facts: CodeFacts,
+    *,
+    training_gold: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(notes, labels, len(FEATURES)) features; `own`/`group` match each label / its group."""
+    """(notes, labels, len(FEATURES)) features; `own`/`group` match each label / its group.
+
+    For training notes pass their gold rows: a note's own outcome is taken out of the term
+    precision it is given (leave-one-out), or the feature would leak its label.
+    """
     clipped = np.clip(scores, 1e-6, 1 - 1e-6)
     logit = np.clip(np.log(clipped / (1 - clipped)), -LOGIT_CLIP, LOGIT_CLIP)
     rank = np.argsort(np.argsort(-scores, axis=1, kind="stable"), axis=1)
@@ -115,8 +134,22 @@ def pair_features(
         ),
         full * facts.log_train_count,
         full * facts.is_unspecified,
+        full * _term_precision(facts, full, training_gold),
     ]
     return np.stack(columns, axis=-1).astype(np.float32)
+
+
+def _term_precision(
+    facts: CodeFacts, full: np.ndarray, training_gold: np.ndarray | None
+) -> np.ndarray:
+    """How often a full match of the label's term meant the label in training, smoothed."""
+    matches = np.broadcast_to(facts.term_matches, full.shape)
+    hits = np.broadcast_to(facts.term_match_hits, full.shape)
+    if training_gold is not None:
+        matches = matches - full
+        hits = hits - full * training_gold
+    prior = facts.term_match_hits.sum() / max(facts.term_matches.sum(), 1.0)
+    return ((hits + PRIOR_MATCHES * prior) / (matches + PRIOR_MATCHES)).astype(np.float32)
 
 
 def _group_max(values: np.ndarray, group: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ from autocode.codes.terms import code_group, code_terms
 from autocode.models.base import LabelMatrix, NotFittedError
 from autocode.models.crossfit import out_of_fold_scores
 from autocode.models.evidence import Span
-from autocode.models.lexicon import CodeLexicon, TermMatches
+from autocode.models.lexicon import FULL_MATCH, CodeLexicon, TermMatches
 from autocode.models.rerank import FEATURES, CodeFacts, Reranker, pair_features
 from autocode.models.tfidf import TfidfModel
 
@@ -86,7 +86,7 @@ class TfidfLexiconModel:
         gold = sp.csr_matrix(Y, dtype=bool)  # sparse: MIMIC-size Y stays small
         self.label_codes_ = list(label_codes)
         self.systems_ = np.array([code.split(":", 1)[0] for code in label_codes])
-        self._build_code_knowledge(texts, np.asarray(gold.sum(axis=0)).ravel())
+        self._build_code_knowledge(texts, gold)
         scores = out_of_fold_scores(
             lambda: TfidfModel(**self.tfidf), texts, Y, folds=self.inner_folds, seed=self.seed
         )
@@ -172,7 +172,7 @@ class TfidfLexiconModel:
         if not self.regularization > 0:
             raise ValueError(f"regularization must be > 0, got {self.regularization!r}")
 
-    def _build_code_knowledge(self, texts: Sequence[str], train_counts: np.ndarray) -> None:
+    def _build_code_knowledge(self, texts: Sequence[str], gold: sp.csr_matrix) -> None:
         """One lexicon over the labels' terms, then their groups' (rows after the labels)."""
         label_terms = [code_terms(code) for code in self.label_codes_]
         groups = [code_group(code) for code in self.label_codes_]
@@ -182,14 +182,19 @@ class TfidfLexiconModel:
         )
         group_terms = [code_terms(name) for name in group_names]
         self.lexicon_ = CodeLexicon(label_terms + group_terms).fit(texts)
-        self.facts_ = CodeFacts.build(self.label_codes_, groups, label_terms, train_counts)
+        matched = self.lexicon_.match(texts).best[:, : len(label_terms)] >= FULL_MATCH
+        self.facts_ = CodeFacts.build(
+            self.label_codes_, groups, label_terms, gold, sp.csr_matrix(matched)
+        )
 
-    def _features(self, texts: Sequence[str], scores: np.ndarray) -> np.ndarray:
+    def _features(
+        self, texts: Sequence[str], scores: np.ndarray, training_gold: np.ndarray | None = None
+    ) -> np.ndarray:
         matches = self.lexicon_.match(texts)
         n_labels = len(self.label_codes_)
         own = _columns(matches, np.arange(n_labels))
         group = _columns(matches, self.group_of_label_)
-        return pair_features(scores, own, group, self.facts_)
+        return pair_features(scores, own, group, self.facts_, training_gold=training_gold)
 
     def _training_pairs(
         self, texts: Sequence[str], scores: np.ndarray, gold: sp.csr_matrix
@@ -198,8 +203,8 @@ class TfidfLexiconModel:
         rng = np.random.default_rng(self.seed)
         X_parts, y_parts, weight_parts, label_parts = [], [], [], []
         for rows in self._chunks(len(texts)):
-            features = self._features([texts[i] for i in rows], scores[rows])
             gold_rows = gold[rows].toarray()
+            features = self._features([texts[i] for i in rows], scores[rows], gold_rows)
             for k, note in enumerate(rows):
                 chosen, weights = self._pairs_of_note(features[k], scores[note], gold_rows[k], rng)
                 X_parts.append(features[k, chosen])
