@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Self
 
 import numpy as np
@@ -29,6 +30,7 @@ STOP_WORDS = frozenset(
 FULL_MATCH = 0.999  # float sums of idf weights may miss 1.0 by rounding
 
 
+@lru_cache(maxsize=65536)  # notes repeat their words; folding each spelling once is enough
 def fold(word: str) -> str:
     """A crude plural fold, enough to meet "fractures" with "fracture" and "masses" with "mass"."""
     if len(word) <= 3 or not word.endswith("s") or word.endswith(("ss", "us", "is")):
@@ -159,7 +161,9 @@ class CodeLexicon:
         notes: list[int] = []
         for note, text in enumerate(texts):
             for start, end in sentence_spans(text):
-                ids = {self.vocabulary.get(w, -1) for w, _, _ in content_words(text[start:end])}
+                # Spans are not needed here: findall is cheaper than content_words.
+                words = WORD.findall(text[start:end].lower())
+                ids = {self.vocabulary.get(fold(w), -1) for w in words if w not in STOP_WORDS}
                 ids.discard(-1)
                 rows.extend([len(notes)] * len(ids))
                 columns.extend(ids)

@@ -106,7 +106,9 @@ def pair_features(
     """
     clipped = np.clip(scores, 1e-6, 1 - 1e-6)
     logit = np.clip(np.log(clipped / (1 - clipped)), -LOGIT_CLIP, LOGIT_CLIP)
-    rank = np.argsort(np.argsort(-scores, axis=1, kind="stable"), axis=1)
+    order = np.argsort(-scores, axis=1, kind="stable")
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(scores.shape[1])[None, :], axis=1)
     note_max = scores.max(axis=1, keepdims=True)
     full = (own.best >= FULL_MATCH).astype(np.float32)
     columns = [
@@ -136,7 +138,7 @@ def pair_features(
         full * facts.is_unspecified,
         full * _term_precision(facts, full, training_gold),
     ]
-    return np.stack(columns, axis=-1).astype(np.float32)
+    return np.stack(columns, axis=-1, dtype=np.float32)
 
 
 def _term_precision(
