@@ -63,6 +63,8 @@ class RoutingConfig(StrictModel):
     target_precision: float = Field(default=0.95, gt=0, le=1)
     target_recall: float = Field(default=0.95, gt=0, le=1)
     min_support: int = Field(default=20, ge=1)
+    # A note lists at most this many uncertain codes for review (its most probable).
+    max_review_codes: int | None = Field(default=30, ge=1)
 
 
 class TrackingConfig(StrictModel):

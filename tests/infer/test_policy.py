@@ -54,6 +54,27 @@ def test_classify_hand_example():
     np.testing.assert_array_equal(decisions, expected)
 
 
+def test_review_lists_keep_only_the_most_probable_uncertain_codes():
+    probs = np.array([[0.5, 0.2, 0.4, 0.95, 0.3], [0.25, 0.01, 0.02, 0.03, 0.3]])
+    band = ReviewPolicy(np.full(5, 0.9), np.full(5, 0.1), 0.95, 0.95, True, max_uncertain=2)
+    # Row 0: 0.5, 0.4, 0.3 and 0.2 are uncertain; only 0.5 and 0.4 stay; 0.95 is accepted.
+    # Row 1: two uncertain entries, within the cap.
+    expected = [[-1, 0, -1, 1, 0], [-1, 0, 0, 0, -1]]
+    np.testing.assert_array_equal(band.classify(probs), expected)
+    uncapped = ReviewPolicy(band.accept, band.reject, 0.95, 0.95, True)
+    assert (uncapped.classify(probs) == -1).sum(axis=1).tolist() == [4, 2]
+    restored = ReviewPolicy.from_dict(json.loads(json.dumps(band.to_dict())))
+    assert restored.max_uncertain == 2
+    with pytest.raises(ValueError, match="max_uncertain must be >= 1 or None, got 0"):
+        ReviewPolicy(band.accept, band.reject, 0.95, 0.95, True, max_uncertain=0)
+
+
+def test_tuned_policies_carry_the_cap():
+    policy = tune_review_bands(Y, PROBS, 0.75, min_support=NO_PER_CODE, max_uncertain=1)
+    assert policy.max_uncertain == 1
+    assert ((policy.classify(PROBS) == -1).sum(axis=1) <= 1).all()
+
+
 @pytest.fixture(scope="module")
 def calibrated() -> tuple[np.ndarray, np.ndarray]:
     """Probabilities that are calibrated by construction: y ~ Bernoulli(p)."""

@@ -98,9 +98,10 @@ def test_description_coverage_ignores_the_other_terms() -> None:
 
 def test_spans_point_at_the_best_terms_words(lexicon: CodeLexicon) -> None:
     text = "Psoriasis once. Then PLAQUE  psoriasis, and dizziness."
-    assert [text[a:b] for a, b in lexicon.spans(text, 0)] == ["PLAQUE", "psoriasis"]
-    assert [text[a:b] for a, b in lexicon.spans(text, 1)] == ["dizziness"]
-    assert lexicon.spans(text, 2) == []
+    plaque, dizziness, nothing = lexicon.spans(text, [0, 1, 2])
+    assert [text[a:b] for a, b in plaque] == ["PLAQUE", "psoriasis"]
+    assert [text[a:b] for a, b in dizziness] == ["dizziness"]
+    assert nothing == []
 
 
 # ----------------------------------------------------------------------------- pair features

@@ -30,6 +30,9 @@ class ReviewPolicy:
 
     ``reachable`` is False when no threshold reached ``target_precision`` on validation;
     then every accept threshold is ``ABOVE_ONE`` and no code is ever auto-accepted.
+    ``max_uncertain`` caps the codes a note sends to review (its most probable ones): a
+    weak model's recall target pulls reject thresholds near zero, and a reviewer cannot
+    weigh hundreds of candidates.
     """
 
     accept: FloatArray
@@ -37,6 +40,7 @@ class ReviewPolicy:
     target_precision: float
     target_recall: float
     reachable: bool
+    max_uncertain: int | None = None
 
     def __post_init__(self) -> None:
         accept = np.array(self.accept, dtype=np.float64)
@@ -55,6 +59,8 @@ class ReviewPolicy:
             )
         check_fraction(self.target_precision, "target_precision")
         check_fraction(self.target_recall, "target_recall")
+        if self.max_uncertain is not None and self.max_uncertain < 1:
+            raise ValueError(f"max_uncertain must be >= 1 or None, got {self.max_uncertain}")
         for name, array in (("accept", accept), ("reject", reject)):
             array.flags.writeable = False
             object.__setattr__(self, name, array)
@@ -67,6 +73,8 @@ class ReviewPolicy:
         decisions = np.full(values.shape, UNCERTAIN, dtype=np.int8)
         decisions[values >= self.accept] = ACCEPTED
         decisions[values < self.reject] = REJECTED
+        if self.max_uncertain is not None:
+            _keep_most_probable_uncertain(decisions, values, self.max_uncertain)
         return decisions
 
     def to_dict(self) -> dict[str, Any]:
@@ -76,6 +84,7 @@ class ReviewPolicy:
             "target_precision": self.target_precision,
             "target_recall": self.target_recall,
             "reachable": self.reachable,
+            "max_uncertain": self.max_uncertain,
         }
 
     @classmethod
@@ -86,7 +95,16 @@ class ReviewPolicy:
             target_precision=float(d["target_precision"]),
             target_recall=float(d["target_recall"]),
             reachable=bool(d["reachable"]),
+            max_uncertain=d.get("max_uncertain"),
         )
+
+
+def _keep_most_probable_uncertain(decisions: np.ndarray, values: FloatArray, limit: int) -> None:
+    """Per row, turn uncertain entries beyond the `limit` most probable into rejections."""
+    for row in np.flatnonzero((decisions == UNCERTAIN).sum(axis=1) > limit):
+        uncertain = np.flatnonzero(decisions[row] == UNCERTAIN)
+        dropped = uncertain[np.argsort(-values[row, uncertain], kind="stable")[limit:]]
+        decisions[row, dropped] = REJECTED
 
 
 def _lowest_precise_threshold(
@@ -126,6 +144,7 @@ def _tune(
     target_precision: float,
     min_support: int,
     target_recall: float,
+    max_uncertain: int | None = None,
 ) -> ReviewPolicy:
     for name, target in (("target_precision", target_precision), ("target_recall", target_recall)):
         if not 0.0 < target <= 1.0:
@@ -149,7 +168,8 @@ def _tune(
     # 3. Rejecting is pooled and global: missing a gold code costs the same for every code,
     #    and the false-negative mass needs all codes' positives to be estimated at all.
     reject = np.minimum(_reject_threshold(values[rows, cols], target_recall), accept)
-    return ReviewPolicy(accept, reject, target_precision, target_recall, global_accept <= 1.0)
+    reachable = global_accept <= 1.0
+    return ReviewPolicy(accept, reject, target_precision, target_recall, reachable, max_uncertain)
 
 
 def tune_review_bands(
@@ -158,6 +178,7 @@ def tune_review_bands(
     target_precision: float = 0.95,
     min_support: int = 20,
     target_recall: float = 0.95,
+    max_uncertain: int | None = None,
 ) -> ReviewPolicy:
     """Accept and reject thresholds per code from validation calibrated probabilities.
 
@@ -170,11 +191,11 @@ def tune_review_bands(
     3. Reject: the highest t such that at most (1 - ``target_recall``) of all gold
        entries score below it, so confident rejections miss few real codes; clipped to
        each code's accept threshold so that the bands never invert.
+    4. ``max_uncertain`` (stored, applied by ``classify``) caps each note's review list.
     """
     values = as_probs(probs)
-    return _tune(
-        values, as_gold(y_true, values.shape), target_precision, min_support, target_recall
-    )
+    gold = as_gold(y_true, values.shape)
+    return _tune(values, gold, target_precision, min_support, target_recall, max_uncertain)
 
 
 def _report(values: FloatArray, gold: sp.csr_array, policy: ReviewPolicy) -> dict[str, Any]:

@@ -128,23 +128,29 @@ class CodeLexicon:
             best_description=self._per_code(best * self._is_description),
         )
 
-    def spans(self, text: str, code: int) -> list[tuple[int, int]]:
-        """Character spans of the words of code's best-matching term in its best sentence."""
+    def spans(self, text: str, codes: Sequence[int]) -> list[list[tuple[int, int]]]:
+        """Per code: character spans of its best-matching term's words in its best sentence."""
         weighted = self._fitted()
-        terms = [weighted[row] for row in np.flatnonzero(self._owner == code)]
-        best_score, best_hits = 0.0, []
-        for start, end in sentence_spans(text):
-            words = [
-                (self.vocabulary.get(w, -1), a, b) for w, a, b in content_words(text[start:end])
+        sentences = [
+            [
+                (self.vocabulary.get(w, -1), start + a, start + b)
+                for w, a, b in content_words(text[start:end])
             ]
-            present = {word for word, _, _ in words}
-            for term in terms:
+            for start, end in sentence_spans(text)
+        ]
+        result = []
+        for code in codes:
+            best_score, best_hits = 0.0, []
+            for row in np.flatnonzero(self._owner == code):
+                term = weighted[row]
                 weights = dict(zip(term.indices.tolist(), term.data.tolist(), strict=True))
-                score = sum(weights[word] for word in present if word in weights)
-                if score > best_score:
-                    best_score = score
-                    best_hits = [(start + a, start + b) for word, a, b in words if word in weights]
-        return best_hits
+                for words in sentences:
+                    score = sum(weights[w] for w in {word for word, _, _ in words} if w in weights)
+                    if score > best_score:
+                        best_score = score
+                        best_hits = [(a, b) for word, a, b in words if word in weights]
+            result.append(best_hits)
+        return result
 
     def _per_code(self, per_term: np.ndarray) -> np.ndarray:
         """Each code's maximum over its terms (terms are stored grouped by code, in order)."""

@@ -117,11 +117,11 @@ class TfidfLexiconModel:
         """The words of the code's best-matching term, then stage 1's strongest n-grams."""
         stage1, _ = self._fitted()
         from_words = stage1.evidence(text, label_indices, top_n)
+        from_terms = self.lexicon_.spans(text, label_indices)
         result = []
-        for label, word_spans in zip(label_indices, from_words, strict=True):
+        for term_hits, word_spans in zip(from_terms, from_words, strict=True):
             term_spans = [
-                Span(start, end, text[start:end].lower(), 1.0)
-                for start, end in self.lexicon_.spans(text, label)
+                Span(start, end, text[start:end].lower(), 1.0) for start, end in term_hits
             ]
             seen = {(s.start, s.end) for s in term_spans}
             extra = [s for s in word_spans if (s.start, s.end) not in seen]
