@@ -6,7 +6,11 @@ OneVsRestClassifier(LogisticRegression(liblinear)) on identical features,
 timed on a slice of labels and extrapolated per label (fitting all 10k
 one after another would take hours, which is the point).
 
-    python bench/scale.py [--notes 50000] [--codes 10000] [--json]
+    python bench/scale.py [--notes 50000] [--codes 10000] [--model tfidf|tfidf-lexicon]
+                          [--inner-folds 2] [--json]
+
+`--model tfidf-lexicon` trains the re-ranked model instead (stage 1 as above, with
+`--inner-folds` out-of-fold stage-1 fits for stage 2 to learn from).
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ def main() -> None:
     parser.add_argument("--max-features", type=int, default=50_000)
     parser.add_argument("--sampled-negatives", type=int, default=1000)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--model", choices=["tfidf", "tfidf-lexicon"], default="tfidf")
+    parser.add_argument("--inner-folds", type=int, default=2)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--worker", choices=["autocode", "peer"], help=argparse.SUPPRESS)
     parser.add_argument("--archive", type=Path, help=argparse.SUPPRESS)
@@ -49,6 +55,7 @@ def main() -> None:
     per_label = peer["fit_seconds"] / peer["labels_fitted"]
     peer_full = peer["vectorize_seconds"] + per_label * results["autocode"]["labels"]
     summary = {
+        "model": args.model,
         "notes": args.notes,
         "codes": args.codes,
         **results,
@@ -83,6 +90,10 @@ def _in_subprocess(worker: str, archive: Path, args: argparse.Namespace) -> dict
         str(args.sampled_negatives),
         "--epochs",
         str(args.epochs),
+        "--model",
+        args.model,
+        "--inner-folds",
+        str(args.inner_folds),
     ]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     return dict(json.loads(output.strip().splitlines()[-1]))
@@ -98,15 +109,20 @@ def _work(args: argparse.Namespace) -> dict[str, Any]:
     Y = space.encode(table.column("codes").to_pylist())
     if args.worker == "peer":
         return _peer(args, texts, Y)
-    from autocode.models.tfidf import TfidfModel
+    from autocode.models import TfidfLexiconModel, TfidfModel
 
-    model = TfidfModel(
-        max_features=args.max_features,
-        epochs=args.epochs,
-        sampled_negatives=args.sampled_negatives,
+    stage1 = {
+        "max_features": args.max_features,
+        "epochs": args.epochs,
+        "sampled_negatives": args.sampled_negatives,
+    }
+    model: TfidfModel | TfidfLexiconModel = (
+        TfidfModel(**stage1)
+        if args.model == "tfidf"
+        else TfidfLexiconModel(tfidf=stage1, inner_folds=args.inner_folds)
     )
     started = time.perf_counter()
-    model.fit(texts, Y)
+    model.fit(texts, Y, label_codes=space.codes_)
     fit_seconds = time.perf_counter() - started
     started = time.perf_counter()
     model.predict_proba(texts[:PREDICT_NOTES])
@@ -152,7 +168,8 @@ def _table(summary: dict[str, Any]) -> str:
     return "\n".join(
         [
             f"{summary['notes']} notes × {ours['labels']} labels",
-            f"autocode fit {ours['fit_seconds']:.0f} s, peak RSS {ours['peak_rss_gib']:.2f} GiB, "
+            f"autocode {summary['model']} fit {ours['fit_seconds']:.0f} s, "
+            f"peak RSS {ours['peak_rss_gib']:.2f} GiB, "
             f"predict_proba {ours['predict_notes_per_second']:.0f} notes/s",
             f"peer OvR liblinear: {peer['fit_seconds']:.1f} s for {peer['labels_fitted']} labels "
             f"→ {summary['peer_fit_seconds_extrapolated_to_all_labels']:.0f} s for all",
