@@ -33,4 +33,5 @@ def out_of_fold_scores(
     for fit_rows, held_rows in splitter.split(np.arange(len(texts))):
         model = new_model().fit([texts[i] for i in fit_rows], Y[fit_rows], label_codes=label_codes)
         scores[held_rows] = model.predict_proba([texts[i] for i in held_rows])
+        del model  # free this fold's weights before the next fold allocates its own
     return scores

@@ -69,9 +69,9 @@ class CodeFacts:
     ) -> CodeFacts:
         """`gold` and `term_matched` are (training notes, labels) booleans."""
         train_counts = np.asarray(gold.sum(axis=0), np.float64).ravel()
-        group_names = sorted(set(groups))
-        group = np.array([group_names.index(g) for g in groups], dtype=np.int64)
-        group_counts = np.bincount(group, weights=train_counts, minlength=len(group_names))
+        index = {name: k for k, name in enumerate(sorted(set(groups)))}
+        group = np.array([index[g] for g in groups], dtype=np.int64)
+        group_counts = np.bincount(group, weights=train_counts, minlength=len(index))
         descriptions = [t[0].lower() if t else "" for t in terms]
         return cls(
             group=group,

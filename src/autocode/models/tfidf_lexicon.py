@@ -177,14 +177,20 @@ class TfidfLexiconModel:
         label_terms = [code_terms(code) for code in self.label_codes_]
         groups = [code_group(code) for code in self.label_codes_]
         group_names = sorted(set(groups))
-        self.group_of_label_ = np.array(
-            [len(label_terms) + group_names.index(g) for g in groups], dtype=np.int64
-        )
+        group_row = {name: len(label_terms) + k for k, name in enumerate(group_names)}
+        self.group_of_label_ = np.array([group_row[g] for g in groups], dtype=np.int64)
         group_terms = [code_terms(name) for name in group_names]
         self.lexicon_ = CodeLexicon(label_terms + group_terms).fit(texts)
-        matched = self.lexicon_.match(texts).best[:, : len(label_terms)] >= FULL_MATCH
+        # Chunked: one dense (notes, terms) block for 50k notes would take gigabytes.
+        matched = sp.vstack(
+            [
+                sp.csr_matrix(self.lexicon_.match([texts[i] for i in rows]).best >= FULL_MATCH)
+                for rows in self._chunks(len(texts))
+            ],
+            format="csr",
+        )
         self.facts_ = CodeFacts.build(
-            self.label_codes_, groups, label_terms, gold, sp.csr_matrix(matched)
+            self.label_codes_, groups, label_terms, gold, matched[:, : len(label_terms)]
         )
 
     def _features(
