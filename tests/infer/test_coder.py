@@ -249,3 +249,23 @@ def test_decide_routes_each_note_by_its_bands(coder: Coder) -> None:
     assert unsure.predictions == [
         {"code": E10_9, "probability": 0.60, "accepted": False, "predicted": True}
     ]
+
+
+def test_the_review_cap_lists_the_most_probable_and_keeps_predicted_codes(coder: Coder) -> None:
+    # Accept at 0.9, reject below 0.1, predict at 0.5 (I10 at 0.2), review list capped at 1.
+    codes = [E10_9, E11_9, I10]
+    hand = dataclasses.replace(
+        coder,
+        labels=LabelSpace.from_codes(codes),
+        thresholds=Thresholds(0.5, np.array([0.5, 0.5, 0.2])),
+        policy=ReviewPolicy(np.full(3, 0.9), np.full(3, 0.1), 0.9, 0.9, True, max_uncertain=1),
+    )
+    [note] = decide(hand, np.array([[0.60, 0.15, 0.30]]))
+    # E10.9 is the one listed; I10 is past the cap but predicted, so still shown.
+    assert [p["code"] for p in note.predictions] == [E10_9, I10]
+    assert [p["predicted"] for p in note.predictions] == [True, True]
+    assert note.reasons == [
+        f"uncertain: {E10_9}",
+        "review cap: 2 more uncertain codes not listed",
+        "no accepted code",
+    ]

@@ -61,18 +61,31 @@ def test_review_lists_keep_only_the_most_probable_uncertain_codes():
     # Row 1: two uncertain entries, within the cap.
     expected = [[-1, 0, -1, 1, 0], [-1, 0, 0, 0, -1]]
     np.testing.assert_array_equal(band.classify(probs), expected)
+    assert band.unlisted_uncertain(probs).tolist() == [2, 0]
     uncapped = ReviewPolicy(band.accept, band.reject, 0.95, 0.95, True)
     assert (uncapped.classify(probs) == -1).sum(axis=1).tolist() == [4, 2]
+    assert uncapped.unlisted_uncertain(probs).tolist() == [0, 0]
     restored = ReviewPolicy.from_dict(json.loads(json.dumps(band.to_dict())))
     assert restored.max_uncertain == 2
-    with pytest.raises(ValueError, match="max_uncertain must be >= 1 or None, got 0"):
-        ReviewPolicy(band.accept, band.reject, 0.95, 0.95, True, max_uncertain=0)
+
+
+@pytest.mark.parametrize("cap", [0, 1.5, True, "3"])
+def test_a_bad_review_cap_is_named(cap: object) -> None:
+    with pytest.raises(
+        ValueError, match=rf"max_uncertain must be an integer >= 1 or None, got {cap!r}"
+    ):
+        ReviewPolicy(np.full(2, 0.9), np.full(2, 0.1), 0.95, 0.95, True, max_uncertain=cap)  # type: ignore[arg-type]
 
 
 def test_tuned_policies_carry_the_cap():
-    policy = tune_review_bands(Y, PROBS, 0.75, min_support=NO_PER_CODE, max_uncertain=1)
-    assert policy.max_uncertain == 1
-    assert ((policy.classify(PROBS) == -1).sum(axis=1) <= 1).all()
+    rng = np.random.default_rng(3)
+    probs = rng.uniform(0.0, 1.0, size=(50, 30))
+    y = (rng.random(probs.shape) < probs).astype(np.int8)
+    uncapped = tune_review_bands(y, probs, 0.95, min_support=NO_PER_CODE)
+    assert ((uncapped.classify(probs) == -1).sum(axis=1) > 3).all()  # the cap has work to do
+    policy = tune_review_bands(y, probs, 0.95, min_support=NO_PER_CODE, max_uncertain=3)
+    assert policy.max_uncertain == 3
+    assert ((policy.classify(probs) == -1).sum(axis=1) == 3).all()
 
 
 @pytest.fixture(scope="module")

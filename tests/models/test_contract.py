@@ -59,14 +59,13 @@ def test_probabilities_have_one_float_column_per_label(
     fitted: tuple[str, CodingModel], tiny_corpus: TinyCorpus
 ) -> None:
     _, model = fitted
-    for texts in (tiny_corpus.texts, tiny_corpus.heldout_texts, tiny_corpus.texts[:1]):
+    for texts in (tiny_corpus.texts, tiny_corpus.heldout_texts, tiny_corpus.texts[:1], []):
         probs = model.predict_proba(texts)
         assert isinstance(probs, np.ndarray)
         assert probs.shape == (len(texts), tiny_corpus.Y.shape[1])
         assert np.issubdtype(probs.dtype, np.floating)
         assert np.isfinite(probs).all()
-        assert probs.min() >= 0.0
-        assert probs.max() <= 1.0
+        assert ((probs >= 0.0) & (probs <= 1.0)).all()
 
 
 def test_fit_returns_self_and_learned_state_ends_in_underscore(

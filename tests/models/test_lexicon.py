@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from autocode.codes.terms import code_group, code_terms
 from autocode.models.lexicon import CodeLexicon, content_words, fold, sentence_spans
 from autocode.models.rerank import FEATURES, CodeFacts, Reranker, _group_max, pair_features
+from autocode.models.tfidf_lexicon import _columns
 
 # ----------------------------------------------------------------------------- code terms
 
@@ -98,19 +99,31 @@ def test_description_coverage_ignores_the_other_terms() -> None:
 
 def test_spans_point_at_the_best_terms_words(lexicon: CodeLexicon) -> None:
     text = "Psoriasis once. Then PLAQUE  psoriasis, and dizziness."
+    common, unseen = math.log(3 / 2) + 1, math.log(3 / 1) + 1
     plaque, dizziness, nothing = lexicon.spans(text, [0, 1, 2])
-    assert [text[a:b] for a, b in plaque] == ["PLAQUE", "psoriasis"]
-    assert [text[a:b] for a, b in dizziness] == ["dizziness"]
-    assert nothing == []
+    assert plaque[0] == pytest.approx(1.0)
+    assert [text[a:b] for a, b in plaque[1]] == ["PLAQUE", "psoriasis"]
+    assert dizziness[0] == pytest.approx(common / (common + unseen))
+    assert [text[a:b] for a, b in dizziness[1]] == ["dizziness"]
+    assert nothing == (0.0, [])
+
+
+def test_offsets_survive_letters_that_lowercase_longer() -> None:
+    lexicon = CodeLexicon([["Gout"]]).fit(["Gout."])
+    text = "İİ gout today"  # "İ".lower() is two characters
+    [(coverage, spans)] = lexicon.spans(text, [0])
+    assert coverage == pytest.approx(1.0)
+    assert [text[a:b] for a, b in spans] == ["gout"]
 
 
 # ----------------------------------------------------------------------------- pair features
 
 
 def test_group_max_takes_each_labels_family_maximum() -> None:
-    values = np.array([[0.2, 0.7, 0.1, 0.4], [0.9, 0.1, 0.3, 0.0]], np.float32)
-    group = np.array([1, 1, 0, 0])
-    expected = np.array([[0.7, 0.7, 0.4, 0.4], [0.9, 0.9, 0.3, 0.3]], np.float32)
+    # Interleaved families, and family 2 of one label.
+    values = np.array([[0.2, 0.1, 0.7, 0.4, 0.5], [0.9, 0.3, 0.1, 0.0, 0.2]], np.float32)
+    group = np.array([1, 0, 1, 0, 2])
+    expected = np.array([[0.7, 0.4, 0.7, 0.4, 0.5], [0.9, 0.3, 0.9, 0.3, 0.2]], np.float32)
     assert np.array_equal(_group_max(values, group), expected)
 
 
@@ -124,8 +137,8 @@ def test_pair_features_hold_hand_computed_values() -> None:
     facts = CodeFacts.build(codes, [code_group(c) for c in codes], terms, gold, matched)
     lexicon = CodeLexicon([*terms, code_terms("ICD10CM:L40"), code_terms("ICD10CM:R42")])
     matches = lexicon.fit(["Psoriasis.", "Dizziness."]).match(["Plaque psoriasis, dizzy."])
-    own = type(matches)(*(m[:, :3] for m in vars(matches).values()))
-    group = type(matches)(*(m[:, [3, 3, 4]] for m in vars(matches).values()))
+    own = _columns(matches, np.arange(3))
+    group = _columns(matches, np.array([3, 3, 4]))
     scores = np.array([[0.5, 0.8, 0.2]], np.float32)
 
     features = pair_features(scores, own, group, facts)[0]
@@ -143,12 +156,15 @@ def test_pair_features_hold_hand_computed_values() -> None:
     assert column["code_length"].tolist() == [4.0, 4.0, 3.0]
     # (hits + 2 * 0.5) / (matches + 2) where the term matched, else 0.
     assert column["term_match_precision"] == pytest.approx([0.6, 1 / 3, 0.0])
-
-    # A training note (gold L40.0 only) is left out of its own term precision.
-    own_note = np.array([[1, 0, 0]], np.float32)
-    training = pair_features(scores, own, group, facts, training_gold=own_note)[0]
-    precision = training[:, FEATURES.index("term_match_precision")]
-    assert precision == pytest.approx([(1 + 1) / (2 + 2), (0 + 1) / (0 + 2), 0.0])
+    assert column["full_match_x_log_train_count"] == pytest.approx([math.log(4), 0.0, 0.0])
+    assert column["has_terms"].tolist() == [1.0, 1.0, 1.0]
+    assert column["is_other"].tolist() == [0.0, 0.0, 0.0]
+    # L40.9 ("Psoriasis") fully matches too: no sibling matches better than either.
+    assert column["term_gap_to_best_sibling"] == pytest.approx([0.0, 0.0, 0.0], abs=1e-6)
+    assert column["group_coverage"][:2] == pytest.approx([1.0, 1.0], abs=1e-6)
+    # L40.0's description "Psoriasis vulgaris" is half there; its inclusion term is whole.
+    assert 0 < column["description_coverage"][0] < 1
+    assert column["term_log_full_sentences"][:2] == pytest.approx([math.log(2), math.log(2)])
 
 
 def test_the_stage1_only_reranker_passes_stage1_probabilities_through() -> None:

@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from autocode import metrics
 from autocode.corpus.load import LoadOptions, load_notes
 from autocode.labels import LabelSpace
 from autocode.models import TfidfLexiconModel, TfidfModel
+from autocode.models.crossfit import fold_splits
 from autocode.models.rerank import Reranker
 
 if TYPE_CHECKING:
@@ -59,8 +61,42 @@ def test_evidence_starts_with_the_words_of_the_codes_term(tiny_corpus: TinyCorpu
     text = "Seen today. Known GOUT, flaring; migraine quiet."
     gout_spans, migraine_spans = model.evidence(text, [gout, migraine], top_n=2)
     assert text[gout_spans[0].start : gout_spans[0].end] == "GOUT"
+    assert gout_spans[0].weight == pytest.approx(1.0)  # the term's coverage
     assert text[migraine_spans[0].start : migraine_spans[0].end] == "migraine"
     assert len(gout_spans) <= 2
+
+
+def test_a_barely_matching_term_is_not_shown_as_evidence(tiny_corpus: TinyCorpus) -> None:
+    model = tiny_lexicon_model(tiny_corpus)
+    femur = tiny_corpus.codes.index("ICD10CM:S72.001A")  # "Fracture of ... right femur, initial"
+    text = "Pain in right knee since the initial visit."
+    [(coverage, words)] = model.knowledge_.lexicon.spans(text, [femur])
+    assert 0 < coverage < 0.5 and words  # a few words of the term are there...
+    [spans] = model.evidence(text, [femur])
+    assert all(span.weight != pytest.approx(coverage) for span in spans)  # ...but not shown
+
+
+def test_stage2_learns_from_facts_of_the_other_folds_only(tiny_corpus: TinyCorpus) -> None:
+    model = tiny_lexicon_model(tiny_corpus)
+    knowledge = model.knowledge_
+    gold = sp.csr_matrix(tiny_corpus.Y, dtype=bool)
+    matched = knowledge.full_matches(tiny_corpus.texts)
+    # The saved facts count every training note.
+    assert np.array_equal(model.facts_.term_matches, np.asarray(matched.sum(axis=0)).ravel())
+    assert model.facts_.log_train_count == pytest.approx(np.log1p(tiny_corpus.Y.sum(axis=0)))
+    # Each fold's facts leave that fold's notes out: counts drop by exactly their share.
+    for fit_rows, held_rows in fold_splits(len(tiny_corpus.texts), folds=3, seed=0):
+        facts = knowledge.facts(gold[fit_rows], matched[fit_rows])
+        held_counts = tiny_corpus.Y[held_rows].sum(axis=0)
+        assert facts.log_train_count == pytest.approx(
+            np.log1p(tiny_corpus.Y.sum(axis=0) - held_counts)
+        )
+
+
+def test_no_notes_give_an_empty_score_matrix(tiny_corpus: TinyCorpus) -> None:
+    probs = tiny_lexicon_model(tiny_corpus).predict_proba([])
+    assert probs.shape == (0, len(tiny_corpus.codes))
+    assert probs.dtype == np.float32
 
 
 def test_a_code_system_with_no_positive_pair_falls_back_to_stage1(

@@ -59,8 +59,14 @@ class ReviewPolicy:
             )
         check_fraction(self.target_precision, "target_precision")
         check_fraction(self.target_recall, "target_recall")
-        if self.max_uncertain is not None and self.max_uncertain < 1:
-            raise ValueError(f"max_uncertain must be >= 1 or None, got {self.max_uncertain}")
+        if self.max_uncertain is not None and (
+            isinstance(self.max_uncertain, bool)
+            or not isinstance(self.max_uncertain, int | np.integer)
+            or self.max_uncertain < 1
+        ):
+            raise ValueError(
+                f"max_uncertain must be an integer >= 1 or None, got {self.max_uncertain!r}"
+            )
         for name, array in (("accept", accept), ("reject", reject)):
             array.flags.writeable = False
             object.__setattr__(self, name, array)
@@ -76,6 +82,14 @@ class ReviewPolicy:
         if self.max_uncertain is not None:
             _keep_most_probable_uncertain(decisions, values, self.max_uncertain)
         return decisions
+
+    def unlisted_uncertain(self, probs: np.ndarray) -> npt.NDArray[np.int64]:
+        """Per row, how many uncertain entries the `max_uncertain` cap leaves off the list."""
+        values = as_probs(probs)
+        uncertain = ((values >= self.reject) & (values < self.accept)).sum(axis=1)
+        if self.max_uncertain is None:
+            return np.zeros(values.shape[0], np.int64)
+        return np.maximum(uncertain - self.max_uncertain, 0).astype(np.int64)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,7 +109,7 @@ class ReviewPolicy:
             target_precision=float(d["target_precision"]),
             target_recall=float(d["target_recall"]),
             reachable=bool(d["reachable"]),
-            max_uncertain=d.get("max_uncertain"),
+            max_uncertain=None if d.get("max_uncertain") is None else int(d["max_uncertain"]),
         )
 
 

@@ -45,10 +45,12 @@ def decide(
     """
     status = coder.policy.classify(probs)
     predicted = coder.thresholds.apply(probs)
+    unlisted = coder.policy.unlisted_uncertain(probs)
     codes = coder.labels.codes_
     decisions = []
     for row in range(probs.shape[0]):
-        candidates = np.flatnonzero(status[row] != 0)
+        # Predicted codes are always listed, even where the review cap left them out.
+        candidates = np.flatnonzero((status[row] != 0) | predicted[row])
         order = candidates[np.argsort(-probs[row, candidates], kind="stable")]
         predictions = [
             {
@@ -63,7 +65,12 @@ def decide(
             _attach_evidence(coder, texts[row], predictions)
         accepted = [p["code"] for p in predictions if p["accepted"]]
         uncertain = [codes[j] for j in order if status[row, j] == UNCERTAIN]
-        reasons = route_reasons(accepted, uncertain, truncated=bool(truncated and truncated[row]))
+        reasons = route_reasons(
+            accepted,
+            uncertain,
+            truncated=bool(truncated and truncated[row]),
+            unlisted=int(unlisted[row]),
+        )
         decisions.append(Decision(accepted, predictions, REVIEW if reasons else AUTO, reasons))
     return decisions
 
@@ -75,10 +82,15 @@ def _attach_evidence(coder: Coder, text: str, predictions: list[dict[str, Any]])
 
 
 def route_reasons(
-    accepted: list[str], uncertain: list[str], *, truncated: bool = False
+    accepted: list[str], uncertain: list[str], *, truncated: bool = False, unlisted: int = 0
 ) -> list[str]:
-    """Every reason a note needs review; empty means it can be auto-coded."""
+    """Every reason a note needs review; empty means it can be auto-coded.
+
+    `unlisted` counts uncertain codes beyond the policy's review cap (not in `uncertain`).
+    """
     reasons = [f"uncertain: {code}" for code in uncertain]
+    if unlisted:
+        reasons.append(f"review cap: {unlisted} more uncertain codes not listed")
     if truncated:
         reasons.append("truncated: the model read only part of the note")
     if not accepted:

@@ -24,14 +24,18 @@ def out_of_fold_scores(
     With small corpora a held-out split wastes scarce codes; out-of-fold scores let every
     note both train the final model and tune what is learned on top of its scores.
     """
-    if len(texts) < folds:
-        raise ValueError(
-            f"cross-fitting with {folds} folds needs at least {folds} notes, got {len(texts)}"
-        )
     scores = np.zeros(Y.shape, dtype=np.float32)
-    splitter = KFold(folds, shuffle=True, random_state=seed)
-    for fit_rows, held_rows in splitter.split(np.arange(len(texts))):
+    for fit_rows, held_rows in fold_splits(len(texts), folds=folds, seed=seed):
         model = new_model().fit([texts[i] for i in fit_rows], Y[fit_rows], label_codes=label_codes)
         scores[held_rows] = model.predict_proba([texts[i] for i in held_rows])
         del model  # free this fold's weights before the next fold allocates its own
     return scores
+
+
+def fold_splits(n_notes: int, *, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(fit rows, held-out rows) per fold; the same notes, folds and seed give the same split."""
+    if n_notes < folds:
+        raise ValueError(
+            f"cross-fitting with {folds} folds needs at least {folds} notes, got {n_notes}"
+        )
+    return list(KFold(folds, shuffle=True, random_state=seed).split(np.arange(n_notes)))

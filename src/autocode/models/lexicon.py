@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Self
 
 import numpy as np
@@ -19,7 +18,8 @@ import scipy.sparse as sp
 
 from autocode.models.base import NotFittedError
 
-WORD = re.compile(r"[a-z0-9]+")
+# ASCII letters matched in the original text: lowercasing first could shift offsets ("İ").
+WORD = re.compile(r"[A-Za-z0-9]+")
 # A sentence ends at a line break or after . ! ? ; followed by space.
 SENTENCE_BREAK = re.compile(r"\n+|(?<=[.!?;])\s+")
 # Words that join or qualify a term rather than name the condition.
@@ -30,7 +30,6 @@ STOP_WORDS = frozenset(
 FULL_MATCH = 0.999  # float sums of idf weights may miss 1.0 by rounding
 
 
-@lru_cache(maxsize=65536)  # notes repeat their words; folding each spelling once is enough
 def fold(word: str) -> str:
     """A crude plural fold, enough to meet "fractures" with "fracture" and "masses" with "mass"."""
     if len(word) <= 3 or not word.endswith("s") or word.endswith(("ss", "us", "is")):
@@ -44,11 +43,8 @@ def fold(word: str) -> str:
 
 def content_words(text: str) -> list[tuple[str, int, int]]:
     """The text's content words, folded, with their character spans."""
-    return [
-        (fold(match.group()), match.start(), match.end())
-        for match in WORD.finditer(text.lower())
-        if match.group() not in STOP_WORDS
-    ]
+    words = ((match.group().lower(), match.start(), match.end()) for match in WORD.finditer(text))
+    return [(fold(word), start, end) for word, start, end in words if word not in STOP_WORDS]
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -128,8 +124,9 @@ class CodeLexicon:
             best_description=self._per_code(best * self._is_description),
         )
 
-    def spans(self, text: str, codes: Sequence[int]) -> list[list[tuple[int, int]]]:
-        """Per code: character spans of its best-matching term's words in its best sentence."""
+    def spans(self, text: str, codes: Sequence[int]) -> list[tuple[float, list[tuple[int, int]]]]:
+        """Per code: the coverage of its best-matching term in its best sentence, and the
+        character spans of that term's words there."""
         weighted = self._fitted()
         sentences = [
             [
@@ -140,16 +137,15 @@ class CodeLexicon:
         ]
         result = []
         for code in codes:
-            best_score, best_hits = 0.0, []
+            best: tuple[float, list[tuple[int, int]]] = (0.0, [])
             for row in np.flatnonzero(self._owner == code):
                 term = weighted[row]
                 weights = dict(zip(term.indices.tolist(), term.data.tolist(), strict=True))
                 for words in sentences:
                     score = sum(weights[w] for w in {word for word, _, _ in words} if w in weights)
-                    if score > best_score:
-                        best_score = score
-                        best_hits = [(a, b) for word, a, b in words if word in weights]
-            result.append(best_hits)
+                    if score > best[0]:
+                        best = (min(score, 1.0), [(a, b) for w, a, b in words if w in weights])
+            result.append(best)
         return result
 
     def _per_code(self, per_term: np.ndarray) -> np.ndarray:
@@ -168,7 +164,7 @@ class CodeLexicon:
         for note, text in enumerate(texts):
             for start, end in sentence_spans(text):
                 # Spans are not needed here: findall is cheaper than content_words.
-                words = WORD.findall(text[start:end].lower())
+                words = (w.lower() for w in WORD.findall(text[start:end]))
                 ids = {self.vocabulary.get(fold(w), -1) for w in words if w not in STOP_WORDS}
                 ids.discard(-1)
                 rows.extend([len(notes)] * len(ids))

@@ -87,22 +87,26 @@ class CodeFacts:
             term_match_hits=np.asarray(term_matched.multiply(gold).sum(axis=0), np.float32).ravel(),
         )
 
+    def term_precision(self) -> np.ndarray:
+        """How often a full match of the label's term meant the label, smoothed toward the
+        rate over all labels (`PRIOR_MATCHES` pseudo-matches)."""
+        prior = self.term_match_hits.sum() / max(float(self.term_matches.sum()), 1.0)
+        smoothed = (self.term_match_hits + PRIOR_MATCHES * prior) / (
+            self.term_matches + PRIOR_MATCHES
+        )
+        return smoothed.astype(np.float32)
+
     def as_arrays(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
 def pair_features(
-    scores: np.ndarray,
-    own: TermMatches,
-    group: TermMatches,
-    facts: CodeFacts,
-    *,
-    training_gold: np.ndarray | None = None,
+    scores: np.ndarray, own: TermMatches, group: TermMatches, facts: CodeFacts
 ) -> np.ndarray:
     """(notes, labels, len(FEATURES)) features; `own`/`group` match each label / its group.
 
-    For training notes pass their gold rows: a note's own outcome is taken out of the term
-    precision it is given (leave-one-out), or the feature would leak its label.
+    For training notes, `facts` must come from the other folds, as their scores do: a
+    note's own labels may not count in the features it learns from.
     """
     clipped = np.clip(scores, 1e-6, 1 - 1e-6)
     logit = np.clip(np.log(clipped / (1 - clipped)), -LOGIT_CLIP, LOGIT_CLIP)
@@ -136,22 +140,9 @@ def pair_features(
         ),
         full * facts.log_train_count,
         full * facts.is_unspecified,
-        full * _term_precision(facts, full, training_gold),
+        full * facts.term_precision(),
     ]
     return np.stack(columns, axis=-1, dtype=np.float32)
-
-
-def _term_precision(
-    facts: CodeFacts, full: np.ndarray, training_gold: np.ndarray | None
-) -> np.ndarray:
-    """How often a full match of the label's term meant the label in training, smoothed."""
-    matches = np.broadcast_to(facts.term_matches, full.shape)
-    hits = np.broadcast_to(facts.term_match_hits, full.shape)
-    if training_gold is not None:
-        matches = matches - full
-        hits = hits - full * training_gold
-    prior = facts.term_match_hits.sum() / max(facts.term_matches.sum(), 1.0)
-    return ((hits + PRIOR_MATCHES * prior) / (matches + PRIOR_MATCHES)).astype(np.float32)
 
 
 def _group_max(values: np.ndarray, group: np.ndarray) -> np.ndarray:

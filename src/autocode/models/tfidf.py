@@ -85,7 +85,10 @@ class TfidfModel:
         return self
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        return self._fitted_weights().predict_proba(self.transform(texts))
+        weights = self._fitted_weights()
+        if len(texts) == 0:  # scikit-learn refuses empty input; no notes, no scores
+            return np.zeros((0, weights.coef.shape[1]), np.float32)
+        return weights.predict_proba(self.transform(texts))
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         self._fitted_weights()

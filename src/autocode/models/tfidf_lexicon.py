@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
@@ -19,9 +20,10 @@ import joblib
 import numpy as np
 import scipy.sparse as sp
 
+from autocode.codes.systems import split_code
 from autocode.codes.terms import code_group, code_terms
 from autocode.models.base import LabelMatrix, NotFittedError
-from autocode.models.crossfit import out_of_fold_scores
+from autocode.models.crossfit import fold_splits, out_of_fold_scores
 from autocode.models.evidence import Span
 from autocode.models.lexicon import FULL_MATCH, CodeLexicon, TermMatches
 from autocode.models.rerank import FEATURES, CodeFacts, Reranker, pair_features
@@ -75,6 +77,7 @@ class TfidfLexiconModel:
         validation: tuple[Sequence[str], LabelMatrix] | None = None,
         label_codes: Sequence[str] | None = None,
     ) -> Self:
+        """`validation` is unused: stage 2 learns from out-of-fold scores of `texts`."""
         if label_codes is None or len(label_codes) != Y.shape[1]:
             got = "none" if label_codes is None else len(label_codes)
             raise ValueError(
@@ -84,47 +87,61 @@ class TfidfLexiconModel:
             raise ValueError(f"{len(texts)} texts but Y has {Y.shape[0]} rows")
         self._check_params()
         gold = sp.csr_matrix(Y, dtype=bool)  # sparse: MIMIC-size Y stays small
-        self.label_codes_ = list(label_codes)
-        self.systems_ = np.array([code.split(":", 1)[0] for code in label_codes])
-        self._build_code_knowledge(texts, gold)
+        # Learned state is assigned at the end, so a failed refit leaves the old fit whole.
+        knowledge = CodeKnowledge.build(label_codes, texts)
+        matched = knowledge.full_matches(texts)
+        folds = fold_splits(len(texts), folds=self.inner_folds, seed=self.seed)
         scores = out_of_fold_scores(
             lambda: TfidfModel(**self.tfidf), texts, Y, folds=self.inner_folds, seed=self.seed
         )
-        X, y, weights, labels = self._training_pairs(texts, scores, gold)
-        self.rerankers_ = {}
-        for system in sorted(set(self.systems_)):
-            rows = self.systems_[labels] == system
-            self.rerankers_[system] = (
-                Reranker.fit(X[rows], y[rows], weights[rows], regularization=self.regularization)
-                if len(set(y[rows].tolist())) == 2
-                else Reranker.stage1_only()
+        pairs = [
+            self._training_pairs(
+                knowledge,
+                knowledge.facts(gold[fit_rows], matched[fit_rows]),
+                [texts[i] for i in held_rows],
+                scores[held_rows],
+                gold[held_rows],
             )
+            for fit_rows, held_rows in folds
+        ]
+        X, y, weights, labels = (np.concatenate(part) for part in zip(*pairs, strict=True))
+        rerankers = {
+            system: self._fit_reranker(X[rows], y[rows], weights[rows])
+            for system in sorted(set(knowledge.systems))
+            for rows in [knowledge.systems[labels] == system]
+        }
         self.stage1_ = TfidfModel(**self.tfidf).fit(texts, Y)
+        self.knowledge_ = knowledge
+        self.facts_ = knowledge.facts(gold, matched)
+        self.rerankers_ = rerankers
         return self
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         stage1, rerankers = self._fitted()
         scores = stage1.predict_proba(texts)
         probs = np.empty_like(scores, dtype=np.float32)
-        for rows in self._chunks(len(texts)):
-            features = self._features([texts[i] for i in rows], scores[rows])
+        for rows in _chunks(len(texts), len(self.knowledge_.codes)):
+            features = self.knowledge_.features([texts[i] for i in rows], scores[rows], self.facts_)
             for system, reranker in rerankers.items():
-                columns = np.flatnonzero(self.systems_ == system)
+                columns = np.flatnonzero(self.knowledge_.systems == system)
                 probs[np.ix_(rows, columns)] = reranker.predict_proba(features[:, columns])
         return probs
 
     def evidence(self, text: str, label_indices: Sequence[int], top_n: int = 3) -> list[list[Span]]:
-        """The words of the code's best-matching term, then stage 1's strongest n-grams."""
+        """The words of the code's best-matching term (weight: its coverage, at least
+        `LEXICON_CANDIDATE`), then stage 1's strongest n-grams."""
         stage1, _ = self._fitted()
         from_words = stage1.evidence(text, label_indices, top_n)
-        from_terms = self.lexicon_.spans(text, label_indices)
+        from_terms = self.knowledge_.lexicon.spans(text, label_indices)
         result = []
-        for term_hits, word_spans in zip(from_terms, from_words, strict=True):
-            term_spans = [
-                Span(start, end, text[start:end].lower(), 1.0) for start, end in term_hits
-            ]
-            seen = {(s.start, s.end) for s in term_spans}
-            extra = [s for s in word_spans if (s.start, s.end) not in seen]
+        for (coverage, term_hits), word_spans in zip(from_terms, from_words, strict=True):
+            term_spans = (
+                [Span(start, end, text[start:end].lower(), coverage) for start, end in term_hits]
+                if coverage >= LEXICON_CANDIDATE
+                else []
+            )
+            seen = {(span.start, span.end) for span in term_spans}
+            extra = [span for span in word_spans if (span.start, span.end) not in seen]
             result.append((term_spans + extra)[: max(top_n, len(term_spans))])
         return result
 
@@ -134,9 +151,8 @@ class TfidfLexiconModel:
         (path / PARAMS_FILE).write_text(json.dumps(self.get_params()), encoding="utf-8")
         stage1.save(path / STAGE1_DIR)
         state = {
-            "label_codes": self.label_codes_,
-            "lexicon": self.lexicon_,
-            "group_of_label": self.group_of_label_,
+            "label_codes": self.knowledge_.codes,
+            "lexicon": self.knowledge_.lexicon,
             "facts": self.facts_.as_arrays(),
             "rerankers": {system: vars(r) for system, r in rerankers.items()},
         }
@@ -145,12 +161,9 @@ class TfidfLexiconModel:
     @classmethod
     def load(cls, path: Path) -> Self:
         model = cls(**json.loads((path / PARAMS_FILE).read_text(encoding="utf-8")))
-        model.stage1_ = TfidfModel.load(path / STAGE1_DIR)
         state = joblib.load(path / STATE_FILE)
-        model.label_codes_ = state["label_codes"]
-        model.systems_ = np.array([code.split(":", 1)[0] for code in model.label_codes_])
-        model.lexicon_ = state["lexicon"]
-        model.group_of_label_ = state["group_of_label"]
+        model.stage1_ = TfidfModel.load(path / STAGE1_DIR)
+        model.knowledge_ = CodeKnowledge.with_lexicon(state["label_codes"], state["lexicon"])
         model.facts_ = CodeFacts(**state["facts"])
         model.rerankers_ = {s: Reranker(**r) for s, r in state["rerankers"].items()}
         return model
@@ -172,45 +185,24 @@ class TfidfLexiconModel:
         if not self.regularization > 0:
             raise ValueError(f"regularization must be > 0, got {self.regularization!r}")
 
-    def _build_code_knowledge(self, texts: Sequence[str], gold: sp.csr_matrix) -> None:
-        """One lexicon over the labels' terms, then their groups' (rows after the labels)."""
-        label_terms = [code_terms(code) for code in self.label_codes_]
-        groups = [code_group(code) for code in self.label_codes_]
-        group_names = sorted(set(groups))
-        group_row = {name: len(label_terms) + k for k, name in enumerate(group_names)}
-        self.group_of_label_ = np.array([group_row[g] for g in groups], dtype=np.int64)
-        group_terms = [code_terms(name) for name in group_names]
-        self.lexicon_ = CodeLexicon(label_terms + group_terms).fit(texts)
-        # Chunked: one dense (notes, terms) block for 50k notes would take gigabytes.
-        matched = sp.vstack(
-            [
-                sp.csr_matrix(self.lexicon_.match([texts[i] for i in rows]).best >= FULL_MATCH)
-                for rows in self._chunks(len(texts))
-            ],
-            format="csr",
-        )
-        self.facts_ = CodeFacts.build(
-            self.label_codes_, groups, label_terms, gold, matched[:, : len(label_terms)]
-        )
-
-    def _features(
-        self, texts: Sequence[str], scores: np.ndarray, training_gold: np.ndarray | None = None
-    ) -> np.ndarray:
-        matches = self.lexicon_.match(texts)
-        n_labels = len(self.label_codes_)
-        own = _columns(matches, np.arange(n_labels))
-        group = _columns(matches, self.group_of_label_)
-        return pair_features(scores, own, group, self.facts_, training_gold=training_gold)
-
     def _training_pairs(
-        self, texts: Sequence[str], scores: np.ndarray, gold: sp.csr_matrix
+        self,
+        knowledge: CodeKnowledge,
+        facts: CodeFacts,
+        texts: Sequence[str],
+        scores: np.ndarray,
+        gold: sp.csr_matrix,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Feature rows, gold, weights and label index of the pairs stage 2 learns from."""
+        """Feature rows, gold, weights and label index of the pairs stage 2 learns from.
+
+        `texts` are one held-out fold, `scores` their out-of-fold stage-1 scores and `facts`
+        what the other folds know of each code.
+        """
         rng = np.random.default_rng(self.seed)
         X_parts, y_parts, weight_parts, label_parts = [], [], [], []
-        for rows in self._chunks(len(texts)):
+        for rows in _chunks(len(texts), len(knowledge.codes)):
             gold_rows = gold[rows].toarray()
-            features = self._features([texts[i] for i in rows], scores[rows], gold_rows)
+            features = knowledge.features([texts[i] for i in rows], scores[rows], facts)
             for k, note in enumerate(rows):
                 chosen, weights = self._pairs_of_note(features[k], scores[note], gold_rows[k], rng)
                 X_parts.append(features[k, chosen])
@@ -223,6 +215,11 @@ class TfidfLexiconModel:
             np.concatenate(weight_parts),
             np.concatenate(label_parts),
         )
+
+    def _fit_reranker(self, X: np.ndarray, y: np.ndarray, weights: np.ndarray) -> Reranker:
+        if len(set(y.tolist())) < 2:  # no positive (or no negative) pair: nothing to learn
+            return Reranker.stage1_only()
+        return Reranker.fit(X, y, weights, regularization=self.regularization)
 
     def _pairs_of_note(
         self, features: np.ndarray, scores: np.ndarray, gold: np.ndarray, rng: np.random.Generator
@@ -240,16 +237,79 @@ class TfidfLexiconModel:
             weights[-sampled.size :] = rest.size / sampled.size
         return chosen, weights
 
-    def _chunks(self, n_notes: int) -> list[np.ndarray]:
-        per_chunk = max(1, PAIR_BUDGET // max(1, len(self.label_codes_)))
-        return [np.arange(a, min(a + per_chunk, n_notes)) for a in range(0, n_notes, per_chunk)]
-
     def _fitted(self) -> tuple[TfidfModel, dict[str, Reranker]]:
         if not hasattr(self, "rerankers_"):
             raise NotFittedError(
                 "TfidfLexiconModel is not fitted yet: call fit(texts, Y, label_codes=...) first"
             )
         return self.stage1_, self.rerankers_
+
+
+@dataclass(frozen=True)
+class CodeKnowledge:
+    """What the labels' codes are called, and the lexicon that finds those names in notes.
+
+    The lexicon holds each label's terms, then each label family's (`code_group`) terms:
+    `group_rows[j]` is the lexicon row of label j's family.
+    """
+
+    codes: list[str]
+    systems: np.ndarray
+    lexicon: CodeLexicon
+    group_rows: np.ndarray
+    groups: list[str]
+
+    @classmethod
+    def build(cls, codes: Sequence[str], texts: Sequence[str]) -> CodeKnowledge:
+        """Terms from the code sets; word weights (idf) from the training notes `texts`."""
+        groups = [code_group(code) for code in codes]
+        group_names = sorted(set(groups))
+        terms = [code_terms(code) for code in [*codes, *group_names]]
+        return cls.with_lexicon(codes, CodeLexicon(terms).fit(texts))
+
+    @classmethod
+    def with_lexicon(cls, codes: Sequence[str], lexicon: CodeLexicon) -> CodeKnowledge:
+        groups = [code_group(code) for code in codes]
+        row = {name: len(codes) + k for k, name in enumerate(sorted(set(groups)))}
+        return cls(
+            codes=list(codes),
+            systems=np.array([split_code(code)[0] for code in codes]),
+            lexicon=lexicon,
+            group_rows=np.array([row[g] for g in groups], dtype=np.int64),
+            groups=groups,
+        )
+
+    def full_matches(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """(notes, labels) True where a term of the label fully matched a sentence."""
+        # Chunked: one dense (notes, terms) block for 50k notes would take gigabytes.
+        blocks = [
+            sp.csr_matrix(
+                self.lexicon.match([texts[i] for i in rows]).best[:, : len(self.codes)]
+                >= FULL_MATCH
+            )
+            for rows in _chunks(len(texts), len(self.codes))
+        ]
+        return (
+            sp.vstack(blocks, format="csr")
+            if blocks
+            else sp.csr_matrix((0, len(self.codes)), dtype=bool)
+        )
+
+    def facts(self, gold: sp.csr_matrix, matched: sp.csr_matrix) -> CodeFacts:
+        """Code facts counted over the training notes whose rows `gold`/`matched` hold."""
+        terms = self.lexicon.terms[: len(self.codes)]
+        return CodeFacts.build(self.codes, self.groups, terms, gold, matched)
+
+    def features(self, texts: Sequence[str], scores: np.ndarray, facts: CodeFacts) -> np.ndarray:
+        matches = self.lexicon.match(texts)
+        own = _columns(matches, np.arange(len(self.codes)))
+        group = _columns(matches, self.group_rows)
+        return pair_features(scores, own, group, facts)
+
+
+def _chunks(n_notes: int, n_labels: int) -> list[np.ndarray]:
+    per_chunk = max(1, PAIR_BUDGET // max(1, n_labels))
+    return [np.arange(a, min(a + per_chunk, n_notes)) for a in range(0, n_notes, per_chunk)]
 
 
 def _columns(matches: TermMatches, columns: np.ndarray) -> TermMatches:
