@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, Self, TypeAlias, runtime_checkable
+from typing import Any, Protocol, Self, TypeAlias, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
@@ -28,6 +29,12 @@ class ReadsLimitedInput(Protocol):
     """A model that reads at most a fixed length of each note (e.g. a transformer)."""
 
     def truncated(self, texts: Sequence[str]) -> list[bool]: ...
+
+
+def constructor_params(model: object) -> dict[str, Any]:
+    """A model's hyperparameters, as scikit-learn derives them: its constructor's arguments."""
+    names = inspect.signature(type(model).__init__).parameters
+    return {name: getattr(model, name) for name in names if name != "self"}
 
 
 class NotFittedError(RuntimeError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections.abc import Sequence
 from dataclasses import fields
@@ -14,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from autocode.models.base import LabelMatrix, NotFittedError
+from autocode.models.base import LabelMatrix, NotFittedError, constructor_params
 from autocode.models.evidence import Span, ngram_spans
 from autocode.models.linear import LinearSettings, LinearWeights, train_linear
 
@@ -62,9 +61,7 @@ class TfidfModel:
         self.seed = seed
 
     def get_params(self) -> dict[str, Any]:
-        """The constructor's arguments, as scikit-learn derives them: from its signature."""
-        names = inspect.signature(type(self).__init__).parameters
-        return {name: getattr(self, name) for name in names if name != "self"}
+        return constructor_params(self)
 
     def fit(
         self,

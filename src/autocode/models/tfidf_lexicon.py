@@ -9,7 +9,6 @@ like those it weighs at prediction time.
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ import scipy.sparse as sp
 
 from autocode.codes.systems import split_code
 from autocode.codes.terms import code_group, code_terms
-from autocode.models.base import LabelMatrix, NotFittedError
+from autocode.models.base import LabelMatrix, NotFittedError, constructor_params
 from autocode.models.crossfit import fold_splits, out_of_fold_scores
 from autocode.models.evidence import Span
 from autocode.models.lexicon import FULL_MATCH, CodeLexicon, TermMatches
@@ -32,7 +31,8 @@ from autocode.models.tfidf import TfidfModel
 PARAMS_FILE = "params.json"
 STAGE1_DIR = "stage1"
 STATE_FILE = "lexicon_reranker.joblib"
-# Pairs whose feature rows are built at once: bounds memory at any label count (~64 MB).
+# Pairs whose feature rows are built at once (~64 MB of features; term matching and ranking
+# add a few times that): memory stays bounded at any label count.
 PAIR_BUDGET = 64 * 2**20 // (4 * len(FEATURES))
 LEXICON_CANDIDATE = 0.5  # a term half-present in a sentence makes a pair worth learning from
 
@@ -66,8 +66,7 @@ class TfidfLexiconModel:
         self.seed = seed
 
     def get_params(self) -> dict[str, Any]:
-        names = inspect.signature(type(self).__init__).parameters
-        return {name: getattr(self, name) for name in names if name != "self"}
+        return constructor_params(self)
 
     def fit(
         self,
