@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from autocode.codes.terms import code_group, code_terms
+from autocode.codes.terms import code_description, code_group, code_terms
 from autocode.models.lexicon import CodeLexicon, content_words, fold, sentence_spans
 from autocode.models.rerank import FEATURES, CodeFacts, Reranker, _group_max, pair_features
 from autocode.models.tfidf_lexicon import _columns
@@ -37,6 +37,13 @@ def test_truncated_and_prefix_codes_borrow_the_nearest_meaning() -> None:
 def test_codes_without_known_terms_have_none() -> None:
     assert code_terms("CPT:99231") == []  # CPT descriptions are not open
     assert code_terms("ICD10CM:U99.9") == []  # in no listed category
+
+
+def test_code_description_falls_back_to_the_first_term() -> None:
+    assert code_description("ICD10CM:L40.0") == "Psoriasis vulgaris"
+    assert code_description("ICD10PCS:BN20") == "Computerized Tomography of Skull"
+    assert code_description("ICD10CM:S02.0XX") == "Fracture of vault of skull"
+    assert code_description("CPT:99231") == ""
 
 
 def test_code_group_is_the_three_character_family() -> None:

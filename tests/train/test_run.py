@@ -30,7 +30,7 @@ from typer.testing import CliRunner
 
 import autocode
 from autocode.cli import app
-from autocode.codes import describe
+from autocode.codes.terms import code_description
 from autocode.config import flatten, load_config
 from autocode.corpus.synth import write_synthetic_archive
 from autocode.infer.loading import load_coder
@@ -208,7 +208,7 @@ def assert_no_note_content_logged(
     assert leaks(download, needles[:1]) == [("control.bin", needles[0])]
 
     report = pd.read_csv(download / "run" / "test" / "per_code_report.csv", keep_default_na=False)
-    assert list(report.description) == [describe(code) or "" for code in report.code]
+    assert list(report.description) == [code_description(code) for code in report.code]
 
 
 # ----------------------------------------------------------------------------- synthetic demo

@@ -40,6 +40,16 @@ def code_terms(code: str) -> list[str]:
     return list(dict.fromkeys(term for term in terms if term))
 
 
+def code_description(code: str) -> str:
+    """What to show a reader: the code's own description, else its first term (a PCS
+    prefix's shared words, a truncated code's nearest listed prefix); "" if none known."""
+    try:
+        own = describe(code)
+    except CodeError:
+        own = None
+    return own or next(iter(code_terms(code)), "")
+
+
 def code_group(code: str) -> str:
     """The code's family: its first three characters (the ICD-10-CM category, `ICD10CM:L40`).
 

@@ -15,7 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from autocode import metrics
-from autocode.codes import describe
+from autocode.codes.terms import code_description
 from autocode.infer.coder import Coder
 from autocode.infer.policy import ABOVE_ONE, ReviewPolicy, automation_report
 from autocode.labels import LabelSpace
@@ -57,7 +57,7 @@ class Evaluation:
         )
         table = table[(table.support > 0) | (table.predicted > 0)]
         if describe_codes:
-            table["description"] = [describe(code) or "" for code in table.code]
+            table["description"] = [code_description(code) for code in table.code]
         return table.sort_values(["support", "code"], ascending=[False, True])
 
 
