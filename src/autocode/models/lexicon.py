@@ -43,8 +43,17 @@ def fold(word: str) -> str:
 
 def content_words(text: str) -> list[tuple[str, int, int]]:
     """The text's content words, folded, with their character spans."""
-    words = ((match.group().lower(), match.start(), match.end()) for match in WORD.finditer(text))
-    return [(fold(word), start, end) for word, start, end in words if word not in STOP_WORDS]
+    return [
+        (word, match.start(), match.end())
+        for match in WORD.finditer(text)
+        if (word := _content_word(match.group()))
+    ]
+
+
+def _content_word(raw: str) -> str:
+    """The folded, lowercased word; "" for a stop word."""
+    word = raw.lower()
+    return "" if word in STOP_WORDS else fold(word)
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -164,8 +173,8 @@ class CodeLexicon:
         for note, text in enumerate(texts):
             for start, end in sentence_spans(text):
                 # Spans are not needed here: findall is cheaper than content_words.
-                words = (w.lower() for w in WORD.findall(text[start:end]))
-                ids = {self.vocabulary.get(fold(w), -1) for w in words if w not in STOP_WORDS}
+                words = (_content_word(raw) for raw in WORD.findall(text[start:end]))
+                ids = {self.vocabulary.get(word, -1) for word in words if word}
                 ids.discard(-1)
                 rows.extend([len(notes)] * len(ids))
                 columns.extend(ids)

@@ -106,8 +106,8 @@ class TfidfLexiconModel:
         X, y, weights, labels = (np.concatenate(part) for part in zip(*pairs, strict=True))
         rerankers = {
             system: self._fit_reranker(X[rows], y[rows], weights[rows])
-            for system in sorted(set(knowledge.systems))
-            for rows in [knowledge.systems[labels] == system]
+            for system, columns in knowledge.system_columns.items()
+            for rows in [np.isin(labels, columns)]
         }
         self.stage1_ = TfidfModel(**self.tfidf).fit(texts, Y)
         self.knowledge_ = knowledge
@@ -121,9 +121,8 @@ class TfidfLexiconModel:
         probs = np.empty_like(scores, dtype=np.float32)
         for rows in _chunks(len(texts), len(self.knowledge_.codes)):
             features = self.knowledge_.features([texts[i] for i in rows], scores[rows], self.facts_)
-            for system, reranker in rerankers.items():
-                columns = np.flatnonzero(self.knowledge_.systems == system)
-                probs[np.ix_(rows, columns)] = reranker.predict_proba(features[:, columns])
+            for system, columns in self.knowledge_.system_columns.items():
+                probs[np.ix_(rows, columns)] = rerankers[system].predict_proba(features[:, columns])
         return probs
 
     def evidence(self, text: str, label_indices: Sequence[int], top_n: int = 3) -> list[list[Span]]:
@@ -253,7 +252,7 @@ class CodeKnowledge:
     """
 
     codes: list[str]
-    systems: np.ndarray
+    system_columns: dict[str, np.ndarray]  # code system -> its label columns
     lexicon: CodeLexicon
     group_rows: np.ndarray
     groups: list[str]
@@ -270,9 +269,10 @@ class CodeKnowledge:
     def with_lexicon(cls, codes: Sequence[str], lexicon: CodeLexicon) -> CodeKnowledge:
         groups = [code_group(code) for code in codes]
         row = {name: len(codes) + k for k, name in enumerate(sorted(set(groups)))}
+        systems = np.array([split_code(code)[0] for code in codes])
         return cls(
             codes=list(codes),
-            systems=np.array([split_code(code)[0] for code in codes]),
+            system_columns={s: np.flatnonzero(systems == s) for s in sorted(set(systems))},
             lexicon=lexicon,
             group_rows=np.array([row[g] for g in groups], dtype=np.int64),
             groups=groups,
