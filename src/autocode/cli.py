@@ -19,6 +19,7 @@ from autocode import __version__
 from autocode.corpus.errors import SourceError
 from autocode.corpus.load import FORMATS, LoadOptions
 from autocode.corpus.table import ColumnMap
+from autocode.display import logged_stages, row_progress
 
 app = typer.Typer(help="Predict medical codes from clinical notes.", no_args_is_help=True)
 data_app = typer.Typer(help="Load, inspect, prepare and synthesise note archives.")
@@ -146,7 +147,9 @@ def data_prepare(
 
     try:
         options = load_options(source_format, split, language, id_col, text_col, codes_col, system)
-        prepared = prepare_dataset(path, options, out, SplitRatios.parse(split_ratios), seed)
+        ratios = SplitRatios.parse(split_ratios)
+        with row_progress(error_console, "prepare (2 passes)") as progress:
+            prepared = prepare_dataset(path, options, out, ratios, seed, progress)
     except (SourceError, ValueError) as error:
         raise fail(str(error)) from None
     summary = {**prepared.report.to_dict(), "splits": prepared.split_counts, "out": str(out)}
@@ -214,7 +217,7 @@ def train(
     try:
         experiment = load_config(config, overrides)
         # MLflow prints run links to stdout; keep stdout for our own output (--json).
-        with redirect_stdout(sys.stderr):
+        with redirect_stdout(sys.stderr), logged_stages(error_console):
             result = run_training(experiment, tracking_uri)
     except ValidationError as error:
         raise fail(f"{config}: {_first_validation_error(error)}") from None

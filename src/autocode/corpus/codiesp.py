@@ -44,6 +44,17 @@ def read_codiesp_rows(
         yield from _split_rows(root / split, split, language)
 
 
+def codiesp_row_count(root: Path, splits: list[str] | None, language: str) -> int:
+    """The rows `read_codiesp_rows` yields: one per text file, plus coded ids without one."""
+    available = codiesp_splits(root) if root.is_dir() else []
+    total = 0
+    for split in splits or available:
+        text_dir = root / split / TEXT_DIRS.get(language, "")
+        documents = {p.stem for p in text_dir.glob("*.txt")}
+        total += len(documents | set(_read_codes(root / split, split)))
+    return total
+
+
 def _split_rows(split_dir: Path, split: str, language: str) -> Iterator[RawRow]:
     if language not in TEXT_DIRS:
         raise SourceError(split_dir, f"language {language!r} not one of {sorted(TEXT_DIRS)}")

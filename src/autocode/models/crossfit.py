@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
 import numpy as np
 from sklearn.model_selection import KFold
 
 from autocode.models.base import CodingModel, LabelMatrix
+
+logger = logging.getLogger(__name__)
 
 
 def out_of_fold_scores(
@@ -18,6 +21,7 @@ def out_of_fold_scores(
     folds: int,
     seed: int,
     label_codes: Sequence[str] | None = None,
+    purpose: str = "cross-fit",
 ) -> np.ndarray:
     """(notes, labels) scores from `folds` models, each fitted on the other folds' notes.
 
@@ -25,7 +29,8 @@ def out_of_fold_scores(
     note both train the final model and tune what is learned on top of its scores.
     """
     scores = np.zeros(Y.shape, dtype=np.float32)
-    for fit_rows, held_rows in fold_splits(len(texts), folds=folds, seed=seed):
+    for fold, (fit_rows, held_rows) in enumerate(fold_splits(len(texts), folds=folds, seed=seed)):
+        logger.info("%s fold %d/%d: fit on %d notes", purpose, fold + 1, folds, len(fit_rows))
         model = new_model().fit([texts[i] for i in fit_rows], Y[fit_rows], label_codes=label_codes)
         scores[held_rows] = model.predict_proba([texts[i] for i in held_rows])
         del model  # free this fold's weights before the next fold allocates its own

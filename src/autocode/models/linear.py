@@ -16,11 +16,14 @@ nnz(batch) × (positives + sample) instead of nnz(batch) × labels.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,9 @@ def train_linear(X: sp.csr_matrix, Y: sp.csr_matrix, settings: LinearSettings) -
     row_accumulator = np.full(n_features, 1e-8, dtype=np.float32)
     intercept_accumulator = np.full(Y.shape[1], 1e-8, dtype=np.float32)
     rng = np.random.default_rng(settings.seed)
-    for _ in range(settings.epochs):
+    for epoch in range(settings.epochs):
+        # DEBUG: the CLI shows epochs on its live status line, not as permanent lines.
+        logger.debug("linear layer epoch %d/%d", epoch + 1, settings.epochs)
         order = rng.permutation(n_notes)
         for start in range(0, n_notes, settings.batch_size):
             batch = order[start : start + settings.batch_size]

@@ -91,7 +91,12 @@ class TfidfLexiconModel:
         matched = knowledge.full_matches(texts)
         folds = fold_splits(len(texts), folds=self.inner_folds, seed=self.seed)
         scores = out_of_fold_scores(
-            lambda: TfidfModel(**self.tfidf), texts, Y, folds=self.inner_folds, seed=self.seed
+            lambda: TfidfModel(**self.tfidf),
+            texts,
+            Y,
+            folds=self.inner_folds,
+            seed=self.seed,
+            purpose="stage-2 inner",
         )
         pairs = [
             self._training_pairs(

@@ -4,6 +4,7 @@ tuned on validation scores (a validation split, or out-of-fold scores).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,8 @@ from autocode.infer.thresholds import Thresholds, tune_code_thresholds, tune_glo
 from autocode.labels import LabelSpace
 from autocode.models import CodingModel, model_class
 from autocode.models.crossfit import out_of_fold_scores
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -45,7 +48,9 @@ def fit_coder(config: TrainConfig, train: NoteSet, validation: NoteSet | None) -
     if len(labels) == 0:
         raise ValueError(f"no code reaches labels.min_count={config.labels.min_count} in training")
     Y_train = labels.encode(train.codes)
+    logger.info("label space: %d codes", len(labels))
     if validation is not None and len(validation) > 0:
+        logger.info("fitting on %d notes, scoring %d validation notes", len(train), len(validation))
         model = _new_model(config).fit(train.texts, Y_train, label_codes=labels.codes_)
         raw = model.predict_proba(validation.texts)
         gold = labels.encode(validation.codes)
@@ -57,9 +62,12 @@ def fit_coder(config: TrainConfig, train: NoteSet, validation: NoteSet | None) -
             folds=config.crossfit_folds,
             seed=config.seed,
             label_codes=labels.codes_,
+            purpose="decision cross-fit",
         )
         gold = Y_train
+        logger.info("fitting the final model on all %d training notes", len(train))
         model = _new_model(config).fit(train.texts, Y_train, label_codes=labels.codes_)
+    logger.info("calibrating, tuning thresholds and review bands")
     coder = tune_decisions(config, model, labels, raw, gold)
     return FittedCoder(coder=coder, validation_raw=raw, validation_gold=gold)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,8 @@ from autocode.train.data import ExperimentData, load_experiment_data
 from autocode.train.evaluation import evaluate_coder
 from autocode.train.fitting import fit_coder
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass
 class TrainResult:
@@ -27,12 +30,21 @@ class TrainResult:
 
 
 def run_training(config: TrainConfig, tracking_uri: str | None = None) -> TrainResult:
+    logger.info("loading data from %s", config.data.source)
     data = load_experiment_data(config.data, config.seed)
+    logger.info(
+        "notes: train %d, validation %d, test %d (quarantined %d)",
+        len(data.train),
+        len(data.validation) if data.validation else 0,
+        len(data.test),
+        data.report.quarantined_total,
+    )
     with tracking.start_run(config.experiment_name, tracking_uri) as run:
         tracking.log_params(flatten(config))
         tracking.log_lineage(data.lineage(), config.name)
         tracking.log_json(data.report.to_dict(), "data/quarantine_summary.json")
         started = time.perf_counter()
+        logger.info("fitting %s and tuning its decisions", config.model.name)
         fitted = fit_coder(config, data.train, data.validation)
         tracking.log_metrics({"fit_seconds": time.perf_counter() - started})
         coder = fitted.coder
@@ -45,11 +57,14 @@ def run_training(config: TrainConfig, tracking_uri: str | None = None) -> TrainR
         tracking.log_json({"curve": curve}, "validation/automation_curve.json")
         tracking.log_json(coder.policy.to_dict(), "validation/policy.json")
 
+        logger.info("evaluating on validation and test")
         validation_metrics = _validation_metrics(coder, data)
         test = evaluate_coder(coder, data.test.texts, data.test.codes)
         tracking.log_metrics_tree(test.report, "test")
         tracking.log_table(test.per_code_table(coder), "test/per_code_report.csv")
         tracking.log_json(test.report, "test/metrics.json")
+        if config.tracking.log_model:
+            logger.info("logging and registering the Coder")
         model_uri = (
             tracking.log_coder(coder, config.registered_model_name)
             if config.tracking.log_model
