@@ -74,7 +74,14 @@ class RowProgress:
         self._task = self._progress.add_task(self._description, total=total)
         if done:
             # Set without a time stamp, so rich's speed (and time left) ignores it.
-            self._progress.tasks[0].completed = done
+            self._progress.tasks[self._task].completed = done
+
+    @property
+    def task(self) -> Task | None:
+        """The rich task behind the bar, once started."""
+        if self._progress is None or self._task is None:
+            return None
+        return self._progress.tasks[self._task]
 
     def advance(self, rows: int) -> None:
         if self._progress is not None and self._task is not None:

@@ -271,3 +271,30 @@ def test_cli_prepare_rejects_bad_ratios(archive: tuple[Path, SynthSummary], tmp_
     assert result.exit_code == 2
     assert "0.8,0.1" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+class RecordingProgress:
+    """A progress sink that remembers what it was told."""
+
+    def __init__(self) -> None:
+        self.total: int | None = -1
+        self.done = -1
+        self.advanced: list[int] = []
+
+    def start(self, total: int | None, done: int = 0) -> None:
+        self.total, self.done = total, done
+
+    def advance(self, rows: int) -> None:
+        self.advanced.append(rows)
+
+
+def test_progress_counts_every_row_of_both_passes(
+    archive: tuple[Path, SynthSummary], tmp_path: Path
+) -> None:
+    source, _ = archive
+    progress = RecordingProgress()
+    prepared = prepare_dataset(source, LoadOptions(), tmp_path, SplitRatios(), 0, progress)
+    read = prepared.report.read
+    assert (progress.total, progress.done) == (2 * read, 0)
+    assert sum(progress.advanced) == 2 * read  # quarantined rows included
+    assert all(step >= 0 for step in progress.advanced)
