@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, redirect_stdout
+from contextlib import redirect_stdout
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from autocode import __version__
@@ -307,8 +305,8 @@ def predict(
                 model, input_path, output, options, settings, spark_master
             )
         else:
-            with _progress() as advance:
-                summary = predict_archive(model, input_path, output, options, settings, advance)
+            with row_progress(error_console, "coding", unit="notes") as progress:
+                summary = predict_archive(model, input_path, output, options, settings, progress)
     except (SourceError, ValueError, FileNotFoundError, OutputMismatchError) as error:
         raise fail(str(error)) from None
     if as_json:
@@ -322,18 +320,6 @@ def predict(
         f"parts written {summary.parts_written}, resumed past {summary.parts_resumed}",
         soft_wrap=True,
     )
-
-
-@contextmanager
-def _progress() -> Iterator[Callable[[int], None]]:
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=error_console,
-    ) as progress:
-        task = progress.add_task("notes read: 0")
-        yield lambda read: progress.update(task, description=f"notes read: {read}")
 
 
 def _print_headline(report: dict[str, Any], title: str) -> None:

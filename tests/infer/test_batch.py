@@ -277,3 +277,42 @@ def test_pyfunc_refuses_missing_text_by_position_and_accepts_an_empty_frame(
         predict_frame(coder, notes)
     empty = predict_frame(coder, pd.DataFrame({"note_id": [], "text": []}))
     assert list(empty.columns) == list(OUTPUT_COLUMNS) and len(empty) == 0
+
+
+class RecordingProgress:
+    """A progress sink that remembers what the batch job told it."""
+
+    def __init__(self) -> None:
+        self.total: int | None = -1
+        self.done = -1
+        self.advanced: list[int] = []
+
+    def start(self, total: int | None, done: int = 0) -> None:
+        self.total, self.done = total, done
+
+    def advance(self, rows: int) -> None:
+        self.advanced.append(rows)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_progress_knows_the_total_and_a_resume_starts_at_the_finished_parts(
+    coder_dir: Path, archive: Path, tmp_path: Path, workers: int
+) -> None:
+    out = tmp_path / "out"
+    settings = BatchSettings(batch_size=100, evidence=False, workers=workers)
+    first_progress = RecordingProgress()
+    first = predict_archive(str(coder_dir), archive, out, BATCH_OPTIONS, settings, first_progress)
+    assert first_progress.total == first.read  # counted before a row was coded
+    assert first_progress.done == 0
+    assert sum(first_progress.advanced) == first.read
+    assert len(first_progress.advanced) == first.parts_written
+    # Kill simulated: parts 2 and the last one never finished.
+    parts = sorted(out.glob("part-*.parquet"))
+    parts[2].unlink()
+    parts[-1].unlink()
+    last_part_rows = first.read - 100 * (len(parts) - 1)
+    second_progress = RecordingProgress()
+    predict_archive(str(coder_dir), archive, out, BATCH_OPTIONS, settings, second_progress)
+    assert second_progress.total == first.read
+    assert second_progress.done == first.read - 100 - last_part_rows
+    assert sorted(second_progress.advanced) == sorted([100, last_part_rows])

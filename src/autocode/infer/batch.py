@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from autocode import __version__
 from autocode.corpus.canonical import Canonicalizer, RawRow
+from autocode.corpus.counting import ProgressSink, count_rows
 from autocode.corpus.load import LoadOptions, canonicalizer_for, read_raw_rows, source_digest
 from autocode.corpus.quarantine import LoadReport, Quarantine
 from autocode.infer import coding_worker
@@ -85,9 +86,13 @@ def predict_archive(
     output_dir: Path,
     options: LoadOptions,
     settings: BatchSettings,
-    progress: Any = None,
+    progress: ProgressSink | None = None,
 ) -> BatchSummary:
-    """Code every note of the input into `output_dir`; resume if it holds a partial run."""
+    """Code every note of the input into `output_dir`; resume if it holds a partial run.
+
+    `progress` is told the rows of the input (when they can be counted cheaply) and
+    those earlier runs finished, then the rows of each part as this run finishes it.
+    """
     started = time.perf_counter()
     job = open_job(model_uri, input_path, output_dir, options, settings)
     manifest, coder = job.manifest, job.coder
@@ -95,17 +100,18 @@ def predict_archive(
     remove_partial_files(output_dir)
 
     job_settings = job.worker_settings(output_dir, settings)
+    if progress is not None:
+        total = count_rows(input_path, options)
+        progress.start(total, rows_in_finished_parts(output_dir, settings.batch_size, total))
     summary = BatchSummary()
     report = LoadReport()
     canonicalizer = canonicalizer_for(options, Quarantine(), report)
     parts = split_into_parts(read_raw_rows(input_path, options, report), settings.batch_size)
-    with _PartRunner(settings.workers, job_settings, coder, summary) as run:
+    with _PartRunner(settings.workers, job_settings, coder, summary, progress) as run:
         for index, rows in parts:
             part = prepare_part(index, rows, canonicalizer, output_dir, summary)
             if part is not None:
-                run(part)
-            if progress is not None:
-                progress(report.read)
+                run(part, len(rows))
     report.check_balanced()
     summary.read = report.read
     summary.quarantined = dict(sorted(report.quarantined.items()))
@@ -168,6 +174,14 @@ def refuse_output_inside_input(input_path: Path, output_dir: Path) -> None:
         raise ValueError(f"--output {output_dir} is inside --input {input_path}")
 
 
+def rows_in_finished_parts(output_dir: Path, part_rows: int, total: int | None) -> int:
+    """Input rows covered by the parts an earlier run finished (the last part may be short)."""
+    indices = [int(path.stem.removeprefix("part-")) for path in output_dir.glob("part-*.parquet")]
+    if total is None:
+        return part_rows * len(indices)
+    return sum(max(0, min(part_rows, total - index * part_rows)) for index in indices)
+
+
 def split_into_parts(rows: Iterator[RawRow], size: int) -> Iterator[tuple[int, list[RawRow]]]:
     for index in itertools.count():
         chunk = list(itertools.islice(rows, size))
@@ -212,12 +226,14 @@ class _PartRunner:
         settings: coding_worker.WorkerSettings,
         coder: Coder,
         summary: BatchSummary,
+        progress: ProgressSink | None,
     ) -> None:
         self.workers = workers
         self.settings = settings
         self.coder = coder
         self.summary = summary  # every finished part's counts are added here
-        self.pending: deque[Future[PartResult]] = deque()
+        self.progress = progress
+        self.pending: deque[tuple[Future[PartResult], int]] = deque()
         self.pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> _PartRunner:
@@ -233,20 +249,30 @@ class _PartRunner:
             )
         return self
 
-    def __call__(self, job: PartJob) -> None:
+    def __call__(self, job: PartJob, rows: int) -> None:
+        """Code one part of `rows` input rows (its notes plus its quarantined rows)."""
         if self.pool is None:
-            self.summary.add(coding_worker.code_part(job))
+            self._finished(coding_worker.code_part(job), rows)
             return
-        self.pending.append(self.pool.submit(coding_worker.code_part, job))
+        self.pending.append((self.pool.submit(coding_worker.code_part, job), rows))
         while len(self.pending) >= 2 * self.workers:
-            self.summary.add(self.pending.popleft().result())
+            self._collect_oldest()
+
+    def _collect_oldest(self) -> None:
+        future, rows = self.pending.popleft()
+        self._finished(future.result(), rows)
+
+    def _finished(self, result: PartResult, rows: int) -> None:
+        self.summary.add(result)
+        if self.progress is not None:
+            self.progress.advance(rows)
 
     def __exit__(self, *exc: object) -> None:
         if self.pool is None:
             return
         try:
             while self.pending and exc[0] is None:
-                self.summary.add(self.pending.popleft().result())
+                self._collect_oldest()
         finally:
             self.pool.shutdown(wait=True, cancel_futures=exc[0] is not None)
 
