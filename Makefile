@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DEMO_DIR ?= demo-output
 export AUTOCODE_SHARED_DATA ?= $(abspath ../shared/data)
 
-.PHONY: demo test lint typecheck unit install clean
+.PHONY: demo test test-fast lint typecheck unit install clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ unit: install
 	$(BIN)/pytest -q --nbmake tests notebooks
 
 test: lint typecheck unit
+
+# The developer's loop: lint, types and the tests not marked slow, spark or integration.
+test-fast: lint typecheck
+	$(BIN)/pytest -q -m "not slow and not spark and not integration" tests
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) mlruns mlflow.db
