@@ -366,4 +366,8 @@ def _optional(value: float | None) -> str:
 def _first_validation_error(error: Any) -> str:
     first = error.errors()[0]
     location = ".".join(str(part) for part in first["loc"])
-    return f"{location}: {first['msg']}"
+    value = first.get("input")
+    # A wrong value is quoted (capped) so the line names it; config values are no note text.
+    named = first["type"] not in ("extra_forbidden", "unknown_parameter", "missing")
+    shown = f" (got {repr(value)[:60]})" if named and isinstance(value, str | int | float) else ""
+    return f"{location}: {first['msg']}{shown}"

@@ -18,6 +18,7 @@ def out_of_fold_scores(
     folds: int,
     seed: int,
     label_codes: Sequence[str] | None = None,
+    groups: Sequence[str] | None = None,
 ) -> np.ndarray:
     """(notes, labels) scores from `folds` models, each fitted on the other folds' notes.
 
@@ -26,7 +27,12 @@ def out_of_fold_scores(
     """
     scores = np.zeros(Y.shape, dtype=np.float32)
     for fit_rows, held_rows in fold_splits(len(texts), folds=folds, seed=seed):
-        model = new_model().fit([texts[i] for i in fit_rows], Y[fit_rows], label_codes=label_codes)
+        model = new_model().fit(
+            [texts[i] for i in fit_rows],
+            Y[fit_rows],
+            label_codes=label_codes,
+            groups=None if groups is None else [groups[i] for i in fit_rows],
+        )
         scores[held_rows] = model.predict_proba([texts[i] for i in held_rows])
         del model  # free this fold's weights before the next fold allocates its own
     return scores

@@ -15,7 +15,7 @@ from autocode.infer.policy import automation_curve
 from autocode.train import plots, tracking
 from autocode.train.data import ExperimentData, load_experiment_data
 from autocode.train.evaluation import evaluate_coder
-from autocode.train.fitting import fit_coder
+from autocode.train.fitting import fit_coder, fit_label_space
 
 
 @dataclass
@@ -28,6 +28,7 @@ class TrainResult:
 
 def run_training(config: TrainConfig, tracking_uri: str | None = None) -> TrainResult:
     data = load_experiment_data(config.data, config.seed)
+    check_trainable(config, data)
     with tracking.start_run(config.experiment_name, tracking_uri) as run:
         tracking.log_params(flatten(config))
         tracking.log_lineage(data.lineage(), config.name)
@@ -56,6 +57,18 @@ def run_training(config: TrainConfig, tracking_uri: str | None = None) -> TrainR
             else ""
         )
         return TrainResult(run.info.run_id, model_uri, test.report, validation_metrics)
+
+
+def check_trainable(config: TrainConfig, data: ExperimentData) -> None:
+    """What the run needs of the data, checked before it starts (no FAILED runs left behind)."""
+    fit_label_space(config, data.train)
+    if not data.test:
+        raise ValueError(f"no test notes: no note is in data.test_splits {config.data.test_splits}")
+    if not data.validation and len(data.train) < config.crossfit_folds:
+        raise ValueError(
+            f"cross-fitting with crossfit_folds={config.crossfit_folds} needs at least that "
+            f"many training notes, got {len(data.train)}"
+        )
 
 
 def _validation_metrics(coder: Coder, data: ExperimentData) -> dict[str, Any]:
