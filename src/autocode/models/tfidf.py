@@ -11,8 +11,8 @@ from typing import Any, Self
 import joblib
 import numpy as np
 import scipy.sparse as sp
+from sklearn.base import clone
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.preprocessing import normalize
 
 from autocode.models.base import LabelMatrix, NotFittedError, constructor_params
 from autocode.models.evidence import Span, ngram_spans
@@ -87,11 +87,10 @@ class TfidfModel:
             raise ValueError(f"{len(texts)} texts but Y has {Y.shape[0]} rows")
         if groups is not None and len(groups) != len(texts):
             raise ValueError(f"{len(texts)} texts but {len(groups)} groups")
-        self.vectorizers_ = self._make_vectorizers()
+        fitted = [self._fit_vectorizer(v, texts, groups) for v in self._make_vectorizers()]
+        self.vectorizers_ = [vectorizer for vectorizer, _ in fitted]
         vars(self).pop("_word_feature_names", None)  # evidence cache of the old vocabulary
-        X = sp.hstack(
-            [self._fit_vectorizer(v, texts, groups) for v in self.vectorizers_], format="csr"
-        )
+        X = sp.hstack([features for _, features in fitted], format="csr")
         # The optimiser's settings are this model's hyperparameters of the same names.
         settings = LinearSettings(**{f.name: getattr(self, f.name) for f in fields(LinearSettings)})
         self.weights_ = train_linear(X, sp.csr_matrix(Y), settings)
@@ -147,11 +146,15 @@ class TfidfModel:
 
     def _fit_vectorizer(
         self, vectorizer: TfidfVectorizer, texts: Sequence[str], groups: Sequence[str] | None
-    ) -> sp.csr_matrix:
-        """Fit `vectorizer` on `texts`; with `min_patients`, drop n-grams of fewer patients."""
+    ) -> tuple[TfidfVectorizer, sp.csr_matrix]:
+        """Fit `vectorizer` on `texts`; with `min_patients`, drop n-grams of fewer patients.
+
+        The pruned vectorizer is refitted on the kept n-grams (a second pass over the
+        texts): its idf are the same, and rows are normalised over the kept n-grams only.
+        """
         X = sp.csr_matrix(vectorizer.fit_transform(texts))
         if self.min_patients is None:
-            return X
+            return vectorizer, X
         keep = _patient_counts(X, groups) >= self.min_patients
         if not keep.any():
             patients = len(set(groups)) if groups is not None else len(texts)
@@ -159,15 +162,9 @@ class TfidfModel:
                 f"min_patients={self.min_patients} leaves no n-gram: the training notes "
                 f"come from {patients} patient(s)"
             )
-        terms = vectorizer.get_feature_names_out()[keep]
-        # Vocabulary indices follow the sorted terms, so the kept ones keep their order
-        # and their idf (document frequencies are the training notes' either way).
-        vectorizer.vocabulary_ = {str(term): i for i, term in enumerate(terms)}
-        vectorizer.idf_ = vectorizer.idf_[keep]
-        X = X[:, keep]
-        # Each row was normalised over every n-gram: normalise over the kept ones, as
-        # `transform` will at prediction time.
-        return sp.csr_matrix(normalize(X, norm=vectorizer.norm) if vectorizer.norm else X)
+        kept = [str(term) for term in vectorizer.get_feature_names_out()[keep]]
+        pruned = clone(vectorizer).set_params(vocabulary=kept)
+        return pruned, sp.csr_matrix(pruned.fit_transform(texts))
 
     def _make_vectorizers(self) -> list[TfidfVectorizer]:
         vectorizers = [
