@@ -347,6 +347,108 @@ def test_evaluate_per_bucket_and_json() -> None:
     assert json.loads(json.dumps(report)) == report
 
 
+# Gold codes the model never saw: the evaluation appends them as unranked columns.
+UNSEEN_LABELS = ["ICD10CM:A00", "ICD10CM:B01", "ICD9CM:428.0"]
+UNSEEN_TRUE = np.array([[1, 0, 1], [0, 1, 1]])  # every note has the unseen ICD9CM code
+UNSEEN_SCORE = np.array([[0.9, 0.2, 0.0], [0.6, 0.1, 0.0]])
+UNSEEN_PRED = np.array([[1, 0, 0], [1, 0, 0]])
+UNSEEN = np.array([False, False, True])
+
+
+def test_a_system_the_model_never_saw_scores_zero_in_every_ranking_metric() -> None:
+    report = metrics.evaluate(
+        UNSEEN_TRUE, UNSEEN_SCORE, UNSEEN_PRED, UNSEEN_LABELS, unranked=UNSEEN
+    )
+    icd9 = report["per_system"]["ICD9CM"]
+    # The model ranks no ICD9CM code, so it retrieves none at any k: before the fix its
+    # one zero-score column ranked first and gave P@5 = R@5 = MAP = 1.
+    assert icd9["micro_recall"] == 0.0
+    assert icd9["precision_at_k"] == {"5": 0.0, "8": 0.0, "15": 0.0}
+    assert icd9["recall_at_k"] == {"5": 0.0, "8": 0.0, "15": 0.0}
+    assert icd9["map"] == 0.0
+    # Every entry is an unranked positive: no negative to compare with.
+    assert math.isnan(icd9["auc_micro"])
+
+
+def test_unseen_gold_codes_are_never_retrieved_overall() -> None:
+    report = metrics.evaluate(
+        UNSEEN_TRUE, UNSEEN_SCORE, UNSEEN_PRED, UNSEEN_LABELS, ks=(1, 2, 5), unranked=UNSEEN
+    )
+    # Ranked columns only: d0 ranks A00, B01 (gold A00 + unseen); d1 ranks A00, B01
+    # (gold B01 + unseen). |gold| is 2 in both notes.
+    # P@1 = (1 + 0)/2 = 1/2;  P@2 = (1/2 + 1/2)/2 = 1/2;  P@5 clamps to the 2 ranked: 1/2
+    # R@1 = (1/2 + 0)/2 = 1/4;  R@2 = R@5 = (1/2 + 1/2)/2 = 1/2
+    # AP (trec_eval: a gold code never retrieved adds 0): d0 (1/1)/2 = 1/2, d1 (1/2)/2 = 1/4
+    # MAP = (1/2 + 1/4)/2 = 3/8 (ranking the unseen code last instead gives 17/24).
+    assert report["precision_at_k"] == pytest.approx({"1": 0.5, "2": 0.5, "5": 0.5})
+    assert report["recall_at_k"] == pytest.approx({"1": 0.25, "2": 0.5, "5": 0.5})
+    assert report["map"] == pytest.approx(3 / 8)
+    cm = report["per_system"]["ICD10CM"]
+    assert cm["map"] == pytest.approx((1 + 1 / 2) / 2)
+    assert cm["recall_at_k"]["1"] == pytest.approx(1 / 2)
+
+
+def test_an_unseen_column_loses_ties_with_ranked_zero_scores() -> None:
+    # The unseen column comes first by index and ties at 0.0 with the ranked C02.
+    labels = ["ICD10CM:A00", "ICD10CM:B01", "ICD10CM:C02"]
+    y_true, y_score = np.array([[1, 0, 1]]), np.array([[0.0, 0.5, 0.0]])
+    report = metrics.evaluate(
+        y_true, y_score, np.zeros((1, 3)), labels, ks=(1, 2, 5), unranked=np.array([1, 0, 0], bool)
+    )
+    # Ranked list: B01, C02. Gold C02 at rank 2; A00 never retrieved.
+    # P@1 = 0; P@2 = P@5 = 1/2; R@2 = 1/2; AP = (1/2)/2 = 1/4
+    assert report["precision_at_k"] == pytest.approx({"1": 0.0, "2": 0.5, "5": 0.5})
+    assert report["recall_at_k"] == pytest.approx({"1": 0.0, "2": 0.5, "5": 0.5})
+    assert report["map"] == pytest.approx(1 / 4)
+
+
+def test_unseen_entries_sit_below_every_ranked_entry_in_the_micro_auc() -> None:
+    labels = ["ICD10CM:A00", "ICD10CM:B01", "ICD9CM:428.0"]
+    y_true = np.array([[1, 0, 1], [0, 1, 0]])
+    y_score = np.array([[0.5, 0.0, 0.0], [0.2, 0.4, 0.0]])
+    report = metrics.evaluate(y_true, y_score, y_true, labels, unranked=UNSEEN)
+    # Ranked positives {0.5, 0.4} beat ranked negatives {0.0, 0.2}: 4 pairs. The unseen
+    # negative (d1) is below both ranked positives: 2 pairs; unseen positive vs unseen
+    # negative tie: 1/2. The unseen positive beats no ranked negative, not even the 0.0.
+    # AUC = (4 + 2 + 1/2) / (3 * 3) = 13/18 (a plain 0.0 score would give 7/9).
+    assert report["auc_micro"] == pytest.approx(13 / 18)
+    # Same as scoring the unseen column below every real score.
+    below = np.where(UNSEEN, -1.0, y_score)
+    assert report["auc_micro"] == pytest.approx(roc_auc_score(y_true.ravel(), below.ravel()))
+
+
+def test_unranked_columns_without_gold_change_no_ranking_metric() -> None:
+    rng = np.random.default_rng(4)
+    y_true = (rng.random((20, 6)) < 0.3).astype(int)
+    y_true[:, 4:] = 0
+    y_score = rng.random((20, 6))
+    unranked = np.array([0, 0, 0, 0, 1, 1], bool)
+    labels = [f"ICD10CM:A0{i}" for i in range(6)]
+    full = metrics.evaluate(y_true, y_score, y_true, labels, ks=(1, 3), unranked=unranked)
+    ranked = metrics.evaluate(y_true[:, :4], y_score[:, :4], y_true[:, :4], labels[:4], ks=(1, 3))
+    for key in ("precision_at_k", "recall_at_k", "map"):
+        assert full[key] == pytest.approx(ranked[key])
+
+
+def test_unranked_must_be_a_boolean_mask_per_label() -> None:
+    with pytest.raises(ValueError, match=r"boolean mask of shape \(3,\)"):
+        metrics.evaluate(SYS_TRUE, SYS_SCORE, SYS_PRED, LABELS, unranked=np.array([0, 1, 0]))
+
+
+def test_json_compatible_writes_undefined_metrics_as_null() -> None:
+    report = metrics.evaluate(np.zeros((2, 3)), SYS_SCORE[:2], np.zeros((2, 3)), LABELS)
+    assert math.isnan(report["map"])
+    payload = json.dumps(metrics.json_compatible(report), allow_nan=False)
+    parsed = json.loads(payload)
+    assert parsed["map"] is None
+    assert parsed["recall_at_k"]["5"] is None
+    assert parsed["per_system"]["ICD10CM"]["map"] is None
+    assert parsed["precision_at_k"]["5"] == 0.0
+    assert metrics.json_compatible({"a": [float("inf"), np.float32("nan"), 1.5, 2]}) == {
+        "a": [None, None, 1.5, 2]
+    }
+
+
 def test_evaluate_rejects_bad_labels() -> None:
     with pytest.raises(ValueError, match="2 labels for 3"):
         metrics.evaluate(SYS_TRUE, SYS_SCORE, SYS_PRED, LABELS[:2])

@@ -65,6 +65,13 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+def print_json(report: dict[str, Any]) -> None:
+    """One strict JSON object on stdout: undefined (NaN) metrics are written as null."""
+    from autocode.metrics import json_compatible
+
+    print(json.dumps(json_compatible(report), allow_nan=False))
+
+
 def version_callback(value: bool) -> None:
     if value:
         console.print(f"autocode {__version__}")
@@ -223,7 +230,7 @@ def train(
         raise fail(str(error)) from None
     if as_json:
         payload = {"run_id": result.run_id, "model_uri": result.model_uri, **result.test_metrics}
-        print(json.dumps(payload))
+        print_json(payload)
         return
     console.print(f"run id:    {result.run_id}")
     console.print(f"model URI: {result.model_uri}")
@@ -258,7 +265,7 @@ def evaluate(
     except (SourceError, ValueError, FileNotFoundError) as error:
         raise fail(str(error)) from None
     if as_json:
-        print(json.dumps(report))
+        print_json(report)
     else:
         _print_headline(report, str(data))
 
@@ -348,4 +355,8 @@ def _optional(value: float | None) -> str:
 def _first_validation_error(error: Any) -> str:
     first = error.errors()[0]
     location = ".".join(str(part) for part in first["loc"])
-    return f"{location}: {first['msg']}"
+    value = first.get("input")
+    # A wrong value is quoted (capped) so the line names it; config values are no note text.
+    named = first["type"] not in ("extra_forbidden", "unknown_parameter", "missing")
+    shown = f" (got {repr(value)[:60]})" if named and isinstance(value, str | int | float) else ""
+    return f"{location}: {first['msg']}{shown}"

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import os
 import re
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from autocode.models import MODELS, PARAMS
 
 ENV_DEFAULTS = {"AUTOCODE_SHARED_DATA": "../shared/data"}
 _VARIABLE = re.compile(r"\$\{(\w+)\}")
@@ -47,8 +51,52 @@ class LabelConfig(StrictModel):
 
 
 class ModelConfig(StrictModel):
+    """`params` are the model's constructor arguments, checked by its params model."""
+
     name: str = "tfidf"
     params: dict[str, Any] = {}
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_registered(cls, value: str) -> str:
+        if value not in MODELS:
+            raise PydanticCustomError(
+                "unknown_model",
+                "unknown model '{name}'; valid: {valid}",
+                {"name": value, "valid": ", ".join(sorted(MODELS))},
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _params_fit_the_model(self) -> ModelConfig:
+        try:
+            checked = PARAMS[self.name].model_validate(self.params)
+        except ValidationError as error:
+            # Re-raised with each error's location under `params`, so that a bad key reads
+            # `model.params.epoch`, as the config spells it.
+            raise ValidationError.from_exception_data(
+                "ModelConfig", [self._params_error(e) for e in error.errors()]
+            ) from None
+        # Only the keys the config set: the constructor stays the source of the defaults.
+        self.params = checked.model_dump(exclude_unset=True)
+        return self
+
+    def _params_error(self, error: Any) -> InitErrorDetails:
+        location = ("params", *error["loc"])
+        if error["type"] == "extra_forbidden":
+            valid = sorted(PARAMS[self.name].model_fields)
+            if len(error["loc"]) > 1:  # a nested section, e.g. tfidf-lexicon's `tfidf`
+                section = PARAMS[self.name].model_fields[str(error["loc"][0])]
+                valid = sorted(_nested_fields(section.annotation))
+            unknown = PydanticCustomError(
+                "unknown_parameter",
+                "not a parameter of model '{model}'; valid: {valid}",
+                {"model": self.name, "valid": ", ".join(valid)},
+            )
+            return InitErrorDetails(type=unknown, loc=location, input=error["input"])
+        return InitErrorDetails(
+            type=error["type"], loc=location, input=error["input"], ctx=error.get("ctx", {})
+        )
 
 
 class CalibrationConfig(StrictModel):
@@ -101,12 +149,38 @@ class TrainConfig(StrictModel):
         return self.tracking.registered_model or self.name
 
 
+def _nested_fields(annotation: Any) -> list[str]:
+    """Field names of the params model inside an annotation such as `TfidfParams | None`."""
+    members = typing.get_args(annotation) or (annotation,)
+    return [
+        name
+        for member in members
+        if isinstance(member, type) and issubclass(member, BaseModel)
+        for name in member.model_fields
+    ]
+
+
 def load_config(path: Path, overrides: list[str] | None = None) -> TrainConfig:
-    """Read YAML, expand `${VAR}`, apply `key.sub=value` overrides, validate."""
-    raw = yaml.safe_load(expand_variables(path.read_text(encoding="utf-8"))) or {}
+    """Read YAML, expand `${VAR}`, apply `key.sub=value` overrides, validate.
+
+    A YAML syntax error is a ValueError naming the file and line.
+    """
+    raw = _parse_yaml(expand_variables(path.read_text(encoding="utf-8")), str(path)) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a mapping of settings, got a {type(raw).__name__}")
     for override in overrides or []:
         apply_override(raw, override)
     return TrainConfig.model_validate(raw)
+
+
+def _parse_yaml(text: str, where: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        position = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
+        problem = getattr(error, "problem", None) or type(error).__name__
+        raise ValueError(f"{where}:{position} YAML syntax error: {problem}") from None
 
 
 def expand_variables(text: str) -> str:
@@ -133,7 +207,7 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
         if not isinstance(child, dict):
             raise ValueError(f"override {override!r}: {part!r} is not a section")
         node = child
-    node[leaf] = yaml.safe_load(value)
+    node[leaf] = _parse_yaml(value, f"override {override!r}")
 
 
 def flatten(config: BaseModel) -> dict[str, str]:

@@ -12,8 +12,13 @@ Conventions shared by every function here:
   "undefined" never reads as "bad".
 - Ranking ties are broken by label index: among equal scores the lower column ranks
   first (a stable sort), so results are deterministic.
+- ``evaluate`` can mark columns as unranked: gold codes outside the model's label space,
+  which it never scores. They count as gold everywhere but are never retrieved: in
+  P@k, R@k and MAP they sit below every ranked column, past any k, and in the micro AUC
+  below every ranked entry (tied among themselves).
 """
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
@@ -200,27 +205,37 @@ def _check_ks(ks: Sequence[int]) -> None:
             raise ValueError(f"k must be a positive integer; got {k!r}")
 
 
-def _rank(true: sp.csr_array, scores: FloatArray, ks: Sequence[int]) -> _Ranking:
+def _rank(
+    true: sp.csr_array, scores: FloatArray, ks: Sequence[int], ranked: IntArray | None = None
+) -> _Ranking:
+    """Rank each document's labels; only the ``ranked`` columns (None: all) are retrievable.
+
+    Gold codes in other columns still count in ``gold_counts``: they are missed at every k.
+    """
     _check_ks(ks)
-    n_docs, n_labels = scores.shape
+    gold_counts = np.asarray(true.sum(axis=1), np.int64)
+    columns = slice(None) if ranked is None else ranked
+    n_docs = scores.shape[0]
+    n_labels = scores.shape[1] if ranked is None else len(ranked)
     hits = {k: np.zeros(n_docs, np.int64) for k in ks}
     precision_sums = np.zeros(n_docs)
     ranks = np.arange(1, n_labels + 1)
-    for rows in _blocks(n_docs, n_labels):
+    for rows in _blocks(n_docs, n_labels) if n_labels else ():
         # 1. A stable sort of the negated scores keeps tied labels in index order.
-        order = np.argsort(-scores[rows], axis=1, kind="stable")
-        gold_in_order = np.take_along_axis(true[rows].toarray(), order, axis=1)
+        order = np.argsort(-scores[rows][:, columns], axis=1, kind="stable")
+        gold_in_order = np.take_along_axis(true[rows][:, columns].toarray(), order, axis=1)
         # 2. found[:, r - 1] counts gold codes in the top r, i.e. precision@r * r.
         found = np.cumsum(gold_in_order, axis=1)
         for k in ks:
             hits[k][rows] = found[:, min(k, n_labels) - 1]
         # 3. trec_eval AP sums precision@r only at ranks r that hold a gold code.
         precision_sums[rows] = (found / ranks * gold_in_order).sum(axis=1)
-    gold_counts = np.asarray(true.sum(axis=1), np.int64)
     return _Ranking(n_labels, gold_counts, hits, _ratio(precision_sums, gold_counts))
 
 
 def _precision_at(ranking: _Ranking, k: int) -> float:
+    if ranking.n_labels == 0:  # nothing ranked, nothing retrieved: no hit at any k
+        return 0.0
     return float(ranking.hits[k].mean() / min(k, ranking.n_labels))
 
 
@@ -269,18 +284,30 @@ def _auc_from_rank_sums(rank_sum: FloatArray, n_pos: np.ndarray, n_neg: np.ndarr
     return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 
-def _micro_auc(true: sp.csr_array, scores: FloatArray) -> float:
+def _micro_auc(true: sp.csr_array, scores: FloatArray, ranked: IntArray | None = None) -> float:
+    unranked_pos = unranked_neg = 0
+    if ranked is not None:
+        # Unranked entries sit below every ranked one, tied among themselves: no pair of
+        # an unranked positive with a ranked negative is ordered correctly.
+        unranked = np.setdiff1d(np.arange(scores.shape[1]), ranked)
+        unranked_pos = int(true[:, unranked].nnz)
+        unranked_neg = scores.shape[0] * len(unranked) - unranked_pos
+        true, scores = true[:, ranked], scores[:, ranked]
     n_pos = true.nnz
     n_neg = scores.size - n_pos
-    if n_pos == 0 or n_neg == 0:
+    total_pos, total_neg = n_pos + unranked_pos, n_neg + unranked_neg
+    if total_pos == 0 or total_neg == 0:
         return float("nan")
     # Average ranks of the positives via one sorted copy, never a full n x L rank matrix.
     ordered = np.sort(scores, axis=None)
     positives = scores[true.nonzero()]
     below = np.searchsorted(ordered, positives, side="left")
     up_to = np.searchsorted(ordered, positives, side="right")
-    rank_sum = np.array([((below + 1 + up_to) / 2).sum()])
-    return float(_auc_from_rank_sums(rank_sum, np.array([n_pos]), np.array([n_neg]))[0])
+    rank_sum = ((below + 1 + up_to) / 2).sum()
+    # Mann-Whitney U among ranked entries, plus the pairs that involve unranked ones.
+    correct = rank_sum - n_pos * (n_pos + 1) / 2
+    correct += n_pos * unranked_neg + unranked_pos * unranked_neg / 2
+    return float(correct / (total_pos * total_neg))
 
 
 def _macro_auc(true: sp.csr_array, scores: FloatArray) -> float:
@@ -375,11 +402,16 @@ def frequency_buckets(train_counts: np.ndarray) -> npt.NDArray[np.str_]:
 
 
 def _report(
-    true: sp.csr_array, scores: FloatArray, pred: sp.csr_array, ks: Sequence[int]
+    true: sp.csr_array,
+    scores: FloatArray,
+    pred: sp.csr_array,
+    ks: Sequence[int],
+    unranked: npt.NDArray[np.bool_],
 ) -> dict[str, Any]:
     counts = _code_counts(true, pred)
     micro, macro = _micro(*counts), _macro(*counts)
-    ranking = _rank(true, scores, ks)
+    ranked = np.flatnonzero(~unranked) if unranked.any() else None
+    ranking = _rank(true, scores, ks, ranked)
     return {
         "documents": int(true.shape[0]),
         "micro_precision": micro.precision,
@@ -391,7 +423,7 @@ def _report(
         "precision_at_k": {str(k): _precision_at(ranking, k) for k in ks},
         "recall_at_k": {str(k): _recall_at(ranking, k) for k in ks},
         "map": _map(ranking),
-        "auc_micro": _micro_auc(true, scores),
+        "auc_micro": _micro_auc(true, scores, ranked),
         "auc_macro": _macro_auc(true, scores),
         "exact_match": _exact_match(true, pred),
         "ece": _ece(true, scores, 10),
@@ -440,6 +472,7 @@ def evaluate(
     labels: Sequence[str],
     train_counts: np.ndarray | None = None,
     ks: Sequence[int] = (5, 8, 15),
+    unranked: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Every metric above in one JSON-serialisable report (plain floats and ints).
 
@@ -447,19 +480,49 @@ def evaluate(
     system's columns (the part of ``SYSTEM:VALUE`` before the colon); ``per_bucket``,
     when ``train_counts`` is given, gives micro P/R/F1, macro-F1 and the code count per
     training-frequency bucket (empty buckets omitted). ``y_score`` must be probabilities,
-    as it also feeds the ECE (10 bins). Undefined averages are NaN (see the module
-    docstring), which ``json.dumps`` writes as ``NaN``.
+    as it also feeds the ECE (10 bins). ``unranked`` marks the columns the model never
+    ranks (see the module docstring); their scores still feed the ECE and the per-label
+    AUC. Undefined averages are NaN (see the module docstring): pass the report through
+    ``json_compatible`` before writing JSON.
     """
     true, scores = _true_and_scores(y_true, y_score)
     pred = _as_binary(y_pred, "y_pred")
     _check_shapes("y_true", true.shape, "y_pred", pred.shape)
     if len(labels) != true.shape[1]:
         raise ValueError(f"got {len(labels)} labels for {true.shape[1]} label columns")
-    report = _report(true, scores, pred, ks)
+    unranked_mask = _unranked_mask(unranked, true.shape[1])
+    report = _report(true, scores, pred, ks, unranked_mask)
     report["per_system"] = {
-        system: _report(true[:, cols], scores[:, cols], pred[:, cols], ks)
+        system: _report(true[:, cols], scores[:, cols], pred[:, cols], ks, unranked_mask[cols])
         for system, cols in _system_columns(labels).items()
     }
     if train_counts is not None:
         report["per_bucket"] = _bucket_report(true, pred, train_counts)
     return report
+
+
+def _unranked_mask(unranked: np.ndarray | None, n_labels: int) -> npt.NDArray[np.bool_]:
+    if unranked is None:
+        return np.zeros(n_labels, dtype=bool)
+    mask = np.asarray(unranked)
+    if mask.dtype != np.bool_ or mask.shape != (n_labels,):
+        raise ValueError(
+            f"unranked must be a boolean mask of shape ({n_labels},); "
+            f"got {mask.dtype} of shape {mask.shape}"
+        )
+    return mask
+
+
+def json_compatible(value: Any) -> Any:
+    """``value`` with every NaN or infinite float, at any depth, replaced by None.
+
+    JSON has no NaN: ``json.dumps`` would write the bare token ``NaN``, which strict
+    parsers reject, so an undefined metric is written as ``null``.
+    """
+    if isinstance(value, dict):
+        return {key: json_compatible(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_compatible(item) for item in value]
+    if isinstance(value, float | np.floating) and not math.isfinite(value):
+        return None
+    return value

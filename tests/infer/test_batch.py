@@ -256,10 +256,11 @@ def test_gold_codes_the_model_never_learned_are_misses_not_review(
     candidates = sources["text"].to_pylist()[:50]
     predicted = coder.predicted_codes(coder.predict_proba(candidates))
     # Gold = exactly the codes the Coder predicts, so the base recall is 1 by construction.
-    texts, known = zip(*[(t, c) for t, c in zip(candidates, predicted, strict=True) if c][:3])
+    chosen = [(t, c) for t, c in zip(candidates, predicted, strict=True) if c][:3]
+    texts, known = [t for t, _ in chosen], [c for _, c in chosen]
     with_unseen = [[*codes, "ICD10CM:Z99.89"] for codes in known]
-    base = evaluate_coder(coder, list(texts), list(known)).report
-    extended = evaluate_coder(coder, list(texts), with_unseen).report
+    base = evaluate_coder(coder, texts, known).report
+    extended = evaluate_coder(coder, texts, with_unseen).report
     assert extended["unseen_gold_codes"] == 1
     # The unseen code cannot make a note uncertain: the same notes are automated.
     assert extended["automation_rate"] == base["automation_rate"]

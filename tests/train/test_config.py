@@ -58,7 +58,8 @@ routing:
     assert config.data.source == "archive"
     assert config.data.split_ratios == (0.7, 0.2, 0.1)
     assert config.labels.min_count == 3
-    assert config.model.params == {"min_df": 2, "char_ngram_range": [2, 4]}
+    # Params are checked, and typed, by the model's params model.
+    assert config.model.params == {"min_df": 2, "char_ngram_range": (2, 4)}
     assert config.calibration.method == "isotonic"
     assert config.routing.target_precision == 0.9
     # Untouched sections keep their defaults.
@@ -211,7 +212,10 @@ def test_train_cli_reports_a_bad_config_in_one_line(tmp_path: Path) -> None:
 
 def test_flatten_gives_dotted_string_params() -> None:
     config = TrainConfig.model_validate(
-        {**MINIMAL, "model": {"name": "tfidf", "params": {"epochs": 3, "ngrams": [2, 4]}}}
+        {
+            **MINIMAL,
+            "model": {"name": "tfidf", "params": {"epochs": 3, "char_ngram_range": [2, 4]}},
+        }
     )
     flat = flatten(config)
     assert all(isinstance(value, str) for value in flat.values())
@@ -223,14 +227,165 @@ def test_flatten_gives_dotted_string_params() -> None:
     assert flat["data.system"] == "None"
     assert flat["model.name"] == "tfidf"
     assert flat["model.params.epochs"] == "3"
-    assert flat["model.params.ngrams"] == "[2, 4]"
+    assert flat["model.params.char_ngram_range"] == "[2, 4]"
     assert flat["routing.target_precision"] == "0.95"
     assert flat["tracking.log_model"] == "True"
     # One entry per leaf: every field of every section, and nothing else.
     sections = ("data", "labels", "calibration", "thresholds", "routing", "tracking")
     expected_keys = {"name", "seed", "crossfit_folds", "model.name"}
-    expected_keys |= {"model.params.epochs", "model.params.ngrams"}
+    expected_keys |= {"model.params.epochs", "model.params.char_ngram_range"}
     for section in sections:
         fields = type(getattr(config, section)).model_fields
         expected_keys |= {f"{section}.{field}" for field in fields}
     assert set(flat) == expected_keys
+
+
+# ----------------------------------------------------------------------------- model params
+
+
+@pytest.mark.parametrize(
+    ("model", "location", "message"),
+    [
+        (
+            {"name": "tfidf", "params": {"epoch": 3}},
+            "model.params.epoch",
+            "not a parameter of model 'tfidf'; valid: batch_size, char_ngram_range,",
+        ),
+        (
+            {"name": "tfidf", "params": {"epochs": "five"}},
+            "model.params.epochs",
+            "Input should be a valid integer",
+        ),
+        (
+            {"name": "tfidf", "params": {"epochs": 0}},
+            "model.params.epochs",
+            "Input should be greater than or equal to 1",
+        ),
+        (
+            {"name": "tfidf", "params": {"char_ngram_range": [2]}},
+            "model.params.char_ngram_range.1",
+            "Field required",
+        ),
+        (
+            {"name": "tfidf-lexicon", "params": {"tfidf": {"epoch": 3}}},
+            "model.params.tfidf.epoch",
+            "not a parameter of model 'tfidf-lexicon'; valid: batch_size,",
+        ),
+        (
+            {"name": "tfidf-lexicon", "params": {"inner_folds": 1}},
+            "model.params.inner_folds",
+            "Input should be greater than or equal to 2",
+        ),
+        (
+            {"name": "tfidf-lexicon", "params": {"min_df": 2}},
+            "model.params.min_df",
+            "valid: hard_negatives, inner_folds, random_negatives",
+        ),
+        ({"name": "tfidf-lexicn"}, "model.name", "unknown model 'tfidf-lexicn'; valid: tfidf,"),
+    ],
+)
+def test_model_params_are_checked_against_the_model(
+    model: dict[str, Any], location: str, message: str
+) -> None:
+    with pytest.raises(ValidationError) as error:
+        TrainConfig.model_validate({**MINIMAL, "model": model})
+    [first] = error.value.errors()
+    assert ".".join(str(part) for part in first["loc"]) == location
+    assert message in first["msg"]
+
+
+def test_checked_params_keep_only_the_keys_the_config_set() -> None:
+    config = TrainConfig.model_validate(
+        {
+            **MINIMAL,
+            "model": {"name": "tfidf-lexicon", "params": {"tfidf": {"epochs": "3"}, "seed": 1}},
+        }
+    )
+    # The constructor stays the source of every default; values get their declared type.
+    assert config.model.params == {"tfidf": {"epochs": 3}, "seed": 1}
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("name: x\ndata:\n  source: s\n   bad: [1\n", "line 4, column 7: YAML syntax error"),
+        ("name: x\ndata: {source: s\n", "line 3, column 1: YAML syntax error"),
+        ("- a\n- b\n", "expected a mapping of settings, got a list"),
+    ],
+)
+def test_a_yaml_error_names_the_file_and_line(tmp_path: Path, text: str, fragment: str) -> None:
+    path = write_yaml(tmp_path / "c.yaml", text)
+    with pytest.raises(ValueError, match=f"^{path}:") as error:
+        load_config(path)
+    assert fragment in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_an_override_value_that_is_not_yaml_is_named() -> None:
+    with pytest.raises(ValueError, match=r"override 'seed=\[1': .*YAML syntax error"):
+        apply_override(dict(MINIMAL), "seed=[1")
+
+
+# ----------------------------------------------------------------------------- before the run
+
+
+@pytest.mark.parametrize(
+    ("config", "overrides", "expected"),
+    [
+        (
+            {"model": {"name": "tfidf", "params": {"epoch": 3}}},
+            [],
+            "model.params.epoch: not a parameter of model 'tfidf'; valid: ",
+        ),
+        (
+            {},
+            ["model.params.epoch=3"],
+            "model.params.epoch: not a parameter of model 'tfidf'; valid: ",
+        ),
+        (
+            {},
+            ["model.params.epochs=five"],
+            "model.params.epochs: Input should be a valid integer, unable to parse string as "
+            "an integer (got 'five')",
+        ),
+        ({}, ["model.name=tfidf-lexicn"], "model.name: unknown model 'tfidf-lexicn'; valid: "),
+        ("name: x\ndata:\n  source: s\n   bad: 1\n", [], "line 4, column 7: YAML syntax error"),
+        ({}, ["labels.min_count=1000"], "no code reaches labels.min_count=1000 in training"),
+        ({}, ["data.test_splits=[nope]"], "no test notes: no note is in data.test_splits"),
+    ],
+)
+def test_a_bad_config_is_one_line_and_starts_no_run(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    config: dict[str, Any] | str,
+    overrides: list[str],
+    expected: str,
+) -> None:
+    from mlflow import MlflowClient
+
+    from autocode.corpus.synth import write_synthetic_archive
+
+    archive = tmp_path / "archive"
+    write_synthetic_archive(archive, 60, seed=1, n_codes=10)
+    payload = (
+        config
+        if isinstance(config, str)
+        else {"name": "bad-config", "data": {"source": str(archive)}, **config}
+    )
+    path = write_yaml(tmp_path / "c.yaml", payload)
+    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.chdir(tmp_path)  # a SQLite store's artifacts go under ./mlruns
+    args = ["train", "--config", str(path), "--tracking-uri", tracking_uri]
+    for override in overrides:
+        args += ["--set", override]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, (result.stdout, result.stderr, result.exception)
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: ")
+    assert expected in line
+    assert "Traceback" not in result.output
+    # No run, FAILED or otherwise, was left in the tracking store.
+    client = MlflowClient(tracking_uri)
+    experiments = client.search_experiments()
+    runs = client.search_runs([e.experiment_id for e in experiments]) if experiments else []
+    assert runs == []

@@ -22,3 +22,27 @@ def test_missing_validation_split_falls_back_to_cross_fitting(tmp_path: Path) ->
     assert data.lineage()["roles"]["validation"] == "cross-fit"
     assert len(data.train) + len(data.test) == 60
     assert data.test.texts and data.train.texts
+
+
+def test_notes_carry_their_patient_or_their_own_id_as_group(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = {
+        "note_id": ["n1", "n2", "n3"],
+        "text": ["Chest pain.", "Chest pain again.", "Cough."],
+        "codes": [["ICD10CM:R07.9"], ["ICD10CM:R07.9"], ["ICD10CM:R05.9"]],
+        "patient_id": ["p1", "p1", None],
+    }
+    pq.write_table(pa.table(rows), tmp_path / "notes.parquet")
+    config = DataConfig(
+        source=str(tmp_path / "notes.parquet"),
+        split_ratios=(1.0, 0.0, 0.0),
+        validation_splits=[],
+    )
+    data = load_experiment_data(config, seed=0)
+    assert sorted(zip(data.train.texts, data.train.groups or [], strict=True)) == [
+        ("Chest pain again.", "patient:p1"),
+        ("Chest pain.", "patient:p1"),
+        ("Cough.", "note:n3"),
+    ]

@@ -2,11 +2,45 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
 from autocode.models.base import CodingModel, NotFittedError
+from autocode.models.params import constructor_params_model
 from autocode.models.tfidf import TfidfModel
 from autocode.models.tfidf_lexicon import TfidfLexiconModel
 
+AtLeastOne = Annotated[int, Field(ge=1)]
+NotNegative = Annotated[int, Field(ge=0)]
+Positive = Annotated[float, Field(gt=0)]
+
+TfidfParams = constructor_params_model(
+    TfidfModel,
+    "TfidfParams",
+    word_ngram_max=AtLeastOne,
+    min_df=AtLeastOne,
+    max_features=AtLeastOne | None,
+    min_patients=AtLeastOne | None,
+    epochs=AtLeastOne,
+    batch_size=AtLeastOne,
+    learning_rate=Positive,
+    l2=Annotated[float, Field(ge=0)],
+    pos_weight=Positive,
+    sampled_negatives=AtLeastOne | None,
+)
+TfidfLexiconParams = constructor_params_model(
+    TfidfLexiconModel,
+    "TfidfLexiconParams",
+    tfidf=TfidfParams | None,  # the stage-1 model's own params, checked as such
+    inner_folds=Annotated[int, Field(ge=2)],
+    hard_negatives=NotNegative,
+    random_negatives=NotNegative,
+    regularization=Positive,
+)
+
 MODELS: dict[str, type[CodingModel]] = {"tfidf": TfidfModel, "tfidf-lexicon": TfidfLexiconModel}
+PARAMS: dict[str, type[BaseModel]] = {"tfidf": TfidfParams, "tfidf-lexicon": TfidfLexiconParams}
 
 
 def model_class(name: str) -> type[CodingModel]:
@@ -17,11 +51,21 @@ def model_class(name: str) -> type[CodingModel]:
         raise ValueError(f"unknown model {name!r}; valid: {', '.join(sorted(MODELS))}") from None
 
 
+def params_model(name: str) -> type[BaseModel]:
+    """The params model of a registered model name (see `model_class` for unknown names)."""
+    model_class(name)
+    return PARAMS[name]
+
+
 __all__ = [
     "MODELS",
+    "PARAMS",
     "CodingModel",
     "NotFittedError",
     "TfidfLexiconModel",
+    "TfidfLexiconParams",
     "TfidfModel",
+    "TfidfParams",
     "model_class",
+    "params_model",
 ]

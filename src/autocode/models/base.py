@@ -47,7 +47,8 @@ class CodingModel(Protocol):
 
     Hyperparameters go in the constructor; learned state ends in `_`. `label_codes` names
     the code of each column of Y (`ICD10CM:L40.0`), for models that use what codes mean;
-    others ignore it.
+    others ignore it. `groups` names each note's patient (None: each note its own), for
+    models that keep only what several patients' notes share.
     """
 
     def fit(
@@ -57,6 +58,7 @@ class CodingModel(Protocol):
         *,
         validation: tuple[Sequence[str], LabelMatrix] | None = None,
         label_codes: Sequence[str] | None = None,
+        groups: Sequence[str] | None = None,
     ) -> Self: ...
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...

@@ -22,6 +22,7 @@ def out_of_fold_scores(
     seed: int,
     label_codes: Sequence[str] | None = None,
     purpose: str = "cross-fit",
+    groups: Sequence[str] | None = None,
 ) -> np.ndarray:
     """(notes, labels) scores from `folds` models, each fitted on the other folds' notes.
 
@@ -31,7 +32,12 @@ def out_of_fold_scores(
     scores = np.zeros(Y.shape, dtype=np.float32)
     for fold, (fit_rows, held_rows) in enumerate(fold_splits(len(texts), folds=folds, seed=seed)):
         logger.info("%s fold %d/%d: fit on %d notes", purpose, fold + 1, folds, len(fit_rows))
-        model = new_model().fit([texts[i] for i in fit_rows], Y[fit_rows], label_codes=label_codes)
+        model = new_model().fit(
+            [texts[i] for i in fit_rows],
+            Y[fit_rows],
+            label_codes=label_codes,
+            groups=None if groups is None else [groups[i] for i in fit_rows],
+        )
         scores[held_rows] = model.predict_proba([texts[i] for i in held_rows])
         del model  # free this fold's weights before the next fold allocates its own
     return scores

@@ -11,6 +11,7 @@ from typing import Any, Self
 import joblib
 import numpy as np
 import scipy.sparse as sp
+from sklearn.base import clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from autocode.models.base import LabelMatrix, NotFittedError, constructor_params
@@ -29,6 +30,12 @@ class TfidfModel:
     `validation` and `label_codes` are accepted for the shared contract but unused: epochs
     are a hyperparameter, calibration/thresholds are tuned on validation outside, and the
     model learns from words alone.
+
+    The saved vocabulary is made of n-grams of the training notes, so it can carry
+    fragments of them (`bp 154`). `min_df` keeps n-grams of at least that many notes;
+    `min_patients` also keeps only those found in the notes of at least that many
+    distinct patients (the `groups` given to `fit`), so that one patient's details
+    repeated across their notes stay out of the model.
     """
 
     def __init__(
@@ -38,6 +45,7 @@ class TfidfModel:
         char_ngram_range: tuple[int, int] | None = None,
         min_df: int = 2,
         max_features: int | None = 200_000,
+        min_patients: int | None = None,
         sublinear_tf: bool = True,
         epochs: int = 5,
         batch_size: int = 128,
@@ -51,6 +59,7 @@ class TfidfModel:
         self.char_ngram_range = char_ngram_range
         self.min_df = min_df
         self.max_features = max_features
+        self.min_patients = min_patients
         self.sublinear_tf = sublinear_tf
         self.epochs = epochs
         self.batch_size = batch_size
@@ -70,12 +79,18 @@ class TfidfModel:
         *,
         validation: tuple[Sequence[str], LabelMatrix] | None = None,
         label_codes: Sequence[str] | None = None,
+        groups: Sequence[str] | None = None,
     ) -> Self:
+        """`groups` names each note's patient, for `min_patients`; without it (None)
+        every note counts as its own patient, and `min_patients` counts notes."""
         if len(texts) != Y.shape[0]:
             raise ValueError(f"{len(texts)} texts but Y has {Y.shape[0]} rows")
-        self.vectorizers_ = self._make_vectorizers()
+        if groups is not None and len(groups) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(groups)} groups")
+        fitted = [self._fit_vectorizer(v, texts, groups) for v in self._make_vectorizers()]
+        self.vectorizers_ = [vectorizer for vectorizer, _ in fitted]
         vars(self).pop("_word_feature_names", None)  # evidence cache of the old vocabulary
-        X = sp.hstack([v.fit_transform(texts) for v in self.vectorizers_], format="csr")
+        X = sp.hstack([features for _, features in fitted], format="csr")
         # The optimiser's settings are this model's hyperparameters of the same names.
         settings = LinearSettings(**{f.name: getattr(self, f.name) for f in fields(LinearSettings)})
         self.weights_ = train_linear(X, sp.csr_matrix(Y), settings)
@@ -129,6 +144,28 @@ class TfidfModel:
             model.weights_ = LinearWeights(coef=arrays["coef"], intercept=arrays["intercept"])
         return model
 
+    def _fit_vectorizer(
+        self, vectorizer: TfidfVectorizer, texts: Sequence[str], groups: Sequence[str] | None
+    ) -> tuple[TfidfVectorizer, sp.csr_matrix]:
+        """Fit `vectorizer` on `texts`; with `min_patients`, drop n-grams of fewer patients.
+
+        The pruned vectorizer is refitted on the kept n-grams (a second pass over the
+        texts): its idf are the same, and rows are normalised over the kept n-grams only.
+        """
+        X = sp.csr_matrix(vectorizer.fit_transform(texts))
+        if self.min_patients is None:
+            return vectorizer, X
+        keep = _patient_counts(X, groups) >= self.min_patients
+        if not keep.any():
+            patients = len(set(groups)) if groups is not None else len(texts)
+            raise ValueError(
+                f"min_patients={self.min_patients} leaves no n-gram: the training notes "
+                f"come from {patients} patient(s)"
+            )
+        kept = [str(term) for term in vectorizer.get_feature_names_out()[keep]]
+        pruned = clone(vectorizer).set_params(vocabulary=kept)
+        return pruned, sp.csr_matrix(pruned.fit_transform(texts))
+
     def _make_vectorizers(self) -> list[TfidfVectorizer]:
         vectorizers = [
             TfidfVectorizer(
@@ -163,3 +200,17 @@ class TfidfModel:
         if not hasattr(self, "weights_"):
             raise NotFittedError("TfidfModel is not fitted yet: call fit(texts, Y) first")
         return self.weights_
+
+
+def _patient_counts(X: sp.csr_matrix, groups: Sequence[str] | None) -> np.ndarray:
+    """Per column of X, the number of distinct groups with a note where it is non-zero."""
+    present = (X != 0).astype(np.int32)
+    if groups is None:
+        return np.asarray(present.sum(axis=0)).ravel()
+    _, group_of_note = np.unique(np.asarray(groups, dtype=object), return_inverse=True)
+    n_groups = int(group_of_note.max()) + 1 if len(group_of_note) else 0
+    notes_by_group = sp.csr_matrix(
+        (np.ones(len(group_of_note), np.int32), (group_of_note, np.arange(len(group_of_note)))),
+        shape=(n_groups, X.shape[0]),
+    )
+    return np.asarray(((notes_by_group @ present) != 0).sum(axis=0)).ravel()

@@ -75,8 +75,10 @@ class TfidfLexiconModel:
         *,
         validation: tuple[Sequence[str], LabelMatrix] | None = None,
         label_codes: Sequence[str] | None = None,
+        groups: Sequence[str] | None = None,
     ) -> Self:
-        """`validation` is unused: stage 2 learns from out-of-fold scores of `texts`."""
+        """`validation` is unused: stage 2 learns from out-of-fold scores of `texts`.
+        `groups` (each note's patient) goes to stage 1, for its `min_patients`."""
         if label_codes is None or len(label_codes) != Y.shape[1]:
             got = "none" if label_codes is None else len(label_codes)
             raise ValueError(
@@ -97,6 +99,7 @@ class TfidfLexiconModel:
             folds=self.inner_folds,
             seed=self.seed,
             purpose="stage-2 inner",
+            groups=groups,
         )
         pairs = [
             self._training_pairs(
@@ -114,7 +117,7 @@ class TfidfLexiconModel:
             for system, columns in knowledge.system_columns.items()
             for rows in [np.isin(labels, columns)]
         }
-        self.stage1_ = TfidfModel(**self.tfidf).fit(texts, Y)
+        self.stage1_ = TfidfModel(**self.tfidf).fit(texts, Y, groups=groups)
         self.knowledge_ = knowledge
         self.facts_ = knowledge.facts(gold, matched)
         self.rerankers_ = rerankers

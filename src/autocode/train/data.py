@@ -12,7 +12,8 @@ import pyarrow as pa
 from autocode.config import DataConfig
 from autocode.corpus.load import LoadOptions, load_notes
 from autocode.corpus.quarantine import LoadReport
-from autocode.corpus.splits import SplitRatios, assign_splits
+from autocode.corpus.schema import NOTE_ID, PATIENT_ID
+from autocode.corpus.splits import SplitRatios, assign_splits, group_key
 from autocode.corpus.table import ColumnMap
 from autocode.train.fitting import NoteSet
 
@@ -72,8 +73,16 @@ def _role(table: pa.Table, splits: list[str], names: list[str]) -> NoteSet:
     """Notes of the named splits (an empty NoteSet is falsy: no notes in that role)."""
     rows = [i for i, split in enumerate(splits) if split in names]
     subset = table.take(pa.array(rows, pa.int64()))
+    note_ids = subset.column(NOTE_ID).to_pylist()
+    patients = (
+        subset.column(PATIENT_ID).to_pylist()
+        if PATIENT_ID in subset.column_names
+        else [None] * len(note_ids)
+    )
     return NoteSet(
-        texts=subset.column("text").to_pylist(), codes=subset.column("codes").to_pylist()
+        texts=subset.column("text").to_pylist(),
+        codes=subset.column("codes").to_pylist(),
+        groups=[group_key(p, n) for p, n in zip(patients, note_ids, strict=True)],
     )
 
 

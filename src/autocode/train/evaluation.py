@@ -1,7 +1,8 @@
 """Score a Coder on labelled notes, counting every gold code.
 
 Gold codes outside the Coder's label space cannot be predicted, but they are
-still gold: they get extra columns with probability 0, so recall is honest.
+still gold: they get extra columns with probability 0, so recall is honest, and
+the ranking metrics count them as never retrieved (below every real column).
 """
 
 from __future__ import annotations
@@ -75,7 +76,14 @@ def evaluate_coder(
         [coder.thresholds.apply(probs), np.zeros((len(texts), unseen), dtype=bool)]
     )
     train_counts = np.concatenate([coder.labels.counts_, np.zeros(unseen, dtype=np.int64)])
-    report = metrics.evaluate(gold, probs_all, predicted, labels, train_counts=train_counts)
+    report = metrics.evaluate(
+        gold,
+        probs_all,
+        predicted,
+        labels,
+        train_counts=train_counts,
+        unranked=np.arange(len(labels)) >= known,
+    )
     report.update(automation_report(gold, probs_all, _policy_with_unseen(coder.policy, unseen)))
     report["unseen_gold_codes"] = unseen
     return Evaluation(report, labels, gold, probs_all, predicted, known)

@@ -24,10 +24,15 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class NoteSet:
-    """Texts and their gold code lists for one role (train, validation, test)."""
+    """Texts and their gold code lists for one role (train, validation, test).
+
+    `groups` names each note's patient (its note id where the patient is unknown); None:
+    every note counts as its own patient.
+    """
 
     texts: list[str]
     codes: list[list[str]]
+    groups: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -42,16 +47,14 @@ class FittedCoder:
 
 def fit_coder(config: TrainConfig, train: NoteSet, validation: NoteSet | None) -> FittedCoder:
     """Train on `train`; tune decisions on `validation`, or cross-fit when it is None."""
-    if len(train) == 0:
-        raise ValueError("no training notes: check data.train_splits and the source")
-    labels = LabelSpace(config.labels.min_count).fit(train.codes)
-    if len(labels) == 0:
-        raise ValueError(f"no code reaches labels.min_count={config.labels.min_count} in training")
+    labels = fit_label_space(config, train)
     Y_train = labels.encode(train.codes)
     logger.info("label space: %d codes", len(labels))
     if validation is not None and len(validation) > 0:
         logger.info("fitting on %d notes, scoring %d validation notes", len(train), len(validation))
-        model = _new_model(config).fit(train.texts, Y_train, label_codes=labels.codes_)
+        model = _new_model(config).fit(
+            train.texts, Y_train, label_codes=labels.codes_, groups=train.groups
+        )
         raw = model.predict_proba(validation.texts)
         gold = labels.encode(validation.codes)
     else:
@@ -63,13 +66,26 @@ def fit_coder(config: TrainConfig, train: NoteSet, validation: NoteSet | None) -
             seed=config.seed,
             label_codes=labels.codes_,
             purpose="decision cross-fit",
+            groups=train.groups,
         )
         gold = Y_train
         logger.info("fitting the final model on all %d training notes", len(train))
-        model = _new_model(config).fit(train.texts, Y_train, label_codes=labels.codes_)
+        model = _new_model(config).fit(
+            train.texts, Y_train, label_codes=labels.codes_, groups=train.groups
+        )
     logger.info("calibrating, tuning thresholds and review bands")
     coder = tune_decisions(config, model, labels, raw, gold)
     return FittedCoder(coder=coder, validation_raw=raw, validation_gold=gold)
+
+
+def fit_label_space(config: TrainConfig, train: NoteSet) -> LabelSpace:
+    """The codes to learn, or a one-line error when the training notes give none."""
+    if len(train) == 0:
+        raise ValueError("no training notes: check data.train_splits and the source")
+    labels = LabelSpace(config.labels.min_count).fit(train.codes)
+    if len(labels) == 0:
+        raise ValueError(f"no code reaches labels.min_count={config.labels.min_count} in training")
+    return labels
 
 
 def tune_decisions(

@@ -16,7 +16,7 @@ from autocode.infer.policy import automation_curve
 from autocode.train import plots, tracking
 from autocode.train.data import ExperimentData, load_experiment_data
 from autocode.train.evaluation import evaluate_coder
-from autocode.train.fitting import fit_coder
+from autocode.train.fitting import fit_coder, fit_label_space
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ class TrainResult:
 def run_training(config: TrainConfig, tracking_uri: str | None = None) -> TrainResult:
     logger.info("loading data from %s", config.data.source)
     data = load_experiment_data(config.data, config.seed)
+    check_trainable(config, data)
     logger.info(
         "notes: train %d, validation %d, test %d (quarantined %d)",
         len(data.train),
@@ -71,6 +72,18 @@ def run_training(config: TrainConfig, tracking_uri: str | None = None) -> TrainR
             else ""
         )
         return TrainResult(run.info.run_id, model_uri, test.report, validation_metrics)
+
+
+def check_trainable(config: TrainConfig, data: ExperimentData) -> None:
+    """What the run needs of the data, checked before it starts (no FAILED runs left behind)."""
+    fit_label_space(config, data.train)
+    if not data.test:
+        raise ValueError(f"no test notes: no note is in data.test_splits {config.data.test_splits}")
+    if not data.validation and len(data.train) < config.crossfit_folds:
+        raise ValueError(
+            f"cross-fitting with crossfit_folds={config.crossfit_folds} needs at least that "
+            f"many training notes, got {len(data.train)}"
+        )
 
 
 def _validation_metrics(coder: Coder, data: ExperimentData) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from autocode import __version__
 from autocode.config import dotted
 from autocode.infer.coder import Coder
 from autocode.infer.pyfunc import CODER_ARTIFACT, PREDICT_PARAMS, CoderPyfunc, predict_frame
+from autocode.metrics import json_compatible
 
 # Invented text, so the logged input example never holds a real note.
 SYNTHETIC_EXAMPLE = pd.DataFrame(
@@ -116,7 +117,8 @@ def log_coder(coder: Coder, registered_name: str | None) -> str:
 
 
 def log_json(payload: dict[str, Any], path: str) -> None:
-    mlflow.log_text(json.dumps(payload, indent=2), path)
+    """Strict JSON: undefined (NaN) metrics are written as null."""
+    mlflow.log_text(json.dumps(json_compatible(payload), indent=2, allow_nan=False), path)
 
 
 def _git_commit() -> str | None:
