@@ -111,7 +111,7 @@ class _StatusHandler(logging.Handler):
         message = record.getMessage()
         if record.levelno >= logging.INFO:
             stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
-            self._console.print(f"{stamp} {message}", markup=False, highlight=False)
+            self._console.print(f"{stamp} {message}", markup=False, highlight=False, soft_wrap=True)
         self._status.update(message)  # type: ignore[attr-defined]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -380,7 +381,9 @@ def test_a_bad_config_is_one_line_and_starts_no_run(
         args += ["--set", override]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2, (result.stdout, result.stderr, result.exception)
-    [line] = result.stderr.strip().splitlines()
+    # Progress lines ("HH:MM:SS loading data from …") may come first; the error is one line.
+    lines = result.stderr.strip().splitlines()
+    [line] = [line for line in lines if not re.match(r"\d\d:\d\d:\d\d ", line)]
     assert line.startswith("error: ")
     assert expected in line
     assert "Traceback" not in result.output
