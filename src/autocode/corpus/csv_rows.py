@@ -12,6 +12,7 @@ problem; ids and codes stay strings ("00123" is not the integer 123).
 
 from __future__ import annotations
 
+import _csv
 import csv
 import io
 import zlib
@@ -56,7 +57,7 @@ def _header(file: TableFile, reader: Iterator[list[str]]) -> list[str]:
 
 
 def _records(
-    file: TableFile, reader: csv.Reader, names: list[str], columns: ColumnMap
+    file: TableFile, reader: _csv.Reader, names: list[str], columns: ColumnMap
 ) -> Iterator[RawRow]:
     position = {name: names.index(name) for name in columns.mapped if name in names}
     source, record = str(file.path), 0

@@ -46,9 +46,7 @@ class LoadOptions:
             raise ValueError(f"format {self.format!r} is not one of {', '.join(FORMATS)}")
         # Checked here, not at the first bare code: an archive without codes never meets one.
         if self.system is not None and self.system.strip().upper() not in SYSTEMS:
-            raise ValueError(
-                f"code system {self.system!r} is not one of {', '.join(SYSTEMS)}"
-            )
+            raise ValueError(f"code system {self.system!r} is not one of {', '.join(SYSTEMS)}")
 
 
 @dataclass

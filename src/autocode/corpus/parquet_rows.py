@@ -7,7 +7,7 @@ it) nothing can be read or counted, and the file is one `unreadable_file` record
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -65,7 +65,7 @@ def _batch_rows(
         for index, name in enumerate(batch.schema.names)
     }
 
-    def cell(index: int) -> object:
+    def cell(index: int) -> Callable[[str], object]:
         return lambda name: values[name][index] if name in values else None
 
     for index in range(batch.num_rows):

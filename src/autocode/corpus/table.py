@@ -48,7 +48,9 @@ def read_table_rows(
             if not (skip_unreadable_files and error.unreadable):
                 raise
             detail = error.problem
-            yield RawRow(str(file.path), 0, None, None, None, rejected=(Reason.UNREADABLE_FILE, detail))
+            yield RawRow(
+                str(file.path), 0, None, None, None, rejected=(Reason.UNREADABLE_FILE, detail)
+            )
     for other in unread:
         warn_unread(other)
         yield RawRow(str(other), 0, None, None, None, skipped=Skip.UNREAD_FILE)
