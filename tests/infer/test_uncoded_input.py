@@ -86,3 +86,18 @@ def test_spark_engine(coder_dir: Path, uncoded_rows: list[dict[str, str]], tmp_p
     assert (summary["read"], summary["coded"]) == (N_NOTES, N_NOTES)
     output = ds.dataset(tmp_path / "out", format="parquet").to_table()
     assert sorted(output["note_id"].to_pylist()) == sorted(r["note_id"] for r in uncoded_rows)
+
+
+def test_a_damaged_file_counts_its_rows_not_one_file(coder_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    path = tmp_path / "in" / "notes.csv"
+    path.write_bytes(
+        b"note_id,text\na,chest pain\nb,PATIENT JOHN SMITHSON,extra\nc\xff,cough\nd,fever\n"
+    )
+    summary = predict(coder_dir, path, tmp_path / "out")
+    assert (summary["read"], summary["coded"]) == (4, 2)
+    assert summary["quarantined"] == {"malformed_row": 1, "undecodable_bytes": 1}
+    quarantine_files = sorted((tmp_path / "out" / "_quarantine").glob("*.jsonl"))
+    records = "".join(file.read_text() for file in quarantine_files)
+    assert [json.loads(line)["row"] for line in records.splitlines()] == [2, 3]
+    assert "JOHN" not in records
