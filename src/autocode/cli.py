@@ -256,7 +256,10 @@ def evaluate(
     from autocode.train.evaluation import evaluate_coder
 
     try:
-        options = load_options(source_format, split, language, id_col, text_col, codes_col, system)
+        options = replace(
+            load_options(source_format, split, language, id_col, text_col, codes_col, system),
+            needs_codes_for="evaluate",
+        )
         notes = load_notes(data, options).table
         coder = load_coder(model)
         report = evaluate_coder(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from autocode.codes import SYSTEMS
 from autocode.corpus.canonical import Canonicalizer, RawRow
 from autocode.corpus.codiesp import is_codiesp_root, read_codiesp_rows
 from autocode.corpus.errors import SourceError
@@ -36,10 +37,16 @@ class LoadOptions:
     split_file: Path | None = None
     include_cpt: bool = False
     skip_unreadable_files: bool = False  # batch jobs: quarantine a corrupt part, go on
+    # The command that needs gold codes (evaluate, train): a table without a codes column
+    # is then an error; for every other reader it holds notes waiting to be coded.
+    needs_codes_for: str | None = None
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
             raise ValueError(f"format {self.format!r} is not one of {', '.join(FORMATS)}")
+        # Checked here, not at the first bare code: an archive without codes never meets one.
+        if self.system is not None and self.system.strip().upper() not in SYSTEMS:
+            raise ValueError(f"code system {self.system!r} is not one of {', '.join(SYSTEMS)}")
 
 
 @dataclass
@@ -77,9 +84,10 @@ def read_raw_rows(
     if source_format in ("mimic3", "mimic4"):
         return _mimic_rows(path, source_format, options, report)
     return read_table_rows(
-        expand_table_paths(path),
+        path,
         options.columns,
         skip_unreadable_files=options.skip_unreadable_files,
+        needs_codes_for=options.needs_codes_for,
     )
 
 

@@ -25,6 +25,16 @@ class Reason:
     MALFORMED_ROW = "malformed_row"
     CODES_WITHOUT_TEXT = "codes_without_text"
     UNREADABLE_FILE = "unreadable_file"
+    ID_TOO_LONG = "id_too_long"
+    INVALID_CHARACTERS = "invalid_characters"  # NUL or a lone surrogate (see validity.py)
+    UNTERMINATED_QUOTE = "unterminated_quote"  # a CSV quote never closed: the rest of the file
+    UNREADABLE_ROWS = "unreadable_rows"  # rows of a Parquet row group or a stream that broke
+
+
+class Skip:
+    """Why something read was deliberately left out (counted in `LoadReport.skipped`)."""
+
+    UNREAD_FILE = "unread_file"  # a file in the input the loaders do not read
 
 
 @dataclass

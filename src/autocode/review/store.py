@@ -57,6 +57,7 @@ from sqlalchemy.orm import (
 from sqlalchemy.types import TypeDecorator
 
 from autocode.codes.systems import normalize_code
+from autocode.corpus.validity import MAX_ID_CHARS, character_problem
 
 if TYPE_CHECKING:
     from autocode.infer.routing import Decision
@@ -113,7 +114,7 @@ class CaseRow(Base):
     __table_args__ = (UniqueConstraint("note_id", "model_version", name="uq_review_cases_note"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    note_id: Mapped[str] = mapped_column(String(255))
+    note_id: Mapped[str] = mapped_column(String(MAX_ID_CHARS))  # the loader's own limit
     model_uri: Mapped[str] = mapped_column(String(1024))
     model_version: Mapped[str] = mapped_column(String(255))
     text: Mapped[str] = mapped_column(Text)
@@ -163,11 +164,16 @@ class NewCase:
 
     def __post_init__(self) -> None:
         # Checked here so a bad case never reaches the database, whose errors can quote the row.
-        _require_name("note_id", self.note_id, 255)
+        _require_name("note_id", self.note_id, MAX_ID_CHARS)
         _require_name("model_uri", self.model_uri, 1024)
         _require_name("model_version", self.model_version, 255)
         if not isinstance(self.text, str):
             raise TypeError(f"case text must be str, got {type(self.text).__name__}")
+        # The loader's rules: what it quarantines, the queue refuses (PostgreSQL holds no NUL).
+        for name, value in (("note_id", self.note_id), ("text", self.text)):
+            problem = character_problem(name, value)
+            if problem is not None:
+                raise ValueError(problem)
         if not all(isinstance(reason, str) for reason in self.reasons):
             raise TypeError("case reasons must be strings")
         for prediction in self.predictions:

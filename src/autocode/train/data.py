@@ -52,6 +52,7 @@ def load_experiment_data(config: DataConfig, seed: int) -> ExperimentData:
         system=config.system,
         language=config.language,
         max_text_chars=config.max_text_chars,
+        needs_codes_for="train",
     )
     loaded = load_notes(Path(config.source), options)
     table = assign_splits(loaded.table, SplitRatios(*config.split_ratios), seed)
