@@ -60,3 +60,22 @@ def test_codiesp_count_matches_the_loader(codiesp_root: Path) -> None:
 def test_unparseable_source_has_an_unknown_count(tmp_path: Path) -> None:
     (tmp_path / "notes.parquet").write_bytes(b"not parquet at all")
     assert count_rows(tmp_path / "notes.parquet", LoadOptions()) is None
+
+
+def test_compressed_tables_and_unread_files_are_counted_as_the_loader_reads_them(
+    tmp_path: Path,
+) -> None:
+    import gzip
+    import warnings
+
+    rows = [json.dumps({"note_id": str(i), "text": "t"}) for i in range(4)]
+    with gzip.open(tmp_path / "a.jsonl.gz", "wt", encoding="utf-8") as handle:
+        handle.write("\n".join(rows) + "\n")
+    with gzip.open(tmp_path / "b.tsv.gz", "wt", encoding="utf-8") as handle:
+        handle.write("note_id\ttext\nx\tone\ny\ttwo\n")
+    (tmp_path / "readme.txt").write_text("not a table", encoding="utf-8")
+    options = LoadOptions()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        read = rows_read(tmp_path, options)
+    assert count_rows(tmp_path, options) == read == 4 + 2 + 1

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Protocol
 
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from autocode.corpus.codiesp import codiesp_row_count
+from autocode.corpus.csv_rows import csv_rows
 from autocode.corpus.errors import SourceError
+from autocode.corpus.files import TableFile, list_table_files
 from autocode.corpus.load import LoadOptions, detect_format
-from autocode.corpus.table import TABLE_SUFFIXES, expand_table_paths
 
 
 class ProgressSink(Protocol):
@@ -36,30 +36,26 @@ def count_rows(path: Path, options: LoadOptions) -> int | None:
             splits = list(options.splits) if options.splits else None
             return codiesp_row_count(path, splits, options.language)
         if source_format == "table":
-            return sum(_file_rows(file, options) for file in expand_table_paths(path))
-    except (SourceError, OSError, pa.ArrowException, _UncountableError):
+            files, unread = list_table_files(path)
+            # An unread file is one skipped row of the job's accounting.
+            return sum(_file_rows(file, options) for file in files) + len(unread)
+    except (SourceError, OSError, EOFError, pa.ArrowException):
         return None
     return None
 
 
-class _UncountableError(Exception):
-    """A file whose rows cannot be counted without reading it as the loader does."""
+def _file_rows(file: TableFile, options: LoadOptions) -> int:
+    if file.kind == "parquet":
+        return int(pq.ParquetFile(file.path).metadata.num_rows)
+    if file.kind == "jsonl":
+        return _non_blank_lines(file)
+    # CSV quoting decides where a row ends: count what the loader's own reader yields.
+    return sum(1 for _ in csv_rows(file, options.columns))
 
 
-def _file_rows(path: Path, options: LoadOptions) -> int:
-    kind = TABLE_SUFFIXES.get(path.suffix.lower())
-    if kind == "parquet":
-        return int(pq.ParquetFile(path).metadata.num_rows)
-    if kind == "jsonl":
-        return _non_blank_lines(path)
-    if kind == "csv":
-        return _csv_rows(path, options)
-    raise _UncountableError(path)
-
-
-def _non_blank_lines(path: Path) -> int:
+def _non_blank_lines(file: TableFile) -> int:
     count = 0
-    with pa.input_stream(path, compression="detect") as stream:
+    with file.open() as stream:
         pending = b""
         while chunk := stream.read(1 << 22):
             lines = (pending + chunk).split(b"\n")
@@ -67,16 +63,3 @@ def _non_blank_lines(path: Path) -> int:
             count += sum(1 for line in lines if line.strip())
         count += bool(pending.strip())
     return count
-
-
-def _csv_rows(path: Path, options: LoadOptions) -> int:
-    # Parsing only the id column keeps quoted newlines inside text from counting as rows.
-    table = pa_csv.read_csv(
-        pa.input_stream(path, compression="detect"),
-        parse_options=pa_csv.ParseOptions(newlines_in_values=True),
-        convert_options=pa_csv.ConvertOptions(
-            include_columns=[options.columns.id_col],
-            column_types={options.columns.id_col: pa.binary()},
-        ),
-    )
-    return int(table.num_rows)
