@@ -108,7 +108,7 @@ def data_stats(
     except (SourceError, ValueError) as error:
         raise fail(str(error)) from None
     if as_json:
-        print(json.dumps(stats))
+        print_json(stats)
     else:
         print_stats(stats)
 
@@ -158,7 +158,10 @@ def data_prepare(
     except (SourceError, ValueError) as error:
         raise fail(str(error)) from None
     summary = {**prepared.report.to_dict(), "splits": prepared.split_counts, "out": str(out)}
-    print(json.dumps(summary) if as_json else _summary_line(summary))
+    if as_json:
+        print_json(summary)
+    else:
+        print(_summary_line(summary))
 
 
 def _summary_line(summary: dict[str, Any]) -> str:
@@ -320,7 +323,7 @@ def predict(
     except (SourceError, ValueError, FileNotFoundError, OutputMismatchError) as error:
         raise fail(str(error)) from None
     if as_json:
-        print(json.dumps(summary.to_dict()))
+        print_json(summary.to_dict())
         return
     quarantined = sum(summary.quarantined.values())
     console.print(
