@@ -42,6 +42,33 @@ TRANSFORM_SETTINGS = (
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 
 
+def _vectorizer_settings(vectorizer: TfidfVectorizer) -> dict[str, Any]:
+    """What `transform` needs of a fitted vectorizer, as JSON: settings, dtype, and the
+    vocabulary's terms in column order (any fitted vocabulary, pruned ones included)."""
+    params = vectorizer.get_params()
+    for name in ("preprocessor", "tokenizer"):
+        if params[name] is not None:  # a callable cannot be saved as data
+            raise ValueError(f"cannot save a vectorizer with a custom {name}: {params[name]!r}")
+    terms = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__)
+    if [vectorizer.vocabulary_[term] for term in terms] != list(range(len(terms))):
+        raise ValueError("vectorizer vocabulary columns are not 0..n-1; cannot save it")
+    return {
+        "settings": {name: params[name] for name in TRANSFORM_SETTINGS},
+        "dtype": np.dtype(params["dtype"]).name,
+        "terms": terms,
+    }
+
+
+def _vectorizer_from_settings(saved: dict[str, Any], idf: np.ndarray) -> TfidfVectorizer:
+    settings = {**saved["settings"], "ngram_range": tuple(saved["settings"]["ngram_range"])}
+    vectorizer = TfidfVectorizer(
+        **settings, dtype=np.dtype(saved["dtype"]).type, vocabulary=saved["terms"]
+    )
+    # scikit-learn lets a fixed vocabulary take a given idf: no refit, same transform.
+    vectorizer.idf_ = idf
+    return vectorizer
+
+
 class TfidfModel:
     """TF-IDF features + a multi-label linear model trained jointly over all labels.
 
@@ -191,30 +218,3 @@ class TfidfModel:
         if not hasattr(self, "weights_"):
             raise NotFittedError("TfidfModel is not fitted yet: call fit(texts, Y) first")
         return self.weights_
-
-
-def _vectorizer_settings(vectorizer: TfidfVectorizer) -> dict[str, Any]:
-    """What `transform` needs of a fitted vectorizer, as JSON: settings, dtype, and the
-    vocabulary's terms in column order (any fitted vocabulary, pruned ones included)."""
-    params = vectorizer.get_params()
-    for name in ("preprocessor", "tokenizer"):
-        if params[name] is not None:  # a callable cannot be saved as data
-            raise ValueError(f"cannot save a vectorizer with a custom {name}: {params[name]!r}")
-    terms = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__)
-    if [vectorizer.vocabulary_[term] for term in terms] != list(range(len(terms))):
-        raise ValueError("vectorizer vocabulary columns are not 0..n-1; cannot save it")
-    return {
-        "settings": {name: params[name] for name in TRANSFORM_SETTINGS},
-        "dtype": np.dtype(params["dtype"]).name,
-        "terms": terms,
-    }
-
-
-def _vectorizer_from_settings(saved: dict[str, Any], idf: np.ndarray) -> TfidfVectorizer:
-    settings = {**saved["settings"], "ngram_range": tuple(saved["settings"]["ngram_range"])}
-    vectorizer = TfidfVectorizer(
-        **settings, dtype=np.dtype(saved["dtype"]).type, vocabulary=saved["terms"]
-    )
-    # scikit-learn lets a fixed vocabulary take a given idf: no refit, same transform.
-    vectorizer.idf_ = idf
-    return vectorizer
