@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pickle
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import cloudpickle
+import joblib
 import numpy as np
 import pytest
 
@@ -93,6 +96,88 @@ def test_loading_another_format_version_is_a_clear_error(coder: Coder, tmp_path:
     (tmp_path / CODER_FILE).write_text(json.dumps(state))
     with pytest.raises(ValueError, match="format_version 99"):
         Coder.load(tmp_path)
+
+
+# Small, fast hyperparameters per model: the Coder's files differ by model.
+MODEL_PARAMS: dict[str, dict[str, Any]] = {
+    "tfidf": {"min_df": 1, "epochs": 30, "batch_size": 8},
+    "tfidf-lexicon": {"tfidf": {"min_df": 1, "epochs": 30, "batch_size": 8}, "inner_folds": 3},
+}
+
+
+@pytest.fixture(scope="module", params=sorted(MODEL_PARAMS))
+def model_coder(
+    request: pytest.FixtureRequest, tiny_corpus: TinyCorpus, tiny_validation_corpus: TinyCorpus
+) -> Coder:
+    """A Coder of each model; the tiny codes are real ICD-10-CM codes, as tfidf-lexicon needs."""
+    config = TrainConfig(
+        name="tiny",
+        data=DataConfig(source="unused"),
+        labels=LabelConfig(min_count=1),
+        model=ModelConfig(name=request.param, params=MODEL_PARAMS[request.param]),
+        routing=RoutingConfig(target_precision=0.9, min_support=5),
+    )
+    train = NoteSet(tiny_corpus.texts, tiny_corpus.code_lists)
+    validation = NoteSet(tiny_validation_corpus.texts, tiny_validation_corpus.code_lists)
+    return fit_coder(config, train, validation).coder
+
+
+def refuse_to_unpickle(*args: object, **kwargs: object) -> None:
+    raise AssertionError("a Coder load unpickled something")
+
+
+def test_a_saved_coder_loads_without_unpickling_anything(
+    model_coder: Coder, tiny_corpus: TinyCorpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model_coder.save(tmp_path / "coder")
+    files = [p for p in (tmp_path / "coder").rglob("*") if p.is_file()]
+    assert {p.suffix for p in files} == {".json", ".npz"}, files
+    for name in ("load", "loads", "Unpickler", "_Unpickler"):
+        monkeypatch.setattr(pickle, name, refuse_to_unpickle)
+    monkeypatch.setattr(joblib, "load", refuse_to_unpickle)
+    for name in ("load", "loads"):  # bound from pickle at import: patched on their own
+        monkeypatch.setattr(cloudpickle, name, refuse_to_unpickle)
+    with pytest.raises(AssertionError, match="unpickled"):  # the patch bites
+        joblib.load(tmp_path / "coder" / CODER_FILE)
+
+    loaded = Coder.load(tmp_path / "coder")
+    texts = texts_to_score(tiny_corpus)
+    assert np.array_equal(loaded.raw_proba(texts), model_coder.raw_proba(texts))
+    assert np.array_equal(loaded.predict_proba(texts), model_coder.predict_proba(texts))
+    codes = loaded.labels.codes_
+    evidence = [loaded.evidence(text, codes) for text in texts]
+    assert evidence == [model_coder.evidence(text, codes) for text in texts]
+    assert any(spans for note in evidence for spans in note.values())
+
+
+def with_version(path: Path, version: int) -> None:
+    """Rewrite a saved JSON or .npz file with another format_version."""
+    if path.suffix == ".json":
+        state = json.loads(path.read_text())
+        state["format_version"] = version
+        path.write_text(json.dumps(state))
+        return
+    with np.load(path, allow_pickle=False) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    np.savez(path, **{**arrays, "format_version": np.int64(version)})
+
+
+def test_an_unknown_format_version_in_any_file_is_a_one_line_error(
+    model_coder: Coder, tmp_path: Path
+) -> None:
+    model_coder.save(tmp_path / "saved")
+    files = sorted(p.relative_to(tmp_path / "saved") for p in (tmp_path / "saved").rglob("*.*"))
+    # labels.json is covered by coder.json's version; every other file carries its own.
+    versioned = [f for f in files if f.name != "labels.json"]
+    assert len(versioned) == {"tfidf": 5, "tfidf-lexicon": 8}[model_coder.model_name], files
+    for k, file in enumerate(versioned):
+        shutil.copytree(tmp_path / "saved", tmp_path / f"case{k}")
+        with_version(tmp_path / f"case{k}" / file, 99)
+        with pytest.raises(ValueError) as error:
+            Coder.load(tmp_path / f"case{k}")
+        message = str(error.value)
+        assert "\n" not in message
+        assert str(file) in message and "format_version 99" in message, message
 
 
 def test_load_coder_reads_a_local_coder_and_an_mlflow_model_layout(

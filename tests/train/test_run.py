@@ -199,7 +199,7 @@ def assert_no_note_content_logged(
     mlflow.artifacts.download_artifacts(run_id=run_id, dst_path=str(download / "run"))
     mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(download / "model"))
     files = [p for p in download.rglob("*") if p.is_file()]
-    assert any(p.name == "vectorizers.joblib" for p in files), "model files were not scanned"
+    assert any(p.name == "vectorizers.json" for p in files), "model files were not scanned"
     assert any(p.name == "lineage.json" for p in files), "run artifacts were not scanned"
     assert leaks(download, needles) == []
 

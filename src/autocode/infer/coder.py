@@ -21,11 +21,14 @@ from autocode.labels import LabelSpace
 from autocode.models import CodingModel, model_class
 from autocode.models.base import ExplainsPredictions, ReadsLimitedInput
 from autocode.models.evidence import Span
+from autocode.models.saved import check_version
 
 CODER_FILE = "coder.json"
 CODER_ARTIFACT = "coder"  # the Coder directory's name inside a logged MLflow model
 MODEL_DIR = "model"
-FORMAT_VERSION = 1
+# Of coder.json and labels.json; the model directory versions its own files.
+# 2: models saved as JSON and arrays, no pickles.
+FORMAT_VERSION = 2
 
 
 @dataclass
@@ -83,11 +86,7 @@ class Coder:
         if not state_file.is_file():
             raise FileNotFoundError(f"{directory} is not a Coder directory (no {CODER_FILE})")
         state = json.loads(state_file.read_text(encoding="utf-8"))
-        if state.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
-                f"{state_file}: format_version {state.get('format_version')!r}, "
-                f"this autocode reads {FORMAT_VERSION}"
-            )
+        check_version(state_file, state.get("format_version"), FORMAT_VERSION)
         return cls(
             model=model_class(state["model_name"]).load(directory / MODEL_DIR),
             model_name=state["model_name"],

@@ -108,9 +108,17 @@ class CodeLexicon:
     def fit(self, texts: Sequence[str]) -> Self:
         sentences = self._sentence_matrix(texts)[0]
         document_frequency = np.asarray((sentences > 0).sum(axis=0)).ravel()
-        self.idf_ = (np.log((1 + sentences.shape[0]) / (1 + document_frequency)) + 1).astype(
-            np.float32
-        )
+        idf = np.log((1 + sentences.shape[0]) / (1 + document_frequency)) + 1
+        return self.set_idf(idf.astype(np.float32))
+
+    def set_idf(self, idf: np.ndarray) -> Self:
+        """Takes the word weights `fit` learns (one per `vocabulary` word, in its order):
+        a saved lexicon is restored from its terms and these."""
+        if idf.shape != (len(self.vocabulary),):
+            raise ValueError(
+                f"idf has shape {idf.shape}; the vocabulary has {len(self.vocabulary)}"
+            )
+        self.idf_ = idf
         weighted = self._term_words.multiply(self.idf_).tocsr()
         totals = np.asarray(weighted.sum(axis=1)).ravel()
         # Each term's word weights sum to 1, so a sentence's dot product is its coverage.

@@ -182,6 +182,19 @@ class Reranker:
         ones = np.ones(len(FEATURES), np.float32)
         return cls(np.zeros(len(FEATURES), np.float32), ones, coef, 0.0)
 
+    def as_arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "mean": self.mean,
+            "scale": self.scale,
+            "coef": self.coef,
+            "intercept": np.array(self.intercept, np.float64),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Reranker:
+        # A Python float intercept, as fitted: a NumPy float64 would promote float32 sums.
+        return cls(arrays["mean"], arrays["scale"], arrays["coef"], float(arrays["intercept"]))
+
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         z = ((X - self.mean) / self.scale) @ self.coef + self.intercept
         return (1 / (1 + np.exp(-z))).astype(np.float32)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Self
 
-import joblib
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import clone
@@ -17,11 +15,59 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from autocode.models.base import LabelMatrix, NotFittedError, constructor_params
 from autocode.models.evidence import Span, ngram_spans
 from autocode.models.linear import LinearSettings, LinearWeights, train_linear
+from autocode.models.saved import read_arrays, read_json, write_arrays, write_json
 
 PARAMS_FILE = "params.json"
-VECTORIZERS_FILE = "vectorizers.joblib"
+VECTORIZERS_FILE = "vectorizers.json"  # settings and vocabulary of each vectorizer
+IDF_FILE = "idf.npz"  # each vectorizer's idf, in vocabulary order
 WEIGHTS_FILE = "weights.npz"
+FORMAT_VERSION = 1  # of every file above
+# The vectorizer settings that shape `transform`. min_df, max_df and max_features only
+# choose the vocabulary at fit time, and the vocabulary is saved itself.
+TRANSFORM_SETTINGS = (
+    "input",
+    "encoding",
+    "decode_error",
+    "strip_accents",
+    "lowercase",
+    "analyzer",
+    "token_pattern",
+    "ngram_range",
+    "stop_words",
+    "binary",
+    "norm",
+    "use_idf",
+    "smooth_idf",
+    "sublinear_tf",
+)
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+
+
+def _vectorizer_settings(vectorizer: TfidfVectorizer) -> dict[str, Any]:
+    """What `transform` needs of a fitted vectorizer, as JSON: settings, dtype, and the
+    vocabulary's terms in column order (any fitted vocabulary, pruned ones included)."""
+    params = vectorizer.get_params()
+    for name in ("preprocessor", "tokenizer"):
+        if params[name] is not None:  # a callable cannot be saved as data
+            raise ValueError(f"cannot save a vectorizer with a custom {name}: {params[name]!r}")
+    terms = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__)
+    if [vectorizer.vocabulary_[term] for term in terms] != list(range(len(terms))):
+        raise ValueError("vectorizer vocabulary columns are not 0..n-1; cannot save it")
+    return {
+        "settings": {name: params[name] for name in TRANSFORM_SETTINGS},
+        "dtype": np.dtype(params["dtype"]).name,
+        "terms": terms,
+    }
+
+
+def _vectorizer_from_settings(saved: dict[str, Any], idf: np.ndarray) -> TfidfVectorizer:
+    settings = {**saved["settings"], "ngram_range": tuple(saved["settings"]["ngram_range"])}
+    vectorizer = TfidfVectorizer(
+        **settings, dtype=np.dtype(saved["dtype"]).type, vocabulary=saved["terms"]
+    )
+    # scikit-learn lets a fixed vocabulary take a given idf: no refit, same transform.
+    vectorizer.idf_ = idf
+    return vectorizer
 
 
 class TfidfModel:
@@ -129,19 +175,28 @@ class TfidfModel:
     def save(self, path: Path) -> None:
         weights = self._fitted_weights()
         path.mkdir(parents=True, exist_ok=True)
-        (path / PARAMS_FILE).write_text(json.dumps(self.get_params()), encoding="utf-8")
-        joblib.dump(self.vectorizers_, path / VECTORIZERS_FILE)
-        np.savez(path / WEIGHTS_FILE, coef=weights.coef, intercept=weights.intercept)
+        write_json(path / PARAMS_FILE, {"params": self.get_params()}, FORMAT_VERSION)
+        settings = [_vectorizer_settings(v) for v in self.vectorizers_]
+        write_json(path / VECTORIZERS_FILE, {"vectorizers": settings}, FORMAT_VERSION)
+        idf = {f"idf_{k}": v.idf_ for k, v in enumerate(self.vectorizers_)}
+        write_arrays(path / IDF_FILE, idf, FORMAT_VERSION)
+        arrays = {"coef": weights.coef, "intercept": weights.intercept}
+        write_arrays(path / WEIGHTS_FILE, arrays, FORMAT_VERSION)
 
     @classmethod
     def load(cls, path: Path) -> Self:
-        params = json.loads((path / PARAMS_FILE).read_text(encoding="utf-8"))
+        """Rebuilds the model from JSON and arrays: loading runs no saved code."""
+        params = read_json(path / PARAMS_FILE, FORMAT_VERSION)["params"]
         if params["char_ngram_range"] is not None:
             params["char_ngram_range"] = tuple(params["char_ngram_range"])
         model = cls(**params)
-        model.vectorizers_ = joblib.load(path / VECTORIZERS_FILE)
-        with np.load(path / WEIGHTS_FILE) as arrays:
-            model.weights_ = LinearWeights(coef=arrays["coef"], intercept=arrays["intercept"])
+        settings = read_json(path / VECTORIZERS_FILE, FORMAT_VERSION)["vectorizers"]
+        idf = read_arrays(path / IDF_FILE, FORMAT_VERSION)
+        model.vectorizers_ = [
+            _vectorizer_from_settings(saved, idf[f"idf_{k}"]) for k, saved in enumerate(settings)
+        ]
+        arrays = read_arrays(path / WEIGHTS_FILE, FORMAT_VERSION)
+        model.weights_ = LinearWeights(coef=arrays["coef"], intercept=arrays["intercept"])
         return model
 
     def _fit_vectorizer(

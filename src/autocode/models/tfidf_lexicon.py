@@ -9,13 +9,11 @@ like those it weighs at prediction time.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
-import joblib
 import numpy as np
 import scipy.sparse as sp
 
@@ -26,11 +24,14 @@ from autocode.models.crossfit import fold_splits, out_of_fold_scores
 from autocode.models.evidence import Span
 from autocode.models.lexicon import FULL_MATCH, CodeLexicon, TermMatches
 from autocode.models.rerank import FEATURES, CodeFacts, Reranker, pair_features
+from autocode.models.saved import read_arrays, read_json, write_arrays, write_json
 from autocode.models.tfidf import TfidfModel
 
 PARAMS_FILE = "params.json"
 STAGE1_DIR = "stage1"
-STATE_FILE = "lexicon_reranker.joblib"
+STATE_FILE = "lexicon_reranker.json"  # label codes, their terms, the re-ranked code systems
+ARRAYS_FILE = "lexicon_reranker.npz"  # the lexicon's idf, code facts, re-ranker weights
+FORMAT_VERSION = 1  # of every file above (stage 1 versions its own)
 # Pairs whose feature rows are built at once (~64 MB of features; term matching and ranking
 # add a few times that): memory stays bounded at any label count.
 PAIR_BUDGET = 64 * 2**20 // (4 * len(FEATURES))
@@ -154,24 +155,34 @@ class TfidfLexiconModel:
     def save(self, path: Path) -> None:
         stage1, rerankers = self._fitted()
         path.mkdir(parents=True, exist_ok=True)
-        (path / PARAMS_FILE).write_text(json.dumps(self.get_params()), encoding="utf-8")
+        write_json(path / PARAMS_FILE, {"params": self.get_params()}, FORMAT_VERSION)
         stage1.save(path / STAGE1_DIR)
         state = {
             "label_codes": self.knowledge_.codes,
-            "lexicon": self.knowledge_.lexicon,
-            "facts": self.facts_.as_arrays(),
-            "rerankers": {system: vars(r) for system, r in rerankers.items()},
+            "terms": self.knowledge_.lexicon.terms,
+            "systems": sorted(rerankers),
         }
-        joblib.dump(state, path / STATE_FILE)
+        write_json(path / STATE_FILE, state, FORMAT_VERSION)
+        arrays = {"lexicon.idf": self.knowledge_.lexicon.idf_}
+        arrays |= {f"facts.{name}": a for name, a in self.facts_.as_arrays().items()}
+        for system, reranker in rerankers.items():
+            arrays |= {f"reranker.{system}.{name}": a for name, a in reranker.as_arrays().items()}
+        write_arrays(path / ARRAYS_FILE, arrays, FORMAT_VERSION)
 
     @classmethod
     def load(cls, path: Path) -> Self:
-        model = cls(**json.loads((path / PARAMS_FILE).read_text(encoding="utf-8")))
-        state = joblib.load(path / STATE_FILE)
+        """Rebuilds the model from JSON and arrays: loading runs no saved code."""
+        model = cls(**read_json(path / PARAMS_FILE, FORMAT_VERSION)["params"])
+        state = read_json(path / STATE_FILE, FORMAT_VERSION)
+        arrays = read_arrays(path / ARRAYS_FILE, FORMAT_VERSION)
+        lexicon = CodeLexicon(state["terms"]).set_idf(arrays["lexicon.idf"])
         model.stage1_ = TfidfModel.load(path / STAGE1_DIR)
-        model.knowledge_ = CodeKnowledge.with_lexicon(state["label_codes"], state["lexicon"])
-        model.facts_ = CodeFacts(**state["facts"])
-        model.rerankers_ = {s: Reranker(**r) for s, r in state["rerankers"].items()}
+        model.knowledge_ = CodeKnowledge.with_lexicon(state["label_codes"], lexicon)
+        model.facts_ = CodeFacts(**_prefixed(arrays, "facts."))
+        model.rerankers_ = {
+            system: Reranker.from_arrays(_prefixed(arrays, f"reranker.{system}."))
+            for system in state["systems"]
+        }
         return model
 
     def _check_params(self) -> None:
@@ -317,6 +328,11 @@ class CodeKnowledge:
 def _chunks(n_notes: int, n_labels: int) -> list[np.ndarray]:
     per_chunk = max(1, PAIR_BUDGET // max(1, n_labels))
     return [np.arange(a, min(a + per_chunk, n_notes)) for a in range(0, n_notes, per_chunk)]
+
+
+def _prefixed(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    """The arrays whose names start with `prefix`, named without it."""
+    return {name[len(prefix) :]: a for name, a in arrays.items() if name.startswith(prefix)}
 
 
 def _columns(matches: TermMatches, columns: np.ndarray) -> TermMatches:
