@@ -7,6 +7,7 @@ patients to assign splits; the second writes the notes with their split.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from autocode.corpus.load import LoadOptions, source_digest, stream_note_tables,
 from autocode.corpus.quarantine import LoadReport, Quarantine
 from autocode.corpus.schema import NOTE_SCHEMA
 from autocode.corpus.splits import SplitRatios, group_key, split_names
+from autocode.private_files import create_private_file, make_private_dir, open_private_binary
 
 NOTES_FILE = "notes.parquet"
 QUARANTINE_FILE = "quarantine.jsonl"
@@ -37,8 +39,9 @@ class PreparedDataset:
 def prepare_dataset(
     path: Path, options: LoadOptions, out_dir: Path, ratios: SplitRatios, seed: int = 0
 ) -> PreparedDataset:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / QUARANTINE_FILE).write_text("", encoding="utf-8")  # never a stale one
+    make_private_dir(out_dir)
+    # Owner-only, and never a stale one: the quarantine names source rows and note ids.
+    os.close(create_private_file(out_dir / QUARANTINE_FILE))
     report = LoadReport()
     with Quarantine(out_dir / QUARANTINE_FILE) as quarantine:
         note_ids, splits = _assign(path, options, quarantine, report, ratios, seed)
@@ -73,7 +76,8 @@ def _assign(
 
 def _write_notes(path: Path, options: LoadOptions, target: Path, split_of: dict[str, str]) -> None:
     # Second pass: same source, same rules, so the same notes come out; no quarantine re-write.
-    with pq.ParquetWriter(target, NOTE_SCHEMA) as writer:
+    # The notes are PHI: the file is created owner-only.
+    with open_private_binary(target) as file, pq.ParquetWriter(file, NOTE_SCHEMA) as writer:
         for table in stream_note_tables(path, options, Quarantine(None), LoadReport()):
             splits = pa.array([split_of[i] for i in table.column("note_id").to_pylist()])
             table = table.set_column(table.schema.get_field_index("split"), "split", splits)
