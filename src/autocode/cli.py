@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, cast
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from autocode import __version__
@@ -331,14 +331,26 @@ def predict(
 
 @contextmanager
 def _progress() -> Iterator[Callable[[int], None]]:
-    with Progress(
+    progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         TimeElapsedColumn(),
         console=error_console,
-    ) as progress:
-        task = progress.add_task("notes read: 0")
-        yield lambda read: progress.update(task, description=f"notes read: {read}")
+    )
+    task: list[TaskID] = []
+
+    def advance(read: int) -> None:
+        # Shown from the first part on: a job refused at its start prints its error line only.
+        if not task:
+            progress.start()
+            task.append(progress.add_task("notes read: 0"))
+        progress.update(task[0], description=f"notes read: {read}")
+
+    try:
+        yield advance
+    finally:
+        if task:  # stopping a display never started would still print a blank line
+            progress.stop()
 
 
 def _print_headline(report: dict[str, Any], title: str) -> None:

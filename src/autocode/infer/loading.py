@@ -15,13 +15,15 @@ from pathlib import Path
 
 from autocode.infer.coder import CODER_ARTIFACT, CODER_FILE, Coder
 
-# MLflow's defaults retry a server that does not answer 7 times with exponential
-# backoff, for minutes; a user who typed a wrong address wants to know at once.
-# Each applies only when the user has not set the variable.
-FAIL_FAST_HTTP = {
+# Set around the download only, each only when the user has not set it. MLflow's
+# defaults retry a server that does not answer 7 times with exponential backoff, for
+# minutes, where a user who typed a wrong address wants to know at once; and its
+# progress bar would stand between the user and our one-line error.
+DOWNLOAD_SETTINGS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
 _MAX_REASON_CHARS = 300
 IDENTITY_HEX_CHARS = 16
@@ -59,7 +61,7 @@ def _download(uri: str) -> Path:
     from mlflow.exceptions import MlflowException
 
     try:
-        with _fail_fast_http():
+        with _download_settings():
             return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
     except ModuleNotFoundError as error:
         raise ModelAddressError(
@@ -90,10 +92,10 @@ def _reason(error: Exception) -> str:
 
 
 @contextmanager
-def _fail_fast_http() -> Iterator[None]:
+def _download_settings() -> Iterator[None]:
     """MLflow reads these at each request: set only around our own calls, then restored."""
-    added = [name for name in FAIL_FAST_HTTP if name not in os.environ]
-    os.environ.update({name: FAIL_FAST_HTTP[name] for name in added})
+    added = [name for name in DOWNLOAD_SETTINGS if name not in os.environ]
+    os.environ.update({name: DOWNLOAD_SETTINGS[name] for name in added})
     try:
         yield
     finally:
