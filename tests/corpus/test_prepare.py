@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -271,3 +273,16 @@ def test_cli_prepare_rejects_bad_ratios(archive: tuple[Path, SynthSummary], tmp_
     assert result.exit_code == 2
     assert "0.8,0.1" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_prepared_notes_and_quarantine_are_owner_only(
+    archive: tuple[Path, SynthSummary], tmp_path: Path
+) -> None:
+    previous = os.umask(0o022)  # the usual umask, under which files are world-readable
+    try:
+        prepare_dataset(archive[0], LoadOptions(), tmp_path / "out", SplitRatios())
+    finally:
+        os.umask(previous)
+    for name in (NOTES_FILE, QUARANTINE_FILE):
+        assert stat.S_IMODE((tmp_path / "out" / name).stat().st_mode) == 0o600, name
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o700

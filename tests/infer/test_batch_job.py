@@ -287,3 +287,51 @@ def test_the_lock_file_is_released_when_the_job_ends(
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if still held
     finally:
         os.close(descriptor)
+
+
+def test_spark_staging_copies_are_owner_only(archive: Path, tmp_path: Path) -> None:
+    from autocode.infer.spark import STAGING_DIR, _stage
+
+    out = tmp_path / "out"
+    out.mkdir()
+    previous = os.umask(0o022)
+    try:
+        _stage(archive, BATCH_OPTIONS, 100, out)
+    finally:
+        os.umask(previous)
+    staged = list((out / STAGING_DIR).glob("part-*.parquet"))
+    assert staged
+    assert stat.S_IMODE((out / STAGING_DIR).stat().st_mode) == 0o700
+    for path in staged:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_staging_left_by_a_killed_spark_run_is_removed_on_the_next_start(
+    coder_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    from autocode.infer.spark import SPARK_OUT_DIR, STAGING_DIR
+
+    out = tmp_path / "out"
+    (out / STAGING_DIR).mkdir(parents=True)
+    (out / STAGING_DIR / "part-000000.parquet").write_text("a staged note's text")
+    (out / SPARK_OUT_DIR / "part=0").mkdir(parents=True)
+    predict_archive(str(coder_dir), archive, out, BATCH_OPTIONS, BatchSettings())
+    assert not (out / STAGING_DIR).exists()
+    assert not (out / SPARK_OUT_DIR).exists()
+
+
+def test_the_spark_engine_takes_the_same_lock(
+    coder_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    from autocode.infer.spark import predict_archive_spark
+
+    out = tmp_path / "out"
+    out.mkdir()
+    descriptor = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        with pytest.raises(OutputInUseError, match="in use"):
+            predict_archive_spark(str(coder_dir), archive, out, BATCH_OPTIONS, BatchSettings())
+    finally:
+        os.close(descriptor)
+    assert not (out / MANIFEST).exists()
