@@ -5,6 +5,11 @@ loaders' deterministic order. A part's Parquet file is renamed into place only
 when complete, after its quarantine file and its review cases (idempotent)
 are written, so a job killed at any moment and started again skips finished
 parts, redoes the unfinished one, and never writes a note twice.
+
+One job at a time per output directory (`locking.output_lock`), pool workers that die
+with the job, and a resume that waits for any worker of a killed job to be gone. The
+model is named by its content (`loading.model_identity`) in the rows, the review queue
+and the resume check, whatever address loaded it.
 """
 
 from __future__ import annotations
