@@ -299,7 +299,8 @@ def predict(
     as_json: JsonOption = False,
 ) -> None:
     """Code a note archive: Parquet parts, routing, review queue; resumes where it stopped."""
-    from autocode.infer.batch import BatchSettings, predict_archive
+    from autocode.infer.batch import BatchSettings, WorkerDiedError, predict_archive
+    from autocode.infer.locking import OutputInUseError
     from autocode.infer.manifest import OutputMismatchError
     from autocode.review.store import default_queue_url
 
@@ -320,7 +321,14 @@ def predict(
         else:
             with row_progress(error_console, "coding", unit="notes") as progress:
                 summary = predict_archive(model, input_path, output, options, settings, progress)
-    except (SourceError, ValueError, FileNotFoundError, OutputMismatchError) as error:
+    except (
+        SourceError,
+        ValueError,
+        FileNotFoundError,
+        OutputMismatchError,
+        OutputInUseError,
+        WorkerDiedError,
+    ) as error:
         raise fail(str(error)) from None
     if as_json:
         print_json(summary.to_dict())

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -298,3 +300,16 @@ def test_progress_counts_every_row_of_both_passes(
     assert (progress.total, progress.done) == (2 * read, 0)
     assert sum(progress.advanced) == 2 * read  # quarantined rows included
     assert all(step >= 0 for step in progress.advanced)
+
+
+def test_prepared_notes_and_quarantine_are_owner_only(
+    archive: tuple[Path, SynthSummary], tmp_path: Path
+) -> None:
+    previous = os.umask(0o022)  # the usual umask, under which files are world-readable
+    try:
+        prepare_dataset(archive[0], LoadOptions(), tmp_path / "out", SplitRatios())
+    finally:
+        os.umask(previous)
+    for name in (NOTES_FILE, QUARANTINE_FILE):
+        assert stat.S_IMODE((tmp_path / "out" / name).stat().st_mode) == 0o600, name
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o700

@@ -22,7 +22,7 @@ from autocode.corpus.load import LoadOptions
 from autocode.corpus.synth import write_synthetic_archive
 from autocode.infer.batch import BatchSettings, predict_archive
 from autocode.infer.coder import Coder
-from autocode.infer.loading import model_version
+from autocode.infer.loading import coder_digest, model_identity
 from autocode.infer.manifest import OutputMismatchError
 from autocode.infer.output import OUTPUT_SCHEMA
 from autocode.infer.pyfunc import OUTPUT_COLUMNS, predict_frame
@@ -269,11 +269,12 @@ def test_gold_codes_the_model_never_learned_are_misses_not_review(
     assert extended["micro_recall"] == pytest.approx(gold_known / (gold_known + len(known)))
 
 
-def test_model_version_names_a_version_never_an_alias(coder_dir: Path) -> None:
-    coder = Coder.load(coder_dir)
-    assert model_version("models:/demo/3", coder, "ab" * 32) == "3"
-    assert model_version("models:/demo@champion", coder, "ab" * 32) == "local:" + "ab" * 6
-    assert model_version("models:/demo/latest", coder, "ab" * 32).startswith("local:")
+def test_model_version_is_the_content_identity_whatever_the_address(
+    coder_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    predict_archive(str(coder_dir), archive, tmp_path / "out", BATCH_OPTIONS, BatchSettings())
+    versions = set(output_table(tmp_path / "out")["model_version"].to_pylist())
+    assert versions == {model_identity(coder_digest(coder_dir))}
 
 
 def test_pyfunc_refuses_missing_text_by_position_and_accepts_an_empty_frame(

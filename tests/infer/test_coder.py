@@ -18,7 +18,7 @@ import pytest
 from autocode.codes import excludes1_conflicts, is_billable
 from autocode.config import DataConfig, LabelConfig, ModelConfig, RoutingConfig, TrainConfig
 from autocode.infer.coder import CODER_FILE, Coder
-from autocode.infer.loading import load_coder
+from autocode.infer.loading import ModelAddressError, load_coder
 from autocode.infer.policy import ReviewPolicy
 from autocode.infer.pyfunc import CODER_ARTIFACT
 from autocode.infer.routing import AUTO, REVIEW, decide, route_reasons
@@ -83,9 +83,9 @@ def test_loading_a_directory_without_coder_json_is_a_clear_error(tmp_path: Path)
     with pytest.raises(FileNotFoundError, match=CODER_FILE) as error:
         Coder.load(tmp_path)
     assert str(tmp_path) in str(error.value)
-    with pytest.raises(FileNotFoundError, match="not a Coder directory"):
+    with pytest.raises(ModelAddressError, match="not a Coder"):
         load_coder(str(tmp_path))
-    with pytest.raises(FileNotFoundError, match="not a Coder directory"):
+    with pytest.raises(ModelAddressError, match="no such directory"):
         load_coder(str(tmp_path / "missing"))
 
 

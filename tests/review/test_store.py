@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import threading
 from collections.abc import Iterator
 from datetime import UTC
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +26,7 @@ from autocode.review import (
     default_queue_url,
 )
 from autocode.review import store as store_module
+from autocode.review.store import QueueUnavailableError, check_queue
 
 TEXT = "Type 2 diabetes, on metformin. Hypertension noted."
 DIABETES, HYPERTENSION, ANEMIA, GOUT, ASTHMA, MIGRAINE = (
@@ -207,3 +211,27 @@ def test_note_text_stays_out_of_errors_and_reprs():
     with pytest.raises(ValueError, match=r"evidence span 0-15 for ICD10CM:E11\.9") as error:
         new_case(0, text=secret[:10])
     assert secret[:10] not in str(error.value)
+
+
+def test_a_new_sqlite_queue_and_its_wal_are_owner_only(tmp_path: Path) -> None:
+    previous = os.umask(0o022)  # the usual umask, under which SQLite's files are 0644
+    try:
+        with ReviewStore(f"sqlite:///{tmp_path / 'queue.db'}") as store:
+            store.enqueue([new_case(1)])
+            files = sorted(tmp_path.glob("queue.db*"))  # the database, its -wal and -shm
+            assert {path.name for path in files} >= {"queue.db", "queue.db-wal"}
+            modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in files}
+    finally:
+        os.umask(previous)
+    assert set(modes.values()) == {0o600}, modes
+
+
+def test_check_queue_names_a_bad_url_and_hides_the_password(tmp_path: Path) -> None:
+    with pytest.raises(QueueUnavailableError, match="not a database URL"):
+        check_queue("notaurl")
+    with pytest.raises(QueueUnavailableError) as raised:
+        check_queue("postgresql+psycopg://coder:s3cret@127.0.0.1:9/queue")
+    assert "s3cret" not in str(raised.value) and "127.0.0.1:9" in str(raised.value)
+    check_queue(f"sqlite:///{tmp_path / 'ok.db'}")  # a good one passes and creates the tables
+    with ReviewStore(f"sqlite:///{tmp_path / 'ok.db'}") as store:
+        assert store.count() == 0

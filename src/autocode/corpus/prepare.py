@@ -7,6 +7,7 @@ patients to assign splits; the second writes the notes with their split.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from autocode.corpus.load import LoadOptions, source_digest, stream_note_tables,
 from autocode.corpus.quarantine import LoadReport, Quarantine
 from autocode.corpus.schema import NOTE_SCHEMA, Note
 from autocode.corpus.splits import SplitRatios, group_key, split_names
+from autocode.private_files import create_private_file, make_private_dir, open_private_binary
 
 NOTES_FILE = "notes.parquet"
 PROGRESS_EVERY = 1000  # rows between progress updates
@@ -46,8 +48,9 @@ def prepare_dataset(
     progress: ProgressSink | None = None,
 ) -> PreparedDataset:
     """`progress` sees every row twice: once when splits are assigned, once when written."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / QUARANTINE_FILE).write_text("", encoding="utf-8")  # never a stale one
+    make_private_dir(out_dir)
+    # Owner-only, and never a stale one: the quarantine names source rows and note ids.
+    os.close(create_private_file(out_dir / QUARANTINE_FILE))
     if progress is not None:
         rows = count_rows(path, options)
         progress.start(None if rows is None else 2 * rows)
@@ -106,7 +109,8 @@ def _write_notes(
     # Second pass: same source, same rules, so the same notes come out; no quarantine re-write.
     report = LoadReport()
     reported = 0
-    with pq.ParquetWriter(target, NOTE_SCHEMA) as writer:
+    # The notes are PHI: the file is created owner-only.
+    with open_private_binary(target) as file, pq.ParquetWriter(file, NOTE_SCHEMA) as writer:
         for table in stream_note_tables(path, options, Quarantine(None), report):
             splits = pa.array([split_of[i] for i in table.column("note_id").to_pylist()])
             table = table.set_column(table.schema.get_field_index("split"), "split", splits)

@@ -5,17 +5,25 @@ loaders' deterministic order. A part's Parquet file is renamed into place only
 when complete, after its quarantine file and its review cases (idempotent)
 are written, so a job killed at any moment and started again skips finished
 parts, redoes the unfinished one, and never writes a note twice.
+
+One job at a time per output directory (`locking.output_lock`), pool workers that die
+with the job, and a resume that waits for any worker of a killed job to be gone. The
+model is named by its content (`loading.model_identity`) in the rows, the review queue
+and the resume check, whatever address loaded it.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
 import time
 from collections import Counter, deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from multiprocessing import get_context
@@ -32,9 +40,11 @@ from autocode.corpus.quarantine import LoadReport, Quarantine
 from autocode.infer import coding_worker
 from autocode.infer.coder import Coder
 from autocode.infer.coding_worker import PartJob, PartResult
-from autocode.infer.loading import coder_digest, model_version, resolve_coder_dir
-from autocode.infer.manifest import check_same_job, read_manifest, write_manifest
+from autocode.infer.loading import coder_digest, model_identity, resolve_coder_dir
+from autocode.infer.locking import output_lock
+from autocode.infer.manifest import check_same_job, failure_reason, read_manifest, write_manifest
 from autocode.infer.output import part_name, quarantine_name, write_text_atomically
+from autocode.private_files import make_private_dir
 
 
 @dataclass(frozen=True)
@@ -94,12 +104,27 @@ def predict_archive(
     those earlier runs finished, then the rows of each part as this run finishes it.
     """
     started = time.perf_counter()
-    job = open_job(model_uri, input_path, output_dir, options, settings)
-    manifest, coder = job.manifest, job.coder
-    write_manifest(output_dir, manifest | {"status": "running"})
-    remove_partial_files(output_dir)
+    with (
+        open_job(model_uri, input_path, output_dir, options, settings) as job,
+        failure_recorded(output_dir, job.manifest),
+    ):
+        remove_partial_files(output_dir)
+        summary = _code_parts(job, input_path, output_dir, options, settings, progress)
+        summary.seconds = time.perf_counter() - started
+        write_manifest(
+            output_dir, job.manifest | {"status": "complete", "summary": summary.to_dict()}
+        )
+    return summary
 
-    job_settings = job.worker_settings(output_dir, settings)
+
+def _code_parts(
+    job: Job,
+    input_path: Path,
+    output_dir: Path,
+    options: LoadOptions,
+    settings: BatchSettings,
+    progress: ProgressSink | None,
+) -> BatchSummary:
     if progress is not None:
         total = count_rows(input_path, options)
         progress.start(total, rows_in_finished_parts(output_dir, settings.batch_size, total))
@@ -107,7 +132,8 @@ def predict_archive(
     report = LoadReport()
     canonicalizer = canonicalizer_for(options, Quarantine(), report)
     parts = split_into_parts(read_raw_rows(input_path, options, report), settings.batch_size)
-    with _PartRunner(settings.workers, job_settings, coder, summary, progress) as run:
+    worker_settings = job.worker_settings(output_dir, settings)
+    with _PartRunner(settings.workers, worker_settings, job.coder, summary, progress) as run:
         for index, rows in parts:
             part = prepare_part(index, rows, canonicalizer, output_dir, summary)
             if part is not None:
@@ -116,9 +142,18 @@ def predict_archive(
     summary.read = report.read
     summary.quarantined = dict(sorted(report.quarantined.items()))
     summary.skipped = sum(report.skipped.values())
-    summary.seconds = time.perf_counter() - started
-    write_manifest(output_dir, manifest | {"status": "complete", "summary": summary.to_dict()})
     return summary
+
+
+@contextmanager
+def failure_recorded(output_dir: Path, manifest: dict[str, Any]) -> Iterator[None]:
+    """`status: running` while the body runs; `failed` with a one-line reason if it raises."""
+    write_manifest(output_dir, manifest | {"status": "running"})
+    try:
+        yield
+    except BaseException as error:
+        write_manifest(output_dir, manifest | {"status": "failed", "error": failure_reason(error)})
+        raise
 
 
 @dataclass
@@ -145,6 +180,7 @@ class Job:
         )
 
 
+@contextmanager
 def open_job(
     model_uri: str,
     input_path: Path,
@@ -152,20 +188,32 @@ def open_job(
     options: LoadOptions,
     settings: BatchSettings,
     **manifest_extras: Any,
-) -> Job:
-    """Load the Coder, describe the job, and refuse an output directory of another job."""
+) -> Iterator[Job]:
+    """Check the job's arguments, load the Coder, and hold the output directory.
+
+    Everything a user can get wrong is checked before the first note is read, each in
+    one line; the output directory is locked for the whole job and refused if it
+    holds another job's output.
+    """
     refuse_output_inside_input(input_path, output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ValueError(f"--output {output_dir} is a file; it must be a directory")
+    if settings.queue_url is not None:
+        from autocode.review.store import check_queue
+
+        check_queue(settings.queue_url)
     coder_dir = resolve_coder_dir(model_uri)
     coder = Coder.load(coder_dir)
     digest = coder_digest(coder_dir)
-    version = model_version(model_uri, coder, digest)
+    version = model_identity(digest)
     manifest = start_manifest(model_uri, version, digest, input_path, options, settings)
     manifest |= manifest_extras
-    output_dir.mkdir(parents=True, exist_ok=True)
-    existing = read_manifest(output_dir)
-    if existing is not None:
-        check_same_job(existing, manifest, output_dir)
-    return Job(model_uri, coder_dir, coder, version, manifest, existing)
+    make_private_dir(output_dir)
+    with output_lock(output_dir):
+        existing = read_manifest(output_dir)
+        if existing is not None:
+            check_same_job(existing, manifest, output_dir)
+        yield Job(model_uri, coder_dir, coder, version, manifest, existing)
 
 
 def refuse_output_inside_input(input_path: Path, output_dir: Path) -> None:
@@ -217,6 +265,10 @@ def prepare_part(
     return PartJob(index, [n.note_id for n in notes], [n.text for n in notes])
 
 
+class WorkerDiedError(Exception):
+    """A pool worker was killed (typically by the out-of-memory killer) mid-part."""
+
+
 class _PartRunner:
     """Runs part jobs in this process, or in a pool with a bounded number in flight."""
 
@@ -233,7 +285,7 @@ class _PartRunner:
         self.coder = coder
         self.summary = summary  # every finished part's counts are added here
         self.progress = progress
-        self.pending: deque[tuple[Future[PartResult], int]] = deque()
+        self.pending: deque[tuple[int, Future[PartResult], int]] = deque()
         self.pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> _PartRunner:
@@ -245,7 +297,7 @@ class _PartRunner:
                 self.workers,
                 mp_context=get_context("spawn"),
                 initializer=coding_worker.load_worker,
-                initargs=(self.settings,),
+                initargs=(self.settings, os.getpid()),
             )
         return self
 
@@ -254,18 +306,35 @@ class _PartRunner:
         if self.pool is None:
             self._finished(coding_worker.code_part(job), rows)
             return
-        self.pending.append((self.pool.submit(coding_worker.code_part, job), rows))
+        try:
+            future = self.pool.submit(coding_worker.code_part, job)
+        except BrokenProcessPool:
+            raise self._worker_died([job.index]) from None
+        self.pending.append((job.index, future, rows))
         while len(self.pending) >= 2 * self.workers:
             self._collect_oldest()
 
     def _collect_oldest(self) -> None:
-        future, rows = self.pending.popleft()
-        self._finished(future.result(), rows)
+        _, future, rows = self.pending[0]
+        try:
+            result = future.result()
+        except BrokenProcessPool:
+            raise self._worker_died([index for index, _, _ in self.pending]) from None
+        self.pending.popleft()
+        self._finished(result, rows)
 
     def _finished(self, result: PartResult, rows: int) -> None:
         self.summary.add(result)
         if self.progress is not None:
             self.progress.advance(rows)
+
+    def _worker_died(self, parts: list[int]) -> WorkerDiedError:
+        named = ", ".join(str(index) for index in parts)
+        return WorkerDiedError(
+            f"a worker process died (killed by the system, often for lack of memory) while "
+            f"part(s) {named} were being coded; the parts already written are kept, and "
+            "the same command again resumes from there (fewer --workers use less memory)"
+        )
 
     def __exit__(self, *exc: object) -> None:
         if self.pool is None:

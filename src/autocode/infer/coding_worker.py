@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
+import sys
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from autocode.infer.coder import Coder
+from autocode.infer.locking import hold_as_worker
 from autocode.infer.output import decisions_table, part_name, write_atomically
 from autocode.infer.routing import REVIEW, Decision, decide
 
@@ -46,11 +53,38 @@ class WorkerState:
 
 
 _state: WorkerState | None = None
+_worker_lock: int | None = None  # the `_workers.lock` descriptor, held for the process's life
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_PARENT_POLL_S = 1.0
 
 
-def load_worker(settings: WorkerSettings) -> None:
-    """Pool initializer: load the Coder once per worker process."""
+def load_worker(settings: WorkerSettings, parent_pid: int) -> None:
+    """Pool initializer: tie the worker's life to the job's, then load the Coder once."""
+    global _worker_lock
+    die_with_parent(parent_pid)
+    _worker_lock = hold_as_worker(Path(settings.output_dir))
     use_coder(settings, Coder.load(Path(settings.coder_dir)))
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """A worker outliving a killed job would keep writing parts into a resumed one.
+
+    On Linux the kernel sends SIGKILL when the parent dies (PR_SET_PDEATHSIG); a
+    daemon thread that polls the parent's pid covers the other systems, and a parent
+    that died before this ran.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
+
+
+def _exit_when_orphaned(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(_PARENT_POLL_S)
+    os._exit(1)  # no cleanup: the parent's job is gone, and its resume redoes this part
 
 
 def use_coder(settings: WorkerSettings, coder: Coder) -> None:

@@ -1,12 +1,36 @@
-"""Load a Coder from a local directory, `runs:/…`, `models:/name/version` or any MLflow URI."""
+"""Load a Coder from a local directory, `runs:/…`, `models:/name/version` or any MLflow URI.
+
+A bad address is a user's mistake, not a crash: every way it can fail (no such
+model, version, alias, run or artifact; a storage client not installed; a tracking
+server that does not answer) raises `ModelAddressError`, one line naming the address.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from autocode.infer.coder import CODER_ARTIFACT, CODER_FILE, Coder
-from autocode.labels import LABELS_FILE
+
+# Set around the download only, each only when the user has not set it. MLflow's
+# defaults retry a server that does not answer 7 times with exponential backoff, for
+# minutes, where a user who typed a wrong address wants to know at once; and its
+# progress bar would stand between the user and our one-line error.
+DOWNLOAD_SETTINGS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
+_MAX_REASON_CHARS = 300
+IDENTITY_HEX_CHARS = 16
+
+
+class ModelAddressError(ValueError):
+    """The model address names no loadable Coder; the message says which and why."""
 
 
 def resolve_coder_dir(uri: str) -> Path:
@@ -17,34 +41,90 @@ def resolve_coder_dir(uri: str) -> Path:
     if (local / "artifacts" / CODER_ARTIFACT / CODER_FILE).is_file():
         return local / "artifacts" / CODER_ARTIFACT
     if ":/" not in uri:
-        raise FileNotFoundError(f"{uri}: not a Coder directory and not an MLflow model URI")
-    import mlflow.artifacts
-
-    model_dir = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
-    return model_dir / "artifacts" / CODER_ARTIFACT
+        what = "no such directory" if not local.exists() else f"not a Coder (no {CODER_FILE})"
+        raise ModelAddressError(f"model {uri}: {what}, and not an MLflow model URI")
+    model_dir = _download(uri)
+    for candidate in (model_dir / "artifacts" / CODER_ARTIFACT, model_dir):
+        if (candidate / CODER_FILE).is_file():
+            return candidate
+    raise ModelAddressError(
+        f"model {uri}: not an autocode Coder (no artifacts/{CODER_ARTIFACT}/{CODER_FILE})"
+    )
 
 
 def load_coder(uri: str) -> Coder:
     return Coder.load(resolve_coder_dir(uri))
 
 
+def _download(uri: str) -> Path:
+    import mlflow.artifacts
+    from mlflow.exceptions import MlflowException
+
+    try:
+        with _download_settings():
+            return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    except ModuleNotFoundError as error:
+        raise ModelAddressError(
+            f"model {uri}: reading it needs the Python package {error.name!r}, "
+            "which is not installed"
+        ) from None
+    except MlflowException as error:
+        raise ModelAddressError(f"model {uri}: {_reason(error)}") from None
+    except OSError as error:  # a local artifact store whose files are gone or unreadable
+        raise ModelAddressError(f"model {uri}: {error.strerror or error}") from None
+
+
+def _reason(error: Exception) -> str:
+    """MLflow's message, or what the network said when the server could not be reached."""
+    import requests
+
+    cause = error.__cause__ or error.__context__
+    if isinstance(cause, requests.RequestException):
+        import mlflow
+
+        return (
+            f"cannot reach the MLflow tracking server at {mlflow.get_tracking_uri()} "
+            f"({type(cause).__name__})"
+        )
+    message = str(getattr(error, "message", error)).strip()
+    first_line = message.splitlines()[0] if message else type(error).__name__
+    return first_line[:_MAX_REASON_CHARS]
+
+
+@contextmanager
+def _download_settings() -> Iterator[None]:
+    """MLflow reads these at each request: set only around our own calls, then restored."""
+    added = [name for name in DOWNLOAD_SETTINGS if name not in os.environ]
+    os.environ.update({name: DOWNLOAD_SETTINGS[name] for name in added})
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
 def coder_digest(directory: Path) -> str:
-    """Identifies a Coder's decisions: its state and label space, not where it lives."""
+    """SHA-256 over every file of the Coder directory: its weights as much as its settings.
+
+    Relative paths are hashed with the contents, so renaming or moving a file changes
+    the digest, and where the directory lives (or how it was addressed) does not.
+    """
     digest = hashlib.sha256()
-    for name in (CODER_FILE, LABELS_FILE):
-        digest.update((directory / name).read_bytes())
+    files = sorted(path for path in directory.rglob("*") if path.is_file())
+    for path in files:
+        name = path.relative_to(directory).as_posix().encode("utf-8")
+        digest.update(len(name).to_bytes(8, "big") + name)
+        digest.update(path.stat().st_size.to_bytes(8, "big"))
+        with path.open("rb") as file:
+            for block in iter(lambda: file.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
 
 
-def model_version(uri: str, coder: Coder, digest: str) -> str:
-    """`models:/name/3` → "3"; otherwise the training run id, else the Coder digest.
+def model_identity(digest: str) -> str:
+    """`sha256:<16 hex>`: one name per model content, whatever address loaded it.
 
-    Aliases and `latest` move between versions, so they never name one: such
-    URIs fall through to the run id or the digest of what was actually loaded.
+    Registry versions, aliases, `latest`, `runs:/…` and a local copy of one model all
+    give the same identity, so the review queue and a resumed output see one model.
     """
-    if uri.startswith("models:/"):
-        suffix = uri.rstrip("/").rsplit("/", 1)[-1]
-        if suffix.isdigit():
-            return suffix
-    run_id = coder.info.get("run_id")
-    return f"run:{run_id}" if run_id else f"local:{digest[:12]}"
+    return f"sha256:{digest[:IDENTITY_HEX_CHARS]}"

@@ -16,6 +16,7 @@ MANIFEST = "_manifest.json"
 # Fields that must match for a run to continue an existing output directory.
 # The model is identified by its content: the same Coder under another URI may continue.
 IDENTITY_FIELDS = ("coder_digest", "input_digest", "settings")
+_MAX_ERROR_CHARS = 500
 
 
 class OutputMismatchError(Exception):
@@ -38,3 +39,11 @@ def check_same_job(existing: dict[str, Any], current: dict[str, Any], directory:
                 f"{directory} holds output of another job: {field} was "
                 f"{existing.get(field)!r}, now {current.get(field)!r}; use a new --output"
             )
+
+
+def failure_reason(error: BaseException) -> str:
+    """One line for the manifest of a failed run (our errors never quote note text)."""
+    message = str(error).strip()
+    first_line = message.splitlines()[0] if message else ""
+    reason = f"{type(error).__name__}: {first_line}" if first_line else type(error).__name__
+    return reason[:_MAX_ERROR_CHARS]

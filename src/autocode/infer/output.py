@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from autocode.infer.routing import Decision
+from autocode.private_files import make_private_dir, open_private_binary, open_private_text
 
 SPAN = pa.struct([("start", pa.int32()), ("end", pa.int32()), ("weight", pa.float64())])
 PREDICTION = pa.struct(
@@ -77,13 +78,16 @@ def decisions_table(
 
 
 def write_atomically(table: pa.Table, target: Path) -> None:
+    """Owner-only: a part holds note ids, and its quarantine file source row details."""
     temporary = target.with_name(f".{target.name}.tmp")
-    pq.write_table(table, temporary)
+    with open_private_binary(temporary) as file:
+        pq.write_table(table, file)
     temporary.replace(target)
 
 
 def write_text_atomically(text: str, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(target.parent)
     temporary = target.with_name(f".{target.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
+    with open_private_text(temporary) as file:
+        file.write(text)
     temporary.replace(target)

@@ -1,12 +1,21 @@
-"""The Coder as an MLflow pyfunc model: DataFrame of notes in, decisions out."""
+"""The Coder as an MLflow pyfunc model: DataFrame of notes in, decisions out.
+
+The logged signature describes the output and the params, not the input: MLflow's own
+input-schema enforcement answers a mismatch (an integer `note_id`, a missing column)
+with an error that quotes the whole input frame, note text included, which
+`mlflow models serve` returns to the caller and logs. `predict_frame` checks its input
+itself, accepts integer ids as strings, and its errors name rows by position only.
+"""
 
 from __future__ import annotations
 
 import json
+import numbers
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from mlflow.models import ModelSignature, infer_signature
 from mlflow.pyfunc import PythonModel
 
 from autocode.infer.coder import CODER_ARTIFACT, Coder
@@ -37,6 +46,7 @@ def predict_frame(coder: Coder, notes: pd.DataFrame, *, evidence: bool = True) -
     missing = [column for column in INPUT_COLUMNS if column not in notes.columns]
     if missing:
         raise ValueError(f"input is missing column(s) {missing}; expected {list(INPUT_COLUMNS)}")
+    note_ids = [_note_id(position, note_id) for position, note_id in enumerate(notes["note_id"])]
     texts = [_text(position, text) for position, text in enumerate(notes["text"])]
     if not texts:
         return pd.DataFrame({column: [] for column in OUTPUT_COLUMNS})
@@ -45,12 +55,31 @@ def predict_frame(coder: Coder, notes: pd.DataFrame, *, evidence: bool = True) -
     decisions = decide(coder, probs, evidence_texts, truncated=coder.truncated(texts))
     return pd.DataFrame(
         {
-            "note_id": [str(note_id) for note_id in notes["note_id"]],
+            "note_id": note_ids,
             "codes": [";".join(d.codes) for d in decisions],
             "predictions": [json.dumps(d.predictions) for d in decisions],
             "route": [d.route for d in decisions],
             "reasons": [json.dumps(d.reasons) for d in decisions],
         }
+    )
+
+
+def coder_signature(output: pd.DataFrame | None = None) -> ModelSignature:
+    """Params, and the output columns of `output` if given; no input schema (see the module doc)."""
+    # infer_signature describes its first argument as the inputs: used here for the outputs.
+    inferred = infer_signature(output if output is not None else None, params=PREDICT_PARAMS)
+    return ModelSignature(inputs=None, outputs=inferred.inputs, params=inferred.params)
+
+
+def _note_id(position: int, note_id: object) -> str:
+    """A string id, or an integer one as its decimal string (JSON and CSV give either)."""
+    if isinstance(note_id, str) and note_id:
+        return note_id
+    if isinstance(note_id, numbers.Integral) and not isinstance(note_id, bool):
+        return str(int(note_id))
+    raise ValueError(
+        f"row {position}: note_id must be a non-empty string or an integer, "
+        f"got {type(note_id).__name__}"
     )
 
 

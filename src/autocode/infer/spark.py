@@ -41,7 +41,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -54,6 +53,8 @@ from autocode.infer import coding_worker
 from autocode.infer.batch import (
     BatchSettings,
     BatchSummary,
+    Job,
+    failure_recorded,
     open_job,
     prepare_part,
     remove_partial_files,
@@ -66,10 +67,11 @@ from autocode.infer.pyfunc import (
     CODER_ARTIFACT,
     INPUT_COLUMNS,
     OUTPUT_COLUMNS,
-    PREDICT_PARAMS,
     CoderPyfunc,
+    coder_signature,
 )
 from autocode.infer.routing import Decision
+from autocode.private_files import make_private_dir, open_private_binary
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -102,40 +104,44 @@ def predict_archive_spark(
 ) -> BatchSummary:
     """Code every note of the input on Spark into `output_dir`, as `predict_archive` does."""
     started = time.perf_counter()
-    job = open_job(
-        model_uri,
-        input_path,
-        output_dir,
-        options,
-        settings,
-        engine="spark",
-        spark_master=spark_master,
-    )
-    manifest, coder, coder_dir = job.manifest, job.coder, job.coder_dir
-    if job.existing is not None and job.existing.get("status") == "complete":
-        return _nothing_to_do(job.existing, started)
-    write_manifest(output_dir, manifest | {"status": "running"})
-    _clear_output(output_dir)
+    extras = {"engine": "spark", "spark_master": spark_master}
+    with open_job(model_uri, input_path, output_dir, options, settings, **extras) as job:
+        if job.existing is not None and job.existing.get("status") == "complete":
+            return _nothing_to_do(job.existing, started)
+        with failure_recorded(output_dir, job.manifest):
+            summary = _run_job(job, input_path, output_dir, options, settings, spark_master)
+            summary.seconds = time.perf_counter() - started
+            write_manifest(
+                output_dir, job.manifest | {"status": "complete", "summary": summary.to_dict()}
+            )
+    return summary
 
+
+def _run_job(
+    job: Job,
+    input_path: Path,
+    output_dir: Path,
+    options: LoadOptions,
+    settings: BatchSettings,
+    spark_master: str,
+) -> BatchSummary:
+    _clear_output(output_dir)
     try:
         report, n_parts = _stage(input_path, options, settings.batch_size, output_dir)
         if report.kept:  # else every part is empty: no Spark job to run
-            udf_model = _pyfunc_model_uri(model_uri, coder_dir, output_dir / STAGING_DIR)
+            udf_model = _pyfunc_model_uri(job.model_uri, job.coder_dir, output_dir / STAGING_DIR)
             with _spark_session(spark_master, settings.batch_size) as spark:
                 _predict_staged(spark, udf_model, output_dir, settings.evidence)
         worker = job.worker_settings(output_dir, settings)
-        state = coding_worker.WorkerState(worker, coder)  # holds the review store once opened
+        state = coding_worker.WorkerState(worker, job.coder)  # holds the review store once opened
         summary = _write_parts(output_dir, n_parts, state)
         if state.store is not None:
             state.store.close()
     finally:
         _remove_scratch(output_dir)  # staged notes hold note text: never left behind
-
     summary.read = report.read
     summary.quarantined = dict(sorted(report.quarantined.items()))
     summary.skipped = sum(report.skipped.values())
-    summary.seconds = time.perf_counter() - started
-    write_manifest(output_dir, manifest | {"status": "complete", "summary": summary.to_dict()})
     return summary
 
 
@@ -175,7 +181,7 @@ def _stage(
 ) -> tuple[LoadReport, int]:
     """Canonical notes of every part into `_staging/`; quarantine files as the local engine."""
     staging = output_dir / STAGING_DIR
-    staging.mkdir()
+    make_private_dir(staging)
     report = LoadReport()
     canonicalizer = canonicalizer_for(options, Quarantine(), report)
     n_parts = 0
@@ -183,7 +189,8 @@ def _stage(
         job = prepare_part(index, rows, canonicalizer, output_dir, BatchSummary())
         if job is None:  # _clear_output removed every part file, so no part can be done
             raise RuntimeError(f"part {index} unexpectedly finished before the Spark job ran")
-        pq.write_table(_staging_table(job), staging / part_name(index))
+        with open_private_binary(staging / part_name(index)) as file:
+            pq.write_table(_staging_table(job), file)
         n_parts += 1
     report.check_balanced()
     return report, n_parts
@@ -205,17 +212,15 @@ def _pyfunc_model_uri(model_uri: str, coder_dir: Path, staging: Path) -> str:
     if Path(model_uri) != coder_dir:
         return model_uri
     import mlflow.pyfunc
-    from mlflow.models import infer_signature
 
     target = staging / "model"
-    columns = pd.DataFrame({column: [""] for column in INPUT_COLUMNS})
     with warnings.catch_warnings():  # a scratch copy for this job: no input example needed
         warnings.simplefilter("ignore", UserWarning)
         mlflow.pyfunc.save_model(
             str(target),
             python_model=CoderPyfunc(),
             artifacts={CODER_ARTIFACT: str(coder_dir)},
-            signature=infer_signature(columns, params=PREDICT_PARAMS),
+            signature=coder_signature(),
             pip_requirements=["mlflow", "autocode"],  # unused: the UDF runs in this environment
         )
     return str(target)
@@ -228,7 +233,7 @@ def _pyfunc_model_uri(model_uri: str, coder_dir: Path, staging: Path) -> str:
 def _spark_session(master: str, batch_size: int) -> Iterator[SparkSession]:
     from pyspark.sql import SparkSession
 
-    with _local_python_workers(master):
+    with _local_python_workers(master), _owner_only_files():
         spark = (
             SparkSession.builder.master(master)
             .appName("autocode-predict")
@@ -236,12 +241,24 @@ def _spark_session(master: str, batch_size: int) -> Iterator[SparkSession]:
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.driver.memory", DRIVER_MEMORY)
             .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_size))
+            # `_spark_out` holds note ids and evidence offsets: owner-only, as our own files.
+            .config("spark.hadoop.fs.permissions.umask-mode", "077")
             .getOrCreate()
         )
     try:
         yield spark
     finally:
         spark.stop()
+
+
+@contextmanager
+def _owner_only_files() -> Iterator[None]:
+    """The JVM (started with the session) inherits the umask: owner-only files in local mode."""
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
 
 
 @contextmanager

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -43,8 +44,8 @@ from sqlalchemy import (
     select,
     tuple_,
 )
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -58,6 +59,7 @@ from sqlalchemy.types import TypeDecorator
 
 from autocode.codes.systems import normalize_code
 from autocode.corpus.validity import MAX_ID_CHARS, character_problem
+from autocode.private_files import ensure_private_file
 
 if TYPE_CHECKING:
     from autocode.infer.routing import Decision
@@ -71,12 +73,39 @@ DEFAULT_QUEUE_URL = "sqlite:///review-queue.db"
 _KEY_CHUNK = 500  # keys per lookup query: 1,000 bound parameters, well under every backend's cap
 _EXPORT_BATCH = 500
 _SQLITE_BUSY_TIMEOUT_S = 30
+# A server that does not answer is reported after this long, not after the OS's minutes.
+_CONNECT_TIMEOUT_S = 10
 _WRITE = "autocode_write"  # execution option marking a session that writes (see _configure_sqlite)
 
 
 def default_queue_url() -> str:
     """`sqlite:///review-queue.db`: a SQLite file in the current directory."""
     return DEFAULT_QUEUE_URL
+
+
+class QueueUnavailableError(ValueError):
+    """The queue URL is malformed, or its database cannot be opened or reached."""
+
+
+def check_queue(url: str) -> None:
+    """Open the queue once (creating its tables), so a bad `--queue` fails before any work.
+
+    Raises QueueUnavailableError with one line naming the URL (password hidden).
+    """
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        raise QueueUnavailableError(
+            f"--queue {url!r} is not a database URL (e.g. sqlite:///review-queue.db or "
+            "postgresql+psycopg://user@host/autocode)"
+        ) from None
+    try:
+        ReviewStore(url).close()
+    except DBAPIError as error:
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
+        raise QueueUnavailableError(f"--queue {shown}: cannot open the queue: {reason}") from None
+    except (ArgumentError, ImportError, OSError) as error:
+        raise QueueUnavailableError(f"--queue {shown}: cannot open the queue: {error}") from None
 
 
 def _utcnow() -> datetime:
@@ -382,13 +411,33 @@ class ReviewStore:
 
 
 def _create_engine(url: str) -> Engine:
-    sqlite = make_url(url).get_backend_name() == "sqlite"
-    connect_args = {"timeout": _SQLITE_BUSY_TIMEOUT_S} if sqlite else {}
+    parsed = make_url(url)
+    sqlite = parsed.get_backend_name() == "sqlite"
+    connect_args: dict[str, Any] = {"timeout": _SQLITE_BUSY_TIMEOUT_S} if sqlite else {}
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        connect_args["connect_timeout"] = _CONNECT_TIMEOUT_S
+    if sqlite:
+        _create_sqlite_file_privately(parsed)
     # Parameters carry note text: keep them out of logs and exception messages.
     engine = create_engine(url, hide_parameters=True, connect_args=connect_args)
     if sqlite:
         _configure_sqlite(engine)
     return engine
+
+
+def _create_sqlite_file_privately(url: URL) -> None:
+    """The queue holds note text: its file is owner-only (SQLite gives WAL files the same mode).
+
+    SQLite itself would create the file world-readable under the usual umask. A missing
+    directory is left for SQLite to report.
+    """
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        ensure_private_file(Path(database))
+    except FileNotFoundError:
+        return
 
 
 def _configure_sqlite(engine: Engine) -> None:

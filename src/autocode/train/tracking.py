@@ -20,12 +20,11 @@ from matplotlib.figure import Figure
 from mlflow import ActiveRun
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.meta_dataset import MetaDataset
-from mlflow.models import infer_signature
 
 from autocode import __version__
 from autocode.config import dotted
 from autocode.infer.coder import Coder
-from autocode.infer.pyfunc import CODER_ARTIFACT, PREDICT_PARAMS, CoderPyfunc, predict_frame
+from autocode.infer.pyfunc import CODER_ARTIFACT, CoderPyfunc, coder_signature, predict_frame
 from autocode.metrics import json_compatible
 
 # Invented text, so the logged input example never holds a real note.
@@ -106,7 +105,7 @@ def log_coder(coder: Coder, registered_name: str | None) -> str:
             name="coder",
             python_model=CoderPyfunc(),
             artifacts={CODER_ARTIFACT: str(coder_dir)},
-            signature=infer_signature(SYNTHETIC_EXAMPLE, output, params=PREDICT_PARAMS),
+            signature=coder_signature(output),
             input_example=SYNTHETIC_EXAMPLE,
             registered_model_name=registered_name,
             pip_requirements=PIP_REQUIREMENTS,
