@@ -104,3 +104,20 @@ def test_stats_reports_bad_rows_instead_of_failing_the_file(tmp_path: Path) -> N
         "unterminated_quote": 1,
     }
     assert SECRET not in result.stdout + result.stderr
+
+
+def test_an_unread_file_is_one_warning_line_and_counted_as_skipped(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    write_uncoded(archive, "csv")
+    (archive / "README.txt").write_text(SECRET, encoding="utf-8")
+    result = invoke("data", "stats", archive)
+    assert result.exit_code == 0, result.stderr
+    warning_lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(warning_lines) == 1
+    assert warning_lines[0].startswith("warning: ")
+    assert "README.txt" in warning_lines[0] and "counted as skipped" in warning_lines[0]
+    assert "unread_file" in result.stdout  # the table says why the row was skipped
+    as_json = json.loads(invoke("data", "stats", archive, "--json").stdout)
+    assert (as_json["read"], as_json["documents"], as_json["skipped"]) == (5, 4, 1)
+    assert as_json["skipped_by_reason"] == {"unread_file": 1}
+    assert SECRET not in result.stdout + result.stderr

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from contextlib import redirect_stdout
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal, TextIO, cast
 
 import typer
 from rich.console import Console
@@ -24,6 +25,7 @@ data_app = typer.Typer(help="Load, inspect, prepare and synthesise note archives
 app.add_typer(data_app, name="data")
 console = Console()
 error_console = Console(stderr=True)
+_DEFAULT_SHOWWARNING = warnings.showwarning
 
 FormatOption = Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}.")]
 SplitOption = Annotated[
@@ -85,6 +87,22 @@ def main(
     ] = False,
 ) -> None:
     """autocode: ICD-10-CM/PCS, ICD-9, CPT and HCPCS codes from note text."""
+    warnings.showwarning = _show_warning
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """A warning of ours (say, an unread file in the input) as one line, not a source dump."""
+    if category.__module__.startswith("autocode"):
+        error_console.print(f"warning: {message}", markup=False, highlight=False, soft_wrap=True)
+    else:
+        _DEFAULT_SHOWWARNING(message, category, filename, lineno, file, line)
 
 
 @data_app.command("stats")
@@ -119,6 +137,9 @@ def print_stats(stats: dict[str, Any]) -> None:
     table.add_row("rows read", str(stats["read"]))
     table.add_row("quarantined", str(stats["quarantined"]))
     for reason, count in stats["quarantined_by_reason"].items():
+        table.add_row(f"  {reason}", str(count))
+    table.add_row("skipped", str(stats["skipped"]))
+    for reason, count in stats["skipped_by_reason"].items():
         table.add_row(f"  {reason}", str(count))
     for system, count in stats["code_rows"].items():
         distinct = stats["distinct_codes"][system]

@@ -33,6 +33,7 @@ class CorpusStats:
             "quarantined": self.report.quarantined_total,
             "quarantined_by_reason": dict(sorted(self.report.quarantined.items())),
             "skipped": sum(self.report.skipped.values()),
+            "skipped_by_reason": dict(sorted(self.report.skipped.items())),
             "code_rows": dict(sorted(self.code_rows.items())),
             "distinct_codes": {
                 system: len(codes) for system, codes in sorted(self.codes_by_system.items())
