@@ -105,7 +105,7 @@ def bare(archive: Path, output: Path) -> Callable[[], int]:
     """Load the Coder and the texts now; the clock covers `predict_proba` alone."""
     import pyarrow.parquet as pq
 
-    from autocode.infer.coder import Coder
+    from autocode.decisions.coder import Coder
 
     coder = Coder.load(coder_dir())
     texts = pq.read_table(archive, columns=["text"])["text"].to_pylist()

@@ -14,7 +14,7 @@ import pytest
 from mlflow import MlflowClient
 
 from autocode.config import TrainConfig
-from autocode.infer.coder import Coder
+from autocode.decisions.coder import Coder
 from autocode.train.fitting import NoteSet, fit_coder
 from autocode.train.tracking import log_coder
 

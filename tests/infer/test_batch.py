@@ -20,13 +20,13 @@ import pytest
 
 from autocode.corpus.load import LoadOptions
 from autocode.corpus.synth import write_synthetic_archive
+from autocode.decisions.coder import Coder
+from autocode.decisions.records import DECISIONS_SCHEMA
+from autocode.decisions.routing import decide
 from autocode.infer.batch import BatchSettings, predict_archive
-from autocode.infer.coder import Coder
 from autocode.infer.loading import coder_digest, model_identity
 from autocode.infer.manifest import OutputMismatchError
-from autocode.infer.output import OUTPUT_SCHEMA
 from autocode.infer.pyfunc import OUTPUT_COLUMNS, predict_frame
-from autocode.infer.routing import decide
 from autocode.train.evaluation import evaluate_coder
 from coders import train_small_coder
 
@@ -70,7 +70,7 @@ def test_every_kept_note_is_coded_once_and_counts_add_up(
     assert len(ids) == len(set(ids)) == summary.coded == 600
     assert summary.read == summary.coded + sum(summary.quarantined.values())
     assert summary.auto + summary.review == summary.coded
-    assert table.schema.equals(OUTPUT_SCHEMA)
+    assert table.schema.equals(DECISIONS_SCHEMA)
     assert set(table["route"].to_pylist()) <= {"auto", "review"}
     quarantine_lines = [
         json.loads(line)

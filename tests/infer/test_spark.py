@@ -19,9 +19,9 @@ import pytest
 
 from autocode.corpus.load import LoadOptions
 from autocode.corpus.synth import write_synthetic_archive
+from autocode.decisions.records import DECISIONS_SCHEMA
 from autocode.infer.batch import BatchSettings, BatchSummary, predict_archive
 from autocode.infer.manifest import MANIFEST, OutputMismatchError
-from autocode.infer.output import OUTPUT_SCHEMA
 from autocode.infer.spark import SPARK_OUT_DIR, STAGING_DIR, predict_archive_spark
 from autocode.review.store import ReviewStore
 from coders import MIXED_ROUTING, registered_coder, train_small_coder
@@ -137,7 +137,7 @@ def assert_same_output(pair: Pair) -> None:
     local, spark = parts(pair.local), parts(pair.spark)
     assert list(spark) == list(local)  # the same parts, cut at the same rows
     for name in local:
-        assert pq.read_schema(pair.spark / name).equals(OUTPUT_SCHEMA)
+        assert pq.read_schema(pair.spark / name).equals(DECISIONS_SCHEMA)
         assert [row["note_id"] for row in spark[name]] == [row["note_id"] for row in local[name]]
         for ours, theirs in zip(spark[name], local[name], strict=True):
             assert_same_decisions(theirs, ours)
@@ -245,4 +245,4 @@ def test_an_archive_of_bad_rows_only_needs_no_spark_job(
     assert (summary.read, summary.coded, sum(summary.quarantined.values())) == (2, 0, 2)
     [part] = parts(tmp_path / "out").values()
     assert part == []
-    assert pq.read_schema(tmp_path / "out" / "part-000000.parquet").equals(OUTPUT_SCHEMA)
+    assert pq.read_schema(tmp_path / "out" / "part-000000.parquet").equals(DECISIONS_SCHEMA)

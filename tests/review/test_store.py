@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from autocode.infer.routing import REVIEW, Decision
+from autocode.decisions.records import REVIEW, Decision, Prediction
 from autocode.review import (
     ACCEPT,
     ADD,
@@ -198,10 +198,12 @@ def test_insert_race_falls_back_to_insert_or_skip_per_case(
 
 
 def test_new_case_from_a_routing_decision():
-    decision = Decision([DIABETES, HYPERTENSION], PREDICTIONS, REVIEW, ["uncertain: X"])
+    predictions = [Prediction.from_json(prediction) for prediction in PREDICTIONS]
+    decision = Decision([DIABETES, HYPERTENSION], predictions, REVIEW, ["uncertain: X"])
     case = NewCase.from_decision("note-0", TEXT, decision, "models:/autocode/3", "3")
     assert case.key == ("note-0", "3")
-    assert (case.reasons, case.predictions, case.text) == (["uncertain: X"], PREDICTIONS, TEXT)
+    expected = [prediction.to_json() for prediction in predictions]
+    assert (case.reasons, case.predictions, case.text) == (["uncertain: X"], expected, TEXT)
     assert case.predictions[0] is not PREDICTIONS[0]  # a copy: the queue owns it
 
 

@@ -37,8 +37,8 @@ from autocode.corpus.canonical import Canonicalizer, RawRow
 from autocode.corpus.counting import ProgressSink, count_rows
 from autocode.corpus.load import LoadOptions, canonicalizer_for, read_raw_rows, source_digest
 from autocode.corpus.quarantine import LoadReport, Quarantine
+from autocode.decisions.coder import Coder
 from autocode.infer import coding_worker
-from autocode.infer.coder import Coder
 from autocode.infer.coding_worker import PartJob, PartResult
 from autocode.infer.loading import coder_digest, model_identity, resolve_coder_dir
 from autocode.infer.locking import output_lock

@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from autocode.infer.coder import Coder
+from autocode.decisions.coder import Coder
+from autocode.decisions.records import REVIEW, Decision, to_arrow
+from autocode.decisions.routing import decide
 from autocode.infer.locking import hold_as_worker
-from autocode.infer.output import decisions_table, part_name, write_atomically
-from autocode.infer.routing import REVIEW, Decision, decide
+from autocode.infer.output import part_name, write_atomically
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def finish_part(state: WorkerState, job: PartJob, decisions: list[Decision]) -> 
     """Queue the part's review cases, then write its file: the order exactly-once relies on."""
     settings = state.settings
     inserted = enqueue_reviews(state, job, decisions)
-    table = decisions_table(
+    table = to_arrow(
         job.note_ids, decisions, settings.model_uri, settings.model_version, datetime.now(UTC)
     )
     # Last: the part's file under its final name is what marks it done.

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from autocode.infer.coder import CODER_ARTIFACT, CODER_FILE, Coder
+from autocode.decisions.coder import CODER_ARTIFACT, CODER_FILE, Coder
 
 # Set around the download only, each only when the user has not set it. MLflow's
 # defaults retry a server that does not answer 7 times with exponential backoff, for

@@ -18,8 +18,8 @@ import pandas as pd
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.pyfunc import PythonModel
 
-from autocode.infer.coder import CODER_ARTIFACT, Coder
-from autocode.infer.routing import decide
+from autocode.decisions.coder import CODER_ARTIFACT, Coder
+from autocode.decisions.routing import decide
 
 INPUT_COLUMNS = ("note_id", "text")
 OUTPUT_COLUMNS = ("note_id", "codes", "predictions", "route", "reasons")
@@ -57,7 +57,7 @@ def predict_frame(coder: Coder, notes: pd.DataFrame, *, evidence: bool = True) -
         {
             "note_id": note_ids,
             "codes": [";".join(d.codes) for d in decisions],
-            "predictions": [json.dumps(d.predictions) for d in decisions],
+            "predictions": [json.dumps(d.to_json()["predictions"]) for d in decisions],
             "route": [d.route for d in decisions],
             "reasons": [json.dumps(d.reasons) for d in decisions],
         }

@@ -1,7 +1,7 @@
 """Batch coding on Spark: the MLflow pyfunc model as a `spark_udf` over a note archive.
 
 The same job as `batch.predict_archive`, with the same output directory: part files
-of `OUTPUT_SCHEMA`, `_quarantine/`, `_manifest.json`, and review cases in the queue.
+of `DECISIONS_SCHEMA`, `_quarantine/`, `_manifest.json`, and review cases in the queue.
 
 1. Stage (driver): the input is read and canonicalised by the local engine's own part
    code, so parts, quarantine files and counts are identical (read = coded +
@@ -13,7 +13,7 @@ of `OUTPUT_SCHEMA`, `_quarantine/`, `_manifest.json`, and review cases in the qu
    param existed compute spans anyway; step 3 drops them).
 3. Convert (driver, one part at a time): the UDF's strings become the local engine's
    decisions (`codes` list, parsed `predictions` and `reasons`), written as the same
-   part files by `decisions_table`; a part's review cases are enqueued before its file
+   part files by `records.to_arrow`; a part's review cases are enqueued before its file
    is written. The staging copies of the notes and the UDF output are deleted at the end.
 
 Resuming: a rerun that finds a complete `_manifest.json` does nothing. Any other rerun
@@ -46,6 +46,7 @@ import pyarrow.parquet as pq
 
 from autocode.corpus.load import LoadOptions, canonicalizer_for, read_raw_rows
 from autocode.corpus.quarantine import LoadReport, Quarantine
+from autocode.decisions.records import Decision
 from autocode.infer import coding_worker
 
 # The local engine's own part and manifest code: both engines must cut, count,
@@ -70,7 +71,6 @@ from autocode.infer.pyfunc import (
     CoderPyfunc,
     coder_signature,
 )
-from autocode.infer.routing import Decision
 from autocode.private_files import make_private_dir, open_private_binary
 
 if TYPE_CHECKING:
@@ -330,8 +330,15 @@ def _decision(
     codes: str, predictions: str, route: str, reasons: str, *, evidence: bool
 ) -> Decision:
     """A pyfunc output row as the Decision the local engine would have made."""
-    parsed = json.loads(predictions)
+    decision = Decision.from_json(
+        {
+            "codes": codes.split(";") if codes else [],
+            "predictions": json.loads(predictions),
+            "route": route,
+            "reasons": json.loads(reasons),
+        }
+    )
     if not evidence:  # a model logged without the `evidence` param computes spans anyway
-        for prediction in parsed:
-            prediction.pop("evidence", None)
-    return Decision(codes.split(";") if codes else [], parsed, route, json.loads(reasons))
+        for prediction in decision.predictions:
+            prediction.evidence = []
+    return decision

@@ -62,7 +62,7 @@ from autocode.corpus.validity import MAX_ID_CHARS, character_problem
 from autocode.private_files import ensure_private_file
 
 if TYPE_CHECKING:
-    from autocode.infer.routing import Decision
+    from autocode.decisions.records import Decision
 
 OPEN, IN_REVIEW, DONE = "open", "in_review", "done"
 STATUSES = (OPEN, IN_REVIEW, DONE)
@@ -219,7 +219,7 @@ class NewCase:
             model_version=model_version,
             text=text,
             reasons=list(decision.reasons),
-            predictions=[dict(prediction) for prediction in decision.predictions],
+            predictions=decision.to_json()["predictions"],
         )
 
     @property

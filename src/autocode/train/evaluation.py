@@ -17,8 +17,8 @@ import scipy.sparse as sp
 
 from autocode import metrics
 from autocode.codes.terms import code_description
-from autocode.infer.coder import Coder
-from autocode.infer.policy import ABOVE_ONE, ReviewPolicy, automation_report
+from autocode.decisions.coder import Coder
+from autocode.decisions.policy import ABOVE_ONE, ReviewPolicy, automation_report
 from autocode.labels import LabelSpace
 
 

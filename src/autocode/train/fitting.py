@@ -11,10 +11,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from autocode.config import TrainConfig
-from autocode.infer.calibration import make_calibrator
-from autocode.infer.coder import Coder
-from autocode.infer.policy import tune_review_bands
-from autocode.infer.thresholds import Thresholds, tune_code_thresholds, tune_global_threshold
+from autocode.decisions.calibration import make_calibrator
+from autocode.decisions.coder import Coder
+from autocode.decisions.policy import tune_review_bands
+from autocode.decisions.thresholds import Thresholds, tune_code_thresholds, tune_global_threshold
 from autocode.labels import LabelSpace
 from autocode.models import CodingModel, model_class
 from autocode.models.crossfit import out_of_fold_scores

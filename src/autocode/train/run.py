@@ -11,8 +11,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from autocode.config import TrainConfig, flatten
-from autocode.infer.coder import Coder
-from autocode.infer.policy import automation_curve
+from autocode.decisions.coder import Coder
+from autocode.decisions.policy import automation_curve
 from autocode.train import plots, tracking
 from autocode.train.data import ExperimentData, load_experiment_data
 from autocode.train.evaluation import evaluate_coder

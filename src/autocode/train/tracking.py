@@ -23,7 +23,7 @@ from mlflow.data.meta_dataset import MetaDataset
 
 from autocode import __version__
 from autocode.config import dotted
-from autocode.infer.coder import Coder
+from autocode.decisions.coder import Coder
 from autocode.infer.pyfunc import CODER_ARTIFACT, CoderPyfunc, coder_signature, predict_frame
 from autocode.metrics import json_compatible
 

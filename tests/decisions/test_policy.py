@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from autocode.infer.policy import (
+from autocode.decisions.policy import (
     ABOVE_ONE,
     ReviewPolicy,
     automation_curve,

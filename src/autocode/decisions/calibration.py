@@ -24,7 +24,7 @@ from scipy.optimize import minimize
 from scipy.special import expit, logit
 from sklearn.isotonic import IsotonicRegression
 
-from autocode.infer._inputs import FloatArray, Matrix, as_gold, as_probs
+from autocode.decisions._inputs import FloatArray, Matrix, as_gold, as_probs
 
 # Platt works on logit(score); clipping keeps scores of exactly 0 or 1 finite.
 _SCORE_CLIP = 1e-6

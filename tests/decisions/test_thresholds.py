@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from autocode.infer.thresholds import Thresholds, tune_code_thresholds, tune_global_threshold
+from autocode.decisions.thresholds import Thresholds, tune_code_thresholds, tune_global_threshold
 
 # Positives score 0.9, 0.6, 0.7; negatives 0.2, 0.3, 0.4.
 Y = np.array([[1, 0], [0, 1], [1, 0]])

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from autocode.infer._inputs import FloatArray, Matrix, as_gold, as_probs, check_fraction
+from autocode.decisions._inputs import FloatArray, Matrix, as_gold, as_probs, check_fraction
 
 # An accept threshold no probability reaches: the policy accepts nothing.
 ABOVE_ONE = float(np.nextafter(1.0, 2.0))

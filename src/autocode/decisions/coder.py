@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from autocode.infer.calibration import Calibrator, calibrator_from_dict
-from autocode.infer.policy import ReviewPolicy
-from autocode.infer.thresholds import Thresholds
+from autocode.decisions.calibration import Calibrator, calibrator_from_dict
+from autocode.decisions.policy import ReviewPolicy
+from autocode.decisions.thresholds import Thresholds
 from autocode.labels import LabelSpace
 from autocode.models import CodingModel, model_class
 from autocode.models.base import ExplainsPredictions, ReadsLimitedInput

@@ -17,12 +17,13 @@ import pytest
 
 from autocode.codes import excludes1_conflicts, is_billable
 from autocode.config import DataConfig, LabelConfig, ModelConfig, RoutingConfig, TrainConfig
-from autocode.infer.coder import CODER_FILE, Coder
+from autocode.decisions.coder import CODER_FILE, Coder
+from autocode.decisions.policy import ReviewPolicy
+from autocode.decisions.records import AUTO, REVIEW, Prediction
+from autocode.decisions.routing import decide, route_reasons
+from autocode.decisions.thresholds import Thresholds
 from autocode.infer.loading import ModelAddressError, load_coder
-from autocode.infer.policy import ReviewPolicy
 from autocode.infer.pyfunc import CODER_ARTIFACT
-from autocode.infer.routing import AUTO, REVIEW, decide, route_reasons
-from autocode.infer.thresholds import Thresholds
 from autocode.labels import LabelSpace
 from autocode.models import CodingModel
 from autocode.train.fitting import NoteSet, fit_coder
@@ -213,14 +214,14 @@ def test_decide_with_texts_attaches_offsets_but_no_text(
     probs = coder.predict_proba(texts)
     without = decide(coder, probs)
     with_evidence = decide(coder, probs, texts)
-    assert all("evidence" not in p for d in without for p in d.predictions)
+    assert all(p.evidence == [] for d in without for p in d.predictions)
     spans_seen = 0
     for text, decision in zip(texts, with_evidence, strict=True):
         for prediction in decision.predictions:
-            for span in prediction["evidence"]:
+            for span in prediction.evidence:
                 # Offsets into the caller's note only: decisions never copy note text.
-                assert set(span) == {"start", "end", "weight"}
-                assert 0 <= span["start"] < span["end"] <= len(text)
+                assert set(span.to_json()) == {"start", "end", "weight"}
+                assert 0 <= span.start < span.end <= len(text)
                 spans_seen += 1
     assert spans_seen > 0
     # Evidence changes nothing about the decision itself.
@@ -319,7 +320,7 @@ def test_decide_routes_each_note_by_its_bands(coder: Coder) -> None:
     clean, conflict, unsure = decide(hand, probs)
 
     assert (clean.route, clean.codes, clean.reasons) == (AUTO, [E10_9, I10], [])
-    assert [p["code"] for p in clean.predictions] == [E10_9, I10]  # E11.9 confidently absent
+    assert [p.code for p in clean.predictions] == [E10_9, I10]  # E11.9 confidently absent
 
     assert conflict.route == REVIEW
     assert conflict.codes == [E11_9, E10_9]  # by probability
@@ -331,9 +332,7 @@ def test_decide_routes_each_note_by_its_bands(coder: Coder) -> None:
     assert unsure.route == REVIEW
     assert unsure.codes == []
     assert unsure.reasons == [f"uncertain: {E10_9}", "no accepted code"]
-    assert unsure.predictions == [
-        {"code": E10_9, "probability": 0.60, "accepted": False, "predicted": True}
-    ]
+    assert unsure.predictions == [Prediction(E10_9, 0.60, accepted=False, predicted=True)]
 
 
 def test_the_review_cap_lists_the_most_probable_and_keeps_predicted_codes(coder: Coder) -> None:
@@ -347,8 +346,8 @@ def test_the_review_cap_lists_the_most_probable_and_keeps_predicted_codes(coder:
     )
     [note] = decide(hand, np.array([[0.60, 0.15, 0.30]]))
     # E10.9 is the one listed; I10 is past the cap but predicted, so still shown.
-    assert [p["code"] for p in note.predictions] == [E10_9, I10]
-    assert [p["predicted"] for p in note.predictions] == [True, True]
+    assert [p.code for p in note.predictions] == [E10_9, I10]
+    assert [p.predicted for p in note.predictions] == [True, True]
     assert note.reasons == [
         f"uncertain: {E10_9}",
         "review cap: 2 more uncertain codes not listed",

@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.special import expit
 
-from autocode.infer.calibration import (
+from autocode.decisions.calibration import (
     CALIBRATORS,
     PlattCalibrator,
     calibrator_from_dict,

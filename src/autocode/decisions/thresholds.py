@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from autocode.infer._inputs import FloatArray, Matrix, as_gold, as_probs, check_fraction
+from autocode.decisions._inputs import FloatArray, Matrix, as_gold, as_probs, check_fraction
 
 THRESHOLD_GRID: FloatArray = np.round(np.linspace(0.01, 0.99, 99), 2)
 

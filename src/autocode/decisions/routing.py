@@ -9,27 +9,13 @@ a note longer than the model reads (truncated).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from autocode.codes import excludes1_conflicts, is_billable
-from autocode.infer.coder import Coder
-from autocode.infer.policy import ACCEPTED, UNCERTAIN
-
-AUTO = "auto"
-REVIEW = "review"
-
-
-@dataclass
-class Decision:
-    """What the Coder says about one note."""
-
-    codes: list[str]  # auto-accepted codes
-    predictions: list[dict[str, Any]]  # every code not confidently absent
-    route: str
-    reasons: list[str] = field(default_factory=list)
+from autocode.decisions.coder import Coder
+from autocode.decisions.policy import ACCEPTED, UNCERTAIN
+from autocode.decisions.records import AUTO, REVIEW, Decision, EvidenceSpan, Prediction
 
 
 def decide(
@@ -53,17 +39,17 @@ def decide(
         candidates = np.flatnonzero((status[row] != 0) | predicted[row])
         order = candidates[np.argsort(-probs[row, candidates], kind="stable")]
         predictions = [
-            {
-                "code": codes[j],
-                "probability": float(probs[row, j]),
-                "accepted": bool(status[row, j] == ACCEPTED),
-                "predicted": bool(predicted[row, j]),
-            }
+            Prediction(
+                code=codes[j],
+                probability=float(probs[row, j]),
+                accepted=bool(status[row, j] == ACCEPTED),
+                predicted=bool(predicted[row, j]),
+            )
             for j in order
         ]
         if texts is not None:
             _attach_evidence(coder, texts[row], predictions)
-        accepted = [p["code"] for p in predictions if p["accepted"]]
+        accepted = [p.code for p in predictions if p.accepted]
         uncertain = [codes[j] for j in order if status[row, j] == UNCERTAIN]
         reasons = route_reasons(
             accepted,
@@ -75,10 +61,12 @@ def decide(
     return decisions
 
 
-def _attach_evidence(coder: Coder, text: str, predictions: list[dict[str, Any]]) -> None:
-    spans = coder.evidence(text, [p["code"] for p in predictions])
+def _attach_evidence(coder: Coder, text: str, predictions: list[Prediction]) -> None:
+    spans = coder.evidence(text, [p.code for p in predictions])
     for prediction in predictions:
-        prediction["evidence"] = [span.to_dict() for span in spans[prediction["code"]]]
+        prediction.evidence = [
+            EvidenceSpan(span.start, span.end, span.weight) for span in spans[prediction.code]
+        ]
 
 
 def route_reasons(

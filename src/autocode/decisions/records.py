@@ -1,0 +1,141 @@
+"""What the Coder decided about a note, as typed records with one Arrow and one JSON form.
+
+`Decision` (route, reasons, auto-accepted codes) holds one `Prediction` per code
+the note lists, each with its `EvidenceSpan`s. Every consumer reads these records
+through the two forms defined here: the batch output's Parquet parts and Spark
+(`to_arrow`), the pyfunc's JSON columns and the review queue (`to_json`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Self
+
+import pyarrow as pa
+
+AUTO = "auto"
+REVIEW = "review"
+ROUTES = (AUTO, REVIEW)
+
+
+@dataclass(frozen=True)
+class EvidenceSpan:
+    """Characters [start, end) of the note behind a prediction, and how much they weigh."""
+
+    start: int
+    end: int
+    weight: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "weight": round(self.weight, 6)}
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> Self:
+        return cls(int(value["start"]), int(value["end"]), float(value["weight"]))
+
+
+@dataclass
+class Prediction:
+    """One code of a note: its calibrated probability and what the policy made of it.
+
+    `accepted`: above the code's review band (auto-coded); `predicted`: at or above its
+    decision threshold. A listed code that is neither is uncertain.
+    """
+
+    code: str
+    probability: float
+    accepted: bool
+    predicted: bool
+    evidence: list[EvidenceSpan] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "probability": self.probability,
+            "accepted": self.accepted,
+            "predicted": self.predicted,
+            "evidence": [span.to_json() for span in self.evidence],
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> Self:
+        return cls(
+            code=str(value["code"]),
+            probability=float(value["probability"]),
+            accepted=bool(value["accepted"]),
+            predicted=bool(value["predicted"]),
+            evidence=[EvidenceSpan.from_json(span) for span in value.get("evidence", [])],
+        )
+
+
+@dataclass
+class Decision:
+    """What the Coder says about one note: `auto`, or `review` with the reasons why."""
+
+    codes: list[str]  # auto-accepted codes
+    predictions: list[Prediction]  # every code not confidently absent, most probable first
+    route: str
+    reasons: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.route not in ROUTES:
+            raise ValueError(f"route {self.route!r} is not one of {', '.join(ROUTES)}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "codes": list(self.codes),
+            "predictions": [prediction.to_json() for prediction in self.predictions],
+            "route": self.route,
+            "reasons": list(self.reasons),
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> Self:
+        return cls(
+            codes=[str(code) for code in value["codes"]],
+            predictions=[Prediction.from_json(p) for p in value["predictions"]],
+            route=str(value["route"]),
+            reasons=[str(reason) for reason in value["reasons"]],
+        )
+
+
+SPAN_ARROW = pa.struct([("start", pa.int32()), ("end", pa.int32()), ("weight", pa.float64())])
+PREDICTION_ARROW = pa.struct(
+    [
+        ("code", pa.string()),
+        ("probability", pa.float64()),
+        ("accepted", pa.bool_()),
+        ("predicted", pa.bool_()),
+        ("evidence", pa.list_(SPAN_ARROW)),
+    ]
+)
+DECISIONS_SCHEMA = pa.schema(
+    [
+        pa.field("note_id", pa.string(), nullable=False),
+        pa.field("codes", pa.list_(pa.string())),
+        pa.field("predictions", pa.list_(PREDICTION_ARROW)),
+        pa.field("route", pa.string()),
+        pa.field("reasons", pa.list_(pa.string())),
+        pa.field("model_uri", pa.string()),
+        pa.field("model_version", pa.string()),
+        pa.field("coded_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def to_arrow(
+    note_ids: Sequence[str],
+    decisions: Sequence[Decision],
+    model_uri: str,
+    model_version: str,
+    coded_at: datetime,
+) -> pa.Table:
+    """One row per note in `DECISIONS_SCHEMA`: the batch output's part files."""
+    rows = [
+        {"note_id": note_id, **decision.to_json()}
+        | {"model_uri": model_uri, "model_version": model_version, "coded_at": coded_at}
+        for note_id, decision in zip(note_ids, decisions, strict=True)
+    ]
+    return pa.Table.from_pylist(rows, schema=DECISIONS_SCHEMA)
