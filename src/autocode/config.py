@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from autocode.decisions.policy import ROUTING_DEFAULTS
 from autocode.models import MODELS, PARAMS
 
 ENV_DEFAULTS = {"AUTOCODE_SHARED_DATA": "../shared/data"}
@@ -108,11 +109,13 @@ class ThresholdConfig(StrictModel):
 
 
 class RoutingConfig(StrictModel):
-    target_precision: float = Field(default=0.95, gt=0, le=1)
-    target_recall: float = Field(default=0.95, gt=0, le=1)
-    min_support: int = Field(default=20, ge=1)
+    """Named as `tune_review_bands` names them; defaults from `ROUTING_DEFAULTS`."""
+
+    target_precision: float = Field(default=ROUTING_DEFAULTS.target_precision, gt=0, le=1)
+    target_recall: float = Field(default=ROUTING_DEFAULTS.target_recall, gt=0, le=1)
+    min_support: int = Field(default=ROUTING_DEFAULTS.min_support, ge=1)
     # A note lists at most this many uncertain codes for review (its most probable).
-    max_review_codes: int | None = Field(default=30, ge=1)
+    max_review_codes: int | None = Field(default=ROUTING_DEFAULTS.max_review_codes, ge=1)
 
 
 class TrackingConfig(StrictModel):

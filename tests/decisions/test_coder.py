@@ -342,7 +342,7 @@ def test_the_review_cap_lists_the_most_probable_and_keeps_predicted_codes(coder:
         coder,
         labels=LabelSpace.from_codes(codes),
         thresholds=Thresholds(0.5, np.array([0.5, 0.5, 0.2])),
-        policy=ReviewPolicy(np.full(3, 0.9), np.full(3, 0.1), 0.9, 0.9, True, max_uncertain=1),
+        policy=ReviewPolicy(np.full(3, 0.9), np.full(3, 0.1), 0.9, 0.9, True, max_review_codes=1),
     )
     [note] = decide(hand, np.array([[0.60, 0.15, 0.30]]))
     # E10.9 is the one listed; I10 is past the cap but predicted, so still shown.

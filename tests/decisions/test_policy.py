@@ -56,7 +56,7 @@ def test_classify_hand_example():
 
 def test_review_lists_keep_only_the_most_probable_uncertain_codes():
     probs = np.array([[0.5, 0.2, 0.4, 0.95, 0.3], [0.25, 0.01, 0.02, 0.03, 0.3]])
-    band = ReviewPolicy(np.full(5, 0.9), np.full(5, 0.1), 0.95, 0.95, True, max_uncertain=2)
+    band = ReviewPolicy(np.full(5, 0.9), np.full(5, 0.1), 0.95, 0.95, True, max_review_codes=2)
     # Row 0: 0.5, 0.4, 0.3 and 0.2 are uncertain; only 0.5 and 0.4 stay; 0.95 is accepted.
     # Row 1: two uncertain entries, within the cap.
     expected = [[-1, 0, -1, 1, 0], [-1, 0, 0, 0, -1]]
@@ -66,25 +66,25 @@ def test_review_lists_keep_only_the_most_probable_uncertain_codes():
     assert (uncapped.classify(probs) == -1).sum(axis=1).tolist() == [4, 2]
     assert uncapped.unlisted_uncertain(probs).tolist() == [0, 0]
     restored = ReviewPolicy.from_dict(json.loads(json.dumps(band.to_dict())))
-    assert restored.max_uncertain == 2
+    assert restored.max_review_codes == 2
 
 
 @pytest.mark.parametrize("cap", [0, 1.5, True, "3"])
 def test_a_bad_review_cap_is_named(cap: object) -> None:
     with pytest.raises(
-        ValueError, match=rf"max_uncertain must be an integer >= 1 or None, got {cap!r}"
+        ValueError, match=rf"max_review_codes must be an integer >= 1 or None, got {cap!r}"
     ):
-        ReviewPolicy(np.full(2, 0.9), np.full(2, 0.1), 0.95, 0.95, True, max_uncertain=cap)  # type: ignore[arg-type]
+        ReviewPolicy(np.full(2, 0.9), np.full(2, 0.1), 0.95, 0.95, True, max_review_codes=cap)  # type: ignore[arg-type]
 
 
 def test_tuned_policies_carry_the_cap():
     rng = np.random.default_rng(3)
     probs = rng.uniform(0.0, 1.0, size=(50, 30))
     y = (rng.random(probs.shape) < probs).astype(np.int8)
-    uncapped = tune_review_bands(y, probs, 0.95, min_support=NO_PER_CODE)
+    uncapped = tune_review_bands(y, probs, 0.95, min_support=NO_PER_CODE, max_review_codes=None)
     assert ((uncapped.classify(probs) == -1).sum(axis=1) > 3).all()  # the cap has work to do
-    policy = tune_review_bands(y, probs, 0.95, min_support=NO_PER_CODE, max_uncertain=3)
-    assert policy.max_uncertain == 3
+    policy = tune_review_bands(y, probs, 0.95, min_support=NO_PER_CODE, max_review_codes=3)
+    assert policy.max_review_codes == 3
     assert ((policy.classify(probs) == -1).sum(axis=1) == 3).all()
 
 

@@ -392,3 +392,16 @@ def test_a_bad_config_is_one_line_and_starts_no_run(
     experiments = client.search_experiments()
     runs = client.search_runs([e.experiment_id for e in experiments]) if experiments else []
     assert runs == []
+
+
+def test_routing_defaults_are_written_once() -> None:
+    import dataclasses
+    import inspect
+
+    from autocode.config import RoutingConfig
+    from autocode.decisions.policy import ROUTING_DEFAULTS, tune_review_bands
+
+    defaults = dataclasses.asdict(ROUTING_DEFAULTS)
+    assert RoutingConfig().model_dump() == defaults
+    tuning = inspect.signature(tune_review_bands).parameters
+    assert {name: tuning[name].default for name in defaults} == defaults

@@ -33,6 +33,7 @@ from autocode.cli import app
 from autocode.codes.terms import code_description
 from autocode.config import flatten, load_config
 from autocode.corpus.synth import write_synthetic_archive
+from autocode.decisions.policy import automation_curve
 from autocode.infer.loading import load_coder
 from autocode.infer.pyfunc import OUTPUT_COLUMNS, predict_frame
 from autocode.train.tracking import SYNTHETIC_EXAMPLE
@@ -222,6 +223,7 @@ class DemoRun:
     tracking_uri: str
     payload: dict[str, Any]
     patch: pytest.MonkeyPatch
+    curve_settings: list[dict[str, Any]]  # the keyword arguments of each automation curve
 
     @property
     def run_id(self) -> str:
@@ -246,15 +248,29 @@ def demo_run(
     workdir = tmp_path_factory.mktemp("demo-run")
     config = write_config(workdir / "demo.yaml", demo_config(synthetic_archive, DEMO_NAME))
     tracking_uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    curve_settings: list[dict[str, Any]] = []
+
+    def recorded_curve(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        curve_settings.append(kwargs)
+        return automation_curve(*args, **kwargs)
+
     with mlflow_session(tracking_uri, workdir) as patch:
+        patch.setattr("autocode.train.run.automation_curve", recorded_curve)
         payload = train(config, tracking_uri)
-        yield DemoRun(workdir, synthetic_archive, config, tracking_uri, payload, patch)
+        yield DemoRun(
+            workdir, synthetic_archive, config, tracking_uri, payload, patch, curve_settings
+        )
 
 
 def archive_notes(archive: Path) -> pd.DataFrame:
     """Every row with an id and text, bad ones included: their text is note text too."""
     notes = pq.read_table(archive).to_pandas()
     return notes[(notes.note_id != "") & (notes.text.str.strip() != "")]
+
+
+def test_the_automation_curve_uses_the_runs_own_routing_settings(demo_run: DemoRun) -> None:
+    # demo_config sets min_support 5 (the default is 20) and keeps the default recall.
+    assert demo_run.curve_settings == [{"min_support": 5, "target_recall": 0.95}]
 
 
 def test_train_prints_the_run_the_model_and_test_metrics(demo_run: DemoRun) -> None:

@@ -24,13 +24,26 @@ CURVE_TARGETS: FloatArray = np.linspace(0.80, 0.99, 20)
 ACCEPTED, REJECTED, UNCERTAIN = 1, 0, -1
 
 
+@dataclass(frozen=True)
+class RoutingDefaults:
+    """The routing settings' defaults, written once: configs and tuning both read them."""
+
+    target_precision: float = 0.95
+    target_recall: float = 0.95
+    min_support: int = 20
+    max_review_codes: int | None = 30
+
+
+ROUTING_DEFAULTS = RoutingDefaults()
+
+
 @dataclass(frozen=True, eq=False)
 class ReviewPolicy:
     """Per-code accept and reject thresholds, and the targets they were tuned for.
 
     ``reachable`` is False when no threshold reached ``target_precision`` on validation;
     then every accept threshold is ``ABOVE_ONE`` and no code is ever auto-accepted.
-    ``max_uncertain`` caps the codes a note sends to review (its most probable ones): a
+    ``max_review_codes`` caps the uncertain codes a note sends to review (its most probable ones): a
     weak model's recall target pulls reject thresholds near zero, and a reviewer cannot
     weigh hundreds of candidates.
     """
@@ -40,7 +53,7 @@ class ReviewPolicy:
     target_precision: float
     target_recall: float
     reachable: bool
-    max_uncertain: int | None = None
+    max_review_codes: int | None = None
 
     def __post_init__(self) -> None:
         accept = np.array(self.accept, dtype=np.float64)
@@ -59,13 +72,13 @@ class ReviewPolicy:
             )
         check_fraction(self.target_precision, "target_precision")
         check_fraction(self.target_recall, "target_recall")
-        if self.max_uncertain is not None and (
-            isinstance(self.max_uncertain, bool)
-            or not isinstance(self.max_uncertain, int | np.integer)
-            or self.max_uncertain < 1
+        if self.max_review_codes is not None and (
+            isinstance(self.max_review_codes, bool)
+            or not isinstance(self.max_review_codes, int | np.integer)
+            or self.max_review_codes < 1
         ):
             raise ValueError(
-                f"max_uncertain must be an integer >= 1 or None, got {self.max_uncertain!r}"
+                f"max_review_codes must be an integer >= 1 or None, got {self.max_review_codes!r}"
             )
         for name, array in (("accept", accept), ("reject", reject)):
             array.flags.writeable = False
@@ -79,17 +92,17 @@ class ReviewPolicy:
         decisions = np.full(values.shape, UNCERTAIN, dtype=np.int8)
         decisions[values >= self.accept] = ACCEPTED
         decisions[values < self.reject] = REJECTED
-        if self.max_uncertain is not None:
-            _keep_most_probable_uncertain(decisions, values, self.max_uncertain)
+        if self.max_review_codes is not None:
+            _keep_most_probable_uncertain(decisions, values, self.max_review_codes)
         return decisions
 
     def unlisted_uncertain(self, probs: np.ndarray) -> npt.NDArray[np.int64]:
-        """Per row, how many uncertain entries the `max_uncertain` cap leaves off the list."""
+        """Per row, how many uncertain entries the `max_review_codes` cap leaves off the list."""
         values = as_probs(probs)
         uncertain = ((values >= self.reject) & (values < self.accept)).sum(axis=1)
-        if self.max_uncertain is None:
+        if self.max_review_codes is None:
             return np.zeros(values.shape[0], np.int64)
-        return np.maximum(uncertain - self.max_uncertain, 0).astype(np.int64)
+        return np.maximum(uncertain - self.max_review_codes, 0).astype(np.int64)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,7 +111,7 @@ class ReviewPolicy:
             "target_precision": self.target_precision,
             "target_recall": self.target_recall,
             "reachable": self.reachable,
-            "max_uncertain": self.max_uncertain,
+            "max_review_codes": self.max_review_codes,
         }
 
     @classmethod
@@ -109,7 +122,9 @@ class ReviewPolicy:
             target_precision=float(d["target_precision"]),
             target_recall=float(d["target_recall"]),
             reachable=bool(d["reachable"]),
-            max_uncertain=None if d.get("max_uncertain") is None else int(d["max_uncertain"]),
+            max_review_codes=None
+            if d.get("max_review_codes") is None
+            else int(d["max_review_codes"]),
         )
 
 
@@ -158,7 +173,7 @@ def _tune(
     target_precision: float,
     min_support: int,
     target_recall: float,
-    max_uncertain: int | None = None,
+    max_review_codes: int | None = None,
 ) -> ReviewPolicy:
     for name, target in (("target_precision", target_precision), ("target_recall", target_recall)):
         if not 0.0 < target <= 1.0:
@@ -183,16 +198,18 @@ def _tune(
     #    and the false-negative mass needs all codes' positives to be estimated at all.
     reject = np.minimum(_reject_threshold(values[rows, cols], target_recall), accept)
     reachable = global_accept <= 1.0
-    return ReviewPolicy(accept, reject, target_precision, target_recall, reachable, max_uncertain)
+    return ReviewPolicy(
+        accept, reject, target_precision, target_recall, reachable, max_review_codes
+    )
 
 
 def tune_review_bands(
     y_true: Matrix,
     probs: np.ndarray,
-    target_precision: float = 0.95,
-    min_support: int = 20,
-    target_recall: float = 0.95,
-    max_uncertain: int | None = None,
+    target_precision: float = ROUTING_DEFAULTS.target_precision,
+    min_support: int = ROUTING_DEFAULTS.min_support,
+    target_recall: float = ROUTING_DEFAULTS.target_recall,
+    max_review_codes: int | None = ROUTING_DEFAULTS.max_review_codes,
 ) -> ReviewPolicy:
     """Accept and reject thresholds per code from validation calibrated probabilities.
 
@@ -205,11 +222,11 @@ def tune_review_bands(
     3. Reject: the highest t such that at most (1 - ``target_recall``) of all gold
        entries score below it, so confident rejections miss few real codes; clipped to
        each code's accept threshold so that the bands never invert.
-    4. ``max_uncertain`` (stored, applied by ``classify``) caps each note's review list.
+    4. ``max_review_codes`` (stored, applied by ``classify``) caps each note's review list.
     """
     values = as_probs(probs)
     gold = as_gold(y_true, values.shape)
-    return _tune(values, gold, target_precision, min_support, target_recall, max_uncertain)
+    return _tune(values, gold, target_precision, min_support, target_recall, max_review_codes)
 
 
 def _report(values: FloatArray, gold: sp.csr_array, policy: ReviewPolicy) -> dict[str, Any]:
@@ -245,8 +262,8 @@ def automation_curve(
     y_true: Matrix,
     probs: np.ndarray,
     targets: Sequence[float] | FloatArray = CURVE_TARGETS,
-    min_support: int = 20,
-    target_recall: float = 0.95,
+    min_support: int = ROUTING_DEFAULTS.min_support,
+    target_recall: float = ROUTING_DEFAULTS.target_recall,
 ) -> list[dict[str, Any]]:
     """For each target precision: the tuned policy's automation report on the same data.
 

@@ -107,7 +107,7 @@ def tune_decisions(
         target_precision=config.routing.target_precision,
         min_support=config.routing.min_support,
         target_recall=config.routing.target_recall,
-        max_uncertain=config.routing.max_review_codes,
+        max_review_codes=config.routing.max_review_codes,
     )
     return Coder(
         model=model,

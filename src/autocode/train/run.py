@@ -53,7 +53,13 @@ def run_training(config: TrainConfig, tracking_uri: str | None = None) -> TrainR
         tracking.log_metrics({"labels": len(coder.labels)})
 
         validation_probs = coder.calibrator.transform(fitted.validation_raw)
-        curve = automation_curve(fitted.validation_gold, validation_probs)
+        # The curve of this run's own policy settings, not the defaults.
+        curve = automation_curve(
+            fitted.validation_gold,
+            validation_probs,
+            min_support=config.routing.min_support,
+            target_recall=config.routing.target_recall,
+        )
         _log_decision_plots(fitted.validation_gold, fitted.validation_raw, validation_probs, curve)
         tracking.log_json({"curve": curve}, "validation/automation_curve.json")
         tracking.log_json(coder.policy.to_dict(), "validation/policy.json")
