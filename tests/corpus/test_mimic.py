@@ -19,7 +19,7 @@ import pyarrow.feather as feather
 import pytest
 
 from autocode.corpus.canonical import Canonicalizer, RawRow
-from autocode.corpus.errors import SourceError
+from autocode.corpus.errors import SourceError, error_summary
 from autocode.corpus.load import load_notes
 from autocode.corpus.mimic import (
     MimicSummary,
@@ -212,6 +212,27 @@ def test_mimic3_missing_column_names_file_and_column(demo: Path, tmp_path: Path)
         SourceError, match=re.escape("NOTEEVENTS.csv: missing required column 'HADM_ID'")
     ):
         read_mimic3_rows(tmp_path)
+
+
+@pytest.mark.integration
+def test_mimic3_unreadable_notes_name_the_file_but_quote_no_row(mimic3_root: Path) -> None:
+    secret = "PATIENT JOHN SMITHSON MRN 998877"
+    with (mimic3_root / "NOTEEVENTS.csv").open("a", encoding="utf-8") as handle:
+        handle.write(f"1,2,{secret}\n")  # a ragged row: pyarrow's error would quote it
+    with pytest.raises(SourceError) as raised:
+        list(read_mimic3_rows(mimic3_root))
+    message = str(raised.value)
+    assert "NOTEEVENTS.csv: unreadable CSV (CSV parse error: Expected" in message
+    assert secret not in message and "SMITHSON" not in message
+
+
+def test_error_summary_cuts_the_row_pyarrow_quotes() -> None:
+    quoted = ValueError("CSV parse error: Expected 3 columns, got 2: n1,JOHN SMITHSON: MRN 9")
+    assert error_summary(quoted) == "CSV parse error: Expected 3 columns, got 2"
+    assert error_summary(OSError("Parquet magic bytes not found\nmore")) == (
+        "Parquet magic bytes not found"
+    )
+    assert error_summary(OSError("")) == "OSError"
 
 
 @pytest.mark.integration

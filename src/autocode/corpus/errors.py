@@ -16,3 +16,17 @@ class SourceError(Exception):
         self.problem = problem
         # True when the bytes cannot be parsed at all (corrupt file), not a schema problem.
         self.unreadable = unreadable
+
+
+def error_summary(error: Exception) -> str:
+    """The first line of a reader's error, safe to print: never a quoted row.
+
+    pyarrow's CSV errors end with the offending row ("CSV parse error: Expected 9
+    columns, got 3: <the row's text>"), which is note text; that tail is cut off.
+    Other messages (Parquet, decoders) describe structure, and are capped in length.
+    """
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else type(error).__name__
+    if first.startswith("CSV parse error"):
+        return ": ".join(first.split(": ")[:2])
+    return first[:200]

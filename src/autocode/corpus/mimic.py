@@ -32,7 +32,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.feather as feather
 
 from autocode.corpus.canonical import RawRow
-from autocode.corpus.errors import SourceError
+from autocode.corpus.errors import SourceError, error_summary
 from autocode.corpus.quarantine import Reason
 
 # Blank line between a report and its addenda; the benchmarks join with a
@@ -192,7 +192,7 @@ def read_mimic_splits(path: Path) -> dict[str, str]:
     try:
         table = feather.read_table(path)
     except (pa.ArrowInvalid, OSError) as error:
-        raise SourceError(path, f"unreadable Feather file ({_first_line(error)})") from None
+        raise SourceError(path, f"unreadable Feather file ({error_summary(error)})") from None
     for column in (SPLIT_ID, SPLIT_COLUMN):
         if column not in table.column_names:
             raise SourceError(path, f"missing required column {column!r}")
@@ -375,7 +375,7 @@ def _csv_header(path: Path) -> list[str]:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             return next(csv.reader(handle), [])
     except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise SourceError(path, f"unreadable CSV header ({_first_line(error)})") from None
+        raise SourceError(path, f"unreadable CSV header ({error_summary(error)})") from None
 
 
 def _csv_options(
@@ -402,7 +402,7 @@ def _read_csv(path: Path, columns: Mapping[str, pa.DataType]) -> pa.Table:
             path, read_options=read, parse_options=parse, convert_options=convert
         )
     except (pa.ArrowInvalid, OSError) as error:
-        raise SourceError(path, f"unreadable CSV ({_first_line(error)})") from None
+        raise SourceError(path, f"unreadable CSV ({error_summary(error)})") from None
 
 
 def _stream_csv(path: Path, columns: Mapping[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
@@ -413,7 +413,7 @@ def _stream_csv(path: Path, columns: Mapping[str, pa.DataType]) -> Iterator[pa.R
         )
         yield from reader
     except (pa.ArrowInvalid, OSError) as error:
-        raise SourceError(path, f"unreadable CSV ({_first_line(error)})") from None
+        raise SourceError(path, f"unreadable CSV ({error_summary(error)})") from None
 
 
 def _clean(value: object) -> str | None:
@@ -427,7 +427,3 @@ def _clean(value: object) -> str | None:
 def _number_or(value: int | None, fallback: int) -> int:
     """A sort number from the file, or the fallback (the row number) where it is blank."""
     return fallback if value is None else value
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

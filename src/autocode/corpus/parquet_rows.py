@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from autocode.corpus.canonical import RawRow
 from autocode.corpus.columns import ColumnMap, check_columns, raw_row, rejected
-from autocode.corpus.errors import SourceError
+from autocode.corpus.errors import SourceError, error_summary
 from autocode.corpus.files import TableFile
 from autocode.corpus.quarantine import Reason
 
@@ -30,7 +30,7 @@ def parquet_rows(
     except _DECODE_ERRORS as error:
         problem = (
             "unreadable Parquet: footer missing or corrupt (a truncated file?), "
-            f"so its rows cannot be counted ({_first_line(error)})"
+            f"so its rows cannot be counted ({error_summary(error)})"
         )
         raise SourceError(file.path, problem, unreadable=True) from None
     names = parquet.schema_arrow.names
@@ -49,7 +49,7 @@ def parquet_rows(
             last = first + group_rows - 1
             detail = (
                 f"row group {group} (rows {first}-{last}) cannot be decoded "
-                f"({_first_line(error)}); rows {first + done}-{last} not read"
+                f"({error_summary(error)}); rows {first + done}-{last} not read"
             )
             for row_number in range(first + done, last + 1):
                 yield rejected(file.path, row_number, Reason.UNREADABLE_ROWS, detail)
@@ -83,9 +83,3 @@ def _as_bytes(array: pa.Array) -> pa.Array:
     if pa.types.is_large_list(kind) and pa.types.is_string(kind.value_type):
         return array.cast(pa.large_list(pa.binary()))
     return array
-
-
-def _first_line(error: Exception) -> str:
-    # Parquet's errors describe the file's structure, never cell values.
-    text = str(error).strip()
-    return text.splitlines()[0][:200] if text else type(error).__name__
