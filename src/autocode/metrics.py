@@ -58,7 +58,7 @@ class ReliabilityCurve:
 # -- input checks ---------------------------------------------------------------------
 
 
-def _as_binary(y: Matrix, name: str) -> sp.csr_array:
+def as_binary(y: Matrix, name: str) -> sp.csr_array:
     """Return ``y`` as a boolean CSR array, rejecting non-2-D or non-0/1 input."""
     shape = y.shape if sp.issparse(y) else np.shape(y)
     if len(shape) != 2:
@@ -94,7 +94,7 @@ def _check_shapes(
 
 
 def _binary_pair(y_true: Matrix, y_pred: Matrix) -> tuple[sp.csr_array, sp.csr_array]:
-    true, pred = _as_binary(y_true, "y_true"), _as_binary(y_pred, "y_pred")
+    true, pred = as_binary(y_true, "y_true"), as_binary(y_pred, "y_pred")
     _check_shapes("y_true", true.shape, "y_pred", pred.shape)
     return true, pred
 
@@ -102,7 +102,7 @@ def _binary_pair(y_true: Matrix, y_pred: Matrix) -> tuple[sp.csr_array, sp.csr_a
 def _true_and_scores(
     y_true: Matrix, y_score: np.ndarray, name: str = "y_score"
 ) -> tuple[sp.csr_array, FloatArray]:
-    true, scores = _as_binary(y_true, "y_true"), _as_scores(y_score, name)
+    true, scores = as_binary(y_true, "y_true"), _as_scores(y_score, name)
     _check_shapes("y_true", true.shape, name, scores.shape)
     return true, scores
 
@@ -486,7 +486,7 @@ def evaluate(
     ``json_compatible`` before writing JSON.
     """
     true, scores = _true_and_scores(y_true, y_score)
-    pred = _as_binary(y_pred, "y_pred")
+    pred = as_binary(y_pred, "y_pred")
     _check_shapes("y_true", true.shape, "y_pred", pred.shape)
     if len(labels) != true.shape[1]:
         raise ValueError(f"got {len(labels)} labels for {true.shape[1]} label columns")

@@ -8,7 +8,8 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-Matrix: TypeAlias = "np.ndarray | sp.spmatrix | sp.sparray"
+from autocode.metrics import Matrix, as_binary
+
 FloatArray: TypeAlias = npt.NDArray[np.float64]
 
 
@@ -30,14 +31,11 @@ def as_probs(probs: np.ndarray, name: str = "probs") -> FloatArray:
 
 def as_gold(y_true: Matrix, shape: tuple[int, ...]) -> sp.csr_array:
     """The gold multi-hot matrix as a canonical boolean CSR array of the given shape."""
-    gold = sp.csr_array(y_true) if sp.issparse(y_true) else sp.csr_array(np.asarray(y_true))
+    gold = as_binary(y_true, "y_true")
     if gold.shape != shape:
         raise ValueError(f"y_true has shape {gold.shape}; expected {shape} to match the scores")
     gold.sum_duplicates()
-    bad = gold.data[(gold.data != 0) & (gold.data != 1)]
-    if bad.size:
-        raise ValueError(f"y_true must be binary (0/1); found value {bad[0]!r}")
-    return sp.csr_array(gold != 0)
+    return gold
 
 
 def check_fraction(value: float, name: str) -> None:
