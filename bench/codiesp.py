@@ -29,7 +29,7 @@ from sklearn.multiclass import OneVsRestClassifier
 from autocode import metrics
 from autocode.config import TrainConfig, load_config
 from autocode.corpus.load import LoadOptions, load_notes
-from autocode.labels import LabelSpace
+from autocode.labels import GoldWithUnseen, LabelSpace, gold_with_unseen
 from autocode.models import TfidfLexiconModel
 from autocode.models.linear import LinearSettings, train_linear
 from autocode.train.evaluation import evaluate_coder
@@ -50,9 +50,7 @@ def main() -> None:
     config = load_config(args.config)
     train, dev = (_notes(args.data, split) for split in ("train", "dev"))
     space = LabelSpace().fit(train.codes)
-    unseen = sorted({c for codes in dev.codes for c in codes} - set(space.codes_))
-    labels = space.codes_ + unseen
-    gold = LabelSpace.from_codes(labels).encode(dev.codes)
+    scored = gold_with_unseen(space, dev.codes)
 
     stage1 = _stage1_params(config)
     features = _vectorizer(stage1).fit(train.texts)
@@ -76,7 +74,7 @@ def main() -> None:
     results = {
         "documents": {"train": len(train), "dev": len(dev)},
         "labels": len(space.codes_),
-        "unseen_dev_codes": len(unseen),
+        "unseen_dev_codes": scored.unseen,
         "features": X_train.shape[1],
         "train_seconds": {
             "peer_ovr_liblinear": peer_seconds,
@@ -89,9 +87,9 @@ def main() -> None:
             "tfidf": len(repeated) / stage1_predict,
             "tfidf_lexicon": len(repeated) / lexicon_predict,
         },
-        "peer_best_global_threshold": _scores(gold, _pad(peer_scores, unseen), labels),
-        "autocode_best_global_threshold": _scores(gold, _pad(our_scores, unseen), labels),
-        "tfidf_lexicon_best_global_threshold": _scores(gold, _pad(lexicon_scores, unseen), labels),
+        "peer_best_global_threshold": _scores(scored, peer_scores),
+        "autocode_best_global_threshold": _scores(scored, our_scores),
+        "tfidf_lexicon_best_global_threshold": _scores(scored, lexicon_scores),
         "coder_model": config.model.name,
         "autocode_coder_tuned_thresholds": _coder_view(coder_report),
     }
@@ -148,12 +146,9 @@ def _timed(work: Any) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
-def _pad(scores: np.ndarray, unseen: list[str]) -> np.ndarray:
-    return np.hstack([scores, np.zeros((scores.shape[0], len(unseen)), dtype=scores.dtype)])
-
-
-def _scores(gold: sp.csr_matrix, probs: np.ndarray, labels: list[str]) -> dict[str, Any]:
+def _scores(scored: GoldWithUnseen, known_probs: np.ndarray) -> dict[str, Any]:
     """Best global threshold on dev (optimistic for both, identical protocol), per system."""
+    labels, gold, probs = scored.labels, scored.gold, scored.pad(known_probs)
     systems = np.array([label.split(":")[0] for label in labels])
     result = {}
     for system in ["all", *sorted(set(systems))]:

@@ -116,3 +116,40 @@ class LabelSpace:
         if not hasattr(self, "codes_"):
             raise RuntimeError("LabelSpace is not fitted yet: call fit(code_lists) first")
         return self.codes_
+
+
+@dataclass(frozen=True)
+class GoldWithUnseen:
+    """Gold codes scored against a label space that lacks some of them.
+
+    Columns: the space's codes, then every gold code it lacks (sorted). A model has no
+    score for those: `pad` gives them zero scores, and `unranked` marks them so ranking
+    metrics count them as relevant but never retrieved.
+    """
+
+    labels: list[str]
+    gold: sp.csr_matrix
+    known: int  # how many leading columns are the label space's own
+
+    @property
+    def unseen(self) -> int:
+        return len(self.labels) - self.known
+
+    @property
+    def unranked(self) -> np.ndarray:
+        return np.arange(len(self.labels)) >= self.known
+
+    def pad(self, scores: np.ndarray) -> np.ndarray:
+        """(notes, known) scores or decisions widened with a zero (False) column per unseen code."""
+        if scores.shape[1] != self.known:
+            raise ValueError(f"scores have {scores.shape[1]} columns; expected {self.known}")
+        padding = np.zeros((scores.shape[0], self.unseen), dtype=scores.dtype)
+        return np.hstack([scores, padding])
+
+
+def gold_with_unseen(space: LabelSpace, code_lists: Sequence[Sequence[str]]) -> GoldWithUnseen:
+    """Every gold code counts, including those `space` never learned (see GoldWithUnseen)."""
+    known = list(space.codes_)
+    unseen = sorted({code for codes in code_lists for code in codes} - set(known))
+    extended = LabelSpace.from_codes(known + unseen)
+    return GoldWithUnseen(extended.codes_, extended.encode(code_lists), len(known))

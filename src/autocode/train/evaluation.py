@@ -19,26 +19,30 @@ from autocode import metrics
 from autocode.codes.terms import code_description
 from autocode.decisions.coder import Coder
 from autocode.decisions.policy import ABOVE_ONE, ReviewPolicy, automation_report
-from autocode.labels import LabelSpace
+from autocode.labels import GoldWithUnseen, gold_with_unseen
 
 
 @dataclass
 class Evaluation:
     report: dict[str, Any]
-    labels: list[str]  # label space codes, then unseen gold codes
-    gold: sp.csr_matrix
+    scored: GoldWithUnseen  # label space codes, then unseen gold codes, and their gold
     probs: np.ndarray
     predicted: np.ndarray
-    known_labels: int
+
+    @property
+    def labels(self) -> list[str]:
+        return self.scored.labels
+
+    @property
+    def gold(self) -> sp.csr_matrix:
+        return self.scored.gold
 
     def per_code_table(self, coder: Coder, describe_codes: bool = True) -> pd.DataFrame:
         """Support, P/R/F1, thresholds and description for every code seen or predicted."""
         precision, recall, f1, support = metrics.per_code_prf(self.gold, self.predicted)
         predicted_count = np.asarray(self.predicted.sum(axis=0)).ravel()
-        known = self.known_labels
-        train_counts = np.concatenate(
-            [coder.labels.counts_, np.zeros(len(self.labels) - known, dtype=np.int64)]
-        )
+        known = self.scored.known
+        train_counts = self.scored.pad(coder.labels.counts_[np.newaxis, :])[0]
         thresholds = np.concatenate(
             [coder.thresholds.per_code, np.full(len(self.labels) - known, np.nan)]
         )
@@ -68,35 +72,22 @@ def evaluate_coder(
     if not texts:
         raise ValueError("no notes to evaluate: the selected split(s) are empty")
     probs = coder.predict_proba(texts)
-    known = len(coder.labels)
-    labels, gold = _gold_with_unseen(coder.labels, codes)
-    unseen = len(labels) - known
-    probs_all = np.hstack([probs, np.zeros((len(texts), unseen), dtype=probs.dtype)])
-    predicted = np.hstack(
-        [coder.thresholds.apply(probs), np.zeros((len(texts), unseen), dtype=bool)]
-    )
-    train_counts = np.concatenate([coder.labels.counts_, np.zeros(unseen, dtype=np.int64)])
+    scored = gold_with_unseen(coder.labels, codes)
+    probs_all = scored.pad(probs)
+    predicted = scored.pad(coder.thresholds.apply(probs))
+    train_counts = scored.pad(coder.labels.counts_[np.newaxis, :])[0]
     report = metrics.evaluate(
-        gold,
+        scored.gold,
         probs_all,
         predicted,
-        labels,
+        scored.labels,
         train_counts=train_counts,
-        unranked=np.arange(len(labels)) >= known,
+        unranked=scored.unranked,
     )
-    report.update(automation_report(gold, probs_all, _policy_with_unseen(coder.policy, unseen)))
-    report["unseen_gold_codes"] = unseen
-    return Evaluation(report, labels, gold, probs_all, predicted, known)
-
-
-def _gold_with_unseen(
-    space: LabelSpace, codes: Sequence[Sequence[str]]
-) -> tuple[list[str], sp.csr_matrix]:
-    known = list(space.codes_)
-    unseen = sorted({c for note_codes in codes for c in note_codes} - set(known))
-    # Column order: the Coder's labels first, unseen gold codes after.
-    extended = LabelSpace.from_codes(known + unseen)
-    return extended.codes_, extended.encode(codes)
+    policy = _policy_with_unseen(coder.policy, scored.unseen)
+    report.update(automation_report(scored.gold, probs_all, policy))
+    report["unseen_gold_codes"] = scored.unseen
+    return Evaluation(report, scored, probs_all, predicted)
 
 
 def _policy_with_unseen(policy: ReviewPolicy, unseen: int) -> ReviewPolicy:
