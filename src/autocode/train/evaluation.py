@@ -16,9 +16,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from autocode import metrics
-from autocode.codes.terms import code_description
 from autocode.infer.coder import Coder
 from autocode.infer.policy import ABOVE_ONE, ReviewPolicy, automation_report
+from autocode.knowledge import CodeKnowledge
 from autocode.labels import LabelSpace
 
 
@@ -31,8 +31,9 @@ class Evaluation:
     predicted: np.ndarray
     known_labels: int
 
-    def per_code_table(self, coder: Coder, describe_codes: bool = True) -> pd.DataFrame:
-        """Support, P/R/F1, thresholds and description for every code seen or predicted."""
+    def per_code_table(self, coder: Coder, knowledge: CodeKnowledge | None) -> pd.DataFrame:
+        """Support, P/R/F1, thresholds and (with `knowledge`) the description of every code
+        seen or predicted."""
         precision, recall, f1, support = metrics.per_code_prf(self.gold, self.predicted)
         predicted_count = np.asarray(self.predicted.sum(axis=0)).ravel()
         known = self.known_labels
@@ -57,8 +58,8 @@ class Evaluation:
             }
         )
         table = table[(table.support > 0) | (table.predicted > 0)]
-        if describe_codes:
-            table["description"] = [code_description(code) for code in table.code]
+        if knowledge is not None:
+            table["description"] = [knowledge.description(code) for code in table.code]
         return table.sort_values(["support", "code"], ascending=[False, True])
 
 
