@@ -48,7 +48,9 @@ PARAMS_FILE = "params.json"
 STATE_FILE = "stack.json"  # labels, base model names, feature names, re-ranked systems
 ARRAYS_FILE = "stack.npz"  # label families and re-ranker weights
 BASE_DIR = "base_{}"
-FORMAT_VERSION = 1  # of every file above (each base model versions its own)
+# Of every file above (each base model versions its own); 2: base models in base_k/
+# (version 1 was the former two-stage tfidf-lexicon layout).
+FORMAT_VERSION = 2
 # Pair features built at once, at most ~64 MB: memory stays bounded at any label count.
 FEATURE_BUDGET = 64 * 2**20 // 4
 DEFAULT_BASES = ({"name": "tfidf"}, {"name": "matcher"})
