@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -27,8 +26,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 
 from autocode import metrics
-from autocode.config import TrainConfig, load_config
+from autocode.config import TrainConfig, load_config, shared_data_dir
 from autocode.corpus.load import LoadOptions, load_notes
+from autocode.knowledge import CodeKnowledge, system_columns
 from autocode.labels import GoldWithUnseen, LabelSpace, gold_with_unseen
 from autocode.models import TfidfLexiconModel
 from autocode.models.linear import LinearSettings, train_linear
@@ -41,8 +41,7 @@ THRESHOLDS = np.arange(0.01, 0.95, 0.01)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    default_data = Path(os.environ.get("AUTOCODE_SHARED_DATA", REPO.parent / "shared" / "data"))
-    parser.add_argument("--data", type=Path, default=default_data / "codiesp")
+    parser.add_argument("--data", type=Path, default=shared_data_dir() / "codiesp")
     parser.add_argument("--config", type=Path, default=REPO / "configs" / "tfidf.yaml")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -60,15 +59,14 @@ def main() -> None:
     peer_seconds, peer_scores = _timed(lambda: _peer_scores(X_train, Y_train, X_dev))
     ours_seconds, our_scores = _timed(lambda: _linear_scores(stage1, X_train, Y_train, X_dev))
     lexicon = TfidfLexiconModel(**{**_lexicon_params(config), "tfidf": stage1})
-    lexicon_seconds, lexicon = _timed(
-        lambda: lexicon.fit(train.texts, Y_train, label_codes=space.codes_)
-    )
+    lexicon_seconds, lexicon = _timed(lambda: lexicon.fit(train.texts, Y_train, labels=space))
     lexicon_scores = lexicon.predict_proba(dev.texts)
     # Prediction speed of the re-ranked model against its own stage 1, same notes.
     repeated = dev.texts * 4
-    stage1_predict, _ = _timed(lambda: lexicon.stage1_.predict_proba(repeated))
+    stage1_predict, _ = _timed(lambda: lexicon.bases_[0].predict_proba(repeated))
     lexicon_predict, _ = _timed(lambda: lexicon.predict_proba(repeated))
-    coder_seconds, coder = _timed(lambda: fit_coder(config, train, None).coder)
+    knowledge = CodeKnowledge(config.codes.sources())
+    coder_seconds, coder = _timed(lambda: fit_coder(config, train, None, knowledge=knowledge).coder)
     coder_report = evaluate_coder(coder, dev.texts, dev.codes).report
 
     results = {
@@ -149,10 +147,9 @@ def _timed(work: Any) -> tuple[float, Any]:
 def _scores(scored: GoldWithUnseen, known_probs: np.ndarray) -> dict[str, Any]:
     """Best global threshold on dev (optimistic for both, identical protocol), per system."""
     labels, gold, probs = scored.labels, scored.gold, scored.pad(known_probs)
-    systems = np.array([label.split(":")[0] for label in labels])
+    scopes = {"all": np.arange(len(labels)), **system_columns(labels)}
     result = {}
-    for system in ["all", *sorted(set(systems))]:
-        columns = np.ones(len(labels), bool) if system == "all" else systems == system
+    for system, columns in scopes.items():
         g, p = gold[:, columns], probs[:, columns]
         f1, threshold = max((metrics.micro_prf(g, p >= t).f1, t) for t in THRESHOLDS)
         result[system] = {

@@ -122,7 +122,7 @@ def _work(args: argparse.Namespace) -> dict[str, Any]:
         else TfidfLexiconModel(tfidf=stage1, inner_folds=args.inner_folds)
     )
     started = time.perf_counter()
-    model.fit(texts, Y, label_codes=space.codes_)
+    model.fit(texts, Y, labels=space)
     fit_seconds = time.perf_counter() - started
     started = time.perf_counter()
     model.predict_proba(texts[:PREDICT_NOTES])

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from autocode.labels import LabelSpace
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -87,6 +89,11 @@ class TinyCorpus:
     Y: np.ndarray  # (n_notes, n_codes) int multi-hot
     heldout_texts: list[str]  # one note per code, naming only that code's word
     heldout_labels: list[int]  # the column each held-out note is about
+
+    @property
+    def labels(self) -> LabelSpace:
+        """The label space of Y's columns."""
+        return LabelSpace.from_codes(self.codes)
 
     @property
     def words(self) -> list[str]:

@@ -28,7 +28,12 @@ def test_encode_decode_round_trip_and_unknown_codes_are_counted() -> None:
     assert matrix.toarray().tolist() == [[1, 0, 1], [0, 0, 1]]
     assert report.unknown == {"ICD10CM:Z99.9": 1}
     assert space.decode(matrix) == [["CPT:99213", "ICD10CM:I10"], ["ICD10CM:I10"]]
-    assert space.systems() == ["CPT", "HCPCS", "ICD10CM"]
+    columns = space.system_columns()
+    assert {system: cols.tolist() for system, cols in columns.items()} == {
+        "CPT": [0],
+        "HCPCS": [1],
+        "ICD10CM": [2],
+    }
 
 
 def test_save_load_keeps_order(tmp_path: Path) -> None:

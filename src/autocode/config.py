@@ -16,10 +16,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from autocode.codes.hcpcs import HCPCS_ZIP
 from autocode.decisions.policy import ROUTING_DEFAULTS
+from autocode.knowledge import CodeSources
 from autocode.models import MODELS, PARAMS
 
-ENV_DEFAULTS = {"AUTOCODE_SHARED_DATA": "../shared/data"}
+SHARED_DATA = "AUTOCODE_SHARED_DATA"
+ENV_DEFAULTS = {SHARED_DATA: "../shared/data"}
 _VARIABLE = re.compile(r"\$\{(\w+)\}")
 
 
@@ -100,6 +103,33 @@ class ModelConfig(StrictModel):
         )
 
 
+class CodesConfig(StrictModel):
+    """Files of the code systems without packaged tables (see `knowledge.CodeSources`)."""
+
+    hcpcs: str | None = Field(
+        default=None,
+        description="CMS HCPCS release zip; default: the 2020 file under the shared data "
+        "directory when it is there (else HCPCS codes go undescribed).",
+    )
+    cpt: str | None = Field(default=None, description="Licensed `code,description` CSV.")
+
+    def sources(self) -> CodeSources:
+        """The sources a run builds its code knowledge from; a named file must exist."""
+        for name, value in (("hcpcs", self.hcpcs), ("cpt", self.cpt)):
+            if value is not None and not Path(value).is_file():
+                raise FileNotFoundError(f"codes.{name}: no file at {value}")
+        hcpcs = Path(self.hcpcs) if self.hcpcs else shared_data_dir() / HCPCS_ZIP
+        return CodeSources(
+            hcpcs=hcpcs if hcpcs.is_file() else None,
+            cpt=Path(self.cpt) if self.cpt else None,
+        )
+
+
+def shared_data_dir() -> Path:
+    """`$AUTOCODE_SHARED_DATA`, else its default (`../shared/data`)."""
+    return Path(os.environ.get(SHARED_DATA, ENV_DEFAULTS[SHARED_DATA]))
+
+
 class CalibrationConfig(StrictModel):
     method: Literal["none", "platt", "isotonic"] = "platt"
 
@@ -130,6 +160,7 @@ class TrainConfig(StrictModel):
     crossfit_folds: int = Field(default=5, ge=2)
     data: DataConfig
     labels: LabelConfig = LabelConfig()
+    codes: CodesConfig = CodesConfig()
     model: ModelConfig = ModelConfig()
     calibration: CalibrationConfig = CalibrationConfig()
     thresholds: ThresholdConfig = ThresholdConfig()

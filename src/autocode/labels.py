@@ -16,6 +16,8 @@ from typing import Self
 import numpy as np
 import scipy.sparse as sp
 
+from autocode.knowledge import CodeKnowledge, system_columns
+
 LABELS_FILE = "labels.json"
 
 
@@ -30,13 +32,22 @@ class EncodeReport:
         return sum(self.unknown.values())
 
 
-class LabelSpace:
-    """Sorted codes seen at least `min_count` times in training."""
+# What codes mean when a label space is given no knowledge: the packaged ICD tables only.
+PACKAGED_KNOWLEDGE = CodeKnowledge()
 
-    def __init__(self, min_count: int = 1) -> None:
+
+class LabelSpace:
+    """Sorted codes seen at least `min_count` times in training.
+
+    `knowledge` says what the codes mean, for the models that read it (default: the
+    packaged ICD tables, no HCPCS or CPT files); it is an input, not saved.
+    """
+
+    def __init__(self, min_count: int = 1, knowledge: CodeKnowledge | None = None) -> None:
         if min_count < 1:
             raise ValueError(f"min_count must be >= 1, got {min_count}")
         self.min_count = min_count
+        self.knowledge = knowledge or PACKAGED_KNOWLEDGE
 
     def fit(self, code_lists: Iterable[Sequence[str]]) -> Self:
         counts = Counter(code for codes in code_lists for code in set(codes))
@@ -83,9 +94,9 @@ class LabelSpace:
             for i in range(csr.shape[0])
         ]
 
-    def systems(self) -> list[str]:
-        """The code system of each label (the part before ':')."""
-        return [code.split(":", 1)[0] for code in self._fitted_codes()]
+    def system_columns(self) -> dict[str, np.ndarray]:
+        """Code system -> its label columns (see `knowledge.system_columns`)."""
+        return system_columns(self._fitted_codes())
 
     def save(self, directory: Path) -> None:
         payload = {
@@ -96,16 +107,23 @@ class LabelSpace:
         (directory / LABELS_FILE).write_text(json.dumps(payload), encoding="utf-8")
 
     @classmethod
-    def load(cls, directory: Path) -> LabelSpace:
+    def load(cls, directory: Path, knowledge: CodeKnowledge | None = None) -> LabelSpace:
         payload = json.loads((directory / LABELS_FILE).read_text(encoding="utf-8"))
-        return cls.from_codes(payload["codes"], payload["counts"], payload["min_count"])
+        return cls.from_codes(
+            payload["codes"], payload["counts"], payload["min_count"], knowledge=knowledge
+        )
 
     @classmethod
     def from_codes(
-        cls, codes: Sequence[str], counts: Sequence[int] | None = None, min_count: int = 1
+        cls,
+        codes: Sequence[str],
+        counts: Sequence[int] | None = None,
+        min_count: int = 1,
+        *,
+        knowledge: CodeKnowledge | None = None,
     ) -> LabelSpace:
         """A label space with exactly these codes, in this order."""
-        space = cls(min_count=min_count)
+        space = cls(min_count=min_count, knowledge=knowledge)
         space.codes_ = list(codes)
         space.counts_ = np.array(counts if counts is not None else [0] * len(codes), np.int64)
         space.dropped_ = []

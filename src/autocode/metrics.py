@@ -28,6 +28,8 @@ import numpy.typing as npt
 import scipy.sparse as sp
 from scipy.stats import rankdata
 
+from autocode.knowledge import system_columns
+
 Matrix: TypeAlias = np.ndarray | sp.spmatrix | sp.sparray
 FloatArray: TypeAlias = npt.NDArray[np.floating]
 IntArray: TypeAlias = npt.NDArray[np.int64]
@@ -430,17 +432,6 @@ def _report(
     }
 
 
-def _system_columns(labels: Sequence[str]) -> dict[str, IntArray]:
-    systems = []
-    for label in labels:
-        system, colon, value = label.partition(":")
-        if not (system and colon and value):
-            raise ValueError(f"label {label!r} is not written SYSTEM:VALUE")
-        systems.append(system)
-    names = np.asarray(systems)
-    return {system: np.flatnonzero(names == system) for system in sorted(set(systems))}
-
-
 def _bucket_report(
     true: sp.csr_array, pred: sp.csr_array, train_counts: np.ndarray
 ) -> dict[str, dict[str, Any]]:
@@ -494,7 +485,7 @@ def evaluate(
     report = _report(true, scores, pred, ks, unranked_mask)
     report["per_system"] = {
         system: _report(true[:, cols], scores[:, cols], pred[:, cols], ks, unranked_mask[cols])
-        for system, cols in _system_columns(labels).items()
+        for system, cols in system_columns(labels).items()
     }
     if train_counts is not None:
         report["per_bucket"] = _bucket_report(true, pred, train_counts)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import autocode.codes
 from autocode.codes import (
     CodeError,
     CptCatalog,
@@ -107,25 +108,20 @@ def test_hcpcs_uses_the_catalog_it_is_given(tmp_path: Path) -> None:
     assert not is_valid("HCPCS:A0429", hcpcs=catalog)
 
 
-def test_hcpcs_without_the_cms_file_is_checked_for_form_only(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_hcpcs_without_a_catalog_is_checked_for_form_only(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AUTOCODE_SHARED_DATA", str(tmp_path))
+    # Not even a shared data directory holding the CMS file makes a lookup read it.
+    monkeypatch.setenv("AUTOCODE_SHARED_DATA", str(shared_data))
     assert is_valid("HCPCS:A0001")
     assert describe("HCPCS:A0428") is None
 
 
-def test_hcpcs_defaults_to_the_real_cms_file(
-    shared_data: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if not (shared_data / HCPCS_ZIP).is_file():
-        pytest.skip(f"CMS HCPCS zip not found at {shared_data / HCPCS_ZIP}")
-    monkeypatch.setenv("AUTOCODE_SHARED_DATA", str(shared_data))
-    assert describe("HCPCS:A0428") == (
-        "Ambulance service, basic life support, non-emergency transport, (bls)"
-    )
-    assert is_valid("HCPCS:V5364")
-    assert not is_valid("HCPCS:A0001")
+def test_no_code_module_reads_the_environment() -> None:
+    package = Path(autocode.codes.__file__).parent
+    for path in [*package.glob("*.py"), *(package.parent / "knowledge").glob("*.py")]:
+        source = path.read_text(encoding="utf-8")
+        assert "os.environ" not in source and "getenv" not in source, path.name
 
 
 def test_importing_reads_no_code_tables() -> None:

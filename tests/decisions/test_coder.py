@@ -100,10 +100,17 @@ def test_loading_another_format_version_is_a_clear_error(coder: Coder, tmp_path:
 
 
 # Small, fast hyperparameters per model: the Coder's files differ by model.
+TINY_TFIDF = {"min_df": 1, "epochs": 30, "batch_size": 8}
 MODEL_PARAMS: dict[str, dict[str, Any]] = {
-    "tfidf": {"min_df": 1, "epochs": 30, "batch_size": 8},
-    "tfidf-lexicon": {"tfidf": {"min_df": 1, "epochs": 30, "batch_size": 8}, "inner_folds": 3},
+    "tfidf": TINY_TFIDF,
+    "tfidf-lexicon": {"tfidf": TINY_TFIDF, "inner_folds": 3},
+    # A stack named by configuration only: its base models are registry names.
+    "stack": {
+        "base_models": [{"name": "matcher"}, {"name": "tfidf", "params": TINY_TFIDF}],
+        "inner_folds": 3,
+    },
 }
+SAVED_FILES = {"tfidf": 6, "tfidf-lexicon": 12, "stack": 12}
 
 
 @pytest.fixture(scope="module", params=sorted(MODEL_PARAMS))
@@ -170,7 +177,7 @@ def test_an_unknown_format_version_in_any_file_is_a_one_line_error(
     files = sorted(p.relative_to(tmp_path / "saved") for p in (tmp_path / "saved").rglob("*.*"))
     # labels.json is covered by coder.json's version; every other file carries its own.
     versioned = [f for f in files if f.name != "labels.json"]
-    assert len(versioned) == {"tfidf": 5, "tfidf-lexicon": 8}[model_coder.model_name], files
+    assert len(versioned) == SAVED_FILES[model_coder.model_name], files
     for k, file in enumerate(versioned):
         shutil.copytree(tmp_path / "saved", tmp_path / f"case{k}")
         with_version(tmp_path / f"case{k}" / file, 99)
@@ -179,6 +186,30 @@ def test_an_unknown_format_version_in_any_file_is_a_one_line_error(
         message = str(error.value)
         assert "\n" not in message
         assert str(file) in message and "format_version 99" in message, message
+
+
+def test_a_model_whose_labels_disagree_with_the_coders_is_refused(
+    coder: Coder, tmp_path: Path
+) -> None:
+    coder.save(tmp_path / "coder")
+    labels_file = tmp_path / "coder" / "labels.json"
+    saved = json.loads(labels_file.read_text())
+    codes = saved["codes"]
+    swapped = [codes[0], codes[2], codes[1], *codes[3:]]
+    labels_file.write_text(json.dumps({**saved, "codes": swapped}))
+    with pytest.raises(ValueError) as error:
+        Coder.load(tmp_path / "coder")
+    assert str(error.value) == (
+        f"{tmp_path / 'coder'}: model and labels.json disagree: column 1 is {codes[1]} "
+        f"in the model but {codes[2]} in the label space"
+    )
+    labels_file.write_text(
+        json.dumps({**saved, "codes": codes[:-1], "counts": saved["counts"][:-1]})
+    )
+    with pytest.raises(
+        ValueError, match=rf"the model has {len(codes)} labels, the label space {len(codes) - 1}$"
+    ):
+        Coder.load(tmp_path / "coder")
 
 
 def test_load_coder_reads_a_local_coder_and_an_mlflow_model_layout(
@@ -239,8 +270,8 @@ class OpaqueModel:
     def __init__(self, inner: CodingModel) -> None:
         self.inner = inner
 
-    def fit(self, texts: Sequence[str], Y: Any, *, validation: Any = None) -> OpaqueModel:
-        self.inner.fit(texts, Y)
+    def fit(self, texts: Sequence[str], Y: Any, *, labels: Any, **kwargs: Any) -> OpaqueModel:
+        self.inner.fit(texts, Y, labels=labels)
         return self
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:

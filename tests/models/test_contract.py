@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from autocode.labels import LabelSpace
 from autocode.models import MODELS, CodingModel, NotFittedError, TfidfModel, model_class
 from autocode.models.linear import LinearSettings, LinearWeights, train_linear
 from autocode.models.tfidf import TOKEN_PATTERN
@@ -19,9 +20,21 @@ if TYPE_CHECKING:
     from conftest import TinyCorpus
 
 # Small, fast hyperparameters per registered model; a model missing here runs on its defaults.
+TINY_TFIDF = {"min_df": 1, "epochs": 30, "batch_size": 8}
 TINY_PARAMS: dict[str, dict[str, Any]] = {
-    "tfidf": {"min_df": 1, "epochs": 30, "batch_size": 8},
-    "tfidf-lexicon": {"tfidf": {"min_df": 1, "epochs": 30, "batch_size": 8}, "inner_folds": 3},
+    "tfidf": TINY_TFIDF,
+    "tfidf-lexicon": {"tfidf": TINY_TFIDF, "inner_folds": 3},
+    "stack": {
+        "base_models": [{"name": "tfidf", "params": TINY_TFIDF}, {"name": "matcher"}],
+        "inner_folds": 3,
+    },
+}
+# A value each model's params model refuses, set after construction (as a typo would be).
+BAD_PARAM: dict[str, tuple[str, Any]] = {
+    "tfidf": ("epochs", 0),
+    "matcher": ("candidate_coverage", 1.5),
+    "stack": ("inner_folds", 1),
+    "tfidf-lexicon": ("regularization", 0.0),
 }
 
 
@@ -33,9 +46,7 @@ def tiny_model(name: str, **overrides: Any) -> CodingModel:
 def fitted(request: pytest.FixtureRequest, tiny_corpus: TinyCorpus) -> tuple[str, CodingModel]:
     """Each registered model, fitted once on the tiny corpus."""
     name: str = request.param
-    return name, tiny_model(name).fit(
-        tiny_corpus.texts, tiny_corpus.Y, label_codes=tiny_corpus.codes
-    )
+    return name, tiny_model(name).fit(tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels)
 
 
 # ----------------------------------------------------------------------------- contract
@@ -75,7 +86,7 @@ def test_fit_returns_self_and_learned_state_ends_in_underscore(
         model = tiny_model(name)
         learned_before = {k for k in vars(model) if k.endswith("_") and not k.startswith("_")}
         assert learned_before == set(), f"{name}: learned state before fit: {learned_before}"
-        assert model.fit(tiny_corpus.texts, tiny_corpus.Y, label_codes=tiny_corpus.codes) is model
+        assert model.fit(tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels) is model
         learned_after = {k for k in vars(model) if k.endswith("_") and not k.startswith("_")}
         assert learned_after, f"{name}: fit stored no attr_ state"
 
@@ -99,7 +110,7 @@ def test_fitting_is_deterministic_and_accepts_dense_or_sparse_labels(
 ) -> None:
     name, model = fitted
     again = tiny_model(name).fit(
-        tiny_corpus.texts, sp.csr_matrix(tiny_corpus.Y), label_codes=tiny_corpus.codes
+        tiny_corpus.texts, sp.csr_matrix(tiny_corpus.Y), labels=tiny_corpus.labels
     )
     texts = tiny_corpus.heldout_texts
     assert np.array_equal(again.predict_proba(texts), model.predict_proba(texts))
@@ -116,9 +127,9 @@ def test_refitting_forgets_the_previous_fit(
     # Another vocabulary and another label order: nothing of the first fit may survive.
     texts = renamed(tiny_corpus.texts, "asthma", "wheezing")
     Y, codes = tiny_corpus.Y[:, ::-1].copy(), tiny_corpus.codes[::-1]
-    first = tiny_model(name).fit(tiny_corpus.texts, tiny_corpus.Y, label_codes=tiny_corpus.codes)
-    refitted = first.fit(texts, Y, label_codes=codes)
-    fresh = tiny_model(name).fit(texts, Y, label_codes=codes)
+    first = tiny_model(name).fit(tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels)
+    refitted = first.fit(texts, Y, labels=LabelSpace.from_codes(codes))
+    fresh = tiny_model(name).fit(texts, Y, labels=LabelSpace.from_codes(codes))
     probe = renamed(tiny_corpus.heldout_texts, "asthma", "wheezing")
     assert np.array_equal(refitted.predict_proba(probe), fresh.predict_proba(probe))
 
@@ -136,18 +147,76 @@ def test_predicting_or_saving_before_fit_is_a_clear_error(
     assert not (tmp_path / "model").exists()
 
 
+def test_every_registered_model_has_a_refused_value_here() -> None:
+    assert set(BAD_PARAM) == set(MODELS)
+
+
+def test_the_model_keeps_and_saves_its_labels(
+    fitted: tuple[str, CodingModel], tiny_corpus: TinyCorpus, tmp_path: Path
+) -> None:
+    name, model = fitted
+    assert model.labels_ == tiny_corpus.codes  # type: ignore[attr-defined]
+    model.save(tmp_path / "model")
+    assert MODELS[name].load(tmp_path / "model").labels_ == tiny_corpus.codes  # type: ignore[attr-defined]
+
+
+def test_a_failed_refit_leaves_the_fitted_model_intact(
+    fitted: tuple[str, CodingModel], tiny_corpus: TinyCorpus
+) -> None:
+    name, _ = fitted
+    model = tiny_model(name).fit(tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels)
+    before = model.predict_proba(tiny_corpus.heldout_texts)
+    other = renamed(tiny_corpus.texts, "asthma", "wheezing")
+    # Bad input: one text short.
+    with pytest.raises(ValueError, match="texts but Y has"):
+        model.fit(other[:-1], tiny_corpus.Y, labels=tiny_corpus.labels)
+    # A bad hyperparameter, set after construction: refused at the start of fit, by name.
+    param, value = BAD_PARAM[name]
+    good = getattr(model, param)
+    setattr(model, param, value)
+    with pytest.raises(ValueError, match=rf"{type(model).__name__} parameter {param}: .*got"):
+        model.fit(other, tiny_corpus.Y, labels=tiny_corpus.labels)
+    setattr(model, param, good)
+    assert np.array_equal(model.predict_proba(tiny_corpus.heldout_texts), before)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_fit_needs_a_label_space_matching_y(name: str, tiny_corpus: TinyCorpus) -> None:
+    with pytest.raises(TypeError, match="labels"):
+        tiny_model(name).fit(tiny_corpus.texts, tiny_corpus.Y)  # type: ignore[call-arg]
+    five = LabelSpace.from_codes(tiny_corpus.codes[:5])
+    with pytest.raises(ValueError, match="Y has 6 columns but the label space has 5"):
+        tiny_model(name).fit(tiny_corpus.texts, tiny_corpus.Y, labels=five)
+
+
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_fit_with_mismatched_rows_is_a_value_error(name: str, tiny_corpus: TinyCorpus) -> None:
     n = len(tiny_corpus.texts)
     with pytest.raises(ValueError, match=rf"{n - 1} texts.*{n} rows"):
-        tiny_model(name).fit(tiny_corpus.texts[:-1], tiny_corpus.Y, label_codes=tiny_corpus.codes)
+        tiny_model(name).fit(tiny_corpus.texts[:-1], tiny_corpus.Y, labels=tiny_corpus.labels)
 
 
 # ----------------------------------------------------------------------------- TF-IDF
 
 
+def test_tfidf_a_refit_failing_after_its_vectorizers_leaves_the_old_fit(
+    tiny_corpus: TinyCorpus,
+) -> None:
+    model = TfidfModel(**TINY_TFIDF).fit(
+        tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels
+    )
+    before = model.predict_proba(tiny_corpus.heldout_texts)
+    vectorizers, weights = model.vectorizers_, model.weights_
+    # Passes the parameter checks, fails once the vocabulary is counted: 40 notes, 40 patients.
+    model.min_patients = 41
+    with pytest.raises(ValueError, match="min_patients=41 leaves no n-gram"):
+        model.fit(tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels)
+    assert model.vectorizers_ is vectorizers and model.weights_ is weights
+    assert np.array_equal(model.predict_proba(tiny_corpus.heldout_texts), before)
+
+
 def test_tfidf_a_label_word_raises_its_own_label_most(tiny_corpus: TinyCorpus) -> None:
-    model = tiny_model("tfidf").fit(tiny_corpus.texts, tiny_corpus.Y)
+    model = tiny_model("tfidf").fit(tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels)
     rng = random.Random(99)
     for j, word in enumerate(tiny_corpus.words):
         # An unseen note, with and without the word: the filler's effect cancels out.
@@ -159,7 +228,7 @@ def test_tfidf_a_label_word_raises_its_own_label_most(tiny_corpus: TinyCorpus) -
 
 
 def test_tfidf_held_out_notes_score_their_label_above_the_rest(tiny_corpus: TinyCorpus) -> None:
-    model = tiny_model("tfidf").fit(tiny_corpus.texts, tiny_corpus.Y)
+    model = tiny_model("tfidf").fit(tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels)
     probs = model.predict_proba(tiny_corpus.heldout_texts)
     named = np.zeros_like(probs, dtype=bool)
     named[np.arange(len(probs)), tiny_corpus.heldout_labels] = True
@@ -174,7 +243,7 @@ def normalised(fragment: str) -> str:
 def test_tfidf_evidence_spans_point_at_the_driving_words(tiny_corpus: TinyCorpus) -> None:
     model = tiny_model("tfidf")
     assert isinstance(model, TfidfModel)
-    model.fit(tiny_corpus.texts, tiny_corpus.Y)
+    model.fit(tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels)
     for text, j, word in zip(
         tiny_corpus.heldout_texts,
         tiny_corpus.heldout_labels,
@@ -193,7 +262,7 @@ def test_tfidf_evidence_spans_point_at_the_driving_words(tiny_corpus: TinyCorpus
 def test_tfidf_evidence_keeps_the_note_own_spelling_and_offsets(tiny_corpus: TinyCorpus) -> None:
     model = tiny_model("tfidf")
     assert isinstance(model, TfidfModel)
-    model.fit(tiny_corpus.texts, tiny_corpus.Y)
+    model.fit(tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels)
     asthma = tiny_corpus.codes.index("ICD10CM:J45.909")
     gout = tiny_corpus.codes.index("ICD10CM:M10.9")
     text = "Seen today.  Known ASTHMA,   quiet; GOUT flare."
@@ -209,10 +278,12 @@ def test_tfidf_evidence_after_refit_uses_the_new_vocabulary(tiny_corpus: TinyCor
     asthma = tiny_corpus.codes.index("ICD10CM:J45.909")
     texts = renamed(tiny_corpus.texts, "asthma", "wheezing")
     note = "Wheezing again since last week, patient tired."
-    first = TfidfModel(**TINY_PARAMS["tfidf"]).fit(tiny_corpus.texts, tiny_corpus.Y)
+    first = TfidfModel(**TINY_PARAMS["tfidf"]).fit(
+        tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels
+    )
     first.evidence(note, [asthma])  # caches the first vocabulary's feature names
-    refitted = first.fit(texts, tiny_corpus.Y)
-    fresh = TfidfModel(**TINY_PARAMS["tfidf"]).fit(texts, tiny_corpus.Y)
+    refitted = first.fit(texts, tiny_corpus.Y, labels=tiny_corpus.labels)
+    fresh = TfidfModel(**TINY_PARAMS["tfidf"]).fit(texts, tiny_corpus.Y, labels=tiny_corpus.labels)
     [spans] = refitted.evidence(note, [asthma])
     assert spans == fresh.evidence(note, [asthma])[0]
     assert "wheezing" in spans[0].feature.split()
@@ -221,9 +292,11 @@ def test_tfidf_evidence_after_refit_uses_the_new_vocabulary(tiny_corpus: TinyCor
 def test_tfidf_char_ngrams_add_features_and_round_trip(
     tiny_corpus: TinyCorpus, tmp_path: Path
 ) -> None:
-    words_only = TfidfModel(**TINY_PARAMS["tfidf"]).fit(tiny_corpus.texts, tiny_corpus.Y)
+    words_only = TfidfModel(**TINY_PARAMS["tfidf"]).fit(
+        tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels
+    )
     with_chars = TfidfModel(**TINY_PARAMS["tfidf"], char_ngram_range=(3, 5))
-    with_chars.fit(tiny_corpus.texts, tiny_corpus.Y)
+    with_chars.fit(tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels)
     assert len(with_chars.vectorizers_) == 2
     n_word = words_only.transform(["x"]).shape[1]
     assert with_chars.transform(["x"]).shape[1] > n_word
@@ -249,9 +322,11 @@ VARIANTS = {
 
 
 def test_tfidf_char_ngrams_recognise_unseen_word_forms(tiny_corpus: TinyCorpus) -> None:
-    words_only = TfidfModel(**TINY_PARAMS["tfidf"]).fit(tiny_corpus.texts, tiny_corpus.Y)
+    words_only = TfidfModel(**TINY_PARAMS["tfidf"]).fit(
+        tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels
+    )
     with_chars = TfidfModel(**TINY_PARAMS["tfidf"], char_ngram_range=(2, 4))
-    with_chars.fit(tiny_corpus.texts, tiny_corpus.Y)
+    with_chars.fit(tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels)
     rng = random.Random(99)
     for j, word in enumerate(tiny_corpus.words):
         plain = tiny_corpus.note(rng, [])
@@ -270,7 +345,7 @@ def test_tfidf_min_df_keeps_a_once_seen_word_out_of_the_saved_model(
     # A name in one note only (rare words are where identifiers hide) is not stored.
     texts = list(tiny_corpus.texts)
     texts[0] = texts[0] + " Quenzelbrook"
-    model = TfidfModel(min_df=2, epochs=2).fit(texts, tiny_corpus.Y)
+    model = TfidfModel(min_df=2, epochs=2).fit(texts, tiny_corpus.Y, labels=tiny_corpus.labels)
     model.save(tmp_path / "model")
     for file in (tmp_path / "model").iterdir():
         assert b"quenzelbrook" not in file.read_bytes().lower(), file.name

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
+from autocode.labels import LabelSpace
 from autocode.models import TfidfLexiconModel, TfidfModel
 from autocode.models.saved import read_arrays, read_json, write_arrays, write_json
 from autocode.models.tfidf import VECTORIZERS_FILE
@@ -71,7 +72,9 @@ def prune_vocabulary(model: TfidfModel, texts: list[str], keep_every: int) -> li
 def test_tfidf_saves_any_fitted_vocabulary_in_its_column_order(
     tiny_corpus: TinyCorpus, tmp_path: Path
 ) -> None:
-    model = TfidfModel(**TINY_TFIDF, char_ngram_range=(3, 4)).fit(tiny_corpus.texts, tiny_corpus.Y)
+    model = TfidfModel(**TINY_TFIDF, char_ngram_range=(3, 4)).fit(
+        tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels
+    )
     terms = prune_vocabulary(model, tiny_corpus.texts, keep_every=3)
     assert terms != sorted(terms)  # not the alphabetical order scikit-learn's fit leaves
     model.save(tmp_path / "model")
@@ -97,7 +100,7 @@ def test_tfidf_lexicon_restores_every_code_system_and_its_fallback(
     Y = np.hstack([tiny_corpus.Y, np.zeros((len(tiny_corpus.texts), 1), np.int64)])
     codes = [*tiny_corpus.codes, "HCPCS:A0428"]
     model = TfidfLexiconModel(tfidf=TINY_TFIDF, inner_folds=3).fit(
-        tiny_corpus.texts, Y, label_codes=codes
+        tiny_corpus.texts, Y, labels=LabelSpace.from_codes(codes)
     )
     model.save(tmp_path / "model")
     loaded = TfidfLexiconModel.load(tmp_path / "model")
@@ -108,7 +111,7 @@ def test_tfidf_lexicon_restores_every_code_system_and_its_fallback(
         for name in ("mean", "scale", "coef"):
             assert getattr(restored, name).dtype == getattr(reranker, name).dtype
             assert np.array_equal(getattr(restored, name), getattr(reranker, name))
-    assert loaded.knowledge_.lexicon.terms == model.knowledge_.lexicon.terms
+    assert loaded.bases_[1].terms_.lexicon.terms == model.bases_[1].terms_.lexicon.terms
     texts = tiny_corpus.texts + tiny_corpus.heldout_texts + ["Known gout, ambulance transport."]
     assert np.array_equal(loaded.predict_proba(texts), model.predict_proba(texts))
     labels = list(range(len(codes)))

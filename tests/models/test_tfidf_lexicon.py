@@ -8,12 +8,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 from autocode import metrics
 from autocode.corpus.load import LoadOptions, load_notes
 from autocode.labels import LabelSpace
-from autocode.models import TfidfLexiconModel, TfidfModel
+from autocode.models import MatcherModel, TfidfLexiconModel, TfidfModel
 from autocode.models.crossfit import fold_splits
 from autocode.models.rerank import Reranker
 
@@ -25,25 +24,17 @@ STAGE1 = {"min_df": 1, "epochs": 30, "batch_size": 8}
 
 def tiny_lexicon_model(tiny_corpus: TinyCorpus) -> TfidfLexiconModel:
     model = TfidfLexiconModel(tfidf=STAGE1, inner_folds=3)
-    return model.fit(tiny_corpus.texts, tiny_corpus.Y, label_codes=tiny_corpus.codes)
-
-
-def test_fitting_without_the_label_codes_is_a_clear_error(tiny_corpus: TinyCorpus) -> None:
-    model = TfidfLexiconModel(tfidf=STAGE1)
-    with pytest.raises(ValueError, match=r"needs the code of each of Y's 6 columns; got none"):
-        model.fit(tiny_corpus.texts, tiny_corpus.Y)
-    with pytest.raises(ValueError, match=r"6 columns; got 5"):
-        model.fit(tiny_corpus.texts, tiny_corpus.Y, label_codes=tiny_corpus.codes[:5])
+    return model.fit(tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels)
 
 
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"tfidf": {"epoch": 3}}, r"unknown tfidf setting\(s\) \['epoch'\]; valid: .*epochs"),
-        ({"inner_folds": 1}, r"inner_folds must be an integer >= 2, got 1"),
-        ({"hard_negatives": -1}, r"hard_negatives must be an integer >= 0, got -1"),
-        ({"random_negatives": 2.5}, r"random_negatives must be an integer >= 0, got 2.5"),
-        ({"regularization": 0.0}, r"regularization must be > 0, got 0.0"),
+        ({"tfidf": {"epoch": 3}}, r"parameter tfidf\.epoch: Extra inputs are not permitted"),
+        ({"inner_folds": 1}, r"parameter inner_folds: .*greater than or equal to 2 \(got 1\)"),
+        ({"hard_negatives": -1}, r"parameter hard_negatives: .*equal to 0 \(got -1\)"),
+        ({"random_negatives": 2.5}, r"parameter random_negatives: .*integer.* \(got 2\.5\)"),
+        ({"regularization": 0.0}, r"parameter regularization: .*greater than 0 \(got 0\.0\)"),
     ],
 )
 def test_bad_hyperparameters_are_named_with_their_value(
@@ -51,7 +42,7 @@ def test_bad_hyperparameters_are_named_with_their_value(
 ) -> None:
     model = TfidfLexiconModel(**params)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=message):
-        model.fit(tiny_corpus.texts, tiny_corpus.Y, label_codes=tiny_corpus.codes)
+        model.fit(tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels)
 
 
 def test_evidence_starts_with_the_words_of_the_codes_term(tiny_corpus: TinyCorpus) -> None:
@@ -70,27 +61,32 @@ def test_a_barely_matching_term_is_not_shown_as_evidence(tiny_corpus: TinyCorpus
     model = tiny_lexicon_model(tiny_corpus)
     femur = tiny_corpus.codes.index("ICD10CM:S72.001A")  # "Fracture of ... right femur, initial"
     text = "Pain in right knee since the initial visit."
-    [(coverage, words)] = model.knowledge_.lexicon.spans(text, [femur])
+    [(coverage, words)] = model.bases_[1].terms_.lexicon.spans(text, [femur])
     assert 0 < coverage < 0.5 and words  # a few words of the term are there...
     [spans] = model.evidence(text, [femur])
     assert all(span.weight != pytest.approx(coverage) for span in spans)  # ...but not shown
 
 
-def test_stage2_learns_from_facts_of_the_other_folds_only(tiny_corpus: TinyCorpus) -> None:
+def test_stack_learns_from_matcher_facts_of_the_other_folds_only(tiny_corpus: TinyCorpus) -> None:
     model = tiny_lexicon_model(tiny_corpus)
-    knowledge = model.knowledge_
-    gold = sp.csr_matrix(tiny_corpus.Y, dtype=bool)
-    matched = knowledge.full_matches(tiny_corpus.texts)
+    matcher = model.bases_[1]
+    assert isinstance(matcher, MatcherModel)
+    matched = matcher.terms_.full_matches(tiny_corpus.texts)
     # The saved facts count every training note.
-    assert np.array_equal(model.facts_.term_matches, np.asarray(matched.sum(axis=0)).ravel())
-    assert model.facts_.log_train_count == pytest.approx(np.log1p(tiny_corpus.Y.sum(axis=0)))
-    # Each fold's facts leave that fold's notes out: counts drop by exactly their share.
-    for fit_rows, held_rows in fold_splits(len(tiny_corpus.texts), folds=3, seed=0):
-        facts = knowledge.facts(gold[fit_rows], matched[fit_rows])
+    assert np.array_equal(matcher.facts_.term_matches, np.asarray(matched.sum(axis=0)).ravel())
+    assert matcher.facts_.log_train_count == pytest.approx(np.log1p(tiny_corpus.Y.sum(axis=0)))
+    # Each fold's matcher leaves that fold's notes out: counts drop by exactly their share.
+    folds = fold_splits(len(tiny_corpus.texts), folds=3, seed=0)
+    fold_matchers = MatcherModel().fold_models(
+        tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels, folds=folds
+    )
+    for (_, held_rows), fold_matcher in zip(folds, fold_matchers, strict=True):
         held_counts = tiny_corpus.Y[held_rows].sum(axis=0)
-        assert facts.log_train_count == pytest.approx(
+        assert fold_matcher.facts_.log_train_count == pytest.approx(
             np.log1p(tiny_corpus.Y.sum(axis=0) - held_counts)
         )
+        # Text statistics (idf) read no labels: every fold shares the full fit's.
+        assert np.array_equal(fold_matcher.terms_.lexicon.idf_, matcher.terms_.lexicon.idf_)
 
 
 def test_no_notes_give_an_empty_score_matrix(tiny_corpus: TinyCorpus) -> None:
@@ -99,18 +95,20 @@ def test_no_notes_give_an_empty_score_matrix(tiny_corpus: TinyCorpus) -> None:
     assert probs.dtype == np.float32
 
 
-def test_a_code_system_with_no_positive_pair_falls_back_to_stage1(
+def test_a_code_system_with_no_positive_pair_falls_back_to_the_tfidf_scores(
     tiny_corpus: TinyCorpus,
 ) -> None:
     Y = np.hstack([tiny_corpus.Y, np.zeros((len(tiny_corpus.texts), 1), np.int64)])
     codes = [*tiny_corpus.codes, "HCPCS:A0428"]
     model = TfidfLexiconModel(tfidf=STAGE1, inner_folds=3).fit(
-        tiny_corpus.texts, Y, label_codes=codes
+        tiny_corpus.texts, Y, labels=LabelSpace.from_codes(codes)
     )
     assert set(model.rerankers_) == {"ICD10CM", "HCPCS"}
-    assert np.array_equal(model.rerankers_["HCPCS"].coef, Reranker.stage1_only().coef)
+    n_features = len(model.feature_names_)
+    assert model.feature_names_[0] == "base0.logit"
+    assert np.array_equal(model.rerankers_["HCPCS"].coef, Reranker.passthrough(n_features, 0).coef)
     probs = model.predict_proba(tiny_corpus.heldout_texts)
-    stage1 = model.stage1_.predict_proba(tiny_corpus.heldout_texts)
+    stage1 = model.bases_[0].predict_proba(tiny_corpus.heldout_texts)
     assert probs[:, -1] == pytest.approx(stage1[:, -1], abs=1e-5)
 
 
@@ -139,9 +137,11 @@ def test_codiesp_dev_diagnoses_reach_the_quality_target(codiesp_root: Path) -> N
     train_codes, dev_codes = train.column("codes").to_pylist(), dev.column("codes").to_pylist()
     space = LabelSpace().fit(train_codes)
     stage1 = {"min_df": 2, "epochs": 4, "batch_size": 128, "pos_weight": 10.0}
-    plain = TfidfModel(**stage1).fit(train.column("text").to_pylist(), space.encode(train_codes))
+    plain = TfidfModel(**stage1).fit(
+        train.column("text").to_pylist(), space.encode(train_codes), labels=space
+    )
     reranked = TfidfLexiconModel(tfidf=stage1).fit(
-        train.column("text").to_pylist(), space.encode(train_codes), label_codes=space.codes_
+        train.column("text").to_pylist(), space.encode(train_codes), labels=space
     )
 
     diagnoses = [c for c in space.codes_ if c.startswith("ICD10CM:")]

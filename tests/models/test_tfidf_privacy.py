@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from autocode.labels import LabelSpace
 from autocode.models import TfidfLexiconModel, TfidfModel
 from conftest import TinyCorpus
 
@@ -21,6 +22,7 @@ NOTES = [
 TEXTS = [text for _, text in NOTES]
 PATIENTS = [patient for patient, _ in NOTES]
 Y = np.array([[1, 0], [1, 0], [0, 1], [0, 1], [1, 1]])
+LABELS = LabelSpace.from_codes(["ICD10CM:I10", "ICD10CM:E11.9"])
 
 
 def vocabulary(model: TfidfModel) -> set[str]:
@@ -28,7 +30,9 @@ def vocabulary(model: TfidfModel) -> set[str]:
 
 
 def test_an_ngram_of_one_patient_is_left_out_of_the_saved_model(tmp_path: Path) -> None:
-    model = TfidfModel(min_df=1, min_patients=2, epochs=2).fit(TEXTS, Y, groups=PATIENTS)
+    model = TfidfModel(min_df=1, min_patients=2, epochs=2).fit(
+        TEXTS, Y, labels=LABELS, groups=PATIENTS
+    )
     words = vocabulary(model)
     # In 3 notes, but all of patient A's: gone (min_df alone would keep them).
     assert not {"bp", "154", "bp 154", "noted", "again"} & words
@@ -43,22 +47,22 @@ def test_an_ngram_of_one_patient_is_left_out_of_the_saved_model(tmp_path: Path) 
 
 
 def test_without_groups_each_note_counts_as_its_own_patient() -> None:
-    model = TfidfModel(min_df=1, min_patients=2, epochs=2).fit(TEXTS, Y)
+    model = TfidfModel(min_df=1, min_patients=2, epochs=2).fit(TEXTS, Y, labels=LABELS)
     words = vocabulary(model)
     assert {"bp 154", "shared words"} <= words  # 3 notes and 2 notes
     assert "noted" not in words  # 1 note
 
 
 def test_min_patients_off_keeps_every_ngram_min_df_keeps() -> None:
-    model = TfidfModel(min_df=1, epochs=2).fit(TEXTS, Y, groups=PATIENTS)
+    model = TfidfModel(min_df=1, epochs=2).fit(TEXTS, Y, labels=LABELS, groups=PATIENTS)
     assert {"bp 154", "noted"} <= vocabulary(model)
 
 
 def test_a_setting_that_leaves_no_ngram_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match=r"min_patients=4 leaves no n-gram: .* 3 patient"):
-        TfidfModel(min_df=1, min_patients=4).fit(TEXTS, Y, groups=PATIENTS)
+        TfidfModel(min_df=1, min_patients=4).fit(TEXTS, Y, labels=LABELS, groups=PATIENTS)
     with pytest.raises(ValueError, match="5 texts but 2 groups"):
-        TfidfModel(min_patients=2).fit(TEXTS, Y, groups=PATIENTS[:2])
+        TfidfModel(min_patients=2).fit(TEXTS, Y, labels=LABELS, groups=PATIENTS[:2])
 
 
 def test_tfidf_lexicon_passes_the_patients_to_its_stage1(tiny_corpus: TinyCorpus) -> None:
@@ -68,6 +72,6 @@ def test_tfidf_lexicon_passes_the_patients_to_its_stage1(tiny_corpus: TinyCorpus
     groups = ["patient-0"] * 3 + [f"patient-{i}" for i in range(3, len(texts))]
     model = TfidfLexiconModel(
         tfidf={"min_df": 1, "min_patients": 2, "epochs": 2}, inner_folds=2
-    ).fit(texts, tiny_corpus.Y, label_codes=tiny_corpus.codes, groups=groups)
-    assert "bp 154" not in vocabulary(model.stage1_)
-    assert "anemia" in vocabulary(model.stage1_)
+    ).fit(texts, tiny_corpus.Y, labels=tiny_corpus.labels, groups=groups)
+    assert "bp 154" not in vocabulary(model.bases_[0])
+    assert "anemia" in vocabulary(model.bases_[0])

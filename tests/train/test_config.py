@@ -232,7 +232,7 @@ def test_flatten_gives_dotted_string_params() -> None:
     assert flat["routing.target_precision"] == "0.95"
     assert flat["tracking.log_model"] == "True"
     # One entry per leaf: every field of every section, and nothing else.
-    sections = ("data", "labels", "calibration", "thresholds", "routing", "tracking")
+    sections = ("data", "labels", "codes", "calibration", "thresholds", "routing", "tracking")
     expected_keys = {"name", "seed", "crossfit_folds", "model.name"}
     expected_keys |= {"model.params.epochs", "model.params.char_ngram_range"}
     for section in sections:
@@ -282,7 +282,7 @@ def test_flatten_gives_dotted_string_params() -> None:
             "model.params.min_df",
             "valid: hard_negatives, inner_folds, random_negatives",
         ),
-        ({"name": "tfidf-lexicn"}, "model.name", "unknown model 'tfidf-lexicn'; valid: tfidf,"),
+        ({"name": "tfidf-lexicn"}, "model.name", "unknown model 'tfidf-lexicn'; valid: matcher,"),
     ],
 )
 def test_model_params_are_checked_against_the_model(

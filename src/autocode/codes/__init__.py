@@ -7,7 +7,7 @@ Codes are written `SYSTEM:VALUE` in the system's canonical form (`ICD10CM:N44.8`
 
 from autocode.codes.cpt import CptCatalog
 from autocode.codes.descriptions import describe, is_valid
-from autocode.codes.hcpcs import HcpcsCatalog, HcpcsEntry, default_hcpcs_catalog
+from autocode.codes.hcpcs import HcpcsCatalog, HcpcsEntry
 from autocode.codes.icd10cm import ancestors, excludes1, excludes1_conflicts, is_billable, parent
 from autocode.codes.systems import (
     CPT,
@@ -35,7 +35,6 @@ __all__ = [
     "HcpcsCatalog",
     "HcpcsEntry",
     "ancestors",
-    "default_hcpcs_catalog",
     "describe",
     "excludes1",
     "excludes1_conflicts",

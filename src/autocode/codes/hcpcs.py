@@ -8,18 +8,15 @@ disclaimer precedes the first record.
 
 from __future__ import annotations
 
-import os
 import re
 import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from autocode.codes.systems import HCPCS, normalize_code
 
-SHARED_DATA_ENV = "AUTOCODE_SHARED_DATA"
-DEFAULT_SHARED_DATA = Path("../shared/data")
+# Where the CMS 2020 release sits under a shared data directory.
 HCPCS_ZIP = Path("hcpcs") / "2020-Alpha-Numeric-HCPCS-File.zip"
 
 # Code (a modifier is right-aligned in columns 1-5), 5-digit sequence number, record id.
@@ -101,18 +98,3 @@ def _records(lines: Iterable[str], source: str) -> dict[str, tuple[list[str], st
         else:
             raise ValueError(f"{source}, line {number}: continuation of unknown code {key!r}")
     return records
-
-
-def default_hcpcs_catalog() -> HcpcsCatalog | None:
-    """The CMS 2020 catalog under `$AUTOCODE_SHARED_DATA` (default `../shared/data`).
-
-    None when the zip is absent, so that HCPCS codes then go undescribed instead of failing.
-    """
-    root = Path(os.environ.get(SHARED_DATA_ENV, DEFAULT_SHARED_DATA))
-    path = root / HCPCS_ZIP
-    return _catalog_at(path.resolve()) if path.is_file() else None
-
-
-@lru_cache(maxsize=4)
-def _catalog_at(path: Path) -> HcpcsCatalog:
-    return HcpcsCatalog.from_zip(path)

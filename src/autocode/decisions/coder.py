@@ -17,9 +17,9 @@ import numpy as np
 from autocode.decisions.calibration import Calibrator, calibrator_from_dict
 from autocode.decisions.policy import ReviewPolicy
 from autocode.decisions.thresholds import Thresholds
-from autocode.labels import LabelSpace
+from autocode.labels import LABELS_FILE, LabelSpace
 from autocode.models import CodingModel, model_class
-from autocode.models.base import ExplainsPredictions, ReadsLimitedInput
+from autocode.models.base import ExplainsPredictions, ReadsLimitedInput, label_difference
 from autocode.models.evidence import Span
 from autocode.models.saved import check_version
 
@@ -87,10 +87,17 @@ class Coder:
             raise FileNotFoundError(f"{directory} is not a Coder directory (no {CODER_FILE})")
         state = json.loads(state_file.read_text(encoding="utf-8"))
         check_version(state_file, state.get("format_version"), FORMAT_VERSION)
+        model = model_class(state["model_name"]).load(directory / MODEL_DIR)
+        labels = LabelSpace.load(directory)
+        # Column j of the model's scores must be code j of labels.json, or every decision
+        # would go to another code.
+        difference = label_difference(getattr(model, "labels_", []), labels.codes_)
+        if difference is not None:
+            raise ValueError(f"{directory}: model and {LABELS_FILE} disagree: {difference}")
         return cls(
-            model=model_class(state["model_name"]).load(directory / MODEL_DIR),
+            model=model,
             model_name=state["model_name"],
-            labels=LabelSpace.load(directory),
+            labels=labels,
             calibrator=calibrator_from_dict(state["calibrator"]),
             thresholds=Thresholds.from_dict(state["thresholds"]),
             policy=ReviewPolicy.from_dict(state["policy"]),

@@ -1,46 +1,32 @@
-"""Coding models: the CodingModel contract, its implementations and the registry."""
+"""Coding models: the CodingModel contract, its implementations and the registry.
+
+The registry maps a config name to a model class and the pydantic model of its
+hyperparameters (built from its constructor, with ranges); a config's `model.params` is
+validated by it when the config loads, and each model checks the same at the start of `fit`.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from pydantic import BaseModel
 
-from pydantic import BaseModel, Field
+from autocode.errors import NotFittedError
+from autocode.models.base import CodingModel
+from autocode.models.matcher import MatcherModel, MatcherParams
+from autocode.models.stack import StackModel, StackParams, TfidfLexiconModel, TfidfLexiconParams
+from autocode.models.tfidf import TfidfModel, TfidfParams
 
-from autocode.models.base import CodingModel, NotFittedError
-from autocode.models.params import constructor_params_model
-from autocode.models.tfidf import TfidfModel
-from autocode.models.tfidf_lexicon import TfidfLexiconModel
-
-AtLeastOne = Annotated[int, Field(ge=1)]
-NotNegative = Annotated[int, Field(ge=0)]
-Positive = Annotated[float, Field(gt=0)]
-
-TfidfParams = constructor_params_model(
-    TfidfModel,
-    "TfidfParams",
-    word_ngram_max=AtLeastOne,
-    min_df=AtLeastOne,
-    max_features=AtLeastOne | None,
-    min_patients=AtLeastOne | None,
-    epochs=AtLeastOne,
-    batch_size=AtLeastOne,
-    learning_rate=Positive,
-    l2=Annotated[float, Field(ge=0)],
-    pos_weight=Positive,
-    sampled_negatives=AtLeastOne | None,
-)
-TfidfLexiconParams = constructor_params_model(
-    TfidfLexiconModel,
-    "TfidfLexiconParams",
-    tfidf=TfidfParams | None,  # the stage-1 model's own params, checked as such
-    inner_folds=Annotated[int, Field(ge=2)],
-    hard_negatives=NotNegative,
-    random_negatives=NotNegative,
-    regularization=Positive,
-)
-
-MODELS: dict[str, type[CodingModel]] = {"tfidf": TfidfModel, "tfidf-lexicon": TfidfLexiconModel}
-PARAMS: dict[str, type[BaseModel]] = {"tfidf": TfidfParams, "tfidf-lexicon": TfidfLexiconParams}
+MODELS: dict[str, type[CodingModel]] = {
+    "tfidf": TfidfModel,
+    "matcher": MatcherModel,
+    "stack": StackModel,
+    "tfidf-lexicon": TfidfLexiconModel,  # the preset stack([tfidf, matcher])
+}
+PARAMS: dict[str, type[BaseModel]] = {
+    "tfidf": TfidfParams,
+    "matcher": MatcherParams,
+    "stack": StackParams,
+    "tfidf-lexicon": TfidfLexiconParams,
+}
 
 
 def model_class(name: str) -> type[CodingModel]:
@@ -61,7 +47,11 @@ __all__ = [
     "MODELS",
     "PARAMS",
     "CodingModel",
+    "MatcherModel",
+    "MatcherParams",
     "NotFittedError",
+    "StackModel",
+    "StackParams",
     "TfidfLexiconModel",
     "TfidfLexiconParams",
     "TfidfModel",

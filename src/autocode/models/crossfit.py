@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from sklearn.model_selection import KFold
 
+from autocode.labels import LabelSpace
 from autocode.models.base import CodingModel, LabelMatrix
 
 logger = logging.getLogger(__name__)
@@ -18,9 +19,9 @@ def out_of_fold_scores(
     texts: Sequence[str],
     Y: LabelMatrix,
     *,
+    labels: LabelSpace,
     folds: int,
     seed: int,
-    label_codes: Sequence[str] | None = None,
     purpose: str = "cross-fit",
     groups: Sequence[str] | None = None,
 ) -> np.ndarray:
@@ -35,7 +36,7 @@ def out_of_fold_scores(
         model = new_model().fit(
             [texts[i] for i in fit_rows],
             Y[fit_rows],
-            label_codes=label_codes,
+            labels=labels,
             groups=None if groups is None else [groups[i] for i in fit_rows],
         )
         scores[held_rows] = model.predict_proba([texts[i] for i in held_rows])

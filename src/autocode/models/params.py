@@ -11,7 +11,9 @@ import inspect
 import typing
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model, model_validator
+
+from autocode.models.base import constructor_params
 
 
 def constructor_params_model(model: type, name: str, **field_types: Any) -> type[BaseModel]:
@@ -33,3 +35,42 @@ def constructor_params_model(model: type, name: str, **field_types: Any) -> type
         if parameter.name != "self"
     }
     return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
+
+
+def check_params(model: object, params_model: type[BaseModel]) -> None:
+    """`model`'s hyperparameters against its params model; the first bad one, named in one
+    line. Models call this first thing in `fit`, as scikit-learn checks
+    `_parameter_constraints`: a bad value set after construction is caught there too."""
+    try:
+        params_model.model_validate(constructor_params(model))
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ValueError(
+            f"{type(model).__name__} parameter {where}: {first['msg']} (got {first['input']!r})"
+        ) from None
+
+
+class ModelSpec(BaseModel):
+    """A registered model by name, with its params checked by that model's params model:
+    how a stack names its base models."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    params: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _params_fit_the_model(self) -> ModelSpec:
+        # The registry imports every model, the stack's among them: looked up when used.
+        from autocode.models import PARAMS, params_model
+
+        params_model(self.name)  # unknown names list the valid ones
+        try:
+            checked = PARAMS[self.name].model_validate(self.params)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise ValueError(f"{self.name} params.{where}: {first['msg']}") from None
+        self.params = checked.model_dump(exclude_unset=True)
+        return self

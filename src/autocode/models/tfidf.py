@@ -5,23 +5,32 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
 import numpy as np
 import scipy.sparse as sp
+from pydantic import Field
 from sklearn.base import clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from autocode.models.base import LabelMatrix, NotFittedError, constructor_params
+from autocode.labels import LabelSpace
+from autocode.models.base import (
+    LabelMatrix,
+    NotFittedError,
+    check_fit_input,
+    constructor_params,
+)
 from autocode.models.evidence import Span, ngram_spans
 from autocode.models.linear import LinearSettings, LinearWeights, train_linear
+from autocode.models.params import check_params, constructor_params_model
 from autocode.models.saved import read_arrays, read_json, write_arrays, write_json
 
 PARAMS_FILE = "params.json"
+LABELS_FILE = "label_codes.json"  # the codes of the predicted columns
 VECTORIZERS_FILE = "vectorizers.json"  # settings and vocabulary of each vectorizer
 IDF_FILE = "idf.npz"  # each vectorizer's idf, in vocabulary order
 WEIGHTS_FILE = "weights.npz"
-FORMAT_VERSION = 1  # of every file above
+FORMAT_VERSION = 2  # of every file above; 2: the model saves its labels
 # The vectorizer settings that shape `transform`. min_df, max_df and max_features only
 # choose the vocabulary at fit time, and the vocabulary is saved itself.
 TRANSFORM_SETTINGS = (
@@ -73,9 +82,9 @@ def _vectorizer_from_settings(saved: dict[str, Any], idf: np.ndarray) -> TfidfVe
 class TfidfModel:
     """TF-IDF features + a multi-label linear model trained jointly over all labels.
 
-    `validation` and `label_codes` are accepted for the shared contract but unused: epochs
-    are a hyperparameter, calibration/thresholds are tuned on validation outside, and the
-    model learns from words alone.
+    `validation` is accepted for the shared contract but unused: epochs are a
+    hyperparameter, and calibration/thresholds are tuned on validation outside. The model
+    learns from words alone: of `labels` it keeps only the codes (`labels_`).
 
     The saved vocabulary is made of n-grams of the training notes, so it can carry
     fragments of them (`bp 154`). `min_df` keeps n-grams of at least that many notes;
@@ -123,23 +132,24 @@ class TfidfModel:
         texts: Sequence[str],
         Y: LabelMatrix,
         *,
+        labels: LabelSpace,
         validation: tuple[Sequence[str], LabelMatrix] | None = None,
-        label_codes: Sequence[str] | None = None,
         groups: Sequence[str] | None = None,
     ) -> Self:
         """`groups` names each note's patient, for `min_patients`; without it (None)
         every note counts as its own patient, and `min_patients` counts notes."""
-        if len(texts) != Y.shape[0]:
-            raise ValueError(f"{len(texts)} texts but Y has {Y.shape[0]} rows")
-        if groups is not None and len(groups) != len(texts):
-            raise ValueError(f"{len(texts)} texts but {len(groups)} groups")
-        fitted = [self._fit_vectorizer(v, texts, groups) for v in self._make_vectorizers()]
-        self.vectorizers_ = [vectorizer for vectorizer, _ in fitted]
-        vars(self).pop("_word_feature_names", None)  # evidence cache of the old vocabulary
-        X = sp.hstack([features for _, features in fitted], format="csr")
+        check_params(self, TfidfParams)
+        check_fit_input(texts, Y, labels, groups, validation)
         # The optimiser's settings are this model's hyperparameters of the same names.
         settings = LinearSettings(**{f.name: getattr(self, f.name) for f in fields(LinearSettings)})
-        self.weights_ = train_linear(X, sp.csr_matrix(Y), settings)
+        fitted = [self._fit_vectorizer(v, texts, groups) for v in self._make_vectorizers()]
+        X = sp.hstack([features for _, features in fitted], format="csr")
+        weights = train_linear(X, sp.csr_matrix(Y), settings)
+        # Learned state is assigned last, so a failed refit leaves the old fit whole.
+        self.vectorizers_ = [vectorizer for vectorizer, _ in fitted]
+        self.weights_ = weights
+        self.labels_ = list(labels.codes_)
+        vars(self).pop("_word_feature_names", None)  # evidence cache of the old vocabulary
         return self
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -176,6 +186,7 @@ class TfidfModel:
         weights = self._fitted_weights()
         path.mkdir(parents=True, exist_ok=True)
         write_json(path / PARAMS_FILE, {"params": self.get_params()}, FORMAT_VERSION)
+        write_json(path / LABELS_FILE, {"labels": self.labels_}, FORMAT_VERSION)
         settings = [_vectorizer_settings(v) for v in self.vectorizers_]
         write_json(path / VECTORIZERS_FILE, {"vectorizers": settings}, FORMAT_VERSION)
         idf = {f"idf_{k}": v.idf_ for k, v in enumerate(self.vectorizers_)}
@@ -190,6 +201,7 @@ class TfidfModel:
         if params["char_ngram_range"] is not None:
             params["char_ngram_range"] = tuple(params["char_ngram_range"])
         model = cls(**params)
+        model.labels_ = read_json(path / LABELS_FILE, FORMAT_VERSION)["labels"]
         settings = read_json(path / VECTORIZERS_FILE, FORMAT_VERSION)["vectorizers"]
         idf = read_arrays(path / IDF_FILE, FORMAT_VERSION)
         model.vectorizers_ = [
@@ -255,6 +267,24 @@ class TfidfModel:
         if not hasattr(self, "weights_"):
             raise NotFittedError("TfidfModel is not fitted yet: call fit(texts, Y) first")
         return self.weights_
+
+
+AtLeastOne = Annotated[int, Field(ge=1)]
+Positive = Annotated[float, Field(gt=0)]
+TfidfParams = constructor_params_model(
+    TfidfModel,
+    "TfidfParams",
+    word_ngram_max=AtLeastOne,
+    min_df=AtLeastOne,
+    max_features=AtLeastOne | None,
+    min_patients=AtLeastOne | None,
+    epochs=AtLeastOne,
+    batch_size=AtLeastOne,
+    learning_rate=Positive,
+    l2=Annotated[float, Field(ge=0)],
+    pos_weight=Positive,
+    sampled_negatives=AtLeastOne | None,
+)
 
 
 def _patient_counts(X: sp.csr_matrix, groups: Sequence[str] | None) -> np.ndarray:

@@ -16,9 +16,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from autocode import metrics
-from autocode.codes.terms import code_description
 from autocode.decisions.coder import Coder
 from autocode.decisions.policy import ABOVE_ONE, ReviewPolicy, automation_report
+from autocode.knowledge import CodeKnowledge
 from autocode.labels import GoldWithUnseen, gold_with_unseen
 
 
@@ -37,8 +37,9 @@ class Evaluation:
     def gold(self) -> sp.csr_matrix:
         return self.scored.gold
 
-    def per_code_table(self, coder: Coder, describe_codes: bool = True) -> pd.DataFrame:
-        """Support, P/R/F1, thresholds and description for every code seen or predicted."""
+    def per_code_table(self, coder: Coder, knowledge: CodeKnowledge | None) -> pd.DataFrame:
+        """Support, P/R/F1, thresholds and (with `knowledge`) the description of every code
+        seen or predicted."""
         precision, recall, f1, support = metrics.per_code_prf(self.gold, self.predicted)
         predicted_count = np.asarray(self.predicted.sum(axis=0)).ravel()
         known = self.scored.known
@@ -61,8 +62,8 @@ class Evaluation:
             }
         )
         table = table[(table.support > 0) | (table.predicted > 0)]
-        if describe_codes:
-            table["description"] = [code_description(code) for code in table.code]
+        if knowledge is not None:
+            table["description"] = [knowledge.description(code) for code in table.code]
         return table.sort_values(["support", "code"], ascending=[False, True])
 
 

@@ -15,6 +15,7 @@ from autocode.decisions.calibration import make_calibrator
 from autocode.decisions.coder import Coder
 from autocode.decisions.policy import tune_review_bands
 from autocode.decisions.thresholds import Thresholds, tune_code_thresholds, tune_global_threshold
+from autocode.knowledge import CodeKnowledge
 from autocode.labels import LabelSpace
 from autocode.models import CodingModel, model_class
 from autocode.models.crossfit import out_of_fold_scores
@@ -45,44 +46,60 @@ class FittedCoder:
     validation_gold: sp.csr_matrix
 
 
-def fit_coder(config: TrainConfig, train: NoteSet, validation: NoteSet | None) -> FittedCoder:
-    """Train on `train`; tune decisions on `validation`, or cross-fit when it is None."""
-    labels = fit_label_space(config, train)
+def fit_coder(
+    config: TrainConfig,
+    train: NoteSet,
+    validation: NoteSet | None,
+    *,
+    knowledge: CodeKnowledge | None = None,
+) -> FittedCoder:
+    """Train on `train`; tune decisions on `validation`, or cross-fit when it is None.
+
+    `knowledge` is what the codes mean, built by the entry point from the config's code
+    sources (None: the packaged ICD tables only); the models that read it get it through
+    the label space. The validation split, when there is one, is also handed to the
+    model's `fit` (e.g. for early stopping).
+    """
+    labels = fit_label_space(config, train, knowledge)
     Y_train = labels.encode(train.codes)
     logger.info("label space: %d codes", len(labels))
     if validation is not None and len(validation) > 0:
         logger.info("fitting on %d notes, scoring %d validation notes", len(train), len(validation))
+        gold = labels.encode(validation.codes)
         model = _new_model(config).fit(
-            train.texts, Y_train, label_codes=labels.codes_, groups=train.groups
+            train.texts,
+            Y_train,
+            labels=labels,
+            validation=(validation.texts, gold),
+            groups=train.groups,
         )
         raw = model.predict_proba(validation.texts)
-        gold = labels.encode(validation.codes)
     else:
         raw = out_of_fold_scores(
             lambda: _new_model(config),
             train.texts,
             Y_train,
+            labels=labels,
             folds=config.crossfit_folds,
             seed=config.seed,
-            label_codes=labels.codes_,
             purpose="decision cross-fit",
             groups=train.groups,
         )
         gold = Y_train
         logger.info("fitting the final model on all %d training notes", len(train))
-        model = _new_model(config).fit(
-            train.texts, Y_train, label_codes=labels.codes_, groups=train.groups
-        )
+        model = _new_model(config).fit(train.texts, Y_train, labels=labels, groups=train.groups)
     logger.info("calibrating, tuning thresholds and review bands")
     coder = tune_decisions(config, model, labels, raw, gold)
     return FittedCoder(coder=coder, validation_raw=raw, validation_gold=gold)
 
 
-def fit_label_space(config: TrainConfig, train: NoteSet) -> LabelSpace:
+def fit_label_space(
+    config: TrainConfig, train: NoteSet, knowledge: CodeKnowledge | None = None
+) -> LabelSpace:
     """The codes to learn, or a one-line error when the training notes give none."""
     if len(train) == 0:
         raise ValueError("no training notes: check data.train_splits and the source")
-    labels = LabelSpace(config.labels.min_count).fit(train.codes)
+    labels = LabelSpace(config.labels.min_count, knowledge).fit(train.codes)
     if len(labels) == 0:
         raise ValueError(f"no code reaches labels.min_count={config.labels.min_count} in training")
     return labels

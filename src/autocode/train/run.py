@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from autocode.config import TrainConfig, flatten
 from autocode.decisions.coder import Coder
 from autocode.decisions.policy import automation_curve
+from autocode.knowledge import CodeKnowledge
 from autocode.train import plots, tracking
 from autocode.train.data import ExperimentData, load_experiment_data
 from autocode.train.evaluation import evaluate_coder
@@ -30,6 +31,9 @@ class TrainResult:
 
 
 def run_training(config: TrainConfig, tracking_uri: str | None = None) -> TrainResult:
+    # What codes mean is read once, here, from the files the config names: models, the
+    # per-code report and evaluation all use this one object.
+    knowledge = CodeKnowledge(config.codes.sources())
     logger.info("loading data from %s", config.data.source)
     data = load_experiment_data(config.data, config.seed)
     check_trainable(config, data)
@@ -43,10 +47,11 @@ def run_training(config: TrainConfig, tracking_uri: str | None = None) -> TrainR
     with tracking.start_run(config.experiment_name, tracking_uri) as run:
         tracking.log_params(flatten(config))
         tracking.log_lineage(data.lineage(), config.name)
+        tracking.log_code_sources(knowledge.lineage())
         tracking.log_json(data.report.to_dict(), "data/quarantine_summary.json")
         started = time.perf_counter()
         logger.info("fitting %s and tuning its decisions", config.model.name)
-        fitted = fit_coder(config, data.train, data.validation)
+        fitted = fit_coder(config, data.train, data.validation, knowledge=knowledge)
         tracking.log_metrics({"fit_seconds": time.perf_counter() - started})
         coder = fitted.coder
         coder.info.update({"run_id": run.info.run_id, "labels": len(coder.labels)})
@@ -68,7 +73,7 @@ def run_training(config: TrainConfig, tracking_uri: str | None = None) -> TrainR
         validation_metrics = _validation_metrics(coder, data)
         test = evaluate_coder(coder, data.test.texts, data.test.codes)
         tracking.log_metrics_tree(test.report, "test")
-        tracking.log_table(test.per_code_table(coder), "test/per_code_report.csv")
+        tracking.log_table(test.per_code_table(coder, knowledge), "test/per_code_report.csv")
         tracking.log_json(test.report, "test/metrics.json")
         if config.tracking.log_model:
             logger.info("logging and registering the Coder")

@@ -73,6 +73,14 @@ def log_lineage(lineage: dict[str, Any], name: str) -> None:
     mlflow.log_dict(lineage, "data/lineage.json")
 
 
+def log_code_sources(lineage: dict[str, Any]) -> None:
+    """The code tables a run's knowledge came from: file paths as params, digests and
+    package versions as `data/code_sources.json`."""
+    files = lineage["files"]
+    mlflow.log_params({f"code_sources.{name}": entry["path"] for name, entry in files.items()})
+    mlflow.log_dict(lineage, "data/code_sources.json")
+
+
 def log_metrics_tree(metrics: dict[str, Any], prefix: str) -> None:
     """Flatten nested metric reports (`test.per_system.ICD10CM.micro_f1`) and log numbers."""
     mlflow.log_metrics(

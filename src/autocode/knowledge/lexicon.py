@@ -16,7 +16,7 @@ from typing import Self
 import numpy as np
 import scipy.sparse as sp
 
-from autocode.models.base import NotFittedError
+from autocode.errors import NotFittedError
 
 # ASCII letters matched in the original text: lowercasing first could shift offsets ("İ").
 WORD = re.compile(r"[A-Za-z0-9]+")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from autocode.codes import icd10cm
-from autocode.codes.descriptions import describe
 from autocode.codes.icd_tables import code_table
 from autocode.codes.systems import ICD9CM, ICD9PCS, ICD10CM, ICD10PCS, CodeError, split_code
 
@@ -16,10 +16,11 @@ GROUP_LENGTH = 3
 SHARED_DESCRIPTION_SYSTEMS = frozenset({ICD10PCS, ICD9CM, ICD9PCS})
 
 
-def code_terms(code: str) -> list[str]:
+def code_terms(code: str, describe: Callable[[str], str | None]) -> list[str]:
     """The code's description first, then (ICD-10-CM) its inclusion terms; [] if none known.
 
-    A category or prefix without its own description (ICD-10-PCS `BN20`) is described by the
+    `describe` gives a listed code's own description (see `CodeKnowledge.describe`). A
+    category or prefix without its own description (ICD-10-PCS `BN20`) is described by the
     words all its codes' descriptions start with. Parenthesised words are dropped: they
     qualify a term without being needed to name it.
     """
@@ -38,16 +39,6 @@ def code_terms(code: str) -> list[str]:
         return []
     terms = (_PARENTHESISED.sub("", name).strip() for name in names)
     return list(dict.fromkeys(term for term in terms if term))
-
-
-def code_description(code: str) -> str:
-    """What to show a reader: the code's own description, else its first term (a PCS
-    prefix's shared words, a truncated code's nearest listed prefix); "" if none known."""
-    try:
-        own = describe(code)
-    except CodeError:
-        own = None
-    return own or next(iter(code_terms(code)), "")
 
 
 def code_group(code: str) -> str:

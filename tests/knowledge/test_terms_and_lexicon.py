@@ -1,17 +1,24 @@
-"""The code lexicon, code terms and the re-ranker's pair features, against hand-computed values."""
+"""Code terms, descriptions and the code lexicon, against hand-computed values."""
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
-import scipy.sparse as sp
 
-from autocode.codes.terms import code_description, code_group, code_terms
-from autocode.models.lexicon import CodeLexicon, content_words, fold, sentence_spans
-from autocode.models.rerank import FEATURES, CodeFacts, Reranker, _group_max, pair_features
-from autocode.models.tfidf_lexicon import _columns
+from autocode.knowledge import CodeKnowledge, code_group
+from autocode.knowledge.lexicon import CodeLexicon, content_words, fold, sentence_spans
+
+KNOWLEDGE = CodeKnowledge()
+
+
+def code_terms(code: str) -> list[str]:
+    return KNOWLEDGE.terms(code)
+
+
+def code_description(code: str) -> str:
+    return KNOWLEDGE.description(code)
+
 
 # ----------------------------------------------------------------------------- code terms
 
@@ -121,61 +128,3 @@ def test_offsets_survive_letters_that_lowercase_longer() -> None:
     [(coverage, spans)] = lexicon.spans(text, [0])
     assert coverage == pytest.approx(1.0)
     assert [text[a:b] for a, b in spans] == ["gout"]
-
-
-# ----------------------------------------------------------------------------- pair features
-
-
-def test_group_max_takes_each_labels_family_maximum() -> None:
-    # Interleaved families, and family 2 of one label.
-    values = np.array([[0.2, 0.1, 0.7, 0.4, 0.5], [0.9, 0.3, 0.1, 0.0, 0.2]], np.float32)
-    group = np.array([1, 0, 1, 0, 2])
-    expected = np.array([[0.7, 0.4, 0.7, 0.4, 0.5], [0.9, 0.3, 0.9, 0.3, 0.2]], np.float32)
-    assert np.array_equal(_group_max(values, group), expected)
-
-
-def test_pair_features_hold_hand_computed_values() -> None:
-    codes = ["ICD10CM:L40.0", "ICD10CM:L40.9", "ICD10CM:R42"]
-    terms = [code_terms(c) for c in codes]
-    # Four training notes: L40.0 gold in three, R42 in one; L40.0's term matched notes 0, 1
-    # and 3 (two of them gold), L40.9's note 0 (not gold). All labels: 2 hits in 4 matches.
-    gold = sp.csr_matrix(np.array([[1, 0, 0], [1, 0, 1], [1, 0, 0], [0, 0, 0]], bool))
-    matched = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 0], [0, 0, 0], [1, 0, 0]], bool))
-    facts = CodeFacts.build(codes, [code_group(c) for c in codes], terms, gold, matched)
-    lexicon = CodeLexicon([*terms, code_terms("ICD10CM:L40"), code_terms("ICD10CM:R42")])
-    matches = lexicon.fit(["Psoriasis.", "Dizziness."]).match(["Plaque psoriasis, dizzy."])
-    own = _columns(matches, np.arange(3))
-    group = _columns(matches, np.array([3, 3, 4]))
-    scores = np.array([[0.5, 0.8, 0.2]], np.float32)
-
-    features = pair_features(scores, own, group, facts)[0]
-    column = {name: features[:, i] for i, name in enumerate(FEATURES)}
-    assert column["stage1_logit"] == pytest.approx([0.0, math.log(4), math.log(0.25)], abs=1e-5)
-    assert column["stage1_log_rank"] == pytest.approx([math.log(2), 0.0, math.log(3)])
-    assert column["stage1_share_of_note_max"] == pytest.approx([0.625, 1.0, 0.25])
-    assert column["stage1_gap_to_best_sibling"] == pytest.approx([-0.3, 0.0, 0.0])
-    assert column["term_full_match"].tolist() == [1.0, 1.0, 0.0]  # plaque psoriasis / psoriasis
-    assert column["group_full_match"].tolist() == [1.0, 1.0, 0.0]
-    assert column["log_train_count"] == pytest.approx(np.log1p([3, 0, 1]))
-    assert column["log_group_train_count"] == pytest.approx(np.log1p([3, 3, 1]))
-    assert column["is_unspecified"].tolist() == [0.0, 1.0, 0.0]
-    assert column["full_match_x_unspecified"].tolist() == [0.0, 1.0, 0.0]
-    assert column["code_length"].tolist() == [4.0, 4.0, 3.0]
-    # (hits + 2 * 0.5) / (matches + 2) where the term matched, else 0.
-    assert column["term_match_precision"] == pytest.approx([0.6, 1 / 3, 0.0])
-    assert column["full_match_x_log_train_count"] == pytest.approx([math.log(4), 0.0, 0.0])
-    assert column["has_terms"].tolist() == [1.0, 1.0, 1.0]
-    assert column["is_other"].tolist() == [0.0, 0.0, 0.0]
-    # L40.9 ("Psoriasis") fully matches too: no sibling matches better than either.
-    assert column["term_gap_to_best_sibling"] == pytest.approx([0.0, 0.0, 0.0], abs=1e-6)
-    assert column["group_coverage"][:2] == pytest.approx([1.0, 1.0], abs=1e-6)
-    # L40.0's description "Psoriasis vulgaris" is half there; its inclusion term is whole.
-    assert 0 < column["description_coverage"][0] < 1
-    assert column["term_log_full_sentences"][:2] == pytest.approx([math.log(2), math.log(2)])
-
-
-def test_the_stage1_only_reranker_passes_stage1_probabilities_through() -> None:
-    scores = np.array([[0.3, 0.9, 0.02]], np.float32)
-    features = np.zeros((1, 3, len(FEATURES)), np.float32)
-    features[..., FEATURES.index("stage1_logit")] = np.log(scores / (1 - scores))
-    assert Reranker.stage1_only().predict_proba(features) == pytest.approx(scores, abs=1e-6)

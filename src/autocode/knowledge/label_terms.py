@@ -1,0 +1,80 @@
+"""The terms of a label space's codes and of their families, and where notes match them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from autocode.knowledge.code_knowledge import CodeKnowledge
+from autocode.knowledge.lexicon import FULL_MATCH, CodeLexicon, TermMatches
+from autocode.knowledge.terms import code_group
+
+# Notes matched at once: one dense (notes, terms) block for 50k notes would take gigabytes.
+MATCH_BUDGET = 2**22  # (notes x labels) cells per block
+
+
+@dataclass(frozen=True)
+class LabelTerms:
+    """The lexicon of the labels' terms, then of each label family's (`code_group`) terms:
+    `group_rows[j]` is the lexicon row of label j's family, `groups[j]` its name."""
+
+    codes: list[str]
+    lexicon: CodeLexicon
+    group_rows: np.ndarray
+    groups: list[str]
+
+    @classmethod
+    def build(
+        cls, codes: Sequence[str], knowledge: CodeKnowledge, texts: Sequence[str]
+    ) -> LabelTerms:
+        """Terms from `knowledge`; word weights (idf) from the training notes `texts`."""
+        group_names = sorted({code_group(code) for code in codes})
+        terms = [knowledge.terms(code) for code in [*codes, *group_names]]
+        return cls.with_lexicon(codes, CodeLexicon(terms).fit(texts))
+
+    @classmethod
+    def with_lexicon(cls, codes: Sequence[str], lexicon: CodeLexicon) -> LabelTerms:
+        """From a fitted lexicon whose rows are `codes`, then their sorted families."""
+        groups = [code_group(code) for code in codes]
+        row = {name: len(codes) + k for k, name in enumerate(sorted(set(groups)))}
+        if len(lexicon) != len(codes) + len(row):
+            raise ValueError(
+                f"lexicon has {len(lexicon)} rows; {len(codes)} codes and {len(row)} families"
+            )
+        group_rows = np.array([row[g] for g in groups], dtype=np.int64)
+        return cls(codes=list(codes), lexicon=lexicon, group_rows=group_rows, groups=groups)
+
+    def match(self, texts: Sequence[str]) -> tuple[TermMatches, TermMatches]:
+        """How well each label's own terms, and its family's, matched each note."""
+        matches = self.lexicon.match(texts)
+        return _columns(matches, np.arange(len(self.codes))), _columns(matches, self.group_rows)
+
+    def full_matches(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """(notes, labels) True where a term of the label fully matched a sentence."""
+        blocks = [
+            sp.csr_matrix(
+                self.lexicon.match([texts[i] for i in rows]).best[:, : len(self.codes)]
+                >= FULL_MATCH
+            )
+            for rows in note_blocks(len(texts), len(self.codes), MATCH_BUDGET)
+        ]
+        if not blocks:
+            return sp.csr_matrix((0, len(self.codes)), dtype=bool)
+        return sp.vstack(blocks, format="csr")
+
+
+def note_blocks(n_notes: int, n_labels: int, budget: int) -> list[np.ndarray]:
+    """Consecutive note indices, at most `budget` (note, label) cells per block."""
+    per_block = max(1, budget // max(1, n_labels))
+    return [np.arange(a, min(a + per_block, n_notes)) for a in range(0, n_notes, per_block)]
+
+
+def _columns(matches: TermMatches, columns: np.ndarray) -> TermMatches:
+    return TermMatches(
+        best=matches.best[:, columns],
+        full_sentences=matches.full_sentences[:, columns],
+        best_description=matches.best_description[:, columns],
+    )

@@ -1,0 +1,272 @@
+"""The matcher: how fully each code's own terms appear in one sentence of the note.
+
+It reads what codes mean from the label space's `knowledge` (descriptions, inclusion
+terms, families) and learns only text and term statistics: word weights (idf) from the
+training notes, and per code how often a full term match meant the code (`CodeFacts`).
+On its own its score is the best term coverage; in a stack (`stack.StackModel`) it gives
+the re-ranker the features of each (note, code) pair listed in `MATCHER_FEATURES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Self
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import Field
+
+from autocode.knowledge import FULL_MATCH, CodeLexicon, LabelTerms, TermMatches
+from autocode.labels import LabelSpace
+from autocode.models.base import (
+    Folds,
+    LabelMatrix,
+    NotFittedError,
+    check_fit_input,
+    constructor_params,
+)
+from autocode.models.evidence import Span
+from autocode.models.params import check_params, constructor_params_model
+from autocode.models.rerank import group_max
+from autocode.models.saved import read_arrays, read_json, write_arrays, write_json
+
+PARAMS_FILE = "params.json"
+STATE_FILE = "matcher.json"  # label codes and their terms
+ARRAYS_FILE = "matcher.npz"  # the lexicon's idf and the code facts
+FORMAT_VERSION = 1  # of every file above
+PRIOR_MATCHES = 2.0  # pseudo-counts pulling a code's term precision toward all codes' own
+
+MATCHER_FEATURES = (
+    "term_coverage",
+    "term_full_match",
+    "term_log_full_sentences",
+    "description_coverage",
+    "group_coverage",
+    "group_full_match",
+    "term_gap_to_best_sibling",
+    "log_train_count",
+    "log_group_train_count",
+    "has_terms",
+    "is_unspecified",
+    "is_other",
+    "code_length",
+    "full_match_x_log_train_count",
+    "full_match_x_unspecified",
+    "term_match_precision",
+)
+
+
+class MatcherModel:
+    """`candidate_coverage`: the term coverage (0 to 1, default 0.5) from which a pair is
+    worth a stack's learning, and from which a term's words are shown as evidence."""
+
+    pair_feature_names = MATCHER_FEATURES
+
+    def __init__(self, *, candidate_coverage: float = 0.5) -> None:
+        self.candidate_coverage = candidate_coverage
+
+    def get_params(self) -> dict[str, Any]:
+        return constructor_params(self)
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        Y: LabelMatrix,
+        *,
+        labels: LabelSpace,
+        validation: tuple[Sequence[str], LabelMatrix] | None = None,
+        groups: Sequence[str] | None = None,
+    ) -> Self:
+        """Terms from `labels.knowledge`, idf and code facts from `texts` and `Y`.
+        `validation` and `groups` are unused."""
+        check_params(self, MatcherParams)
+        check_fit_input(texts, Y, labels, groups, validation)
+        terms = LabelTerms.build(labels.codes_, labels.knowledge, texts)
+        gold = sp.csr_matrix(Y, dtype=bool)  # sparse: MIMIC-size Y stays small
+        facts = CodeFacts.build(terms, gold, terms.full_matches(texts))
+        return self._set_state(terms, facts)
+
+    def fold_models(
+        self,
+        texts: Sequence[str],
+        Y: LabelMatrix,
+        *,
+        labels: LabelSpace,
+        folds: Folds,
+        groups: Sequence[str] | None = None,
+    ) -> Iterator[MatcherModel]:
+        """One matcher per fold whose code facts count only the fold's fit rows.
+
+        The idf and the term matches come from every note once: they read no labels, so
+        a held-out note's words may weigh terms as every training note's do.
+        """
+        check_params(self, MatcherParams)
+        check_fit_input(texts, Y, labels, groups)
+        terms = LabelTerms.build(labels.codes_, labels.knowledge, texts)
+        gold = sp.csr_matrix(Y, dtype=bool)
+        matched = terms.full_matches(texts)
+        for fit_rows, _ in folds:
+            facts = CodeFacts.build(terms, gold[fit_rows], matched[fit_rows])
+            yield type(self)(**self.get_params())._set_state(terms, facts)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """The best coverage of any of each code's terms in any one sentence."""
+        terms, _ = self._fitted()
+        return terms.match(texts)[0].best
+
+    def pair_features(self, texts: Sequence[str]) -> np.ndarray:
+        """(notes, labels, len(MATCHER_FEATURES)) features, in that order."""
+        terms, facts = self._fitted()
+        own, group = terms.match(texts)
+        return matcher_features(own, group, facts)
+
+    def candidates(self, features: np.ndarray) -> np.ndarray:
+        return features[..., MATCHER_FEATURES.index("term_coverage")] >= self.candidate_coverage
+
+    def evidence(self, text: str, label_indices: Sequence[int], top_n: int = 3) -> list[list[Span]]:
+        """Every word of the code's best-matching term (weight: its coverage) when that
+        coverage reaches `candidate_coverage`: a term is shown whole or not at all, so
+        `top_n` does not cut it."""
+        terms, _ = self._fitted()
+        return [
+            [Span(start, end, text[start:end].lower(), coverage) for start, end in hits]
+            if coverage >= self.candidate_coverage
+            else []
+            for coverage, hits in terms.lexicon.spans(text, label_indices)
+        ]
+
+    def save(self, path: Path) -> None:
+        terms, facts = self._fitted()
+        path.mkdir(parents=True, exist_ok=True)
+        write_json(path / PARAMS_FILE, {"params": self.get_params()}, FORMAT_VERSION)
+        state = {"labels": self.labels_, "terms": terms.lexicon.terms}
+        write_json(path / STATE_FILE, state, FORMAT_VERSION)
+        arrays = {"lexicon.idf": terms.lexicon.idf_}
+        arrays |= {f"facts.{name}": a for name, a in facts.as_arrays().items()}
+        write_arrays(path / ARRAYS_FILE, arrays, FORMAT_VERSION)
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        """Rebuilds the matcher from JSON and arrays: loading runs no saved code."""
+        model = cls(**read_json(path / PARAMS_FILE, FORMAT_VERSION)["params"])
+        state = read_json(path / STATE_FILE, FORMAT_VERSION)
+        arrays = read_arrays(path / ARRAYS_FILE, FORMAT_VERSION)
+        lexicon = CodeLexicon(state["terms"]).set_idf(arrays["lexicon.idf"])
+        facts = {
+            name[len("facts.") :]: a for name, a in arrays.items() if name.startswith("facts.")
+        }
+        return model._set_state(
+            LabelTerms.with_lexicon(state["labels"], lexicon), CodeFacts(**facts)
+        )
+
+    def _set_state(self, terms: LabelTerms, facts: CodeFacts) -> Self:
+        self.terms_ = terms
+        self.facts_ = facts
+        self.labels_ = list(terms.codes)
+        return self
+
+    def _fitted(self) -> tuple[LabelTerms, CodeFacts]:
+        if not hasattr(self, "facts_"):
+            raise NotFittedError(
+                "MatcherModel is not fitted yet: call fit(texts, Y, labels=...) first"
+            )
+        return self.terms_, self.facts_
+
+
+MatcherParams = constructor_params_model(
+    MatcherModel,
+    "MatcherParams",
+    candidate_coverage=Annotated[float, Field(ge=0, le=1)],
+)
+
+
+@dataclass
+class CodeFacts:
+    """What is known of each label before reading a note; arrays have one entry per label."""
+
+    group: np.ndarray  # index of the label's group (code family)
+    log_train_count: np.ndarray
+    log_group_train_count: np.ndarray
+    has_terms: np.ndarray
+    is_unspecified: np.ndarray
+    is_other: np.ndarray
+    code_length: np.ndarray
+    term_matches: np.ndarray  # training notes where a term of the label fully matched
+    term_match_hits: np.ndarray  # ... of which the label was gold
+
+    @classmethod
+    def build(
+        cls, terms: LabelTerms, gold: sp.csr_matrix, term_matched: sp.csr_matrix
+    ) -> CodeFacts:
+        """`gold` and `term_matched` are (training notes, labels) booleans."""
+        codes, groups = terms.codes, terms.groups
+        code_terms = terms.lexicon.terms[: len(codes)]
+        train_counts = np.asarray(gold.sum(axis=0), np.float64).ravel()
+        group = family_index(groups)
+        group_counts = np.bincount(group, weights=train_counts, minlength=len(set(groups)))
+        descriptions = [t[0].lower() if t else "" for t in code_terms]
+        return cls(
+            group=group,
+            log_train_count=np.log1p(train_counts).astype(np.float32),
+            log_group_train_count=np.log1p(group_counts[group]).astype(np.float32),
+            has_terms=np.array([bool(t) for t in code_terms], np.float32),
+            is_unspecified=np.array(["unspecified" in d for d in descriptions], np.float32),
+            is_other=np.array(["other" in d.split() for d in descriptions], np.float32),
+            code_length=np.array(
+                [len(c.split(":", 1)[1].replace(".", "")) for c in codes], np.float32
+            ),
+            term_matches=np.asarray(term_matched.sum(axis=0), np.float32).ravel(),
+            term_match_hits=np.asarray(term_matched.multiply(gold).sum(axis=0), np.float32).ravel(),
+        )
+
+    def term_precision(self) -> np.ndarray:
+        """How often a full match of the label's term meant the label, smoothed toward the
+        rate over all labels (`PRIOR_MATCHES` pseudo-matches)."""
+        prior = self.term_match_hits.sum() / max(float(self.term_matches.sum()), 1.0)
+        smoothed = (self.term_match_hits + PRIOR_MATCHES * prior) / (
+            self.term_matches + PRIOR_MATCHES
+        )
+        return smoothed.astype(np.float32)
+
+    def as_arrays(self) -> dict[str, np.ndarray]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+def family_index(groups: Sequence[str]) -> np.ndarray:
+    """Each label's family as an index into the sorted family names."""
+    index = {name: k for k, name in enumerate(sorted(set(groups)))}
+    return np.array([index[g] for g in groups], dtype=np.int64)
+
+
+def matcher_features(own: TermMatches, group: TermMatches, facts: CodeFacts) -> np.ndarray:
+    """(notes, labels, len(MATCHER_FEATURES)) features; `own`/`group` match each label / its
+    group. For a stack's training notes, `facts` must come from the other folds: a note's
+    own labels may not count in the features it learns from."""
+    full = (own.best >= FULL_MATCH).astype(np.float32)
+    shape = own.best.shape
+    columns = [
+        own.best,
+        full,
+        np.log1p(own.full_sentences),
+        own.best_description,
+        group.best,
+        (group.best >= FULL_MATCH).astype(np.float32),
+        own.best - group_max(own.best, facts.group),
+        *(
+            np.broadcast_to(value, shape)
+            for value in (
+                facts.log_train_count,
+                facts.log_group_train_count,
+                facts.has_terms,
+                facts.is_unspecified,
+                facts.is_other,
+                facts.code_length,
+            )
+        ),
+        full * facts.log_train_count,
+        full * facts.is_unspecified,
+        full * facts.term_precision(),
+    ]
+    return np.stack(columns, axis=-1, dtype=np.float32)

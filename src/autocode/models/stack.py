@@ -1,0 +1,398 @@
+"""A stack: N base models' scores re-ranked per (note, code) pair, one re-ranker per system.
+
+Each base model gives each pair features: its own (`DescribesPairs`, e.g. the matcher's
+term matches) or those `rerank.score_features` derives from its scores. A logistic
+regression per code system weighs them. It learns from out-of-fold features of the
+training notes (each fold's base models fitted on the other folds), so the features it
+weighs in training look like those it weighs at prediction time. A new base model joins
+a stack by configuration:
+
+    model: {name: stack, params: {base_models: [{name: tfidf}, {name: matcher}]}}
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Self
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import BaseModel, Field
+
+from autocode.knowledge import code_group
+from autocode.labels import LabelSpace
+from autocode.models.base import (
+    CodingModel,
+    DescribesPairs,
+    ExplainsPredictions,
+    FitsFolds,
+    Folds,
+    LabelMatrix,
+    NotFittedError,
+    check_fit_input,
+    constructor_params,
+)
+from autocode.models.crossfit import fold_splits
+from autocode.models.evidence import Span
+from autocode.models.matcher import family_index
+from autocode.models.params import ModelSpec, check_params, constructor_params_model
+from autocode.models.rerank import SCORE_FEATURES, Reranker, score_features
+from autocode.models.saved import read_arrays, read_json, write_arrays, write_json
+from autocode.models.tfidf import TfidfParams
+
+logger = logging.getLogger(__name__)
+
+PARAMS_FILE = "params.json"
+STATE_FILE = "stack.json"  # labels, base model names, feature names, re-ranked systems
+ARRAYS_FILE = "stack.npz"  # label families and re-ranker weights
+BASE_DIR = "base_{}"
+# Of every file above (each base model versions its own); 2: base models in base_k/
+# (version 1 was the former two-stage tfidf-lexicon layout).
+FORMAT_VERSION = 2
+# Pair features built at once, at most ~64 MB: memory stays bounded at any label count.
+FEATURE_BUDGET = 64 * 2**20 // 4
+DEFAULT_BASES = ({"name": "tfidf"}, {"name": "matcher"})
+
+
+class StackModel:
+    """`base_models`: registered models as `{name, params}`, each fitted on all training
+    notes for prediction and once per inner fold for the re-ranker's training pairs.
+
+    The re-ranker trains on every positive pair; per note, each base model's
+    `hard_negatives` best-scored negatives (a `DescribesPairs` model's own candidates
+    instead); and `random_negatives` others, weighted to stand for all the remaining ones.
+    `regularization` is the logistic regression's C. `evidence_order` lists the base models
+    whose evidence spans are shown, first one's first (None: every base model, in order).
+    """
+
+    params_model: ClassVar[type[BaseModel]]  # set below, once the params model is built
+
+    def __init__(
+        self,
+        *,
+        base_models: Sequence[Mapping[str, Any]] = DEFAULT_BASES,
+        inner_folds: int = 5,
+        hard_negatives: int = 100,
+        random_negatives: int = 20,
+        regularization: float = 1.0,
+        evidence_order: Sequence[int] | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.base_models = [dict(spec) for spec in base_models]
+        self.inner_folds = inner_folds
+        self.hard_negatives = hard_negatives
+        self.random_negatives = random_negatives
+        self.regularization = regularization
+        self.evidence_order = None if evidence_order is None else list(evidence_order)
+        self.seed = seed
+
+    def get_params(self) -> dict[str, Any]:
+        return constructor_params(self)
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        Y: LabelMatrix,
+        *,
+        labels: LabelSpace,
+        validation: tuple[Sequence[str], LabelMatrix] | None = None,
+        groups: Sequence[str] | None = None,
+    ) -> Self:
+        """`validation` and `groups` go to the base models' final fits (`groups` also to
+        their fold fits); the re-ranker learns from out-of-fold features of `texts`."""
+        check_params(self, self.params_model)
+        check_fit_input(texts, Y, labels, groups, validation)
+        specs = self._specs()
+        if self.evidence_order is not None and not set(self.evidence_order) <= set(
+            range(len(specs))
+        ):
+            raise ValueError(
+                f"evidence_order {self.evidence_order} names no base model of {len(specs)}"
+            )
+        family = family_index([code_group(code) for code in labels.codes_])
+        gold = sp.csr_matrix(Y, dtype=bool)
+        folds = fold_splits(len(texts), folds=self.inner_folds, seed=self.seed)
+        per_base = [self._fold_models(spec, texts, Y, labels, folds, groups) for spec in specs]
+        pairs = []
+        for (_, held_rows), fold_bases in zip(folds, zip(*per_base, strict=True), strict=True):
+            held_texts = [texts[i] for i in held_rows]
+            pairs.append(self._training_pairs(fold_bases, family, held_texts, gold[held_rows]))
+            del fold_bases  # free this fold's models before the next fold's are fitted
+        X, y, weights, columns = (np.concatenate(part) for part in zip(*pairs, strict=True))
+        bases = [
+            _new_model(spec).fit(texts, Y, labels=labels, validation=validation, groups=groups)
+            for spec in specs
+        ]
+        names = feature_names(bases)
+        rerankers = {
+            system: self._fit_reranker(X[rows], y[rows], weights[rows], names)
+            for system, system_cols in labels.system_columns().items()
+            for rows in [np.isin(columns, system_cols)]
+        }
+        # Learned state is assigned last, so a failed refit leaves the old fit whole.
+        self.bases_ = bases
+        self.family_ = family
+        self.feature_names_ = names
+        self.rerankers_ = rerankers
+        self.system_columns_ = labels.system_columns()
+        self.labels_ = list(labels.codes_)
+        return self
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        bases, rerankers = self._fitted()
+        probs = np.empty((len(texts), len(self.labels_)), dtype=np.float32)
+        for rows in note_blocks(len(texts), len(self.labels_) * len(self.feature_names_)):
+            features, _ = self._pair_features(bases, self.family_, [texts[i] for i in rows])
+            for system, columns in self.system_columns_.items():
+                probs[np.ix_(rows, columns)] = rerankers[system].predict_proba(features[:, columns])
+        return probs
+
+    def evidence(self, text: str, label_indices: Sequence[int], top_n: int = 3) -> list[list[Span]]:
+        """Per label: every span of the first explaining base model in `evidence_order`,
+        then the others' spans at other places, up to `top_n` in all."""
+        bases, _ = self._fitted()
+        order = range(len(bases)) if self.evidence_order is None else self.evidence_order
+        ordered = [bases[i] for i in order]
+        explaining = [model for model in ordered if isinstance(model, ExplainsPredictions)]
+        per_model = [model.evidence(text, label_indices, top_n) for model in explaining]
+        result = []
+        for spans_of_label in zip(*per_model, strict=True):
+            first, *others = spans_of_label
+            seen = {(span.start, span.end) for span in first}
+            extra = []
+            for spans in others:
+                for span in spans:
+                    if (span.start, span.end) not in seen:
+                        seen.add((span.start, span.end))
+                        extra.append(span)
+            result.append((list(first) + extra)[: max(top_n, len(first))])
+        return result if explaining else [[] for _ in label_indices]
+
+    def save(self, path: Path) -> None:
+        bases, rerankers = self._fitted()
+        path.mkdir(parents=True, exist_ok=True)
+        write_json(path / PARAMS_FILE, {"params": self.get_params()}, FORMAT_VERSION)
+        for k, base in enumerate(bases):
+            base.save(path / BASE_DIR.format(k))
+        state = {
+            "labels": self.labels_,
+            "base_models": [spec.name for spec in self._specs()],
+            "feature_names": self.feature_names_,
+            "systems": sorted(rerankers),
+        }
+        write_json(path / STATE_FILE, state, FORMAT_VERSION)
+        arrays = {"family": self.family_}
+        for system, reranker in rerankers.items():
+            arrays |= {f"reranker.{system}.{name}": a for name, a in reranker.as_arrays().items()}
+        write_arrays(path / ARRAYS_FILE, arrays, FORMAT_VERSION)
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        """Rebuilds the stack and its base models from JSON and arrays: no saved code runs."""
+        model = cls(**read_json(path / PARAMS_FILE, FORMAT_VERSION)["params"])
+        state = read_json(path / STATE_FILE, FORMAT_VERSION)
+        arrays = read_arrays(path / ARRAYS_FILE, FORMAT_VERSION)
+        model.bases_ = [
+            _registered(name).load(path / BASE_DIR.format(k))
+            for k, name in enumerate(state["base_models"])
+        ]
+        model.family_ = arrays["family"]
+        model.feature_names_ = state["feature_names"]
+        model.rerankers_ = {
+            system: Reranker.from_arrays(_prefixed(arrays, f"reranker.{system}."))
+            for system in state["systems"]
+        }
+        model.labels_ = state["labels"]
+        model.system_columns_ = LabelSpace.from_codes(model.labels_).system_columns()
+        return model
+
+    def _specs(self) -> list[ModelSpec]:
+        return [ModelSpec.model_validate(spec) for spec in self.base_models]
+
+    def _fold_models(
+        self,
+        spec: ModelSpec,
+        texts: Sequence[str],
+        Y: LabelMatrix,
+        labels: LabelSpace,
+        folds: Folds,
+        groups: Sequence[str] | None,
+    ) -> Iterator[CodingModel]:
+        """Base model `spec` fitted once per fold, on that fold's fit rows (lazily)."""
+        model = _new_model(spec)
+        if isinstance(model, FitsFolds):
+            yield from model.fold_models(texts, Y, labels=labels, folds=folds, groups=groups)
+            return
+        for k, (fit_rows, _) in enumerate(folds):
+            logger.info(
+                "stack inner fold %d/%d: fit %s on %d notes",
+                k + 1,
+                len(folds),
+                spec.name,
+                len(fit_rows),
+            )
+            yield _new_model(spec).fit(
+                [texts[i] for i in fit_rows],
+                Y[fit_rows],
+                labels=labels,
+                groups=None if groups is None else [groups[i] for i in fit_rows],
+            )
+
+    def _pair_features(
+        self, bases: Sequence[CodingModel], family: np.ndarray, texts: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(notes, labels, features) pair features of every base model side by side, and
+        (notes, labels) True where some base model makes the pair a hard negative."""
+        parts, candidates = [], np.zeros((len(texts), len(family)), bool)
+        for base in bases:
+            if isinstance(base, DescribesPairs):
+                features = base.pair_features(texts)
+                candidates |= base.candidates(features)
+            else:
+                scores = base.predict_proba(texts)
+                features = score_features(scores, family)
+                best = np.argsort(-scores, axis=1, kind="stable")[:, : self.hard_negatives]
+                np.put_along_axis(candidates, best, True, axis=1)
+            parts.append(features)
+        return np.concatenate(parts, axis=-1), candidates
+
+    def _training_pairs(
+        self,
+        bases: Sequence[CodingModel],
+        family: np.ndarray,
+        texts: Sequence[str],
+        gold: sp.csr_matrix,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Feature rows, gold, weights and label index of the pairs the re-ranker learns
+        from: `texts` are one held-out fold, `bases` fitted on the other folds."""
+        rng = np.random.default_rng(self.seed)
+        X_parts, y_parts, weight_parts, label_parts = [], [], [], []
+        for rows in note_blocks(len(texts), len(family) * len(feature_names(bases))):
+            gold_rows = gold[rows].toarray()
+            features, hard = self._pair_features(bases, family, [texts[i] for i in rows])
+            for k in range(len(rows)):
+                chosen, weights = self._pairs_of_note(hard[k] | gold_rows[k], rng)
+                X_parts.append(features[k, chosen])
+                y_parts.append(gold_rows[k, chosen])
+                weight_parts.append(weights)
+                label_parts.append(chosen)
+        return (
+            np.vstack(X_parts),
+            np.concatenate(y_parts),
+            np.concatenate(weight_parts),
+            np.concatenate(label_parts),
+        )
+
+    def _pairs_of_note(
+        self, hard: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Label indices to learn from for one note (its hard pairs and a sample of the
+        rest), and each pair's weight."""
+        rest = np.flatnonzero(~hard)
+        sampled = rng.choice(rest, size=min(self.random_negatives, rest.size), replace=False)
+        chosen = np.concatenate([np.flatnonzero(hard), sampled])
+        weights = np.ones(chosen.size, np.float32)
+        if sampled.size:
+            weights[-sampled.size :] = rest.size / sampled.size
+        return chosen, weights
+
+    def _fit_reranker(
+        self, X: np.ndarray, y: np.ndarray, weights: np.ndarray, names: list[str]
+    ) -> Reranker:
+        if len(set(y.tolist())) < 2:  # no positive (or no negative) pair: nothing to learn
+            logits = [k for k, name in enumerate(names) if name.endswith(".logit")]
+            return Reranker.passthrough(len(names), logits[0] if logits else 0)
+        return Reranker.fit(X, y, weights, regularization=self.regularization)
+
+    def _fitted(self) -> tuple[list[CodingModel], dict[str, Reranker]]:
+        if not hasattr(self, "rerankers_"):
+            raise NotFittedError(
+                f"{type(self).__name__} is not fitted yet: call fit(texts, Y, labels=...) first"
+            )
+        return self.bases_, self.rerankers_
+
+
+def note_blocks(n_notes: int, features_per_note: int) -> list[np.ndarray]:
+    """Consecutive note indices, at most `FEATURE_BUDGET` pair features per block."""
+    per_block = max(1, FEATURE_BUDGET // max(1, features_per_note))
+    return [np.arange(a, min(a + per_block, n_notes)) for a in range(0, n_notes, per_block)]
+
+
+def feature_names(bases: Sequence[CodingModel]) -> list[str]:
+    """`base{k}.{feature}` for each base model's pair features, in order."""
+    names = []
+    for k, base in enumerate(bases):
+        own = base.pair_feature_names if isinstance(base, DescribesPairs) else SCORE_FEATURES
+        names += [f"base{k}.{name}" for name in own]
+    return names
+
+
+class TfidfLexiconModel(StackModel):
+    """The preset `stack([tfidf, matcher])`: TF-IDF scores re-ranked with how fully the
+    code's description or inclusion terms, and its family's, appear in one sentence.
+
+    `tfidf` holds the TF-IDF base model's hyperparameters; the others are the stack's.
+    Evidence shows the code's term words first, then TF-IDF's strongest n-grams.
+    """
+
+    def __init__(
+        self,
+        *,
+        tfidf: Mapping[str, Any] | None = None,
+        inner_folds: int = 5,
+        hard_negatives: int = 100,
+        random_negatives: int = 20,
+        regularization: float = 1.0,
+        seed: int = 0,
+    ) -> None:
+        self.tfidf = dict(tfidf or {})
+        super().__init__(
+            base_models=[{"name": "tfidf", "params": self.tfidf}, {"name": "matcher"}],
+            inner_folds=inner_folds,
+            hard_negatives=hard_negatives,
+            random_negatives=random_negatives,
+            regularization=regularization,
+            evidence_order=[1, 0],
+            seed=seed,
+        )
+
+
+NotNegative = Annotated[int, Field(ge=0)]
+STACK_FIELDS: dict[str, Any] = {
+    "inner_folds": Annotated[int, Field(ge=2)],
+    "hard_negatives": NotNegative,
+    "random_negatives": NotNegative,
+    "regularization": Annotated[float, Field(gt=0)],
+}
+StackParams = constructor_params_model(
+    StackModel,
+    "StackParams",
+    base_models=Annotated[list[ModelSpec], Field(min_length=1)],
+    evidence_order=list[NotNegative] | None,
+    **STACK_FIELDS,
+)
+
+
+TfidfLexiconParams = constructor_params_model(
+    TfidfLexiconModel, "TfidfLexiconParams", tfidf=TfidfParams | None, **STACK_FIELDS
+)
+StackModel.params_model = StackParams
+TfidfLexiconModel.params_model = TfidfLexiconParams
+
+
+def _new_model(spec: ModelSpec) -> CodingModel:
+    return _registered(spec.name)(**spec.params)
+
+
+def _registered(name: str) -> type[CodingModel]:
+    # The registry imports every model, this one among them: looked up when used.
+    from autocode.models import model_class
+
+    return model_class(name)
+
+
+def _prefixed(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    """The arrays whose names start with `prefix`, named without it."""
+    return {name[len(prefix) :]: a for name, a in arrays.items() if name.startswith(prefix)}

@@ -1,0 +1,74 @@
+"""The pair features a stack learns from (score features, the matcher's), and the
+re-ranker's pass-through, against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from autocode.knowledge import CodeKnowledge, LabelTerms
+from autocode.models.matcher import MATCHER_FEATURES, CodeFacts, matcher_features
+from autocode.models.rerank import SCORE_FEATURES, Reranker, group_max, score_features
+
+# ----------------------------------------------------------------------------- pair features
+
+
+def test_group_max_takes_each_labels_family_maximum() -> None:
+    # Interleaved families, and family 2 of one label.
+    values = np.array([[0.2, 0.1, 0.7, 0.4, 0.5], [0.9, 0.3, 0.1, 0.0, 0.2]], np.float32)
+    group = np.array([1, 0, 1, 0, 2])
+    expected = np.array([[0.7, 0.4, 0.7, 0.4, 0.5], [0.9, 0.3, 0.9, 0.3, 0.2]], np.float32)
+    assert np.array_equal(group_max(values, group), expected)
+
+
+def test_pair_features_hold_hand_computed_values() -> None:
+    codes = ["ICD10CM:L40.0", "ICD10CM:L40.9", "ICD10CM:R42"]
+    # Four training notes: L40.0 gold in three, R42 in one; L40.0's term matched notes 0, 1
+    # and 3 (two of them gold), L40.9's note 0 (not gold). All labels: 2 hits in 4 matches.
+    gold = sp.csr_matrix(np.array([[1, 0, 0], [1, 0, 1], [1, 0, 0], [0, 0, 0]], bool))
+    matched = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 0], [0, 0, 0], [1, 0, 0]], bool))
+    knowledge = CodeKnowledge()
+    terms = LabelTerms.build(codes, knowledge, ["Psoriasis.", "Dizziness."])
+    families = [knowledge.terms("ICD10CM:L40"), knowledge.terms("ICD10CM:R42")]
+    assert terms.lexicon.terms == [*(knowledge.terms(c) for c in codes), *families]
+    facts = CodeFacts.build(terms, gold, matched)
+    own, group = terms.match(["Plaque psoriasis, dizzy."])
+    scores = np.array([[0.5, 0.8, 0.2]], np.float32)
+
+    from_scores = score_features(scores, facts.group)[0]
+    column = {name: from_scores[:, i] for i, name in enumerate(SCORE_FEATURES)}
+    assert column["logit"] == pytest.approx([0.0, math.log(4), math.log(0.25)], abs=1e-5)
+    assert column["log_rank"] == pytest.approx([math.log(2), 0.0, math.log(3)])
+    assert column["share_of_note_max"] == pytest.approx([0.625, 1.0, 0.25])
+    assert column["gap_to_best_sibling"] == pytest.approx([-0.3, 0.0, 0.0])
+
+    features = matcher_features(own, group, facts)[0]
+    column = {name: features[:, i] for i, name in enumerate(MATCHER_FEATURES)}
+    assert column["term_full_match"].tolist() == [1.0, 1.0, 0.0]  # plaque psoriasis / psoriasis
+    assert column["group_full_match"].tolist() == [1.0, 1.0, 0.0]
+    assert column["log_train_count"] == pytest.approx(np.log1p([3, 0, 1]))
+    assert column["log_group_train_count"] == pytest.approx(np.log1p([3, 3, 1]))
+    assert column["is_unspecified"].tolist() == [0.0, 1.0, 0.0]
+    assert column["full_match_x_unspecified"].tolist() == [0.0, 1.0, 0.0]
+    assert column["code_length"].tolist() == [4.0, 4.0, 3.0]
+    # (hits + 2 * 0.5) / (matches + 2) where the term matched, else 0.
+    assert column["term_match_precision"] == pytest.approx([0.6, 1 / 3, 0.0])
+    assert column["full_match_x_log_train_count"] == pytest.approx([math.log(4), 0.0, 0.0])
+    assert column["has_terms"].tolist() == [1.0, 1.0, 1.0]
+    assert column["is_other"].tolist() == [0.0, 0.0, 0.0]
+    # L40.9 ("Psoriasis") fully matches too: no sibling matches better than either.
+    assert column["term_gap_to_best_sibling"] == pytest.approx([0.0, 0.0, 0.0], abs=1e-6)
+    assert column["group_coverage"][:2] == pytest.approx([1.0, 1.0], abs=1e-6)
+    # L40.0's description "Psoriasis vulgaris" is half there; its inclusion term is whole.
+    assert 0 < column["description_coverage"][0] < 1
+    assert column["term_log_full_sentences"][:2] == pytest.approx([math.log(2), math.log(2)])
+
+
+def test_the_passthrough_reranker_passes_one_models_probabilities_through() -> None:
+    scores = np.array([[0.3, 0.9, 0.02]], np.float32)
+    features = np.zeros((1, 3, 20), np.float32)
+    features[..., 4] = np.log(scores / (1 - scores))
+    assert Reranker.passthrough(20, 4).predict_proba(features) == pytest.approx(scores, abs=1e-6)
