@@ -28,12 +28,13 @@ from sklearn.multiclass import OneVsRestClassifier
 from autocode import metrics
 from autocode.config import TrainConfig, load_config, shared_data_dir
 from autocode.corpus.load import LoadOptions, load_notes
+from autocode.corpus.schema import NoteSet
 from autocode.knowledge import CodeKnowledge, system_columns
 from autocode.labels import GoldWithUnseen, LabelSpace, gold_with_unseen
 from autocode.models import TfidfLexiconModel
 from autocode.models.linear import LinearSettings, train_linear
 from autocode.train.evaluation import evaluate_coder
-from autocode.train.fitting import NoteSet, fit_coder
+from autocode.train.fitting import fit_coder
 
 REPO = Path(__file__).resolve().parents[1]
 THRESHOLDS = np.arange(0.01, 0.95, 0.01)

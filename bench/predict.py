@@ -70,8 +70,9 @@ def coder_dir() -> Path:
     if CODER_DIR.is_dir():
         return CODER_DIR
     from autocode.config import TrainConfig
+    from autocode.corpus.schema import NoteSet
     from autocode.corpus.synth import generate_notes
-    from autocode.train.fitting import NoteSet, fit_coder
+    from autocode.train.fitting import fit_coder
 
     print(f"training the benchmark Coder into {CODER_DIR} ...", file=sys.stderr)
     notes = list(generate_notes(TRAIN_NOTES + VALIDATION_NOTES, TRAIN_SEED))

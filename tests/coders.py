@@ -14,8 +14,9 @@ import pytest
 from mlflow import MlflowClient
 
 from autocode.config import TrainConfig
+from autocode.corpus.schema import NoteSet
 from autocode.decisions.coder import Coder
-from autocode.train.fitting import NoteSet, fit_coder
+from autocode.train.fitting import fit_coder
 from autocode.train.tracking import log_coder
 
 # Routing loose enough that a small model sends some notes to review and most to auto.

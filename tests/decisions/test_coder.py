@@ -17,6 +17,7 @@ import pytest
 
 from autocode.codes import excludes1_conflicts, is_billable
 from autocode.config import DataConfig, LabelConfig, ModelConfig, RoutingConfig, TrainConfig
+from autocode.corpus.schema import NoteSet
 from autocode.decisions.coder import CODER_FILE, Coder
 from autocode.decisions.policy import ReviewPolicy
 from autocode.decisions.records import AUTO, REVIEW, Prediction
@@ -26,7 +27,7 @@ from autocode.infer.loading import ModelAddressError, load_coder
 from autocode.infer.pyfunc import CODER_ARTIFACT
 from autocode.labels import LabelSpace
 from autocode.models import CodingModel
-from autocode.train.fitting import NoteSet, fit_coder
+from autocode.train.fitting import fit_coder
 
 if TYPE_CHECKING:
     from conftest import TinyCorpus

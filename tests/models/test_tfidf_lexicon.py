@@ -11,7 +11,7 @@ import pytest
 
 from autocode import metrics
 from autocode.corpus.load import LoadOptions, load_notes
-from autocode.labels import LabelSpace
+from autocode.labels import LabelSpace, gold_with_unseen
 from autocode.models import MatcherModel, TfidfLexiconModel, TfidfModel
 from autocode.models.crossfit import fold_splits
 from autocode.models.rerank import Reranker
@@ -145,18 +145,16 @@ def test_codiesp_dev_diagnoses_reach_the_quality_target(codiesp_root: Path) -> N
     )
 
     diagnoses = [c for c in space.codes_ if c.startswith("ICD10CM:")]
-    unseen = sorted(
-        {c for codes in dev_codes for c in codes if c.startswith("ICD10CM:")} - set(diagnoses)
-    )
-    gold = LabelSpace.from_codes(diagnoses + unseen).encode(dev_codes).toarray()
+    dev_diagnoses = [[c for c in codes if c.startswith("ICD10CM:")] for codes in dev_codes]
+    scored = gold_with_unseen(LabelSpace.from_codes(diagnoses), dev_diagnoses)
+    gold = scored.gold.toarray()
     columns = [space.codes_.index(c) for c in diagnoses]
     scores = {}
     for name, model in (("plain", plain), ("reranked", reranked)):
-        probs = model.predict_proba(dev.column("text").to_pylist())[:, columns]
-        probs = np.hstack([probs, np.zeros((len(probs), len(unseen)), np.float32)])
+        probs = scored.pad(model.predict_proba(dev.column("text").to_pylist())[:, columns])
         scores[name] = (best_global_f1(gold, probs), metrics.mean_average_precision(gold, probs))
 
-    assert len(unseen) > 400  # unseen dev codes count as misses for both
+    assert scored.unseen > 400  # unseen dev codes count as misses for both
     f1, map_ = scores["reranked"]
     assert f1 >= 0.35 and map_ >= 0.35, scores
     assert f1 > scores["plain"][0] + 0.1 and map_ > scores["plain"][1] + 0.1, scores

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from autocode.cli import app
 from autocode.config import TrainConfig
-from autocode.train.fitting import NoteSet, fit_coder
+from autocode.corpus.schema import NoteSet
+from autocode.train.fitting import fit_coder
 from conftest import TinyCorpus
 
 UNSEEN_CODE = "ICD9CM:428.0"

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from autocode.config import DataConfig, ModelConfig, TrainConfig
+from autocode.corpus.schema import NoteSet
 from autocode.knowledge import CodeKnowledge
 from autocode.labels import LabelSpace
 from autocode.models import TfidfModel
 from autocode.train import fitting
-from autocode.train.fitting import NoteSet, fit_coder
+from autocode.train.fitting import fit_coder
 
 if TYPE_CHECKING:
     from conftest import TinyCorpus

@@ -7,7 +7,8 @@ import logging
 import pytest
 
 from autocode.config import TrainConfig
-from autocode.train.fitting import NoteSet, fit_coder
+from autocode.corpus.schema import NoteSet
+from autocode.train.fitting import fit_coder
 from conftest import TinyCorpus
 
 

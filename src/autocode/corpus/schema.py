@@ -56,3 +56,19 @@ class Note:
 def notes_to_table(notes: list[Note]) -> pa.Table:
     """Build an Arrow table in the canonical schema from notes."""
     return pa.Table.from_pylist([note.as_row() for note in notes], schema=NOTE_SCHEMA)
+
+
+@dataclass
+class NoteSet:
+    """Texts and their gold code lists for one role (train, validation, test).
+
+    `groups` names each note's patient (its note id where the patient is unknown); None:
+    every note counts as its own patient.
+    """
+
+    texts: list[str]
+    codes: list[list[str]]
+    groups: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.texts)

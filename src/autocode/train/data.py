@@ -12,10 +12,9 @@ import pyarrow as pa
 from autocode.config import DataConfig
 from autocode.corpus.load import LoadOptions, load_notes
 from autocode.corpus.quarantine import LoadReport
-from autocode.corpus.schema import NOTE_ID, PATIENT_ID
+from autocode.corpus.schema import NOTE_ID, PATIENT_ID, NoteSet
 from autocode.corpus.splits import SplitRatios, assign_splits, group_key
 from autocode.corpus.table import ColumnMap
-from autocode.train.fitting import NoteSet
 
 
 @dataclass

@@ -11,6 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from autocode.config import TrainConfig
+from autocode.corpus.schema import NoteSet
 from autocode.decisions.calibration import make_calibrator
 from autocode.decisions.coder import Coder
 from autocode.decisions.policy import tune_review_bands
@@ -21,22 +22,6 @@ from autocode.models import CodingModel, model_class
 from autocode.models.crossfit import out_of_fold_scores
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class NoteSet:
-    """Texts and their gold code lists for one role (train, validation, test).
-
-    `groups` names each note's patient (its note id where the patient is unknown); None:
-    every note counts as its own patient.
-    """
-
-    texts: list[str]
-    codes: list[list[str]]
-    groups: list[str] | None = None
-
-    def __len__(self) -> int:
-        return len(self.texts)
 
 
 @dataclass
