@@ -28,6 +28,11 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LinearSettings:
+    """The optimiser's settings, checked on construction. `TfidfModel` passes its own
+    hyperparameters of the same names (documented there, with its own defaults): epochs
+    (>= 1), batch_size (>= 1), learning_rate (AdaGrad step, > 0), l2 (>= 0), pos_weight
+    (> 0), sampled_negatives (>= 1, None: every label) and seed."""
+
     epochs: int = 30
     batch_size: int = 64
     learning_rate: float = 0.5

@@ -60,7 +60,16 @@ MATCHER_FEATURES = (
 
 class MatcherModel:
     """`candidate_coverage`: the term coverage (0 to 1, default 0.5) from which a pair is
-    worth a stack's learning, and from which a term's words are shown as evidence."""
+    worth a stack's learning, and from which a term's words are shown as evidence.
+
+    Parameters
+    ----------
+    candidate_coverage : float, default 0.5
+        The best term coverage in one sentence (the share of a term's idf-weighted words
+        found) from which a (note, code) pair is a candidate: a hard pair a stack's
+        re-ranker learns from, and a code whose term words `evidence` shows; 0 to 1.
+        It does not change `predict_proba`.
+    """
 
     pair_feature_names = MATCHER_FEATURES
 

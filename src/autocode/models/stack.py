@@ -65,6 +65,34 @@ class StackModel:
     instead); and `random_negatives` others, weighted to stand for all the remaining ones.
     `regularization` is the logistic regression's C. `evidence_order` lists the base models
     whose evidence spans are shown, first one's first (None: every base model, in order).
+
+    Parameters
+    ----------
+    base_models : sequence of {name, params} mappings, default tfidf and matcher
+        The base models: registered model names with their hyperparameters (checked by
+        that model's params model; params may be omitted for the defaults); at least one.
+        The default is `[{"name": "tfidf"}, {"name": "matcher"}]`, both on defaults.
+    inner_folds : int, default 5
+        Folds of the training notes for the re-ranker's out-of-fold features: each base
+        model is fitted once per fold, then once on all notes; >= 2, and at most the
+        number of training notes.
+    hard_negatives : int, default 100
+        Per note, the codes each score-only base model scores highest, this many, join the
+        gold codes as re-ranker training pairs (a `DescribesPairs` base model adds its own
+        candidates instead); >= 0. Training only: prediction scores every pair.
+    random_negatives : int, default 20
+        Per note, this many of the remaining negative pairs are sampled for the re-ranker,
+        weighted to stand for all of them; >= 0.
+    regularization : float, default 1.0
+        The inverse regularisation strength C of each code system's logistic regression
+        (on standardised features): smaller is stronger; > 0.
+    evidence_order : sequence of int or None, default None
+        Indices into `base_models` of the models whose evidence is shown, first one's
+        spans first; each >= 0 and < the number of base models (checked in `fit`). None:
+        every base model, in order.
+    seed : int, default 0
+        Seeds the inner fold split and the random negative sample (not the base models,
+        which take their own); a non-negative integer.
     """
 
     params_model: ClassVar[type[BaseModel]]  # set below, once the params model is built
@@ -335,6 +363,25 @@ class TfidfLexiconModel(StackModel):
 
     `tfidf` holds the TF-IDF base model's hyperparameters; the others are the stack's.
     Evidence shows the code's term words first, then TF-IDF's strongest n-grams.
+
+    Parameters
+    ----------
+    tfidf : mapping or None, default None
+        Hyperparameters of the TF-IDF base model (see `TfidfModel`; checked by
+        `TfidfParams`); None or {}: its defaults. The matcher runs on its defaults.
+    inner_folds : int, default 5
+        Folds of the training notes for the re-ranker's out-of-fold features; >= 2 (see
+        `StackModel`).
+    hard_negatives : int, default 100
+        Per note, TF-IDF's this many highest-scored codes (and the matcher's candidate
+        pairs) join the gold codes as re-ranker training pairs; >= 0.
+    random_negatives : int, default 20
+        Per note, this many other negative pairs are sampled, weighted to stand for all of
+        them; >= 0.
+    regularization : float, default 1.0
+        The re-rankers' logistic regression C: smaller is stronger; > 0.
+    seed : int, default 0
+        Seeds the inner fold split and the negative sample; a non-negative integer.
     """
 
     def __init__(

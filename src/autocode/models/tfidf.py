@@ -91,6 +91,44 @@ class TfidfModel:
     `min_patients` also keeps only those found in the notes of at least that many
     distinct patients (the `groups` given to `fit`), so that one patient's details
     repeated across their notes stay out of the model.
+
+    Parameters
+    ----------
+    word_ngram_max : int, default 2
+        Word n-grams of 1 to this many words (tokens of 2+ word characters) are the
+        features; >= 1. Evidence spans are word n-grams of the same lengths.
+    char_ngram_range : tuple of two ints or None, default None
+        (min, max) lengths of character n-grams taken within word boundaries, added as
+        a second feature block; min <= max. None: words only.
+    min_df : int, default 2
+        Keeps only n-grams found in at least this many training notes (in each feature
+        block); >= 1.
+    max_features : int or None, default 200_000
+        At most this many n-grams per feature block, the most frequent in the training
+        notes; >= 1. None: no cap.
+    min_patients : int or None, default None
+        Keeps only n-grams found in the notes of at least this many distinct patients
+        (`groups` of `fit`; without groups, notes); >= 1. None: no patient filter.
+    sublinear_tf : bool, default True
+        Term frequency as 1 + log(tf) instead of the raw count.
+    epochs : int, default 5
+        Passes of the linear layer over the training notes; >= 1.
+    batch_size : int, default 128
+        Notes per minibatch (one optimiser step each); >= 1.
+    learning_rate : float, default 1.0
+        Base step size of the row-wise AdaGrad optimiser; > 0.
+    l2 : float, default 1e-5
+        L2 penalty on the weights, applied to the feature rows each minibatch touches;
+        >= 0 (0: none).
+    pos_weight : float, default 10.0
+        Weight of a positive (note, code) entry in the binary cross-entropy relative to a
+        negative one; > 0 (1: unweighted). Above 1 it favours recall of rare codes.
+    sampled_negatives : int or None, default None
+        Per minibatch, update only the codes positive in it plus this many sampled
+        negative codes, up-weighted to keep the gradient unbiased; >= 1. None: every code
+        at every step (exact, slower with many codes).
+    seed : int, default 0
+        Seeds the minibatch order and the negative sampling; a non-negative integer.
     """
 
     def __init__(

@@ -70,6 +70,16 @@ class Evaluation:
 def evaluate_coder(
     coder: Coder, texts: Sequence[str], codes: Sequence[Sequence[str]]
 ) -> Evaluation:
+    """Score `coder` on labelled notes: `texts` and each note's gold `codes`.
+
+    The Coder predicts calibrated probabilities and applies its thresholds; gold codes
+    outside its label space are kept as extra columns it cannot predict (see the module
+    docstring). The returned `Evaluation` holds the metrics report (`metrics.evaluate`:
+    overall, per system and per training-frequency bucket, plus the review policy's
+    automation report and `unseen_gold_codes`), the scored codes and gold, and the padded
+    probabilities and predictions, for `per_code_table`. Logs nothing itself; raises
+    ValueError when there are no notes.
+    """
     if not texts:
         raise ValueError("no notes to evaluate: the selected split(s) are empty")
     probs = coder.predict_proba(texts)

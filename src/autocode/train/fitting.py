@@ -97,6 +97,16 @@ def tune_decisions(
     raw: np.ndarray,
     gold: sp.csr_matrix,
 ) -> Coder:
+    """The Coder of a fitted `model`: its decisions tuned on validation scores.
+
+    `raw` are the model's uncalibrated (notes, labels) validation scores (a validation
+    split's, or out-of-fold ones) and `gold` their (notes, labels) multi-hot codes. Tuned,
+    in order: the calibrator (`config.calibration.method`), fitted on raw scores; the
+    global threshold, best micro-F1 on the calibrated ones; per-code thresholds, each
+    code's best F1 shrunk toward the global one by `config.thresholds.shrinkage`; and the
+    review bands (accept and reject thresholds per code) for `config.routing`'s targets.
+    Returns the Coder bundling the model, `labels` and those decisions; logs nothing.
+    """
     calibrator = make_calibrator(config.calibration.method).fit(raw, gold)
     probs = calibrator.transform(raw)
     global_threshold = tune_global_threshold(gold, probs)

@@ -31,6 +31,23 @@ class TrainResult:
 
 
 def run_training(config: TrainConfig, tracking_uri: str | None = None) -> TrainResult:
+    """Train, tune and evaluate one Coder as described by `config`, in one MLflow run.
+
+    Loads the code knowledge and the data splits the config names, checks them before the
+    run starts (`check_trainable`), then fits the model and tunes calibration, thresholds
+    and review bands (`fit_coder`: on the validation split, or cross-fitted without one),
+    and evaluates the Coder on validation (when there is one) and test. `tracking_uri`
+    names the MLflow store (None: MLflow's default) of the run in
+    `config.experiment_name`.
+
+    Logged: the flattened config as params; data and code-source lineage; the quarantine
+    summary; fit time and label count; validation plots (reliability, precision-recall,
+    automation vs precision), the automation curve and the tuned policy; validation and
+    test metrics; the test per-code report and metrics JSON; and, with
+    `tracking.log_model`, the Coder as a model registered as
+    `config.registered_model_name`. Returns the run id, the model URI ("" when not
+    logged) and the test and validation metric reports ({} without a validation split).
+    """
     # What codes mean is read once, here, from the files the config names: models, the
     # per-code report and evaluation all use this one object.
     knowledge = CodeKnowledge(config.codes.sources())
