@@ -155,9 +155,10 @@ def submit(
         case.lease_holder = case.lease_token = case.lease_expires_at = None
         session.flush()
         session.refresh(case, ["decisions"])
-        after = {"status": DONE, "codes": _codes(case), "comment": bool(comment)}
+        codes = _codes(case)
+        after = {"status": DONE, "codes": codes, "comment": bool(comment)}
         audit.record(session, now, reviewer, "submit", case_id=case_id, before=before, after=after)
-        return list(after["codes"])
+        return codes
 
 
 def release(store: ReviewStore, case_id: int, actor: str) -> None:
