@@ -172,6 +172,8 @@ class CaseRow(Base):
             postgresql_where=sql_text("status != 'done'"),
         ),
         Index("ix_review_cases_status_priority", "status", "confidence", "id"),
+        # Counting live leases must not read every case's text.
+        Index("ix_review_cases_lease", "lease_expires_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

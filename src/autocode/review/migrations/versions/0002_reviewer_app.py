@@ -43,6 +43,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_review_cases_status_priority", "review_cases", ["status", "confidence", "id"]
     )
+    op.create_index("ix_review_cases_lease", "review_cases", ["lease_expires_at"])
     op.create_table(
         "review_users",
         sa.Column("id", sa.Integer, primary_key=True),
