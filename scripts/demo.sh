@@ -31,5 +31,17 @@ echo "== 6. batch-code the whole archive: Parquet parts, routing, review queue (
 $BIN/autocode predict --model "$MODEL_URI" --input "$OUT/archive" --output "$OUT/coded" \
     --queue "sqlite:///$OUT/review-queue.db"
 
+echo "== 7. reviewer app: a demo reviewer with a generated password"
+$BIN/autocode review migrate --db "sqlite:///$OUT/review-queue.db"
+DEMO_PASSWORD=$($BIN/python -c 'import secrets; print(secrets.token_urlsafe(12))')
+# The password goes through the environment, never the command line.
+AUTOCODE_REVIEW_PASSWORD="$DEMO_PASSWORD" $BIN/autocode review add-user demo --role admin \
+    --db "sqlite:///$OUT/review-queue.db"
+(umask 077 && printf '%s\n' "$DEMO_PASSWORD" > "$OUT/demo-password.txt")
+
 echo
 echo "MLflow UI: $BIN/mlflow ui --backend-store-uri sqlite:///$(pwd)/mlflow.db  (then open http://127.0.0.1:5000)"
+echo "Reviewer app: $BIN/autocode review serve --db sqlite:///$OUT/review-queue.db"
+echo "  then open http://127.0.0.1:8000/login as user 'demo', password: $DEMO_PASSWORD"
+echo "  (also in $OUT/demo-password.txt; export reviewed labels with"
+echo "   $BIN/autocode review export --db sqlite:///$OUT/review-queue.db --out $OUT/reviewed.parquet)"

@@ -19,10 +19,12 @@ from autocode.corpus.errors import SourceError
 from autocode.corpus.load import FORMATS, LoadOptions
 from autocode.corpus.table import ColumnMap
 from autocode.display import logged_stages, row_progress
+from autocode.review.cli import review_app
 
 app = typer.Typer(help="Predict medical codes from clinical notes.", no_args_is_help=True)
 data_app = typer.Typer(help="Load, inspect, prepare and synthesise note archives.")
 app.add_typer(data_app, name="data")
+app.add_typer(review_app, name="review")
 console = Console()
 error_console = Console(stderr=True)
 _DEFAULT_SHOWWARNING = warnings.showwarning

@@ -20,6 +20,7 @@ suits one machine; a team points `--queue` at a shared server such as
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,11 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     DateTime,
     Dialect,
     Engine,
+    Float,
     ForeignKey,
+    Index,
     String,
     Text,
     UniqueConstraint,
@@ -44,6 +48,7 @@ from sqlalchemy import (
     select,
     tuple_,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 from sqlalchemy.orm import (
@@ -60,6 +65,7 @@ from sqlalchemy.types import TypeDecorator
 from autocode.codes.systems import normalize_code
 from autocode.corpus.validity import MAX_ID_CHARS, character_problem
 from autocode.private_files import ensure_private_file
+from autocode.review.schema import Migration, SchemaVersionError, ensure_current, upgrade
 
 if TYPE_CHECKING:
     from autocode.decisions.records import Decision
@@ -104,8 +110,17 @@ def check_queue(url: str) -> None:
     except DBAPIError as error:
         reason = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
         raise QueueUnavailableError(f"--queue {shown}: cannot open the queue: {reason}") from None
-    except (ArgumentError, ImportError, OSError) as error:
+    except (ArgumentError, ImportError, OSError, SchemaVersionError) as error:
         raise QueueUnavailableError(f"--queue {shown}: cannot open the queue: {error}") from None
+
+
+def migrate_queue(url: str) -> Migration:
+    """Upgrade the queue at `url` in place to this autocode's schema (creating a new one)."""
+    engine = _create_engine(url)
+    try:
+        return upgrade(engine.execution_options(**{_WRITE: True}))
+    finally:
+        engine.dispose()
 
 
 def _utcnow() -> datetime:
@@ -135,12 +150,31 @@ class Base(DeclarativeBase):
 
 
 class CaseRow(Base):
-    """`review_cases`: one note awaiting (or past) review under one model version."""
+    """`review_cases`: one note awaiting (or past) review under one model version.
+
+    `confidence` and `code_list` are derived from the predictions when the case is queued,
+    so the queue page can order and filter 100,000 cases through an index instead of
+    reading JSON; the lease columns say who holds the case and until when.
+    """
 
     __tablename__ = "review_cases"
     # No CHECK on status: PostgreSQL reports a failing CHECK with the whole row, note text
     # included; status is validated in Python instead.
-    __table_args__ = (UniqueConstraint("note_id", "model_version", name="uq_review_cases_note"),)
+    __table_args__ = (
+        UniqueConstraint("note_id", "model_version", name="uq_review_cases_note"),
+        # The pending queue (everything not done) in priority order; partial, so closed cases
+        # never slow it down. Queries must repeat the literal `status != 'done'` to use it.
+        Index(
+            "ix_review_cases_pending",
+            "confidence",
+            "id",
+            sqlite_where=sql_text("status != 'done'"),
+            postgresql_where=sql_text("status != 'done'"),
+        ),
+        Index("ix_review_cases_status_priority", "status", "confidence", "id"),
+        # Counting live leases must not read every case's text.
+        Index("ix_review_cases_lease", "lease_expires_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     note_id: Mapped[str] = mapped_column(String(MAX_ID_CHARS))  # the loader's own limit
@@ -152,6 +186,12 @@ class CaseRow(Base):
     status: Mapped[str] = mapped_column(String(16), default=OPEN, server_default=OPEN, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_utcnow, onupdate=_utcnow)
+    confidence: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    code_list: Mapped[str] = mapped_column(Text, default="|", server_default="|")
+    lease_holder: Mapped[str | None] = mapped_column(String(255))
+    lease_token: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    comment: Mapped[str | None] = mapped_column(Text)  # the reviewer's, on submit
     decisions: Mapped[list[DecisionRow]] = relationship(
         back_populates="case", order_by="DecisionRow.id", passive_deletes=True
     )
@@ -174,7 +214,45 @@ class DecisionRow(Base):
     reviewer: Mapped[str] = mapped_column(String(255))
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_utcnow)
     comment: Mapped[str | None] = mapped_column(Text)
+    # The model's call on the code when the reviewer decided (None before the reviewer app):
+    # what the dashboard's agreement figures compare against.
+    model_accepted: Mapped[bool | None] = mapped_column(Boolean)
     case: Mapped[CaseRow] = relationship(back_populates="decisions")
+
+
+class UserRow(Base):
+    """`review_users`: an account of the reviewer app (argon2 hash, never the password)."""
+
+    __tablename__ = "review_users"
+    __table_args__ = (
+        CheckConstraint("role IN ('reviewer', 'admin')", name="ck_review_users_role"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_utcnow)
+
+
+class AuditRow(Base):
+    """`review_audit`: append-only; who did what to which case or account, before and after.
+
+    `before`/`after` hold statuses, lease holders, codes and roles, never note text or
+    comments (a comment is recorded as present or not).
+    """
+
+    __tablename__ = "review_audit"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=_utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    case_id: Mapped[int | None] = mapped_column(index=True)
+    target_user: Mapped[str | None] = mapped_column(String(255))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 # ----------------------------------------------------------------------------- values
@@ -242,6 +320,7 @@ class ReviewDecision:
     reviewer: str
     decided_at: datetime
     comment: str | None
+    model_accepted: bool | None = None  # the model's call when decided; None before the app
 
 
 @dataclass(frozen=True)
@@ -259,6 +338,10 @@ class ReviewCase:
     created_at: datetime
     updated_at: datetime
     decisions: list[ReviewDecision]
+    confidence: float = 0.0
+    comment: str | None = field(default=None, repr=False)  # free text: may quote the note
+    lease_holder: str | None = None
+    lease_expires_at: datetime | None = None
 
     def reviewed_codes(self) -> list[str]:
         """The note's codes after review, sorted: see `reviewed_codes`."""
@@ -286,12 +369,22 @@ def reviewed_codes(
 
 
 class ReviewStore:
-    """The review queue at a SQLAlchemy URL; creates its tables if they are missing."""
+    """The review queue at a SQLAlchemy URL.
+
+    A new database gets the tables at the current schema revision; a queue at an older
+    revision raises SchemaVersionError naming `autocode review migrate` (see schema.py).
+    """
 
     def __init__(self, url: str) -> None:
         self.engine = _create_engine(url)
         writer = self.engine.execution_options(**{_WRITE: True})
-        Base.metadata.create_all(writer)
+        try:
+            ensure_current(self.engine, writer)
+        except BaseException:
+            self.engine.dispose()
+            raise
+        self.writer = writer
+        self.clock = _utcnow  # tests move time forward to expire leases
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(writer, expire_on_commit=False)
 
@@ -300,6 +393,14 @@ class ReviewStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def reading(self) -> Session:
+        """A session for queries (use as a context manager)."""
+        return self._read()
+
+    def writing(self) -> AbstractContextManager[Session]:
+        """A write transaction (SQLite: BEGIN IMMEDIATE), committed when the block ends."""
+        return self._write.begin()
 
     def __enter__(self) -> ReviewStore:
         return self
@@ -513,7 +614,28 @@ def _row(case: NewCase) -> dict[str, Any]:
         "text": case.text,
         "route_reasons": case.reasons,
         "predictions": case.predictions,
+        "confidence": case_confidence(case.predictions),
+        "code_list": code_list(case.predictions),
     }
+
+
+def case_confidence(predictions: Sequence[dict[str, Any]]) -> float:
+    """How sure the model is of its least certain call: min over codes of max(p, 1 - p).
+
+    0.5 is a coin toss on some code; a case without predictions scores 0, first in the queue,
+    since the model had nothing to offer on it.
+    """
+    sureness = [
+        max(float(p["probability"]), 1.0 - float(p["probability"]))
+        for p in predictions
+        if isinstance(p.get("probability"), int | float)
+    ]
+    return min(sureness, default=0.0)
+
+
+def code_list(predictions: Sequence[dict[str, Any]]) -> str:
+    """`|A|B|`: the predicted codes, delimited so `LIKE '%|A|%'` matches whole codes only."""
+    return "|" + "".join(f"{p['code']}|" for p in predictions)
 
 
 def _case_row(session: Session, case_id: int, lock: bool = False) -> CaseRow:
@@ -552,6 +674,10 @@ def _case_snapshot(row: CaseRow) -> ReviewCase:
         created_at=row.created_at,
         updated_at=row.updated_at,
         decisions=[_decision_snapshot(decision) for decision in row.decisions],
+        confidence=row.confidence,
+        comment=row.comment,
+        lease_holder=row.lease_holder,
+        lease_expires_at=row.lease_expires_at,
     )
 
 
@@ -568,6 +694,7 @@ def _decision_snapshot(row: DecisionRow) -> ReviewDecision:
         reviewer=row.reviewer,
         decided_at=row.decided_at,
         comment=row.comment,
+        model_accepted=row.model_accepted,
     )
 
 

@@ -1,0 +1,339 @@
+"""Server-rendered pages: login, queue, case, code search, and the admin pages."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.datastructures import FormData
+
+from autocode.review import audit, leases, queries
+from autocode.review.app.evidence import segments
+from autocode.review.app.security import (
+    CSRF_FIELD,
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    AdminLogin,
+    CheckedAdmin,
+    CheckedLogin,
+    CurrentLogin,
+    Login,
+    set_private_cookie,
+)
+from autocode.review.auth import ROLES, User, add_user, authenticate, update_user, users
+from autocode.review.codesearch import code_index, describe_code
+from autocode.review.leases import LeaseError
+from autocode.review.queries import QueueFilter
+from autocode.review.store import DONE, ReviewStore
+
+router = APIRouter()
+
+
+def _store(request: Request) -> ReviewStore:
+    store: ReviewStore = request.app.state.store
+    return store
+
+
+def _render(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+) -> HTMLResponse:
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def _field(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+@router.get("/healthz", include_in_schema=False)
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+# ----------------------------------------------------------------------------- login
+
+
+@router.get("/login", response_class=HTMLResponse, include_in_schema=False)
+def login_page(request: Request) -> Response:
+    return _login_form(request, "", 200)
+
+
+def _login_form(request: Request, error: str, status: int) -> Response:
+    token = secrets.token_urlsafe(32)
+    response = _render(request, "login.html", {"csrf": token, "error": error}, status)
+    set_private_cookie(response, request, LOGIN_CSRF_COOKIE, token, max_age=3600)
+    return response
+
+
+@router.post("/login", include_in_schema=False)
+async def login(request: Request) -> Response:
+    form = await request.form()
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    sent = _field(form, CSRF_FIELD)
+    if not cookie or not secrets.compare_digest(cookie, sent):
+        return _login_form(request, "The form expired; please log in again.", 403)
+    outcome = try_login(request, _field(form, "name"), _field(form, "password"))
+    if isinstance(outcome, str):
+        return _login_form(request, outcome, 429 if "Too many" in outcome else 401)
+    cookie_value, _, _ = outcome
+    response = RedirectResponse("/queue", status_code=303)
+    set_private_cookie(
+        response, request, SESSION_COOKIE, cookie_value, request.app.state.sessions.max_age_s
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+    return response
+
+
+def try_login(request: Request, name: str, password: str) -> tuple[str, str, User] | str:
+    """The session cookie, its CSRF token and the user, or the message to show."""
+    address = request.client.host if request.client else "unknown"
+    limiter = request.app.state.limiter
+    wait = limiter.retry_after(name, address)
+    if wait > 0:
+        return f"Too many wrong passwords: try again in {int(wait // 60) + 1} minutes."
+    user = authenticate(_store(request), name, password)
+    if user is None:
+        limiter.failed(name, address)
+        return "Wrong name or password."
+    limiter.succeeded(name)
+    cookie, csrf = request.app.state.sessions.issue(user)
+    return cookie, csrf, user
+
+
+@router.post("/logout", include_in_schema=False)
+def logout(login: CheckedLogin) -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# ----------------------------------------------------------------------------- queue
+
+
+@router.get("/", include_in_schema=False)
+def home(login: CurrentLogin) -> Response:
+    return RedirectResponse("/queue", status_code=303)
+
+
+@router.get("/queue", response_class=HTMLResponse, include_in_schema=False)
+def queue(
+    request: Request,
+    login: CurrentLogin,
+    status: str = queries.PENDING,
+    system: str = "",
+    code: str = "",
+    reason: str = "",
+    after: str = "",
+) -> Response:
+    filters = QueueFilter(status, system, code, reason)
+    store = _store(request)
+    try:
+        page = queries.queue_page(store, filters, after or None)
+        error = ""
+    except ValueError as problem:
+        page, error = queries.QueuePage([], None), str(problem)
+    context = {
+        "login": login,
+        "filters": filters,
+        "page": page,
+        "counts": queries.status_counts(store),
+        "statuses": [queries.PENDING, "open", "in_review", DONE],
+        "error": error,
+    }
+    return _render(request, "queue.html", context, 422 if error else 200)
+
+
+@router.post("/cases/next", include_in_schema=False)
+async def next_case(request: Request, login: CheckedLogin) -> Response:
+    form = await request.form()
+    filters = QueueFilter(
+        queries.PENDING, _field(form, "system"), _field(form, "code"), _field(form, "reason")
+    )
+    return _go_next(request, login, filters)
+
+
+def _go_next(request: Request, login: Login, filters: QueueFilter | None = None) -> Response:
+    store = _store(request)
+    conditions = queries.case_filters(filters) if filters else []
+    lease = leases.claim_next(store, login.user.name, request.app.state.settings.lease, conditions)
+    target = "/queue?empty=1" if lease is None else f"/cases/{lease.case_id}"
+    return RedirectResponse(target, status_code=303)
+
+
+@router.post("/cases/{case_id}/claim", include_in_schema=False)
+def claim_case(request: Request, case_id: int, login: CheckedLogin) -> Response:
+    try:
+        leases.claim(_store(request), case_id, login.user.name, request.app.state.settings.lease)
+    except LeaseError as error:
+        return _case_page(request, case_id, login, str(error), 409)
+    return RedirectResponse(f"/cases/{case_id}", status_code=303)
+
+
+# ----------------------------------------------------------------------------- case
+
+
+@router.get("/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)
+def case_page(request: Request, case_id: int, login: CurrentLogin) -> Response:
+    return _case_page(request, case_id, login, "", 200)
+
+
+def _case_page(request: Request, case_id: int, login: Login, error: str, status: int) -> Response:
+    store = _store(request)
+    try:
+        case = store.get(case_id)
+    except KeyError:
+        return _render(request, "error.html", {"status": 404, "message": "no such case"}, 404)
+    lease = leases.held_lease(store, case_id, login.user.name)
+    final = set(case.reviewed_codes())
+    predictions = [
+        {
+            **prediction,
+            "description": describe_code(prediction["code"]),
+            "checked_accept": (
+                prediction["code"] in final if case.status == DONE else prediction.get("accepted")
+            ),
+        }
+        for prediction in case.predictions
+    ]
+    added = [d.code for d in case.decisions if d.action == "add"]
+    context = {
+        "login": login,
+        "case": case,
+        "lease": lease,
+        "segments": segments(case.text, case.predictions),
+        "predictions": predictions,
+        "added": [(code, describe_code(code)) for code in dict.fromkeys(added)],
+        "error": error,
+        "reviewers": [u.name for u in users(store) if u.active] if login.user.is_admin else [],
+    }
+    return _render(request, "case.html", context, status)
+
+
+@router.post("/cases/{case_id}/submit", include_in_schema=False)
+async def submit_case(request: Request, case_id: int, login: CheckedLogin) -> Response:
+    form = await request.form()
+    verdicts = {
+        key.removeprefix("verdict:"): value
+        for key, value in form.multi_items()
+        if key.startswith("verdict:") and isinstance(value, str)
+    }
+    added = [v.strip() for v in form.getlist("add") if isinstance(v, str) and v.strip()]
+    try:
+        leases.submit(
+            _store(request),
+            case_id,
+            _field(form, "lease_token"),
+            login.user.name,
+            verdicts,
+            added,
+            _field(form, "comment").strip() or None,
+        )
+    except LeaseError as error:
+        return _case_page(request, case_id, login, str(error), 409)
+    except ValueError as error:
+        return _case_page(request, case_id, login, str(error), 422)
+    except KeyError:
+        return _render(request, "error.html", {"status": 404, "message": "no such case"}, 404)
+    return _go_next(request, login)
+
+
+@router.get("/codes/search", response_class=HTMLResponse, include_in_schema=False)
+def code_search(request: Request, login: CurrentLogin, q: str = "") -> Response:
+    hits = code_index().search(q) if q.strip() else []
+    return _render(request, "search_results.html", {"hits": hits, "query": q})
+
+
+# ----------------------------------------------------------------------------- admin
+
+
+@router.post("/admin/cases/{case_id}/release", include_in_schema=False)
+def release_case(request: Request, case_id: int, login: CheckedAdmin) -> Response:
+    try:
+        leases.release(_store(request), case_id, login.user.name)
+    except KeyError:
+        return _render(request, "error.html", {"status": 404, "message": "no such case"}, 404)
+    return RedirectResponse(f"/cases/{case_id}", status_code=303)
+
+
+@router.post("/admin/cases/{case_id}/reassign", include_in_schema=False)
+async def reassign_case(request: Request, case_id: int, login: CheckedAdmin) -> Response:
+    form = await request.form()
+    to = _field(form, "to")
+    if to not in {u.name for u in users(_store(request)) if u.active}:
+        return _case_page(request, case_id, login, f"no active user named {to!r}", 422)
+    try:
+        leases.reassign(_store(request), case_id, to, login.user.name)
+    except LeaseError as error:
+        return _case_page(request, case_id, login, str(error), 409)
+    except KeyError:
+        return _render(request, "error.html", {"status": 404, "message": "no such case"}, 404)
+    return RedirectResponse(f"/cases/{case_id}", status_code=303)
+
+
+@router.get("/admin/users", response_class=HTMLResponse, include_in_schema=False)
+def users_page(request: Request, login: AdminLogin) -> Response:
+    return _users_page(request, login, "", 200)
+
+
+def _users_page(request: Request, login: Login, error: str, status: int) -> Response:
+    context = {"login": login, "users": users(_store(request)), "roles": ROLES, "error": error}
+    return _render(request, "users.html", context, status)
+
+
+@router.post("/admin/users", include_in_schema=False)
+async def create_user(request: Request, login: CheckedAdmin) -> Response:
+    form = await request.form()
+    try:
+        add_user(
+            _store(request),
+            _field(form, "name"),
+            _field(form, "role"),
+            _field(form, "password"),
+            actor=login.user.name,
+        )
+    except ValueError as error:
+        return _users_page(request, login, str(error), 422)
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.post("/admin/users/{name}", include_in_schema=False)
+async def change_user(request: Request, name: str, login: CheckedAdmin) -> Response:
+    form = await request.form()
+    role = _field(form, "role") or None
+    active = {"yes": True, "no": False}.get(_field(form, "active"))
+    password = _field(form, "password") or None
+    if name == login.user.name and (active is False or role not in (None, "admin")):
+        return _users_page(request, login, "you cannot demote or deactivate yourself", 422)
+    try:
+        update_user(
+            _store(request), name, login.user.name, role=role, active=active, password=password
+        )
+    except (KeyError, ValueError) as error:
+        return _users_page(request, login, str(error).strip("'\""), 422)
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.get("/admin/dashboard", response_class=HTMLResponse, include_in_schema=False)
+def dashboard_page(request: Request, login: AdminLogin) -> Response:
+    store = _store(request)
+    board = queries.dashboard(store)
+    peak = max([n for _, n in board.throughput] or [1])
+    context = {
+        "login": login,
+        "board": board,
+        "peak": peak,
+        "counts": queries.status_counts(store),
+        "target": request.app.state.settings.target_precision,
+    }
+    return _render(request, "dashboard.html", context)
+
+
+@router.get("/admin/audit", response_class=HTMLResponse, include_in_schema=False)
+def audit_page(request: Request, login: AdminLogin) -> Response:
+    return _render(
+        request, "audit.html", {"login": login, "entries": audit.entries(_store(request))}
+    )

@@ -1,0 +1,82 @@
+// The case page's progressive enhancement: evidence highlighting, adding searched codes,
+// keyboard shortcuts. A static file, since the page's CSP allows no inline script.
+"use strict";
+
+(function () {
+  const rows = () => Array.from(document.querySelectorAll(".code-row"));
+  let selected = -1;
+
+  function select(index) {
+    const all = rows();
+    if (!all.length) return;
+    selected = Math.max(0, Math.min(index, all.length - 1));
+    const code = all[selected].dataset.code;
+    all.forEach((row, i) => row.classList.toggle("selected", i === selected));
+    document.querySelectorAll("mark.ev").forEach((mark) => {
+      mark.classList.toggle("hl", mark.dataset.codes.split(" ").includes(code));
+    });
+    const first = document.querySelector("mark.ev.hl");
+    if (first) first.scrollIntoView({ block: "nearest" });
+  }
+
+  function decide(action) {
+    const row = rows()[selected];
+    if (!row) return;
+    const radio = row.querySelector(`input[value="${action}"]`);
+    if (radio && !radio.disabled) radio.checked = true;
+  }
+
+  function addCode(code, description) {
+    const form = document.getElementById("review-form");
+    const list = document.getElementById("added");
+    if (!form || !list || form.querySelector(`input[name="add"][value="${CSS.escape(code)}"]`)) return;
+    const item = document.createElement("li");
+    item.textContent = `${code} — ${description} `;
+    const input = document.createElement("input");
+    Object.assign(input, { type: "hidden", name: "add", value: code });
+    const remove = document.createElement("button");
+    Object.assign(remove, { type: "button", textContent: "remove", className: "link" });
+    remove.addEventListener("click", () => item.remove());
+    item.append(input, remove);
+    list.append(item);
+  }
+
+  document.addEventListener("click", (event) => {
+    const target = event.target.closest("button.code-select, button.add-code");
+    if (!target) return;
+    if (target.classList.contains("code-select")) {
+      select(rows().findIndex((row) => row.dataset.code === target.dataset.code));
+    } else {
+      addCode(target.dataset.code, target.dataset.description || "");
+    }
+  });
+
+  document.addEventListener("keydown", (event) => {
+    const typing = event.target.closest("input[type=search], input[type=text], input:not([type]), textarea, select");
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      const form = document.getElementById("review-form");
+      if (form) { event.preventDefault(); form.requestSubmit(); }
+      return;
+    }
+    if (event.target.id === "code-search" && event.key === "Enter") { event.preventDefault(); return; }
+    if (typing || event.ctrlKey || event.metaKey || event.altKey) return;
+    const actions = {
+      j: () => select(selected + 1),
+      k: () => select(selected - 1),
+      a: () => decide("accept"),
+      r: () => decide("reject"),
+      "/": () => document.getElementById("code-search")?.focus(),
+      q: () => { window.location.href = "/queue"; },
+      n: () => document.getElementById("start")?.click(),
+    };
+    const action = actions[event.key];
+    if (action) { event.preventDefault(); action(); }
+  });
+
+  document.addEventListener("DOMContentLoaded", () => {
+    if (document.body.classList.contains("case-page")) {
+      const withEvidence = rows().findIndex((row) => row.querySelector(".has-ev"));
+      select(withEvidence >= 0 ? withEvidence : 0);
+    }
+  });
+})();

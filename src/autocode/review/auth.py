@@ -1,0 +1,176 @@
+"""Reviewer accounts: argon2 password hashes, roles, and the wrong-password rate limit.
+
+Passwords are never stored or logged: only argon2id hashes (argon2-cffi's defaults). An
+unknown name costs the same hash check as a wrong password, so timing does not tell which
+accounts exist.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+
+from autocode.review import audit
+from autocode.review.store import ReviewStore, UserRow
+
+REVIEWER, ADMIN = "reviewer", "admin"
+ROLES = (REVIEWER, ADMIN)
+MIN_PASSWORD_CHARS = 12
+_HASHER = PasswordHasher()
+_DUMMY_HASH = _HASHER.hash("not a password of any account")
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+    role: str
+    active: bool
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == ADMIN
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise ValueError(f"invalid role {role!r}: expected one of {ROLES}")
+    return role
+
+
+def check_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise ValueError(
+            f"the password has {len(password)} characters; at least {MIN_PASSWORD_CHARS} needed"
+        )
+    return password
+
+
+def add_user(store: ReviewStore, name: str, role: str, password: str, actor: str) -> User:
+    """Create an account; ValueError if the name is taken or the password too short."""
+    name = name.strip()
+    if not name or len(name) > 255 or any(not c.isprintable() for c in name):
+        raise ValueError(f"invalid user name {name!r}: 1-255 printable characters")
+    check_role(role)
+    password_hash = _HASHER.hash(check_password(password))
+    now = store.clock()
+    with store.writing() as session:
+        if session.scalar(select(UserRow.id).where(UserRow.name == name)) is not None:
+            raise ValueError(f"user {name!r} already exists")
+        row = UserRow(name=name, role=role, password_hash=password_hash, created_at=now)
+        session.add(row)
+        session.flush()
+        audit.record(
+            session, now, actor, "add_user", target_user=name, after={"role": role, "active": True}
+        )
+        return _user(row)
+
+
+def update_user(
+    store: ReviewStore,
+    name: str,
+    actor: str,
+    *,
+    role: str | None = None,
+    active: bool | None = None,
+    password: str | None = None,
+) -> User:
+    """Change an account's role, active flag or password (audited; the password never is)."""
+    new_hash = None if password is None else _HASHER.hash(check_password(password))
+    now = store.clock()
+    with store.writing() as session:
+        row = session.scalar(select(UserRow).where(UserRow.name == name))
+        if row is None:
+            raise KeyError(f"no user named {name!r}")
+        before = {"role": row.role, "active": row.active}
+        if role is not None:
+            row.role = check_role(role)
+        if active is not None:
+            row.active = active
+        if new_hash is not None:
+            row.password_hash = new_hash
+        after = {"role": row.role, "active": row.active, "password_changed": new_hash is not None}
+        audit.record(
+            session, now, actor, "update_user", target_user=name, before=before, after=after
+        )
+        return _user(row)
+
+
+def users(store: ReviewStore) -> list[User]:
+    with store.reading() as session:
+        return [_user(row) for row in session.scalars(select(UserRow).order_by(UserRow.name))]
+
+
+def user_by_id(store: ReviewStore, user_id: int) -> User | None:
+    with store.reading() as session:
+        row = session.get(UserRow, user_id)
+        return None if row is None else _user(row)
+
+
+def authenticate(store: ReviewStore, name: str, password: str) -> User | None:
+    """The active user with this name and password, else None."""
+    with store.reading() as session:
+        row = session.scalar(select(UserRow).where(UserRow.name == name))
+    try:
+        _HASHER.verify(row.password_hash if row else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if row is None or not row.active:
+        return None
+    return _user(row)
+
+
+def _user(row: UserRow) -> User:
+    return User(row.id, row.name, row.role, row.active)
+
+
+class LoginLimiter:
+    """Wrong passwords per account and per address in a sliding window (in memory).
+
+    After `max_failures` failures within `window_s` seconds for an account, or
+    `max_failures * 4` from an address (one address may serve several coders), logins are
+    refused until the oldest failure leaves the window. Per process: run one server
+    process, or put the limit in front of it too.
+    """
+
+    def __init__(self, max_failures: int = 5, window_s: float = 900.0) -> None:
+        self.max_failures = max_failures
+        self.window_s = window_s
+        self._failures: defaultdict[str, deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def retry_after(self, account: str, address: str) -> float:
+        """Seconds until a login may be tried; 0 when it may now."""
+        now = time.monotonic()
+        with self._lock:
+            waits = [
+                self._wait(f"account:{account.lower()}", self.max_failures, now),
+                self._wait(f"address:{address}", self.max_failures * 4, now),
+            ]
+        return max(waits)
+
+    def failed(self, account: str, address: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for key in (f"account:{account.lower()}", f"address:{address}"):
+                self._failures[key].append(now)
+
+    def succeeded(self, account: str) -> None:
+        with self._lock:
+            self._failures.pop(f"account:{account.lower()}", None)
+
+    def _wait(self, key: str, limit: int, now: float) -> float:
+        failures = self._failures.get(key)
+        if not failures:
+            return 0.0
+        while failures and failures[0] <= now - self.window_s:
+            failures.popleft()
+        if len(failures) < limit:
+            return 0.0
+        return failures[-limit] + self.window_s - now

@@ -1,0 +1,130 @@
+"""`autocode review ...`: migrate the queue, add users, serve the reviewer app, export labels."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+review_app = typer.Typer(help="The review queue and the reviewer web app.", no_args_is_help=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Queue SQLAlchemy URL [default: sqlite:///review-queue.db]."),
+]
+PASSWORD_ENV = "AUTOCODE_REVIEW_PASSWORD"
+SECRET_ENV = "AUTOCODE_REVIEW_SECRET"
+
+
+def _url(db: str | None) -> str:
+    from autocode.review.store import default_queue_url
+
+    return db or default_queue_url()
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
+
+
+@review_app.command("migrate")
+def migrate(db: DbOption = None) -> None:
+    """Upgrade the queue's schema in place (creating the queue if it does not exist)."""
+    from autocode.review.store import migrate_queue
+
+    try:
+        migration = migrate_queue(_url(db))
+    except Exception as error:  # one line, never a traceback with SQL in it
+        raise _fail(f"cannot migrate the queue: {type(error).__name__}: {error}") from None
+    before = migration.before or "none (new queue)"
+    typer.echo(f"queue schema: {before} -> {migration.after}")
+
+
+@review_app.command("add-user")
+def add_user_command(
+    name: str,
+    role: Annotated[str, typer.Option("--role", help="reviewer or admin")] = "reviewer",
+    db: DbOption = None,
+) -> None:
+    """Create an account. The password comes from $AUTOCODE_REVIEW_PASSWORD or stdin, never
+    the command line (where other users could read it)."""
+    from autocode.review.auth import add_user
+    from autocode.review.store import ReviewStore
+
+    password = os.environ.get(PASSWORD_ENV)
+    if password is None:
+        if sys.stdin.isatty():
+            import getpass
+
+            password = getpass.getpass(f"password for {name}: ")
+        else:
+            password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        with ReviewStore(_url(db)) as store:
+            user = add_user(store, name, role, password, actor="cli")
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    typer.echo(f"added {user.role} {user.name}")
+
+
+@review_app.command("serve")
+def serve(
+    db: DbOption = None,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    target_precision: Annotated[
+        float | None,
+        typer.Option("--target-precision", help="Precision the routing policy was tuned for."),
+    ] = None,
+    lease_minutes: Annotated[int, typer.Option("--lease-minutes", min=1)] = 30,
+    ssl_certfile: Annotated[Path | None, typer.Option("--ssl-certfile")] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option("--ssl-keyfile")] = None,
+) -> None:
+    """Run the reviewer app. Sessions are signed with $AUTOCODE_REVIEW_SECRET, or with a
+    random key for this process (everyone logs in again after a restart)."""
+    import secrets
+    from datetime import timedelta
+
+    import uvicorn
+
+    from autocode.review.app import AppSettings, create_app
+    from autocode.review.store import ReviewStore
+
+    secret = os.environ.get(SECRET_ENV) or secrets.token_urlsafe(48)
+    store = ReviewStore(_url(db))
+    settings = AppSettings(
+        secret=secret,
+        lease=timedelta(minutes=lease_minutes),
+        target_precision=target_precision,
+    )
+    scheme = "https" if ssl_certfile else "http"
+    typer.echo(f"reviewer app on {scheme}://{host}:{port}/login", err=True)
+    try:
+        uvicorn.run(
+            create_app(store, settings),
+            host=host,
+            port=port,
+            ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+            ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
+            log_level="info",
+            server_header=False,
+        )
+    finally:
+        store.close()
+
+
+@review_app.command("export")
+def export(
+    out: Annotated[Path, typer.Option("--out", help="Parquet file to write.")],
+    db: DbOption = None,
+) -> None:
+    """Write the reviewed notes (final codes after review) as a canonical Parquet dataset."""
+    from autocode.review.export import export_reviewed
+    from autocode.review.store import ReviewStore
+
+    with ReviewStore(_url(db)) as store:
+        summary = export_reviewed(store, out)
+    typer.echo(f"exported {summary.notes} reviewed notes to {out} (sha256 {summary.digest[:12]})")

@@ -1,0 +1,96 @@
+"""Search codes by description for the reviewer's "add a missing code" box.
+
+ICD-10-CM (categories and codes), ICD-10-PCS and HCPCS (when its CMS file is present) are
+searched by words in their descriptions or by code prefix; CPT has no open descriptions, so
+a CPT number is offered as itself. The index is built on first use (about two seconds, the
+ICD-10-CM tabular) and kept for the process.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+
+from autocode.codes.hcpcs import default_hcpcs_catalog
+from autocode.codes.icd10cm import _tabular
+from autocode.codes.icd_tables import code_table
+from autocode.codes.systems import CPT, ICD10CM, ICD10PCS, CodeError, normalize_code
+
+MAX_QUERY_CHARS = 100
+_CPT_NUMBER = re.compile(r"(?:cpt:?\s*)?(\d{4}[0-9FTU])", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class CodeHit:
+    code: str
+    description: str
+
+
+class CodeIndex:
+    """Codes with their descriptions, lower-cased once for substring search."""
+
+    def __init__(self, entries: list[tuple[str, str]]) -> None:
+        self.entries = entries
+        self._haystacks = [f"{code.lower()} {description.lower()}" for code, description in entries]
+
+    def search(self, query: str, limit: int = 20) -> list[CodeHit]:
+        """Codes whose code or description contains every word of `query`; code matches first."""
+        query = query.strip()[:MAX_QUERY_CHARS]
+        words = query.lower().split()
+        if not words:
+            return []
+        hits: list[CodeHit] = []
+        cpt = _CPT_NUMBER.fullmatch(query)
+        if cpt:
+            hits.append(CodeHit(f"{CPT}:{cpt.group(1).upper()}", "CPT code (no description)"))
+        code_hits: list[CodeHit] = []
+        text_hits: list[CodeHit] = []
+        for (code, description), haystack in zip(self.entries, self._haystacks, strict=True):
+            if all(word in haystack for word in words):
+                value = code.split(":", 1)[1].lower()
+                bucket = code_hits if value.startswith(words[0].replace(".", "")) else text_hits
+                bucket.append(CodeHit(code, description))
+                if len(code_hits) >= limit:
+                    break
+        text_hits.sort(key=lambda hit: len(hit.description))
+        return (hits + code_hits + text_hits)[:limit]
+
+
+_index: CodeIndex | None = None
+_lock = threading.Lock()
+
+
+def code_index() -> CodeIndex:
+    global _index
+    with _lock:
+        if _index is None:
+            _index = CodeIndex(_entries())
+        return _index
+
+
+def describe_code(code: str) -> str:
+    """The description of a code for display; empty when none is known."""
+    from autocode.codes.descriptions import describe
+
+    try:
+        return describe(code) or ""
+    except (CodeError, KeyError):
+        return ""
+
+
+def _entries() -> list[tuple[str, str]]:
+    entries: list[tuple[str, str]] = []
+    tabular = _tabular()
+    for value in tabular.get_all_codes(with_dots=True):
+        try:
+            code = normalize_code(value, ICD10CM)
+        except CodeError:
+            continue  # chapters ("1") and blocks ("A00-A09") are not codes
+        entries.append((code, str(tabular.get_description(value))))
+    pcs = code_table(ICD10PCS)
+    entries += [(f"{ICD10PCS}:{value}", text) for value, text in pcs.descriptions.items()]
+    hcpcs = default_hcpcs_catalog()
+    if hcpcs is not None:
+        entries += [(code, entry.long_description) for code, entry in hcpcs.codes.items()]
+    return entries

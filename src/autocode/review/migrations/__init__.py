@@ -1,0 +1,1 @@
+"""Alembic migrations of the review queue; run them with `autocode review migrate`."""

@@ -1,0 +1,271 @@
+"""The reviewer app through its HTTP interface: auth, CSRF, roles, the review flow, privacy."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from fastapi.routing import APIRoute
+from starlette.routing import Mount
+
+from autocode.corpus.load import LoadOptions, load_notes
+from autocode.review import ReviewStore, leases
+from autocode.review.app import iter_routes
+from autocode.review.export import export_reviewed
+from review.app_client import PASSWORD, SECRET_TEXT, ReviewApp, make_review_app
+from review.test_store import ANEMIA, ASTHMA, DIABETES, HYPERTENSION, new_case
+
+PUBLIC = {"/login", "/healthz", "/api/login", "/static"}
+
+
+@pytest.fixture
+def review(tmp_path: Path) -> Iterator[ReviewApp]:
+    with ReviewStore(f"sqlite:///{tmp_path / 'queue.db'}") as store:
+        store.enqueue([new_case(0, text=SECRET_TEXT), new_case(1, text=SECRET_TEXT)])
+        yield make_review_app(store)
+
+
+def routes(review: ReviewApp) -> list[tuple[str, str]]:
+    """(method, path) of every route, path parameters filled in."""
+    found = []
+    for route in iter_routes(review.app.routes):
+        if isinstance(route, APIRoute):
+            path = re.sub(r"\{case_id\}", "1", route.path)
+            path = re.sub(r"\{name\}", "rob", path)
+            found += [(method, path) for method in sorted(route.methods - {"HEAD"})]
+        else:
+            assert isinstance(route, Mount), f"unexpected route {route!r}"
+    return found
+
+
+def test_every_route_but_login_and_health_refuses_without_a_session(review: ReviewApp):
+    public = {r.path for r in iter_routes(review.app.routes) if isinstance(r, Mount)}
+    client = review.client()
+    checked = 0
+    for method, path in routes(review):
+        if path in PUBLIC:
+            public.add(path)
+            continue
+        response = client.request(method, path)
+        checked += 1
+        if path.startswith("/api/"):
+            assert response.status_code == 401, (method, path)
+        else:
+            assert (response.status_code, response.headers.get("location")) == (
+                303,
+                "/login",
+            ), (method, path)
+        assert SECRET_TEXT not in response.text
+    assert public == PUBLIC and checked >= 20
+
+
+def test_forged_or_expired_session_cookie_is_refused(review: ReviewApp):
+    client = review.client()
+    client.cookies.set("autocode_session", "eyJ1aWQiOjN9.forged.signature")
+    assert client.get("/api/cases/1").status_code == 401
+
+
+def test_state_changing_requests_need_the_session_csrf_token(review: ReviewApp):
+    client, csrf = review.login("rita")
+    assert client.post("/cases/next").status_code == 403
+    assert client.post("/cases/next", data={"csrf_token": "wrong"}).status_code == 403
+    assert client.post("/api/cases/next").status_code == 403
+    assert client.post("/api/cases/next", headers={"X-CSRF-Token": "wrong"}).status_code == 403
+    assert client.post("/cases/next", data={"csrf_token": csrf}).status_code == 303
+    response = client.post("/api/cases/next", headers={"X-CSRF-Token": csrf})
+    # Her own case again: a reviewer's live lease stays claimable by her.
+    assert response.status_code == 200 and response.json()["case_id"] == 1
+    # The login form has a token of its own (a double-submit cookie).
+    assert (
+        review.client().post("/login", data={"name": "rita", "password": PASSWORD}).status_code
+        == 403
+    )
+
+
+def test_a_reviewer_cannot_reach_admin_routes(review: ReviewApp):
+    client, csrf = review.login("rita")
+    admin_routes = [(m, p) for m, p in routes(review) if p.startswith(("/admin", "/api/admin"))]
+    assert len(admin_routes) >= 7
+    for method, path in admin_routes:
+        response = client.request(method, path, data={"csrf_token": csrf, "role": "admin"})
+        assert response.status_code == 403, (method, path)
+    admin, _ = review.login("ada")
+    assert admin.get("/admin/dashboard").status_code == 200
+    assert admin.get("/api/admin/dashboard").status_code == 200
+    assert admin.get("/admin/users").status_code == 200
+
+
+def test_wrong_passwords_are_rate_limited_per_account(review: ReviewApp):
+    client = review.client()
+    for _ in range(5):
+        response = client.post("/api/login", json={"name": "rob", "password": "wrong password"})
+        assert response.status_code == 401
+    right = client.post("/api/login", json={"name": "rob", "password": PASSWORD})
+    assert right.status_code == 429 and "Too many" in right.json()["detail"]
+    # Another account from the same address is not locked by rob's failures (yet).
+    assert client.post("/api/login", json={"name": "rita", "password": PASSWORD}).status_code == 200
+
+
+def test_wrong_passwords_are_rate_limited_per_address(review: ReviewApp):
+    client = review.client()
+    for k in range(20):
+        client.post("/api/login", json={"name": f"nobody-{k}", "password": "wrong password"})
+    assert client.post("/api/login", json={"name": "rita", "password": PASSWORD}).status_code == 429
+
+
+def test_review_flow_through_the_pages(review: ReviewApp, tmp_path: Path):
+    client, csrf = review.login("rita")
+    queue = client.get("/queue")
+    assert "pending <b>2</b>" in queue.text and SECRET_TEXT not in queue.text
+    claimed = client.post("/cases/next", data={"csrf_token": csrf})
+    assert claimed.headers["location"] == "/cases/1"
+    page = client.get("/cases/1")
+    assert page.status_code == 200 and "MRN 4455667, seen for type 2 diabetes" in page.text
+    assert f'<mark class="ev" data-codes="{DIABETES}">Patient Jane Ro</mark>' in page.text
+    assert "Type 2 diabetes mellitus without complications" in page.text  # the description
+    lease_token = re.search(r'name="lease_token" value="([^"]+)"', page.text)
+    assert lease_token is not None
+    submitted = client.post(
+        "/cases/1/submit",
+        data={
+            "csrf_token": csrf,
+            "lease_token": lease_token.group(1),
+            f"verdict:{DIABETES}": "accept",
+            f"verdict:{HYPERTENSION}": "reject",
+            f"verdict:{ANEMIA}": "accept",
+            "add": ["icd10cm:j45909"],  # any spelling the code normaliser accepts
+            "comment": "wheeze on exam",
+        },
+    )
+    assert submitted.status_code == 303 and submitted.headers["location"] == "/cases/2"
+    assert review.store.get(1).reviewed_codes() == [ANEMIA, DIABETES, ASTHMA]
+    # The same form again: the case is closed, nothing is overwritten.
+    again = client.post(
+        "/cases/1/submit", data={"csrf_token": csrf, "lease_token": lease_token.group(1)}
+    )
+    assert again.status_code == 409 and "already closed" in again.text
+    out = tmp_path / "reviewed.parquet"
+    assert export_reviewed(review.store, out).notes == 1
+    notes = load_notes(out, LoadOptions(format="table")).table.to_pylist()
+    assert [(n["note_id"], n["codes"]) for n in notes] == [("note-0", [ANEMIA, DIABETES, ASTHMA])]
+    assert (out.stat().st_mode & 0o777) == 0o600
+    assert pq.read_schema(out).names == ["note_id", "text", "codes"]
+
+
+def test_a_second_reviewer_sees_the_case_leased_and_cannot_submit(review: ReviewApp):
+    rita, rita_csrf = review.login("rita")
+    rob, rob_csrf = review.login("rob")
+    assert rita.post("/cases/1/claim", data={"csrf_token": rita_csrf}).status_code == 303
+    refused = rob.post("/cases/1/claim", data={"csrf_token": rob_csrf})
+    assert refused.status_code == 409 and "being reviewed by rita" in refused.text
+    assert 'name="lease_token"' not in rob.get("/cases/1").text
+    response = rob.post(
+        "/api/cases/1/submit", json={"token": "guess"}, headers={"X-CSRF-Token": rob_csrf}
+    )
+    assert response.status_code == 409 and "leased to rita" in response.json()["detail"]
+
+
+def test_api_flow_and_openapi_behind_login(review: ReviewApp):
+    client = review.client()
+    login = client.post("/api/login", json={"name": "rob", "password": PASSWORD}).json()
+    headers = {"X-CSRF-Token": login["csrf_token"]}
+    queue = client.get("/api/queue").json()
+    assert [case["id"] for case in queue["cases"]] == [1, 2] and queue["counts"]["open"] == 2
+    lease = client.post("/api/cases/next", headers=headers).json()
+    case = client.get(f"/api/cases/{lease['case_id']}").json()
+    assert case["text"] == SECRET_TEXT and case["lease_holder"] == "rob"
+    body = {"token": lease["token"], "verdicts": {HYPERTENSION: "reject"}, "added": ["CPT:99213"]}
+    result = client.post(f"/api/cases/{lease['case_id']}/submit", json=body, headers=headers)
+    assert result.json() == {"codes": ["CPT:99213", DIABETES]}
+    hits = client.get("/api/codes/search", params={"q": "iron deficiency anemia"}).json()
+    assert {"code": "ICD10CM:D50.9", "description": "Iron deficiency anemia, unspecified"} in hits
+    schema = client.get("/api/openapi.json").json()
+    assert "/api/cases/{case_id}/submit" in schema["paths"]
+    assert "/api/cases/{case_id}/submit" in client.get("/api/docs").text
+
+
+def test_pages_carry_security_headers_and_no_inline_script(review: ReviewApp):
+    client, _ = review.login("rita")
+    leases.claim(review.store, 1, "rita")
+    page = client.get("/cases/1")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp and page.headers["x-frame-options"] == "DENY"
+    assert page.headers["cache-control"] == "no-store"
+    assert re.findall(r"<script(?![^>]*\bsrc=)", page.text) == []
+    assert " style=" not in page.text and "<style" not in page.text
+    assert "htmx.min.js" in page.text and client.get("/static/htmx.min.js").status_code == 200
+    cookie = client.cookies.jar
+    assert all(c.has_nonstandard_attr("HttpOnly") for c in cookie if c.name == "autocode_session")
+
+
+def test_session_cookie_is_secure_over_tls(review: ReviewApp):
+    client = review.client()
+    client.base_url = "https://testserver"  # type: ignore[assignment]
+    response = client.post("/api/login", json={"name": "rob", "password": PASSWORD})
+    cookie = response.headers["set-cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    plain = review.client().post("/api/login", json={"name": "rob", "password": PASSWORD})
+    assert "Secure" not in plain.headers["set-cookie"]
+
+
+def test_large_request_bodies_are_refused(review: ReviewApp):
+    client, csrf = review.login("rita")
+    response = client.post("/cases/1/submit", data={"csrf_token": csrf, "comment": "x" * 300_000})
+    assert response.status_code == 413
+
+
+def test_no_note_text_in_logs_after_a_full_session(
+    review: ReviewApp, caplog: pytest.LogCaptureFixture, tmp_path: Path
+):
+    caplog.set_level(logging.DEBUG)
+    admin, admin_csrf = review.login("ada")
+    client, csrf = review.login("rita")
+    client.get("/queue")
+    client.post("/cases/next", data={"csrf_token": csrf})
+    page = client.get("/cases/1").text
+    token = re.search(r'name="lease_token" value="([^"]+)"', page)
+    assert token is not None
+    client.get("/codes/search", params={"q": "asthma"})
+    client.post(
+        "/cases/1/submit",
+        data={"csrf_token": csrf, "lease_token": token.group(1), "add": "ICD10CM:J45.909"},
+    )
+    client.post("/cases/1/submit", data={"csrf_token": csrf, "lease_token": token.group(1)})
+    client.post("/cases/2/submit", data={"csrf_token": csrf, "lease_token": "stale"})
+    client.get("/cases/999")
+    admin.get("/admin/dashboard")
+    admin.get("/admin/audit")
+    admin.post("/admin/cases/2/release", data={"csrf_token": admin_csrf})
+    export_reviewed(review.store, tmp_path / "out.parquet")
+    assert caplog.records  # the session did log (sqlalchemy, httpx, the app)
+    for word in ("Jane Roe", "4455667", SECRET_TEXT[:20]):
+        assert word not in caplog.text
+    for entry in review.store.engine.connect().exec_driver_sql(
+        "SELECT before, after FROM review_audit"
+    ):
+        assert "Jane" not in str(entry)
+
+
+def test_admin_manages_users_and_every_change_is_audited(review: ReviewApp):
+    admin, csrf = review.login("ada")
+    created = admin.post(
+        "/admin/users",
+        data={"csrf_token": csrf, "name": "newbie", "role": "reviewer", "password": "short"},
+    )
+    assert created.status_code == 422 and "at least 12" in created.text
+    admin.post(
+        "/admin/users",
+        data={"csrf_token": csrf, "name": "newbie", "role": "reviewer", "password": PASSWORD},
+    )
+    admin.post("/admin/users/newbie", data={"csrf_token": csrf, "role": "admin", "active": "no"})
+    audit_page = admin.get("/admin/audit").text
+    assert "add_user" in audit_page and "update_user" in audit_page and PASSWORD not in audit_page
+    client = review.client()
+    assert (
+        client.post("/api/login", json={"name": "newbie", "password": PASSWORD}).status_code == 401
+    )

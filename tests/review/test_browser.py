@@ -1,0 +1,104 @@
+"""End to end in a real browser: Debian's Chromium driven by Playwright against the server.
+
+Chromium comes from the system package (`.ci/run` installs it), never from Playwright's own
+download. Without it the test skips, unless AUTOCODE_REQUIRE_CHROMIUM=1 (set by `.ci/run`).
+The case page's screenshot is saved under test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from autocode.review import ReviewStore
+from autocode.review.auth import add_user
+from review.app_client import PASSWORD, SECRET_TEXT
+from review.test_store import ANEMIA, DIABETES, HYPERTENSION, new_case
+from servers import free_port, running_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+SRC = Path(__file__).resolve().parents[2] / "src"
+MILD_ASTHMA = "ICD10CM:J45.20"
+CLI = [sys.executable, "-c", "from autocode.cli import app; app()"]
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def chromium_path() -> Path:
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} not found (apt-get install chromium)"
+        if os.environ.get("AUTOCODE_REQUIRE_CHROMIUM") == "1":
+            pytest.fail(f"{reason}; AUTOCODE_REQUIRE_CHROMIUM=1 requires it")
+        pytest.skip(reason)
+    return CHROMIUM
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
+    url = f"sqlite:///{tmp_path / 'queue.db'}"
+    with ReviewStore(url) as store:
+        store.enqueue([new_case(0, text=SECRET_TEXT), new_case(1, text=SECRET_TEXT)])
+        add_user(store, "rita", "reviewer", PASSWORD, actor="test")
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(SRC), "AUTOCODE_REVIEW_SECRET": "e2e-" + "s" * 40}
+    command = [*CLI, "review", "serve", "--db", url, "--port", str(port)]
+    with running_server(command, port=port, cwd=tmp_path, env=env, probe="/healthz") as base:
+        yield base, url, tmp_path / f"server-{port}.log"
+
+
+def test_review_a_case_in_chromium(chromium_path: Path, server: tuple[str, str, Path], tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    base, url, log = server
+    with sync_playwright() as playwright:
+        args = ["--no-sandbox"] if os.geteuid() == 0 else []
+        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=args)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(30_000)
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+
+        page.goto(f"{base}/login")
+        page.fill("input[name=name]", "rita")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        expect(page).to_have_url(f"{base}/queue")
+        page.click("#start")
+        expect(page).to_have_url(f"{base}/cases/1")
+
+        # The diabetes code has evidence: selected on load, its span highlighted.
+        highlighted = page.locator("mark.ev.hl")
+        expect(highlighted).to_have_count(1)
+        expect(highlighted).to_have_text(SECRET_TEXT[:15])
+        expect(page.locator(f"tr.code-row.selected[data-code='{DIABETES}']")).to_be_visible()
+
+        page.check(f"input[aria-label='reject {HYPERTENSION}']")
+        page.fill("#code-search", "mild intermittent asthma")
+        add = page.locator(f"button.add-code[data-code='{MILD_ASTHMA}']")
+        add.click(timeout=60_000)  # the first search builds the code index
+        expect(page.locator("#added")).to_contain_text(MILD_ASTHMA)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "review-case-page.png"), full_page=True)
+
+        page.keyboard.press("Control+Enter")
+        expect(page).to_have_url(f"{base}/cases/2")
+        browser.close()
+    assert not [e for e in errors if "Content Security Policy" in e], errors
+
+    out = tmp_path / "reviewed.parquet"
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    subprocess.run([*CLI, "review", "export", "--db", url, "--out", str(out)], env=env, check=True)
+    rows = pq.read_table(out).to_pylist()
+    # The model accepted E11.9 and I10; the reviewer rejected I10 and added J45.20.
+    assert [(r["note_id"], r["codes"]) for r in rows] == [("note-0", [DIABETES, MILD_ASTHMA])]
+    assert ANEMIA not in rows[0]["codes"]
+    server_log = log.read_text()
+    assert "POST /cases/1/submit" in server_log and "Jane Roe" not in server_log

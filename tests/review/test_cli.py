@@ -1,0 +1,60 @@
+"""`autocode review` commands: migrate, add-user (password never on the command line), export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from typer.testing import CliRunner
+
+from autocode.cli import app
+from autocode.review import ReviewStore, leases
+from autocode.review.auth import authenticate
+from review.test_schema import write_old_queue
+from review.test_store import new_case
+
+runner = CliRunner()
+
+
+def test_add_user_reads_the_password_from_stdin_or_the_environment(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'queue.db'}"
+    result = runner.invoke(
+        app,
+        ["review", "add-user", "ada", "--role", "admin", "--db", url],
+        input="a long password 1\n",
+    )
+    assert result.exit_code == 0, result.output
+    env = {"AUTOCODE_REVIEW_PASSWORD": "a long password 2"}
+    result = runner.invoke(app, ["review", "add-user", "rob", "--db", url], env=env)
+    assert result.exit_code == 0 and "added reviewer rob" in result.output
+    with ReviewStore(url) as store:
+        ada = authenticate(store, "ada", "a long password 1")
+        assert ada is not None and ada.role == "admin"
+        assert authenticate(store, "rob", "a long password 2") is not None
+    taken = runner.invoke(app, ["review", "add-user", "rob", "--db", url], env=env)
+    assert taken.exit_code == 1 and "already exists" in taken.output
+    bad_role = runner.invoke(
+        app, ["review", "add-user", "x", "--role", "boss", "--db", url], env=env
+    )
+    assert bad_role.exit_code == 1 and "'boss'" in bad_role.output
+
+
+def test_add_user_has_no_password_option():
+    result = runner.invoke(app, ["review", "add-user", "--help"])
+    assert "--password" not in result.output
+
+
+def test_migrate_upgrades_an_old_queue_and_export_writes_reviewed_notes(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    write_old_queue(url)
+    result = runner.invoke(app, ["review", "migrate", "--db", url])
+    assert result.exit_code == 0 and "queue schema: 0001 -> 0002" in result.output
+    with ReviewStore(url) as store:
+        store.enqueue([new_case(99999)])
+        lease = leases.claim_next(store, "rob")
+        assert lease is not None
+        leases.submit(store, lease.case_id, lease.token, "rob", {})
+    out = tmp_path / "out.parquet"
+    result = runner.invoke(app, ["review", "export", "--db", url, "--out", str(out)])
+    assert result.exit_code == 0 and "exported 2 reviewed notes" in result.output
+    assert pq.read_table(out).num_rows == 2

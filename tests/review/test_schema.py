@@ -1,0 +1,130 @@
+"""Schema migrations: a queue written before them upgrades in place without losing a case."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic.script import ScriptDirectory
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    insert,
+)
+
+from autocode.review import ReviewStore, leases, schema
+from autocode.review.schema import SchemaVersionError
+from autocode.review.store import case_confidence, migrate_queue
+from review.test_store import DIABETES, PREDICTIONS, TEXT
+
+# The tables exactly as ReviewStore's create_all wrote them before migrations existed.
+OLD = MetaData()
+OLD_CASES = Table(
+    "review_cases",
+    OLD,
+    Column("id", Integer, primary_key=True),
+    Column("note_id", String(255), nullable=False),
+    Column("model_uri", String(1024), nullable=False),
+    Column("model_version", String(255), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("route_reasons", JSON, nullable=False),
+    Column("predictions", JSON, nullable=False),
+    Column("status", String(16), nullable=False, server_default="open", index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("note_id", "model_version", name="uq_review_cases_note"),
+)
+OLD_DECISIONS = Table(
+    "review_decisions",
+    OLD,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "case_id",
+        Integer,
+        ForeignKey("review_cases.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("code", String(64), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("reviewer", String(255), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+    Column("comment", Text),
+    CheckConstraint("action IN ('accept', 'reject', 'add')", name="ck_review_decisions_action"),
+)
+N_OLD_CASES = 2500  # more than one migration batch
+
+
+def write_old_queue(url: str) -> None:
+    engine = create_engine(url)
+    OLD.create_all(engine)
+    now = datetime(2024, 5, 1, tzinfo=UTC)
+    rows = [
+        {
+            "note_id": f"old-{i}",
+            "model_uri": "models:/autocode/1",
+            "model_version": "1",
+            "text": TEXT,
+            "route_reasons": ["uncertain: ICD10CM:D64.9"],
+            "predictions": PREDICTIONS if i % 2 else PREDICTIONS[:2],
+            "status": "done" if i == 0 else "open",
+            "created_at": now,
+            "updated_at": now,
+        }
+        for i in range(N_OLD_CASES)
+    ]
+    with engine.begin() as connection:
+        connection.execute(insert(OLD_CASES), rows)
+        connection.execute(
+            insert(OLD_DECISIONS),
+            [
+                {
+                    "case_id": 1,
+                    "code": DIABETES,
+                    "action": "reject",
+                    "reviewer": "coder-a",
+                    "decided_at": now,
+                }
+            ],
+        )
+    engine.dispose()
+
+
+def test_head_constant_matches_the_migrations():
+    assert ScriptDirectory.from_config(schema.alembic_config()).get_current_head() == schema.HEAD
+
+
+def test_an_old_queue_upgrades_in_place_without_losing_a_case(queue_url: str):
+    write_old_queue(queue_url)
+    with pytest.raises(SchemaVersionError, match="autocode review migrate --db"):
+        ReviewStore(queue_url)
+    migration = migrate_queue(queue_url)
+    assert (migration.before, migration.after) == (schema.BASELINE, schema.HEAD)
+
+    with ReviewStore(queue_url) as store:
+        assert store.count() == N_OLD_CASES and store.count("done") == 1
+        assert [note["codes"] for note in store.export_reviewed()] == [["ICD10CM:I10"]]
+        case = store.get(2)
+        assert case.text == TEXT and case.predictions == PREDICTIONS
+        assert case.confidence == case_confidence(PREDICTIONS) == pytest.approx(0.55)
+        # The old cases work in the reviewer app: the least confident comes first.
+        lease = leases.claim_next(store, "coder-a")
+        assert lease is not None and lease.case_id == 2
+    assert migrate_queue(queue_url).before == schema.HEAD
+
+
+def test_a_new_queue_is_created_at_the_head_revision(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    with ReviewStore(url) as store, store.engine.connect() as connection:
+        assert schema.current_revision(connection) == schema.HEAD
