@@ -82,6 +82,13 @@ def serve(
     lease_minutes: Annotated[int, typer.Option("--lease-minutes", min=1)] = 30,
     ssl_certfile: Annotated[Path | None, typer.Option("--ssl-certfile")] = None,
     ssl_keyfile: Annotated[Path | None, typer.Option("--ssl-keyfile")] = None,
+    hcpcs: Annotated[
+        Path | None,
+        typer.Option("--hcpcs", help="CMS HCPCS release zip (default: the shared data's)."),
+    ] = None,
+    cpt: Annotated[
+        Path | None, typer.Option("--cpt", help="Licensed CPT `code,description` CSV.")
+    ] = None,
 ) -> None:
     """Run the reviewer app. Sessions are signed with $AUTOCODE_REVIEW_SECRET, or with a
     random key for this process (everyone logs in again after a restart)."""
@@ -95,10 +102,19 @@ def serve(
 
     secret = os.environ.get(SECRET_ENV) or secrets.token_urlsafe(48)
     store = ReviewStore(_url(db))
+    from autocode.config import CodesConfig
+    from autocode.knowledge import CodeKnowledge
+
+    codes = CodesConfig(hcpcs=str(hcpcs) if hcpcs else None, cpt=str(cpt) if cpt else None)
+    try:
+        knowledge = CodeKnowledge(codes.sources())
+    except FileNotFoundError as error:
+        raise _fail(str(error)) from None
     settings = AppSettings(
         secret=secret,
         lease=timedelta(minutes=lease_minutes),
         target_precision=target_precision,
+        knowledge=knowledge,
     )
     scheme = "https" if ssl_certfile else "http"
     typer.echo(f"reviewer app on {scheme}://{host}:{port}/login", err=True)

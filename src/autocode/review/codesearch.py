@@ -1,9 +1,9 @@
 """Search codes by description for the reviewer's "add a missing code" box.
 
-ICD-10-CM (categories and codes), ICD-10-PCS and HCPCS (when its CMS file is present) are
-searched by words in their descriptions or by code prefix; CPT has no open descriptions, so
-a CPT number is offered as itself. The index is built on first use (about two seconds, the
-ICD-10-CM tabular) and kept for the process.
+ICD-10-CM (categories and codes), ICD-10-PCS and HCPCS (when the app's `CodeKnowledge`
+has the CMS file) are searched by words in their descriptions or by code prefix; CPT has
+no open descriptions, so a CPT number is offered as itself. The index is built on first
+use (about two seconds, the ICD-10-CM tabular) and kept with the knowledge it came from.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import re
 import threading
 from dataclasses import dataclass
 
-from autocode.codes.hcpcs import default_hcpcs_catalog
 from autocode.codes.icd10cm import _tabular
 from autocode.codes.icd_tables import code_table
 from autocode.codes.systems import CPT, ICD10CM, ICD10PCS, CodeError, normalize_code
+from autocode.knowledge import CodeKnowledge
 
 MAX_QUERY_CHARS = 100
 _CPT_NUMBER = re.compile(r"(?:cpt:?\s*)?(\d{4}[0-9FTU])", re.IGNORECASE)
@@ -57,29 +57,24 @@ class CodeIndex:
         return (hits + code_hits + text_hits)[:limit]
 
 
-_index: CodeIndex | None = None
+_indexes: dict[int, CodeIndex] = {}
 _lock = threading.Lock()
 
 
-def code_index() -> CodeIndex:
-    global _index
+def code_index(knowledge: CodeKnowledge) -> CodeIndex:
+    """The search index of `knowledge`'s codes, built once per knowledge object."""
     with _lock:
-        if _index is None:
-            _index = CodeIndex(_entries())
-        return _index
+        if id(knowledge) not in _indexes:
+            _indexes[id(knowledge)] = CodeIndex(_entries(knowledge))
+        return _indexes[id(knowledge)]
 
 
-def describe_code(code: str) -> str:
+def describe_code(knowledge: CodeKnowledge, code: str) -> str:
     """The description of a code for display; empty when none is known."""
-    from autocode.codes.descriptions import describe
-
-    try:
-        return describe(code) or ""
-    except (CodeError, KeyError):
-        return ""
+    return knowledge.description(code)
 
 
-def _entries() -> list[tuple[str, str]]:
+def _entries(knowledge: CodeKnowledge) -> list[tuple[str, str]]:
     entries: list[tuple[str, str]] = []
     tabular = _tabular()
     for value in tabular.get_all_codes(with_dots=True):
@@ -90,7 +85,6 @@ def _entries() -> list[tuple[str, str]]:
         entries.append((code, str(tabular.get_description(value))))
     pcs = code_table(ICD10PCS)
     entries += [(f"{ICD10PCS}:{value}", text) for value, text in pcs.descriptions.items()]
-    hcpcs = default_hcpcs_catalog()
-    if hcpcs is not None:
-        entries += [(code, entry.long_description) for code, entry in hcpcs.codes.items()]
+    if knowledge.hcpcs is not None:
+        entries += [(code, entry.long_description) for code, entry in knowledge.hcpcs.codes.items()]
     return entries

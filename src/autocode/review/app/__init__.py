@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib import resources
 
@@ -19,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
 
+from autocode.knowledge import CodeKnowledge
 from autocode.review.app import api, pages
 from autocode.review.app.security import ForbiddenError, Hardening, NotAuthenticatedError, Sessions
 from autocode.review.auth import LoginLimiter
@@ -35,6 +36,8 @@ class AppSettings:
     target_precision: float | None = None  # what the routing policy was tuned for
     session_max_age_s: int = 12 * 3600
     max_body_bytes: int = 256 * 1024
+    # What codes mean, for descriptions and code search: the one object a run also uses.
+    knowledge: CodeKnowledge = field(default_factory=CodeKnowledge)
 
 
 def create_app(store: ReviewStore, settings: AppSettings) -> FastAPI:

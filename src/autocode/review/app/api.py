@@ -14,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from autocode.knowledge import CodeKnowledge
 from autocode.review import leases, queries
 from autocode.review.app.pages import try_login
 from autocode.review.app.security import (
@@ -140,7 +141,10 @@ def api_case(request: Request, case_id: int, login: CurrentLogin) -> dict[str, A
         "model_version": case.model_version,
         "text": case.text,
         "reasons": case.reasons,
-        "predictions": [{**p, "description": describe_code(p["code"])} for p in case.predictions],
+        "predictions": [
+            {**p, "description": describe_code(_knowledge(request), p["code"])}
+            for p in case.predictions
+        ],
         "status": case.status,
         "confidence": case.confidence,
         "lease_holder": case.lease_holder,
@@ -203,9 +207,10 @@ def api_submit(
 
 
 @router.get("/codes/search")
-def api_code_search(login: CurrentLogin, q: str = "") -> list[dict[str, str]]:
+def api_code_search(request: Request, login: CurrentLogin, q: str = "") -> list[dict[str, str]]:
     """Codes whose description or code contains every word of q (CPT by number)."""
-    return [{"code": h.code, "description": h.description} for h in code_index().search(q)]
+    hits = code_index(_knowledge(request)).search(q)
+    return [{"code": hit.code, "description": hit.description} for hit in hits]
 
 
 @router.get("/admin/dashboard")
@@ -236,3 +241,8 @@ def api_docs(request: Request, login: CurrentLogin) -> Response:
     return request.app.state.templates.TemplateResponse(
         request, "api_docs.html", {"login": login, "routes": routes}
     )
+
+
+def _knowledge(request: Request) -> CodeKnowledge:
+    knowledge: CodeKnowledge = request.app.state.settings.knowledge
+    return knowledge

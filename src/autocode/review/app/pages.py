@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
+from autocode.knowledge import CodeKnowledge
 from autocode.review import audit, leases, queries
 from autocode.review.app.evidence import segments
 from autocode.review.app.security import (
@@ -192,7 +193,7 @@ def _case_page(request: Request, case_id: int, login: Login, error: str, status:
     predictions = [
         {
             **prediction,
-            "description": describe_code(prediction["code"]),
+            "description": describe_code(_knowledge(request), prediction["code"]),
             "checked_accept": (
                 prediction["code"] in final if case.status == DONE else prediction.get("accepted")
             ),
@@ -206,7 +207,9 @@ def _case_page(request: Request, case_id: int, login: Login, error: str, status:
         "lease": lease,
         "segments": segments(case.text, case.predictions),
         "predictions": predictions,
-        "added": [(code, describe_code(code)) for code in dict.fromkeys(added)],
+        "added": [
+            (code, describe_code(_knowledge(request), code)) for code in dict.fromkeys(added)
+        ],
         "error": error,
         "reviewers": [u.name for u in users(store) if u.active] if login.user.is_admin else [],
     }
@@ -243,7 +246,7 @@ async def submit_case(request: Request, case_id: int, login: CheckedLogin) -> Re
 
 @router.get("/codes/search", response_class=HTMLResponse, include_in_schema=False)
 def code_search(request: Request, login: CurrentLogin, q: str = "") -> Response:
-    hits = code_index().search(q) if q.strip() else []
+    hits = code_index(_knowledge(request)).search(q) if q.strip() else []
     return _render(request, "search_results.html", {"hits": hits, "query": q})
 
 
@@ -337,3 +340,8 @@ def audit_page(request: Request, login: AdminLogin) -> Response:
     return _render(
         request, "audit.html", {"login": login, "entries": audit.entries(_store(request))}
     )
+
+
+def _knowledge(request: Request) -> CodeKnowledge:
+    knowledge: CodeKnowledge = request.app.state.settings.knowledge
+    return knowledge
