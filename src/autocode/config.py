@@ -48,6 +48,11 @@ class DataConfig(StrictModel):
     )
     test_splits: list[str] = ["test"]
     max_text_chars: int = 1_000_000
+    reviewed: list[str] = Field(
+        default=[],
+        description="Reviewed notes (`autocode review export` files) added to training: a "
+        "reviewer's codes replace a training note's; notes of held-out splits stay out.",
+    )
 
 
 class LabelConfig(StrictModel):

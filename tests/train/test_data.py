@@ -46,3 +46,40 @@ def test_notes_carry_their_patient_or_their_own_id_as_group(tmp_path: Path) -> N
         ("Chest pain.", "patient:p1"),
         ("Cough.", "note:n3"),
     ]
+
+
+def test_reviewed_notes_join_training_and_held_out_notes_stay_out(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    source = {
+        "note_id": ["t1", "t2", "h1"],
+        "text": ["Chest pain.", "Cough.", "Fever."],
+        "codes": [["ICD10CM:R07.9"], ["ICD10CM:R05.9"], ["ICD10CM:R50.9"]],
+        "split": ["train", "train", "test"],
+    }
+    pq.write_table(pa.table(source), tmp_path / "notes.parquet")
+    # What `autocode review export` writes: note_id, text and the reviewers' final codes.
+    reviewed = {
+        "note_id": ["t2", "h1", "new"],
+        "text": ["Cough.", "Fever.", "Gout flare."],
+        "codes": [["ICD10CM:R05.1"], ["ICD10CM:R50.81"], ["ICD10CM:M10.9"]],
+    }
+    pq.write_table(pa.table(reviewed), tmp_path / "reviewed.parquet")
+    config = DataConfig(
+        source=str(tmp_path / "notes.parquet"),
+        validation_splits=[],
+        reviewed=[str(tmp_path / "reviewed.parquet")],
+    )
+    data = load_experiment_data(config, seed=0)
+    assert dict(zip(data.train.note_ids, data.train.codes, strict=True)) == {
+        "t1": ["ICD10CM:R07.9"],
+        "t2": ["ICD10CM:R05.1"],  # the reviewer's code replaced the source's
+        "new": ["ICD10CM:M10.9"],
+    }
+    assert data.train.groups == ["note:t1", "note:t2", "note:new"]
+    assert data.test.codes == [["ICD10CM:R50.9"]]  # the held-out note is untouched
+    [lineage] = data.lineage()["reviewed"]
+    assert (lineage["added"], lineage["replaced"], lineage["held_out"]) == (1, 1, 1)
+    assert lineage["source"] == str(tmp_path / "reviewed.parquet")
+    assert len(lineage["digest"]) == 64

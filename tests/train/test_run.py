@@ -36,6 +36,7 @@ from autocode.decisions.policy import automation_curve
 from autocode.infer.loading import load_coder
 from autocode.infer.pyfunc import OUTPUT_COLUMNS, predict_frame
 from autocode.knowledge import CodeKnowledge
+from autocode.train import tracking
 from autocode.train.tracking import SYNTHETIC_EXAMPLE
 from servers import free_port, running_server
 
@@ -612,3 +613,21 @@ def test_train_against_a_real_mlflow_server(server_run: ServerRun, synthetic_arc
 @pytest.mark.slow
 def test_train_json_is_the_only_stdout_against_a_server(server_run: ServerRun) -> None:
     assert json.loads(server_run.stdout) == server_run.payload
+
+
+def test_reviewed_notes_are_logged_as_inputs_with_their_digest(tmp_path: Path) -> None:
+    for name in ("notes.parquet", "reviewed.parquet"):
+        (tmp_path / name).write_bytes(b"stand-in file")
+    lineage = {
+        "source": str(tmp_path / "notes.parquet"),
+        "digest": "a" * 64,
+        "reviewed": [{"source": str(tmp_path / "reviewed.parquet"), "digest": "b" * 64}],
+    }
+    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with mlflow_session(tracking_uri, tmp_path), mlflow.start_run() as run:
+        tracking.log_lineage(lineage, "exp")
+    inputs = MlflowClient(tracking_uri).get_run(run.info.run_id).inputs.dataset_inputs
+    assert sorted((i.dataset.name, i.dataset.digest) for i in inputs) == [
+        ("exp", "a" * 16),
+        ("exp-reviewed", "b" * 16),
+    ]

@@ -69,6 +69,17 @@ class NoteSet:
     texts: list[str]
     codes: list[list[str]]
     groups: list[str] | None = None
+    note_ids: list[str] = field(default_factory=list)  # where known (a loaded source)
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    def append(self, note_id: str, text: str, codes: list[str], group: str) -> None:
+        """One more note, in a set that records its note ids."""
+        if len(self.note_ids) != len(self.texts):
+            raise ValueError("append needs a NoteSet that records the id of every note")
+        self.note_ids.append(note_id)
+        self.texts.append(text)
+        self.codes.append(codes)
+        if self.groups is not None:
+            self.groups.append(group)

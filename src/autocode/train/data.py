@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,18 @@ from autocode.corpus.splits import SplitRatios, assign_splits, group_key
 from autocode.corpus.table import ColumnMap
 
 
+@dataclass(frozen=True)
+class ReviewedSource:
+    """One reviewed-notes file and what it did to the training notes."""
+
+    source: str
+    digest: str
+    load: dict[str, Any]
+    added: int  # notes new to training
+    replaced: int  # training notes whose codes the reviewers' codes replaced
+    held_out: int  # notes of the validation or test roles, kept out of training
+
+
 @dataclass
 class ExperimentData:
     train: NoteSet
@@ -26,6 +38,7 @@ class ExperimentData:
     source: str
     source_digest: str
     split_counts: dict[str, int] = field(default_factory=dict)
+    reviewed: list[ReviewedSource] = field(default_factory=list)
 
     def lineage(self) -> dict[str, Any]:
         """What was trained on, without any note content: for MLflow and manifests."""
@@ -39,6 +52,7 @@ class ExperimentData:
                 "validation": len(self.validation) if self.validation else "cross-fit",
                 "test": len(self.test),
             },
+            "reviewed": [asdict(reviewed) for reviewed in self.reviewed],
         }
 
 
@@ -58,14 +72,44 @@ def load_experiment_data(config: DataConfig, seed: int) -> ExperimentData:
     if config.systems:
         table = _keep_systems(table, set(config.systems))
     splits = table.column("split").to_pylist()
+    train = _role(table, splits, config.train_splits)
+    held_out = {
+        note_id
+        for note_id, split in zip(table.column(NOTE_ID).to_pylist(), splits, strict=True)
+        if split not in config.train_splits
+    }
+    reviewed = [_add_reviewed(train, Path(path), held_out, options) for path in config.reviewed]
     return ExperimentData(
-        train=_role(table, splits, config.train_splits),
+        train=train,
         validation=_role(table, splits, config.validation_splits) or None,
         test=_role(table, splits, config.test_splits),
         report=loaded.report,
         source=config.source,
         source_digest=loaded.source_digest,
         split_counts=dict(sorted(Counter(splits).items())),
+        reviewed=reviewed,
+    )
+
+
+def _add_reviewed(
+    train: NoteSet, path: Path, held_out: set[str], options: LoadOptions
+) -> ReviewedSource:
+    """Reviewed notes into `train` in place: the reviewers' codes are the final ones."""
+    loaded = load_notes(path, replace(options, format="table", columns=ColumnMap()))
+    position = {note_id: i for i, note_id in enumerate(train.note_ids)}
+    added = replaced = kept_out = 0
+    for row in loaded.table.select([NOTE_ID, "text", "codes"]).to_pylist():
+        note_id, text, codes = row[NOTE_ID], row["text"], row["codes"]
+        if note_id in held_out:
+            kept_out += 1  # reviewed, but a held-out note: training on it would leak
+        elif note_id in position:
+            train.codes[position[note_id]] = codes
+            replaced += 1
+        else:
+            train.append(note_id, text, codes, group_key(None, note_id))
+            added += 1
+    return ReviewedSource(
+        str(path), loaded.source_digest, loaded.report.to_dict(), added, replaced, kept_out
     )
 
 
@@ -83,6 +127,7 @@ def _role(table: pa.Table, splits: list[str], names: list[str]) -> NoteSet:
         texts=subset.column("text").to_pylist(),
         codes=subset.column("codes").to_pylist(),
         groups=[group_key(p, n) for p, n in zip(patients, note_ids, strict=True)],
+        note_ids=note_ids,
     )
 
 

@@ -64,13 +64,20 @@ def run_tags() -> dict[str, str]:
 
 
 def log_lineage(lineage: dict[str, Any], name: str) -> None:
-    """Dataset lineage as an MLflow input: source, digest and counts, no content."""
+    """Dataset lineage as MLflow inputs (the source, then each reviewed-notes file): path,
+    digest and counts, no content."""
+    _log_input(lineage["source"], name, lineage["digest"])
+    for reviewed in lineage.get("reviewed", []):
+        _log_input(reviewed["source"], f"{name}-reviewed", reviewed["digest"])
+    mlflow.log_dict(lineage, "data/lineage.json")
+
+
+def _log_input(path: str, name: str, digest: str) -> None:
     with warnings.catch_warnings():  # MLflow registers the local source class twice
         warnings.simplefilter("ignore", UserWarning)
-        source = resolve_dataset_source(str(Path(lineage["source"]).resolve()))
-    dataset = MetaDataset(source=source, name=name, digest=lineage["digest"][:16])  # type: ignore[abstract]
+        source = resolve_dataset_source(str(Path(path).resolve()))
+    dataset = MetaDataset(source=source, name=name, digest=digest[:16])  # type: ignore[abstract]
     mlflow.log_input(dataset, context="training")
-    mlflow.log_dict(lineage, "data/lineage.json")
 
 
 def log_code_sources(lineage: dict[str, Any]) -> None:
