@@ -22,6 +22,15 @@ if TYPE_CHECKING:
 TINY_PARAMS: dict[str, dict[str, Any]] = {
     "tfidf": {"min_df": 1, "epochs": 30, "batch_size": 8},
     "tfidf-lexicon": {"tfidf": {"min_df": 1, "epochs": 30, "batch_size": 8}, "inner_folds": 3},
+    "transformer": {
+        "model_name_or_path": "autocode/tiny-bert",
+        "chunk_length": 16,
+        "chunk_stride": 10,
+        "epochs": 3,
+        "token_budget": 256,
+        "device": "cpu",
+        "progress": False,
+    },
 }
 
 

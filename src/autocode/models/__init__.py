@@ -10,6 +10,7 @@ from autocode.models.base import CodingModel, NotFittedError
 from autocode.models.params import constructor_params_model
 from autocode.models.tfidf import TfidfModel
 from autocode.models.tfidf_lexicon import TfidfLexiconModel
+from autocode.models.transformer import TransformerModel
 
 AtLeastOne = Annotated[int, Field(ge=1)]
 NotNegative = Annotated[int, Field(ge=0)]
@@ -39,8 +40,37 @@ TfidfLexiconParams = constructor_params_model(
     regularization=Positive,
 )
 
-MODELS: dict[str, type[CodingModel]] = {"tfidf": TfidfModel, "tfidf-lexicon": TfidfLexiconModel}
-PARAMS: dict[str, type[BaseModel]] = {"tfidf": TfidfParams, "tfidf-lexicon": TfidfLexiconParams}
+UnitInterval = Annotated[float, Field(ge=0, lt=1)]
+TransformerParams = constructor_params_model(
+    TransformerModel,
+    "TransformerParams",
+    top_k=AtLeastOne,
+    attention_dim=AtLeastOne,
+    chunk_length=Annotated[int, Field(ge=3)],
+    chunk_stride=AtLeastOne,
+    max_document_tokens=AtLeastOne,
+    epochs=AtLeastOne,
+    learning_rate=Positive,
+    encoder_learning_rate=Positive,
+    weight_decay=Annotated[float, Field(ge=0)],
+    warmup_ratio=UnitInterval,
+    gradient_accumulation_steps=AtLeastOne,
+    max_grad_norm=Annotated[float, Field(ge=0)],
+    token_budget=AtLeastOne,
+    dropout=UnitInterval,
+    patience=AtLeastOne,
+)
+
+MODELS: dict[str, type[CodingModel]] = {
+    "tfidf": TfidfModel,
+    "tfidf-lexicon": TfidfLexiconModel,
+    "transformer": TransformerModel,
+}
+PARAMS: dict[str, type[BaseModel]] = {
+    "tfidf": TfidfParams,
+    "tfidf-lexicon": TfidfLexiconParams,
+    "transformer": TransformerParams,
+}
 
 
 def model_class(name: str) -> type[CodingModel]:
@@ -66,6 +96,8 @@ __all__ = [
     "TfidfLexiconParams",
     "TfidfModel",
     "TfidfParams",
+    "TransformerModel",
+    "TransformerParams",
     "model_class",
     "params_model",
 ]
