@@ -330,3 +330,26 @@ def test_bundled_weights_are_checked_against_their_sha256(
     monkeypatch.setattr(encoder, "_bundled_directory", lambda bundled: tmp_path)
     with pytest.raises(ValueError, match=r"sha256 .* expected 53aa51172d14"):
         resolve_directory(encoder.MINILM)
+
+
+def test_frozen_states_cached_on_disk_are_reused_and_change_nothing(
+    tiny_corpus: TinyCorpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from autocode.models.transformer import features
+
+    plain = fit(tiny(epochs=2), tiny_corpus)
+    cache = tmp_path / "states"
+    first = fit(tiny(epochs=2, cache_dir=str(cache)), tiny_corpus)
+    files = sorted(p.name for p in cache.iterdir())
+    assert len(files) == len(set(tiny_corpus.texts))
+    encoded = []
+    real = features.run_in_batches
+    monkeypatch.setattr(
+        features, "run_in_batches", lambda f, *a: encoded.append(len(f.sizes)) or real(f, *a)
+    )
+    again = fit(tiny(epochs=2, cache_dir=str(cache)), tiny_corpus)
+    assert encoded == [0]  # every note's states came from disk
+    assert sorted(p.name for p in cache.iterdir()) == files
+    texts = tiny_corpus.heldout_texts
+    assert np.array_equal(first.predict_proba(texts), plain.predict_proba(texts))
+    assert np.array_equal(again.predict_proba(texts), plain.predict_proba(texts))

@@ -3,11 +3,14 @@ token states encoded once and reused every epoch."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import PreTrainedModel
 
@@ -111,14 +114,50 @@ def run_in_batches(
 
 
 def cache_states(
-    encoder: nn.Module, chunks: ChunkInputs, budget: int, device: torch.device
+    encoder: PreTrainedModel,
+    chunks: ChunkInputs,
+    budget: int,
+    device: torch.device,
+    directory: Path | None = None,
 ) -> CachedStates:
-    """Frozen mode: each note's token states, encoded once."""
+    """Frozen mode: each note's token states, encoded once. With `directory`, states are
+    also kept on disk, one safetensors file per (encoder weights, note chunks), so that
+    cross-fitting folds, reruns and benchmark modes never encode a note twice."""
     encoder.eval()
     lengths = [len(note.tokens) for note in chunks.notes]
+    keys = _note_keys(encoder, chunks.notes) if directory is not None else []
+    found: dict[int, torch.Tensor] = {}
+    if directory is not None:
+        for i, key in enumerate(keys):
+            path = directory / f"{key}.safetensors"
+            if path.exists():
+                found[i] = load_file(path)["states"]
+    missing = [i for i in range(len(chunks.notes)) if i not in found]
 
     def states(*inputs: torch.Tensor) -> torch.Tensor:
         return encode_tokens(encoder, *inputs[:3])
 
-    encoded = run_in_batches(chunks, budget, device, states)
-    return CachedStates([s[:n].clone() for s, n in zip(encoded, lengths, strict=True)])
+    todo = ChunkInputs([chunks.notes[i] for i in missing], chunks.pad_id)
+    for i, encoded in zip(missing, run_in_batches(todo, budget, device, states), strict=True):
+        found[i] = encoded[: lengths[i]].clone()
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+            save_file({"states": found[i].contiguous()}, directory / f"{keys[i]}.safetensors")
+    return CachedStates([found[i] for i in range(len(chunks.notes))])
+
+
+def _note_keys(encoder: PreTrainedModel, notes: Sequence[ChunkedNote]) -> list[str]:
+    """A name per note that changes with the encoder's weights or the note's chunks (not
+    its text: cache file names must not be derived from what a note says in clear)."""
+    weights = hashlib.sha256()
+    for name, tensor in sorted(encoder.state_dict().items()):
+        weights.update(name.encode())
+        weights.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    keys = []
+    for note in notes:
+        digest = weights.copy()
+        for ids in note.chunk_ids:
+            digest.update(ids.tobytes() + b"|")
+        digest.update(note.token_chunk.tobytes() + note.token_position.tobytes())
+        keys.append(digest.hexdigest())
+    return keys

@@ -42,7 +42,7 @@ FORMAT_VERSION = 1
 Mode = Literal["frozen", "top_k_layers", "full"]
 Head = Literal["label_attention", "mean", "max"]
 # Settings that change how long a run takes or where it writes, not what it learns.
-NOT_IN_RUN_IDENTITY = ("checkpoint_dir", "progress")
+NOT_IN_RUN_IDENTITY = ("checkpoint_dir", "cache_dir", "progress")
 
 
 class TransformerModel:
@@ -54,7 +54,8 @@ class TransformerModel:
     the encoder's. A step holds notes up to `token_budget` encoder tokens; with
     `validation`, training stops after `patience` epochs without a better
     `early_stopping_metric` and keeps the best epoch's weights. `checkpoint_dir`: a fit
-    killed mid-way resumes there from its last finished epoch.
+    killed mid-way resumes there from its last finished epoch. `cache_dir` (frozen mode):
+    token states kept on disk, reused by later fits on the same notes and encoder.
     """
 
     def __init__(
@@ -83,6 +84,7 @@ class TransformerModel:
         mixed_precision: Literal["no", "fp16", "bf16"] = "no",
         device: Literal["auto", "cpu"] = "auto",
         checkpoint_dir: str | None = None,
+        cache_dir: str | None = None,
         progress: bool = True,
         seed: int = 0,
     ) -> None:
@@ -109,6 +111,7 @@ class TransformerModel:
         self.mixed_precision = mixed_precision
         self.device = device
         self.checkpoint_dir = checkpoint_dir
+        self.cache_dir = cache_dir
         self.progress = progress
         self.seed = seed
 
@@ -174,10 +177,11 @@ class TransformerModel:
         validation_features: features.Features | None = validation_notes
         if self.mode == "frozen":
             budget, device = self.token_budget, accelerator.device
-            train_features = features.cache_states(encoder, train_notes, budget, device)
+            cache = None if self.cache_dir is None else Path(self.cache_dir)
+            train_features = features.cache_states(encoder, train_notes, budget, device, cache)
             if validation_notes is not None:
                 validation_features = features.cache_states(
-                    encoder, validation_notes, budget, device
+                    encoder, validation_notes, budget, device, cache
                 )
             module = head
         else:
