@@ -100,8 +100,11 @@ def train_loop(
     module, optimizer = accelerator.prepare(module, optimizer)
     progress = Progress(fingerprint=run_id)
     best: dict[str, torch.Tensor] | None = None
-    if settings.checkpoint_dir is not None:
-        progress, best = _resume(settings.checkpoint_dir, run_id, module, optimizer, scheduler)
+    # One folder per run (settings and data): cross-fitting folds sharing a checkpoint_dir
+    # each resume their own run.
+    checkpoints = None if settings.checkpoint_dir is None else settings.checkpoint_dir / run_id[:16]
+    if checkpoints is not None:
+        progress, best = _resume(checkpoints, run_id, module, optimizer, scheduler)
     while progress.epochs_done < settings.epochs and not _patience_spent(progress, settings, data):
         epoch = progress.epochs_done
         record = _train_epoch(module, optimizer, scheduler, data, settings, accelerator, epoch)
@@ -116,8 +119,8 @@ def train_loop(
                 progress.epochs_without_gain += 1
         progress.history.append(record)
         progress.epochs_done = epoch + 1
-        if settings.checkpoint_dir is not None and accelerator.is_main_process:
-            _save_checkpoint(settings.checkpoint_dir, progress, module, optimizer, scheduler, best)
+        if checkpoints is not None and accelerator.is_main_process:
+            _save_checkpoint(checkpoints, progress, module, optimizer, scheduler, best)
         accelerator.wait_for_everyone()
     unwrapped = accelerator.unwrap_model(module)
     if best is not None:
