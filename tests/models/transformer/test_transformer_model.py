@@ -354,3 +354,18 @@ def test_frozen_states_cached_on_disk_are_reused_and_change_nothing(
     texts = tiny_corpus.heldout_texts
     assert np.array_equal(first.predict_proba(texts), plain.predict_proba(texts))
     assert np.array_equal(again.predict_proba(texts), plain.predict_proba(texts))
+
+
+def test_int8_copy_scores_close_to_eager_and_refuses_saving(
+    fitted: TransformerModel, tiny_corpus: TinyCorpus, tmp_path: Path
+) -> None:
+    int8 = fitted.quantized()
+    texts = [*tiny_corpus.heldout_texts, long_note(tiny_corpus)]
+    eager = fitted.predict_proba(texts)
+    fast = int8.predict_proba(texts)
+    assert fast.shape == eager.shape and not np.array_equal(fast, eager)
+    np.testing.assert_allclose(fast, eager, atol=0.05)
+    assert len(int8.evidence(texts[0], [0])[0]) == 3
+    with pytest.raises(ValueError, match="int8"):
+        int8.save(tmp_path / "int8")
+    assert np.array_equal(fitted.predict_proba(texts), eager)  # the original is untouched
