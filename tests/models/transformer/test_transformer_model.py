@@ -116,6 +116,11 @@ def test_bad_params_fail_at_the_start_of_fit_and_keep_the_previous_fit(
         )
 
 
+def test_chunks_longer_than_the_encoder_reads_are_refused(tiny_corpus: TinyCorpus) -> None:
+    with pytest.raises(ValueError, match=r"chunk_length 600 exceeds .* 512"):
+        fit(tiny(chunk_length=600, chunk_stride=500), tiny_corpus)
+
+
 def test_params_model_rejects_bad_values_by_name() -> None:
     params = params_model("transformer")
     assert params.model_validate({"mode": "full", "top_k": 2}).model_dump()["mode"] == "full"

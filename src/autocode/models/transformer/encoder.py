@@ -47,6 +47,8 @@ BUNDLED = {
 }
 # The pooler is unused (heads read token states); checkpoints that lack it are complete.
 OPTIONAL_WEIGHTS = ("pooler.",)
+# Buffers older checkpoints carry and newer transformers rebuild (not learned).
+IGNORED_WEIGHTS = ("embeddings.position_ids",)
 TINY_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 TINY_VOCABULARY = 2000  # whole words kept by the tiny BERT
 
@@ -94,6 +96,7 @@ def load_weights(encoder: nn.Module, path: Path) -> None:
     prefix = getattr(encoder, "base_model_prefix", "") + "."
     if prefix != "." and all(key.startswith(prefix) for key in state):
         state = {key[len(prefix) :]: value for key, value in state.items()}
+    state = {key: value for key, value in state.items() if not key.endswith(IGNORED_WEIGHTS)}
     missing, unexpected = encoder.load_state_dict(state, strict=False)
     missing = [key for key in missing if not key.startswith(OPTIONAL_WEIGHTS)]
     if missing or unexpected:
@@ -155,7 +158,7 @@ def build_tiny_bert(texts: Sequence[str], seed: int) -> tuple[PreTrainedModel, A
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
-        max_position_embeddings=128,
+        max_position_embeddings=512,
     )
     torch.manual_seed(seed)
     return BertModel(config, add_pooling_layer=False), tokenizer

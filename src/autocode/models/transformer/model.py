@@ -153,6 +153,12 @@ class TransformerModel:
         accelerator = Accelerator(cpu=self.device == "cpu", mixed_precision=self.mixed_precision)
         runtime.manual_seed(self.seed)
         encoder, tokenizer = encoders.load_pretrained(self.model_name_or_path, texts, self.seed)
+        positions = getattr(encoder.config, "max_position_embeddings", None)
+        if positions is not None and self.chunk_length > positions:
+            raise ValueError(
+                f"chunk_length {self.chunk_length} exceeds the encoder's "
+                f"max_position_embeddings {positions}"
+            )
         encoder.to(accelerator.device)
         gold = sp.csr_matrix(Y, dtype=np.float32)
         head = network.make_head(
