@@ -48,10 +48,11 @@ for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "special_
 weights = {k: v.half().contiguous() for k, v in load_file(source / WEIGHTS_FILE).items()}
 save_file(weights, target / WEIGHTS_FILE)
 PY
-    # Small, pure-Python wheels a CUDA image may lack; torch, numpy and the big compiled
+    # Small wheels a CUDA image may lack (the compiled ones for this Python: the GPU
+    # machine's must match, else its own packages or an index serve); torch, numpy and the big compiled
     # ones must already be there.
     "$python" -m pip download --quiet --no-deps --dest "$CARRY/wheels" \
-        accelerate safetensors pydantic annotated-types typing-inspection \
+        accelerate safetensors pydantic pydantic-core annotated-types typing-inspection tokenizers \
         || echo "no wheels downloaded: run will rely on the GPU machine's packages"
     du -sh "$CARRY"
 }
