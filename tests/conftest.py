@@ -13,6 +13,9 @@ import pytest
 from autocode.labels import LabelSpace
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# Tests never download: a test that reached for the Hugging Face hub would fail here, not
+# pass on a connected laptop and fail in CI.
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 
 def shared_data_dir() -> Path:

@@ -28,6 +28,15 @@ TINY_PARAMS: dict[str, dict[str, Any]] = {
         "base_models": [{"name": "tfidf", "params": TINY_TFIDF}, {"name": "matcher"}],
         "inner_folds": 3,
     },
+    "transformer": {
+        "model_name_or_path": "autocode/tiny-bert",
+        "chunk_length": 16,
+        "chunk_stride": 10,
+        "epochs": 3,
+        "token_budget": 256,
+        "device": "cpu",
+        "progress": False,
+    },
 }
 # A value each model's params model refuses, set after construction (as a typo would be).
 BAD_PARAM: dict[str, tuple[str, Any]] = {
@@ -35,6 +44,7 @@ BAD_PARAM: dict[str, tuple[str, Any]] = {
     "matcher": ("candidate_coverage", 1.5),
     "stack": ("inner_folds", 1),
     "tfidf-lexicon": ("regularization", 0.0),
+    "transformer": ("epochs", 0),
 }
 
 

@@ -79,7 +79,13 @@ def test_tracking_names_override_the_experiment_name() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "model_name"), [("demo.yaml", "tfidf"), ("tfidf.yaml", "tfidf-lexicon")]
+    ("name", "model_name"),
+    [
+        ("demo.yaml", "tfidf"),
+        ("tfidf.yaml", "tfidf-lexicon"),
+        ("transformer.yaml", "transformer"),
+        ("transformer-tiny.yaml", "transformer"),
+    ],
 )
 def test_the_shipped_configs_validate(
     name: str, model_name: str, monkeypatch: pytest.MonkeyPatch

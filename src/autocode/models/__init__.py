@@ -14,18 +14,21 @@ from autocode.models.base import CodingModel
 from autocode.models.matcher import MatcherModel, MatcherParams
 from autocode.models.stack import StackModel, StackParams, TfidfLexiconModel, TfidfLexiconParams
 from autocode.models.tfidf import TfidfModel, TfidfParams
+from autocode.models.transformer import TransformerModel, TransformerParams
 
 MODELS: dict[str, type[CodingModel]] = {
     "tfidf": TfidfModel,
     "matcher": MatcherModel,
     "stack": StackModel,
     "tfidf-lexicon": TfidfLexiconModel,  # the preset stack([tfidf, matcher])
+    "transformer": TransformerModel,
 }
 PARAMS: dict[str, type[BaseModel]] = {
     "tfidf": TfidfParams,
     "matcher": MatcherParams,
     "stack": StackParams,
     "tfidf-lexicon": TfidfLexiconParams,
+    "transformer": TransformerParams,
 }
 
 
@@ -56,6 +59,8 @@ __all__ = [
     "TfidfLexiconParams",
     "TfidfModel",
     "TfidfParams",
+    "TransformerModel",
+    "TransformerParams",
     "model_class",
     "params_model",
 ]

@@ -73,6 +73,7 @@ def run_training(config: TrainConfig, tracking_uri: str | None = None) -> TrainR
         coder = fitted.coder
         coder.info.update({"run_id": run.info.run_id, "labels": len(coder.labels)})
         tracking.log_metrics({"labels": len(coder.labels)})
+        tracking.log_epoch_history(getattr(coder.model, "history_", []))
 
         validation_probs = coder.calibrator.transform(fitted.validation_raw)
         # The curve of this run's own policy settings, not the defaults.

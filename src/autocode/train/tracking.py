@@ -9,7 +9,7 @@ import json
 import subprocess
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,17 @@ def log_params(params: dict[str, str]) -> None:
 
 def log_metrics(metrics: dict[str, float]) -> None:
     mlflow.log_metrics(metrics)
+
+
+def log_epoch_history(history: Sequence[Mapping[str, float]]) -> None:
+    """A model's per-epoch records (loss, throughput, validation metric) as MLflow curves,
+    one step per epoch; models that train in epochs keep them in `history_`."""
+    for record in history:
+        step = int(record["epoch"])
+        mlflow.log_metrics(
+            {f"epoch_{name}": value for name, value in record.items() if name != "epoch"},
+            step=step,
+        )
 
 
 def run_tags() -> dict[str, str]:

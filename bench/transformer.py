@@ -1,0 +1,202 @@
+"""The transformer coder on CodiEsp (English): training speed per mode, CPU inference
+eager vs dynamic int8, peak memory, and dev quality against the TF-IDF baseline.
+
+Peer: `tfidf` (configs/tfidf.yaml's stage-1 settings), trained and scored in the same run.
+Both train on CodiEsp train; `transformer` early-stops on a 10% slice of train; both are
+scored on dev with every dev gold code counted (codes never seen in training are misses).
+micro-F1 is at the best global threshold for each model (the same oracle for both).
+
+    python bench/transformer.py [--data DIR] [--modes frozen] [--speed-modes frozen,top_k_layers]
+        [--encoder NAME_OR_PATH] [--epochs N] [--cache-dir DIR] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from autocode import metrics
+from autocode.config import load_config
+from autocode.corpus.load import LoadOptions, load_notes
+from autocode.labels import LabelSpace
+from autocode.models import TfidfModel, TransformerModel
+from autocode.models.transformer.training import F1_THRESHOLDS
+
+REPO = Path(__file__).resolve().parents[1]
+SPEED_NOTES = 16  # notes per speed measurement: a few steps, not an epoch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    default_data = Path(os.environ.get("AUTOCODE_SHARED_DATA", REPO.parent / "shared" / "data"))
+    parser.add_argument("--data", type=Path, default=default_data / "codiesp")
+    parser.add_argument("--modes", default="frozen", help="modes scored on dev (comma list)")
+    parser.add_argument("--speed-modes", default="frozen,top_k_layers", help="comma list")
+    parser.add_argument("--encoder", default="sentence-transformers/all-MiniLM-L6-v2")
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--cache-dir", default=None, help="frozen token states on disk")
+    parser.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
+    parser.add_argument("--token-budget", type=int, default=8192, help="tokens per step")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    train_texts, train_codes = _notes(args.data, "train")
+    dev_texts, dev_codes = _notes(args.data, "dev")
+    space = LabelSpace().fit(train_codes)
+    Y = space.encode(train_codes)
+    results: dict[str, Any] = {"notes": {"train": len(train_texts), "dev": len(dev_texts)}}
+    results["labels"] = len(space)
+    common = {
+        "model_name_or_path": args.encoder,
+        "mixed_precision": args.mixed_precision,
+        "token_budget": args.token_budget,
+        "progress": False,
+    }
+    results["training_speed"] = {
+        mode: _training_speed(mode, train_texts, Y, space, common)
+        for mode in args.speed_modes.split(",")
+        if mode
+    }
+    gold, unseen = _dev_gold(space, dev_codes)
+    results["dev"] = {}
+    started = time.perf_counter()
+    peer = TfidfModel(**_tfidf_params()).fit(train_texts, Y)
+    results["dev"]["tfidf"] = {
+        **_scores(gold, _pad(peer.predict_proba(dev_texts), unseen)),
+        "fit_seconds": time.perf_counter() - started,
+    }
+    for mode in (m for m in args.modes.split(",") if m):
+        model, seconds = _fit_for_dev(mode, train_texts, Y, space, common, args)
+        eager_s, eager = _timed(lambda m=model: m.predict_proba(dev_texts))
+        entry = {
+            **_scores(gold, _pad(eager, unseen)),
+            "fit_seconds": seconds,
+            "best_epoch": model.best_epoch_,
+            "epochs_run": len(model.history_),
+            "inference_notes_per_second_eager": len(dev_texts) / eager_s,
+        }
+        if model._inference_device().type == "cpu":
+            int8_model = model.quantized()
+            int8_s, int8 = _timed(lambda m=int8_model: m.predict_proba(dev_texts))
+            int8_scores = _scores(gold, _pad(int8, unseen))
+            entry["inference_notes_per_second_int8"] = len(dev_texts) / int8_s
+            entry["int8_speedup"] = eager_s / int8_s
+            entry["int8_map"] = int8_scores["map"]
+            entry["int8_micro_f1"] = int8_scores["micro_f1"]
+        results["dev"][f"transformer-{mode}"] = entry
+    results["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    results["gpu"] = _gpu_memory()
+    print(json.dumps(results, indent=2) if args.json else _table(results))
+
+
+def _notes(root: Path, split: str) -> tuple[list[str], list[list[str]]]:
+    table = load_notes(root, LoadOptions(format="codiesp", splits=(split,))).table
+    return table.column("text").to_pylist(), table.column("codes").to_pylist()
+
+
+def _tfidf_params() -> dict[str, Any]:
+    config = load_config(REPO / "configs" / "tfidf.yaml")
+    params = config.model.params
+    return dict(params["tfidf"]) if config.model.name == "tfidf-lexicon" else dict(params)
+
+
+def _training_speed(
+    mode: str, texts: list[str], Y: sp.csr_matrix, space: LabelSpace, common: dict[str, Any]
+) -> dict[str, float]:
+    """One epoch over a few notes: encoder + head tokens per second of training steps."""
+    model = TransformerModel(mode=mode, epochs=1, **common)
+    started = time.perf_counter()
+    model.fit(texts[:SPEED_NOTES], Y[:SPEED_NOTES], labels=space)
+    return {
+        "train_tokens_per_second": model.history_[0]["tokens_per_second"],
+        "fit_seconds_for_16_notes": time.perf_counter() - started,
+    }
+
+
+def _fit_for_dev(
+    mode: str,
+    texts: list[str],
+    Y: sp.csr_matrix,
+    space: LabelSpace,
+    common: dict[str, Any],
+    args: argparse.Namespace,
+) -> tuple[TransformerModel, float]:
+    held = np.random.default_rng(0).permutation(len(texts))[: len(texts) // 10]
+    is_held = np.zeros(len(texts), bool)
+    is_held[held] = True
+    fit_texts = [t for t, h in zip(texts, is_held, strict=True) if not h]
+    validation = ([t for t, h in zip(texts, is_held, strict=True) if h], Y[is_held])
+    model = TransformerModel(mode=mode, epochs=args.epochs, cache_dir=args.cache_dir, **common)
+    started = time.perf_counter()
+    model.fit(fit_texts, Y[~is_held], labels=space, validation=validation)
+    return model, time.perf_counter() - started
+
+
+def _dev_gold(space: LabelSpace, dev_codes: list[list[str]]) -> tuple[sp.csr_matrix, list[str]]:
+    unseen = sorted({c for codes in dev_codes for c in codes} - set(space.codes_))
+    return LabelSpace.from_codes(space.codes_ + unseen).encode(dev_codes), unseen
+
+
+def _pad(scores: np.ndarray, unseen: list[str]) -> np.ndarray:
+    return np.hstack([scores, np.zeros((scores.shape[0], len(unseen)), scores.dtype)])
+
+
+def _scores(gold: sp.csr_matrix, probs: np.ndarray) -> dict[str, float]:
+    f1 = [metrics.micro_prf(gold, probs >= t).f1 for t in F1_THRESHOLDS]
+    return {
+        "map": metrics.mean_average_precision(gold, probs),
+        "micro_f1": max(f1),
+        "threshold": float(F1_THRESHOLDS[int(np.argmax(f1))]),
+    }
+
+
+def _gpu_memory() -> dict[str, Any] | None:
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return {
+        "name": torch.cuda.get_device_name(),
+        "peak_allocated_gib": torch.cuda.max_memory_allocated() / 2**30,
+        "peak_reserved_gib": torch.cuda.max_memory_reserved() / 2**30,
+    }
+
+
+def _timed(work: Any) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = work()
+    return time.perf_counter() - started, result
+
+
+def _table(results: dict[str, Any]) -> str:
+    lines = [f"CodiEsp en: {results['notes']}, {results['labels']} labels"]
+    for mode, speed in results["training_speed"].items():
+        lines.append(f"train {mode:14s} {speed['train_tokens_per_second']:8.0f} tokens/s")
+    peer = results["dev"]["tfidf"]
+    for name, entry in results["dev"].items():
+        ratio = entry["map"] / peer["map"] if peer["map"] else float("nan")
+        line = (
+            f"dev {name:22s} MAP {entry['map']:.3f} ({ratio:.2f}x tfidf)  "
+            f"micro-F1 {entry['micro_f1']:.3f}  fit {entry['fit_seconds']:.0f}s"
+        )
+        if "int8_speedup" in entry:
+            line += (
+                f"  infer {entry['inference_notes_per_second_eager']:.1f} notes/s eager, "
+                f"{entry['inference_notes_per_second_int8']:.1f} int8 "
+                f"({entry['int8_speedup']:.2f}x; MAP {entry['int8_map']:.3f})"
+            )
+        lines.append(line)
+    lines.append(f"peak RSS {results['peak_rss_gib']:.2f} GiB; GPU {results['gpu']}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
