@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from autocode import metrics
 from autocode.config import load_config
 from autocode.corpus.load import LoadOptions, load_notes
-from autocode.labels import LabelSpace
+from autocode.labels import GoldWithUnseen, LabelSpace, gold_with_unseen
 from autocode.models import TfidfModel, TransformerModel
 from autocode.models.transformer.training import F1_THRESHOLDS
 
@@ -46,10 +46,12 @@ def main() -> None:
     parser.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
     parser.add_argument("--token-budget", type=int, default=8192, help="tokens per step")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--out", type=Path, help="also write the results so far here, per step")
+    parser.add_argument("--limit", type=int, help="first N notes of each split (smoke tests)")
     args = parser.parse_args()
 
-    train_texts, train_codes = _notes(args.data, "train")
-    dev_texts, dev_codes = _notes(args.data, "dev")
+    train_texts, train_codes = _notes(args.data, "train", args.limit)
+    dev_texts, dev_codes = _notes(args.data, "dev", args.limit)
     space = LabelSpace().fit(train_codes)
     Y = space.encode(train_codes)
     results: dict[str, Any] = {"notes": {"train": len(train_texts), "dev": len(dev_texts)}}
@@ -65,19 +67,21 @@ def main() -> None:
         for mode in args.speed_modes.split(",")
         if mode
     }
-    gold, unseen = _dev_gold(space, dev_codes)
+    _save(results, args.out)
+    scored = gold_with_unseen(space, dev_codes)
     results["dev"] = {}
     started = time.perf_counter()
-    peer = TfidfModel(**_tfidf_params()).fit(train_texts, Y)
+    peer = TfidfModel(**_tfidf_params()).fit(train_texts, Y, labels=space)
     results["dev"]["tfidf"] = {
-        **_scores(gold, _pad(peer.predict_proba(dev_texts), unseen)),
+        **_scores(scored, peer.predict_proba(dev_texts)),
         "fit_seconds": time.perf_counter() - started,
     }
+    _save(results, args.out)
     for mode in (m for m in args.modes.split(",") if m):
         model, seconds = _fit_for_dev(mode, train_texts, Y, space, common, args)
         eager_s, eager = _timed(lambda m=model: m.predict_proba(dev_texts))
         entry = {
-            **_scores(gold, _pad(eager, unseen)),
+            **_scores(scored, eager),
             "fit_seconds": seconds,
             "best_epoch": model.best_epoch_,
             "epochs_run": len(model.history_),
@@ -86,19 +90,28 @@ def main() -> None:
         if model._inference_device().type == "cpu":
             int8_model = model.quantized()
             int8_s, int8 = _timed(lambda m=int8_model: m.predict_proba(dev_texts))
-            int8_scores = _scores(gold, _pad(int8, unseen))
+            int8_scores = _scores(scored, int8)
             entry["inference_notes_per_second_int8"] = len(dev_texts) / int8_s
             entry["int8_speedup"] = eager_s / int8_s
             entry["int8_map"] = int8_scores["map"]
             entry["int8_micro_f1"] = int8_scores["micro_f1"]
         results["dev"][f"transformer-{mode}"] = entry
+        _save(results, args.out)
     results["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     results["gpu"] = _gpu_memory()
+    _save(results, args.out)
     print(json.dumps(results, indent=2) if args.json else _table(results))
 
 
-def _notes(root: Path, split: str) -> tuple[list[str], list[list[str]]]:
+def _save(results: dict[str, Any], path: Path | None) -> None:
+    """The results so far: a run cut short by its time limit still leaves its figures."""
+    if path is not None:
+        path.write_text(json.dumps(results, indent=2), encoding="utf-8")
+
+
+def _notes(root: Path, split: str, limit: int | None) -> tuple[list[str], list[list[str]]]:
     table = load_notes(root, LoadOptions(format="codiesp", splits=(split,))).table
+    table = table if limit is None else table.slice(0, limit)
     return table.column("text").to_pylist(), table.column("codes").to_pylist()
 
 
@@ -140,16 +153,9 @@ def _fit_for_dev(
     return model, time.perf_counter() - started
 
 
-def _dev_gold(space: LabelSpace, dev_codes: list[list[str]]) -> tuple[sp.csr_matrix, list[str]]:
-    unseen = sorted({c for codes in dev_codes for c in codes} - set(space.codes_))
-    return LabelSpace.from_codes(space.codes_ + unseen).encode(dev_codes), unseen
-
-
-def _pad(scores: np.ndarray, unseen: list[str]) -> np.ndarray:
-    return np.hstack([scores, np.zeros((scores.shape[0], len(unseen)), scores.dtype)])
-
-
-def _scores(gold: sp.csr_matrix, probs: np.ndarray) -> dict[str, float]:
+def _scores(scored: GoldWithUnseen, known_probs: np.ndarray) -> dict[str, float]:
+    """Every dev gold code counts: codes unseen in training are never retrieved."""
+    gold, probs = scored.gold, scored.pad(known_probs)
     f1 = [metrics.micro_prf(gold, probs >= t).f1 for t in F1_THRESHOLDS]
     return {
         "map": metrics.mean_average_precision(gold, probs),
