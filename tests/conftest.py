@@ -144,3 +144,12 @@ def tiny_corpus() -> TinyCorpus:
 def tiny_validation_corpus() -> TinyCorpus:
     """An independent draw of the tiny notes, for tuning decisions."""
     return make_tiny_corpus(seed=1)
+
+
+@pytest.fixture(autouse=True)
+def _review_queue_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`predict` without `--queue` writes `review-queue.db` in the current directory: keep
+    each test's default queue in its own temporary directory, never the repository."""
+    monkeypatch.setattr(
+        "autocode.review.store.DEFAULT_QUEUE_URL", f"sqlite:///{tmp_path / 'review-queue.db'}"
+    )

@@ -85,6 +85,7 @@ def test_tracking_names_override_the_experiment_name() -> None:
         ("tfidf.yaml", "tfidf-lexicon"),
         ("transformer.yaml", "transformer"),
         ("transformer-tiny.yaml", "transformer"),
+        ("stack-transformer.yaml", "stack"),
     ],
 )
 def test_the_shipped_configs_validate(

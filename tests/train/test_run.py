@@ -624,8 +624,11 @@ def test_reviewed_notes_are_logged_as_inputs_with_their_digest(tmp_path: Path) -
         "reviewed": [{"source": str(tmp_path / "reviewed.parquet"), "digest": "b" * 64}],
     }
     tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    with mlflow_session(tracking_uri, tmp_path), mlflow.start_run() as run:
-        tracking.log_lineage(lineage, "exp")
+    with mlflow_session(tracking_uri, tmp_path) as patch:
+        patch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)  # another test's experiment
+        experiment = MlflowClient(tracking_uri).create_experiment("lineage")
+        with mlflow.start_run(experiment_id=experiment) as run:
+            tracking.log_lineage(lineage, "exp")
     inputs = MlflowClient(tracking_uri).get_run(run.info.run_id).inputs.dataset_inputs
     assert sorted((i.dataset.name, i.dataset.digest) for i in inputs) == [
         ("exp", "a" * 16),

@@ -18,7 +18,8 @@ from autocode.corpus.errors import SourceError, error_summary
 from autocode.corpus.files import TableFile
 from autocode.corpus.quarantine import Reason
 
-_DECODE_ERRORS = (pa.ArrowException, OSError)
+# A corrupt footer can also hold names that are not UTF-8 (pyarrow decodes them as it opens).
+_DECODE_ERRORS = (pa.ArrowException, OSError, UnicodeDecodeError)
 
 
 def parquet_rows(

@@ -70,7 +70,7 @@ def test_save_then_load_gives_identical_probabilities_without_pickles(
     texts = [*tiny_corpus.heldout_texts, long_note(tiny_corpus), ""]
     assert np.array_equal(loaded.predict_proba(texts), fitted.predict_proba(texts))
     assert loaded.get_params() == fitted.get_params()
-    assert loaded.labels_.codes_ == tiny_corpus.codes
+    assert loaded.labels_ == tiny_corpus.codes
     suffixes = {p.suffix for p in (tmp_path / "model").rglob("*") if p.is_file()}
     assert suffixes <= {".json", ".safetensors"}, suffixes
 

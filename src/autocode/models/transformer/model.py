@@ -16,7 +16,12 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from autocode.labels import LabelSpace
-from autocode.models.base import LabelMatrix, NotFittedError, constructor_params
+from autocode.models.base import (
+    LabelMatrix,
+    NotFittedError,
+    check_fit_input,
+    constructor_params,
+)
 from autocode.models.evidence import Span
 from autocode.models.params import check_params, constructor_params_model
 from autocode.models.saved import read_json, write_json
@@ -213,14 +218,8 @@ class TransformerModel:
         """`labels` names Y's columns (their descriptions, from `labels.knowledge`, start the
         label attention); `validation` drives early stopping; `groups` is unused."""
         chunking = self._check_params()
-        space = _label_space(labels, Y.shape[1])
-        _check_rows(texts, Y, "texts")
-        if validation is not None:
-            _check_rows(validation[0], validation[1], "validation texts")
-            if validation[1].shape[1] != Y.shape[1]:
-                raise ValueError(
-                    f"validation Y has {validation[1].shape[1]} columns, Y has {Y.shape[1]}"
-                )
+        check_fit_input(texts, Y, labels, groups, validation)
+        space = labels
         runtime = _runtime()
         from accelerate import Accelerator
 
@@ -289,7 +288,7 @@ class TransformerModel:
         # Learned state only now: a fit that failed above left the previous fit whole.
         self.network_ = features.CodingNetwork(encoder, head).cpu().eval()
         self.tokenizer_ = tokenizer
-        self.labels_ = space
+        self.labels_ = list(space.codes_)
         self.history_ = progress.history
         self.best_epoch_ = progress.best_epoch or progress.epochs_done
         return self
@@ -377,6 +376,7 @@ class TransformerModel:
             "params": self.get_params(),
             "best_epoch": self.best_epoch_,
             "history": self.history_,
+            "labels": self.labels_,
         }
         write_json(path / STATE_FILE, state, FORMAT_VERSION)
         save_encoder(network.encoder, tokenizer, path / ENCODER_DIR)
@@ -384,7 +384,6 @@ class TransformerModel:
             k: v.detach().cpu().contiguous() for k, v in network.head.state_dict().items()
         }
         save_file(head_state, path / HEAD_FILE)
-        self.labels_.save(path)
 
     @classmethod
     def load(cls, path: Path) -> Self:
@@ -398,7 +397,7 @@ class TransformerModel:
         from autocode.models.transformer.encoder import load_directory
 
         encoder, tokenizer = load_directory(path / ENCODER_DIR)
-        labels = LabelSpace.load(path)
+        labels: list[str] = list(state["labels"])
         head = network.make_head(
             model.head,
             encoder.config.hidden_size,
@@ -539,17 +538,6 @@ def _runtime() -> Any:
             "pip install -c constraints.txt -e '.[transformer]'"
         ) from None
     return torch
-
-
-def _label_space(labels: LabelSpace, n_columns: int) -> LabelSpace:
-    if len(labels) != n_columns:
-        raise ValueError(f"labels has {len(labels)} codes but Y has {n_columns} columns")
-    return labels
-
-
-def _check_rows(texts: Sequence[str], Y: LabelMatrix, what: str) -> None:
-    if len(texts) != Y.shape[0]:
-        raise ValueError(f"{len(texts)} {what} but Y has {Y.shape[0]} rows")
 
 
 def _set_trainable(encoder: PreTrainedModel, mode: str, top_k: int) -> None:
