@@ -110,7 +110,7 @@ def test_bad_params_fail_at_the_start_of_fit_and_keep_the_previous_fit(
     finally:
         fitted.chunk_stride = TINY["chunk_stride"]
     assert np.array_equal(fitted.predict_proba(tiny_corpus.heldout_texts), before)
-    with pytest.raises(ValueError, match="labels has 5 codes but Y has 6 columns"):
+    with pytest.raises(ValueError, match="Y has 6 columns but the label space has 5"):
         tiny().fit(
             tiny_corpus.texts, tiny_corpus.Y, labels=LabelSpace.from_codes(tiny_corpus.codes[:5])
         )
