@@ -68,7 +68,10 @@ def store(queue_url: str) -> Iterator[ReviewStore]:
         yield opened
 
 
-def test_default_queue_is_a_sqlite_file_in_the_current_directory():
+def test_default_queue_is_a_sqlite_file_in_the_current_directory(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.undo()  # conftest points every test's default queue at its tmp dir
     assert default_queue_url() == "sqlite:///review-queue.db"
 
 
