@@ -1,7 +1,8 @@
 """The Coder: everything inference needs, saved and loaded as one directory.
 
-model + LabelSpace + calibration + thresholds + review policy. Loading it
-needs no training data; `predict_proba` returns calibrated probabilities.
+model + LabelSpace + calibration + thresholds + review policy, and the ICD-10-CM facts
+routing needs about its codes (`RoutingFacts`). Loading it needs no training data and
+reads no code table; `predict_proba` returns calibrated probabilities.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 
 from autocode.decisions.calibration import Calibrator, calibrator_from_dict
 from autocode.decisions.policy import ReviewPolicy
+from autocode.decisions.routing_facts import RoutingFacts
 from autocode.decisions.thresholds import Thresholds
 from autocode.labels import LABELS_FILE, LabelSpace
 from autocode.models import CodingModel, model_class
@@ -40,6 +42,9 @@ class Coder:
     thresholds: Thresholds
     policy: ReviewPolicy
     info: dict[str, Any] = field(default_factory=dict)
+    # Facts of the label space's codes, from training; None (a Coder saved before they
+    # were stored) makes routing look each note's codes up in the tabular.
+    routing_facts: RoutingFacts | None = None
 
     def raw_proba(self, texts: Sequence[str]) -> np.ndarray:
         return self.model.predict_proba(texts)
@@ -77,6 +82,7 @@ class Coder:
             "thresholds": self.thresholds.to_dict(),
             "policy": self.policy.to_dict(),
             "info": self.info,
+            "routing_facts": None if self.routing_facts is None else self.routing_facts.to_dict(),
         }
         (directory / CODER_FILE).write_text(json.dumps(state), encoding="utf-8")
 
@@ -102,4 +108,7 @@ class Coder:
             thresholds=Thresholds.from_dict(state["thresholds"]),
             policy=ReviewPolicy.from_dict(state["policy"]),
             info=state.get("info", {}),
+            routing_facts=None
+            if state.get("routing_facts") is None
+            else RoutingFacts.from_dict(state["routing_facts"]),
         )
