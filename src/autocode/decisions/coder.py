@@ -21,7 +21,12 @@ from autocode.decisions.routing_facts import RoutingFacts
 from autocode.decisions.thresholds import Thresholds
 from autocode.labels import LABELS_FILE, LabelSpace
 from autocode.models import CodingModel, model_class
-from autocode.models.base import ExplainsPredictions, ReadsLimitedInput, label_difference
+from autocode.models.base import (
+    ExplainsPredictions,
+    ReadsLimitedInput,
+    explain_notes,
+    label_difference,
+)
 from autocode.models.evidence import Span
 from autocode.models.saved import check_version
 
@@ -59,11 +64,20 @@ class Coder:
 
     def evidence(self, text: str, codes: Sequence[str], top_n: int = 3) -> dict[str, list[Span]]:
         """Note spans behind each code's score; empty when the model cannot explain itself."""
+        return self.evidence_batch([text], [codes], top_n)[0]
+
+    def evidence_batch(
+        self, texts: Sequence[str], codes: Sequence[Sequence[str]], top_n: int = 3
+    ) -> list[dict[str, list[Span]]]:
+        """`evidence` of each note for its own codes, the model explaining all at once."""
         if not isinstance(self.model, ExplainsPredictions):
-            return {code: [] for code in codes}
-        indices = [self.labels.index(code) for code in codes]
-        spans = self.model.evidence(text, indices, top_n)
-        return dict(zip(codes, spans, strict=True))
+            return [{code: [] for code in note_codes} for note_codes in codes]
+        indices = [[self.labels.index(code) for code in note_codes] for note_codes in codes]
+        spans = explain_notes(self.model, texts, indices, top_n)
+        return [
+            dict(zip(note_codes, note_spans, strict=True))
+            for note_codes, note_spans in zip(codes, spans, strict=True)
+        ]
 
     def truncated(self, texts: Sequence[str]) -> list[bool]:
         """Which notes the model could not read whole (always none for TF-IDF)."""

@@ -48,8 +48,6 @@ def decide(
             )
             for j in order
         ]
-        if texts is not None:
-            _attach_evidence(coder, texts[row], predictions)
         accepted = [p.code for p in predictions if p.accepted]
         uncertain = [codes[j] for j in order if status[row, j] == UNCERTAIN]
         reasons = route_reasons(
@@ -60,15 +58,19 @@ def decide(
             facts=coder.routing_facts,
         )
         decisions.append(Decision(accepted, predictions, REVIEW if reasons else AUTO, reasons))
+    if texts is not None:
+        _attach_evidence(coder, texts, decisions)
     return decisions
 
 
-def _attach_evidence(coder: Coder, text: str, predictions: list[Prediction]) -> None:
-    spans = coder.evidence(text, [p.code for p in predictions])
-    for prediction in predictions:
-        prediction.evidence = [
-            EvidenceSpan(span.start, span.end, span.weight) for span in spans[prediction.code]
-        ]
+def _attach_evidence(coder: Coder, texts: Sequence[str], decisions: list[Decision]) -> None:
+    """Every note's spans in one batch: the model explains them together, not note by note."""
+    codes = [[p.code for p in decision.predictions] for decision in decisions]
+    for decision, spans in zip(decisions, coder.evidence_batch(texts, codes), strict=True):
+        for prediction in decision.predictions:
+            prediction.evidence = [
+                EvidenceSpan(span.start, span.end, span.weight) for span in spans[prediction.code]
+            ]
 
 
 def route_reasons(

@@ -119,6 +119,7 @@ class CodeLexicon:
                 f"idf has shape {idf.shape}; the vocabulary has {len(self.vocabulary)}"
             )
         self.idf_ = idf
+        self._term_lookup_: tuple[list[list[int]], list[dict[int, float]]] | None = None
         weighted = self._term_words.multiply(self.idf_).tocsr()
         totals = np.asarray(weighted.sum(axis=1)).ravel()
         # Each term's word weights sum to 1, so a sentence's dot product is its coverage.
@@ -143,8 +144,12 @@ class CodeLexicon:
 
     def spans(self, text: str, codes: Sequence[int]) -> list[tuple[float, list[tuple[int, int]]]]:
         """Per code: the coverage of its best-matching term in its best sentence, and the
-        character spans of that term's words there."""
-        weighted = self._fitted()
+        character spans of that term's words there.
+
+        Ties go to the code's first term, then the first sentence. Only sentences sharing a
+        word with a term are weighed against it: any other covers none of it.
+        """
+        term_rows, term_weights = self._term_lookup()
         sentences = [
             [
                 (self.vocabulary.get(w, -1), start + a, start + b)
@@ -152,18 +157,48 @@ class CodeLexicon:
             ]
             for start, end in sentence_spans(text)
         ]
+        sentence_words = [{word for word, _, _ in words} for words in sentences]
+        sentences_with: dict[int, list[int]] = {}
+        for index, words in enumerate(sentence_words):
+            for word in words:
+                sentences_with.setdefault(word, []).append(index)
         result = []
         for code in codes:
             best: tuple[float, list[tuple[int, int]]] = (0.0, [])
-            for row in np.flatnonzero(self._owner == code):
-                term = weighted[row]
-                weights = dict(zip(term.indices.tolist(), term.data.tolist(), strict=True))
-                for words in sentences:
-                    score = sum(weights[w] for w in {word for word, _, _ in words} if w in weights)
+            for row in term_rows[code]:
+                weights = term_weights[row]
+                sharing = sorted({i for w in weights for i in sentences_with.get(w, ())})
+                for index in sharing:
+                    # Summed in the sentence's word order, as the coverage was always summed.
+                    score = sum(weights[w] for w in sentence_words[index] if w in weights)
                     if score > best[0]:
-                        best = (min(score, 1.0), [(a, b) for w, a, b in words if w in weights])
+                        hits = [(a, b) for w, a, b in sentences[index] if w in weights]
+                        best = (min(score, 1.0), hits)
             result.append(best)
         return result
+
+    def _term_lookup(self) -> tuple[list[list[int]], list[dict[int, float]]]:
+        """Each code's term rows, and each term's word weights by vocabulary id; built
+        once per fitted lexicon (slicing the sparse rows per code and note cost more than
+        the matching)."""
+        weighted = self._fitted()
+        lookup = getattr(self, "_term_lookup_", None)
+        if lookup is None:
+            term_rows: list[list[int]] = [[] for _ in self.terms]
+            for row, owner in enumerate(self._owner.tolist()):
+                term_rows[owner].append(row)
+            term_weights = [
+                dict(
+                    zip(
+                        weighted.indices[a:b].tolist(),
+                        weighted.data[a:b].tolist(),
+                        strict=True,
+                    )
+                )
+                for a, b in zip(weighted.indptr[:-1], weighted.indptr[1:], strict=True)
+            ]
+            lookup = self._term_lookup_ = (term_rows, term_weights)
+        return lookup
 
     def _per_code(self, per_term: np.ndarray) -> np.ndarray:
         """Each code's maximum over its terms (terms are stored grouped by code, in order)."""

@@ -69,6 +69,34 @@ class ExplainsPredictions(Protocol):
 
 
 @runtime_checkable
+class ExplainsBatches(Protocol):
+    """An explaining model that explains many notes at once, cheaper than one at a time:
+    `evidence_batch(texts, label_indices, top_n)[i]` is `evidence(texts[i],
+    label_indices[i], top_n)`."""
+
+    def evidence_batch(
+        self, texts: Sequence[str], label_indices: Sequence[Sequence[int]], top_n: int = 3
+    ) -> list[list[list[Span]]]: ...
+
+
+def explain_notes(
+    model: ExplainsPredictions,
+    texts: Sequence[str],
+    label_indices: Sequence[Sequence[int]],
+    top_n: int = 3,
+) -> list[list[list[Span]]]:
+    """Per note, per label of `label_indices[i]`, the model's evidence spans: in one batch
+    where the model explains batches (`ExplainsBatches`), else note by note."""
+    if len(texts) != len(label_indices):
+        raise ValueError(f"{len(texts)} texts but {len(label_indices)} label lists")
+    if isinstance(model, ExplainsBatches):
+        return model.evidence_batch(texts, label_indices, top_n)
+    return [
+        model.evidence(t, labels, top_n) for t, labels in zip(texts, label_indices, strict=True)
+    ]
+
+
+@runtime_checkable
 class ReadsLimitedInput(Protocol):
     """A model that reads at most a fixed length of each note (e.g. a transformer)."""
 
@@ -150,6 +178,7 @@ def label_difference(model_labels: Sequence[str], labels: Sequence[str]) -> str 
 __all__ = [
     "CodingModel",
     "DescribesPairs",
+    "ExplainsBatches",
     "ExplainsPredictions",
     "FitsFolds",
     "Folds",
@@ -158,5 +187,6 @@ __all__ = [
     "ReadsLimitedInput",
     "check_fit_input",
     "constructor_params",
+    "explain_notes",
     "label_difference",
 ]

@@ -20,15 +20,28 @@ class Span:
         return {"start": self.start, "end": self.end, "weight": round(self.weight, 6)}
 
 
-def ngram_spans(text: str, token_pattern: str, max_n: int) -> dict[str, list[tuple[int, int]]]:
-    """Every word n-gram of the text (as the vectorizer spells it) with its character spans."""
-    tokens = [
-        (match.group().lower(), match.start(), match.end())
-        for match in re.finditer(token_pattern, text)
-    ]
-    spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    for n in range(1, max_n + 1):
-        for i in range(len(tokens) - n + 1):
-            window = tokens[i : i + n]
-            spans[" ".join(token for token, _, _ in window)].append((window[0][1], window[-1][2]))
-    return spans
+class NgramLocator:
+    """Where a word n-gram (as the vectorizer spells it) first occurs in one text.
+
+    Tokens are the pattern's matches, lowercased, and an n-gram is its tokens joined by one
+    space. Only the n-grams asked for are looked up (a note's evidence needs a few dozen),
+    not every n-gram of the text listed.
+    """
+
+    def __init__(self, text: str, token_pattern: str) -> None:
+        self._tokens = [
+            (match.group().lower(), match.start(), match.end())
+            for match in re.finditer(token_pattern, text)
+        ]
+        self._positions: dict[str, list[int]] = defaultdict(list)
+        for position, (token, _, _) in enumerate(self._tokens):
+            self._positions[token].append(position)
+
+    def first(self, ngram: str) -> tuple[int, int] | None:
+        """Character span of the n-gram's first occurrence; None if it does not occur."""
+        words = ngram.split(" ")
+        for start in self._positions.get(words[0], ()):
+            window = self._tokens[start : start + len(words)]
+            if [token for token, _, _ in window] == words:
+                return window[0][1], window[-1][2]
+        return None

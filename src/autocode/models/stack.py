@@ -33,6 +33,7 @@ from autocode.models.base import (
     NotFittedError,
     check_fit_input,
     constructor_params,
+    explain_notes,
 )
 from autocode.models.crossfit import fold_splits
 from autocode.models.evidence import Span
@@ -180,23 +181,23 @@ class StackModel:
     def evidence(self, text: str, label_indices: Sequence[int], top_n: int = 3) -> list[list[Span]]:
         """Per label: every span of the first explaining base model in `evidence_order`,
         then the others' spans at other places, up to `top_n` in all."""
+        return self.evidence_batch([text], [label_indices], top_n)[0]
+
+    def evidence_batch(
+        self, texts: Sequence[str], label_indices: Sequence[Sequence[int]], top_n: int = 3
+    ) -> list[list[list[Span]]]:
+        """`evidence` of each note, each base model explaining all the notes at once."""
         bases, _ = self._fitted()
         order = range(len(bases)) if self.evidence_order is None else self.evidence_order
         ordered = [bases[i] for i in order]
         explaining = [model for model in ordered if isinstance(model, ExplainsPredictions)]
-        per_model = [model.evidence(text, label_indices, top_n) for model in explaining]
-        result = []
-        for spans_of_label in zip(*per_model, strict=True):
-            first, *others = spans_of_label
-            seen = {(span.start, span.end) for span in first}
-            extra = []
-            for spans in others:
-                for span in spans:
-                    if (span.start, span.end) not in seen:
-                        seen.add((span.start, span.end))
-                        extra.append(span)
-            result.append((list(first) + extra)[: max(top_n, len(first))])
-        return result if explaining else [[] for _ in label_indices]
+        if not explaining:
+            return [[[] for _ in labels] for labels in label_indices]
+        per_model = [explain_notes(model, texts, label_indices, top_n) for model in explaining]
+        return [
+            [_merged_spans(spans_of_label, top_n) for spans_of_label in zip(*note, strict=True)]
+            for note in zip(*per_model, strict=True)
+        ]
 
     def save(self, path: Path) -> None:
         bases, rerankers = self._fitted()
@@ -340,6 +341,20 @@ class StackModel:
                 f"{type(self).__name__} is not fitted yet: call fit(texts, Y, labels=...) first"
             )
         return self.bases_, self.rerankers_
+
+
+def _merged_spans(spans_of_models: Sequence[list[Span]], top_n: int) -> list[Span]:
+    """The first model's spans, then the others' at other places, up to `top_n` in all
+    (the first model's are kept whole)."""
+    first, *others = spans_of_models
+    seen = {(span.start, span.end) for span in first}
+    extra = []
+    for spans in others:
+        for span in spans:
+            if (span.start, span.end) not in seen:
+                seen.add((span.start, span.end))
+                extra.append(span)
+    return (list(first) + extra)[: max(top_n, len(first))]
 
 
 def note_blocks(n_notes: int, features_per_note: int) -> list[np.ndarray]:
