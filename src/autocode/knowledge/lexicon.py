@@ -28,6 +28,7 @@ STOP_WORDS = frozenset(
     "other unspecified specified nos site type elsewhere classified".split()
 )
 FULL_MATCH = 0.999  # float sums of idf weights may miss 1.0 by rounding
+WORD_MEMO_SIZE = 500_000  # raw words remembered with their vocabulary id
 
 
 def fold(word: str) -> str:
@@ -213,12 +214,17 @@ class CodeLexicon:
         rows: list[int] = []
         columns: list[int] = []
         notes: list[int] = []
+        word_id = self._word_id_of_raw()
         for note, text in enumerate(texts):
             for start, end in sentence_spans(text):
                 # Spans are not needed here: findall is cheaper than content_words.
-                words = (_content_word(raw) for raw in WORD.findall(text[start:end]))
-                ids = {self.vocabulary.get(word, -1) for word in words if word}
-                ids.discard(-1)
+                ids = set()
+                for raw in WORD.findall(text[start:end]):
+                    found = word_id.get(raw)
+                    if found is None:
+                        found = word_id[raw] = self.vocabulary.get(_content_word(raw), -1)
+                    if found >= 0:
+                        ids.add(found)
                 rows.extend([len(notes)] * len(ids))
                 columns.extend(ids)
                 notes.append(note)
@@ -227,6 +233,14 @@ class CodeLexicon:
             shape=(len(notes), len(self.vocabulary)),
         )
         return matrix, np.array(notes, dtype=np.int64)
+
+    def _word_id_of_raw(self) -> dict[str, int]:
+        """Each raw word met so far -> its vocabulary id (-1: a stop word or none): a note's
+        words are mostly words other notes had, and folding one costs more than a lookup."""
+        memo: dict[str, int] = vars(self).setdefault("_word_ids", {})
+        if len(memo) > WORD_MEMO_SIZE:  # a server reading notes for months stays bounded
+            memo.clear()
+        return memo
 
     def _fitted(self) -> sp.csr_matrix:
         if not hasattr(self, "_weighted_terms_"):

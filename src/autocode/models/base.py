@@ -120,6 +120,15 @@ class DescribesPairs(Protocol):
 
 
 @runtime_checkable
+class DescribesPairColumns(Protocol):
+    """A `DescribesPairs` model that also gives its pair features one column at a time, so
+    a stack can score pairs without stacking them: `pair_feature_columns(texts)[f]` is
+    `pair_features(texts)[..., f]`, or a (labels,) row where it is the same in every note."""
+
+    def pair_feature_columns(self, texts: Sequence[str]) -> list[np.ndarray]: ...
+
+
+@runtime_checkable
 class FitsFolds(Protocol):
     """A model that gives its out-of-fold copies cheaper than one fit per fold."""
 
@@ -177,6 +186,7 @@ def label_difference(model_labels: Sequence[str], labels: Sequence[str]) -> str 
 
 __all__ = [
     "CodingModel",
+    "DescribesPairColumns",
     "DescribesPairs",
     "ExplainsBatches",
     "ExplainsPredictions",

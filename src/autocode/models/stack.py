@@ -25,6 +25,7 @@ from autocode.knowledge import code_group
 from autocode.labels import LabelSpace
 from autocode.models.base import (
     CodingModel,
+    DescribesPairColumns,
     DescribesPairs,
     ExplainsPredictions,
     FitsFolds,
@@ -39,7 +40,13 @@ from autocode.models.crossfit import fold_splits
 from autocode.models.evidence import Span
 from autocode.models.matcher import family_index
 from autocode.models.params import ModelSpec, check_params, constructor_params_model
-from autocode.models.rerank import SCORE_FEATURES, Reranker, score_features
+from autocode.models.rerank import (
+    SCORE_FEATURES,
+    LabelRerankers,
+    Reranker,
+    score_feature_columns,
+    score_features,
+)
 from autocode.models.saved import read_arrays, read_json, write_arrays, write_json
 from autocode.models.tfidf import TfidfParams
 
@@ -170,12 +177,15 @@ class StackModel:
         return self
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Pairs are scored one feature column at a time (the re-rankers are linear): no
+        (notes, labels, features) array is built, and no training-only hard negatives."""
         bases, rerankers = self._fitted()
-        probs = np.empty((len(texts), len(self.labels_)), dtype=np.float32)
-        for rows in note_blocks(len(texts), len(self.labels_) * len(self.feature_names_)):
-            features, _ = self._pair_features(bases, self.family_, [texts[i] for i in rows])
-            for system, columns in self.system_columns_.items():
-                probs[np.ix_(rows, columns)] = rerankers[system].predict_proba(features[:, columns])
+        n_labels = len(self.labels_)
+        spread = LabelRerankers.spread(rerankers, self.system_columns_, n_labels)
+        probs = np.empty((len(texts), n_labels), dtype=np.float32)
+        for rows in note_blocks(len(texts), n_labels * len(self.feature_names_)):
+            columns = self._feature_columns(bases, [texts[i] for i in rows])
+            probs[rows] = spread.predict_proba(columns, len(rows))
         return probs
 
     def evidence(self, text: str, label_indices: Sequence[int], top_n: int = 3) -> list[list[Span]]:
@@ -268,6 +278,18 @@ class StackModel:
                 labels=labels,
                 groups=None if groups is None else [groups[i] for i in fit_rows],
             )
+
+    def _feature_columns(
+        self, bases: Sequence[CodingModel], texts: Sequence[str]
+    ) -> Iterator[np.ndarray]:
+        """The pair features of `_pair_features`, one column at a time, in feature order."""
+        for base in bases:
+            if isinstance(base, DescribesPairColumns):
+                yield from base.pair_feature_columns(texts)
+            elif isinstance(base, DescribesPairs):
+                yield from np.moveaxis(base.pair_features(texts), -1, 0)
+            else:
+                yield from score_feature_columns(base.predict_proba(texts), self.family_)
 
     def _pair_features(
         self, bases: Sequence[CodingModel], family: np.ndarray, texts: Sequence[str]
