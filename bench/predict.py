@@ -27,8 +27,9 @@ tfidf-lexicon Coder trained on CodiEsp (`bench/codiesp_coder.py`, cached), over 
 of the CodiEsp notes (English, every split) repeated to the requested size.
 
 Per Coder, a `serve` child also measures what a served model pays: the Coder's size on
-disk, `Coder.load`'s seconds, the first one-note request (`predict_frame` with evidence,
-as the pyfunc answers it) and the steady state after it (median of 50 one-note requests).
+disk, the seconds of the pyfunc's load (`Coder.load` and its warm-up), its first one-note
+request (`predict_frame` with evidence, as the pyfunc answers it) and the steady state
+after it (median of 50 one-note requests).
 
     .venv/bin/python bench/predict.py [--coder demo|codiesp] [--notes 100000]
         [--small 10000] [--json]
@@ -256,13 +257,13 @@ def serve_here() -> Serving:
     import pyarrow.parquet as pq
 
     from autocode.decisions.coder import Coder
-    from autocode.infer.pyfunc import predict_frame
+    from autocode.infer.pyfunc import predict_frame, warmed_up
 
     directory = coder_dir()
     texts = pq.read_table(notes_archive(1_000), columns=["text"])["text"].to_pylist()
     size = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file()) / 2**20
     started = time.perf_counter()
-    coder = Coder.load(directory)
+    coder = warmed_up(Coder.load(directory))  # as the pyfunc's load_context loads it
     loaded = time.perf_counter()
     seconds = []
     for k in range(SERVE_REQUESTS + 1):

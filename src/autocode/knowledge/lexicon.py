@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Self
 
 import numpy as np
@@ -120,12 +121,28 @@ class CodeLexicon:
                 f"idf has shape {idf.shape}; the vocabulary has {len(self.vocabulary)}"
             )
         self.idf_ = idf
-        self._term_lookup_: tuple[list[list[int]], list[dict[int, float]]] | None = None
         weighted = self._term_words.multiply(self.idf_).tocsr()
         totals = np.asarray(weighted.sum(axis=1)).ravel()
         # Each term's word weights sum to 1, so a sentence's dot product is its coverage.
         self._weighted_terms_ = sp.csr_matrix(sp.diags(1 / np.maximum(totals, 1e-12)) @ weighted)
+        self._term_lookup_ = self._term_lookup(self._weighted_terms_)
         return self
+
+    def _term_lookup(
+        self, weighted: sp.csr_matrix
+    ) -> tuple[list[list[int]], list[dict[int, float]]]:
+        """Each code's term rows, and each term's word weights by vocabulary id: what
+        `spans` reads, built with the weights (slicing sparse rows per note cost more than
+        the matching, and building this on a served model's first request as much again)."""
+        term_rows: list[list[int]] = [[] for _ in self.terms]
+        for row, owner in enumerate(self._owner.tolist()):
+            term_rows[owner].append(row)
+        indices, data = weighted.indices.tolist(), weighted.data.tolist()
+        bounds = weighted.indptr.tolist()
+        term_weights = [
+            dict(zip(indices[a:b], data[a:b], strict=True)) for a, b in pairwise(bounds)
+        ]
+        return term_rows, term_weights
 
     def match(self, texts: Sequence[str]) -> TermMatches:
         weighted = self._fitted()
@@ -150,7 +167,8 @@ class CodeLexicon:
         Ties go to the code's first term, then the first sentence. Only sentences sharing a
         word with a term are weighed against it: any other covers none of it.
         """
-        term_rows, term_weights = self._term_lookup()
+        self._fitted()
+        term_rows, term_weights = self._term_lookup_
         sentences = [
             [
                 (self.vocabulary.get(w, -1), start + a, start + b)
@@ -177,29 +195,6 @@ class CodeLexicon:
                         best = (min(score, 1.0), hits)
             result.append(best)
         return result
-
-    def _term_lookup(self) -> tuple[list[list[int]], list[dict[int, float]]]:
-        """Each code's term rows, and each term's word weights by vocabulary id; built
-        once per fitted lexicon (slicing the sparse rows per code and note cost more than
-        the matching)."""
-        weighted = self._fitted()
-        lookup = getattr(self, "_term_lookup_", None)
-        if lookup is None:
-            term_rows: list[list[int]] = [[] for _ in self.terms]
-            for row, owner in enumerate(self._owner.tolist()):
-                term_rows[owner].append(row)
-            term_weights = [
-                dict(
-                    zip(
-                        weighted.indices[a:b].tolist(),
-                        weighted.data[a:b].tolist(),
-                        strict=True,
-                    )
-                )
-                for a, b in zip(weighted.indptr[:-1], weighted.indptr[1:], strict=True)
-            ]
-            lookup = self._term_lookup_ = (term_rows, term_weights)
-        return lookup
 
     def _per_code(self, per_term: np.ndarray) -> np.ndarray:
         """Each code's maximum over its terms (terms are stored grouped by code, in order)."""
