@@ -30,6 +30,7 @@ STOP_WORDS = frozenset(
 )
 FULL_MATCH = 0.999  # float sums of idf weights may miss 1.0 by rounding
 WORD_MEMO_SIZE = 500_000  # raw words remembered with their vocabulary id
+STOP_WORD_ID = -2
 
 
 def fold(word: str) -> str:
@@ -169,13 +170,18 @@ class CodeLexicon:
         """
         self._fitted()
         term_rows, term_weights = self._term_lookup_
-        sentences = [
-            [
-                (self.vocabulary.get(w, -1), start + a, start + b)
-                for w, a, b in content_words(text[start:end])
-            ]
-            for start, end in sentence_spans(text)
-        ]
+        # Per sentence, its content words as (vocabulary id or -1, start, end).
+        word_id = self._word_id_of_raw()
+        sentences: list[list[tuple[int, int, int]]] = []
+        for start, end in sentence_spans(text):
+            sentence = []
+            for match in WORD.finditer(text, start, end):
+                found = word_id.get(match.group())
+                if found is None:
+                    found = word_id[match.group()] = self._word_id(match.group())
+                if found != STOP_WORD_ID:
+                    sentence.append((found, match.start(), match.end()))
+            sentences.append(sentence)
         sentence_words = [{word for word, _, _ in words} for words in sentences]
         sentences_with: dict[int, list[int]] = {}
         for index, words in enumerate(sentence_words):
@@ -217,7 +223,7 @@ class CodeLexicon:
                 for raw in WORD.findall(text[start:end]):
                     found = word_id.get(raw)
                     if found is None:
-                        found = word_id[raw] = self.vocabulary.get(_content_word(raw), -1)
+                        found = word_id[raw] = self._word_id(raw)
                     if found >= 0:
                         ids.add(found)
                 rows.extend([len(notes)] * len(ids))
@@ -229,9 +235,15 @@ class CodeLexicon:
         )
         return matrix, np.array(notes, dtype=np.int64)
 
+    def _word_id(self, raw: str) -> int:
+        """The vocabulary id of a raw word; -1 for a content word not in the vocabulary,
+        `STOP_WORD_ID` for a stop word."""
+        word = _content_word(raw)
+        return self.vocabulary.get(word, -1) if word else STOP_WORD_ID
+
     def _word_id_of_raw(self) -> dict[str, int]:
-        """Each raw word met so far -> its vocabulary id (-1: a stop word or none): a note's
-        words are mostly words other notes had, and folding one costs more than a lookup."""
+        """Each raw word met so far -> `_word_id(raw)`: a note's words are mostly words
+        other notes had, and folding one costs more than a lookup."""
         memo: dict[str, int] = vars(self).setdefault("_word_ids", {})
         if len(memo) > WORD_MEMO_SIZE:  # a server reading notes for months stays bounded
             memo.clear()
