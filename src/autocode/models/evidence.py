@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from dataclasses import dataclass
+from functools import cache
+from itertools import accumulate
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -24,24 +27,57 @@ class NgramLocator:
     """Where a word n-gram (as the vectorizer spells it) first occurs in one text.
 
     Tokens are the pattern's matches, lowercased, and an n-gram is its tokens joined by one
-    space. Only the n-grams asked for are looked up (a note's evidence needs a few dozen),
-    not every n-gram of the text listed.
+    space. The text is split once (tokens and the text between them, with no match object
+    per token) and only the n-grams asked for are looked up: a note's evidence needs a few
+    dozen, not every n-gram of the text listed.
     """
 
     def __init__(self, text: str, token_pattern: str) -> None:
-        self._tokens = [
-            (match.group().lower(), match.start(), match.end())
-            for match in re.finditer(token_pattern, text)
-        ]
-        self._positions: dict[str, list[int]] = defaultdict(list)
-        for position, (token, _, _) in enumerate(self._tokens):
-            self._positions[token].append(position)
+        # "(?u)" is already the default of str patterns, and a flag may not follow "(".
+        grouped = _split_pattern(token_pattern.removeprefix("(?u)"))
+        parts = grouped.split(text)  # between, token, between, token, ..., between
+        self._tokens = [token.lower() for token in parts[1::2]]
+        self._part_ends = list(accumulate(map(len, parts)))
+        self._found: dict[str, tuple[int, int] | None] = {}  # labels share n-grams
 
     def first(self, ngram: str) -> tuple[int, int] | None:
         """Character span of the n-gram's first occurrence; None if it does not occur."""
+        if ngram not in self._found:
+            self._found[ngram] = self._search(ngram)
+        return self._found[ngram]
+
+    def _search(self, ngram: str) -> tuple[int, int] | None:
         words = ngram.split(" ")
-        for start in self._positions.get(words[0], ()):
-            window = self._tokens[start : start + len(words)]
-            if [token for token, _, _ in window] == words:
-                return window[0][1], window[-1][2]
-        return None
+        start = -1
+        while True:
+            try:
+                start = self._tokens.index(words[0], start + 1)
+            except ValueError:
+                return None
+            if self._tokens[start : start + len(words)] == words:
+                last = start + len(words) - 1
+                # Token i is part 2i + 1: it starts where part 2i ends.
+                return self._part_ends[2 * start], self._part_ends[2 * last + 1]
+
+
+@cache
+def _split_pattern(token_pattern: str) -> re.Pattern[str]:
+    return re.compile(f"({token_pattern})")
+
+
+def top_rows(values: np.ndarray, top_n: int) -> np.ndarray:
+    """`np.argsort(-values, axis=0, kind="stable")[:top_n]`: per column, the rows of its
+    `top_n` largest values, ties in row order; without sorting whole columns."""
+    n_rows, n_columns = values.shape
+    if n_rows <= top_n:
+        return np.argsort(-values, axis=0, kind="stable")
+    # Every column has at least `top_n` rows at or above its `top_n`-th largest value.
+    threshold = -np.partition(-values, top_n - 1, axis=0)[top_n - 1]
+    rows, columns = np.nonzero(values >= threshold)
+    order = np.lexsort((rows, -values[rows, columns], columns))
+    rows, columns = rows[order], columns[order]
+    rank = np.arange(rows.size) - np.searchsorted(columns, np.arange(n_columns))[columns]
+    kept = rank < top_n
+    best = np.empty((top_n, n_columns), np.int64)
+    best[rank[kept], columns[kept]] = rows[kept]
+    return best

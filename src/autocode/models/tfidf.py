@@ -20,7 +20,7 @@ from autocode.models.base import (
     check_fit_input,
     constructor_params,
 )
-from autocode.models.evidence import NgramLocator, Span
+from autocode.models.evidence import NgramLocator, Span, top_rows
 from autocode.models.linear import LinearSettings, LinearWeights, train_linear
 from autocode.models.params import check_params, constructor_params_model
 from autocode.models.saved import read_arrays, read_json, write_arrays, write_json
@@ -222,14 +222,15 @@ class TfidfModel:
                 rows.data[rows.indptr[i] : rows.indptr[i + 1], None]
                 * (weights.coef[np.ix_(indices, np.asarray(labels, np.int64))])
             )
-            best = np.argsort(-contributions, axis=0, kind="stable")[:top_n]
+            best = top_rows(contributions, top_n)
             located = NgramLocator(text, TOKEN_PATTERN)
+            values = np.take_along_axis(contributions, best, axis=0).T.tolist()
+            names = indices[best].T.tolist()
             note_spans = []
-            for column in range(len(labels)):
+            for label_values, label_names in zip(values, names, strict=True):
                 label_spans = []
-                for k in best[:, column]:
-                    contribution = float(contributions[k, column])
-                    feature = str(features[indices[k]])
+                for contribution, name in zip(label_values, label_names, strict=True):
+                    feature = features[name]
                     span = located.first(feature) if contribution > 0 else None
                     if span is not None:
                         label_spans.append(Span(span[0], span[1], feature, contribution))
@@ -312,10 +313,11 @@ class TfidfModel:
             )
         return vectorizers
 
-    def _word_features(self) -> np.ndarray:
-        # Building the name array costs a pass over the vocabulary: once per model.
+    def _word_features(self) -> list[str]:
+        # Building the name list costs a pass over the vocabulary: once per model.
         if getattr(self, "_word_feature_names", None) is None:
-            self._word_feature_names = self.vectorizers_[0].get_feature_names_out()
+            names = self.vectorizers_[0].get_feature_names_out()
+            self._word_feature_names = [str(name) for name in names]
         return self._word_feature_names
 
     def _fitted_weights(self) -> LinearWeights:
