@@ -192,7 +192,10 @@ class CodeLexicon:
             best: tuple[float, list[tuple[int, int]]] = (0.0, [])
             for row in term_rows[code]:
                 weights = term_weights[row]
-                sharing = sorted({i for w in weights for i in sentences_with.get(w, ())})
+                found = [sentences_with[w] for w in weights if w in sentences_with]
+                if not found:
+                    continue
+                sharing = found[0] if len(found) == 1 else sorted(set().union(*found))
                 for index in sharing:
                     # Summed in the sentence's word order, as the coverage was always summed.
                     score = sum(weights[w] for w in sentence_words[index] if w in weights)

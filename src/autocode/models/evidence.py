@@ -36,7 +36,9 @@ class NgramLocator:
         # "(?u)" is already the default of str patterns, and a flag may not follow "(".
         grouped = _split_pattern(token_pattern.removeprefix("(?u)"))
         parts = grouped.split(text)  # between, token, between, token, ..., between
-        self._tokens = [token.lower() for token in parts[1::2]]
+        # Tokens hold no space, so " a b " occurs in the joined tokens exactly where the
+        # bigram "a b" does: one C-level search instead of a loop over tokens.
+        self._joined = " " + " ".join(token.lower() for token in parts[1::2]) + " "
         self._part_ends = list(accumulate(map(len, parts)))
         self._found: dict[str, tuple[int, int] | None] = {}  # labels share n-grams
 
@@ -47,17 +49,13 @@ class NgramLocator:
         return self._found[ngram]
 
     def _search(self, ngram: str) -> tuple[int, int] | None:
-        words = ngram.split(" ")
-        start = -1
-        while True:
-            try:
-                start = self._tokens.index(words[0], start + 1)
-            except ValueError:
-                return None
-            if self._tokens[start : start + len(words)] == words:
-                last = start + len(words) - 1
-                # Token i is part 2i + 1: it starts where part 2i ends.
-                return self._part_ends[2 * start], self._part_ends[2 * last + 1]
+        at = self._joined.find(f" {ngram} ")
+        if at < 0:
+            return None
+        first = self._joined.count(" ", 0, at)  # tokens before it
+        last = first + ngram.count(" ")
+        # Token i is part 2i + 1: it starts where part 2i ends.
+        return self._part_ends[2 * first], self._part_ends[2 * last + 1]
 
 
 @cache
