@@ -192,10 +192,10 @@ class CodeLexicon:
             best: tuple[float, list[tuple[int, int]]] = (0.0, [])
             for row in term_rows[code]:
                 weights = term_weights[row]
-                found = [sentences_with[w] for w in weights if w in sentences_with]
-                if not found:
+                with_word = [sentences_with[w] for w in weights if w in sentences_with]
+                if not with_word:
                     continue
-                sharing = found[0] if len(found) == 1 else sorted(set().union(*found))
+                sharing = with_word[0] if len(with_word) == 1 else sorted(set().union(*with_word))
                 for index in sharing:
                     # Summed in the sentence's word order, as the coverage was always summed.
                     score = sum(weights[w] for w in sentence_words[index] if w in weights)
