@@ -11,7 +11,13 @@ import scipy.sparse as sp
 
 from autocode.knowledge import CodeKnowledge, LabelTerms
 from autocode.models.matcher import MATCHER_FEATURES, CodeFacts, matcher_features
-from autocode.models.rerank import SCORE_FEATURES, Reranker, group_max, score_features
+from autocode.models.rerank import (
+    SCORE_FEATURES,
+    LabelRerankers,
+    Reranker,
+    group_max,
+    score_features,
+)
 
 # ----------------------------------------------------------------------------- pair features
 
@@ -72,3 +78,30 @@ def test_the_passthrough_reranker_passes_one_models_probabilities_through() -> N
     features = np.zeros((1, 3, 20), np.float32)
     features[..., 4] = np.log(scores / (1 - scores))
     assert Reranker.passthrough(20, 4).predict_proba(features) == pytest.approx(scores, abs=1e-6)
+
+
+def test_label_rerankers_score_columns_as_each_systems_reranker_scores_the_stack() -> None:
+    rng = np.random.default_rng(0)
+    n_notes, n_features = 7, 5
+    systems = {"CPT": np.array([1, 4]), "ICD10CM": np.array([0, 2, 3])}
+    rerankers = {
+        system: Reranker(
+            rng.normal(size=n_features).astype(np.float32),
+            rng.uniform(0.5, 2, size=n_features).astype(np.float32),
+            rng.normal(size=n_features).astype(np.float32),
+            float(rng.normal()),
+        )
+        for system in systems
+    }
+    features = rng.normal(size=(n_notes, 5, n_features)).astype(np.float32)
+    features[..., 2] = rng.normal(size=5)  # one feature the same in every note
+    expected = np.empty((n_notes, 5), np.float32)
+    for system, columns in systems.items():
+        expected[:, columns] = rerankers[system].predict_proba(features[:, columns])
+
+    spread = LabelRerankers.spread(rerankers, systems, 5)
+    columns = [features[..., f] for f in range(n_features)]
+    columns[2] = features[0, :, 2]  # given once, as a (labels,) row
+    assert np.allclose(spread.predict_proba(columns, n_notes), expected, rtol=1e-6, atol=0)
+    with pytest.raises(ValueError, match="4 feature columns; the re-rankers weigh 5"):
+        spread.predict_proba(columns[:4], n_notes)

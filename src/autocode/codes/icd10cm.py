@@ -96,6 +96,11 @@ def excludes1_conflicts(codes: Iterable[str]) -> list[tuple[str, str]]:
     return conflicts
 
 
+def excludes1_references(value: str) -> tuple[Reference, ...]:
+    """The references `excludes1` lists for the dotted value of a code in the tabular."""
+    return _references(value)
+
+
 @lru_cache(maxsize=16384)
 def _references(value: str) -> tuple[Reference, ...]:
     cm = _tabular()

@@ -1,7 +1,8 @@
 """The Coder: everything inference needs, saved and loaded as one directory.
 
-model + LabelSpace + calibration + thresholds + review policy. Loading it
-needs no training data; `predict_proba` returns calibrated probabilities.
+model + LabelSpace + calibration + thresholds + review policy, and the ICD-10-CM facts
+routing needs about its codes (`RoutingFacts`). Loading it needs no training data and
+reads no code table; `predict_proba` returns calibrated probabilities.
 """
 
 from __future__ import annotations
@@ -16,10 +17,16 @@ import numpy as np
 
 from autocode.decisions.calibration import Calibrator, calibrator_from_dict
 from autocode.decisions.policy import ReviewPolicy
+from autocode.decisions.routing_facts import RoutingFacts
 from autocode.decisions.thresholds import Thresholds
 from autocode.labels import LABELS_FILE, LabelSpace
 from autocode.models import CodingModel, model_class
-from autocode.models.base import ExplainsPredictions, ReadsLimitedInput, label_difference
+from autocode.models.base import (
+    ExplainsPredictions,
+    ReadsLimitedInput,
+    explain_notes,
+    label_difference,
+)
 from autocode.models.evidence import Span
 from autocode.models.saved import check_version
 
@@ -40,6 +47,9 @@ class Coder:
     thresholds: Thresholds
     policy: ReviewPolicy
     info: dict[str, Any] = field(default_factory=dict)
+    # Facts of the label space's codes, from training; None (a Coder saved before they
+    # were stored) makes routing look each note's codes up in the tabular.
+    routing_facts: RoutingFacts | None = None
 
     def raw_proba(self, texts: Sequence[str]) -> np.ndarray:
         return self.model.predict_proba(texts)
@@ -54,11 +64,20 @@ class Coder:
 
     def evidence(self, text: str, codes: Sequence[str], top_n: int = 3) -> dict[str, list[Span]]:
         """Note spans behind each code's score; empty when the model cannot explain itself."""
+        return self.evidence_batch([text], [codes], top_n)[0]
+
+    def evidence_batch(
+        self, texts: Sequence[str], codes: Sequence[Sequence[str]], top_n: int = 3
+    ) -> list[dict[str, list[Span]]]:
+        """`evidence` of each note for its own codes, the model explaining all at once."""
         if not isinstance(self.model, ExplainsPredictions):
-            return {code: [] for code in codes}
-        indices = [self.labels.index(code) for code in codes]
-        spans = self.model.evidence(text, indices, top_n)
-        return dict(zip(codes, spans, strict=True))
+            return [{code: [] for code in note_codes} for note_codes in codes]
+        indices = [[self.labels.index(code) for code in note_codes] for note_codes in codes]
+        spans = explain_notes(self.model, texts, indices, top_n)
+        return [
+            dict(zip(note_codes, note_spans, strict=True))
+            for note_codes, note_spans in zip(codes, spans, strict=True)
+        ]
 
     def truncated(self, texts: Sequence[str]) -> list[bool]:
         """Which notes the model could not read whole (always none for TF-IDF)."""
@@ -77,6 +96,7 @@ class Coder:
             "thresholds": self.thresholds.to_dict(),
             "policy": self.policy.to_dict(),
             "info": self.info,
+            "routing_facts": None if self.routing_facts is None else self.routing_facts.to_dict(),
         }
         (directory / CODER_FILE).write_text(json.dumps(state), encoding="utf-8")
 
@@ -102,4 +122,7 @@ class Coder:
             thresholds=Thresholds.from_dict(state["thresholds"]),
             policy=ReviewPolicy.from_dict(state["policy"]),
             info=state.get("info", {}),
+            routing_facts=None
+            if state.get("routing_facts") is None
+            else RoutingFacts.from_dict(state["routing_facts"]),
         )

@@ -3,7 +3,8 @@
 A note is `auto` only if every code's calibrated probability lies outside the
 Coder's review band and no rule fires. Rules: ICD-10-CM Excludes1 pairs both
 accepted, a non-billable (header) ICD-10-CM code accepted, no accepted code,
-a note longer than the model reads (truncated).
+a note longer than the model reads (truncated). The rules' ICD-10-CM facts come from the
+Coder (`Coder.routing_facts`, stored at training time), not from the tabular.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from autocode.codes import excludes1_conflicts, is_billable
 from autocode.decisions.coder import Coder
 from autocode.decisions.policy import ACCEPTED, UNCERTAIN
 from autocode.decisions.records import AUTO, REVIEW, Decision, EvidenceSpan, Prediction
+from autocode.decisions.routing_facts import RoutingFacts
 
 
 def decide(
@@ -47,8 +48,6 @@ def decide(
             )
             for j in order
         ]
-        if texts is not None:
-            _attach_evidence(coder, texts[row], predictions)
         accepted = [p.code for p in predictions if p.accepted]
         uncertain = [codes[j] for j in order if status[row, j] == UNCERTAIN]
         reasons = route_reasons(
@@ -56,26 +55,40 @@ def decide(
             uncertain,
             truncated=bool(truncated and truncated[row]),
             unlisted=int(unlisted[row]),
+            facts=coder.routing_facts,
         )
         decisions.append(Decision(accepted, predictions, REVIEW if reasons else AUTO, reasons))
+    if texts is not None:
+        _attach_evidence(coder, texts, decisions)
     return decisions
 
 
-def _attach_evidence(coder: Coder, text: str, predictions: list[Prediction]) -> None:
-    spans = coder.evidence(text, [p.code for p in predictions])
-    for prediction in predictions:
-        prediction.evidence = [
-            EvidenceSpan(span.start, span.end, span.weight) for span in spans[prediction.code]
-        ]
+def _attach_evidence(coder: Coder, texts: Sequence[str], decisions: list[Decision]) -> None:
+    """Every note's spans in one batch: the model explains them together, not note by note."""
+    codes = [[p.code for p in decision.predictions] for decision in decisions]
+    for decision, spans in zip(decisions, coder.evidence_batch(texts, codes), strict=True):
+        for prediction in decision.predictions:
+            prediction.evidence = [
+                EvidenceSpan(span.start, span.end, span.weight) for span in spans[prediction.code]
+            ]
 
 
 def route_reasons(
-    accepted: list[str], uncertain: list[str], *, truncated: bool = False, unlisted: int = 0
+    accepted: list[str],
+    uncertain: list[str],
+    *,
+    truncated: bool = False,
+    unlisted: int = 0,
+    facts: RoutingFacts | None = None,
 ) -> list[str]:
     """Every reason a note needs review; empty means it can be auto-coded.
 
     `unlisted` counts uncertain codes beyond the policy's review cap (not in `uncertain`).
+    `facts` answer the ICD-10-CM rules; where they are None or do not cover an accepted
+    code (a hand-built Coder's), the accepted codes are looked up in the tabular.
     """
+    if facts is None or not facts.covers(accepted):
+        facts = RoutingFacts.for_codes(accepted)
     reasons = [f"uncertain: {code}" for code in uncertain]
     if unlisted:
         reasons.append(f"review cap: {unlisted} more uncertain codes not listed")
@@ -84,11 +97,12 @@ def route_reasons(
     if not accepted:
         reasons.append("no accepted code")
     reasons += [
-        f"excludes1: {first} excludes {second}" for first, second in excludes1_conflicts(accepted)
+        f"excludes1: {first} excludes {second}"
+        for first, second in facts.excludes1_conflicts(accepted)
     ]
     reasons += [
         f"non-billable: {code}"
         for code in accepted
-        if code.startswith("ICD10CM:") and not is_billable(code)
+        if code.startswith("ICD10CM:") and not facts.is_billable(code)
     ]
     return reasons

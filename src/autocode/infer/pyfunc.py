@@ -35,11 +35,18 @@ class CoderPyfunc(PythonModel):
     """
 
     def load_context(self, context: Any) -> None:
-        self.coder = Coder.load(Path(context.artifacts[CODER_ARTIFACT]))
+        self.coder = warmed_up(Coder.load(Path(context.artifacts[CODER_ARTIFACT])))
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
         evidence = (params or {}).get("evidence", PREDICT_PARAMS["evidence"])
         return predict_frame(self.coder, model_input, evidence=bool(evidence))
+
+
+def warmed_up(coder: Coder) -> Coder:
+    """The Coder, after coding one made-up note: the libraries' lazy imports and first-call
+    checks (scikit-learn's input validation) are paid at load, not by the first request."""
+    predict_frame(coder, pd.DataFrame({"note_id": ["warm-up"], "text": ["Warm up."]}))
+    return coder
 
 
 def predict_frame(coder: Coder, notes: pd.DataFrame, *, evidence: bool = True) -> pd.DataFrame:

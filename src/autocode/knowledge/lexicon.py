@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Self
 
 import numpy as np
@@ -28,6 +29,8 @@ STOP_WORDS = frozenset(
     "other unspecified specified nos site type elsewhere classified".split()
 )
 FULL_MATCH = 0.999  # float sums of idf weights may miss 1.0 by rounding
+WORD_MEMO_SIZE = 500_000  # raw words remembered with their vocabulary id
+STOP_WORD_ID = -2
 
 
 def fold(word: str) -> str:
@@ -123,7 +126,24 @@ class CodeLexicon:
         totals = np.asarray(weighted.sum(axis=1)).ravel()
         # Each term's word weights sum to 1, so a sentence's dot product is its coverage.
         self._weighted_terms_ = sp.csr_matrix(sp.diags(1 / np.maximum(totals, 1e-12)) @ weighted)
+        self._term_lookup_ = self._term_lookup(self._weighted_terms_)
         return self
+
+    def _term_lookup(
+        self, weighted: sp.csr_matrix
+    ) -> tuple[list[list[int]], list[dict[int, float]]]:
+        """Each code's term rows, and each term's word weights by vocabulary id: what
+        `spans` reads, built with the weights (slicing sparse rows per note cost more than
+        the matching, and building this on a served model's first request as much again)."""
+        term_rows: list[list[int]] = [[] for _ in self.terms]
+        for row, owner in enumerate(self._owner.tolist()):
+            term_rows[owner].append(row)
+        indices, data = weighted.indices.tolist(), weighted.data.tolist()
+        bounds = weighted.indptr.tolist()
+        term_weights = [
+            dict(zip(indices[a:b], data[a:b], strict=True)) for a, b in pairwise(bounds)
+        ]
+        return term_rows, term_weights
 
     def match(self, texts: Sequence[str]) -> TermMatches:
         weighted = self._fitted()
@@ -143,25 +163,45 @@ class CodeLexicon:
 
     def spans(self, text: str, codes: Sequence[int]) -> list[tuple[float, list[tuple[int, int]]]]:
         """Per code: the coverage of its best-matching term in its best sentence, and the
-        character spans of that term's words there."""
-        weighted = self._fitted()
-        sentences = [
-            [
-                (self.vocabulary.get(w, -1), start + a, start + b)
-                for w, a, b in content_words(text[start:end])
-            ]
-            for start, end in sentence_spans(text)
-        ]
+        character spans of that term's words there.
+
+        Ties go to the code's first term, then the first sentence. Only sentences sharing a
+        word with a term are weighed against it: any other covers none of it.
+        """
+        self._fitted()
+        term_rows, term_weights = self._term_lookup_
+        # Per sentence, its content words as (vocabulary id or -1, start, end).
+        word_id = self._word_id_of_raw()
+        sentences: list[list[tuple[int, int, int]]] = []
+        for start, end in sentence_spans(text):
+            sentence = []
+            for match in WORD.finditer(text, start, end):
+                found = word_id.get(match.group())
+                if found is None:
+                    found = word_id[match.group()] = self._word_id(match.group())
+                if found != STOP_WORD_ID:
+                    sentence.append((found, match.start(), match.end()))
+            sentences.append(sentence)
+        sentence_words = [{word for word, _, _ in words} for words in sentences]
+        sentences_with: dict[int, list[int]] = {}
+        for index, words in enumerate(sentence_words):
+            for word in words:
+                sentences_with.setdefault(word, []).append(index)
         result = []
         for code in codes:
             best: tuple[float, list[tuple[int, int]]] = (0.0, [])
-            for row in np.flatnonzero(self._owner == code):
-                term = weighted[row]
-                weights = dict(zip(term.indices.tolist(), term.data.tolist(), strict=True))
-                for words in sentences:
-                    score = sum(weights[w] for w in {word for word, _, _ in words} if w in weights)
+            for row in term_rows[code]:
+                weights = term_weights[row]
+                with_word = [sentences_with[w] for w in weights if w in sentences_with]
+                if not with_word:
+                    continue
+                sharing = with_word[0] if len(with_word) == 1 else sorted(set().union(*with_word))
+                for index in sharing:
+                    # Summed in the sentence's word order, as the coverage was always summed.
+                    score = sum(weights[w] for w in sentence_words[index] if w in weights)
                     if score > best[0]:
-                        best = (min(score, 1.0), [(a, b) for w, a, b in words if w in weights])
+                        hits = [(a, b) for w, a, b in sentences[index] if w in weights]
+                        best = (min(score, 1.0), hits)
             result.append(best)
         return result
 
@@ -178,12 +218,17 @@ class CodeLexicon:
         rows: list[int] = []
         columns: list[int] = []
         notes: list[int] = []
+        word_id = self._word_id_of_raw()
         for note, text in enumerate(texts):
             for start, end in sentence_spans(text):
                 # Spans are not needed here: findall is cheaper than content_words.
-                words = (_content_word(raw) for raw in WORD.findall(text[start:end]))
-                ids = {self.vocabulary.get(word, -1) for word in words if word}
-                ids.discard(-1)
+                ids = set()
+                for raw in WORD.findall(text[start:end]):
+                    found = word_id.get(raw)
+                    if found is None:
+                        found = word_id[raw] = self._word_id(raw)
+                    if found >= 0:
+                        ids.add(found)
                 rows.extend([len(notes)] * len(ids))
                 columns.extend(ids)
                 notes.append(note)
@@ -192,6 +237,20 @@ class CodeLexicon:
             shape=(len(notes), len(self.vocabulary)),
         )
         return matrix, np.array(notes, dtype=np.int64)
+
+    def _word_id(self, raw: str) -> int:
+        """The vocabulary id of a raw word; -1 for a content word not in the vocabulary,
+        `STOP_WORD_ID` for a stop word."""
+        word = _content_word(raw)
+        return self.vocabulary.get(word, -1) if word else STOP_WORD_ID
+
+    def _word_id_of_raw(self) -> dict[str, int]:
+        """Each raw word met so far -> `_word_id(raw)`: a note's words are mostly words
+        other notes had, and folding one costs more than a lookup."""
+        memo: dict[str, int] = vars(self).setdefault("_word_ids", {})
+        if len(memo) > WORD_MEMO_SIZE:  # a server reading notes for months stays bounded
+            memo.clear()
+        return memo
 
     def _fitted(self) -> sp.csr_matrix:
         if not hasattr(self, "_weighted_terms_"):

@@ -69,6 +69,34 @@ class ExplainsPredictions(Protocol):
 
 
 @runtime_checkable
+class ExplainsBatches(Protocol):
+    """An explaining model that explains many notes at once, cheaper than one at a time:
+    `evidence_batch(texts, label_indices, top_n)[i]` is `evidence(texts[i],
+    label_indices[i], top_n)`."""
+
+    def evidence_batch(
+        self, texts: Sequence[str], label_indices: Sequence[Sequence[int]], top_n: int = 3
+    ) -> list[list[list[Span]]]: ...
+
+
+def explain_notes(
+    model: ExplainsPredictions,
+    texts: Sequence[str],
+    label_indices: Sequence[Sequence[int]],
+    top_n: int = 3,
+) -> list[list[list[Span]]]:
+    """Per note, per label of `label_indices[i]`, the model's evidence spans: in one batch
+    where the model explains batches (`ExplainsBatches`), else note by note."""
+    if len(texts) != len(label_indices):
+        raise ValueError(f"{len(texts)} texts but {len(label_indices)} label lists")
+    if isinstance(model, ExplainsBatches):
+        return model.evidence_batch(texts, label_indices, top_n)
+    return [
+        model.evidence(t, labels, top_n) for t, labels in zip(texts, label_indices, strict=True)
+    ]
+
+
+@runtime_checkable
 class ReadsLimitedInput(Protocol):
     """A model that reads at most a fixed length of each note (e.g. a transformer)."""
 
@@ -89,6 +117,15 @@ class DescribesPairs(Protocol):
     def candidates(self, features: np.ndarray) -> np.ndarray:
         """(notes, labels) True where a pair is worth a stack's learning (a hard negative)."""
         ...
+
+
+@runtime_checkable
+class DescribesPairColumns(Protocol):
+    """A `DescribesPairs` model that also gives its pair features one column at a time, so
+    a stack can score pairs without stacking them: `pair_feature_columns(texts)[f]` is
+    `pair_features(texts)[..., f]`, or a (labels,) row where it is the same in every note."""
+
+    def pair_feature_columns(self, texts: Sequence[str]) -> list[np.ndarray]: ...
 
 
 @runtime_checkable
@@ -149,7 +186,9 @@ def label_difference(model_labels: Sequence[str], labels: Sequence[str]) -> str 
 
 __all__ = [
     "CodingModel",
+    "DescribesPairColumns",
     "DescribesPairs",
+    "ExplainsBatches",
     "ExplainsPredictions",
     "FitsFolds",
     "Folds",
@@ -158,5 +197,6 @@ __all__ = [
     "ReadsLimitedInput",
     "check_fit_input",
     "constructor_params",
+    "explain_notes",
     "label_difference",
 ]

@@ -131,6 +131,13 @@ class MatcherModel:
         own, group = terms.match(texts)
         return matcher_features(own, group, facts)
 
+    def pair_feature_columns(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """The features of `pair_features`, one column each, not stacked; a feature that
+        is the same in every note (what is known of the code) is one (labels,) row."""
+        terms, facts = self._fitted()
+        own, group = terms.match(texts)
+        return matcher_feature_columns(own, group, facts)
+
     def candidates(self, features: np.ndarray) -> np.ndarray:
         return features[..., MATCHER_FEATURES.index("term_coverage")] >= self.candidate_coverage
 
@@ -144,6 +151,15 @@ class MatcherModel:
             if coverage >= self.candidate_coverage
             else []
             for coverage, hits in terms.lexicon.spans(text, label_indices)
+        ]
+
+    def evidence_batch(
+        self, texts: Sequence[str], label_indices: Sequence[Sequence[int]], top_n: int = 3
+    ) -> list[list[list[Span]]]:
+        """`evidence` of each note (the lexicon's term lookup is built once for all)."""
+        return [
+            self.evidence(text, labels, top_n)
+            for text, labels in zip(texts, label_indices, strict=True)
         ]
 
     def save(self, path: Path) -> None:
@@ -253,9 +269,17 @@ def matcher_features(own: TermMatches, group: TermMatches, facts: CodeFacts) -> 
     """(notes, labels, len(MATCHER_FEATURES)) features; `own`/`group` match each label / its
     group. For a stack's training notes, `facts` must come from the other folds: a note's
     own labels may not count in the features it learns from."""
+    columns = np.broadcast_arrays(*matcher_feature_columns(own, group, facts))
+    return np.stack(columns, axis=-1, dtype=np.float32)
+
+
+def matcher_feature_columns(
+    own: TermMatches, group: TermMatches, facts: CodeFacts
+) -> list[np.ndarray]:
+    """The columns of `matcher_features`, in order; those that are what is known of each
+    code, the same in every note, are (labels,) rows."""
     full = (own.best >= FULL_MATCH).astype(np.float32)
-    shape = own.best.shape
-    columns = [
+    return [
         own.best,
         full,
         np.log1p(own.full_sentences),
@@ -263,19 +287,13 @@ def matcher_features(own: TermMatches, group: TermMatches, facts: CodeFacts) -> 
         group.best,
         (group.best >= FULL_MATCH).astype(np.float32),
         own.best - group_max(own.best, facts.group),
-        *(
-            np.broadcast_to(value, shape)
-            for value in (
-                facts.log_train_count,
-                facts.log_group_train_count,
-                facts.has_terms,
-                facts.is_unspecified,
-                facts.is_other,
-                facts.code_length,
-            )
-        ),
+        facts.log_train_count,
+        facts.log_group_train_count,
+        facts.has_terms,
+        facts.is_unspecified,
+        facts.is_other,
+        facts.code_length,
         full * facts.log_train_count,
         full * facts.is_unspecified,
         full * facts.term_precision(),
     ]
-    return np.stack(columns, axis=-1, dtype=np.float32)

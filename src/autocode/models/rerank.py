@@ -9,6 +9,7 @@ match? is this the "unspecified" default of its family? how common is the code?)
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,19 +23,23 @@ LOGIT_CLIP = 12.0
 def score_features(scores: np.ndarray, group: np.ndarray) -> np.ndarray:
     """(notes, labels, len(SCORE_FEATURES)) features of one model's (notes, labels) scores;
     `group[j]` is label j's family index."""
+    return np.stack(score_feature_columns(scores, group), axis=-1, dtype=np.float32)
+
+
+def score_feature_columns(scores: np.ndarray, group: np.ndarray) -> list[np.ndarray]:
+    """The (notes, labels) columns of `score_features`, one per feature, not stacked."""
     clipped = np.clip(scores, 1e-6, 1 - 1e-6)
     logit = np.clip(np.log(clipped / (1 - clipped)), -LOGIT_CLIP, LOGIT_CLIP)
     order = np.argsort(-scores, axis=1, kind="stable")
     rank = np.empty_like(order)
     np.put_along_axis(rank, order, np.arange(scores.shape[1])[None, :], axis=1)
     note_max = scores.max(axis=1, keepdims=True)
-    columns = [
+    return [
         logit,
         np.log1p(rank),
         scores / np.maximum(note_max, 1e-12),
         scores - group_max(scores, group),
     ]
-    return np.stack(columns, axis=-1, dtype=np.float32)
 
 
 def group_max(values: np.ndarray, group: np.ndarray) -> np.ndarray:
@@ -90,4 +95,49 @@ class Reranker:
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         z = ((X - self.mean) / self.scale) @ self.coef + self.intercept
+        return (1 / (1 + np.exp(-z))).astype(np.float32)
+
+
+@dataclass
+class LabelRerankers:
+    """Each code system's re-ranker spread over the label columns, so that a stack scores
+    its pairs one feature column at a time: feature f of label j is standardised and
+    weighed by the re-ranker of j's code system. Rows are features, columns labels.
+
+    The same logistic regression as `Reranker.predict_proba` on the stacked (notes,
+    labels, features) array, without building that array: its float32 terms are the
+    same, summed in float64 (probabilities agree to float32 rounding).
+    """
+
+    mean: np.ndarray  # (features, labels)
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: np.ndarray  # (labels,)
+
+    @classmethod
+    def spread(
+        cls, rerankers: dict[str, Reranker], system_columns: dict[str, np.ndarray], n_labels: int
+    ) -> LabelRerankers:
+        n_features = next(iter(rerankers.values())).coef.size
+        arrays = {name: np.zeros((n_features, n_labels), np.float32) for name in ("m", "s", "c")}
+        intercept = np.zeros(n_labels, np.float64)
+        for system, columns in system_columns.items():
+            reranker = rerankers[system]
+            arrays["m"][:, columns] = reranker.mean[:, None]
+            arrays["s"][:, columns] = reranker.scale[:, None]
+            arrays["c"][:, columns] = reranker.coef[:, None]
+            intercept[columns] = reranker.intercept
+        return cls(arrays["m"], arrays["s"], arrays["c"], intercept)
+
+    def predict_proba(self, columns: Iterable[np.ndarray], n_notes: int) -> np.ndarray:
+        """(notes, labels) probabilities from the feature columns, in feature order; a
+        column is (notes, labels), or (labels,) for a feature that is the same in every note."""
+        z = np.broadcast_to(self.intercept, (n_notes, self.intercept.size)).copy()
+        n_seen = 0
+        for f, column in enumerate(columns):
+            standardised = (np.asarray(column, np.float32) - self.mean[f]) / self.scale[f]
+            z += standardised * self.coef[f]
+            n_seen += 1
+        if n_seen != self.coef.shape[0]:
+            raise ValueError(f"{n_seen} feature columns; the re-rankers weigh {self.coef.shape[0]}")
         return (1 / (1 + np.exp(-z))).astype(np.float32)

@@ -25,6 +25,7 @@ from autocode.knowledge import code_group
 from autocode.labels import LabelSpace
 from autocode.models.base import (
     CodingModel,
+    DescribesPairColumns,
     DescribesPairs,
     ExplainsPredictions,
     FitsFolds,
@@ -33,12 +34,19 @@ from autocode.models.base import (
     NotFittedError,
     check_fit_input,
     constructor_params,
+    explain_notes,
 )
 from autocode.models.crossfit import fold_splits
 from autocode.models.evidence import Span
 from autocode.models.matcher import family_index
 from autocode.models.params import ModelSpec, check_params, constructor_params_model
-from autocode.models.rerank import SCORE_FEATURES, Reranker, score_features
+from autocode.models.rerank import (
+    SCORE_FEATURES,
+    LabelRerankers,
+    Reranker,
+    score_feature_columns,
+    score_features,
+)
 from autocode.models.saved import read_arrays, read_json, write_arrays, write_json
 from autocode.models.tfidf import TfidfParams
 
@@ -169,34 +177,37 @@ class StackModel:
         return self
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Pairs are scored one feature column at a time (the re-rankers are linear): no
+        (notes, labels, features) array is built, and no training-only hard negatives."""
         bases, rerankers = self._fitted()
-        probs = np.empty((len(texts), len(self.labels_)), dtype=np.float32)
-        for rows in note_blocks(len(texts), len(self.labels_) * len(self.feature_names_)):
-            features, _ = self._pair_features(bases, self.family_, [texts[i] for i in rows])
-            for system, columns in self.system_columns_.items():
-                probs[np.ix_(rows, columns)] = rerankers[system].predict_proba(features[:, columns])
+        n_labels = len(self.labels_)
+        spread = LabelRerankers.spread(rerankers, self.system_columns_, n_labels)
+        probs = np.empty((len(texts), n_labels), dtype=np.float32)
+        for rows in note_blocks(len(texts), n_labels * len(self.feature_names_)):
+            columns = self._feature_columns(bases, [texts[i] for i in rows])
+            probs[rows] = spread.predict_proba(columns, len(rows))
         return probs
 
     def evidence(self, text: str, label_indices: Sequence[int], top_n: int = 3) -> list[list[Span]]:
         """Per label: every span of the first explaining base model in `evidence_order`,
         then the others' spans at other places, up to `top_n` in all."""
+        return self.evidence_batch([text], [label_indices], top_n)[0]
+
+    def evidence_batch(
+        self, texts: Sequence[str], label_indices: Sequence[Sequence[int]], top_n: int = 3
+    ) -> list[list[list[Span]]]:
+        """`evidence` of each note, each base model explaining all the notes at once."""
         bases, _ = self._fitted()
         order = range(len(bases)) if self.evidence_order is None else self.evidence_order
         ordered = [bases[i] for i in order]
         explaining = [model for model in ordered if isinstance(model, ExplainsPredictions)]
-        per_model = [model.evidence(text, label_indices, top_n) for model in explaining]
-        result = []
-        for spans_of_label in zip(*per_model, strict=True):
-            first, *others = spans_of_label
-            seen = {(span.start, span.end) for span in first}
-            extra = []
-            for spans in others:
-                for span in spans:
-                    if (span.start, span.end) not in seen:
-                        seen.add((span.start, span.end))
-                        extra.append(span)
-            result.append((list(first) + extra)[: max(top_n, len(first))])
-        return result if explaining else [[] for _ in label_indices]
+        if not explaining:
+            return [[[] for _ in labels] for labels in label_indices]
+        per_model = [explain_notes(model, texts, label_indices, top_n) for model in explaining]
+        return [
+            [_merged_spans(spans_of_label, top_n) for spans_of_label in zip(*note, strict=True)]
+            for note in zip(*per_model, strict=True)
+        ]
 
     def save(self, path: Path) -> None:
         bases, rerankers = self._fitted()
@@ -267,6 +278,18 @@ class StackModel:
                 labels=labels,
                 groups=None if groups is None else [groups[i] for i in fit_rows],
             )
+
+    def _feature_columns(
+        self, bases: Sequence[CodingModel], texts: Sequence[str]
+    ) -> Iterator[np.ndarray]:
+        """The pair features of `_pair_features`, one column at a time, in feature order."""
+        for base in bases:
+            if isinstance(base, DescribesPairColumns):
+                yield from base.pair_feature_columns(texts)
+            elif isinstance(base, DescribesPairs):
+                yield from np.moveaxis(base.pair_features(texts), -1, 0)
+            else:
+                yield from score_feature_columns(base.predict_proba(texts), self.family_)
 
     def _pair_features(
         self, bases: Sequence[CodingModel], family: np.ndarray, texts: Sequence[str]
@@ -340,6 +363,20 @@ class StackModel:
                 f"{type(self).__name__} is not fitted yet: call fit(texts, Y, labels=...) first"
             )
         return self.bases_, self.rerankers_
+
+
+def _merged_spans(spans_of_models: Sequence[list[Span]], top_n: int) -> list[Span]:
+    """The first model's spans, then the others' at other places, up to `top_n` in all
+    (the first model's are kept whole)."""
+    first, *others = spans_of_models
+    seen = {(span.start, span.end) for span in first}
+    extra = []
+    for spans in others:
+        for span in spans:
+            if (span.start, span.end) not in seen:
+                seen.add((span.start, span.end))
+                extra.append(span)
+    return (list(first) + extra)[: max(top_n, len(first))]
 
 
 def note_blocks(n_notes: int, features_per_note: int) -> list[np.ndarray]:

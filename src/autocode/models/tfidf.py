@@ -20,7 +20,7 @@ from autocode.models.base import (
     check_fit_input,
     constructor_params,
 )
-from autocode.models.evidence import Span, ngram_spans
+from autocode.models.evidence import NgramLocator, Span, top_rows
 from autocode.models.linear import LinearSettings, LinearWeights, train_linear
 from autocode.models.params import check_params, constructor_params_model
 from autocode.models.saved import read_arrays, read_json, write_arrays, write_json
@@ -202,22 +202,40 @@ class TfidfModel:
 
     def evidence(self, text: str, label_indices: Sequence[int], top_n: int = 3) -> list[list[Span]]:
         """For each label, the word n-grams adding most to its score, located in the text."""
+        return self.evidence_batch([text], [label_indices], top_n)[0]
+
+    def evidence_batch(
+        self, texts: Sequence[str], label_indices: Sequence[Sequence[int]], top_n: int = 3
+    ) -> list[list[list[Span]]]:
+        """`evidence` of each note: the word vectorizer runs once over all of them, and each
+        note's labels are weighed together (one (n-grams, labels) block)."""
         weights = self._fitted_weights()
-        word_vectorizer = self.vectorizers_[0]
-        row = word_vectorizer.transform([text])
+        if len(texts) == 0:
+            return []
+        rows = sp.csr_matrix(self.vectorizers_[0].transform(texts))
         features = self._word_features()
-        spans = ngram_spans(text, TOKEN_PATTERN, self.word_ngram_max)
-        result: list[list[Span]] = []
-        for label in label_indices:
-            contributions = row.data * weights.coef[row.indices, label]
-            best = np.argsort(-contributions, kind="stable")[:top_n]
-            label_spans = [
-                Span(start, end, str(features[row.indices[k]]), float(contributions[k]))
-                for k in best
-                if contributions[k] > 0
-                for start, end in spans.get(str(features[row.indices[k]]), [])[:1]
-            ]
-            result.append(label_spans)
+        result = []
+        for i, (text, labels) in enumerate(zip(texts, label_indices, strict=True)):
+            indices = rows.indices[rows.indptr[i] : rows.indptr[i + 1]]
+            # (n-grams of the note, labels): each n-gram's weight times its tf-idf value.
+            contributions = (
+                rows.data[rows.indptr[i] : rows.indptr[i + 1], None]
+                * (weights.coef[np.ix_(indices, np.asarray(labels, np.int64))])
+            )
+            best = top_rows(contributions, top_n)
+            located = NgramLocator(text, TOKEN_PATTERN)
+            values = np.take_along_axis(contributions, best, axis=0).T.tolist()
+            names = indices[best].T.tolist()
+            note_spans = []
+            for label_values, label_names in zip(values, names, strict=True):
+                label_spans = []
+                for contribution, name in zip(label_values, label_names, strict=True):
+                    feature = features[name]
+                    span = located.first(feature) if contribution > 0 else None
+                    if span is not None:
+                        label_spans.append(Span(span[0], span[1], feature, contribution))
+                note_spans.append(label_spans)
+            result.append(note_spans)
         return result
 
     def save(self, path: Path) -> None:
@@ -295,10 +313,11 @@ class TfidfModel:
             )
         return vectorizers
 
-    def _word_features(self) -> np.ndarray:
-        # Building the name array costs a pass over the vocabulary: once per model.
+    def _word_features(self) -> list[str]:
+        # Building the name list costs a pass over the vocabulary: once per model.
         if getattr(self, "_word_feature_names", None) is None:
-            self._word_feature_names = self.vectorizers_[0].get_feature_names_out()
+            names = self.vectorizers_[0].get_feature_names_out()
+            self._word_feature_names = [str(name) for name in names]
         return self._word_feature_names
 
     def _fitted_weights(self) -> LinearWeights:

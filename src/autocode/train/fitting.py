@@ -15,6 +15,7 @@ from autocode.corpus.schema import NoteSet
 from autocode.decisions.calibration import make_calibrator
 from autocode.decisions.coder import Coder
 from autocode.decisions.policy import tune_review_bands
+from autocode.decisions.routing_facts import RoutingFacts
 from autocode.decisions.thresholds import Thresholds, tune_code_thresholds, tune_global_threshold
 from autocode.knowledge import CodeKnowledge
 from autocode.labels import LabelSpace
@@ -105,7 +106,8 @@ def tune_decisions(
     global threshold, best micro-F1 on the calibrated ones; per-code thresholds, each
     code's best F1 shrunk toward the global one by `config.thresholds.shrinkage`; and the
     review bands (accept and reject thresholds per code) for `config.routing`'s targets.
-    Returns the Coder bundling the model, `labels` and those decisions; logs nothing.
+    Returns the Coder bundling the model, `labels`, those decisions and the ICD-10-CM
+    facts routing needs about `labels` (`RoutingFacts`); logs nothing.
     """
     calibrator = make_calibrator(config.calibration.method).fit(raw, gold)
     probs = calibrator.transform(raw)
@@ -129,6 +131,8 @@ def tune_decisions(
         thresholds=Thresholds(global_threshold, per_code),
         policy=policy,
         info={"config_name": config.name},
+        # Looked up now, so that a loaded Coder routes without parsing the tabular.
+        routing_facts=RoutingFacts.for_codes(labels.codes_),
     )
 
 
