@@ -35,7 +35,8 @@ class RoutingFacts:
     @classmethod
     def for_codes(cls, codes: Iterable[str]) -> Self:
         """Facts of the ICD-10-CM codes among `codes` (canonical), read from the tabular."""
-        icd = sorted({code for code in codes if split_code(code)[0] == ICD10CM})
+        # By prefix, as `covers` reads them: a label of another system needs no facts.
+        icd = sorted({code for code in codes if code.startswith(f"{ICD10CM}:")})
         billable = frozenset(code for code in icd if icd10cm.is_billable(code))
         return cls(billable, frozenset(icd) - billable, frozenset(_excludes1_pairs(icd)))
 

@@ -309,7 +309,9 @@ class _PartRunner:
         try:
             future = self.pool.submit(coding_worker.code_part, job)
         except BrokenProcessPool:
-            raise self._worker_died([job.index]) from None
+            # The pool broke while earlier parts were in flight: name them all.
+            unfinished = [index for index, _, _ in self.pending]
+            raise self._worker_died([*unfinished, job.index]) from None
         self.pending.append((job.index, future, rows))
         while len(self.pending) >= 2 * self.workers:
             self._collect_oldest()
