@@ -299,7 +299,10 @@ def test_run_logs_the_config_metrics_and_tags(demo_run: DemoRun) -> None:
     assert mlflow.get_experiment(run.info.experiment_id).name == DEMO_NAME
 
     params = run.data.params
-    assert params == flatten(load_config(demo_run.config))
+    config = load_config(demo_run.config)
+    # The code tables found (the HCPCS file, where the shared data is) are logged beside it.
+    sources = {f"code_sources.{n}": str(p) for n, p in config.codes.sources().files().items()}
+    assert params == flatten(config) | sources
     assert params["model.params.epochs"] == "3"
     assert params["labels.min_count"] == "3"
     assert params["data.source"] == str(demo_run.archive)
