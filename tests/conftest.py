@@ -153,3 +153,18 @@ def _review_queue_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(
         "autocode.review.store.DEFAULT_QUEUE_URL", f"sqlite:///{tmp_path / 'review-queue.db'}"
     )
+
+
+class RecordingProgress:
+    """A progress sink that remembers what it was told."""
+
+    def __init__(self) -> None:
+        self.total: int | None = -1
+        self.done = -1
+        self.advanced: list[int] = []
+
+    def start(self, total: int | None, done: int = 0) -> None:
+        self.total, self.done = total, done
+
+    def advance(self, rows: int) -> None:
+        self.advanced.append(rows)

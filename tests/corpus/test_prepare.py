@@ -27,6 +27,7 @@ from autocode.corpus.prepare import (
 from autocode.corpus.schema import NOTE_SCHEMA
 from autocode.corpus.splits import SplitRatios
 from autocode.corpus.synth import SynthSummary, write_synthetic_archive
+from conftest import RecordingProgress
 
 N_NOTES = 300
 BAD_ROW_RATE = 0.1
@@ -273,21 +274,6 @@ def test_cli_prepare_rejects_bad_ratios(archive: tuple[Path, SynthSummary], tmp_
     assert result.exit_code == 2
     assert "0.8,0.1" in result.stderr
     assert "Traceback" not in result.stderr
-
-
-class RecordingProgress:
-    """A progress sink that remembers what it was told."""
-
-    def __init__(self) -> None:
-        self.total: int | None = -1
-        self.done = -1
-        self.advanced: list[int] = []
-
-    def start(self, total: int | None, done: int = 0) -> None:
-        self.total, self.done = total, done
-
-    def advance(self, rows: int) -> None:
-        self.advanced.append(rows)
 
 
 def test_progress_counts_every_row_of_both_passes(

@@ -29,6 +29,7 @@ from autocode.infer.manifest import OutputMismatchError
 from autocode.infer.pyfunc import OUTPUT_COLUMNS, predict_frame
 from autocode.train.evaluation import evaluate_coder
 from coders import train_small_coder
+from conftest import RecordingProgress
 
 BATCH_OPTIONS = LoadOptions(skip_unreadable_files=True)
 
@@ -286,21 +287,6 @@ def test_pyfunc_refuses_missing_text_by_position_and_accepts_an_empty_frame(
         predict_frame(coder, notes)
     empty = predict_frame(coder, pd.DataFrame({"note_id": [], "text": []}))
     assert list(empty.columns) == list(OUTPUT_COLUMNS) and len(empty) == 0
-
-
-class RecordingProgress:
-    """A progress sink that remembers what the batch job told it."""
-
-    def __init__(self) -> None:
-        self.total: int | None = -1
-        self.done = -1
-        self.advanced: list[int] = []
-
-    def start(self, total: int | None, done: int = 0) -> None:
-        self.total, self.done = total, done
-
-    def advance(self, rows: int) -> None:
-        self.advanced.append(rows)
 
 
 @pytest.mark.parametrize("workers", [1, 2])

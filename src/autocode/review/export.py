@@ -7,13 +7,13 @@ can record exactly which export it read.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from autocode.digests import file_sha256
 from autocode.private_files import open_private_binary
 from autocode.review.store import ReviewStore
 
@@ -46,12 +46,4 @@ def export_reviewed(store: ReviewStore, out: Path) -> ExportSummary:
             writer.write_table(pa.Table.from_pylist(batch, SCHEMA))
             notes += len(batch)
     partial.replace(out)  # readers never see half a file
-    return ExportSummary(notes, _sha256(out))
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return ExportSummary(notes, file_sha256(out))
