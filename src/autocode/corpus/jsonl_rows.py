@@ -27,7 +27,7 @@ def jsonl_rows(
                     line = line.removeprefix(_BOM)
                 if not line.strip():
                     continue
-                row = _json_row(file, row_number, line, columns, keys)
+                row = _json_row(file, row_number, line)
                 if keys is None and isinstance(row, dict):
                     check_columns(file.path, list(row), columns, needs_codes_for)
                     keys = list(row)
@@ -37,9 +37,7 @@ def jsonl_rows(
             yield rejected(file.path, row_number + 1, Reason.UNREADABLE_ROWS, detail)
 
 
-def _json_row(
-    file: TableFile, row_number: int, line: bytes, columns: ColumnMap, keys: list[str] | None
-) -> dict[str, object] | RawRow:
+def _json_row(file: TableFile, row_number: int, line: bytes) -> dict[str, object] | RawRow:
     """The line's object, or the rejected row it makes."""
     try:
         record = json.loads(line.decode("utf-8"))

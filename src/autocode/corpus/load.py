@@ -20,6 +20,7 @@ from autocode.corpus.errors import SourceError
 from autocode.corpus.quarantine import LoadReport, Quarantine
 from autocode.corpus.schema import DEFAULT_MAX_TEXT_CHARS, NOTE_SCHEMA, Note, notes_to_table
 from autocode.corpus.table import ColumnMap, expand_table_paths, read_table_rows
+from autocode.digests import update_with_file
 
 FORMATS: tuple[str, ...] = ("auto", "table", "codiesp", "mimic3", "mimic4")
 
@@ -175,9 +176,7 @@ def source_digest(path: Path) -> str:
     digest = hashlib.sha256()
     for file in files:
         digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
-        with file.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
+        update_with_file(digest, file)
     return digest.hexdigest()
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from autocode.private_files import open_private_text
+
 
 class Reason:
     """Why a row was quarantined; these strings appear in reports and files."""
@@ -92,7 +94,7 @@ class Quarantine:
             return
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("w", encoding="utf-8")
+            self._file = open_private_text(self.path)  # records name source rows and note ids
         record = {"source": source, "row": row, "reason": reason, "detail": detail}
         self._file.write(json.dumps(record) + "\n")
 

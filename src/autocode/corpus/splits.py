@@ -50,7 +50,7 @@ class SplitRatios:
 def assign_splits(table: pa.Table, ratios: SplitRatios, seed: int = 0) -> pa.Table:
     """Return the table with a `split` column; keeps existing split values when complete."""
     given = table.column(SPLIT).to_pylist() if SPLIT in table.column_names else []
-    splits = split_names(table.column(CODES).to_pylist(), _groups(table), given, ratios, seed)
+    splits = split_names(table.column(CODES).to_pylist(), note_groups(table), given, ratios, seed)
     column = pa.array(splits, pa.string())
     if SPLIT in table.column_names:
         return table.set_column(table.schema.get_field_index(SPLIT), SPLIT, column)
@@ -150,7 +150,8 @@ def group_key(patient_id: str | None, note_id: str) -> str:
     return f"patient:{patient_id}" if patient_id else f"note:{note_id}"
 
 
-def _groups(table: pa.Table) -> list[str]:
+def note_groups(table: pa.Table) -> list[str]:
+    """Each note's patient group (`group_key`): its patient, else the note itself."""
     note_ids = table.column(NOTE_ID).to_pylist()
     patients = (
         table.column(PATIENT_ID).to_pylist()

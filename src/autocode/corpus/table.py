@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from autocode.corpus.canonical import RawRow
-from autocode.corpus.columns import ColumnMap
+from autocode.corpus.columns import ColumnMap, rejected
 from autocode.corpus.csv_rows import csv_rows
 from autocode.corpus.errors import SourceError
 from autocode.corpus.files import TableFile, expand_table_paths, list_table_files, warn_unread
@@ -47,10 +47,7 @@ def read_table_rows(
         except SourceError as error:
             if not (skip_unreadable_files and error.unreadable):
                 raise
-            detail = error.problem
-            yield RawRow(
-                str(file.path), 0, None, None, None, rejected=(Reason.UNREADABLE_FILE, detail)
-            )
+            yield rejected(file.path, 0, Reason.UNREADABLE_FILE, error.problem)
     for other in unread:
         warn_unread(other)
         yield RawRow(str(other), 0, None, None, None, skipped=Skip.UNREAD_FILE)

@@ -47,5 +47,4 @@ def cap_quoted(message: str, limit: int = MAX_QUOTED_CHARS) -> str:
 
 
 def _cap_repr(quoted: str, limit: int) -> str:
-    quote, inner = quoted[0], quoted[1:-1]
-    return quoted if len(inner) <= limit else f"{quote}{inner[:limit]}…{quote}"
+    return f"{quoted[0]}{capped(quoted[1:-1], limit)}{quoted[0]}"

@@ -54,16 +54,15 @@ class WorkerState:
 
 
 _state: WorkerState | None = None
-_worker_lock: int | None = None  # the `_workers.lock` descriptor, held for the process's life
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _PARENT_POLL_S = 1.0
 
 
 def load_worker(settings: WorkerSettings, parent_pid: int) -> None:
     """Pool initializer: tie the worker's life to the job's, then load the Coder once."""
-    global _worker_lock
     die_with_parent(parent_pid)
-    _worker_lock = hold_as_worker(Path(settings.output_dir))
+    # The descriptor stays open, and the shared lock held, until the process exits.
+    hold_as_worker(Path(settings.output_dir))
     use_coder(settings, Coder.load(Path(settings.coder_dir)))
 
 

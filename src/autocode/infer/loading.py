@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from autocode.decisions.coder import CODER_ARTIFACT, CODER_FILE, Coder
+from autocode.digests import update_with_file
 
 # Set around the download only, each only when the user has not set it. MLflow's
 # defaults retry a server that does not answer 7 times with exponential backoff, for
@@ -115,9 +116,7 @@ def coder_digest(directory: Path) -> str:
         name = path.relative_to(directory).as_posix().encode("utf-8")
         digest.update(len(name).to_bytes(8, "big") + name)
         digest.update(path.stat().st_size.to_bytes(8, "big"))
-        with path.open("rb") as file:
-            for block in iter(lambda: file.read(1 << 20), b""):
-                digest.update(block)
+        update_with_file(digest, path)
     return digest.hexdigest()
 
 

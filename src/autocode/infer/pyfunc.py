@@ -64,7 +64,7 @@ def predict_frame(coder: Coder, notes: pd.DataFrame, *, evidence: bool = True) -
         {
             "note_id": note_ids,
             "codes": [";".join(d.codes) for d in decisions],
-            "predictions": [json.dumps(d.to_json()["predictions"]) for d in decisions],
+            "predictions": [json.dumps([p.to_json() for p in d.predictions]) for d in decisions],
             "route": [d.route for d in decisions],
             "reasons": [json.dumps(d.reasons) for d in decisions],
         }
@@ -74,7 +74,7 @@ def predict_frame(coder: Coder, notes: pd.DataFrame, *, evidence: bool = True) -
 def coder_signature(output: pd.DataFrame | None = None) -> ModelSignature:
     """Params, and the output columns of `output` if given; no input schema (see the module doc)."""
     # infer_signature describes its first argument as the inputs: used here for the outputs.
-    inferred = infer_signature(output if output is not None else None, params=PREDICT_PARAMS)
+    inferred = infer_signature(output, params=PREDICT_PARAMS)
     return ModelSignature(inputs=None, outputs=inferred.inputs, params=inferred.params)
 
 

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from autocode.codes.cpt import CptCatalog
 from autocode.codes.descriptions import describe, is_valid
 from autocode.codes.hcpcs import HcpcsCatalog
 from autocode.codes.systems import CodeError
-from autocode.knowledge.columns import system_columns
 from autocode.knowledge.sources import CodeSources
-from autocode.knowledge.terms import code_group, code_terms
+from autocode.knowledge.terms import code_terms
 
 
 class CodeKnowledge:
@@ -46,14 +42,6 @@ class CodeKnowledge:
         """What to show a reader: the code's own description, else its first term (a PCS
         prefix's shared words, a truncated code's nearest listed prefix); "" if none known."""
         return self._describe_or_none(code) or next(iter(self.terms(code)), "")
-
-    @staticmethod
-    def group(code: str) -> str:
-        return code_group(code)
-
-    @staticmethod
-    def system_columns(codes: Sequence[str]) -> dict[str, np.ndarray]:
-        return system_columns(codes)
 
     def lineage(self) -> dict[str, Any]:
         """What this knowledge was built from, for a run's lineage (no file contents)."""

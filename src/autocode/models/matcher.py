@@ -153,15 +153,6 @@ class MatcherModel:
             for coverage, hits in terms.lexicon.spans(text, label_indices)
         ]
 
-    def evidence_batch(
-        self, texts: Sequence[str], label_indices: Sequence[Sequence[int]], top_n: int = 3
-    ) -> list[list[list[Span]]]:
-        """`evidence` of each note (the lexicon's term lookup is built once for all)."""
-        return [
-            self.evidence(text, labels, top_n)
-            for text, labels in zip(texts, label_indices, strict=True)
-        ]
-
     def save(self, path: Path) -> None:
         terms, facts = self._fitted()
         path.mkdir(parents=True, exist_ok=True)

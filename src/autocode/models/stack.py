@@ -21,7 +21,8 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, Field
 
-from autocode.knowledge import code_group
+from autocode.knowledge import code_group, system_columns
+from autocode.knowledge.label_terms import note_blocks
 from autocode.labels import LabelSpace
 from autocode.models.base import (
     CodingModel,
@@ -162,9 +163,10 @@ class StackModel:
             for spec in specs
         ]
         names = feature_names(bases)
+        columns_by_system = labels.system_columns()
         rerankers = {
             system: self._fit_reranker(X[rows], y[rows], weights[rows], names)
-            for system, system_cols in labels.system_columns().items()
+            for system, system_cols in columns_by_system.items()
             for rows in [np.isin(columns, system_cols)]
         }
         # Learned state is assigned last, so a failed refit leaves the old fit whole.
@@ -172,7 +174,7 @@ class StackModel:
         self.family_ = family
         self.feature_names_ = names
         self.rerankers_ = rerankers
-        self.system_columns_ = labels.system_columns()
+        self.system_columns_ = columns_by_system
         self.labels_ = list(labels.codes_)
         return self
 
@@ -183,7 +185,7 @@ class StackModel:
         n_labels = len(self.labels_)
         spread = LabelRerankers.spread(rerankers, self.system_columns_, n_labels)
         probs = np.empty((len(texts), n_labels), dtype=np.float32)
-        for rows in note_blocks(len(texts), n_labels * len(self.feature_names_)):
+        for rows in note_blocks(len(texts), n_labels * len(self.feature_names_), FEATURE_BUDGET):
             columns = self._feature_columns(bases, [texts[i] for i in rows])
             probs[rows] = spread.predict_proba(columns, len(rows))
         return probs
@@ -244,7 +246,7 @@ class StackModel:
             for system in state["systems"]
         }
         model.labels_ = state["labels"]
-        model.system_columns_ = LabelSpace.from_codes(model.labels_).system_columns()
+        model.system_columns_ = system_columns(model.labels_)
         return model
 
     def _specs(self) -> list[ModelSpec]:
@@ -320,7 +322,8 @@ class StackModel:
         from: `texts` are one held-out fold, `bases` fitted on the other folds."""
         rng = np.random.default_rng(self.seed)
         X_parts, y_parts, weight_parts, label_parts = [], [], [], []
-        for rows in note_blocks(len(texts), len(family) * len(feature_names(bases))):
+        features_per_note = len(family) * len(feature_names(bases))
+        for rows in note_blocks(len(texts), features_per_note, FEATURE_BUDGET):
             gold_rows = gold[rows].toarray()
             features, hard = self._pair_features(bases, family, [texts[i] for i in rows])
             for k in range(len(rows)):
@@ -352,7 +355,7 @@ class StackModel:
     def _fit_reranker(
         self, X: np.ndarray, y: np.ndarray, weights: np.ndarray, names: list[str]
     ) -> Reranker:
-        if len(set(y.tolist())) < 2:  # no positive (or no negative) pair: nothing to learn
+        if y.all() or not y.any():  # no negative (or no positive) pair: nothing to learn
             logits = [k for k, name in enumerate(names) if name.endswith(".logit")]
             return Reranker.passthrough(len(names), logits[0] if logits else 0)
         return Reranker.fit(X, y, weights, regularization=self.regularization)
@@ -377,12 +380,6 @@ def _merged_spans(spans_of_models: Sequence[list[Span]], top_n: int) -> list[Spa
                 seen.add((span.start, span.end))
                 extra.append(span)
     return (list(first) + extra)[: max(top_n, len(first))]
-
-
-def note_blocks(n_notes: int, features_per_note: int) -> list[np.ndarray]:
-    """Consecutive note indices, at most `FEATURE_BUDGET` pair features per block."""
-    per_block = max(1, FEATURE_BUDGET // max(1, features_per_note))
-    return [np.arange(a, min(a + per_block, n_notes)) for a in range(0, n_notes, per_block)]
 
 
 def feature_names(bases: Sequence[CodingModel]) -> list[str]:

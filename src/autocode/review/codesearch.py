@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+import weakref
 from dataclasses import dataclass
 
 from autocode.codes.icd10cm import _tabular
@@ -57,21 +58,17 @@ class CodeIndex:
         return (hits + code_hits + text_hits)[:limit]
 
 
-_indexes: dict[int, CodeIndex] = {}
+# Keyed by the knowledge object itself (weakly): an index lives as long as its knowledge.
+_indexes: weakref.WeakKeyDictionary[CodeKnowledge, CodeIndex] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
 def code_index(knowledge: CodeKnowledge) -> CodeIndex:
     """The search index of `knowledge`'s codes, built once per knowledge object."""
     with _lock:
-        if id(knowledge) not in _indexes:
-            _indexes[id(knowledge)] = CodeIndex(_entries(knowledge))
-        return _indexes[id(knowledge)]
-
-
-def describe_code(knowledge: CodeKnowledge, code: str) -> str:
-    """The description of a code for display; empty when none is known."""
-    return knowledge.description(code)
+        if knowledge not in _indexes:
+            _indexes[knowledge] = CodeIndex(_entries(knowledge))
+        return _indexes[knowledge]
 
 
 def _entries(knowledge: CodeKnowledge) -> list[tuple[str, str]]:

@@ -18,7 +18,8 @@ from sqlalchemy.engine import Connection
 
 BASELINE = "0001"
 HEAD = "0002"  # tests check it matches the migrations' head
-_PG_MIGRATION_LOCK = 0x6175746F636F6465  # "autocode": one migrator at a time per database
+# "autocode": one migrator at a time per database (below 2**63: a signed bigint as is)
+_PG_MIGRATION_LOCK = 0x6175746F636F6465
 
 
 class SchemaVersionError(ValueError):
@@ -51,7 +52,9 @@ def upgrade(writer: Engine) -> Migration:
     with writer.begin() as connection:
         if connection.dialect.name == "postgresql":
             # Two processes opening a new queue at once would both create the tables.
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key()})
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
+            )
         before = current_revision(connection)
         if before != HEAD:
             config = alembic_config(connection)
@@ -84,8 +87,3 @@ def ensure_current(reader: Engine, writer: Engine) -> None:
 
 def _has_version_table(connection: Connection) -> bool:
     return inspect(connection).has_table("alembic_version")
-
-
-def _lock_key() -> int:
-    # pg_advisory_xact_lock takes a signed 64-bit integer.
-    return _PG_MIGRATION_LOCK - (1 << 64) if _PG_MIGRATION_LOCK >= 1 << 63 else _PG_MIGRATION_LOCK

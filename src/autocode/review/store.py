@@ -297,7 +297,7 @@ class NewCase:
             model_version=model_version,
             text=text,
             reasons=list(decision.reasons),
-            predictions=decision.to_json()["predictions"],
+            predictions=[prediction.to_json() for prediction in decision.predictions],
         )
 
     @property
@@ -383,7 +383,6 @@ class ReviewStore:
         except BaseException:
             self.engine.dispose()
             raise
-        self.writer = writer
         self.clock = _utcnow  # tests move time forward to expire leases
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(writer, expire_on_commit=False)

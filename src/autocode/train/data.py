@@ -12,8 +12,8 @@ import pyarrow as pa
 from autocode.config import DataConfig
 from autocode.corpus.load import LoadOptions, load_notes
 from autocode.corpus.quarantine import LoadReport
-from autocode.corpus.schema import NOTE_ID, PATIENT_ID, NoteSet
-from autocode.corpus.splits import SplitRatios, assign_splits, group_key
+from autocode.corpus.schema import NOTE_ID, NoteSet
+from autocode.corpus.splits import SplitRatios, assign_splits, group_key, note_groups
 from autocode.corpus.table import ColumnMap
 
 
@@ -117,17 +117,11 @@ def _role(table: pa.Table, splits: list[str], names: list[str]) -> NoteSet:
     """Notes of the named splits (an empty NoteSet is falsy: no notes in that role)."""
     rows = [i for i, split in enumerate(splits) if split in names]
     subset = table.take(pa.array(rows, pa.int64()))
-    note_ids = subset.column(NOTE_ID).to_pylist()
-    patients = (
-        subset.column(PATIENT_ID).to_pylist()
-        if PATIENT_ID in subset.column_names
-        else [None] * len(note_ids)
-    )
     return NoteSet(
         texts=subset.column("text").to_pylist(),
         codes=subset.column("codes").to_pylist(),
-        groups=[group_key(p, n) for p, n in zip(patients, note_ids, strict=True)],
-        note_ids=note_ids,
+        groups=note_groups(subset),
+        note_ids=subset.column(NOTE_ID).to_pylist(),
     )
 
 

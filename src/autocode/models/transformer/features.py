@@ -38,10 +38,8 @@ class ChunkInputs:
     def __init__(self, notes: Sequence[ChunkedNote], pad_id: int) -> None:
         self.notes = list(notes)
         self.pad_id = pad_id
-
-    @property
-    def sizes(self) -> list[int]:
-        return [chunk_tokens(note) for note in self.notes]
+        # Read per note on every step's batching: computed once, not per read.
+        self.sizes = [chunk_tokens(note) for note in self.notes]
 
     def inputs(self, rows: Sequence[int], device: torch.device) -> tuple[torch.Tensor, ...]:
         batch = collate([self.notes[i] for i in rows], self.pad_id)
@@ -54,10 +52,7 @@ class CachedStates:
 
     def __init__(self, states: Sequence[torch.Tensor]) -> None:
         self.states = list(states)
-
-    @property
-    def sizes(self) -> list[int]:
-        return [max(1, len(s)) for s in self.states]
+        self.sizes = [max(1, len(s)) for s in self.states]  # computed once, read per note
 
     def inputs(self, rows: Sequence[int], device: torch.device) -> tuple[torch.Tensor, ...]:
         chosen = [self.states[i] for i in rows]

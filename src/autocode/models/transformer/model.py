@@ -271,18 +271,24 @@ class TransformerModel:
         else:
             train_features = train_notes
             module = features.CodingNetwork(encoder, head)
+        dense = gold.toarray()
         data = training.TrainingData(
             features=train_features,
-            Y=gold.toarray(),
+            Y=dense,
             validation=validation_features,
             validation_gold=None if validation is None else sp.csr_matrix(validation[1]),
         )
-        run_id = training.fingerprint(
-            {k: v for k, v in self.get_params().items() if k not in NOT_IN_RUN_IDENTITY},
-            space.codes_,
-            list(texts),
-            gold.toarray(),
-            [] if validation is None else list(validation[0]),
+        # The run's identity names its checkpoints: only worth hashing the notes for those.
+        run_id = (
+            training.fingerprint(
+                {k: v for k, v in self.get_params().items() if k not in NOT_IN_RUN_IDENTITY},
+                space.codes_,
+                list(texts),
+                dense,
+                [] if validation is None else list(validation[0]),
+            )
+            if self.checkpoint_dir is not None
+            else ""
         )
         progress = training.train_loop(module, data, self._loop_settings(), accelerator, run_id)
         # Learned state only now: a fit that failed above left the previous fit whole.
@@ -305,7 +311,7 @@ class TransformerModel:
         device = self._inference_device()
         network.to(device)
         notes = features.ChunkInputs(
-            self._chunk(tokenizer, texts, self._check_params()), tokenizer.pad_token_id
+            self._chunk(tokenizer, texts, self._chunking()), tokenizer.pad_token_id
         )
         logits = training.predict_logits(network, notes, self.token_budget, device)
         return training.probabilities(logits)
@@ -349,7 +355,7 @@ class TransformerModel:
         if not isinstance(head, networks.LabelAttentionHead) or not label_indices:
             return [[] for _ in label_indices]
         torch = _runtime()
-        [note] = self._chunk(tokenizer, [text], self._check_params())
+        [note] = self._chunk(tokenizer, [text], self._chunking())
         device = self._inference_device()
         network.to(device)
         inputs = features.ChunkInputs([note], tokenizer.pad_token_id).inputs([0], device)
@@ -416,43 +422,11 @@ class TransformerModel:
     # ------------------------------------------------------------------ helpers
 
     def _check_params(self) -> ChunkSettings:
+        """Every hyperparameter against `TransformerParams`, first thing in `fit`."""
         check_params(self, TransformerParams)
-        choices: dict[str, tuple[object, tuple[str, ...]]] = {
-            "mode": (self.mode, ("frozen", "top_k_layers", "full")),
-            "head": (self.head, ("label_attention", "mean", "max")),
-            "early_stopping_metric": (self.early_stopping_metric, ("map", "micro_f1")),
-            "mixed_precision": (self.mixed_precision, ("no", "fp16", "bf16")),
-            "device": (self.device, ("auto", "cpu")),
-        }
-        for name, (value, valid) in choices.items():
-            if value not in valid:
-                raise ValueError(f"{name} must be one of {', '.join(valid)}; got {value!r}")
-        at_least: dict[str, tuple[object, int]] = {
-            "top_k": (self.top_k, 1),
-            "attention_dim": (self.attention_dim, 1),
-            "epochs": (self.epochs, 1),
-            "gradient_accumulation_steps": (self.gradient_accumulation_steps, 1),
-            "token_budget": (self.token_budget, 1),
-            "patience": (self.patience, 1),
-        }
-        for name, (value, least) in at_least.items():
-            if not isinstance(value, int) or value < least:
-                raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
-        for name, rate in (
-            ("learning_rate", self.learning_rate),
-            ("encoder_learning_rate", self.encoder_learning_rate),
-        ):
-            if not rate > 0:
-                raise ValueError(f"{name} must be > 0, got {rate!r}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        if self.weight_decay < 0 or self.max_grad_norm < 0:
-            raise ValueError(
-                f"weight_decay and max_grad_norm must be >= 0, got "
-                f"{self.weight_decay!r} and {self.max_grad_norm!r}"
-            )
+        return self._chunking()
+
+    def _chunking(self) -> ChunkSettings:
         return ChunkSettings(self.chunk_length, self.chunk_stride, self.max_document_tokens)
 
     def _loop_settings(self) -> Any:

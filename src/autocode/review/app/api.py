@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from autocode.knowledge import CodeKnowledge
 from autocode.review import leases, queries
-from autocode.review.app.pages import try_login
+from autocode.review.app.pages import LoginRefused, try_login
 from autocode.review.app.security import (
     SESSION_COOKIE,
     AdminLogin,
@@ -24,7 +24,7 @@ from autocode.review.app.security import (
     CurrentLogin,
     set_private_cookie,
 )
-from autocode.review.codesearch import code_index, describe_code
+from autocode.review.codesearch import code_index
 from autocode.review.leases import MAX_COMMENT_CHARS, Lease, LeaseError
 from autocode.review.queries import QueueFilter
 from autocode.review.store import ReviewStore
@@ -76,9 +76,8 @@ def _lease_out(lease: Lease) -> LeaseOut:
 @router.post("/login", response_model=LoginOut)
 def api_login(request: Request, credentials: Credentials) -> Response:
     outcome = try_login(request, credentials.name, credentials.password)
-    if isinstance(outcome, str):
-        status = 429 if "Too many" in outcome else 401
-        return JSONResponse({"detail": outcome}, status_code=status)
+    if isinstance(outcome, LoginRefused):
+        return JSONResponse({"detail": outcome.message}, status_code=outcome.status)
     cookie, csrf, user = outcome
     response = JSONResponse(LoginOut(user=user.name, role=user.role, csrf_token=csrf).model_dump())
     set_private_cookie(
@@ -142,7 +141,7 @@ def api_case(request: Request, case_id: int, login: CurrentLogin) -> dict[str, A
         "text": case.text,
         "reasons": case.reasons,
         "predictions": [
-            {**p, "description": describe_code(_knowledge(request), p["code"])}
+            {**p, "description": _knowledge(request).description(p["code"])}
             for p in case.predictions
         ],
         "status": case.status,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -25,7 +26,7 @@ from autocode.review.app.security import (
     set_private_cookie,
 )
 from autocode.review.auth import ROLES, User, add_user, authenticate, update_user, users
-from autocode.review.codesearch import code_index, describe_code
+from autocode.review.codesearch import code_index
 from autocode.review.leases import LeaseError
 from autocode.review.queries import QueueFilter
 from autocode.review.store import DONE, ReviewStore
@@ -78,8 +79,8 @@ async def login(request: Request) -> Response:
     if not cookie or not secrets.compare_digest(cookie, sent):
         return _login_form(request, "The form expired; please log in again.", 403)
     outcome = try_login(request, _field(form, "name"), _field(form, "password"))
-    if isinstance(outcome, str):
-        return _login_form(request, outcome, 429 if "Too many" in outcome else 401)
+    if isinstance(outcome, LoginRefused):
+        return _login_form(request, outcome.message, outcome.status)
     cookie_value, _, _ = outcome
     response = RedirectResponse("/queue", status_code=303)
     set_private_cookie(
@@ -89,17 +90,26 @@ async def login(request: Request) -> Response:
     return response
 
 
-def try_login(request: Request, name: str, password: str) -> tuple[str, str, User] | str:
-    """The session cookie, its CSRF token and the user, or the message to show."""
+@dataclass(frozen=True)
+class LoginRefused:
+    """Why a login failed, and its HTTP status: 429 while rate-limited, else 401."""
+
+    message: str
+    status: int
+
+
+def try_login(request: Request, name: str, password: str) -> tuple[str, str, User] | LoginRefused:
+    """The session cookie, its CSRF token and the user, or why the login was refused."""
     address = request.client.host if request.client else "unknown"
     limiter = request.app.state.limiter
     wait = limiter.retry_after(name, address)
     if wait > 0:
-        return f"Too many wrong passwords: try again in {int(wait // 60) + 1} minutes."
+        minutes = int(wait // 60) + 1
+        return LoginRefused(f"Too many wrong passwords: try again in {minutes} minutes.", 429)
     user = authenticate(_store(request), name, password)
     if user is None:
         limiter.failed(name, address)
-        return "Wrong name or password."
+        return LoginRefused("Wrong name or password.", 401)
     limiter.succeeded(name)
     cookie, csrf = request.app.state.sessions.issue(user)
     return cookie, csrf, user
@@ -193,7 +203,7 @@ def _case_page(request: Request, case_id: int, login: Login, error: str, status:
     predictions = [
         {
             **prediction,
-            "description": describe_code(_knowledge(request), prediction["code"]),
+            "description": _knowledge(request).description(prediction["code"]),
             "checked_accept": (
                 prediction["code"] in final if case.status == DONE else prediction.get("accepted")
             ),
@@ -207,9 +217,7 @@ def _case_page(request: Request, case_id: int, login: Login, error: str, status:
         "lease": lease,
         "segments": segments(case.text, case.predictions),
         "predictions": predictions,
-        "added": [
-            (code, describe_code(_knowledge(request), code)) for code in dict.fromkeys(added)
-        ],
+        "added": [(code, _knowledge(request).description(code)) for code in dict.fromkeys(added)],
         "error": error,
         "reviewers": [u.name for u in users(store) if u.active] if login.user.is_admin else [],
     }
