@@ -44,11 +44,16 @@ class QueueFilter:
         """SQL conditions (bound parameters only); ValueError naming a bad filter value."""
         if self.status == PENDING:
             # The literal (not a parameter) lets SQLite and PostgreSQL use the partial index.
-            found = [CaseRow.status != literal_column("'done'")]
+            status = CaseRow.status != literal_column("'done'")
         elif self.status in STATUSES:
-            found = [CaseRow.status == self.status]
+            status = CaseRow.status == self.status
         else:
             raise ValueError(f"invalid status filter {self.status!r}")
+        return [status, *self.match_conditions()]
+
+    def match_conditions(self) -> list[ColumnElement[bool]]:
+        """The code, system and reason conditions alone (claiming picks pending cases itself)."""
+        found: list[ColumnElement[bool]] = []
         if self.code.strip():
             found.append(CaseRow.code_list.contains(f"|{normalize_code(self.code.strip())}|"))
         if self.system.strip():
@@ -144,11 +149,6 @@ def status_counts(store: ReviewStore) -> dict[str, int]:
             .where(CaseRow.status != DONE, CaseRow.lease_expires_at > store.clock())
         )
     return {**{status: counts.get(status, 0) for status in STATUSES}, "leased": leased or 0}
-
-
-def case_filters(filters: QueueFilter) -> list[ColumnElement[bool]]:
-    """The filter's conditions without its status (claiming takes pending cases only)."""
-    return QueueFilter(PENDING, filters.system, filters.code, filters.reason).conditions()[1:]
 
 
 # ----------------------------------------------------------------------------- dashboard

@@ -169,7 +169,7 @@ async def next_case(request: Request, login: CheckedLogin) -> Response:
 
 def _go_next(request: Request, login: Login, filters: QueueFilter | None = None) -> Response:
     store = _store(request)
-    conditions = queries.case_filters(filters) if filters else []
+    conditions = filters.match_conditions() if filters else []
     lease = leases.claim_next(store, login.user.name, request.app.state.settings.lease, conditions)
     target = "/queue?empty=1" if lease is None else f"/cases/{lease.case_id}"
     return RedirectResponse(target, status_code=303)
