@@ -129,10 +129,15 @@ def test_an_unreachable_tracking_server_fails_fast_in_one_line(
 def test_tracking_uri_option_finds_the_registry_without_the_environment(
     registered: Registered, tmp_path: Path
 ) -> None:
-    """A fresh process with no MLFLOW_TRACKING_URI: only the option names the store."""
+    """A fresh process where the environment names no usable store: the option does.
+
+    The downloaded copy of the model is gone once each process has exited.
+    """
     autocode = str(Path(sys.executable).parent / "autocode")
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["MLFLOW_TRACKING_URI"] = UNREACHABLE_SERVER  # the option must win over this
+    env["TMPDIR"] = str(tmp_path / "tmp")
+    (tmp_path / "tmp").mkdir()
     common = ["--model", registered.model_uri, "--tracking-uri", registered.tracking_uri]
     predict = [autocode, "predict", *common, "--input", str(registered.archive), "--json"]
     predict += ["--output", str(tmp_path / "out"), "--queue", f"sqlite:///{tmp_path / 'q.db'}"]
@@ -144,6 +149,7 @@ def test_tracking_uri_option_finds_the_registry_without_the_environment(
         results.append(json.loads(done.stdout))
     assert results[0]["coded"] == 150
     assert 0.0 < results[1]["micro_f1"] <= 1.0
+    assert not list((tmp_path / "tmp").rglob("MLmodel"))  # no copy of the model left behind
 
 
 def test_fail_fast_settings_apply_only_during_the_call(
