@@ -15,28 +15,28 @@ from autocode.models.evidence import (
     NgramLocator,
     RecentBatches,
     collector_paused,
-    top_contributions,
+    top_weighted_features,
 )
 from autocode.models.tfidf import TOKEN_PATTERN
 
 
-def top_contributions_the_slow_way(
+def top_weighted_features_the_slow_way(
     rows: sp.csr_matrix, coef: np.ndarray, notes: np.ndarray, labels: np.ndarray, top_n: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per pair, a stable argsort of the note's contributions to the label."""
+    """Per pair, a stable argsort of the label's weights of the note's features."""
     features = np.full((len(notes), top_n), -1, np.int64)
     values = np.zeros((len(notes), top_n), coef.dtype)
     for p, (note, label) in enumerate(zip(notes, labels, strict=True)):
         columns = rows.indices[rows.indptr[note] : rows.indptr[note + 1]]
-        contributions = rows.data[rows.indptr[note] : rows.indptr[note + 1]] * coef[columns, label]
-        best = np.argsort(-contributions, kind="stable")[:top_n]
+        weights = coef[columns, label]
+        best = np.argsort(-weights, kind="stable")[:top_n]
         features[p, : best.size] = columns[best]
-        values[p, : best.size] = contributions[best]
+        values[p, : best.size] = weights[best]
     return features, values
 
 
 @pytest.mark.parametrize("n_notes", [7, 60])
-def test_top_contributions_are_each_pairs_stable_argsort(
+def test_top_weighted_features_are_each_pairs_stable_argsort(
     n_notes: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rng = np.random.default_rng(n_notes)
@@ -46,9 +46,9 @@ def test_top_contributions_are_each_pairs_stable_argsort(
     coef = rng.integers(-2, 3, (40, 9)).astype(np.float32)
     notes = rng.integers(0, n_notes, 3 * n_notes)
     labels = rng.integers(0, 9, notes.size)
-    monkeypatch.setattr(evidence, "CONTRIBUTIONS_BUDGET", 16)  # many chunks
-    found = top_contributions(rows, coef, notes, labels, 3)
-    expected = top_contributions_the_slow_way(rows, coef, notes, labels, 3)
+    monkeypatch.setattr(evidence, "WEIGHTS_BUDGET", 16)  # many chunks
+    found = top_weighted_features(rows, coef, notes, labels, 3)
+    expected = top_weighted_features_the_slow_way(rows, coef, notes, labels, 3)
     assert np.array_equal(found[0], expected[0])
     assert np.array_equal(found[1], expected[1])
     assert (found[0] == -1).any() and (found[1] > 0).any()  # short rows and real picks seen

@@ -21,7 +21,7 @@ T = TypeVar("T")
 # batch job's part of 1,000 notes is at most a few dozen blocks.
 REMEMBERED_BATCHES = 32
 REMEMBERED_NOTES = 4096  # larger batches (a whole archive at once) are not kept
-CONTRIBUTIONS_BUDGET = 2**20  # (pair, feature) contributions weighed at once
+WEIGHTS_BUDGET = 2**20  # (pair, feature) weights compared at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,21 +84,21 @@ def _split_pattern(token_pattern: str) -> re.Pattern[str]:
     return re.compile(f"({token_pattern})")
 
 
-def top_contributions(
+def top_weighted_features(
     rows: sp.csr_matrix, coef: np.ndarray, notes: np.ndarray, labels: np.ndarray, top_n: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """For each pair (`notes[p]`, `labels[p]`): the `top_n` features of the note's row adding
-    most to the label's score (feature value times `coef[feature, label]`), largest first,
-    ties to the earlier feature of the row; as (pairs, top_n) feature columns (-1 past the
-    row's features) and contributions. Every pair at once, not a loop over notes.
+    """For each pair (`notes[p]`, `labels[p]`): the `top_n` features present in the note's row
+    that weigh most for the label (`coef[feature, label]`), largest first, ties to the
+    earlier feature of the row; as (pairs, top_n) feature columns (-1 past the row's
+    features) and weights. Every pair at once, not a loop over notes.
     """
     features = np.full((len(notes), top_n), -1, np.int64)
     values = np.zeros((len(notes), top_n), coef.dtype)
     counts = np.diff(rows.indptr)[notes]
     with_features = np.flatnonzero(counts)
-    # Chunks of pairs holding at most the budget of contributions (one pair at least).
+    # Chunks of pairs holding at most the budget of weights (one pair at least).
     ends = np.cumsum(counts[with_features])
-    chunk_of = ends // CONTRIBUTIONS_BUDGET
+    chunk_of = ends // WEIGHTS_BUDGET
     for chunk in np.split(with_features, np.flatnonzero(np.diff(chunk_of)) + 1):
         if chunk.size:
             _top_of_pairs(rows, coef, notes[chunk], labels[chunk], top_n, (features, values), chunk)
@@ -114,24 +114,25 @@ def _top_of_pairs(
     out: tuple[np.ndarray, np.ndarray],
     out_rows: np.ndarray,
 ) -> None:
-    """`top_contributions` of pairs whose notes all have features, into `out[.][out_rows]`."""
+    """`top_weighted_features` of pairs whose notes all have features, into
+    `out[.][out_rows]`."""
     counts = np.diff(rows.indptr)[notes]
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])  # each pair's first element
     n_elements = int(counts.sum())
     # Element e of pair p is entry indptr[note] + (e - starts[p]) of the note's row.
     entries = np.repeat(rows.indptr[notes] - starts, counts) + np.arange(n_elements)
     columns = rows.indices[entries]
-    contributions = rows.data[entries] * coef[columns, np.repeat(labels, counts)]
+    weights = coef[columns, np.repeat(labels, counts)]
     order = np.arange(n_elements)
     for k in range(top_n):
         # Each pair's largest left, and the first element holding it; then it is taken out.
-        largest = np.maximum.reduceat(contributions, starts)
-        holding = contributions == np.repeat(largest, counts)
+        largest = np.maximum.reduceat(weights, starts)
+        holding = weights == np.repeat(largest, counts)
         first = np.minimum.reduceat(np.where(holding, order, n_elements), starts)
         found = largest > -np.inf
         out[0][out_rows[found], k] = columns[first[found]]
         out[1][out_rows[found], k] = largest[found]
-        contributions[first[found]] = -np.inf
+        weights[first[found]] = -np.inf
 
 
 _pauses = {"active": 0, "was_enabled": False}

@@ -20,7 +20,7 @@ from autocode.models.base import (
     check_fit_input,
     constructor_params,
 )
-from autocode.models.evidence import NgramLocator, RecentBatches, Span, top_contributions
+from autocode.models.evidence import NgramLocator, RecentBatches, Span, top_weighted_features
 from autocode.models.linear import LinearSettings, LinearWeights, train_linear
 from autocode.models.params import check_params, constructor_params_model
 from autocode.models.saved import read_arrays, read_json, write_arrays, write_json
@@ -206,15 +206,20 @@ class TfidfModel:
         return blocks[0] if len(blocks) == 1 else sp.hstack(blocks, format="csr")
 
     def evidence(self, text: str, label_indices: Sequence[int], top_n: int = 3) -> list[list[Span]]:
-        """For each label, the word n-grams adding most to its score, located in the text."""
+        """For each label, the note's word n-grams that weigh most for it (their weight in
+        the linear layer, positive ones only), located in the text.
+
+        Ranked by weight rather than by what they add to the score (weight times tf-idf
+        value): on CodiEsp-X a code's strongest words are where the coder marked it more
+        often than its most frequent ones (`bench/evidence.py`)."""
         return self.evidence_batch([text], [label_indices], top_n)[0]
 
     def evidence_batch(
         self, texts: Sequence[str], label_indices: Sequence[Sequence[int]], top_n: int = 3
     ) -> list[list[list[Span]]]:
         """`evidence` of each note: the word n-gram rows are those prediction computed for
-        the same texts (else the word vectorizer runs once over all of them), and each
-        note's labels are weighed together (one (n-grams, labels) block)."""
+        the same texts (else the word vectorizer runs once over all of them), and every
+        (note, label) pair is weighed at once."""
         weights = self._fitted_weights()
         if len(texts) == 0:
             return []
@@ -226,7 +231,7 @@ class TfidfModel:
         labels = np.fromiter(
             (label for note_labels in label_indices for label in note_labels), np.int64
         )
-        best, values = top_contributions(rows, weights.coef, notes, labels, top_n)
+        best, values = top_weighted_features(rows, weights.coef, notes, labels, top_n)
         best_of_pair, value_of_pair = iter(best.tolist()), iter(values.tolist())
         result = []
         for text, note_labels in zip(texts, label_indices, strict=True):
@@ -234,13 +239,13 @@ class TfidfModel:
             note_spans = []
             for _ in note_labels:
                 label_spans = []
-                for name, contribution in zip(next(best_of_pair), next(value_of_pair), strict=True):
-                    if name < 0 or contribution <= 0:  # only what adds to the score is shown
+                for name, weight in zip(next(best_of_pair), next(value_of_pair), strict=True):
+                    if name < 0 or weight <= 0:  # only what adds to the score is shown
                         continue
                     feature = features[name]
                     span = located.first(feature) if located is not None else None
                     if span is not None:
-                        label_spans.append(Span(span[0], span[1], feature, contribution))
+                        label_spans.append(Span(span[0], span[1], feature, weight))
                 note_spans.append(label_spans)
             result.append(note_spans)
         return result
