@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Self
 
+import numpy as np
 import pyarrow as pa
 
 AUTO = "auto"
@@ -20,7 +21,7 @@ REVIEW = "review"
 ROUTES = (AUTO, REVIEW)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EvidenceSpan:
     """Characters [start, end) of the note behind a prediction, and how much they weigh."""
 
@@ -132,10 +133,55 @@ def to_arrow(
     model_version: str,
     coded_at: datetime,
 ) -> pa.Table:
-    """One row per note in `DECISIONS_SCHEMA`: the batch output's part files."""
-    rows = [
-        {"note_id": note_id, **decision.to_json()}
-        | {"model_uri": model_uri, "model_version": model_version, "coded_at": coded_at}
-        for note_id, decision in zip(note_ids, decisions, strict=True)
+    """One row per note in `DECISIONS_SCHEMA`: the batch output's part files.
+
+    The rows of `to_json`, built column by column: one flat list per field and the list
+    offsets, not a dict per note, prediction and span (a part holds ~100k spans).
+    """
+    n_notes = len(note_ids)
+    if len(decisions) != n_notes:
+        raise ValueError(f"{n_notes} note ids but {len(decisions)} decisions")
+    predictions = [p for decision in decisions for p in decision.predictions]
+    spans = [span for p in predictions for span in p.evidence]
+    span_structs = pa.StructArray.from_arrays(
+        [
+            pa.array([span.start for span in spans], pa.int32()),
+            pa.array([span.end for span in spans], pa.int32()),
+            pa.array([round(span.weight, 6) for span in spans], pa.float64()),
+        ],
+        fields=list(SPAN_ARROW),
+    )
+    prediction_structs = pa.StructArray.from_arrays(
+        [
+            pa.array([p.code for p in predictions], pa.string()),
+            pa.array([p.probability for p in predictions], pa.float64()),
+            pa.array([p.accepted for p in predictions], pa.bool_()),
+            pa.array([p.predicted for p in predictions], pa.bool_()),
+            _lists([len(p.evidence) for p in predictions], span_structs),
+        ],
+        fields=list(PREDICTION_ARROW),
+    )
+    columns = [
+        pa.array(note_ids, pa.string()),
+        _lists(
+            [len(d.codes) for d in decisions],
+            pa.array([c for d in decisions for c in d.codes], pa.string()),
+        ),
+        _lists([len(d.predictions) for d in decisions], prediction_structs),
+        pa.array([d.route for d in decisions], pa.string()),
+        _lists(
+            [len(d.reasons) for d in decisions],
+            pa.array([r for d in decisions for r in d.reasons], pa.string()),
+        ),
+        pa.array([model_uri] * n_notes, pa.string()),
+        pa.array([model_version] * n_notes, pa.string()),
+        pa.array([coded_at] * n_notes, DECISIONS_SCHEMA.field("coded_at").type),
     ]
-    return pa.Table.from_pylist(rows, schema=DECISIONS_SCHEMA)
+    return pa.Table.from_arrays(columns, schema=DECISIONS_SCHEMA)
+
+
+def _lists(lengths: list[int], values: pa.Array) -> pa.ListArray:
+    """Consecutive runs of `values`, one list per length."""
+    offsets = np.zeros(len(lengths) + 1, np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), values)
