@@ -17,6 +17,7 @@ nnz(batch) × (positives + sample) instead of nnz(batch) × labels.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,6 +65,14 @@ class LinearWeights:
 
     def predict_proba(self, X: sp.csr_matrix) -> np.ndarray:
         return expit(self.decision_function(X)).astype(np.float32)
+
+    @property
+    def n_labels(self) -> int:
+        return int(self.coef.shape[1])
+
+    def block(self, rows: np.ndarray, labels: Sequence[int]) -> np.ndarray:
+        """The dense coef[rows][:, labels]."""
+        return self.coef[np.ix_(rows, np.asarray(labels, np.int64))]
 
 
 def train_linear(X: sp.csr_matrix, Y: sp.csr_matrix, settings: LinearSettings) -> LinearWeights:
