@@ -117,3 +117,21 @@ def test_a_model_pruned_at_zero_predicts_as_the_dense_one(tiny_corpus: TinyCorpu
     assert np.allclose(lossless.predict_proba(texts), dense.predict_proba(texts), atol=1e-6)
     evidence = [(s.start, s.end, s.feature) for s in lossless.evidence(texts[0], [0])[0]]
     assert evidence == [(s.start, s.end, s.feature) for s in dense.evidence(texts[0], [0])[0]]
+
+
+def test_the_fullest_rows_are_multiplied_dense_and_the_scores_stay_the_same() -> None:
+    departures = np.zeros((5, 8), np.float32)
+    departures[1] = np.arange(1, 9)  # every label kept: a dense row
+    departures[3, :2] = [0.5, -0.5]  # 2 of 8 labels: exactly the 1/4 share, dense too
+    departures[4, 0] = 2.0  # 1 of 8: stays sparse
+    level = np.array([0.1, -0.2, 0.0, 0.3, -0.1], np.float32)
+    weights = PrunedWeights(level, sp.csr_matrix(departures), np.full(8, 0.5, np.float32))
+    X = sp.csr_matrix(np.array([[1.0, 0.5, 0, 0.2, 0.4], [0, 0, 1.0, 0, 0.3]], np.float32))
+
+    dense_rows, dense_block, sparse_rest = weights._split
+
+    assert dense_rows.tolist() == [1, 3]
+    assert np.array_equal(dense_block, departures[[1, 3]])
+    assert sparse_rest.nnz == 1
+    expected = X.toarray() @ (departures + level[:, None]) + 0.5
+    assert np.allclose(weights.decision_function(X), expected, atol=1e-6)
