@@ -135,3 +135,27 @@ def test_the_fullest_rows_are_multiplied_dense_and_the_scores_stay_the_same() ->
     assert sparse_rest.nnz == 1
     expected = X.toarray() @ (departures + level[:, None]) + 0.5
     assert np.allclose(weights.decision_function(X), expected, atol=1e-6)
+
+
+def test_tfidf_fold_models_learn_nothing_of_their_held_out_labels(
+    tiny_corpus: TinyCorpus,
+) -> None:
+    from autocode.models.crossfit import fold_splits
+
+    folds = fold_splits(len(tiny_corpus.texts), folds=3, seed=0)
+    model = TfidfModel(**TINY_PARAMS, prune_tolerance=0.05)
+    fold_models = list(
+        model.fold_models(tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels, folds=folds)
+    )
+    for k, (_, held_rows) in enumerate(folds):
+        scrambled = tiny_corpus.Y.copy()
+        scrambled[held_rows] = 1 - scrambled[held_rows]  # every held-out label flipped
+        again = list(
+            model.fold_models(tiny_corpus.texts, scrambled, labels=tiny_corpus.labels, folds=folds)
+        )[k]
+        texts = tiny_corpus.heldout_texts
+        assert np.array_equal(again.predict_proba(texts), fold_models[k].predict_proba(texts))
+    # The vocabulary is fitted once, on every note, and shared by the folds.
+    vocabularies = [m.vectorizers_[0].vocabulary_ for m in fold_models]
+    assert all(v is vocabularies[0] for v in vocabularies)
+    assert isinstance(fold_models[0].weights_, PrunedWeights)
