@@ -7,7 +7,12 @@ timed on a slice of labels and extrapolated per label (fitting all 10k
 one after another would take hours, which is the point).
 
     python bench/scale.py [--notes 50000] [--codes 10000] [--model tfidf|tfidf-lexicon]
-                          [--inner-folds 2] [--json]
+                          [--inner-folds 2] [--prune-tolerance 0.05] [--json]
+
+The model is pruned (`prune_tolerance`, as `configs/tfidf.yaml`), saved and loaded again
+before predicting, so the prediction's peak RSS (`predict_peak_rss_gib`, measured in a
+fresh process after training) is that of the sparse weights, not of the dense matrix
+training holds. `--prune-tolerance -1`: dense weights, as trained.
 
 `--model tfidf-lexicon` trains the re-ranked model instead (stage 1 as above, with
 `--inner-folds` out-of-fold stage-1 fits for stage 2 to learn from).
@@ -42,8 +47,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--model", choices=["tfidf", "tfidf-lexicon"], default="tfidf")
     parser.add_argument("--inner-folds", type=int, default=2)
+    parser.add_argument("--prune-tolerance", type=float, default=0.05)
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--worker", choices=["autocode", "peer"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["autocode", "peer", "predict"], help=argparse.SUPPRESS)
+    parser.add_argument("--model-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--archive", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -51,6 +58,7 @@ def main() -> None:
         return
     archive = _archive(args.notes, args.codes)
     results = {name: _in_subprocess(name, archive, args) for name in ("autocode", "peer")}
+    results["autocode"] |= _in_subprocess("predict", archive, args)
     peer = results["peer"]
     per_label = peer["fit_seconds"] / peer["labels_fitted"]
     peer_full = peer["vectorize_seconds"] + per_label * results["autocode"]["labels"]
@@ -94,9 +102,17 @@ def _in_subprocess(worker: str, archive: Path, args: argparse.Namespace) -> dict
         args.model,
         "--inner-folds",
         str(args.inner_folds),
+        "--prune-tolerance",
+        str(args.prune_tolerance),
+        "--model-dir",
+        str(_model_dir(archive, args)),
     ]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     return dict(json.loads(output.strip().splitlines()[-1]))
+
+
+def _model_dir(archive: Path, args: argparse.Namespace) -> Path:
+    return OUT / f"{archive.name}-{args.model}-prune{args.prune_tolerance}"
 
 
 def _work(args: argparse.Namespace) -> dict[str, Any]:
@@ -105,6 +121,8 @@ def _work(args: argparse.Namespace) -> dict[str, Any]:
 
     table = load_notes(args.archive).table
     texts = table.column("text").to_pylist()
+    if args.worker == "predict":
+        return _predict_saved(args.model_dir, args.model, texts[:PREDICT_NOTES])
     space = LabelSpace().fit(table.column("codes").to_pylist())
     Y = space.encode(table.column("codes").to_pylist())
     if args.worker == "peer":
@@ -115,6 +133,7 @@ def _work(args: argparse.Namespace) -> dict[str, Any]:
         "max_features": args.max_features,
         "epochs": args.epochs,
         "sampled_negatives": args.sampled_negatives,
+        "prune_tolerance": None if args.prune_tolerance < 0 else args.prune_tolerance,
     }
     model: TfidfModel | TfidfLexiconModel = (
         TfidfModel(**stage1)
@@ -127,11 +146,30 @@ def _work(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     model.predict_proba(texts[:PREDICT_NOTES])
     predict_seconds = time.perf_counter() - started
+    model.save(args.model_dir)
     return {
         "labels": len(space),
         "fit_seconds": fit_seconds,
         "predict_notes_per_second": PREDICT_NOTES / predict_seconds,
         "peak_rss_gib": _peak_rss_gib(),
+    }
+
+
+def _predict_saved(model_dir: Path, name: str, texts: list[str]) -> dict[str, Any]:
+    """Load the saved model in this fresh process and predict: its peak RSS is the
+    loaded model's, which the dense training matrix never entered."""
+    from autocode.models import model_class
+
+    started = time.perf_counter()
+    model = model_class(name).load(model_dir)
+    load_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    model.predict_proba(texts)
+    return {
+        "load_seconds": load_seconds,
+        "saved_predict_notes_per_second": len(texts) / (time.perf_counter() - started),
+        "predict_peak_rss_gib": _peak_rss_gib(),
+        "saved_mib": sum(f.stat().st_size for f in model_dir.rglob("*") if f.is_file()) / 2**20,
     }
 
 
@@ -171,6 +209,10 @@ def _table(summary: dict[str, Any]) -> str:
             f"autocode {summary['model']} fit {ours['fit_seconds']:.0f} s, "
             f"peak RSS {ours['peak_rss_gib']:.2f} GiB, "
             f"predict_proba {ours['predict_notes_per_second']:.0f} notes/s",
+            f"saved {ours['saved_mib']:.0f} MiB; loaded in a fresh process: "
+            f"{ours['load_seconds']:.1f} s, predict_proba "
+            f"{ours['saved_predict_notes_per_second']:.0f} notes/s, "
+            f"peak RSS {ours['predict_peak_rss_gib']:.2f} GiB",
             f"peer OvR liblinear: {peer['fit_seconds']:.1f} s for {peer['labels_fitted']} labels "
             f"→ {summary['peer_fit_seconds_extrapolated_to_all_labels']:.0f} s for all",
             f"fit time ratio autocode/peer: {summary['fit_time_ratio_autocode_over_peer']:.3f}",

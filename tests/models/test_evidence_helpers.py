@@ -17,6 +17,7 @@ from autocode.models.evidence import (
     collector_paused,
     top_weighted_features,
 )
+from autocode.models.linear import LinearWeights
 from autocode.models.tfidf import TOKEN_PATTERN
 
 
@@ -47,7 +48,9 @@ def test_top_weighted_features_are_each_pairs_stable_argsort(
     notes = rng.integers(0, n_notes, 3 * n_notes)
     labels = rng.integers(0, 9, notes.size)
     monkeypatch.setattr(evidence, "WEIGHTS_BUDGET", 16)  # many chunks
-    found = top_weighted_features(rows, coef, notes, labels, 3)
+    found = top_weighted_features(
+        rows, LinearWeights(coef, np.zeros(9, np.float32)).at, notes, labels, 3
+    )
     expected = top_weighted_features_the_slow_way(rows, coef, notes, labels, 3)
     assert np.array_equal(found[0], expected[0])
     assert np.array_equal(found[1], expected[1])

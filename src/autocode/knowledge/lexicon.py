@@ -226,17 +226,21 @@ class CodeLexicon:
         notes: list[int] = []
         word_id = self._word_id_of_raw()
         for note, text in enumerate(texts):
-            for start, end in sentence_spans(text):
-                # Spans are not needed here: findall is cheaper than content_words.
-                ids = set()
-                for raw in WORD.findall(text[start:end]):
-                    found = word_id.get(raw)
-                    if found is None:
-                        found = word_id[raw] = self._word_id(raw)
-                    if found >= 0:
-                        ids.add(found)
-                rows.extend([len(notes)] * len(ids))
-                columns.extend(ids)
+            # The pieces between breaks are `sentence_spans`' (spans are not needed here),
+            # and their words are looked up all at once (`map` runs the lookups in C).
+            for sentence in SENTENCE_BREAK.split(text):
+                if not sentence.strip():
+                    continue
+                raws = WORD.findall(sentence)
+                ids = set(map(word_id.get, raws))
+                if None in ids:  # words never met: fold them once, remember them
+                    for raw in raws:
+                        if raw not in word_id:
+                            word_id[raw] = self._word_id(raw)
+                    ids = set(map(word_id.get, raws))
+                known = [found for found in ids if found is not None and found >= 0]
+                rows.extend([len(notes)] * len(known))
+                columns.extend(known)
                 notes.append(note)
         matrix = sp.csr_matrix(
             (np.ones(len(rows), np.float32), (rows, columns)),

@@ -6,7 +6,7 @@ import gc
 import re
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -84,16 +84,21 @@ def _split_pattern(token_pattern: str) -> re.Pattern[str]:
     return re.compile(f"({token_pattern})")
 
 
+# coef[features[k], labels[k]] for each k: the weights a linear layer gives (feature, label)
+# pairs, whether it holds them dense or pruned.
+WeightsAt = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
 def top_weighted_features(
-    rows: sp.csr_matrix, coef: np.ndarray, notes: np.ndarray, labels: np.ndarray, top_n: int
+    rows: sp.csr_matrix, coef: WeightsAt, notes: np.ndarray, labels: np.ndarray, top_n: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each pair (`notes[p]`, `labels[p]`): the `top_n` features present in the note's row
-    that weigh most for the label (`coef[feature, label]`), largest first, ties to the
+    that weigh most for the label (`coef(feature, label)`), largest first, ties to the
     earlier feature of the row; as (pairs, top_n) feature columns (-1 past the row's
     features) and weights. Every pair at once, not a loop over notes.
     """
     features = np.full((len(notes), top_n), -1, np.int64)
-    values = np.zeros((len(notes), top_n), coef.dtype)
+    values = np.zeros((len(notes), top_n), np.float32)
     counts = np.diff(rows.indptr)[notes]
     with_features = np.flatnonzero(counts)
     # Chunks of pairs holding at most the budget of weights (one pair at least).
@@ -107,7 +112,7 @@ def top_weighted_features(
 
 def _top_of_pairs(
     rows: sp.csr_matrix,
-    coef: np.ndarray,
+    coef: WeightsAt,
     notes: np.ndarray,
     labels: np.ndarray,
     top_n: int,
@@ -122,7 +127,7 @@ def _top_of_pairs(
     # Element e of pair p is entry indptr[note] + (e - starts[p]) of the note's row.
     entries = np.repeat(rows.indptr[notes] - starts, counts) + np.arange(n_elements)
     columns = rows.indices[entries]
-    weights = coef[columns, np.repeat(labels, counts)]
+    weights = coef(columns, np.repeat(labels, counts))
     order = np.arange(n_elements)
     for k in range(top_n):
         # Each pair's largest left, and the first element holding it; then it is taken out.

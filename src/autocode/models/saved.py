@@ -19,10 +19,13 @@ import numpy as np
 VERSION_KEY = "format_version"
 
 
-def check_version(path: Path, found: object, expected: int) -> None:
-    """One line naming the file and the version, when `found` is not `expected`."""
-    if found != expected:
-        raise ValueError(f"{path}: format_version {found!r}, this autocode reads {expected}")
+def check_version(path: Path, found: object, expected: int | tuple[int, ...]) -> None:
+    """One line naming the file and the version, when `found` is not `expected` (or not
+    one of them: a layout that changed may still read the files of its older versions)."""
+    readable = expected if isinstance(expected, tuple) else (expected,)
+    if found not in readable:
+        wanted = " or ".join(str(v) for v in readable)
+        raise ValueError(f"{path}: format_version {found!r}, this autocode reads {wanted}")
 
 
 def write_json(path: Path, payload: Mapping[str, Any], version: int) -> None:
@@ -31,7 +34,7 @@ def write_json(path: Path, payload: Mapping[str, Any], version: int) -> None:
     path.write_text(json.dumps({VERSION_KEY: version, **payload}), encoding="utf-8")
 
 
-def read_json(path: Path, version: int) -> dict[str, Any]:
+def read_json(path: Path, version: int | tuple[int, ...]) -> dict[str, Any]:
     """The payload `write_json` wrote, without its version key."""
     payload = json.loads(path.read_text(encoding="utf-8"))
     found = payload.pop(VERSION_KEY, None) if isinstance(payload, dict) else None
@@ -39,17 +42,21 @@ def read_json(path: Path, version: int) -> dict[str, Any]:
     return dict(payload)
 
 
-def write_arrays(path: Path, arrays: Mapping[str, np.ndarray], version: int) -> None:
-    """Numeric and string arrays only: an object array could only be loaded as a pickle."""
+def write_arrays(
+    path: Path, arrays: Mapping[str, np.ndarray], version: int, *, compressed: bool = False
+) -> None:
+    """Numeric and string arrays only: an object array could only be loaded as a pickle.
+    `compressed`: deflated (`np.savez_compressed`), read back the same way."""
     if VERSION_KEY in arrays:
         raise ValueError(f"{path}: the arrays may not be named {VERSION_KEY!r}")
     for name, array in arrays.items():
         if np.asarray(array).dtype.hasobject:
             raise ValueError(f"{path}: array {name!r} holds Python objects, which need pickle")
-    np.savez(path, **{VERSION_KEY: np.int64(version)}, **arrays)  # type: ignore[arg-type]
+    save = np.savez_compressed if compressed else np.savez
+    save(path, **{VERSION_KEY: np.int64(version)}, **arrays)  # type: ignore[arg-type]
 
 
-def read_arrays(path: Path, version: int) -> dict[str, np.ndarray]:
+def read_arrays(path: Path, version: int | tuple[int, ...]) -> dict[str, np.ndarray]:
     """The arrays `write_arrays` wrote, without the version entry."""
     with np.load(path, allow_pickle=False) as stored:
         arrays = {name: stored[name] for name in stored.files}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterator, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any, Self
@@ -15,6 +16,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from autocode.labels import LabelSpace
 from autocode.models.base import (
+    Folds,
     LabelMatrix,
     NotFittedError,
     check_fit_input,
@@ -23,14 +25,21 @@ from autocode.models.base import (
 from autocode.models.evidence import NgramLocator, RecentBatches, Span, top_weighted_features
 from autocode.models.linear import LinearSettings, LinearWeights, train_linear
 from autocode.models.params import check_params, constructor_params_model
+from autocode.models.pruning import PrunedWeights, prune_weights
 from autocode.models.saved import read_arrays, read_json, write_arrays, write_json
+
+logger = logging.getLogger(__name__)
 
 PARAMS_FILE = "params.json"
 LABELS_FILE = "label_codes.json"  # the codes of the predicted columns
 VECTORIZERS_FILE = "vectorizers.json"  # settings and vocabulary of each vectorizer
 IDF_FILE = "idf.npz"  # each vectorizer's idf, in vocabulary order
-WEIGHTS_FILE = "weights.npz"
-FORMAT_VERSION = 2  # of every file above; 2: the model saves its labels
+WEIGHTS_FILE = "weights.npz"  # dense weights (a model fitted without pruning)
+PRUNED_WEIGHTS_FILE = "pruned_weights.npz"  # levels and kept departures, compressed
+# Of every file above; 2: the model saves its labels; 3: pruned weights, in their own
+# file (a version 2 model, always dense, still loads).
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (2, 3)
 # The vectorizer settings that shape `transform`. min_df, max_df and max_features only
 # choose the vocabulary at fit time, and the vocabulary is saved itself.
 TRANSFORM_SETTINGS = (
@@ -127,6 +136,13 @@ class TfidfModel:
         Per minibatch, update only the codes positive in it plus this many sampled
         negative codes, up-weighted to keep the gradient unbiased; >= 1. None: every code
         at every step (exact, slower with many codes).
+    prune_tolerance : float or None, default None
+        After training, keep each feature's median weight over the codes and only the
+        departures from it that moved some training note's logit by at least this much
+        (|departure| × the feature's largest tf-idf value in training; see
+        `models.pruning`); the rest are dropped, and the weights are held and saved
+        sparse. >= 0; 0 drops only exact zeros (same scores). None: dense weights, as
+        trained.
     seed : int, default 0
         Seeds the minibatch order and the negative sampling; a non-negative integer.
     """
@@ -146,6 +162,7 @@ class TfidfModel:
         l2: float = 1e-5,
         pos_weight: float = 10.0,
         sampled_negatives: int | None = None,
+        prune_tolerance: float | None = None,
         seed: int = 0,
     ) -> None:
         self.word_ngram_max = word_ngram_max
@@ -160,6 +177,7 @@ class TfidfModel:
         self.l2 = l2
         self.pos_weight = pos_weight
         self.sampled_negatives = sampled_negatives
+        self.prune_tolerance = prune_tolerance
         self.seed = seed
 
     def get_params(self) -> dict[str, Any]:
@@ -178,13 +196,60 @@ class TfidfModel:
         every note counts as its own patient, and `min_patients` counts notes."""
         check_params(self, TfidfParams)
         check_fit_input(texts, Y, labels, groups, validation)
-        # The optimiser's settings are this model's hyperparameters of the same names.
-        settings = LinearSettings(**{f.name: getattr(self, f.name) for f in fields(LinearSettings)})
+        vectorizers, X = self._fit_features(texts, groups)
+        weights = self._train_weights(X, sp.csr_matrix(Y))
+        # Learned state is assigned last, so a failed refit leaves the old fit whole.
+        return self._set_state(vectorizers, weights, labels)
+
+    def fold_models(
+        self,
+        texts: Sequence[str],
+        Y: LabelMatrix,
+        *,
+        labels: LabelSpace,
+        folds: Folds,
+        groups: Sequence[str] | None = None,
+    ) -> Iterator[TfidfModel]:
+        """One model per fold whose linear layer learns from the fold's fit rows only.
+
+        The vectorizers are fitted once, on every note of `texts`, and shared: the
+        vocabulary and idf read no labels, so a held-out note's words may shape the
+        features it is scored with, as they shape the matcher's idf (`MatcherModel`). No
+        held-out label reaches a fold's weights, and the notes a Coder is evaluated on
+        (the outer cross-fit's held-out fold, or test) are never among `texts`. This
+        saves a vectorizer fit and transform per fold, a third of a fold's fit.
+        """
+        check_params(self, TfidfParams)
+        check_fit_input(texts, Y, labels, groups)
+        vectorizers, X = self._fit_features(texts, groups)
+        gold = sp.csr_matrix(Y)
+        for k, (fit_rows, _) in enumerate(folds):
+            logger.info("tfidf fold %d/%d: fit on %d notes", k + 1, len(folds), len(fit_rows))
+            weights = self._train_weights(X[fit_rows], gold[fit_rows])
+            yield type(self)(**self.get_params())._set_state(vectorizers, weights, labels)
+
+    def _fit_features(
+        self, texts: Sequence[str], groups: Sequence[str] | None
+    ) -> tuple[list[TfidfVectorizer], sp.csr_matrix]:
         fitted = [self._fit_vectorizer(v, texts, groups) for v in self._make_vectorizers()]
         X = sp.hstack([features for _, features in fitted], format="csr")
-        weights = train_linear(X, sp.csr_matrix(Y), settings)
-        # Learned state is assigned last, so a failed refit leaves the old fit whole.
-        self.vectorizers_ = [vectorizer for vectorizer, _ in fitted]
+        return [vectorizer for vectorizer, _ in fitted], X
+
+    def _train_weights(self, X: sp.csr_matrix, Y: sp.csr_matrix) -> LinearWeights | PrunedWeights:
+        # The optimiser's settings are this model's hyperparameters of the same names.
+        settings = LinearSettings(**{f.name: getattr(self, f.name) for f in fields(LinearSettings)})
+        trained = train_linear(X, Y, settings)
+        if self.prune_tolerance is None:
+            return trained
+        return prune_weights(trained, X, self.prune_tolerance)
+
+    def _set_state(
+        self,
+        vectorizers: list[TfidfVectorizer],
+        weights: LinearWeights | PrunedWeights,
+        labels: LabelSpace,
+    ) -> Self:
+        self.vectorizers_ = vectorizers
         self.weights_ = weights
         self.labels_ = list(labels.codes_)
         # Evidence caches of the old vocabulary.
@@ -195,7 +260,7 @@ class TfidfModel:
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         weights = self._fitted_weights()
         if len(texts) == 0:  # scikit-learn refuses empty input; no notes, no scores
-            return np.zeros((0, weights.coef.shape[1]), np.float32)
+            return np.zeros((0, weights.n_labels), np.float32)
         return weights.predict_proba(self.transform(texts))
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
@@ -231,7 +296,7 @@ class TfidfModel:
         labels = np.fromiter(
             (label for note_labels in label_indices for label in note_labels), np.int64
         )
-        best, values = top_weighted_features(rows, weights.coef, notes, labels, top_n)
+        best, values = top_weighted_features(rows, weights.at, notes, labels, top_n)
         best_of_pair, value_of_pair = iter(best.tolist()), iter(values.tolist())
         result = []
         for text, note_labels in zip(texts, label_indices, strict=True):
@@ -259,24 +324,33 @@ class TfidfModel:
         write_json(path / VECTORIZERS_FILE, {"vectorizers": settings}, FORMAT_VERSION)
         idf = {f"idf_{k}": v.idf_ for k, v in enumerate(self.vectorizers_)}
         write_arrays(path / IDF_FILE, idf, FORMAT_VERSION)
-        arrays = {"coef": weights.coef, "intercept": weights.intercept}
-        write_arrays(path / WEIGHTS_FILE, arrays, FORMAT_VERSION)
+        if isinstance(weights, PrunedWeights):
+            write_arrays(
+                path / PRUNED_WEIGHTS_FILE, _pruned_arrays(weights), FORMAT_VERSION, compressed=True
+            )
+        else:
+            arrays = {"coef": weights.coef, "intercept": weights.intercept}
+            write_arrays(path / WEIGHTS_FILE, arrays, FORMAT_VERSION)
 
     @classmethod
     def load(cls, path: Path) -> Self:
         """Rebuilds the model from JSON and arrays: loading runs no saved code."""
-        params = read_json(path / PARAMS_FILE, FORMAT_VERSION)["params"]
+        params = read_json(path / PARAMS_FILE, READABLE_VERSIONS)["params"]
         if params["char_ngram_range"] is not None:
             params["char_ngram_range"] = tuple(params["char_ngram_range"])
         model = cls(**params)
-        model.labels_ = read_json(path / LABELS_FILE, FORMAT_VERSION)["labels"]
-        settings = read_json(path / VECTORIZERS_FILE, FORMAT_VERSION)["vectorizers"]
-        idf = read_arrays(path / IDF_FILE, FORMAT_VERSION)
+        model.labels_ = read_json(path / LABELS_FILE, READABLE_VERSIONS)["labels"]
+        settings = read_json(path / VECTORIZERS_FILE, READABLE_VERSIONS)["vectorizers"]
+        idf = read_arrays(path / IDF_FILE, READABLE_VERSIONS)
         model.vectorizers_ = [
             _vectorizer_from_settings(saved, idf[f"idf_{k}"]) for k, saved in enumerate(settings)
         ]
-        arrays = read_arrays(path / WEIGHTS_FILE, FORMAT_VERSION)
-        model.weights_ = LinearWeights(coef=arrays["coef"], intercept=arrays["intercept"])
+        if (path / PRUNED_WEIGHTS_FILE).is_file():
+            pruned = read_arrays(path / PRUNED_WEIGHTS_FILE, FORMAT_VERSION)
+            model.weights_ = _pruned_from_arrays(pruned)
+        else:
+            arrays = read_arrays(path / WEIGHTS_FILE, READABLE_VERSIONS)
+            model.weights_ = LinearWeights(coef=arrays["coef"], intercept=arrays["intercept"])
         return model
 
     def _fit_vectorizer(
@@ -336,7 +410,7 @@ class TfidfModel:
             self._word_feature_names = [str(name) for name in names]
         return self._word_feature_names
 
-    def _fitted_weights(self) -> LinearWeights:
+    def _fitted_weights(self) -> LinearWeights | PrunedWeights:
         if not hasattr(self, "weights_"):
             raise NotFittedError("TfidfModel is not fitted yet: call fit(texts, Y) first")
         return self.weights_
@@ -357,7 +431,36 @@ TfidfParams = constructor_params_model(
     l2=Annotated[float, Field(ge=0)],
     pos_weight=Positive,
     sampled_negatives=AtLeastOne | None,
+    prune_tolerance=Annotated[float, Field(ge=0)] | None,
 )
+
+
+def _pruned_arrays(weights: PrunedWeights) -> dict[str, np.ndarray]:
+    """The pruned weights as plain arrays; label indices in the smallest unsigned type
+    that holds them (most labels sets fit 16 bits), which compresses best."""
+    departures = weights.departures
+    index_type = np.min_scalar_type(max(departures.shape[1] - 1, 0))
+    return {
+        "level": weights.level,
+        "intercept": weights.intercept,
+        "departures.shape": np.array(departures.shape, np.int64),
+        "departures.data": departures.data,
+        "departures.indices": departures.indices.astype(index_type),
+        "departures.indptr": departures.indptr.astype(np.int64),
+    }
+
+
+def _pruned_from_arrays(arrays: dict[str, np.ndarray]) -> PrunedWeights:
+    shape = tuple(int(n) for n in arrays["departures.shape"])
+    departures = sp.csr_matrix(
+        (
+            arrays["departures.data"],
+            arrays["departures.indices"].astype(np.int32),
+            arrays["departures.indptr"],
+        ),
+        shape=shape,
+    )
+    return PrunedWeights(arrays["level"], departures, arrays["intercept"])
 
 
 def _patient_counts(X: sp.csr_matrix, groups: Sequence[str] | None) -> np.ndarray:
