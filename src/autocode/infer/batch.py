@@ -14,6 +14,7 @@ and the resume check, whatever address loaded it.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import os
@@ -125,15 +126,16 @@ def _code_parts(
     settings: BatchSettings,
     progress: ProgressSink | None,
 ) -> BatchSummary:
-    if progress is not None:
-        total = count_rows(input_path, options)
-        progress.start(total, rows_in_finished_parts(output_dir, settings.batch_size, total))
     summary = BatchSummary()
-    report = LoadReport()
-    canonicalizer = canonicalizer_for(options, Quarantine(), report)
-    parts = split_into_parts(read_raw_rows(input_path, options, report), settings.batch_size)
     worker_settings = job.worker_settings(output_dir, settings)
-    with _PartRunner(settings.workers, worker_settings, job.coder, summary, progress) as run:
+    # The runner first: its workers are forked before this job starts any thread.
+    with _PartRunner(settings.workers, worker_settings, job, summary, progress) as run:
+        if progress is not None:
+            total = count_rows(input_path, options)
+            progress.start(total, rows_in_finished_parts(output_dir, settings.batch_size, total))
+        report = LoadReport()
+        canonicalizer = canonicalizer_for(options, Quarantine(), report)
+        parts = split_into_parts(read_raw_rows(input_path, options, report), settings.batch_size)
         for index, rows in parts:
             part = prepare_part(index, rows, canonicalizer, output_dir, summary)
             if part is not None:
@@ -166,12 +168,12 @@ class Job:
     version: str
     manifest: dict[str, Any]
     existing: dict[str, Any] | None  # the manifest an earlier run left, if any
+    lock_descriptor: int  # of the output lock; forked workers close their copy
 
     def worker_settings(
         self, output_dir: Path, settings: BatchSettings
     ) -> coding_worker.WorkerSettings:
         return coding_worker.WorkerSettings(
-            str(self.coder_dir),
             self.model_uri,
             self.version,
             str(output_dir),
@@ -209,11 +211,11 @@ def open_job(
     manifest = start_manifest(model_uri, version, digest, input_path, options, settings)
     manifest |= manifest_extras
     make_private_dir(output_dir)
-    with output_lock(output_dir):
+    with output_lock(output_dir) as lock_descriptor:
         existing = read_manifest(output_dir)
         if existing is not None:
             check_same_job(existing, manifest, output_dir)
-        yield Job(model_uri, coder_dir, coder, version, manifest, existing)
+        yield Job(model_uri, coder_dir, coder, version, manifest, existing, lock_descriptor)
 
 
 def refuse_output_inside_input(input_path: Path, output_dir: Path) -> None:
@@ -276,30 +278,49 @@ class _PartRunner:
         self,
         workers: int,
         settings: coding_worker.WorkerSettings,
-        coder: Coder,
+        job: Job,
         summary: BatchSummary,
         progress: ProgressSink | None,
     ) -> None:
         self.workers = workers
         self.settings = settings
-        self.coder = coder
+        self.job = job
         self.summary = summary  # every finished part's counts are added here
         self.progress = progress
         self.pending: deque[tuple[int, Future[PartResult], int]] = deque()
         self.pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> _PartRunner:
-        if self.workers == 1:
-            coding_worker.use_coder(self.settings, self.coder)
-        else:
-            # spawn, not fork: forking a process that runs Arrow threads can deadlock.
-            self.pool = ProcessPoolExecutor(
-                self.workers,
-                mp_context=get_context("spawn"),
-                initializer=coding_worker.load_worker,
-                initargs=(self.settings, os.getpid()),
-            )
+        coding_worker.use_coder(self.settings, self.job.coder)
+        if self.workers > 1:
+            self.pool = self._forked_pool()
         return self
+
+    def _forked_pool(self) -> ProcessPoolExecutor:
+        """Workers forked now, sharing the loaded Coder copy-on-write: no worker loads it
+        again or holds its own copy of the weights.
+
+        Forked before the job reads anything or shows progress, so no thread of the job
+        (Arrow's readers, the progress display) can hold a lock a worker would then wait
+        on forever. Objects frozen out of the garbage collector's reach stay shared: a
+        collection in a worker would otherwise write to every page that holds one.
+        """
+        pool = ProcessPoolExecutor(
+            self.workers,
+            mp_context=get_context("fork"),
+            initializer=coding_worker.start_forked_worker,
+            initargs=(os.getpid(), self.job.lock_descriptor),
+        )
+        gc.freeze()
+        try:
+            # A fork pool forks all its workers at its first task: this one.
+            pool.submit(os.getpid).result()
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
+        finally:
+            gc.unfreeze()
+        return pool
 
     def __call__(self, job: PartJob, rows: int) -> None:
         """Code one part of `rows` input rows (its notes plus its quarantined rows)."""
