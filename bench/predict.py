@@ -52,7 +52,9 @@ from codiesp_coder import codiesp_coder_dir
 from load import OUT_DIR, archive_of, peak_rss_mib, print_ratios
 
 ROWS_PER_FILE = 10_000
-BATCH_SIZE = 1_000
+BATCH_SIZE = 1_000  # the CLI's default part size
+MIN_PARTS = 20  # a smaller archive is cut into smaller parts (not under MIN_BATCH_SIZE)
+MIN_BATCH_SIZE = 100
 TRAIN_NOTES, VALIDATION_NOTES, TRAIN_SEED = 4_000, 1_000, 1
 CODER_DIR = OUT_DIR / f"predict-coder-{TRAIN_NOTES}-seed{TRAIN_SEED}"
 RUNS_DIR = OUT_DIR / "predict-runs"
@@ -162,6 +164,15 @@ def notes_archive(n_notes: int) -> Path:
 # ----------------------------------------------------------------------------- variants
 
 
+def batch_size(archive: Path) -> int:
+    """The CLI's part size, or less for a small archive: with 5 parts, 2 workers could
+    not go faster than the 3 parts one of them codes, whatever the engine."""
+    import pyarrow.dataset as ds
+
+    notes = ds.dataset(archive, format="parquet").count_rows()
+    return max(MIN_BATCH_SIZE, min(BATCH_SIZE, notes // MIN_PARTS))
+
+
 def bare(archive: Path, output: Path) -> Callable[[], int]:
     """Load the Coder and the texts now; the clock covers `predict_proba` alone."""
     import pyarrow.parquet as pq
@@ -178,7 +189,7 @@ def batch(workers: int, evidence: bool) -> Callable[[Path, Path], Callable[[], i
         from autocode.corpus.load import LoadOptions
         from autocode.infer.batch import BatchSettings, predict_archive
 
-        settings = BatchSettings(BATCH_SIZE, workers, evidence, queue_url=None)
+        settings = BatchSettings(batch_size(archive), workers, evidence, queue_url=None)
         model = str(coder_dir())
         return lambda: predict_archive(model, archive, output, LoadOptions(), settings).coded
 
@@ -190,7 +201,7 @@ def spark(archive: Path, output: Path) -> Callable[[], int]:
     from autocode.infer.batch import BatchSettings
     from autocode.infer.spark import predict_archive_spark
 
-    settings = BatchSettings(BATCH_SIZE, evidence=False, queue_url=None)
+    settings = BatchSettings(batch_size(archive), evidence=False, queue_url=None)
     model = str(coder_dir())
     return lambda: predict_archive_spark(model, archive, output, LoadOptions(), settings).coded
 

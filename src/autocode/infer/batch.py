@@ -292,8 +292,18 @@ class _PartRunner:
 
     def __enter__(self) -> _PartRunner:
         coding_worker.use_coder(self.settings, self.job.coder)
-        if self.workers > 1:
-            self.pool = self._forked_pool()
+        # What is alive now (above all the Coder: vocabularies, lexicon, hundreds of
+        # thousands of objects) is set out of the garbage collector's reach for the job.
+        # Each full collection would walk it all again, and cost routing a part as much
+        # as routing itself; in a forked worker it would also write to every page that
+        # holds one of them, unsharing the Coder.
+        gc.freeze()
+        try:
+            if self.workers > 1:
+                self.pool = self._forked_pool()
+        except BaseException:
+            gc.unfreeze()
+            raise
         return self
 
     def _forked_pool(self) -> ProcessPoolExecutor:
@@ -302,8 +312,7 @@ class _PartRunner:
 
         Forked before the job reads anything or shows progress, so no thread of the job
         (Arrow's readers, the progress display) can hold a lock a worker would then wait
-        on forever. Objects frozen out of the garbage collector's reach stay shared: a
-        collection in a worker would otherwise write to every page that holds one.
+        on forever.
         """
         pool = ProcessPoolExecutor(
             self.workers,
@@ -311,15 +320,12 @@ class _PartRunner:
             initializer=coding_worker.start_forked_worker,
             initargs=(os.getpid(), self.job.lock_descriptor),
         )
-        gc.freeze()
         try:
             # A fork pool forks all its workers at its first task: this one.
             pool.submit(os.getpid).result()
         except BaseException:
             pool.shutdown(cancel_futures=True)
             raise
-        finally:
-            gc.unfreeze()
         return pool
 
     def __call__(self, job: PartJob, rows: int) -> None:
@@ -360,13 +366,19 @@ class _PartRunner:
         )
 
     def __exit__(self, *exc: object) -> None:
-        if self.pool is None:
-            return
         try:
-            while self.pending and exc[0] is None:
+            if self.pool is not None:
+                self._drain(self.pool, cancel=exc[0] is not None)
+        finally:
+            gc.unfreeze()
+
+    def _drain(self, pool: ProcessPoolExecutor, cancel: bool) -> None:
+        """Collect the parts still in flight (unless the job failed), then end the pool."""
+        try:
+            while self.pending and not cancel:
                 self._collect_oldest()
         finally:
-            self.pool.shutdown(wait=True, cancel_futures=exc[0] is not None)
+            pool.shutdown(wait=True, cancel_futures=cancel)
 
 
 def start_manifest(
