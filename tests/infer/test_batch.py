@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from autocode.corpus.synth import write_synthetic_archive
 from autocode.decisions.coder import Coder
 from autocode.decisions.records import DECISIONS_SCHEMA
 from autocode.decisions.routing import decide
+from autocode.infer import batch
 from autocode.infer.batch import BatchSettings, predict_archive
 from autocode.infer.loading import coder_digest, model_identity
 from autocode.infer.manifest import OutputMismatchError
@@ -171,6 +173,29 @@ def test_two_workers_give_the_same_output_as_one(
     first = output_table(tmp_path / "one").select(columns).sort_by("note_id")
     second = output_table(tmp_path / "two").select(columns).sort_by("note_id")
     assert first.equals(second)
+
+
+def test_workers_code_with_the_jobs_loaded_coder_not_one_of_their_own(
+    coder_dir: Path, archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The Coder's files are gone once the job has loaded and fingerprinted them: a worker
+    # that loaded its own copy would fail, one that shares the job's codes every part.
+    copy = tmp_path / "coder"
+    shutil.copytree(coder_dir, copy)
+    fingerprint = batch.coder_digest
+
+    def fingerprint_then_remove(directory: Path) -> str:
+        digest = fingerprint(directory)
+        shutil.rmtree(directory)
+        return digest
+
+    monkeypatch.setattr(batch, "coder_digest", fingerprint_then_remove)
+    settings = BatchSettings(batch_size=100, workers=2, evidence=False)
+    summary = predict_archive(str(copy), archive, tmp_path / "out", BATCH_OPTIONS, settings)
+    assert not copy.exists()
+    ids = output_table(tmp_path / "out")["note_id"].to_pylist()
+    assert summary.parts_written == -(-summary.read // 100) > 1
+    assert len(ids) == len(set(ids)) == summary.coded > 0
 
 
 @pytest.mark.slow
