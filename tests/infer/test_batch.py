@@ -24,7 +24,6 @@ from autocode.corpus.synth import write_synthetic_archive
 from autocode.decisions.coder import Coder
 from autocode.decisions.records import DECISIONS_SCHEMA
 from autocode.decisions.routing import decide
-from autocode.infer import batch
 from autocode.infer.batch import BatchSettings, predict_archive
 from autocode.infer.loading import coder_digest, model_identity
 from autocode.infer.manifest import OutputMismatchError
@@ -176,24 +175,25 @@ def test_two_workers_give_the_same_output_as_one(
 
 
 def test_workers_code_with_the_jobs_loaded_coder_not_one_of_their_own(
-    coder_dir: Path, archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    coder_dir: Path, archive: Path, tmp_path: Path
 ) -> None:
-    # The Coder's files are gone once the job has loaded and fingerprinted them: a worker
-    # that loaded its own copy would fail, one that shares the job's codes every part.
+    # The Coder's files are gone once the job starts coding: a worker that loaded its own
+    # copy would fail, one that shares the job's codes every part.
     copy = tmp_path / "coder"
     shutil.copytree(coder_dir, copy)
-    fingerprint = batch.coder_digest
 
-    def fingerprint_then_remove(directory: Path) -> str:
-        digest = fingerprint(directory)
-        shutil.rmtree(directory)
-        return digest
+    class RemoveCoderAtStart(RecordingProgress):
+        def start(self, total: int | None, done: int = 0) -> None:
+            shutil.rmtree(copy)
+            super().start(total, done)
 
-    monkeypatch.setattr(batch, "coder_digest", fingerprint_then_remove)
     settings = BatchSettings(batch_size=100, workers=2, evidence=False)
-    summary = predict_archive(str(copy), archive, tmp_path / "out", BATCH_OPTIONS, settings)
+    out = tmp_path / "out"
+    summary = predict_archive(
+        str(copy), archive, out, BATCH_OPTIONS, settings, RemoveCoderAtStart()
+    )
     assert not copy.exists()
-    ids = output_table(tmp_path / "out")["note_id"].to_pylist()
+    ids = output_table(out)["note_id"].to_pylist()
     assert summary.parts_written == -(-summary.read // 100) > 1
     assert len(ids) == len(set(ids)) == summary.coded > 0
 

@@ -22,7 +22,7 @@ import shutil
 import time
 from collections import Counter, deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -205,10 +205,11 @@ def open_job(
 
         check_queue(settings.queue_url)
     coder_dir = resolve_coder_dir(model_uri)
-    coder = Coder.load(coder_dir)
-    digest = coder_digest(coder_dir)
+    coder, digest, input_digest = load_and_fingerprint(coder_dir, input_path)
     version = model_identity(digest)
-    manifest = start_manifest(model_uri, version, digest, input_path, options, settings)
+    manifest = start_manifest(
+        model_uri, version, digest, input_digest, input_path, options, settings
+    )
     manifest |= manifest_extras
     make_private_dir(output_dir)
     with output_lock(output_dir) as lock_descriptor:
@@ -216,6 +217,19 @@ def open_job(
         if existing is not None:
             check_same_job(existing, manifest, output_dir)
         yield Job(model_uri, coder_dir, coder, version, manifest, existing, lock_descriptor)
+
+
+def load_and_fingerprint(coder_dir: Path, input_path: Path) -> tuple[Coder, str, str]:
+    """The Coder, its digest and the input's: the files are hashed while the Coder loads.
+
+    Hashing and file reads release the GIL, so on a second core the fingerprints cost
+    the job no time. The threads end here, before any worker is forked.
+    """
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="fingerprint") as hashing:
+        coder_hash = hashing.submit(coder_digest, coder_dir)
+        input_hash = hashing.submit(source_digest, input_path)
+        coder = Coder.load(coder_dir)
+        return coder, coder_hash.result(), input_hash.result()
 
 
 def refuse_output_inside_input(input_path: Path, output_dir: Path) -> None:
@@ -385,6 +399,7 @@ def start_manifest(
     model_uri: str,
     version: str,
     digest: str,
+    input_digest: str,
     input_path: Path,
     options: LoadOptions,
     settings: BatchSettings,
@@ -394,7 +409,7 @@ def start_manifest(
         "model_version": version,
         "coder_digest": digest,
         "input": str(input_path),
-        "input_digest": source_digest(input_path),
+        "input_digest": input_digest,
         "settings": {
             "batch_size": settings.batch_size,
             "evidence": settings.evidence,
