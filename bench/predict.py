@@ -26,11 +26,13 @@ Archives are `bench/load.py`'s (synthetic, seed 0, 200 codes, 10k-row files), ca
 tfidf-lexicon Coder trained on CodiEsp (`bench/codiesp_coder.py`, cached), over an archive
 of the CodiEsp notes (English, every split) repeated to the requested size.
 
-Parts are the CLI's 1,000 notes, or fewer where an archive would have under 20: with
-5 parts, 2 workers could never beat the 3 parts one of them codes. Each variant also
-reports its CPU seconds (its pool workers' included): on a busy machine the wall-clock
-speed-up of `--workers 2` says little, while CPU seconds near `local`'s say the
-workers add no work, so that on idle cores they scale.
+Parts are the CLI's 1,000 notes, or fewer where the large archive would have under 20
+(every variant and archive of a run uses the same size): with 5 parts, 2 workers could
+never beat the 3 parts one of them codes. Each variant also reports its CPU seconds (its
+pool workers' included). On a busy machine the wall-clock speed-up of `--workers 2`
+says little (Linux's autogroup scheduling gives one session's processes one share of
+the CPU, however many they are); CPU seconds near `local`'s say that the workers add no
+work, so that on idle cores they scale.
 
 Per Coder, a `serve` child also measures what a served model pays: the Coder's size on
 disk, the seconds of the pyfunc's load (`Coder.load` and its warm-up), its first one-note
@@ -95,7 +97,7 @@ class Measurement:
 # ----------------------------------------------------------------------------- the model
 
 # Which Coder the variants load: set from `--coder` in this process and its children.
-CHOSEN = {"coder": "demo", "dir": ""}
+CHOSEN: dict[str, Any] = {"coder": "demo", "dir": "", "part_size": BATCH_SIZE}
 
 
 def coder_dir() -> Path:
@@ -179,13 +181,11 @@ def notes_archive(n_notes: int) -> Path:
 # ----------------------------------------------------------------------------- variants
 
 
-def batch_size(archive: Path) -> int:
-    """The CLI's part size, or less for a small archive: with 5 parts, 2 workers could
-    not go faster than the 3 parts one of them codes, whatever the engine."""
-    import pyarrow.dataset as ds
-
-    notes = ds.dataset(archive, format="parquet").count_rows()
-    return max(MIN_BATCH_SIZE, min(BATCH_SIZE, notes // MIN_PARTS))
+def part_size(large: int) -> int:
+    """The CLI's part size, or less when the large archive would have under `MIN_PARTS`:
+    with 5 parts, 2 workers could not go faster than the 3 parts one of them codes.
+    Every variant and archive of a run uses it, so that their time and memory compare."""
+    return max(MIN_BATCH_SIZE, min(BATCH_SIZE, large // MIN_PARTS))
 
 
 def bare(archive: Path, output: Path) -> Callable[[], int]:
@@ -204,7 +204,7 @@ def batch(workers: int, evidence: bool) -> Callable[[Path, Path], Callable[[], i
         from autocode.corpus.load import LoadOptions
         from autocode.infer.batch import BatchSettings, predict_archive
 
-        settings = BatchSettings(batch_size(archive), workers, evidence, queue_url=None)
+        settings = BatchSettings(CHOSEN["part_size"], workers, evidence, queue_url=None)
         model = str(coder_dir())
         return lambda: predict_archive(model, archive, output, LoadOptions(), settings).coded
 
@@ -216,7 +216,7 @@ def spark(archive: Path, output: Path) -> Callable[[], int]:
     from autocode.infer.batch import BatchSettings
     from autocode.infer.spark import predict_archive_spark
 
-    settings = BatchSettings(batch_size(archive), evidence=False, queue_url=None)
+    settings = BatchSettings(CHOSEN["part_size"], evidence=False, queue_url=None)
     model = str(coder_dir())
     return lambda: predict_archive_spark(model, archive, output, LoadOptions(), settings).coded
 
@@ -273,8 +273,9 @@ def measure(variant: str, n_notes: int) -> Measurement:
 
 
 def coder_args() -> list[str]:
-    """The Coder choice, for a child process."""
-    return ["--coder", CHOSEN["coder"], "--coder-dir", CHOSEN["dir"]]
+    """The Coder choice and the part size, for a child process."""
+    choice = ["--coder", CHOSEN["coder"], "--coder-dir", CHOSEN["dir"]]
+    return [*choice, "--part-size", str(CHOSEN["part_size"])]
 
 
 @dataclass(frozen=True)
@@ -442,6 +443,7 @@ def main() -> None:
     parser.add_argument(
         "--coder-dir", default="", help="A saved Coder to time instead, on --coder's notes."
     )
+    parser.add_argument("--part-size", type=int, help=argparse.SUPPRESS)  # child
     parser.add_argument("--measure", choices=VARIANTS, help=argparse.SUPPRESS)  # child
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)  # child
     parser.add_argument("--archive", type=Path, help=argparse.SUPPRESS)  # child
@@ -450,6 +452,7 @@ def main() -> None:
     if args.coder == "all" and args.coder_dir:
         parser.error("--coder-dir names one Coder: give --coder demo or codiesp with it")
     CHOSEN["coder"], CHOSEN["dir"] = args.coder, args.coder_dir
+    CHOSEN["part_size"] = args.part_size or part_size(args.notes)
     if args.measure:
         print(json.dumps(asdict(measure_here(args.measure, args.archive, args.output))))
         return
