@@ -135,19 +135,18 @@ def _keep_most_probable_uncertain(decisions: np.ndarray, values: FloatArray, lim
     partition finds each row's `limit`-th largest uncertain value): a row-by-row sort
     cost a batch job as much as writing its output.
     """
-    rows = np.flatnonzero((decisions == UNCERTAIN).sum(axis=1) > limit)
-    if rows.size == 0:
+    uncertain = decisions == UNCERTAIN
+    over = uncertain.sum(axis=1, keepdims=True) > limit
+    if not over.any():
         return
-    uncertain = decisions[rows] == UNCERTAIN
-    keyed = np.where(uncertain, values[rows], -np.inf)
-    kth = -np.partition(-keyed, limit - 1, axis=1)[:, limit - 1 : limit]
-    above = keyed > kth
-    tied = uncertain & (keyed == kth)
+    keyed = np.negative(values, where=uncertain, out=np.full(values.shape, np.inf))
+    # Per row, minus the `limit`-th largest uncertain value; +inf where fewer are uncertain.
+    kth = np.partition(keyed, limit - 1, axis=1)[:, limit - 1 : limit]
+    above = keyed < kth
+    tied = keyed == kth
     room = limit - above.sum(axis=1, keepdims=True)
     keep = above | (tied & (np.cumsum(tied, axis=1) <= room))
-    capped = decisions[rows]
-    capped[uncertain & ~keep] = REJECTED
-    decisions[rows] = capped
+    decisions[uncertain & over & ~keep] = REJECTED
 
 
 def _lowest_precise_threshold(
