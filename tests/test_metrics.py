@@ -520,3 +520,33 @@ def test_perfect_prediction_scores_one(y_true: np.ndarray) -> None:
     for average in ("micro", "macro"):
         value = metrics.auc(y_true, y_score, average)
         assert math.isnan(value) or value == 1.0
+
+
+# Evidence: five explained codes; gold is the characters behind each code.
+EVIDENCE = [
+    [(10, 20), (40, 50)],  # first span overlaps gold [15, 25): hit at 1 and 3
+    [(0, 5), (30, 35), (60, 70)],  # third span overlaps [65, 80): hit at 3 only
+    [(0, 5), (6, 9), (10, 12), (100, 110)],  # fourth overlaps [105, 106): past 3, a miss
+    [(25, 30)],  # ends where gold [30, 40) starts: half-open spans share nothing, a miss
+    [],  # no evidence: a miss
+]
+EVIDENCE_GOLD = [[(15, 25)], [(65, 80)], [(105, 106)], [(30, 40)], [(0, 100)]]
+
+
+def test_evidence_hit_rates_by_hand() -> None:
+    rates = metrics.evidence_hit_rates(EVIDENCE, EVIDENCE_GOLD, ks=(1, 3, 4))
+    assert rates == {1: 1 / 5, 3: 2 / 5, 4: 3 / 5}
+
+
+def test_evidence_hit_rates_count_any_piece_of_a_split_mention() -> None:
+    # A mention in two pieces: a span inside the second piece is a hit.
+    assert metrics.evidence_hit_rates([[(52, 55)]], [[(0, 4), (50, 60)]]) == {1: 1.0, 3: 1.0}
+    assert metrics.evidence_hit_rates([[(5, 49)]], [[(0, 4), (50, 60)]]) == {1: 0.0, 3: 0.0}
+
+
+def test_evidence_hit_rates_without_cases_are_nan_and_bad_input_is_named() -> None:
+    assert all(math.isnan(v) for v in metrics.evidence_hit_rates([], []).values())
+    with pytest.raises(ValueError, match="2 evidence lists but 1 gold lists"):
+        metrics.evidence_hit_rates([[], []], [[]])
+    with pytest.raises(ValueError, match="k must be a positive integer; got 0"):
+        metrics.evidence_hit_rates([[]], [[]], ks=(0,))

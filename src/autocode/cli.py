@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import warnings
 from contextlib import redirect_stdout
@@ -42,6 +43,14 @@ SystemOption = Annotated[
 ]
 SYNTH_FORMATS = ("parquet", "jsonl", "csv")
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+TrackingUriOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri",
+        help="MLflow tracking server or store for runs:/ and models:/ (default "
+        "$MLFLOW_TRACKING_URI).",
+    ),
+]
 
 
 def load_options(
@@ -236,7 +245,7 @@ def train(
     overrides: Annotated[
         list[str] | None, typer.Option("--set", help="Override: key.sub=value (repeatable).")
     ] = None,
-    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri")] = None,
+    tracking_uri: TrackingUriOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train, calibrate, tune thresholds, evaluate on test, log and register in MLflow."""
@@ -274,6 +283,7 @@ def evaluate(
     text_col: TextColOption = "text",
     codes_col: CodesColOption = "codes",
     system: SystemOption = None,
+    tracking_uri: TrackingUriOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Score a saved or registered Coder on any loadable labelled data."""
@@ -287,6 +297,7 @@ def evaluate(
             needs_codes_for="evaluate",
         )
         notes = load_notes(data, options).table
+        _use_tracking_uri(tracking_uri)
         coder = load_coder(model)
         report = evaluate_coder(
             coder, notes.column("text").to_pylist(), notes.column("codes").to_pylist()
@@ -319,6 +330,7 @@ def predict(
         str | None, typer.Option("--queue", help="Review queue SQLAlchemy URL.")
     ] = None,
     evidence: Annotated[bool, typer.Option("--evidence/--no-evidence")] = True,
+    tracking_uri: TrackingUriOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Code a note archive: Parquet parts, routing, review queue; resumes where it stopped."""
@@ -335,6 +347,7 @@ def predict(
             skip_unreadable_files=True,
         )
         settings = BatchSettings(batch_size, workers, evidence, queue or default_queue_url())
+        _use_tracking_uri(tracking_uri)
         if engine == "spark":
             from autocode.infer.spark import predict_archive_spark
 
@@ -364,6 +377,16 @@ def predict(
         f"parts written {summary.parts_written}, resumed past {summary.parts_resumed}",
         soft_wrap=True,
     )
+
+
+def _use_tracking_uri(tracking_uri: str | None) -> None:
+    """Point MLflow at the store named on the command line, in this process and its workers.
+
+    Set in the environment, not only with `mlflow.set_tracking_uri`: pool workers and
+    Spark's Python workers are other processes and read the address from there.
+    """
+    if tracking_uri is not None:
+        os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
 
 
 def _print_headline(report: dict[str, Any], title: str) -> None:

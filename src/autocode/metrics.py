@@ -517,3 +517,39 @@ def json_compatible(value: Any) -> Any:
     if isinstance(value, float | np.floating) and not math.isfinite(value):
         return None
     return value
+
+
+# -- evidence -------------------------------------------------------------------------
+
+CharSpan: TypeAlias = tuple[int, int]  # characters [start, end) of a note
+
+
+def evidence_hit_rates(
+    evidence: Sequence[Sequence[CharSpan]],
+    gold: Sequence[Sequence[CharSpan]],
+    ks: Sequence[int] = (1, 3),
+) -> dict[int, float]:
+    """Per k, the share of explained codes where one of the first k evidence spans overlaps
+    a gold span of that code (spans share at least one character).
+
+    Case i is one (note, code): `evidence[i]` its spans, strongest first; `gold[i]` the
+    characters behind the code (every piece of every gold mention of it in the note). A
+    case without evidence is a miss; NaN when there is no case.
+    """
+    _check_ks(ks)
+    if len(evidence) != len(gold):
+        raise ValueError(f"{len(evidence)} evidence lists but {len(gold)} gold lists")
+    if not evidence:
+        return {k: math.nan for k in ks}
+    first_hit = [
+        _first_overlap(spans, gold_spans) for spans, gold_spans in zip(evidence, gold, strict=True)
+    ]
+    return {k: sum(hit < k for hit in first_hit) / len(first_hit) for k in ks}
+
+
+def _first_overlap(spans: Sequence[CharSpan], gold: Sequence[CharSpan]) -> float:
+    """Position of the first span overlapping a gold span; infinity when none does."""
+    for position, (start, end) in enumerate(spans):
+        if any(start < gold_end and gold_start < end for gold_start, gold_end in gold):
+            return position
+    return math.inf

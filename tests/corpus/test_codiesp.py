@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from autocode.corpus.codiesp import Mention, read_codiesp_mentions
 from autocode.corpus.errors import SourceError
 from autocode.corpus.load import LoadOptions, detect_format, load_notes
 
@@ -75,3 +76,32 @@ def test_codes_without_a_text_file_are_quarantined(tmp_path: Path) -> None:
     assert rows == {"doc-1": ["ICD10CM:N44.8", "ICD10PCS:BW03"], "doc-2": []}
     assert loaded.report.to_dict()["quarantined_by_reason"] == {"codes_without_text": 1}
     assert '"reason": "codes_without_text"' in (tmp_path / "q.jsonl").read_text()
+
+
+def test_mentions_point_at_their_text_in_the_loaded_spanish_notes(codiesp_root: Path) -> None:
+    """CodiEsp-X offsets index the text the loader gives (Spanish, decoded as is): the
+    pieces of every dev mention, joined by a space, spell its text reference."""
+    mentions = read_codiesp_mentions(codiesp_root, "dev")
+    spanish = load_notes(codiesp_root, LoadOptions(splits=("dev",), language="es")).table
+    ids, texts_in_order = spanish.column("note_id").to_pylist(), spanish.column("text").to_pylist()
+    texts = dict(zip(ids, texts_in_order, strict=True))
+    references = [
+        line.split("\t")[3]
+        for line in (codiesp_root / "dev" / "devX.tsv").read_text(encoding="utf-8").splitlines()
+    ]
+    assert len(mentions) == len(references) == 4477
+    spelled = [
+        " ".join(texts[m.note_id][start:end] for start, end in m.spans).lower() for m in mentions
+    ]
+    disagree = [r for s, r in zip(spelled, references, strict=True) if s != r.lower()]
+    # Annotation slips: a double space where an empty piece was, a piece one character long.
+    assert len(disagree) == 3
+    first = mentions[0]  # devX.tsv line 1: "ecografía renal derecha", bt41zzz, 307 316;348 361
+    assert first == Mention("S0004-06142005000900016-1", "ICD10PCS:BT41", ((307, 316), (348, 361)))
+    assert texts[first.note_id][307:316] == "ecografía"
+
+
+def test_mentions_of_a_missing_file_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "dev").mkdir()
+    with pytest.raises(SourceError, match="missing CodiEsp-X file"):
+        read_codiesp_mentions(tmp_path, "dev")

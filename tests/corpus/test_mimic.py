@@ -215,15 +215,45 @@ def test_mimic3_missing_column_names_file_and_column(demo: Path, tmp_path: Path)
 
 
 @pytest.mark.integration
-def test_mimic3_unreadable_notes_name_the_file_but_quote_no_row(mimic3_root: Path) -> None:
+def test_mimic3_ragged_rows_are_quarantined_by_record_number(mimic3_root: Path) -> None:
     secret = "PATIENT JOHN SMITHSON MRN 998877"
-    with (mimic3_root / "NOTEEVENTS.csv").open("a", encoding="utf-8") as handle:
-        handle.write(f"1,2,{secret}\n")  # a ragged row: pyarrow's error would quote it
-    with pytest.raises(SourceError) as raised:
-        list(read_mimic3_rows(mimic3_root))
-    message = str(raised.value)
-    assert "NOTEEVENTS.csv: unreadable CSV (CSV parse error: Expected" in message
-    assert secret not in message and "SMITHSON" not in message
+    path = mimic3_root / "NOTEEVENTS.csv"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    # Record 3 is the report whose quoted text spans two lines (file lines 4-5), so the
+    # ragged record put on line 7 is record 5; one at the end is record 10.
+    lines.insert(6, f"1,2,{secret}\n")
+    lines.append(f'9,9,"{secret}",x,y,z,a,b,c,d,e,f,g\n')
+    path.write_text("".join(lines), encoding="utf-8")
+    report, quarantine, summary = LoadReport(), Quarantine(), MimicSummary()
+    rows = list(read_mimic3_rows(mimic3_root, summary=summary))
+    notes = list(Canonicalizer(quarantine, report).notes(rows))
+    malformed = [row for row in rows if row.rejected and row.rejected[0] == Reason.MALFORMED_ROW]
+    assert [row.row for row in malformed] == [5, 10]
+    assert malformed[0].rejected == (Reason.MALFORMED_ROW, "expected 11 fields, found 3")
+    assert {note.note_id for note in notes} == {SEPSIS, PNEUMONIA, UNCODED}
+    # Rows after the ragged one keep their own record numbers.
+    assert _by_id(rows)[PNEUMONIA].row == 7
+    assert report.quarantined == {Reason.MISSING_ID: 1, Reason.MALFORMED_ROW: 2}
+    assert (summary.note_rows, summary.malformed_rows) == (len(NOTES) + 2, 2)
+    summary.check_balanced()
+    report.check_balanced()
+    assert secret not in repr(rows[-3:]) and "SMITHSON" not in repr(malformed)
+
+
+def test_mimic4_ragged_note_and_code_rows_are_counted(mimic4_root: Path) -> None:
+    notes_path = mimic4_root / "note" / "discharge.csv.gz"
+    text = gzip.decompress(notes_path.read_bytes()).decode()
+    notes_path.write_bytes(gzip.compress((text + "x,10000084,JOHN SMITHSON\n").encode()))
+    codes_path = mimic4_root / "hosp" / "procedures_icd.csv"
+    codes_path.write_text(codes_path.read_text() + "10000032,22595853\n")
+    summary = MimicSummary()
+    rows = list(read_mimic4_rows(mimic4_root, summary=summary))
+    assert [(row.row, row.rejected) for row in rows if row.rejected] == [
+        (4, (Reason.MALFORMED_ROW, "expected 8 fields, found 3"))
+    ]
+    assert _by_id(rows)["22595853"].codes == ["ICD10CM:I5033", "ICD10CM:E119", "ICD10PCS:0DTJ4ZZ"]
+    assert (summary.note_rows, summary.malformed_rows, summary.unusable_code_rows) == (4, 1, 1)
+    summary.check_balanced()
 
 
 def test_error_summary_cuts_the_row_pyarrow_quotes() -> None:

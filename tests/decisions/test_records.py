@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pyarrow as pa
 import pytest
 
 from autocode.decisions.records import (
@@ -44,45 +45,38 @@ def test_arrow_rows_are_the_json_form_plus_the_model_and_time() -> None:
     }
 
 
-def test_arrow_rows_of_several_notes_keep_each_notes_own_lists() -> None:
-    # Notes with no prediction, no reason, several spans, a weight that to_json rounds:
-    # the column-built table must cut every nested list at the right note.
-    decisions = [
-        Decision([], [], "review", ["no accepted code"]),
-        DECISION,
-        Decision(
-            ["CPT:99231", "ICD10CM:N44.8"],
-            [
-                Prediction("CPT:99231", 0.99, True, True, [EvidenceSpan(0, 4, 1 / 3)]),
-                Prediction(
-                    "ICD10CM:N44.8",
-                    0.91,
-                    True,
-                    True,
-                    [EvidenceSpan(5, 9, 0.25), EvidenceSpan(20, 31, 0.125)],
-                ),
-            ],
-            "auto",
-        ),
-        Decision([], [Prediction("ICD10CM:I10", 0.3, False, False)], "review", ["a", "b"]),
-    ]
-    coded_at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    ids = ["n0", "n1", "n2", "n3"]
-    rows = to_arrow(ids, decisions, "m", "sha256:abc", coded_at).to_pylist()
-    assert [row["note_id"] for row in rows] == ids
-    assert [{k: row[k] for k in ("codes", "predictions", "route", "reasons")} for row in rows] == [
-        decision.to_json() for decision in decisions
-    ]
-    assert rows[2]["predictions"][0]["evidence"] == [{"start": 0, "end": 4, "weight": 0.333333}]
-    assert rows[2]["predictions"][1]["evidence"][1] == {"start": 20, "end": 31, "weight": 0.125}
-    assert rows[0]["predictions"] == [] and rows[2]["reasons"] == []
-
-
-def test_arrow_refuses_ids_and_decisions_of_different_lengths() -> None:
-    with pytest.raises(ValueError, match="2 note ids for 1 decisions"):
-        to_arrow(["n1", "n2"], [DECISION], "m", "v", datetime(2026, 1, 1, tzinfo=UTC))
-
-
 def test_an_unknown_route_is_named() -> None:
     with pytest.raises(ValueError, match="route 'maybe' is not one of auto, review"):
         Decision([], [], "maybe")
+
+
+def test_arrow_columns_equal_the_table_of_the_json_rows() -> None:
+    """Built column by column, the table is the one `Table.from_pylist` makes of the JSON
+    rows: empty lists, notes without predictions, weights rounded as `to_json` rounds."""
+    coded_at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    spans = [EvidenceSpan(0, 4, 0.123456789), EvidenceSpan(9, 12, 1 / 3)]
+    decisions = [
+        DECISION,
+        Decision([], [], "review", ["no accepted code"]),
+        Decision(
+            ["ICD10CM:I10", "ICD10PCS:BW03"],
+            [
+                Prediction("ICD10CM:I10", 0.91, True, True, spans),
+                Prediction("ICD10PCS:BW03", 0.99, True, True),
+                Prediction("ICD10CM:E11.9", 0.2, False, True, spans[:1]),
+            ],
+            "auto",
+        ),
+    ]
+    ids = ["n1", "n2", "n3"]
+    table = to_arrow(ids, decisions, "models:/m/1", "sha256:abc", coded_at)
+    rows = [
+        {"note_id": note_id, **d.to_json(), "model_uri": "models:/m/1"}
+        | {"model_version": "sha256:abc", "coded_at": coded_at}
+        for note_id, d in zip(ids, decisions, strict=True)
+    ]
+    assert table.equals(pa.Table.from_pylist(rows, schema=DECISIONS_SCHEMA))
+    assert table.to_pylist()[2]["predictions"][0]["evidence"][0]["weight"] == 0.123457
+    assert to_arrow([], [], "m", "v", coded_at).num_rows == 0
+    with pytest.raises(ValueError, match="2 note ids but 1 decisions"):
+        to_arrow(["a", "b"], [DECISION], "m", "v", coded_at)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -45,6 +46,7 @@ UNREACHABLE_SERVER = "http://127.0.0.1:9"  # the discard port on loopback: nothi
 @dataclass(frozen=True)
 class Registered:
     model_uri: str  # models:/name/1
+    tracking_uri: str  # the SQLite store it is registered in
     run_id: str
     coder_dir: Path  # the same Coder saved locally
     archive: Path  # notes to code
@@ -57,10 +59,10 @@ def registered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registered]
     write_synthetic_archive(root / "notes", 150, seed=5, n_codes=40)
     coder = train_small_coder(root / "train", "address-test", epochs=3, routing=MIXED_ROUTING)
     coder.save(root / "coder")
-    with registered_coder(coder, root, MODEL_NAME) as (model_uri, _tracking_uri):
+    with registered_coder(coder, root, MODEL_NAME) as (model_uri, tracking_uri):
         run_id = MlflowClient().get_model_version(MODEL_NAME, "1").run_id
         assert run_id is not None
-        yield Registered(model_uri, run_id, root / "coder", root / "notes")
+        yield Registered(model_uri, tracking_uri, run_id, root / "coder", root / "notes")
 
 
 # ----------------------------------------------------------------------------- bad addresses
@@ -122,6 +124,32 @@ def test_an_unreachable_tracking_server_fails_fast_in_one_line(
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
     assert registered.model_uri in lines[0]
     assert f"cannot reach the MLflow tracking server at {UNREACHABLE_SERVER}" in lines[0]
+
+
+def test_tracking_uri_option_finds_the_registry_without_the_environment(
+    registered: Registered, tmp_path: Path
+) -> None:
+    """A fresh process where the environment names no usable store: the option does.
+
+    The downloaded copy of the model is gone once each process has exited.
+    """
+    autocode = str(Path(sys.executable).parent / "autocode")
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["MLFLOW_TRACKING_URI"] = UNREACHABLE_SERVER  # the option must win over this
+    env["TMPDIR"] = str(tmp_path / "tmp")
+    (tmp_path / "tmp").mkdir()
+    common = ["--model", registered.model_uri, "--tracking-uri", registered.tracking_uri]
+    predict = [autocode, "predict", *common, "--input", str(registered.archive), "--json"]
+    predict += ["--output", str(tmp_path / "out"), "--queue", f"sqlite:///{tmp_path / 'q.db'}"]
+    evaluate = [autocode, "evaluate", *common, "--data", str(registered.archive), "--json"]
+    results = []
+    for command in (predict, evaluate):
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        results.append(json.loads(done.stdout))
+    assert results[0]["coded"] == 150
+    assert 0.0 < results[1]["micro_f1"] <= 1.0
+    assert not list((tmp_path / "tmp").rglob("MLmodel"))  # no copy of the model left behind
 
 
 def test_fail_fast_settings_apply_only_during_the_call(

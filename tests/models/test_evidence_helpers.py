@@ -2,22 +2,89 @@
 
 from __future__ import annotations
 
+import gc
+import pickle
 import re
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
-from autocode.models.evidence import NgramLocator, top_rows
+from autocode.models import evidence
+from autocode.models.evidence import (
+    NgramLocator,
+    RecentBatches,
+    collector_paused,
+    top_weighted_features,
+)
 from autocode.models.tfidf import TOKEN_PATTERN
 
 
-@pytest.mark.parametrize("shape", [(1, 4), (3, 5), (4, 5), (40, 7), (500, 31)])
-def test_top_rows_are_the_stable_argsort_ties_included(shape: tuple[int, int]) -> None:
-    rng = np.random.default_rng(0)
-    values = rng.integers(-3, 4, size=shape).astype(np.float32)  # many ties, zeros, -0.0
-    values[values == 0] = -0.0
-    expected = np.argsort(-values, axis=0, kind="stable")[:3]
-    assert np.array_equal(top_rows(values, 3), expected)
+def top_weighted_features_the_slow_way(
+    rows: sp.csr_matrix, coef: np.ndarray, notes: np.ndarray, labels: np.ndarray, top_n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair, a stable argsort of the label's weights of the note's features."""
+    features = np.full((len(notes), top_n), -1, np.int64)
+    values = np.zeros((len(notes), top_n), coef.dtype)
+    for p, (note, label) in enumerate(zip(notes, labels, strict=True)):
+        columns = rows.indices[rows.indptr[note] : rows.indptr[note + 1]]
+        weights = coef[columns, label]
+        best = np.argsort(-weights, kind="stable")[:top_n]
+        features[p, : best.size] = columns[best]
+        values[p, : best.size] = weights[best]
+    return features, values
+
+
+@pytest.mark.parametrize("n_notes", [7, 60])
+def test_top_weighted_features_are_each_pairs_stable_argsort(
+    n_notes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(n_notes)
+    # Few distinct values: many ties, zeros and negatives; notes with few or no features.
+    rows = sp.random(n_notes, 40, density=0.1, random_state=n_notes, format="csr", dtype=np.float32)
+    rows.data = rng.integers(1, 3, rows.nnz).astype(np.float32)
+    coef = rng.integers(-2, 3, (40, 9)).astype(np.float32)
+    notes = rng.integers(0, n_notes, 3 * n_notes)
+    labels = rng.integers(0, 9, notes.size)
+    monkeypatch.setattr(evidence, "WEIGHTS_BUDGET", 16)  # many chunks
+    found = top_weighted_features(rows, coef, notes, labels, 3)
+    expected = top_weighted_features_the_slow_way(rows, coef, notes, labels, 3)
+    assert np.array_equal(found[0], expected[0])
+    assert np.array_equal(found[1], expected[1])
+    assert (found[0] == -1).any() and (found[1] > 0).any()  # short rows and real picks seen
+
+
+def test_recent_batches_find_the_same_texts_and_travel_empty() -> None:
+    recent: RecentBatches[int] = RecentBatches()
+    texts = ["a note", "another note"]
+    recent.remember(texts, 1)
+    recent.remember(["third"], 2)
+    assert recent.find(texts) == 1
+    assert recent.find(["a note", "another note"]) == 1  # equal strings, other objects
+    assert recent.find(["a note"]) is None
+    assert recent.find(["third"]) == 2
+    assert pickle.loads(pickle.dumps(recent)).find(texts) is None  # no note text travels
+    recent.remember(["x"] * (evidence.REMEMBERED_NOTES + 1), 3)  # too large to keep
+    assert recent.find(["x"] * (evidence.REMEMBERED_NOTES + 1)) is None
+    for k in range(evidence.REMEMBERED_BATCHES):
+        recent.remember([str(k)], k)
+    assert recent.find(texts) is None  # the oldest batches are forgotten
+
+
+def test_the_collector_is_paused_and_restored_as_it_was() -> None:
+    assert gc.isenabled()
+    with collector_paused():
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer pause still holds
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        gc.enable()
 
 
 def first_span_the_slow_way(text: str, ngram: str) -> tuple[int, int] | None:

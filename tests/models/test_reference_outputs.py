@@ -83,6 +83,28 @@ def test_evidence_of_a_batch_is_each_notes_own(reference: dict[str, Any]) -> Non
     assert as_lists == [reference["evidence"][0][j] for j in labels[0]]
 
 
+def test_evidence_after_prediction_reuses_its_work_and_matches_the_reference(
+    reference: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Evidence for the notes just predicted reads the feature rows and term matches
+    prediction computed: neither the vectorizer nor the lexicon matching runs again."""
+    model = load_model()
+    model.predict_proba(REFERENCE_TEXTS)
+    tfidf, matcher = model.bases_
+
+    def refused(*args: object) -> None:
+        raise AssertionError("computed again")
+
+    monkeypatch.setattr(tfidf.vectorizers_[0], "transform", refused)
+    monkeypatch.setattr(type(matcher.terms_), "match", refused)
+    labels = [list(range(len(model.labels_)))] * len(REFERENCE_TEXTS)
+    batch = model.evidence_batch(REFERENCE_TEXTS, labels, top_n=3)
+    found = [
+        [[[s.start, s.end, s.feature, s.weight] for s in spans] for spans in note] for note in batch
+    ]
+    assert found == reference["evidence"]
+
+
 def write_reference() -> None:
     """Fit the tiny stack, save it and its answers (see the module docstring)."""
     from conftest import make_tiny_corpus

@@ -5,20 +5,26 @@ Layout per split `S`: `S/SD.tsv` (diagnoses, ICD-10-CM), `S/SP.tsv`
 or `S/text_files/` (Spanish originals). Procedure codes are truncated to
 their 4-character prefix, the level at which the CodiEsp evaluation scores
 procedures (half the gold procedure codes are only given at that level).
+
+`S/SX.tsv` (CodiEsp-X) gives, per code of a document, the character spans of the Spanish
+text behind it (`read_codiesp_mentions`): the gold against which evidence is scored.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+from autocode.codes import CodeError, normalize_code
 from autocode.corpus.canonical import RawRow
 from autocode.corpus.errors import SourceError
 from autocode.corpus.quarantine import Reason
 
 TEXT_DIRS = {"en": "text_files_en", "es": "text_files"}
 CODE_FILES = {"D": "ICD10CM", "P": "ICD10PCS"}
+MENTION_SYSTEMS = {"DIAGNOSTICO": "ICD10CM", "PROCEDIMIENTO": "ICD10PCS"}  # X file labels
 PROCEDURE_PREFIX_CHARS = 4
 
 
@@ -104,3 +110,57 @@ def _read_codes(split_dir: Path, split: str) -> dict[str, list[str]]:
             if code not in codes[doc_id]:
                 codes[doc_id].append(code)
     return codes
+
+
+@dataclass(frozen=True)
+class Mention:
+    """Text behind one gold code of a document: character spans [start, end) of the Spanish
+    text (`text_files/`, as the loader decodes it), several where the mention is split."""
+
+    note_id: str
+    code: str  # canonical, procedures cut to their prefix as the loader cuts them
+    spans: tuple[tuple[int, int], ...]
+
+
+def read_codiesp_mentions(root: Path, split: str) -> list[Mention]:
+    """The gold mentions of `split`'s CodiEsp-X file (`<split>/<split>X.tsv`), in file order.
+
+    Its rows are `document, DIAGNOSTICO|PROCEDIMIENTO, code, text, spans`, the spans
+    `start end` pairs joined by `;`, offsets into the Spanish originals. A few pieces are
+    empty (`1446 1446`, an annotation slip): they cover no character and are left out.
+    """
+    path = root / split / f"{split}X.tsv"
+    if not path.is_file():
+        raise SourceError(path, "missing CodiEsp-X file")
+    mentions = []
+    for line_number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            mentions.append(_mention(line, path, line_number))
+    return mentions
+
+
+def _mention(line: str, path: Path, line_number: int) -> Mention:
+    fields = line.split("\t")
+    if len(fields) != 5:
+        raise SourceError(path, f"line {line_number}: expected 5 tab-separated fields")
+    doc_id, label, value, _, positions = (field.strip() for field in fields)
+    if label not in MENTION_SYSTEMS:
+        raise SourceError(
+            path, f"line {line_number}: label {label!r} not one of {sorted(MENTION_SYSTEMS)}"
+        )
+    system = MENTION_SYSTEMS[label]
+    if system == "ICD10PCS":
+        value = value[:PROCEDURE_PREFIX_CHARS]
+    try:
+        code = normalize_code(value, system)
+        spans = tuple(span for piece in positions.split(";") if (span := _span(piece))[0] < span[1])
+    except (CodeError, ValueError) as error:
+        raise SourceError(path, f"line {line_number}: {error}") from None
+    return Mention(doc_id, code, spans)
+
+
+def _span(piece: str) -> tuple[int, int]:
+    start, end = (int(offset) for offset in piece.split())
+    if not 0 <= start <= end:
+        raise ValueError(f"span {piece!r} is not 0 <= start <= end")
+    return start, end

@@ -13,7 +13,10 @@ caller passes in and reads once the rows are consumed. A note row without an
 admission id is emitted as a rejected row, so it is quarantined.
 
 Each emitted row's `row` is the 1-based record number (header excluded) of
-the admission's first note row in the note file.
+the admission's first note row in the note file. A note-file record with the
+wrong number of fields is quarantined as `malformed_row` under its record
+number, not a failure of the whole file; a malformed code-table record is
+counted with the unusable code rows.
 """
 
 from __future__ import annotations
@@ -82,8 +85,8 @@ class MimicSummary:
     """What a MIMIC read saw but did not emit as notes; complete once rows are consumed.
 
     Every note-file row is counted once:
-    `note_rows == merged_rows + missing_admission_rows + other_category_rows
-    + error_rows + outside_split_rows`.
+    `note_rows == merged_rows + malformed_rows + missing_admission_rows
+    + other_category_rows + error_rows + outside_split_rows`.
     """
 
     note_rows: int = 0
@@ -97,17 +100,20 @@ class MimicSummary:
     error_rows: int = 0
     # Rows of admissions absent from the split file.
     outside_split_rows: int = 0
+    # Records with the wrong number of fields; each is emitted as a rejected row.
+    malformed_rows: int = 0
     admissions: int = 0
     admissions_outside_split: int = 0
     split_admissions_without_note: int = 0
     coded_admissions_without_note: int = 0
-    # Code-table rows with no admission id or no code.
+    # Code-table rows with no admission id, no code, or the wrong number of fields.
     unusable_code_rows: int = 0
 
     def check_balanced(self) -> None:
         """Fail loudly if a note row was neither used nor counted as skipped."""
         accounted = (
             self.merged_rows
+            + self.malformed_rows
             + self.missing_admission_rows
             + self.other_category_rows
             + self.error_rows
@@ -126,6 +132,27 @@ class _NotePart:
     subject_id: str | None
     order: tuple[int | str, ...]
     text: bytes | None
+    # Set for a record pyarrow could not split into the header's fields: why, without content.
+    malformed: str | None = None
+
+
+@dataclass
+class _MalformedRecords:
+    """Records the CSV parser skipped, collected as it parses: (record number, why)."""
+
+    records: list[tuple[int, str]]
+
+    def __call__(self, row: pa_csv.InvalidRow) -> str:
+        # `row.text` is the record itself: never kept, it may hold note text.
+        # Without parser threads `number` is the record number, header included.
+        number = (row.number or 1) - 1
+        why = f"expected {row.expected_columns} fields, found {row.actual_columns}"
+        self.records.append((number, why))
+        return "skip"
+
+    def take(self) -> list[tuple[int, str]]:
+        taken, self.records = self.records, []
+        return taken
 
 
 def read_mimic3_rows(
@@ -151,7 +178,7 @@ def read_mimic3_rows(
     codes: dict[str, list[str]] = {}
     for name, code_column, system in tables:
         path = _require_table(root, name)
-        table = _read_csv(path, {"HADM_ID": pa.string(), code_column: pa.string()})
+        table = _read_csv(path, {"HADM_ID": pa.string(), code_column: pa.string()}, summary)
         systems = [system] * table.num_rows
         _add_codes(codes, table["HADM_ID"], table[code_column], systems, summary)
     parts = _mimic3_note_parts(note_path, frozenset(categories), summary)
@@ -180,7 +207,9 @@ def read_mimic4_rows(
     for name, systems in MIMIC4_CODE_TABLES:
         path = _require_table(root, name)
         table = _read_csv(
-            path, {"hadm_id": pa.string(), "icd_code": pa.string(), "icd_version": pa.string()}
+            path,
+            {"hadm_id": pa.string(), "icd_code": pa.string(), "icd_version": pa.string()},
+            summary,
         )
         code_systems = _icd_systems(path, table["icd_version"], systems)
         _add_codes(codes, table["hadm_id"], table["icd_code"], code_systems, summary)
@@ -204,9 +233,12 @@ def _mimic3_note_parts(
     path: Path, categories: frozenset[str], summary: MimicSummary
 ) -> Iterator[_NotePart]:
     wanted = pa.array(sorted(categories), pa.string())
+    malformed = _MalformedRecords([])
     offset = 0
-    for batch in _stream_csv(path, MIMIC3_NOTE_COLUMNS):
+    for batch in _stream_csv(path, MIMIC3_NOTE_COLUMNS, malformed):
         summary.note_rows += batch.num_rows
+        skipped = malformed.take()
+        yield from _malformed_parts(skipped, summary)
         # Filter in Arrow: only the few discharge summaries become Python objects.
         in_category = pc.fill_null(pc.is_in(batch["CATEGORY"], value_set=wanted), False)
         indices = pc.indices_nonzero(in_category)
@@ -215,25 +247,50 @@ def _mimic3_note_parts(
             if _clean(record["ISERROR"]) == "1":
                 summary.error_rows += 1
                 continue
-            row = offset + index + 1
+            row = _record_number(offset + index, skipped)
             addendum_rank = 0 if _clean(record["DESCRIPTION"]) == REPORT else 1
             order = (addendum_rank, record["CHARTDATE"] or "", _number_or(record["ROW_ID"], row))
             yield _NotePart(
                 row, _clean(record["HADM_ID"]), _clean(record["SUBJECT_ID"]), order, record["TEXT"]
             )
-        offset += batch.num_rows
+        offset += batch.num_rows + len(skipped)
+    yield from _malformed_parts(malformed.take(), summary)
 
 
 def _mimic4_note_parts(path: Path, summary: MimicSummary) -> Iterator[_NotePart]:
-    row = 0
-    for batch in _stream_csv(path, MIMIC4_NOTE_COLUMNS):
+    malformed = _MalformedRecords([])
+    offset = 0
+    for batch in _stream_csv(path, MIMIC4_NOTE_COLUMNS, malformed):
         summary.note_rows += batch.num_rows
-        for record in batch.to_pylist():
-            row += 1
+        skipped = malformed.take()
+        yield from _malformed_parts(skipped, summary)
+        for index, record in enumerate(batch.to_pylist()):
+            row = _record_number(offset + index, skipped)
             order = (_number_or(record["note_seq"], row), row)
             yield _NotePart(
                 row, _clean(record["hadm_id"]), _clean(record["subject_id"]), order, record["text"]
             )
+        offset += batch.num_rows + len(skipped)
+    yield from _malformed_parts(malformed.take(), summary)
+
+
+def _malformed_parts(records: list[tuple[int, str]], summary: MimicSummary) -> Iterator[_NotePart]:
+    summary.note_rows += len(records)
+    for row, why in records:
+        yield _NotePart(row, None, None, (), None, malformed=why)
+
+
+def _record_number(position: int, skipped: list[tuple[int, str]]) -> int:
+    """The 1-based record number of a batch's row at `position` among the valid records.
+
+    `position` counts valid records before it in the file; the skipped ones before it
+    (file-wide numbers, sorted) shift it.
+    """
+    row = position + 1
+    for number, _ in skipped:
+        if number <= row:
+            row += 1
+    return row
 
 
 def _mimic4_admission_rows(
@@ -251,7 +308,8 @@ def _mimic4_admission_rows(
 
 def _count_admission_notes(path: Path) -> Counter[str]:
     counts: Counter[str] = Counter()
-    for batch in _stream_csv(path, {"hadm_id": pa.string()}):
+    # Malformed records are skipped here as in the note pass, which reports them.
+    for batch in _stream_csv(path, {"hadm_id": pa.string()}, _MalformedRecords([])):
         counts.update(hadm_id for hadm_id in map(_clean, batch["hadm_id"].to_pylist()) if hadm_id)
     return counts
 
@@ -269,6 +327,17 @@ def _admission_rows(
     noted: set[str] = set()
     outside_split: set[str] = set()
     for part in parts:
+        if part.malformed is not None:
+            summary.malformed_rows += 1
+            yield RawRow(
+                str(source),
+                part.row,
+                None,
+                None,
+                None,
+                rejected=(Reason.MALFORMED_ROW, part.malformed),
+            )
+            continue
         if part.hadm_id is None:
             summary.missing_admission_rows += 1
             detail = "note row without an admission id (HADM_ID)"
@@ -379,11 +448,12 @@ def _csv_header(path: Path) -> list[str]:
 
 
 def _csv_options(
-    columns: Mapping[str, pa.DataType],
+    columns: Mapping[str, pa.DataType], malformed: _MalformedRecords
 ) -> tuple[pa_csv.ReadOptions, pa_csv.ParseOptions, pa_csv.ConvertOptions]:
     return (
-        pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES),
-        pa_csv.ParseOptions(newlines_in_values=True),
+        # One parser thread: only then does pyarrow give a malformed record its number.
+        pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=False),
+        pa_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=malformed),
         # Only empty fields are null: "NA" is a string, not a missing value.
         pa_csv.ConvertOptions(
             include_columns=list(columns),
@@ -394,19 +464,24 @@ def _csv_options(
     )
 
 
-def _read_csv(path: Path, columns: Mapping[str, pa.DataType]) -> pa.Table:
+def _read_csv(path: Path, columns: Mapping[str, pa.DataType], summary: MimicSummary) -> pa.Table:
     _require_columns(path, columns)
-    read, parse, convert = _csv_options(columns)
+    malformed = _MalformedRecords([])
+    read, parse, convert = _csv_options(columns, malformed)
     try:
-        return pa_csv.read_csv(
+        table = pa_csv.read_csv(
             path, read_options=read, parse_options=parse, convert_options=convert
         )
     except (pa.ArrowInvalid, OSError) as error:
         raise SourceError(path, f"unreadable CSV ({error_summary(error)})") from None
+    summary.unusable_code_rows += len(malformed.take())
+    return table
 
 
-def _stream_csv(path: Path, columns: Mapping[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
-    read, parse, convert = _csv_options(columns)
+def _stream_csv(
+    path: Path, columns: Mapping[str, pa.DataType], malformed: _MalformedRecords
+) -> Iterator[pa.RecordBatch]:
+    read, parse, convert = _csv_options(columns, malformed)
     try:
         reader = pa_csv.open_csv(
             path, read_options=read, parse_options=parse, convert_options=convert

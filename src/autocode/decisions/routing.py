@@ -18,6 +18,7 @@ from autocode.decisions.coder import Coder
 from autocode.decisions.policy import ACCEPTED, UNCERTAIN
 from autocode.decisions.records import AUTO, REVIEW, Decision, EvidenceSpan, Prediction
 from autocode.decisions.routing_facts import RoutingFacts
+from autocode.models.evidence import collector_paused
 
 
 def decide(
@@ -31,6 +32,16 @@ def decide(
 
     `truncated[i]` says the model read only part of note i (see `Coder.truncated`).
     """
+    with collector_paused():  # records and spans: many small objects, no cycles
+        return _decisions(coder, probs, texts, truncated)
+
+
+def _decisions(
+    coder: Coder,
+    probs: np.ndarray,
+    texts: Sequence[str] | None,
+    truncated: Sequence[bool] | None,
+) -> list[Decision]:
     status = coder.policy.classify(probs)
     # Predicted codes are always listed, even where the review cap left them out.
     listed = _Listed.of(probs, status, coder.thresholds.apply(probs), coder.labels.codes_)

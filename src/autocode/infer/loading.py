@@ -7,8 +7,11 @@ server that does not answer) raises `ModelAddressError`, one line naming the add
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -63,7 +66,8 @@ def _download(uri: str) -> Path:
 
     try:
         with _download_settings():
-            return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+            target = _scratch_dir()
+            return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=target))
     except ModuleNotFoundError as error:
         raise ModelAddressError(
             f"model {uri}: reading it needs the Python package {error.name!r}, "
@@ -90,6 +94,18 @@ def _reason(error: Exception) -> str:
     message = str(getattr(error, "message", error)).strip()
     first_line = message.splitlines()[0] if message else type(error).__name__
     return first_line[:_MAX_REASON_CHARS]
+
+
+def _scratch_dir() -> str:
+    """A temporary directory for one download, removed when this process exits.
+
+    MLflow's own default is a temporary directory it never removes: every `predict` of a
+    registered model would leave a copy of its weights behind. Workers are forked or
+    spawned children that exit without running `atexit`, so only the parent removes it.
+    """
+    directory = tempfile.mkdtemp(prefix="autocode-model-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    return directory
 
 
 @contextmanager

@@ -161,35 +161,39 @@ class CodeLexicon:
             best_description=self._per_code(best * self._is_description),
         )
 
-    def spans(self, text: str, codes: Sequence[int]) -> list[tuple[float, list[tuple[int, int]]]]:
+    def spans(
+        self, text: str, codes: Sequence[int], min_coverage: float = 0.0
+    ) -> list[tuple[float, list[tuple[int, int]]]]:
         """Per code: the coverage of its best-matching term in its best sentence, and the
-        character spans of that term's words there.
+        character spans of that term's words there (looked for only where the coverage
+        reaches `min_coverage`; none below it).
 
         Ties go to the code's first term, then the first sentence. Only sentences sharing a
         word with a term are weighed against it: any other covers none of it.
         """
         self._fitted()
         term_rows, term_weights = self._term_lookup_
-        # Per sentence, its content words as (vocabulary id or -1, start, end).
+        # Per sentence, the set of its content words' vocabulary ids (-1: not in it), built
+        # from the words in order; where a sentence's words are is read for a best one only.
         word_id = self._word_id_of_raw()
-        sentences: list[list[tuple[int, int, int]]] = []
-        for start, end in sentence_spans(text):
-            sentence = []
-            for match in WORD.finditer(text, start, end):
-                found = word_id.get(match.group())
+        bounds = sentence_spans(text)
+        sentence_words: list[set[int]] = []
+        for start, end in bounds:
+            words = set()
+            for raw in WORD.findall(text, start, end):
+                found = word_id.get(raw)
                 if found is None:
-                    found = word_id[match.group()] = self._word_id(match.group())
+                    found = word_id[raw] = self._word_id(raw)
                 if found != STOP_WORD_ID:
-                    sentence.append((found, match.start(), match.end()))
-            sentences.append(sentence)
-        sentence_words = [{word for word, _, _ in words} for words in sentences]
+                    words.add(found)
+            sentence_words.append(words)
         sentences_with: dict[int, list[int]] = {}
         for index, words in enumerate(sentence_words):
             for word in words:
                 sentences_with.setdefault(word, []).append(index)
         result = []
         for code in codes:
-            best: tuple[float, list[tuple[int, int]]] = (0.0, [])
+            best, best_at = 0.0, (-1, -1)  # coverage; (term row, sentence) where reached
             for row in term_rows[code]:
                 weights = term_weights[row]
                 with_word = [sentences_with[w] for w in weights if w in sentences_with]
@@ -199,10 +203,12 @@ class CodeLexicon:
                 for index in sharing:
                     # Summed in the sentence's word order, as the coverage was always summed.
                     score = sum(weights[w] for w in sentence_words[index] if w in weights)
-                    if score > best[0]:
-                        hits = [(a, b) for w, a, b in sentences[index] if w in weights]
-                        best = (min(score, 1.0), hits)
-            result.append(best)
+                    if score > best:
+                        best, best_at = min(score, 1.0), (row, index)
+            row, index = best_at
+            found = index >= 0 and best >= min_coverage
+            hits = _hits(text, bounds[index], term_weights[row], word_id) if found else []
+            result.append((best, hits))
         return result
 
     def _per_code(self, per_term: np.ndarray) -> np.ndarray:
@@ -256,3 +262,15 @@ class CodeLexicon:
         if not hasattr(self, "_weighted_terms_"):
             raise NotFittedError("CodeLexicon is not fitted yet: call fit(texts) first")
         return self._weighted_terms_
+
+
+def _hits(
+    text: str, sentence: tuple[int, int], weights: dict[int, float], word_id: dict[str, int]
+) -> list[tuple[int, int]]:
+    """Character spans of the sentence's words that are words of the term; `word_id` holds
+    every word of the sentence (`spans` just looked them up)."""
+    return [
+        (match.start(), match.end())
+        for match in WORD.finditer(text, *sentence)
+        if word_id[match.group()] in weights
+    ]

@@ -27,7 +27,7 @@ from autocode.models.base import (
     check_fit_input,
     constructor_params,
 )
-from autocode.models.evidence import Span
+from autocode.models.evidence import RecentBatches, Span
 from autocode.models.params import check_params, constructor_params_model
 from autocode.models.rerank import group_max
 from autocode.models.saved import read_arrays, read_json, write_arrays, write_json
@@ -37,6 +37,9 @@ STATE_FILE = "matcher.json"  # label codes and their terms
 ARRAYS_FILE = "matcher.npz"  # the lexicon's idf and the code facts
 FORMAT_VERSION = 1  # of every file above
 PRIOR_MATCHES = 2.0  # pseudo-counts pulling a code's term precision toward all codes' own
+# Prediction's coverage is summed in float32, evidence's in float64: a code prediction saw
+# this far below `candidate_coverage` cannot reach it in evidence.
+COVERAGE_TOLERANCE = 1e-3
 
 MATCHER_FEATURES = (
     "term_coverage",
@@ -122,20 +125,19 @@ class MatcherModel:
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """The best coverage of any of each code's terms in any one sentence."""
-        terms, _ = self._fitted()
-        return terms.match(texts)[0].best
+        return self._match(texts)[0].best
 
     def pair_features(self, texts: Sequence[str]) -> np.ndarray:
         """(notes, labels, len(MATCHER_FEATURES)) features, in that order."""
-        terms, facts = self._fitted()
-        own, group = terms.match(texts)
+        _, facts = self._fitted()
+        own, group = self._match(texts)
         return matcher_features(own, group, facts)
 
     def pair_feature_columns(self, texts: Sequence[str]) -> list[np.ndarray]:
         """The features of `pair_features`, one column each, not stacked; a feature that
         is the same in every note (what is known of the code) is one (labels,) row."""
-        terms, facts = self._fitted()
-        own, group = terms.match(texts)
+        _, facts = self._fitted()
+        own, group = self._match(texts)
         return matcher_feature_columns(own, group, facts)
 
     def candidates(self, features: np.ndarray) -> np.ndarray:
@@ -145,13 +147,42 @@ class MatcherModel:
         """Every word of the code's best-matching term (weight: its coverage) when that
         coverage reaches `candidate_coverage`: a term is shown whole or not at all, so
         `top_n` does not cut it."""
+        return self.evidence_batch([text], [label_indices], top_n)[0]
+
+    def evidence_batch(
+        self, texts: Sequence[str], label_indices: Sequence[Sequence[int]], top_n: int = 3
+    ) -> list[list[list[Span]]]:
+        """`evidence` of each note. Only codes whose coverage prediction found near
+        `candidate_coverage` (remembered from predicting the same texts, else matched
+        again) have their terms' words looked for in the note."""
         terms, _ = self._fitted()
-        return [
-            [Span(start, end, text[start:end].lower(), coverage) for start, end in hits]
-            if coverage >= self.candidate_coverage
-            else []
-            for coverage, hits in terms.lexicon.spans(text, label_indices)
-        ]
+        reachable = self._recent_reachable().find(texts)
+        if reachable is None:
+            reachable = self._reachable(terms.match(texts)[0].best)
+        result = []
+        for i, (text, labels) in enumerate(zip(texts, label_indices, strict=True)):
+            near = set(reachable.indices[reachable.indptr[i] : reachable.indptr[i + 1]].tolist())
+            looked_for = [label for label in labels if label in near]
+            found = (
+                dict(
+                    zip(
+                        looked_for,
+                        terms.lexicon.spans(text, looked_for, self.candidate_coverage),
+                        strict=True,
+                    )
+                )
+                if looked_for
+                else {}
+            )
+            result.append(
+                [self._term_spans(text, *found.get(label, (0.0, []))) for label in labels]
+            )
+        return result
+
+    def _term_spans(self, text: str, coverage: float, hits: list[tuple[int, int]]) -> list[Span]:
+        if coverage < self.candidate_coverage:
+            return []
+        return [Span(start, end, text[start:end].lower(), coverage) for start, end in hits]
 
     def save(self, path: Path) -> None:
         terms, facts = self._fitted()
@@ -181,7 +212,25 @@ class MatcherModel:
         self.terms_ = terms
         self.facts_ = facts
         self.labels_ = list(terms.codes)
+        vars(self).pop("_reachable_codes", None)  # evidence cache of the old terms
         return self
+
+    def _match(self, texts: Sequence[str]) -> tuple[TermMatches, TermMatches]:
+        """`terms_.match(texts)`; which codes could show evidence is remembered."""
+        terms, _ = self._fitted()
+        own, group = terms.match(texts)
+        self._recent_reachable().remember(texts, self._reachable(own.best))
+        return own, group
+
+    def _reachable(self, best: np.ndarray) -> sp.csr_matrix:
+        """(notes, labels) True where the best coverage may reach `candidate_coverage`."""
+        return sp.csr_matrix(best >= self.candidate_coverage - COVERAGE_TOLERANCE)
+
+    def _recent_reachable(self) -> RecentBatches[sp.csr_matrix]:
+        recent: RecentBatches[sp.csr_matrix] = vars(self).setdefault(
+            "_reachable_codes", RecentBatches()
+        )
+        return recent
 
     def _fitted(self) -> tuple[LabelTerms, CodeFacts]:
         if not hasattr(self, "facts_"):

@@ -185,7 +185,7 @@ class StackModel:
         n_labels = len(self.labels_)
         spread = LabelRerankers.spread(rerankers, self.system_columns_, n_labels)
         probs = np.empty((len(texts), n_labels), dtype=np.float32)
-        for rows in note_blocks(len(texts), n_labels * len(self.feature_names_), FEATURE_BUDGET):
+        for rows in self._note_blocks(len(texts)):
             columns = self._feature_columns(bases, [texts[i] for i in rows])
             probs[rows] = spread.predict_proba(columns, len(rows))
         return probs
@@ -198,18 +198,23 @@ class StackModel:
     def evidence_batch(
         self, texts: Sequence[str], label_indices: Sequence[Sequence[int]], top_n: int = 3
     ) -> list[list[list[Span]]]:
-        """`evidence` of each note, each base model explaining all the notes at once."""
+        """`evidence` of each note, each base model explaining a block of notes at once: the
+        blocks `predict_proba` gives them, so they find what they computed for those texts;
+        a model is asked only for labels the models before it left short of `top_n` spans."""
         bases, _ = self._fitted()
         order = range(len(bases)) if self.evidence_order is None else self.evidence_order
         ordered = [bases[i] for i in order]
         explaining = [model for model in ordered if isinstance(model, ExplainsPredictions)]
         if not explaining:
             return [[[] for _ in labels] for labels in label_indices]
-        per_model = [explain_notes(model, texts, label_indices, top_n) for model in explaining]
-        return [
-            [_merged_spans(spans_of_label, top_n) for spans_of_label in zip(*note, strict=True)]
-            for note in zip(*per_model, strict=True)
-        ]
+        if len(texts) != len(label_indices):
+            raise ValueError(f"{len(texts)} texts but {len(label_indices)} label lists")
+        merged: list[list[list[Span]]] = []
+        for rows in self._note_blocks(len(texts)):
+            block_texts = [texts[i] for i in rows]
+            block_labels = [label_indices[i] for i in rows]
+            merged += _explained_in_order(explaining, block_texts, block_labels, top_n)
+        return merged
 
     def save(self, path: Path) -> None:
         bases, rerankers = self._fitted()
@@ -248,6 +253,10 @@ class StackModel:
         model.labels_ = state["labels"]
         model.system_columns_ = system_columns(model.labels_)
         return model
+
+    def _note_blocks(self, n_notes: int) -> list[np.ndarray]:
+        """The blocks of notes prediction (and evidence, the same) works on at once."""
+        return note_blocks(n_notes, len(self.labels_) * len(self.feature_names_), FEATURE_BUDGET)
 
     def _specs(self) -> list[ModelSpec]:
         return [ModelSpec.model_validate(spec) for spec in self.base_models]
@@ -366,6 +375,32 @@ class StackModel:
                 f"{type(self).__name__} is not fitted yet: call fit(texts, Y, labels=...) first"
             )
         return self.bases_, self.rerankers_
+
+
+def _explained_in_order(
+    models: Sequence[ExplainsPredictions],
+    texts: Sequence[str],
+    label_indices: Sequence[Sequence[int]],
+    top_n: int,
+) -> list[list[list[Span]]]:
+    """Per note and label, `_merged_spans` of the models' spans, in order. A model is asked
+    only for the labels the models before it left short of `top_n` spans: the spans of
+    the others would be cut."""
+    first, *others = models
+    merged = [
+        [list(spans) for spans in note]
+        for note in explain_notes(first, texts, label_indices, top_n)
+    ]
+    for model in others:
+        wanting = [[k for k, spans in enumerate(note) if len(spans) < top_n] for note in merged]
+        asked = [
+            [labels[k] for k in want] for labels, want in zip(label_indices, wanting, strict=True)
+        ]
+        answers = explain_notes(model, texts, asked, top_n)
+        for note, want, answer in zip(merged, wanting, answers, strict=True):
+            for k, spans in zip(want, answer, strict=True):
+                note[k] = _merged_spans([note[k], spans], top_n)
+    return merged
 
 
 def _merged_spans(spans_of_models: Sequence[list[Span]], top_n: int) -> list[Span]:

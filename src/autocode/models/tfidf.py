@@ -20,7 +20,7 @@ from autocode.models.base import (
     check_fit_input,
     constructor_params,
 )
-from autocode.models.evidence import NgramLocator, Span, top_rows
+from autocode.models.evidence import NgramLocator, RecentBatches, Span, top_weighted_features
 from autocode.models.linear import LinearSettings, LinearWeights, train_linear
 from autocode.models.params import check_params, constructor_params_model
 from autocode.models.saved import read_arrays, read_json, write_arrays, write_json
@@ -187,7 +187,9 @@ class TfidfModel:
         self.vectorizers_ = [vectorizer for vectorizer, _ in fitted]
         self.weights_ = weights
         self.labels_ = list(labels.codes_)
-        vars(self).pop("_word_feature_names", None)  # evidence cache of the old vocabulary
+        # Evidence caches of the old vocabulary.
+        vars(self).pop("_word_feature_names", None)
+        vars(self).pop("_word_rows", None)
         return self
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -197,43 +199,53 @@ class TfidfModel:
         return weights.predict_proba(self.transform(texts))
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """Features of `texts`; their word n-gram rows are remembered for `evidence_batch`."""
         self._fitted_weights()
-        return sp.hstack([v.transform(texts) for v in self.vectorizers_], format="csr")
+        blocks = [sp.csr_matrix(v.transform(texts)) for v in self.vectorizers_]
+        self._recent_word_rows().remember(texts, blocks[0])
+        return blocks[0] if len(blocks) == 1 else sp.hstack(blocks, format="csr")
 
     def evidence(self, text: str, label_indices: Sequence[int], top_n: int = 3) -> list[list[Span]]:
-        """For each label, the word n-grams adding most to its score, located in the text."""
+        """For each label, the note's word n-grams that weigh most for it (their weight in
+        the linear layer, positive ones only), located in the text.
+
+        Ranked by weight rather than by what they add to the score (weight times tf-idf
+        value): on CodiEsp-X a code's strongest words are where the coder marked it more
+        often than its most frequent ones (`bench/evidence.py`)."""
         return self.evidence_batch([text], [label_indices], top_n)[0]
 
     def evidence_batch(
         self, texts: Sequence[str], label_indices: Sequence[Sequence[int]], top_n: int = 3
     ) -> list[list[list[Span]]]:
-        """`evidence` of each note: the word vectorizer runs once over all of them, and each
-        note's labels are weighed together (one (n-grams, labels) block)."""
+        """`evidence` of each note: the word n-gram rows are those prediction computed for
+        the same texts (else the word vectorizer runs once over all of them), and every
+        (note, label) pair is weighed at once."""
         weights = self._fitted_weights()
         if len(texts) == 0:
             return []
-        rows = sp.csr_matrix(self.vectorizers_[0].transform(texts))
+        rows = self._recent_word_rows().find(texts)
+        if rows is None:
+            rows = sp.csr_matrix(self.vectorizers_[0].transform(texts))
         features = self._word_features()
+        notes = np.repeat(np.arange(len(texts)), [len(labels) for labels in label_indices])
+        labels = np.fromiter(
+            (label for note_labels in label_indices for label in note_labels), np.int64
+        )
+        best, values = top_weighted_features(rows, weights.coef, notes, labels, top_n)
+        best_of_pair, value_of_pair = iter(best.tolist()), iter(values.tolist())
         result = []
-        for i, (text, labels) in enumerate(zip(texts, label_indices, strict=True)):
-            indices = rows.indices[rows.indptr[i] : rows.indptr[i + 1]]
-            # (n-grams of the note, labels): each n-gram's weight times its tf-idf value.
-            contributions = (
-                rows.data[rows.indptr[i] : rows.indptr[i + 1], None]
-                * (weights.coef[np.ix_(indices, np.asarray(labels, np.int64))])
-            )
-            best = top_rows(contributions, top_n)
-            located = NgramLocator(text, TOKEN_PATTERN)
-            values = np.take_along_axis(contributions, best, axis=0).T.tolist()
-            names = indices[best].T.tolist()
+        for text, note_labels in zip(texts, label_indices, strict=True):
+            located = NgramLocator(text, TOKEN_PATTERN) if note_labels else None
             note_spans = []
-            for label_values, label_names in zip(values, names, strict=True):
+            for _ in note_labels:
                 label_spans = []
-                for contribution, name in zip(label_values, label_names, strict=True):
+                for name, weight in zip(next(best_of_pair), next(value_of_pair), strict=True):
+                    if name < 0 or weight <= 0:  # only what adds to the score is shown
+                        continue
                     feature = features[name]
-                    span = located.first(feature) if contribution > 0 else None
+                    span = located.first(feature) if located is not None else None
                     if span is not None:
-                        label_spans.append(Span(span[0], span[1], feature, contribution))
+                        label_spans.append(Span(span[0], span[1], feature, weight))
                 note_spans.append(label_spans)
             result.append(note_spans)
         return result
@@ -312,6 +324,10 @@ class TfidfModel:
                 )
             )
         return vectorizers
+
+    def _recent_word_rows(self) -> RecentBatches[sp.csr_matrix]:
+        recent: RecentBatches[sp.csr_matrix] = vars(self).setdefault("_word_rows", RecentBatches())
+        return recent
 
     def _word_features(self) -> list[str]:
         # Building the name list costs a pass over the vocabulary: once per model.
