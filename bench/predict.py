@@ -26,12 +26,21 @@ Archives are `bench/load.py`'s (synthetic, seed 0, 200 codes, 10k-row files), ca
 tfidf-lexicon Coder trained on CodiEsp (`bench/codiesp_coder.py`, cached), over an archive
 of the CodiEsp notes (English, every split) repeated to the requested size.
 
+Parts are the CLI's 1,000 notes, or fewer where the large archive would have under 20
+(every variant and archive of a run uses the same size): with 5 parts, 2 workers could
+never beat the 3 parts one of them codes. Each variant also reports its CPU seconds (its
+pool workers' included). On a busy machine the wall-clock speed-up of `--workers 2`
+says little (Linux's autogroup scheduling gives one session's processes one share of
+the CPU, however many they are); CPU seconds near `local`'s say that the workers add no
+work, so that on idle cores they scale.
+
 Per Coder, a `serve` child also measures what a served model pays: the Coder's size on
 disk, the seconds of the pyfunc's load (`Coder.load` and its warm-up), its first one-note
-request (`predict_frame` with evidence, as the pyfunc answers it) and the steady state
-after it (median of 50 one-note requests).
+request (`predict_frame` with evidence, as the pyfunc answers it), the steady state after
+it (p50 and p95 of 50 one-note requests, with evidence and without), and notes/s for
+requests of 100 notes, with evidence and without.
 
-    .venv/bin/python bench/predict.py [--coder demo|codiesp] [--notes 100000]
+    .venv/bin/python bench/predict.py [--coder demo|codiesp|all] [--notes 100000]
         [--small 10000] [--json]
 """
 
@@ -46,13 +55,19 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 # bench/load.py: the same cached archives and the same peak-RSS reading.
 from codiesp_coder import codiesp_coder_dir
 from load import OUT_DIR, archive_of, peak_rss_mib, print_ratios
 
+if TYPE_CHECKING:
+    from autocode.decisions.coder import Coder
+
 ROWS_PER_FILE = 10_000
-BATCH_SIZE = 1_000
+BATCH_SIZE = 1_000  # the CLI's default part size
+MIN_PARTS = 20  # a smaller archive is cut into smaller parts (not under MIN_BATCH_SIZE)
+MIN_BATCH_SIZE = 100
 TRAIN_NOTES, VALIDATION_NOTES, TRAIN_SEED = 4_000, 1_000, 1
 CODER_DIR = OUT_DIR / f"predict-coder-{TRAIN_NOTES}-seed{TRAIN_SEED}"
 RUNS_DIR = OUT_DIR / "predict-runs"
@@ -60,6 +75,7 @@ PEER = "bare"
 VARIANTS = (PEER, "local", "local-evidence", "local-2-workers", "spark")
 CODERS = ("demo", "codiesp")
 SERVE_REQUESTS = 50
+SERVE_BATCH, SERVE_BATCHES = 100, 5
 
 
 @dataclass(frozen=True)
@@ -69,6 +85,9 @@ class Measurement:
     seconds: float
     import_rss_mib: float  # interpreter, libraries and (for bare) the texts, before the clock
     peak_rss_mib: float
+    # User + system CPU of the process and its pool workers while the clock ran: what a
+    # variant costs whatever else the machine runs (Spark's JVM and workers not counted).
+    cpu_seconds: float
 
     @property
     def notes_per_second(self) -> float:
@@ -78,7 +97,7 @@ class Measurement:
 # ----------------------------------------------------------------------------- the model
 
 # Which Coder the variants load: set from `--coder` in this process and its children.
-CHOSEN = {"coder": "demo", "dir": ""}
+CHOSEN: dict[str, Any] = {"coder": "demo", "dir": "", "part_size": BATCH_SIZE}
 
 
 def coder_dir() -> Path:
@@ -162,6 +181,13 @@ def notes_archive(n_notes: int) -> Path:
 # ----------------------------------------------------------------------------- variants
 
 
+def part_size(large: int) -> int:
+    """The CLI's part size, or less when the large archive would have under `MIN_PARTS`:
+    with 5 parts, 2 workers could not go faster than the 3 parts one of them codes.
+    Every variant and archive of a run uses it, so that their time and memory compare."""
+    return max(MIN_BATCH_SIZE, min(BATCH_SIZE, large // MIN_PARTS))
+
+
 def bare(archive: Path, output: Path) -> Callable[[], int]:
     """Load the Coder and the texts now; the clock covers `predict_proba` alone."""
     import pyarrow.parquet as pq
@@ -178,7 +204,7 @@ def batch(workers: int, evidence: bool) -> Callable[[Path, Path], Callable[[], i
         from autocode.corpus.load import LoadOptions
         from autocode.infer.batch import BatchSettings, predict_archive
 
-        settings = BatchSettings(BATCH_SIZE, workers, evidence, queue_url=None)
+        settings = BatchSettings(CHOSEN["part_size"], workers, evidence, queue_url=None)
         model = str(coder_dir())
         return lambda: predict_archive(model, archive, output, LoadOptions(), settings).coded
 
@@ -190,7 +216,7 @@ def spark(archive: Path, output: Path) -> Callable[[], int]:
     from autocode.infer.batch import BatchSettings
     from autocode.infer.spark import predict_archive_spark
 
-    settings = BatchSettings(BATCH_SIZE, evidence=False, queue_url=None)
+    settings = BatchSettings(CHOSEN["part_size"], evidence=False, queue_url=None)
     model = str(coder_dir())
     return lambda: predict_archive_spark(model, archive, output, LoadOptions(), settings).coded
 
@@ -211,9 +237,21 @@ def measure_here(variant: str, archive: Path, output: Path) -> Measurement:
     """Run one variant in this process; meaningful only in a fresh process."""
     run = PREPARE[variant](archive, output)
     import_rss = peak_rss_mib()
+    cpu_before = cpu_seconds()
     started = time.perf_counter()
     notes = run()
-    return Measurement(variant, notes, time.perf_counter() - started, import_rss, peak_rss_mib())
+    seconds = time.perf_counter() - started
+    used = cpu_seconds() - cpu_before
+    return Measurement(variant, notes, seconds, import_rss, peak_rss_mib(), used)
+
+
+def cpu_seconds() -> float:
+    """User + system CPU of this process and of its children that have ended."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def measure(variant: str, n_notes: int) -> Measurement:
@@ -235,50 +273,79 @@ def measure(variant: str, n_notes: int) -> Measurement:
 
 
 def coder_args() -> list[str]:
-    """The Coder choice, for a child process."""
-    return ["--coder", CHOSEN["coder"], "--coder-dir", CHOSEN["dir"]]
+    """The Coder choice and the part size, for a child process."""
+    choice = ["--coder", CHOSEN["coder"], "--coder-dir", CHOSEN["dir"]]
+    return [*choice, "--part-size", str(CHOSEN["part_size"])]
 
 
 @dataclass(frozen=True)
 class Serving:
-    """What a served Coder pays: on disk, to load, for its first request and after."""
+    """What a served Coder pays: on disk, to load, for its first request and after.
+
+    One-note requests with evidence (the pyfunc's default) and without; then requests of
+    `SERVE_BATCH` notes, as notes per second.
+    """
 
     size_mib: float
     load_seconds: float
     first_request_seconds: float
     steady_p50_seconds: float
     steady_p95_seconds: float
+    plain_p50_seconds: float
+    plain_p95_seconds: float
+    batch_notes_per_second: float
+    plain_batch_notes_per_second: float
 
 
 def serve_here() -> Serving:
-    """Load the Coder and answer one-note requests as the pyfunc does; in a fresh process."""
-    import numpy as np
-    import pandas as pd
+    """Load the Coder and answer requests as the pyfunc does; in a fresh process."""
     import pyarrow.parquet as pq
 
-    from autocode.decisions.coder import Coder
-    from autocode.infer.pyfunc import predict_frame, warmed_up
+    from autocode.infer.pyfunc import load_for_serving
 
     directory = coder_dir()
     texts = pq.read_table(notes_archive(1_000), columns=["text"])["text"].to_pylist()
     size = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file()) / 2**20
     started = time.perf_counter()
-    coder = warmed_up(Coder.load(directory))  # as the pyfunc's load_context loads it
+    coder = load_for_serving(directory)  # as the pyfunc's load_context loads it
     loaded = time.perf_counter()
-    seconds = []
-    for k in range(SERVE_REQUESTS + 1):
-        frame = pd.DataFrame({"note_id": [str(k)], "text": [texts[k % len(texts)]]})
-        before = time.perf_counter()
-        predict_frame(coder, frame, evidence=True)
-        seconds.append(time.perf_counter() - before)
-    steady = np.array(seconds[1:])
+    one_note = [texts[k % len(texts) : k % len(texts) + 1] for k in range(SERVE_REQUESTS + 1)]
+    first, *steady = request_seconds(coder, one_note, evidence=True)
+    plain = request_seconds(coder, one_note[1:], evidence=False)
+    starts = range(0, SERVE_BATCH * SERVE_BATCHES, SERVE_BATCH)
+    batches = [texts[k : k + SERVE_BATCH] for k in starts]
+    notes = sum(len(batch) for batch in batches)
     return Serving(
         size,
         loaded - started,
-        seconds[0],
-        float(np.percentile(steady, 50)),
-        float(np.percentile(steady, 95)),
+        first,
+        *percentiles(steady),
+        *percentiles(plain),
+        notes / sum(request_seconds(coder, batches, evidence=True)),
+        notes / sum(request_seconds(coder, batches, evidence=False)),
     )
+
+
+def request_seconds(coder: Coder, requests: list[list[str]], *, evidence: bool) -> list[float]:
+    """Seconds of each request, answered by `predict_frame` as the pyfunc answers it."""
+    import pandas as pd
+
+    from autocode.infer.pyfunc import predict_frame
+
+    seconds = []
+    for k, texts in enumerate(requests):
+        frame = pd.DataFrame({"note_id": [f"{k}-{i}" for i in range(len(texts))], "text": texts})
+        before = time.perf_counter()
+        predict_frame(coder, frame, evidence=evidence)
+        seconds.append(time.perf_counter() - before)
+    return seconds
+
+
+def percentiles(seconds: list[float]) -> tuple[float, float]:
+    """p50 and p95."""
+    import numpy as np
+
+    return float(np.percentile(seconds, 50)), float(np.percentile(seconds, 95))
 
 
 def measure_serving() -> Serving:
@@ -312,14 +379,22 @@ def ratios(
         f"local notes/s ({large} notes; target >= 1000)": local.notes_per_second,
         f"local s ÷ bare s ({large} notes; target <= 1.3)": local.seconds / peer.seconds,
         f"local s ÷ bare s ({small} notes)": at["local", small].seconds / at[PEER, small].seconds,
+        f"local-evidence s ÷ bare s ({small} notes)": (
+            at["local-evidence", small].seconds / at[PEER, small].seconds
+        ),
         f"local-evidence notes/s ÷ local notes/s ({small} notes; target >= 0.6)": (
             at["local", small].seconds / at["local-evidence", small].seconds
         ),
         f"local peak RSS {large} ÷ {small} notes (target <= 1.2)": (
             local.peak_rss_mib / at["local", small].peak_rss_mib
         ),
-        f"local s ÷ local-2-workers s ({large} notes): speed-up": (
+        f"local s ÷ local-2-workers s ({large} notes): speed-up (target >= 1.6)": (
             local.seconds / at["local-2-workers", large].seconds
+        ),
+        # Near 1 when the workers add no work (no second load, no copies): then on idle
+        # cores the speed-up approaches the number of workers.
+        f"local-2-workers CPU s ÷ local CPU s ({large} notes)": (
+            at["local-2-workers", large].cpu_seconds / local.cpu_seconds
         ),
     }
     if ("spark", large) in at:
@@ -327,25 +402,32 @@ def ratios(
     summary["serve: first request s ÷ steady p50 s (target <= 2)"] = (
         serving.first_request_seconds / serving.steady_p50_seconds
     )
+    summary[f"serve {SERVE_BATCH}-note requests: evidence notes/s ÷ plain notes/s"] = (
+        serving.batch_notes_per_second / serving.plain_batch_notes_per_second
+    )
     return summary
 
 
 def print_report(results: list[Measurement], summary: dict[str, float], serving: Serving) -> None:
+    ms = 1000
     print(
         f"Coder {CHOSEN['coder']}: {serving.size_mib:.0f} MiB on disk, loads in "
         f"{serving.load_seconds:.2f} s; one-note request with evidence: first "
-        f"{serving.first_request_seconds * 1000:.0f} ms, then p50 "
-        f"{serving.steady_p50_seconds * 1000:.0f} ms, p95 "
-        f"{serving.steady_p95_seconds * 1000:.0f} ms"
+        f"{serving.first_request_seconds * ms:.0f} ms, then p50 "
+        f"{serving.steady_p50_seconds * ms:.0f} ms, p95 {serving.steady_p95_seconds * ms:.0f} ms; "
+        f"without evidence: p50 {serving.plain_p50_seconds * ms:.0f} ms, p95 "
+        f"{serving.plain_p95_seconds * ms:.0f} ms; {SERVE_BATCH}-note requests: "
+        f"{serving.batch_notes_per_second:.0f} notes/s with evidence, "
+        f"{serving.plain_batch_notes_per_second:.0f} without"
     )
     print(
-        f"{'variant':<16} {'notes':>7} {'seconds':>8} {'notes/s':>8} "
+        f"{'variant':<16} {'notes':>7} {'seconds':>8} {'notes/s':>8} {'CPU s':>7} "
         f"{'import MiB':>10} {'peak RSS MiB':>12}"
     )
     for m in results:
         print(
             f"{m.variant:<16} {m.notes:>7} {m.seconds:>8.2f} {m.notes_per_second:>8.0f} "
-            f"{m.import_rss_mib:>10.0f} {m.peak_rss_mib:>12.0f}"
+            f"{m.cpu_seconds:>7.2f} {m.import_rss_mib:>10.0f} {m.peak_rss_mib:>12.0f}"
         )
     print_ratios(summary)
 
@@ -355,16 +437,22 @@ def main() -> None:
     parser.add_argument("--notes", type=int, default=100_000, help="The large archive.")
     parser.add_argument("--small", type=int, default=10_000, help="The small archive.")
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
-    parser.add_argument("--coder", choices=CODERS, default="demo", help="The Coder to time.")
+    parser.add_argument(
+        "--coder", choices=(*CODERS, "all"), default="demo", help="The Coder to time, or all."
+    )
     parser.add_argument(
         "--coder-dir", default="", help="A saved Coder to time instead, on --coder's notes."
     )
+    parser.add_argument("--part-size", type=int, help=argparse.SUPPRESS)  # child
     parser.add_argument("--measure", choices=VARIANTS, help=argparse.SUPPRESS)  # child
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)  # child
     parser.add_argument("--archive", type=Path, help=argparse.SUPPRESS)  # child
     parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)  # child
     args = parser.parse_args()
+    if args.coder == "all" and args.coder_dir:
+        parser.error("--coder-dir names one Coder: give --coder demo or codiesp with it")
     CHOSEN["coder"], CHOSEN["dir"] = args.coder, args.coder_dir
+    CHOSEN["part_size"] = args.part_size or part_size(args.notes)
     if args.measure:
         print(json.dumps(asdict(measure_here(args.measure, args.archive, args.output))))
         return
@@ -372,16 +460,26 @@ def main() -> None:
         print(json.dumps(asdict(serve_here())))
         return
 
+    payloads = {}
+    for coder in CODERS if args.coder == "all" else (args.coder,):
+        CHOSEN["coder"] = coder
+        payloads[coder] = time_coder(args.small, args.notes, report=not args.json)
+    if args.json:
+        only = payloads if args.coder == "all" else payloads[args.coder]
+        print(json.dumps(only, ensure_ascii=False))
+
+
+def time_coder(small: int, large: int, *, report: bool) -> dict[str, Any]:
+    """Every variant and the serving figures of the chosen Coder; printed if `report`."""
     coder_dir()  # trained once, before any clock
     serving = measure_serving()
-    results = [measure(variant, n_notes) for variant, n_notes in plan(args.small, args.notes)]
-    summary = ratios(results, args.small, args.notes, serving)
-    if args.json:
-        rows = [{**asdict(m), "notes_per_second": m.notes_per_second} for m in results]
-        payload = {"results": rows, "serving": asdict(serving), "ratios": summary}
-        print(json.dumps(payload, ensure_ascii=False))
-    else:
+    results = [measure(variant, n_notes) for variant, n_notes in plan(small, large)]
+    summary = ratios(results, small, large, serving)
+    if report:
         print_report(results, summary, serving)
+        print()
+    rows = [{**asdict(m), "notes_per_second": m.notes_per_second} for m in results]
+    return {"results": rows, "serving": asdict(serving), "ratios": summary}
 
 
 if __name__ == "__main__":

@@ -385,3 +385,21 @@ def test_the_review_cap_lists_the_most_probable_and_keeps_predicted_codes(coder:
         "review cap: 2 more uncertain codes not listed",
         "no accepted code",
     ]
+
+
+def test_equal_probabilities_are_listed_in_label_order(coder: Coder) -> None:
+    codes = [E10_9, E11_9, I10]
+    hand = dataclasses.replace(
+        coder,
+        labels=LabelSpace.from_codes(codes),
+        thresholds=Thresholds(0.5, np.full(3, 0.5)),
+        policy=ReviewPolicy(np.full(3, 0.9), np.full(3, 0.1), 0.9, 0.9, True),
+    )
+    first, second = decide(hand, np.array([[0.4, 0.7, 0.4], [0.05, 0.95, 0.95]]))
+    assert [(p.code, p.probability) for p in first.predictions] == [
+        (E11_9, 0.7),
+        (E10_9, 0.4),
+        (I10, 0.4),
+    ]
+    assert first.reasons[:3] == [f"uncertain: {c}" for c in (E11_9, E10_9, I10)]
+    assert second.codes == [E11_9, I10]

@@ -69,6 +69,15 @@ def test_review_lists_keep_only_the_most_probable_uncertain_codes():
     assert restored.max_review_codes == 2
 
 
+def test_the_review_cap_breaks_ties_by_label_order():
+    probs = np.array([[0.5, 0.5, 0.5, 0.2], [0.3, 0.6, 0.3, 0.3], [0.3, 0.3, 0.95, 0.05]])
+    band = ReviewPolicy(np.full(4, 0.9), np.full(4, 0.1), 0.95, 0.95, True, max_review_codes=2)
+    # Row 0: three tied at 0.5, the first two stay. Row 1: 0.6, then the first 0.3.
+    # Row 2: two uncertain, within the cap; 0.95 accepted, 0.05 rejected.
+    expected = [[-1, -1, 0, 0], [-1, -1, 0, 0], [-1, -1, 1, 0]]
+    np.testing.assert_array_equal(band.classify(probs), expected)
+
+
 @pytest.mark.parametrize("cap", [0, 1.5, True, "3"])
 def test_a_bad_review_cap_is_named(cap: object) -> None:
     with pytest.raises(

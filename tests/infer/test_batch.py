@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -171,6 +172,30 @@ def test_two_workers_give_the_same_output_as_one(
     first = output_table(tmp_path / "one").select(columns).sort_by("note_id")
     second = output_table(tmp_path / "two").select(columns).sort_by("note_id")
     assert first.equals(second)
+
+
+def test_workers_code_with_the_jobs_loaded_coder_not_one_of_their_own(
+    coder_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    # The Coder's files are gone once the job starts coding: a worker that loaded its own
+    # copy would fail, one that shares the job's codes every part.
+    copy = tmp_path / "coder"
+    shutil.copytree(coder_dir, copy)
+
+    class RemoveCoderAtStart(RecordingProgress):
+        def start(self, total: int | None, done: int = 0) -> None:
+            shutil.rmtree(copy)
+            super().start(total, done)
+
+    settings = BatchSettings(batch_size=100, workers=2, evidence=False)
+    out = tmp_path / "out"
+    summary = predict_archive(
+        str(copy), archive, out, BATCH_OPTIONS, settings, RemoveCoderAtStart()
+    )
+    assert not copy.exists()
+    ids = output_table(out)["note_id"].to_pylist()
+    assert summary.parts_written == -(-summary.read // 100) > 1
+    assert len(ids) == len(set(ids)) == summary.coded > 0
 
 
 @pytest.mark.slow

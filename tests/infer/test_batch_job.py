@@ -87,6 +87,10 @@ def test_kill_9_of_the_parent_leaves_no_worker_and_the_resume_codes_each_note_on
         time.sleep(0.02)
     children = psutil.Process(process.pid).children(recursive=True)
     assert len(children) >= 2  # the pool's workers (and multiprocessing's helper)
+    # Forked workers close their copy of the job's lock: only the job holds the output.
+    held = [f.path for child in children for f in child.open_files()]
+    assert str(out / WORKERS_LOCK_FILE) in held
+    assert str(out / LOCK_FILE) not in held
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     _, alive = psutil.wait_procs(children, timeout=10)

@@ -10,6 +10,7 @@ Coder (`Coder.routing_facts`, stored at training time), not from the tabular.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -42,36 +43,76 @@ def _decisions(
     truncated: Sequence[bool] | None,
 ) -> list[Decision]:
     status = coder.policy.classify(probs)
-    predicted = coder.thresholds.apply(probs)
-    unlisted = coder.policy.unlisted_uncertain(probs)
-    codes = coder.labels.codes_
+    # Predicted codes are always listed, even where the review cap left them out.
+    listed = _Listed.of(probs, status, coder.thresholds.apply(probs), coder.labels.codes_)
+    unlisted = coder.policy.unlisted_uncertain(probs).tolist()
     decisions = []
     for row in range(probs.shape[0]):
-        # Predicted codes are always listed, even where the review cap left them out.
-        candidates = np.flatnonzero((status[row] != 0) | predicted[row])
-        order = candidates[np.argsort(-probs[row, candidates], kind="stable")]
-        predictions = [
-            Prediction(
-                code=codes[j],
-                probability=float(probs[row, j]),
-                accepted=bool(status[row, j] == ACCEPTED),
-                predicted=bool(predicted[row, j]),
-            )
-            for j in order
-        ]
+        predictions = listed.predictions(row)
         accepted = [p.code for p in predictions if p.accepted]
-        uncertain = [codes[j] for j in order if status[row, j] == UNCERTAIN]
         reasons = route_reasons(
             accepted,
-            uncertain,
+            listed.uncertain(row),
             truncated=bool(truncated and truncated[row]),
-            unlisted=int(unlisted[row]),
+            unlisted=unlisted[row],
             facts=coder.routing_facts,
         )
         decisions.append(Decision(accepted, predictions, REVIEW if reasons else AUTO, reasons))
     if texts is not None:
         _attach_evidence(coder, texts, decisions)
     return decisions
+
+
+@dataclass(frozen=True)
+class _Listed:
+    """The listed entries of every row, most probable first (ties: lower label first), as
+    Python lists cut by row: one sort for the whole batch, not one per note."""
+
+    bounds: list[int]  # row r's entries are [bounds[r], bounds[r + 1])
+    codes: list[str]
+    probabilities: list[float]
+    accepted: list[bool]
+    uncertain_flags: list[bool]
+    predicted: list[bool]
+
+    @classmethod
+    def of(
+        cls, probs: np.ndarray, status: np.ndarray, predicted: np.ndarray, codes: Sequence[str]
+    ) -> _Listed:
+        rows, columns = np.nonzero((status != 0) | predicted)
+        order = np.lexsort((-probs[rows, columns], rows))  # stable: equal ones by label
+        rows, columns = rows[order], columns[order]
+        per_row = np.bincount(rows, minlength=probs.shape[0])
+        entry_status = status[rows, columns]
+        return cls(
+            bounds=[0, *np.cumsum(per_row).tolist()],
+            codes=[codes[j] for j in columns.tolist()],
+            probabilities=probs[rows, columns].tolist(),
+            accepted=(entry_status == ACCEPTED).tolist(),
+            uncertain_flags=(entry_status == UNCERTAIN).tolist(),
+            predicted=predicted[rows, columns].tolist(),
+        )
+
+    def predictions(self, row: int) -> list[Prediction]:
+        cut = slice(self.bounds[row], self.bounds[row + 1])
+        return [
+            Prediction(code, probability, accepted, predicted)
+            for code, probability, accepted, predicted in zip(
+                self.codes[cut],
+                self.probabilities[cut],
+                self.accepted[cut],
+                self.predicted[cut],
+                strict=True,
+            )
+        ]
+
+    def uncertain(self, row: int) -> list[str]:
+        cut = slice(self.bounds[row], self.bounds[row + 1])
+        return [
+            code
+            for code, uncertain in zip(self.codes[cut], self.uncertain_flags[cut], strict=True)
+            if uncertain
+        ]
 
 
 def _attach_evidence(coder: Coder, texts: Sequence[str], decisions: list[Decision]) -> None:

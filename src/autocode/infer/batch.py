@@ -14,6 +14,7 @@ and the resume check, whatever address loaded it.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import os
@@ -21,7 +22,7 @@ import shutil
 import time
 from collections import Counter, deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -125,15 +126,16 @@ def _code_parts(
     settings: BatchSettings,
     progress: ProgressSink | None,
 ) -> BatchSummary:
-    if progress is not None:
-        total = count_rows(input_path, options)
-        progress.start(total, rows_in_finished_parts(output_dir, settings.batch_size, total))
     summary = BatchSummary()
-    report = LoadReport()
-    canonicalizer = canonicalizer_for(options, Quarantine(), report)
-    parts = split_into_parts(read_raw_rows(input_path, options, report), settings.batch_size)
     worker_settings = job.worker_settings(output_dir, settings)
-    with _PartRunner(settings.workers, worker_settings, job.coder, summary, progress) as run:
+    # The runner first: its workers are forked before this job starts any thread.
+    with _PartRunner(settings.workers, worker_settings, job, summary, progress) as run:
+        if progress is not None:
+            total = count_rows(input_path, options)
+            progress.start(total, rows_in_finished_parts(output_dir, settings.batch_size, total))
+        report = LoadReport()
+        canonicalizer = canonicalizer_for(options, Quarantine(), report)
+        parts = split_into_parts(read_raw_rows(input_path, options, report), settings.batch_size)
         for index, rows in parts:
             part = prepare_part(index, rows, canonicalizer, output_dir, summary)
             if part is not None:
@@ -166,12 +168,12 @@ class Job:
     version: str
     manifest: dict[str, Any]
     existing: dict[str, Any] | None  # the manifest an earlier run left, if any
+    lock_descriptor: int  # of the output lock; forked workers close their copy
 
     def worker_settings(
         self, output_dir: Path, settings: BatchSettings
     ) -> coding_worker.WorkerSettings:
         return coding_worker.WorkerSettings(
-            str(self.coder_dir),
             self.model_uri,
             self.version,
             str(output_dir),
@@ -203,17 +205,31 @@ def open_job(
 
         check_queue(settings.queue_url)
     coder_dir = resolve_coder_dir(model_uri)
-    coder = Coder.load(coder_dir)
-    digest = coder_digest(coder_dir)
+    coder, digest, input_digest = load_and_fingerprint(coder_dir, input_path)
     version = model_identity(digest)
-    manifest = start_manifest(model_uri, version, digest, input_path, options, settings)
+    manifest = start_manifest(
+        model_uri, version, digest, input_digest, input_path, options, settings
+    )
     manifest |= manifest_extras
     make_private_dir(output_dir)
-    with output_lock(output_dir):
+    with output_lock(output_dir) as lock_descriptor:
         existing = read_manifest(output_dir)
         if existing is not None:
             check_same_job(existing, manifest, output_dir)
-        yield Job(model_uri, coder_dir, coder, version, manifest, existing)
+        yield Job(model_uri, coder_dir, coder, version, manifest, existing, lock_descriptor)
+
+
+def load_and_fingerprint(coder_dir: Path, input_path: Path) -> tuple[Coder, str, str]:
+    """The Coder, its digest and the input's: the files are hashed while the Coder loads.
+
+    Hashing and file reads release the GIL, so on a second core the fingerprints cost
+    the job no time. The threads end here, before any worker is forked.
+    """
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="fingerprint") as hashing:
+        coder_hash = hashing.submit(coder_digest, coder_dir)
+        input_hash = hashing.submit(source_digest, input_path)
+        coder = Coder.load(coder_dir)
+        return coder, coder_hash.result(), input_hash.result()
 
 
 def refuse_output_inside_input(input_path: Path, output_dir: Path) -> None:
@@ -276,30 +292,55 @@ class _PartRunner:
         self,
         workers: int,
         settings: coding_worker.WorkerSettings,
-        coder: Coder,
+        job: Job,
         summary: BatchSummary,
         progress: ProgressSink | None,
     ) -> None:
         self.workers = workers
         self.settings = settings
-        self.coder = coder
+        self.job = job
         self.summary = summary  # every finished part's counts are added here
         self.progress = progress
         self.pending: deque[tuple[int, Future[PartResult], int]] = deque()
         self.pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> _PartRunner:
-        if self.workers == 1:
-            coding_worker.use_coder(self.settings, self.coder)
-        else:
-            # spawn, not fork: forking a process that runs Arrow threads can deadlock.
-            self.pool = ProcessPoolExecutor(
-                self.workers,
-                mp_context=get_context("spawn"),
-                initializer=coding_worker.load_worker,
-                initargs=(self.settings, os.getpid()),
-            )
+        coding_worker.use_coder(self.settings, self.job.coder)
+        # What is alive now (above all the Coder: vocabularies, lexicon, hundreds of
+        # thousands of objects) is set out of the garbage collector's reach for the job.
+        # Each full collection would walk it all again, and cost routing a part as much
+        # as routing itself; in a forked worker it would also write to every page that
+        # holds one of them, unsharing the Coder.
+        gc.freeze()
+        try:
+            if self.workers > 1:
+                self.pool = self._forked_pool()
+        except BaseException:
+            gc.unfreeze()
+            raise
         return self
+
+    def _forked_pool(self) -> ProcessPoolExecutor:
+        """Workers forked now, sharing the loaded Coder copy-on-write: no worker loads it
+        again or holds its own copy of the weights.
+
+        Forked before the job reads anything or shows progress, so no thread of the job
+        (Arrow's readers, the progress display) can hold a lock a worker would then wait
+        on forever.
+        """
+        pool = ProcessPoolExecutor(
+            self.workers,
+            mp_context=get_context("fork"),
+            initializer=coding_worker.start_forked_worker,
+            initargs=(os.getpid(), self.job.lock_descriptor),
+        )
+        try:
+            # A fork pool forks all its workers at its first task: this one.
+            pool.submit(os.getpid).result()
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
+        return pool
 
     def __call__(self, job: PartJob, rows: int) -> None:
         """Code one part of `rows` input rows (its notes plus its quarantined rows)."""
@@ -339,19 +380,26 @@ class _PartRunner:
         )
 
     def __exit__(self, *exc: object) -> None:
-        if self.pool is None:
-            return
         try:
-            while self.pending and exc[0] is None:
+            if self.pool is not None:
+                self._drain(self.pool, cancel=exc[0] is not None)
+        finally:
+            gc.unfreeze()
+
+    def _drain(self, pool: ProcessPoolExecutor, cancel: bool) -> None:
+        """Collect the parts still in flight (unless the job failed), then end the pool."""
+        try:
+            while self.pending and not cancel:
                 self._collect_oldest()
         finally:
-            self.pool.shutdown(wait=True, cancel_futures=exc[0] is not None)
+            pool.shutdown(wait=True, cancel_futures=cancel)
 
 
 def start_manifest(
     model_uri: str,
     version: str,
     digest: str,
+    input_digest: str,
     input_path: Path,
     options: LoadOptions,
     settings: BatchSettings,
@@ -361,7 +409,7 @@ def start_manifest(
         "model_version": version,
         "coder_digest": digest,
         "input": str(input_path),
-        "input_digest": source_digest(input_path),
+        "input_digest": input_digest,
         "settings": {
             "batch_size": settings.batch_size,
             "evidence": settings.evidence,

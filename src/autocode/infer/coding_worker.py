@@ -13,16 +13,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from threadpoolctl import threadpool_limits
+
 from autocode.decisions.coder import Coder
 from autocode.decisions.records import REVIEW, Decision, to_arrow
 from autocode.decisions.routing import decide
-from autocode.infer.locking import hold_as_worker
+from autocode.infer.locking import hold_as_worker, release_inherited_lock
 from autocode.infer.output import part_name, write_atomically
 
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    coder_dir: str
     model_uri: str
     model_version: str
     output_dir: str
@@ -58,12 +59,20 @@ _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _PARENT_POLL_S = 1.0
 
 
-def load_worker(settings: WorkerSettings, parent_pid: int) -> None:
-    """Pool initializer: tie the worker's life to the job's, then load the Coder once."""
+def start_forked_worker(parent_pid: int, inherited_lock: int) -> None:
+    """Pool initializer of a worker forked from the job after `use_coder`.
+
+    The worker codes with the job's own Coder, shared copy-on-write: nothing is loaded
+    again. It dies with the job, holds the output only through `_workers.lock`, and
+    runs its numerical libraries on one thread, since the workers fill the cores.
+    """
     die_with_parent(parent_pid)
+    release_inherited_lock(inherited_lock)
+    if _state is None:
+        raise RuntimeError("a coding worker must be forked after use_coder")
     # The descriptor stays open, and the shared lock held, until the process exits.
-    hold_as_worker(Path(settings.output_dir))
-    use_coder(settings, Coder.load(Path(settings.coder_dir)))
+    hold_as_worker(Path(_state.settings.output_dir))
+    threadpool_limits(1)
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -94,7 +103,7 @@ def use_coder(settings: WorkerSettings, coder: Coder) -> None:
 
 def code_part(job: PartJob) -> PartResult:
     if _state is None:
-        raise RuntimeError("code_part called before load_worker/use_coder")
+        raise RuntimeError("code_part called before use_coder")
     settings, coder = _state.settings, _state.coder
     decisions: list[Decision] = []
     if job.texts:

@@ -32,8 +32,12 @@ class OutputInUseError(Exception):
 
 
 @contextmanager
-def output_lock(output_dir: Path) -> Iterator[None]:
-    """Hold the output directory for this job; refuse it if another job holds it."""
+def output_lock(output_dir: Path) -> Iterator[int]:
+    """Hold the output directory for this job; refuse it if another job holds it.
+
+    Yields the lock's descriptor: a forked worker inherits it, and closes its copy
+    (`release_inherited_lock`) so that only the job itself holds the directory.
+    """
     path = output_dir / LOCK_FILE
     descriptor = _open_lock_file(path)
     try:
@@ -45,7 +49,7 @@ def output_lock(output_dir: Path) -> Iterator[None]:
                 "wait for it to finish or choose another --output"
             ) from None
         wait_for_orphan_workers(output_dir)
-        yield
+        yield descriptor
     finally:
         os.close(descriptor)  # closing the last descriptor releases the lock
 
@@ -78,6 +82,15 @@ def hold_as_worker(output_dir: Path) -> int:
     return descriptor
 
 
+def release_inherited_lock(descriptor: int) -> None:
+    """Called in a forked worker: close its copy of the job's lock descriptor.
+
+    The lock lives as long as any copy of the descriptor is open; a worker that kept
+    one would hold the output after its job was killed, until it died itself.
+    """
+    os.close(descriptor)
+
+
 def _open_lock_file(path: Path) -> int:
-    # O_CLOEXEC: a spawned worker must not inherit the job's exclusive lock.
+    # O_CLOEXEC: a program the job starts (Spark's JVM) must not inherit the job's lock.
     return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
