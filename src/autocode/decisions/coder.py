@@ -68,7 +68,8 @@ class Coder:
         its threshold); empty lists when the Coder has no open part."""
         if self.open_codes is None:
             return [[] for _ in texts]
-        return self.open_codes.propose(texts, self.labels.codes_)
+        counts = dict(zip(self.labels.codes_, self.labels.counts_.tolist(), strict=True))
+        return self.open_codes.propose(texts, counts)
 
     def predicted_codes(self, probs: np.ndarray) -> list[list[str]]:
         """Codes at or above their tuned decision threshold."""

@@ -21,7 +21,8 @@ proposals. Where none did, every open proposal goes to review.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
@@ -39,6 +40,7 @@ from autocode.knowledge.candidates import (
     icd10cm_index,
 )
 from autocode.knowledge.context import FAMILY, HYPOTHETICAL, NEGATED
+from autocode.knowledge.terms import code_group
 
 DEFAULT_BLOCKING = (NEGATED, HYPOTHETICAL, FAMILY)
 OPEN_FEATURES = (
@@ -53,6 +55,7 @@ OPEN_FEATURES = (
     "billable",
     "code_length",
     "log_note_candidates",
+    "log_family_train_count",
 )
 REGULARIZATION = 1.0  # the logistic regression's C, on standardised features
 FORMAT_VERSION = 1
@@ -83,21 +86,21 @@ class OpenCodes:
     accept_threshold: float | None  # from here accepted without review; None: never
     report: dict[str, Any]  # out-of-fold figures of the fit, and the name sources' versions
 
-    def propose(self, texts: Sequence[str], closed: Sequence[str]) -> list[list[OpenProposal]]:
-        """Per note, the open-part codes (not in `closed`) at or above `threshold`,
-        most probable first."""
+    def propose(self, texts: Sequence[str], closed: Mapping[str, int]) -> list[list[OpenProposal]]:
+        """Per note, the open-part codes at or above `threshold`, most probable first;
+        `closed` maps the label space's codes to their training counts."""
         return [
             [p for p in proposals if p.probability >= self.threshold]
             for proposals in self.score(texts, closed)
         ]
 
-    def score(self, texts: Sequence[str], closed: Sequence[str]) -> list[list[OpenProposal]]:
+    def score(self, texts: Sequence[str], closed: Mapping[str, int]) -> list[list[OpenProposal]]:
         """Per note, every open-part candidate with its calibrated probability."""
         index = icd10cm_index(frozenset(self.blocking))
-        closed_codes = set(closed)
+        known = KnownCodes.of(closed)
         result = []
         for text in texts:
-            codes, X, spans = open_candidates(index, text, closed_codes)
+            codes, X, spans = open_candidates(index, text, known)
             probs = self.probability(X)
             order = np.argsort(-probs, kind="stable")
             result.append([OpenProposal(codes[k], float(probs[k]), spans[k]) for k in order])
@@ -144,14 +147,39 @@ class OpenCodes:
         )
 
 
+@dataclass(frozen=True)
+class KnownCodes:
+    """The codes training showed (never proposed as open codes) and how many training
+    notes coded each family (`code_group`): an unseen code of a familiar family is likelier."""
+
+    codes: frozenset[str]
+    family_counts: Mapping[str, int]
+
+    @classmethod
+    def of(cls, counts: Mapping[str, int]) -> KnownCodes:
+        families: Counter[str] = Counter()
+        for code, count in counts.items():
+            families[code_group(code)] += count
+        return cls(frozenset(counts), families)
+
+
 def open_candidates(
-    index: CandidateIndex, text: str, closed: set[str]
+    index: CandidateIndex, text: str, known: KnownCodes
 ) -> tuple[list[str], np.ndarray, list[tuple[tuple[int, int], ...]]]:
-    """The note's ICD-10-CM candidates outside `closed`: codes, (codes, OPEN_FEATURES)
+    """The note's ICD-10-CM candidates outside `known`: codes, (codes, OPEN_FEATURES)
     features, and each one's mention spans."""
     found = index.candidates(text)
-    kept = [c for code, c in found.items() if code not in closed]
-    X = np.array([candidate_features(c, len(found)) for c in kept], np.float64)
+    kept = [c for code, c in found.items() if code not in known.codes]
+    X = np.array(
+        [
+            [
+                *candidate_features(c, len(found)),
+                np.log1p(known.family_counts.get(code_group(c.code), 0)),
+            ]
+            for c in kept
+        ],
+        np.float64,
+    )
     return (
         [c.code for c in kept],
         X.reshape(len(kept), len(OPEN_FEATURES)),
@@ -160,7 +188,8 @@ def open_candidates(
 
 
 def candidate_features(candidate: Candidate, note_candidates: int) -> list[float]:
-    """The OPEN_FEATURES of one candidate of a note with `note_candidates` candidates."""
+    """The OPEN_FEATURES of one candidate of a note with `note_candidates` candidates,
+    but for its family's training count (`open_candidates` adds that)."""
     return [
         np.log1p(candidate.affirmed),
         np.log1p(candidate.blocked),
@@ -251,9 +280,10 @@ def held_out_candidates(
     codes: list[str] = []
     missed = 0
     for fit_rows, held_rows in folds:
-        seen = {code for i in fit_rows for code in code_lists[i]}
+        seen = Counter(code for i in fit_rows for code in set(code_lists[i]))
+        known = KnownCodes.of(seen)
         for i in held_rows:
-            note_codes, X, _ = open_candidates(index, texts[i], seen)
+            note_codes, X, _ = open_candidates(index, texts[i], known)
             note_gold = {c for c in code_lists[i] if c.startswith("ICD10CM:") and c not in seen}
             features.append(X)
             gold.extend(code in note_gold for code in note_codes)
