@@ -39,10 +39,10 @@ from autocode.knowledge.candidates import (
     CandidateIndex,
     icd10cm_index,
 )
-from autocode.knowledge.context import FAMILY, HYPOTHETICAL, NEGATED
+from autocode.knowledge.context import NOT_CODED
 from autocode.knowledge.terms import code_group
 
-DEFAULT_BLOCKING = (NEGATED, HYPOTHETICAL, FAMILY)
+DEFAULT_BLOCKING = NOT_CODED
 OPEN_FEATURES = (
     "log_affirmed",
     "log_blocked",

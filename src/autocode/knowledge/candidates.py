@@ -181,7 +181,12 @@ class CandidateIndex:
         return found
 
     def candidates(self, text: str) -> dict[str, Candidate]:
-        """Per code, the mentions that support it, then the codes the hierarchy adds.
+        """Per code with an affirmed mention, what supports it, then the codes the
+        hierarchy adds."""
+        return _with_hierarchy(self.mentioned(text))
+
+    def mentioned(self, text: str) -> dict[str, Candidate]:
+        """Every code whose names the note mentions, blocked mentions counted apart.
 
         Two names of one code found at overlapping places ("heart failure" inside
         "congestive heart failure") are one mention of it, the longer name's.
@@ -206,7 +211,7 @@ class CandidateIndex:
                 candidate.in_order |= mention.in_order
                 ambiguity = len(name.codes)
                 candidate.ambiguity = min(candidate.ambiguity or ambiguity, ambiguity)
-        return _with_hierarchy(direct)
+        return direct
 
     def _inside_longer(self, mention: Mention, mentions: Sequence[Mention]) -> bool:
         """Whether a longer name was found around `mention` ("plaque psoriasis" around
