@@ -148,13 +148,15 @@ def code_automation(scored: Scored) -> dict[str, float]:
 
 def mattering_ece(scored: Scored, columns: np.ndarray | None = None) -> dict[str, float]:
     """ECE (10 bins) over the pairs that matter: probability >= 0.01 or in a note's top 10
-    (restricted to `columns` if given), with how many pairs that is."""
+    with a non-zero probability (restricted to `columns` if given), with how many pairs
+    that is. An open code never proposed has probability 0: not a candidate."""
     probs = scored.probs if columns is None else scored.probs[:, columns]
     gold = scored.gold.toarray() if columns is None else scored.gold.toarray()[:, columns]
     mask = probs >= MATTERING_PROBABILITY
     if probs.shape[1]:
         top = np.argsort(-probs, axis=1, kind="stable")[:, :MATTERING_TOP_K]
         np.put_along_axis(mask, top, True, axis=1)
+        mask &= probs > 0
     p, g = probs[mask].astype(np.float64), gold[mask]
     if not p.size:
         return {"ece": 0.0, "pairs": 0}
