@@ -309,10 +309,8 @@ def default_child(code: str) -> str | None:
     whose description says "unspecified" or "without complications"; None if none does."""
     if not _in_tabular(code):
         return None
-    cm = icd10cm._tabular()
-    value = code.split(":", 1)[1]
-    for child in cm.get_children(value):
-        description = str(cm.get_description(child)).lower()
+    for child in icd10cm.children(code.split(":", 1)[1]):
+        description = (icd10cm.describe_value(child) or "").lower()
         if "unspecified" in description or "without complication" in description:
             return f"{ICD10CM}:{child}"
     return None
@@ -326,16 +324,11 @@ def _in_tabular(code: str) -> bool:
 def icd10cm_names() -> dict[str, list[str]]:
     """Every ICD-10-CM code's names: tabular description, inclusion terms and includes
     notes, then the CMS long name where it differs."""
-    cm = icd10cm._tabular()
     cms = cms_cm_names()
     names: dict[str, list[str]] = {}
-    for value in cm.get_all_codes(True):
-        if not value[:1].isalpha() or "-" in value:  # chapters and blocks are not codes
-            continue
+    for value in icd10cm.tabular_values():
         code = f"{ICD10CM}:{value}"
-        listed = [str(cm.get_description(value))]
-        listed += [str(t) for t in cm.get_inclusion_term(value)]
-        listed += [str(t) for t in cm.get_includes(value)]
+        listed = icd10cm.listed_names(value)
         if code in cms:
             listed.append(cms[code])
         names[code] = list(dict.fromkeys(listed))
