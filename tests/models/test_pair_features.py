@@ -10,7 +10,14 @@ import pytest
 import scipy.sparse as sp
 
 from autocode.knowledge import CodeKnowledge, LabelTerms
-from autocode.models.matcher import MATCHER_FEATURES, CodeFacts, matcher_features
+from autocode.labels import LabelSpace
+from autocode.models.matcher import (
+    CONTEXT_FEATURES,
+    MATCHER_FEATURES,
+    CodeFacts,
+    MatcherModel,
+    matcher_features,
+)
 from autocode.models.rerank import (
     SCORE_FEATURES,
     LabelRerankers,
@@ -105,3 +112,25 @@ def test_label_rerankers_score_columns_as_each_systems_reranker_scores_the_stack
     assert np.allclose(spread.predict_proba(columns, n_notes), expected, rtol=1e-6, atol=0)
     with pytest.raises(ValueError, match="4 feature columns; the re-rankers weigh 5"):
         spread.predict_proba(columns[:4], n_notes)
+
+
+def test_context_features_count_affirmed_mentions_and_flag_negated_only_ones() -> None:
+    codes = ["ICD10CM:I10", "ICD10CM:R50.9", "ICD10CM:Z83.3"]
+    texts = [
+        "Essential hypertension. Hypertension again.",
+        "No fever.",
+        "Family history of diabetes mellitus. Fever today.",
+    ]
+    Y = np.array([[1, 0, 0], [0, 0, 0], [0, 1, 1]])
+    model = MatcherModel(context_features=True).fit(texts, Y, labels=LabelSpace.from_codes(codes))
+    assert model.pair_feature_names == MATCHER_FEATURES + CONTEXT_FEATURES
+    features = model.pair_features(texts)
+    assert features.shape == (3, 3, len(MATCHER_FEATURES) + 2)
+    affirmed, only_in_context = features[..., -2], features[..., -1]
+    # Two mentions of I10's names in note 0; "No fever" is negated; note 2 has both.
+    assert affirmed[0].tolist() == pytest.approx([math.log(3), 0.0, 0.0])
+    assert only_in_context[1].tolist() == [0.0, 1.0, 0.0]
+    assert affirmed[2].tolist() == pytest.approx([0.0, math.log(2), math.log(2)])
+    assert only_in_context[2].tolist() == [0.0, 0.0, 0.0]
+    # Off by default: the features a saved stack learned stay as they were.
+    assert MatcherModel().pair_feature_names == MATCHER_FEATURES

@@ -240,7 +240,8 @@ def test_flatten_gives_dotted_string_params() -> None:
     assert flat["tracking.log_model"] == "True"
     # One entry per leaf: every field of every section, and nothing else.
     sections = ("data", "labels", "codes", "calibration", "thresholds", "routing", "tracking")
-    expected_keys = {"name", "seed", "crossfit_folds", "model.name"}
+    expected_keys = {"name", "seed", "crossfit_folds", "model.name", "open_codes"}
+    assert flat["open_codes"] == "None"  # no open part: one leaf
     expected_keys |= {"model.params.epochs", "model.params.char_ngram_range"}
     for section in sections:
         fields = type(getattr(config, section)).model_fields

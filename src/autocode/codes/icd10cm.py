@@ -41,6 +41,26 @@ def inclusion_terms(code: str) -> list[str]:
     return [str(term) for term in _tabular().get_inclusion_term(_tabular_value(code))]
 
 
+def tabular_values() -> list[str]:
+    """Every category, subcategory and code of the tabular (dotted), in tabular order;
+    chapters and blocks left out."""
+    return [name for name in _tabular().get_all_codes(True) if _is_code_item(name)]
+
+
+def children(value: str) -> list[str]:
+    """The dotted values one level below the tabular value `value`, in order."""
+    return [str(name) for name in _tabular().get_children(value)]
+
+
+def listed_names(value: str) -> list[str]:
+    """The description, inclusion terms and includes notes of the tabular value `value`
+    (as `tabular_values` gives it), as the tabular lists them."""
+    cm = _tabular()
+    names = [str(cm.get_description(value))]
+    names += [str(term) for term in cm.get_inclusion_term(value)]
+    return names + [str(note) for note in cm.get_includes(value)]
+
+
 def parent(code: str) -> str | None:
     """The nearest enclosing code (`ICD10CM:N44.8` → `ICD10CM:N44`); None for a category."""
     found = ancestors(code)

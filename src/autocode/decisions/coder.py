@@ -1,8 +1,10 @@
 """The Coder: everything inference needs, saved and loaded as one directory.
 
-model + LabelSpace + calibration + thresholds + review policy, and the ICD-10-CM facts
-routing needs about its codes (`RoutingFacts`). Loading it needs no training data and
-reads no code table; `predict_proba` returns calibrated probabilities.
+model + LabelSpace + calibration + thresholds + review policy, the ICD-10-CM facts
+routing needs about its codes (`RoutingFacts`), and optionally the open part: codes
+beyond the label space that the code names in a note propose (`OpenCodes`). Loading it
+needs no training data and reads no code table (an open part builds its index of code
+names on first use); `predict_proba` returns calibrated probabilities.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from autocode.decisions.calibration import Calibrator, calibrator_from_dict
+from autocode.decisions.open_codes import OpenCodes, OpenProposal
 from autocode.decisions.policy import ReviewPolicy
 from autocode.decisions.routing_facts import RoutingFacts
 from autocode.decisions.thresholds import Thresholds
@@ -50,6 +53,8 @@ class Coder:
     # Facts of the label space's codes, from training; None (a Coder saved before they
     # were stored) makes routing look each note's codes up in the tabular.
     routing_facts: RoutingFacts | None = None
+    # Codes beyond the label space, proposed from the names a note mentions; None: none.
+    open_codes: OpenCodes | None = None
 
     def raw_proba(self, texts: Sequence[str]) -> np.ndarray:
         return self.model.predict_proba(texts)
@@ -57,6 +62,14 @@ class Coder:
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Calibrated probabilities, one column per code of the label space."""
         return self.calibrator.transform(self.raw_proba(texts))
+
+    def open_proposals(self, texts: Sequence[str]) -> list[list[OpenProposal]]:
+        """Per note, the open part's proposals (codes outside the label space at or above
+        its threshold); empty lists when the Coder has no open part."""
+        if self.open_codes is None:
+            return [[] for _ in texts]
+        counts = dict(zip(self.labels.codes_, self.labels.counts_.tolist(), strict=True))
+        return self.open_codes.propose(texts, counts)
 
     def predicted_codes(self, probs: np.ndarray) -> list[list[str]]:
         """Codes at or above their tuned decision threshold."""
@@ -97,6 +110,7 @@ class Coder:
             "policy": self.policy.to_dict(),
             "info": self.info,
             "routing_facts": None if self.routing_facts is None else self.routing_facts.to_dict(),
+            "open_codes": None if self.open_codes is None else self.open_codes.to_dict(),
         }
         (directory / CODER_FILE).write_text(json.dumps(state), encoding="utf-8")
 
@@ -125,4 +139,7 @@ class Coder:
             routing_facts=None
             if state.get("routing_facts") is None
             else RoutingFacts.from_dict(state["routing_facts"]),
+            open_codes=None
+            if state.get("open_codes") is None
+            else OpenCodes.from_dict(state["open_codes"]),
         )

@@ -5,6 +5,10 @@ Coder's review band and no rule fires. Rules: ICD-10-CM Excludes1 pairs both
 accepted, a non-billable (header) ICD-10-CM code accepted, no accepted code,
 a note longer than the model reads (truncated). The rules' ICD-10-CM facts come from the
 Coder (`Coder.routing_facts`, stored at training time), not from the tabular.
+
+A Coder with an open part (`decisions.open_codes`) also lists codes outside its label
+space; each goes to review ("unseen code") unless its calibrated probability reaches the
+open part's `accept_threshold`, where out-of-fold precision met the routing target.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from autocode.decisions.coder import Coder
+from autocode.decisions.open_codes import OpenProposal
 from autocode.decisions.policy import ACCEPTED, UNCERTAIN
 from autocode.decisions.records import AUTO, REVIEW, Decision, EvidenceSpan, Prediction
 from autocode.decisions.routing_facts import RoutingFacts
@@ -27,13 +32,18 @@ def decide(
     texts: Sequence[str] | None = None,
     *,
     truncated: Sequence[bool] | None = None,
+    open_proposals: Sequence[Sequence[OpenProposal]] | None = None,
 ) -> list[Decision]:
     """One decision per row of calibrated probabilities; with `texts`, evidence spans too.
 
     `truncated[i]` says the model read only part of note i (see `Coder.truncated`).
+    `open_proposals[i]` are note i's codes beyond the label space (`Coder.open_proposals`);
+    when not given, they are proposed from `texts` where the Coder has an open part.
     """
+    if open_proposals is None:
+        open_proposals = coder.open_proposals(texts) if texts is not None else None
     with collector_paused():  # records and spans: many small objects, no cycles
-        return _decisions(coder, probs, texts, truncated)
+        return _decisions(coder, probs, texts, truncated, open_proposals)
 
 
 def _decisions(
@@ -41,6 +51,7 @@ def _decisions(
     probs: np.ndarray,
     texts: Sequence[str] | None,
     truncated: Sequence[bool] | None,
+    open_proposals: Sequence[Sequence[OpenProposal]] | None,
 ) -> list[Decision]:
     status = coder.policy.classify(probs)
     # Predicted codes are always listed, even where the review cap left them out.
@@ -49,6 +60,13 @@ def _decisions(
     decisions = []
     for row in range(probs.shape[0]):
         predictions = listed.predictions(row)
+        unseen: list[str] = []
+        for proposal in open_proposals[row] if open_proposals is not None else []:
+            auto = coder.open_codes is not None and coder.open_codes.is_auto(proposal.probability)
+            spans = [EvidenceSpan(a, b, proposal.probability) for a, b in proposal.spans]
+            predictions.append(Prediction(proposal.code, proposal.probability, auto, True, spans))
+            if not auto:
+                unseen.append(proposal.code)
         accepted = [p.code for p in predictions if p.accepted]
         reasons = route_reasons(
             accepted,
@@ -56,6 +74,7 @@ def _decisions(
             truncated=bool(truncated and truncated[row]),
             unlisted=unlisted[row],
             facts=coder.routing_facts,
+            unseen=unseen,
         )
         decisions.append(Decision(accepted, predictions, REVIEW if reasons else AUTO, reasons))
     if texts is not None:
@@ -116,10 +135,14 @@ class _Listed:
 
 
 def _attach_evidence(coder: Coder, texts: Sequence[str], decisions: list[Decision]) -> None:
-    """Every note's spans in one batch: the model explains them together, not note by note."""
-    codes = [[p.code for p in decision.predictions] for decision in decisions]
+    """Every note's spans in one batch: the model explains them together, not note by note.
+    Open-part codes (outside the label space) keep the name mentions they were proposed for."""
+    known = set(coder.labels.codes_)
+    codes = [[p.code for p in decision.predictions if p.code in known] for decision in decisions]
     for decision, spans in zip(decisions, coder.evidence_batch(texts, codes), strict=True):
         for prediction in decision.predictions:
+            if prediction.code not in known:
+                continue
             prediction.evidence = [
                 EvidenceSpan(span.start, span.end, span.weight) for span in spans[prediction.code]
             ]
@@ -132,16 +155,19 @@ def route_reasons(
     truncated: bool = False,
     unlisted: int = 0,
     facts: RoutingFacts | None = None,
+    unseen: Sequence[str] = (),
 ) -> list[str]:
     """Every reason a note needs review; empty means it can be auto-coded.
 
     `unlisted` counts uncertain codes beyond the policy's review cap (not in `uncertain`).
+    `unseen` are codes beyond the label space proposed but not accepted (the open part).
     `facts` answer the ICD-10-CM rules; where they are None or do not cover an accepted
     code (a hand-built Coder's), the accepted codes are looked up in the tabular.
     """
     if facts is None or not facts.covers(accepted):
         facts = RoutingFacts.for_codes(accepted)
     reasons = [f"uncertain: {code}" for code in uncertain]
+    reasons += [f"unseen code: {code} (outside the label space)" for code in unseen]
     if unlisted:
         reasons.append(f"review cap: {unlisted} more uncertain codes not listed")
     if truncated:

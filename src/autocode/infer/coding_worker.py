@@ -112,6 +112,8 @@ def code_part(job: PartJob) -> PartResult:
             coder.predict_proba(job.texts),
             job.texts if settings.evidence else None,
             truncated=coder.truncated(job.texts),
+            # Codes beyond the label space are proposed with or without evidence spans.
+            open_proposals=coder.open_proposals(job.texts),
         )
     return finish_part(_state, job, decisions)
 

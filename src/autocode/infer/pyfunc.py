@@ -73,7 +73,13 @@ def predict_frame(coder: Coder, notes: pd.DataFrame, *, evidence: bool = True) -
         return pd.DataFrame({column: [] for column in OUTPUT_COLUMNS})
     probs = coder.predict_proba(texts)
     evidence_texts = texts if evidence else None
-    decisions = decide(coder, probs, evidence_texts, truncated=coder.truncated(texts))
+    decisions = decide(
+        coder,
+        probs,
+        evidence_texts,
+        truncated=coder.truncated(texts),
+        open_proposals=coder.open_proposals(texts),  # with or without evidence spans
+    )
     return pd.DataFrame(
         {
             "note_id": note_ids,

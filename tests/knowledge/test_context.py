@@ -1,0 +1,68 @@
+"""ConText trigger rules: each context, scope ends, pseudo-triggers, and the quick test."""
+
+from __future__ import annotations
+
+import pytest
+
+from autocode.knowledge.context import (
+    FAMILY,
+    HISTORICAL,
+    HYPOTHETICAL,
+    NEGATED,
+    context_scopes,
+    contexts_at,
+    has_trigger,
+)
+
+
+def contexts_of(sentence: str, mention: str) -> frozenset[str]:
+    start = sentence.index(mention)
+    return contexts_at(context_scopes(sentence), start, start + len(mention))
+
+
+@pytest.mark.parametrize(
+    ("sentence", "mention", "expected"),
+    [
+        ("No fever or chills.", "fever", {NEGATED}),
+        ("The patient denies chest pain.", "chest pain", {NEGATED}),
+        ("There was no evidence of metastasis.", "metastasis", {NEGATED}),
+        ("Pneumonia was ruled out.", "Pneumonia", {NEGATED}),  # a backward trigger
+        ("Return if fever develops.", "fever", {HYPOTHETICAL}),
+        ("Family history of colon cancer.", "colon cancer", {FAMILY}),
+        ("Her mother had breast cancer.", "breast cancer", {FAMILY}),
+        ("History of duodenal ulcer.", "duodenal ulcer", {HISTORICAL}),
+        ("He has essential hypertension.", "hypertension", set()),
+    ],
+)
+def test_each_context_is_found_where_its_trigger_governs(
+    sentence: str, mention: str, expected: set[str]
+) -> None:
+    assert contexts_of(sentence, mention) == expected
+
+
+def test_a_terminator_ends_the_scope() -> None:
+    sentence = "No fever but persistent cough."
+    assert contexts_of(sentence, "fever") == {NEGATED}
+    assert contexts_of(sentence, "cough") == frozenset()
+
+
+def test_a_backward_trigger_stops_at_a_terminator_before_it() -> None:
+    sentence = "Cough persists however pneumonia was ruled out."
+    assert contexts_of(sentence, "pneumonia") == {NEGATED}
+    assert contexts_of(sentence, "Cough") == frozenset()
+
+
+def test_a_pseudo_trigger_does_not_negate() -> None:
+    assert contexts_of("No increase in tumour size.", "tumour") == frozenset()
+    assert contexts_of("Gram negative bacilli in the culture.", "bacilli") == frozenset()
+
+
+def test_scopes_carry_the_sentence_offset() -> None:
+    (scope,) = context_scopes("no fever", offset=100)
+    assert (scope.context, scope.start, scope.end) == (NEGATED, 102, 108)
+
+
+def test_trigger_words_inside_other_words_do_not_trigger() -> None:
+    assert context_scopes("Known ifosfamide nephrotoxicity.") == []
+    assert not has_trigger("Known ifosfamide nephrotoxicity.")
+    assert has_trigger("Family history of diabetes")
