@@ -203,7 +203,7 @@ def open_job(
 
         check_queue(settings.queue_url)
     coder_dir = resolve_coder_dir(model_uri)
-    coder = Coder.load(coder_dir)
+    coder = Coder.load(coder_dir).for_batch_coding()
     digest = coder_digest(coder_dir)
     version = model_identity(digest)
     manifest = start_manifest(model_uri, version, digest, input_path, options, settings)

@@ -63,7 +63,7 @@ def load_worker(settings: WorkerSettings, parent_pid: int) -> None:
     die_with_parent(parent_pid)
     # The descriptor stays open, and the shared lock held, until the process exits.
     hold_as_worker(Path(settings.output_dir))
-    use_coder(settings, Coder.load(Path(settings.coder_dir)))
+    use_coder(settings, Coder.load(Path(settings.coder_dir)).for_batch_coding())
 
 
 def die_with_parent(parent_pid: int) -> None:

@@ -35,7 +35,9 @@ class CoderPyfunc(PythonModel):
     """
 
     def load_context(self, context: Any) -> None:
-        self.coder = warmed_up(Coder.load(Path(context.artifacts[CODER_ARTIFACT])))
+        # The batch-coding copy (int8 on CPUs): Spark and serving both code in batches.
+        coder = Coder.load(Path(context.artifacts[CODER_ARTIFACT]))
+        self.coder = warmed_up(coder.for_batch_coding())
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
         evidence = (params or {}).get("evidence", PREDICT_PARAMS["evidence"])

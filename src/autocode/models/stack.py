@@ -12,6 +12,7 @@ a stack by configuration:
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ from autocode.knowledge.label_terms import note_blocks
 from autocode.labels import LabelSpace
 from autocode.models.base import (
     CodingModel,
+    CopiesForBatchCoding,
     DescribesPairColumns,
     DescribesPairs,
     ExplainsPredictions,
@@ -248,6 +250,16 @@ class StackModel:
         model.labels_ = state["labels"]
         model.system_columns_ = system_columns(model.labels_)
         return model
+
+    def for_batch_coding(self) -> Self:
+        """A copy whose base models are their batch-coding copies where they have one."""
+        bases, _ = self._fitted()
+        fast = copy.copy(self)
+        fast.bases_ = [
+            base.for_batch_coding() if isinstance(base, CopiesForBatchCoding) else base
+            for base in bases
+        ]
+        return fast
 
     def _specs(self) -> list[ModelSpec]:
         return [ModelSpec.model_validate(spec) for spec in self.base_models]

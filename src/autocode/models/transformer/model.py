@@ -60,8 +60,9 @@ class TransformerModel:
     the encoder's. A step holds notes up to `token_budget` encoder tokens; with
     `validation`, training stops after `patience` epochs without a better
     `early_stopping_metric` and keeps the best epoch's weights. `checkpoint_dir`: a fit
-    killed mid-way resumes there from its last finished epoch. `cache_dir` (frozen mode):
-    token states kept on disk, reused by later fits on the same notes and encoder.
+    killed mid-way resumes there from its last finished epoch. `cache_dir`: tokenised
+    training notes (a `datasets` map) and, in frozen mode, token states kept on disk,
+    reused by later fits on the same notes, tokenizer and encoder.
 
     Parameters
     ----------
@@ -133,8 +134,11 @@ class TransformerModel:
         Folder for a checkpoint after each epoch, one subfolder per run (settings and
         data), so a killed fit resumes from its last finished epoch. None: none kept.
     cache_dir : str or None, default None
-        Frozen mode: folder of each note's token states, named by encoder weights and
-        note chunks (not text), reused by later fits. None: states stay in memory.
+        Folder of the tokenised training and validation notes (Arrow files of a
+        `datasets` map, named by a digest of tokenizer, chunking settings and texts)
+        and, in frozen mode, of each note's token states (named by encoder weights and
+        note chunks), all reused by later fits; no note text is written. None: both
+        stay in memory.
     progress : bool, default True
         Show a progress bar per epoch with loss and tokens per second.
     seed : int, default 0
@@ -245,14 +249,16 @@ class TransformerModel:
             self.dropout,
         ).to(accelerator.device)
         self._initialise_head(head, encoder, tokenizer, space, gold, accelerator.device)
+        cache = None if self.cache_dir is None else Path(self.cache_dir)
         train_notes = features.ChunkInputs(
-            self._chunk(tokenizer, texts, chunking), tokenizer.pad_token_id
+            self._chunk_dataset(tokenizer, texts, chunking, cache), tokenizer.pad_token_id
         )
         validation_notes = (
             None
             if validation is None
             else features.ChunkInputs(
-                self._chunk(tokenizer, validation[0], chunking), tokenizer.pad_token_id
+                self._chunk_dataset(tokenizer, validation[0], chunking, cache),
+                tokenizer.pad_token_id,
             )
         )
         _set_trainable(encoder, self.mode, self.top_k)
@@ -261,7 +267,6 @@ class TransformerModel:
         validation_features: features.Features | None = validation_notes
         if self.mode == "frozen":
             budget, device = self.token_budget, accelerator.device
-            cache = None if self.cache_dir is None else Path(self.cache_dir)
             train_features = features.cache_states(encoder, train_notes, budget, device, cache)
             if validation_notes is not None:
                 validation_features = features.cache_states(
@@ -338,6 +343,12 @@ class TransformerModel:
         quantized.best_epoch_ = self.best_epoch_
         quantized._int8 = True
         return quantized
+
+    def for_batch_coding(self) -> TransformerModel:
+        """The int8 copy where inference runs on the CPU; this model itself on a GPU."""
+        if self._int8 or self._inference_device().type != "cpu":
+            return self
+        return self.quantized()
 
     def truncated(self, texts: Sequence[str]) -> list[bool]:
         """Whether each note has more than `max_document_tokens` tokens (the rest unread)."""
@@ -451,11 +462,15 @@ class TransformerModel:
     def _chunk(
         self, tokenizer: Any, texts: Sequence[str], settings: ChunkSettings
     ) -> list[ChunkedNote]:
-        cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
-        return [
-            chunk_note(tokens, settings, cls_id, sep_id)
-            for tokens in tokenize(tokenizer, texts, settings.max_tokens)
-        ]
+        return _chunked(tokenizer, tokenize(tokenizer, texts, settings.max_tokens), settings)
+
+    def _chunk_dataset(
+        self, tokenizer: Any, texts: Sequence[str], settings: ChunkSettings, cache: Path | None
+    ) -> list[ChunkedNote]:
+        """Training notes: tokenised by a `datasets` map, cached on disk in `cache`."""
+        from autocode.models.transformer.token_data import tokenized_notes
+
+        return _chunked(tokenizer, tokenized_notes(tokenizer, texts, settings, cache), settings)
 
     def _initialise_head(
         self,
@@ -512,6 +527,13 @@ def _runtime() -> Any:
             "pip install -c constraints.txt -e '.[transformer]'"
         ) from None
     return torch
+
+
+def _chunked(
+    tokenizer: Any, notes: Sequence[NoteTokens], settings: ChunkSettings
+) -> list[ChunkedNote]:
+    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+    return [chunk_note(tokens, settings, cls_id, sep_id) for tokens in notes]
 
 
 def _set_trainable(encoder: PreTrainedModel, mode: str, top_k: int) -> None:
