@@ -470,7 +470,8 @@ class TransformerModel:
         """Training notes: tokenised by a `datasets` map, cached on disk in `cache`."""
         from autocode.models.transformer.token_data import tokenized_notes
 
-        return _chunked(tokenizer, tokenized_notes(tokenizer, texts, settings, cache), settings)
+        notes = tokenized_notes(tokenizer, texts, settings, cache, self.progress)
+        return _chunked(tokenizer, notes, settings)
 
     def _initialise_head(
         self,

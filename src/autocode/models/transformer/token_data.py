@@ -11,7 +11,8 @@ so nothing a note says is written in clear.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,17 @@ def tokenized_notes(
     texts: Sequence[str],
     settings: ChunkSettings,
     cache_dir: Path | None = None,
+    progress: bool = True,
 ) -> list[NoteTokens]:
     """Each note's tokens, as `tokenize` gives them; read from `cache_dir` when a run with
     the same tokenizer, settings and texts wrote them there, written there otherwise."""
+    with _progress_bars(progress):
+        return _map_tokens(tokenizer, texts, settings, cache_dir)
+
+
+def _map_tokens(
+    tokenizer: Any, texts: Sequence[str], settings: ChunkSettings, cache_dir: Path | None
+) -> list[NoteTokens]:
     from datasets import Dataset, Features, List, Value
 
     notes = Dataset.from_dict({"text": list(texts)})
@@ -75,6 +84,26 @@ def token_cache_key(tokenizer: Any, settings: ChunkSettings, texts: Sequence[str
         encoded = text.encode()
         digest.update(len(encoded).to_bytes(8, "big") + encoded)
     return digest.hexdigest()[:32]
+
+
+@contextmanager
+def _progress_bars(show: bool) -> Iterator[None]:
+    """`datasets` shows a bar per map unless bars are off, a global setting: turned off
+    only for the map, and only when they were on."""
+    from datasets.utils.tqdm import (
+        are_progress_bars_disabled,
+        disable_progress_bars,
+        enable_progress_bars,
+    )
+
+    turn_off = not show and not are_progress_bars_disabled()
+    if turn_off:
+        disable_progress_bars()
+    try:
+        yield
+    finally:
+        if turn_off:
+            enable_progress_bars()
 
 
 def _tokenize_batch(batch: dict[str, list[str]], tokenizer: Any, max_tokens: int) -> dict[str, Any]:
