@@ -1,0 +1,66 @@
+"""The batch-coding copy: the int8 encoder on the CPU, alone and inside a stack."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from autocode.models import StackModel, TfidfModel
+from autocode.models.base import CopiesForBatchCoding
+from autocode.models.transformer import TransformerModel
+from autocode.models.transformer.encoder import TINY_BERT
+
+if TYPE_CHECKING:
+    from conftest import TinyCorpus
+
+TINY: dict[str, Any] = {
+    "model_name_or_path": TINY_BERT,
+    "mode": "full",
+    "chunk_length": 16,
+    "chunk_stride": 10,
+    "token_budget": 256,
+    "epochs": 3,
+    "learning_rate": 1e-2,
+    "device": "cpu",
+    "progress": False,
+}
+INT8_TOLERANCE = 0.05
+
+
+def int8_modules(model: TransformerModel) -> int:
+    return sum("quantized" in type(m).__module__ for m in model.network_.encoder.modules())
+
+
+def test_a_transformer_on_the_cpu_codes_batches_in_int8(tiny_corpus: TinyCorpus) -> None:
+    model = TransformerModel(**TINY).fit(
+        tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels
+    )
+    assert isinstance(model, CopiesForBatchCoding)
+    fast = model.for_batch_coding()
+    assert int8_modules(fast) > 0 and int8_modules(model) == 0
+    assert fast.for_batch_coding() is fast  # already the fast copy
+    texts = tiny_corpus.heldout_texts
+    np.testing.assert_allclose(
+        fast.predict_proba(texts), model.predict_proba(texts), atol=INT8_TOLERANCE
+    )
+
+
+def test_a_stack_codes_batches_with_its_bases_copies(tiny_corpus: TinyCorpus) -> None:
+    bases = [{"name": "tfidf", "params": {"epochs": 3}}, {"name": "transformer", "params": TINY}]
+    stack = StackModel(base_models=bases, inner_folds=2)
+    stack.fit(tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels)
+    fast = stack.for_batch_coding()
+    assert isinstance(fast.bases_[0], TfidfModel) and fast.bases_[0] is stack.bases_[0]
+    assert int8_modules(fast.bases_[1]) > 0 and int8_modules(stack.bases_[1]) == 0
+    assert fast.rerankers_ is stack.rerankers_ and fast.labels_ == stack.labels_
+    texts = tiny_corpus.heldout_texts
+    eager, int8 = stack.predict_proba(texts), fast.predict_proba(texts)
+    assert not np.array_equal(eager, int8)
+    np.testing.assert_allclose(int8, eager, atol=INT8_TOLERANCE)
+    spans = fast.evidence(texts[0], [tiny_corpus.heldout_labels[0]])
+    assert spans[0]  # the copy still explains: spans inside the note
+    assert all(0 <= span.start < span.end <= len(texts[0]) for span in spans[0])
