@@ -10,7 +10,8 @@ counted (codes never seen in training are misses). micro-F1 is at the best globa
 threshold for each model (the same oracle for all); macro-F1 per training-frequency
 bucket (codes by training notes: unseen, 1, 2-5, 6-50, >50) is at that same threshold,
 over the bucket's codes that are gold or predicted on dev. Models with a batch-coding
-copy (int8 on the CPU) are also scored through it, as `autocode predict` codes.
+copy (int8 on the CPU) are also scored through it, as `autocode predict` codes; a
+transformer also through its ONNX Runtime copy when the `onnx` extra is installed.
 
     python bench/transformer.py [--data DIR] [--modes frozen] [--speed-modes frozen,top_k_layers]
         [--encoder NAME_OR_PATH] [--epochs N] [--cache-dir DIR] [--stack] [--json]
@@ -182,7 +183,20 @@ def _inference(
         entry["int8_map"] = int8_scores["map"]
         entry["int8_micro_f1"] = int8_scores["micro_f1"]
         entry["int8_max_abs_difference"] = float(np.abs(int8 - eager).max())
+    if isinstance(model, TransformerModel) and _onnx_installed():
+        onnx_model = model.onnx_copy()
+        onnx_s, onnx = _timed(lambda: onnx_model.predict_proba(texts))
+        entry["inference_notes_per_second_onnx"] = len(texts) / onnx_s
+        entry["onnx_speedup"] = eager_s / onnx_s
+        entry["onnx_map"] = _scores(scored, onnx, counts)["map"]
+        entry["onnx_max_abs_difference"] = float(np.abs(onnx - eager).max())
     return entry
+
+
+def _onnx_installed() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
 
 
 def _training_speed(
@@ -280,6 +294,11 @@ def _table(results: dict[str, Any]) -> str:
                 f"{entry['inference_notes_per_second_int8']:.1f} int8 "
                 f"({entry['int8_speedup']:.2f}x; MAP {entry['int8_map']:.3f}, "
                 f"micro-F1 {entry['int8_micro_f1']:.3f})"
+            )
+        if "onnx_speedup" in entry:
+            line += (
+                f"; {entry['inference_notes_per_second_onnx']:.1f} onnx "
+                f"({entry['onnx_speedup']:.2f}x; MAP {entry['onnx_map']:.3f})"
             )
         lines.append(line)
         buckets = entry["macro_f1_by_bucket"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -47,6 +48,28 @@ def test_a_transformer_on_the_cpu_codes_batches_in_int8(tiny_corpus: TinyCorpus)
     np.testing.assert_allclose(
         fast.predict_proba(texts), model.predict_proba(texts), atol=INT8_TOLERANCE
     )
+
+
+def test_the_onnx_copy_scores_and_explains_as_eager_does(
+    tiny_corpus: TinyCorpus, tmp_path: Path
+) -> None:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    model = TransformerModel(**{**TINY, "max_document_tokens": 40})
+    model.fit(tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels)
+    onnx = model.onnx_copy()
+    assert type(onnx.network_.encoder).__name__ == "OnnxEncoder"
+    long = " ".join(tiny_corpus.texts[:12])  # several chunks, truncated at 40 tokens
+    texts = [*tiny_corpus.heldout_texts, long, ""]  # batches of unequal, padded chunks
+    np.testing.assert_allclose(onnx.predict_proba(texts), model.predict_proba(texts), atol=1e-5)
+    labels = [0, 2]
+    for got, expected in zip(
+        onnx.evidence(long, labels), model.evidence(long, labels), strict=True
+    ):
+        assert [(s.start, s.end) for s in got] == [(s.start, s.end) for s in expected]
+    assert onnx.truncated(texts) == model.truncated(texts) and model.truncated([long]) == [True]
+    with pytest.raises(ValueError, match="onnx inference copy is not saved"):
+        onnx.save(tmp_path / "onnx")
 
 
 def test_a_stack_codes_batches_with_its_bases_copies(tiny_corpus: TinyCorpus) -> None:
