@@ -11,7 +11,7 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# Every install goes through constraints.txt so torch stays the local CPU wheel.
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,spark,review,transformer]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,spark,review,transformer,onnx]'
 	touch $@
 
 install: $(BIN)/.installed
