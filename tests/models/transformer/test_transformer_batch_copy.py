@@ -44,20 +44,23 @@ def test_a_transformer_on_the_cpu_codes_batches_in_int8(tiny_corpus: TinyCorpus)
     fast = model.for_batch_coding()
     assert int8_modules(fast) > 0 and int8_modules(model) == 0
     assert fast.for_batch_coding() is fast  # already the fast copy
+    model.batch_inference = "eager"
+    assert model.for_batch_coding() is model
     texts = tiny_corpus.heldout_texts
     np.testing.assert_allclose(
         fast.predict_proba(texts), model.predict_proba(texts), atol=INT8_TOLERANCE
     )
 
 
-def test_the_onnx_copy_scores_and_explains_as_eager_does(
+def test_the_onnx_batch_copy_scores_and_explains_as_eager_does(
     tiny_corpus: TinyCorpus, tmp_path: Path
 ) -> None:
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
     model = TransformerModel(**{**TINY, "max_document_tokens": 40})
     model.fit(tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels)
-    onnx = model.onnx_copy()
+    model.batch_inference = "onnx"
+    onnx = model.for_batch_coding()
     assert type(onnx.network_.encoder).__name__ == "OnnxEncoder"
     long = " ".join(tiny_corpus.texts[:12])  # several chunks, truncated at 40 tokens
     texts = [*tiny_corpus.heldout_texts, long, ""]  # batches of unequal, padded chunks

@@ -48,7 +48,7 @@ FORMAT_VERSION = 1
 Mode = Literal["frozen", "top_k_layers", "full"]
 Head = Literal["label_attention", "mean", "max"]
 # Settings that change how long a run takes or where it writes, not what it learns.
-NOT_IN_RUN_IDENTITY = ("checkpoint_dir", "cache_dir", "progress")
+NOT_IN_RUN_IDENTITY = ("checkpoint_dir", "cache_dir", "progress", "batch_inference")
 
 
 class TransformerModel:
@@ -130,6 +130,11 @@ class TransformerModel:
         (mainly for GPUs that support them).
     device : {"auto", "cpu"}, default "auto"
         "auto": a GPU when one is available, else the CPU; "cpu": the CPU always.
+    batch_inference : {"int8", "onnx", "eager"}, default "int8"
+        How batch coding (`autocode predict`, Spark, the pyfunc model) runs the encoder
+        on a CPU: dynamic int8 (fastest; scores shift a little from those the
+        thresholds were tuned on), ONNX Runtime (float32, same scores as eager; needs
+        the `onnx` extra) or eager PyTorch. On a GPU, always eager.
     checkpoint_dir : str or None, default None
         Folder for a checkpoint after each epoch, one subfolder per run (settings and
         data), so a killed fit resumes from its last finished epoch. None: none kept.
@@ -173,6 +178,7 @@ class TransformerModel:
         patience: int = 3,
         mixed_precision: Literal["no", "fp16", "bf16"] = "no",
         device: Literal["auto", "cpu"] = "auto",
+        batch_inference: Literal["int8", "onnx", "eager"] = "int8",
         checkpoint_dir: str | None = None,
         cache_dir: str | None = None,
         progress: bool = True,
@@ -200,6 +206,7 @@ class TransformerModel:
         self.patience = patience
         self.mixed_precision = mixed_precision
         self.device = device
+        self.batch_inference = batch_inference
         self.checkpoint_dir = checkpoint_dir
         self.cache_dir = cache_dir
         self.progress = progress
@@ -361,10 +368,14 @@ class TransformerModel:
         return fast
 
     def for_batch_coding(self) -> TransformerModel:
-        """The int8 copy where inference runs on the CPU; this model itself on a GPU."""
-        if self._copy_kind is not None or self._inference_device().type != "cpu":
+        """On the CPU, the copy `batch_inference` names; this model itself on a GPU."""
+        if (
+            self._copy_kind is not None
+            or self.batch_inference == "eager"
+            or self._inference_device().type != "cpu"
+        ):
             return self
-        return self.quantized()
+        return self.onnx_copy() if self.batch_inference == "onnx" else self.quantized()
 
     def truncated(self, texts: Sequence[str]) -> list[bool]:
         """Whether each note has more than `max_document_tokens` tokens (the rest unread)."""
