@@ -1,13 +1,20 @@
 """The transformer coder on CodiEsp (English): training speed per mode, CPU inference
-eager vs dynamic int8, peak memory, and dev quality against the TF-IDF baseline.
+eager vs dynamic int8, peak memory, and dev quality against the TF-IDF baselines.
 
-Peer: `tfidf` (configs/tfidf.yaml's stage-1 settings), trained and scored in the same run.
-Both train on CodiEsp train; `transformer` early-stops on a 10% slice of train; both are
-scored on dev with every dev gold code counted (codes never seen in training are misses).
-micro-F1 is at the best global threshold for each model (the same oracle for both).
+Peers, trained and scored in the same run: `tfidf` (configs/tfidf.yaml's stage-1
+settings) and `tfidf-lexicon` (configs/tfidf.yaml's model); with `--stack`, also the stack
+of configs/stack-transformer.yaml (tfidf + matcher + transformer): what it gains over
+`tfidf-lexicon` is what the transformer adds. All train on CodiEsp train; `transformer`
+early-stops on a 10% slice of train; all are scored on dev with every dev gold code
+counted (codes never seen in training are misses). micro-F1 is at the best global
+threshold for each model (the same oracle for all); macro-F1 per training-frequency
+bucket (codes by training notes: unseen, 1, 2-5, 6-50, >50) is at that same threshold,
+over the bucket's codes that are gold or predicted on dev. Models with a batch-coding
+copy (int8 on the CPU) are also scored through it, as `autocode predict` codes; a
+transformer also through its ONNX Runtime copy when the `onnx` extra is installed.
 
     python bench/transformer.py [--data DIR] [--modes frozen] [--speed-modes frozen,top_k_layers]
-        [--encoder NAME_OR_PATH] [--epochs N] [--cache-dir DIR] [--json]
+        [--encoder NAME_OR_PATH] [--epochs N] [--cache-dir DIR] [--stack] [--json]
 """
 
 from __future__ import annotations
@@ -27,11 +34,13 @@ from autocode import metrics
 from autocode.config import load_config
 from autocode.corpus.load import LoadOptions, load_notes
 from autocode.labels import GoldWithUnseen, LabelSpace, gold_with_unseen
-from autocode.models import TfidfModel, TransformerModel
+from autocode.models import StackModel, TfidfLexiconModel, TfidfModel, TransformerModel
 from autocode.models.transformer.training import F1_THRESHOLDS
 
 REPO = Path(__file__).resolve().parents[1]
 SPEED_NOTES = 16  # notes per speed measurement: a few steps, not an epoch
+# Training notes per code (upper bounds, inclusive) naming each frequency bucket.
+FREQUENCY_BUCKETS = {"unseen": 0, "1": 1, "2-5": 5, "6-50": 50, ">50": np.inf}
 
 
 def main() -> None:
@@ -48,6 +57,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--out", type=Path, help="also write the results so far here, per step")
     parser.add_argument("--limit", type=int, help="first N notes of each split (smoke tests)")
+    parser.add_argument("--stack", action="store_true", help="also configs/stack-transformer.yaml")
+    parser.add_argument("--stack-epochs", type=int, help="its transformer's (default: config's)")
+    parser.add_argument("--stack-inner-folds", type=int, help="its inner folds (default: config's)")
     args = parser.parse_args()
 
     train_texts, train_codes = _notes(args.data, "train", args.limit)
@@ -69,33 +81,43 @@ def main() -> None:
     }
     _save(results, args.out)
     scored = gold_with_unseen(space, dev_codes)
+    counts = np.concatenate([space.counts_, np.zeros(scored.unseen, dtype=np.int64)])
     results["dev"] = {}
-    started = time.perf_counter()
-    peer = TfidfModel(**_tfidf_params()).fit(train_texts, Y, labels=space)
-    results["dev"]["tfidf"] = {
-        **_scores(scored, peer.predict_proba(dev_texts)),
-        "fit_seconds": time.perf_counter() - started,
+    peers: dict[str, Any] = {
+        "tfidf": lambda: TfidfModel(**_tfidf_params()),
+        "tfidf-lexicon": lambda: TfidfLexiconModel(**_config_params("tfidf.yaml")),
     }
-    _save(results, args.out)
+    for name, make in peers.items():
+        started = time.perf_counter()
+        peer = make().fit(train_texts, Y, labels=space)
+        results["dev"][name] = {
+            **_scores(scored, peer.predict_proba(dev_texts), counts),
+            "fit_seconds": time.perf_counter() - started,
+        }
+        _save(results, args.out)
     for mode in (m for m in args.modes.split(",") if m):
         model, seconds = _fit_for_dev(mode, train_texts, Y, space, common, args)
-        eager_s, eager = _timed(lambda m=model: m.predict_proba(dev_texts))
         entry = {
-            **_scores(scored, eager),
+            **_inference(model, dev_texts, scored, counts),
             "fit_seconds": seconds,
             "best_epoch": model.best_epoch_,
             "epochs_run": len(model.history_),
-            "inference_notes_per_second_eager": len(dev_texts) / eager_s,
         }
-        if model._inference_device().type == "cpu":
-            int8_model = model.quantized()
-            int8_s, int8 = _timed(lambda m=int8_model: m.predict_proba(dev_texts))
-            int8_scores = _scores(scored, int8)
-            entry["inference_notes_per_second_int8"] = len(dev_texts) / int8_s
-            entry["int8_speedup"] = eager_s / int8_s
-            entry["int8_map"] = int8_scores["map"]
-            entry["int8_micro_f1"] = int8_scores["micro_f1"]
         results["dev"][f"transformer-{mode}"] = entry
+        _save(results, args.out)
+    if args.stack:
+        started = time.perf_counter()
+        stack = _stack_transformer(args, common).fit(train_texts, Y, labels=space)
+        results["dev"]["stack-transformer"] = {
+            **_inference(stack, dev_texts, scored, counts),
+            "fit_seconds": time.perf_counter() - started,
+            "inner_folds": stack.inner_folds,
+            "transformer_epochs": next(
+                spec["params"]["epochs"]
+                for spec in stack.base_models
+                if spec["name"] == "transformer"
+            ),
+        }
         _save(results, args.out)
     results["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     results["gpu"] = _gpu_memory()
@@ -116,9 +138,65 @@ def _notes(root: Path, split: str, limit: int | None) -> tuple[list[str], list[l
 
 
 def _tfidf_params() -> dict[str, Any]:
-    config = load_config(REPO / "configs" / "tfidf.yaml")
-    params = config.model.params
-    return dict(params["tfidf"]) if config.model.name == "tfidf-lexicon" else dict(params)
+    params = _config_params("tfidf.yaml")
+    return dict(params["tfidf"]) if "tfidf" in params else params
+
+
+def _config_params(name: str) -> dict[str, Any]:
+    return dict(load_config(REPO / "configs" / name).model.params)
+
+
+def _stack_transformer(args: argparse.Namespace, common: dict[str, Any]) -> StackModel:
+    """configs/stack-transformer.yaml's stack, its transformer with this run's encoder,
+    token budget, precision and state cache; fewer epochs or inner folds on request (a
+    reduced setting where the configured one costs too long)."""
+    params = _config_params("stack-transformer.yaml")
+    bases = []
+    for spec in params["base_models"]:
+        if spec["name"] == "transformer":
+            settings = {**spec["params"], **common, "cache_dir": args.cache_dir}
+            if args.stack_epochs is not None:
+                settings["epochs"] = args.stack_epochs
+            spec = {**spec, "params": settings}
+        bases.append(spec)
+    if args.stack_inner_folds is not None:
+        params["inner_folds"] = args.stack_inner_folds
+    return StackModel(**{**params, "base_models": bases})
+
+
+def _inference(
+    model: Any, texts: list[str], scored: GoldWithUnseen, counts: np.ndarray
+) -> dict[str, Any]:
+    """Dev scores and notes/s of the model, and of its batch-coding copy where it has one
+    (the int8 encoder on the CPU): the speed-up and what it costs in MAP and micro-F1."""
+    eager_s, eager = _timed(lambda: model.predict_proba(texts))
+    entry = {
+        **_scores(scored, eager, counts),
+        "inference_notes_per_second_eager": len(texts) / eager_s,
+    }
+    fast_model = model.for_batch_coding()
+    if fast_model is not model:
+        int8_s, int8 = _timed(lambda: fast_model.predict_proba(texts))
+        int8_scores = _scores(scored, int8, counts)
+        entry["inference_notes_per_second_int8"] = len(texts) / int8_s
+        entry["int8_speedup"] = eager_s / int8_s
+        entry["int8_map"] = int8_scores["map"]
+        entry["int8_micro_f1"] = int8_scores["micro_f1"]
+        entry["int8_max_abs_difference"] = float(np.abs(int8 - eager).max())
+    if isinstance(model, TransformerModel) and _onnx_installed():
+        onnx_model = model.onnx_copy()
+        onnx_s, onnx = _timed(lambda: onnx_model.predict_proba(texts))
+        entry["inference_notes_per_second_onnx"] = len(texts) / onnx_s
+        entry["onnx_speedup"] = eager_s / onnx_s
+        entry["onnx_map"] = _scores(scored, onnx, counts)["map"]
+        entry["onnx_max_abs_difference"] = float(np.abs(onnx - eager).max())
+    return entry
+
+
+def _onnx_installed() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
 
 
 def _training_speed(
@@ -153,15 +231,32 @@ def _fit_for_dev(
     return model, time.perf_counter() - started
 
 
-def _scores(scored: GoldWithUnseen, known_probs: np.ndarray) -> dict[str, float]:
+def _scores(scored: GoldWithUnseen, known_probs: np.ndarray, counts: np.ndarray) -> dict[str, Any]:
     """Every dev gold code counts: codes unseen in training are never retrieved."""
     gold, probs = scored.gold, scored.pad(known_probs)
     f1 = [metrics.micro_prf(gold, probs >= t).f1 for t in F1_THRESHOLDS]
+    threshold = float(F1_THRESHOLDS[int(np.argmax(f1))])
     return {
         "map": metrics.mean_average_precision(gold, probs),
         "micro_f1": max(f1),
-        "threshold": float(F1_THRESHOLDS[int(np.argmax(f1))]),
+        "threshold": threshold,
+        "macro_f1_by_bucket": _macro_f1_by_bucket(gold, probs >= threshold, counts),
     }
+
+
+def _macro_f1_by_bucket(
+    gold: sp.csr_matrix, predicted: np.ndarray, counts: np.ndarray
+) -> dict[str, dict[str, float]]:
+    """Macro-F1 over each bucket's codes (`counts`: training notes per column)."""
+    report = {}
+    lower = -1.0
+    for name, upper in FREQUENCY_BUCKETS.items():
+        columns = np.flatnonzero((counts > lower) & (counts <= upper))
+        lower = upper
+        if columns.size:
+            bucket_f1 = metrics.macro_prf(gold[:, columns], predicted[:, columns]).f1
+            report[name] = {"macro_f1": bucket_f1, "codes": int(columns.size)}
+    return report
 
 
 def _gpu_memory() -> dict[str, Any] | None:
@@ -197,9 +292,20 @@ def _table(results: dict[str, Any]) -> str:
             line += (
                 f"  infer {entry['inference_notes_per_second_eager']:.1f} notes/s eager, "
                 f"{entry['inference_notes_per_second_int8']:.1f} int8 "
-                f"({entry['int8_speedup']:.2f}x; MAP {entry['int8_map']:.3f})"
+                f"({entry['int8_speedup']:.2f}x; MAP {entry['int8_map']:.3f}, "
+                f"micro-F1 {entry['int8_micro_f1']:.3f})"
+            )
+        if "onnx_speedup" in entry:
+            line += (
+                f"; {entry['inference_notes_per_second_onnx']:.1f} onnx "
+                f"({entry['onnx_speedup']:.2f}x; MAP {entry['onnx_map']:.3f})"
             )
         lines.append(line)
+        buckets = entry["macro_f1_by_bucket"]
+        lines.append(
+            "    macro-F1 by training notes: "
+            + "  ".join(f"{b} {v['macro_f1']:.3f} ({v['codes']})" for b, v in buckets.items())
+        )
     lines.append(f"peak RSS {results['peak_rss_gib']:.2f} GiB; GPU {results['gpu']}")
     return "\n".join(lines)
 

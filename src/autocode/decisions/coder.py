@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from autocode.decisions.thresholds import Thresholds
 from autocode.labels import LABELS_FILE, LabelSpace
 from autocode.models import CodingModel, model_class
 from autocode.models.base import (
+    CopiesForBatchCoding,
     ExplainsPredictions,
     ReadsLimitedInput,
     explain_notes,
@@ -91,6 +92,14 @@ class Coder:
             dict(zip(note_codes, note_spans, strict=True))
             for note_codes, note_spans in zip(codes, spans, strict=True)
         ]
+
+    def for_batch_coding(self) -> Coder:
+        """This Coder with its model's faster batch-coding copy (int8 on CPUs), where the
+        model has one; the decisions (calibration, thresholds, policy) are the same."""
+        if not isinstance(self.model, CopiesForBatchCoding):
+            return self
+        fast = self.model.for_batch_coding()
+        return self if fast is self.model else replace(self, model=fast)
 
     def truncated(self, texts: Sequence[str]) -> list[bool]:
         """Which notes the model could not read whole (always none for TF-IDF)."""

@@ -228,7 +228,8 @@ def load_and_fingerprint(coder_dir: Path, input_path: Path) -> tuple[Coder, str,
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="fingerprint") as hashing:
         coder_hash = hashing.submit(coder_digest, coder_dir)
         input_hash = hashing.submit(source_digest, input_path)
-        coder = Coder.load(coder_dir)
+        # The batch-coding copy: a transformer's faster CPU encoder (see Coder.for_batch_coding).
+        coder = Coder.load(coder_dir).for_batch_coding()
         return coder, coder_hash.result(), input_hash.result()
 
 

@@ -104,6 +104,15 @@ class ReadsLimitedInput(Protocol):
 
 
 @runtime_checkable
+class CopiesForBatchCoding(Protocol):
+    """A fitted model with a faster copy for batch coding (e.g. int8 on CPUs): same labels,
+    scores within a small tolerance of its own; the copy predicts and explains, and may
+    refuse `save`. Batch coding uses it (`Coder.for_batch_coding`)."""
+
+    def for_batch_coding(self) -> CodingModel: ...
+
+
+@runtime_checkable
 class DescribesPairs(Protocol):
     """A fitted model that gives a stack its own features of each (note, label) pair,
     instead of the features a stack derives from its scores (`rerank.score_features`)."""

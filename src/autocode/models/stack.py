@@ -12,6 +12,7 @@ a stack by configuration:
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ from autocode.knowledge.label_terms import note_blocks
 from autocode.labels import LabelSpace
 from autocode.models.base import (
     CodingModel,
+    CopiesForBatchCoding,
     DescribesPairColumns,
     DescribesPairs,
     ExplainsPredictions,
@@ -257,6 +259,16 @@ class StackModel:
     def _note_blocks(self, n_notes: int) -> list[np.ndarray]:
         """The blocks of notes prediction (and evidence, the same) works on at once."""
         return note_blocks(n_notes, len(self.labels_) * len(self.feature_names_), FEATURE_BUDGET)
+
+    def for_batch_coding(self) -> Self:
+        """A copy whose base models are their batch-coding copies where they have one."""
+        bases, _ = self._fitted()
+        fast = copy.copy(self)
+        fast.bases_ = [
+            base.for_batch_coding() if isinstance(base, CopiesForBatchCoding) else base
+            for base in bases
+        ]
+        return fast
 
     def _specs(self) -> list[ModelSpec]:
         return [ModelSpec.model_validate(spec) for spec in self.base_models]

@@ -48,7 +48,7 @@ FORMAT_VERSION = 1
 Mode = Literal["frozen", "top_k_layers", "full"]
 Head = Literal["label_attention", "mean", "max"]
 # Settings that change how long a run takes or where it writes, not what it learns.
-NOT_IN_RUN_IDENTITY = ("checkpoint_dir", "cache_dir", "progress")
+NOT_IN_RUN_IDENTITY = ("checkpoint_dir", "cache_dir", "progress", "batch_inference")
 
 
 class TransformerModel:
@@ -60,8 +60,9 @@ class TransformerModel:
     the encoder's. A step holds notes up to `token_budget` encoder tokens; with
     `validation`, training stops after `patience` epochs without a better
     `early_stopping_metric` and keeps the best epoch's weights. `checkpoint_dir`: a fit
-    killed mid-way resumes there from its last finished epoch. `cache_dir` (frozen mode):
-    token states kept on disk, reused by later fits on the same notes and encoder.
+    killed mid-way resumes there from its last finished epoch. `cache_dir`: tokenised
+    training notes (a `datasets` map) and, in frozen mode, token states kept on disk,
+    reused by later fits on the same notes, tokenizer and encoder.
 
     Parameters
     ----------
@@ -129,12 +130,21 @@ class TransformerModel:
         (mainly for GPUs that support them).
     device : {"auto", "cpu"}, default "auto"
         "auto": a GPU when one is available, else the CPU; "cpu": the CPU always.
+    batch_inference : {"onnx", "int8", "eager"}, default "onnx"
+        How batch coding (`autocode predict`, Spark, the pyfunc model) runs the encoder
+        on a CPU: ONNX Runtime (float32: the scores calibration and thresholds were
+        tuned on, to 1e-5; about 1.8x eager), dynamic int8 (about 2.5x eager, but one
+        code's probability moved by up to 0.9 on CodiEsp, so decisions shift) or eager
+        PyTorch. On a GPU, always eager.
     checkpoint_dir : str or None, default None
         Folder for a checkpoint after each epoch, one subfolder per run (settings and
         data), so a killed fit resumes from its last finished epoch. None: none kept.
     cache_dir : str or None, default None
-        Frozen mode: folder of each note's token states, named by encoder weights and
-        note chunks (not text), reused by later fits. None: states stay in memory.
+        Folder of the tokenised training and validation notes (Arrow files of a
+        `datasets` map, named by a digest of tokenizer, chunking settings and texts)
+        and, in frozen mode, of each note's token states (named by encoder weights and
+        note chunks), all reused by later fits; no note text is written. None: both
+        stay in memory.
     progress : bool, default True
         Show a progress bar per epoch with loss and tokens per second.
     seed : int, default 0
@@ -142,7 +152,7 @@ class TransformerModel:
         non-negative integer.
     """
 
-    _int8 = False  # set on the copies `quantized` makes
+    _copy_kind: str | None = None  # "int8" or "onnx" on the inference-only copies
 
     def __init__(
         self,
@@ -169,6 +179,7 @@ class TransformerModel:
         patience: int = 3,
         mixed_precision: Literal["no", "fp16", "bf16"] = "no",
         device: Literal["auto", "cpu"] = "auto",
+        batch_inference: Literal["onnx", "int8", "eager"] = "onnx",
         checkpoint_dir: str | None = None,
         cache_dir: str | None = None,
         progress: bool = True,
@@ -196,6 +207,7 @@ class TransformerModel:
         self.patience = patience
         self.mixed_precision = mixed_precision
         self.device = device
+        self.batch_inference = batch_inference
         self.checkpoint_dir = checkpoint_dir
         self.cache_dir = cache_dir
         self.progress = progress
@@ -245,14 +257,16 @@ class TransformerModel:
             self.dropout,
         ).to(accelerator.device)
         self._initialise_head(head, encoder, tokenizer, space, gold, accelerator.device)
+        cache = None if self.cache_dir is None else Path(self.cache_dir)
         train_notes = features.ChunkInputs(
-            self._chunk(tokenizer, texts, chunking), tokenizer.pad_token_id
+            self._chunk_dataset(tokenizer, texts, chunking, cache), tokenizer.pad_token_id
         )
         validation_notes = (
             None
             if validation is None
             else features.ChunkInputs(
-                self._chunk(tokenizer, validation[0], chunking), tokenizer.pad_token_id
+                self._chunk_dataset(tokenizer, validation[0], chunking, cache),
+                tokenizer.pad_token_id,
             )
         )
         _set_trainable(encoder, self.mode, self.top_k)
@@ -261,7 +275,6 @@ class TransformerModel:
         validation_features: features.Features | None = validation_notes
         if self.mode == "frozen":
             budget, device = self.token_budget, accelerator.device
-            cache = None if self.cache_dir is None else Path(self.cache_dir)
             train_features = features.cache_states(encoder, train_notes, budget, device, cache)
             if validation_notes is not None:
                 validation_features = features.cache_states(
@@ -318,26 +331,52 @@ class TransformerModel:
 
     def quantized(self) -> TransformerModel:
         """A copy for CPU batch coding whose encoder's linear layers run in dynamic int8
-        (weights int8, activations quantised per batch): several times eager fp32's
-        speed on CPUs, for a small change in scores (bench/transformer.py measures both).
-        The copy predicts and explains but is not saved: quantise after loading."""
-        network, tokenizer = self._fitted()
+        (weights int8, activations quantised per batch): faster than eager fp32 on CPUs,
+        for a small change in scores (bench/transformer.py measures both). The copy
+        predicts and explains but is not saved: quantise after loading."""
+        network, _ = self._fitted()
         torch = _runtime()
         import copy
-
-        from autocode.models.transformer.features import CodingNetwork
 
         encoder = torch.ao.quantization.quantize_dynamic(
             copy.deepcopy(network.encoder).cpu(), {torch.nn.Linear}, dtype=torch.qint8
         )
-        quantized = TransformerModel(**{**self.get_params(), "device": "cpu"})
-        quantized.network_ = CodingNetwork(encoder, copy.deepcopy(network.head).cpu()).eval()
-        quantized.tokenizer_ = tokenizer
-        quantized.labels_ = self.labels_
-        quantized.history_ = self.history_
-        quantized.best_epoch_ = self.best_epoch_
-        quantized._int8 = True
-        return quantized
+        return self._inference_copy(encoder, "int8")
+
+    def onnx_copy(self) -> TransformerModel:
+        """A copy for CPU inference whose encoder runs in ONNX Runtime (exported in memory,
+        float32: the same scores as eager to about 1e-5). Predicts and explains but is not
+        saved. Needs the `onnx` extra."""
+        network, _ = self._fitted()
+        _runtime()
+        from autocode.models.transformer.onnx_encoder import OnnxEncoder
+
+        return self._inference_copy(OnnxEncoder(network.encoder), "onnx")
+
+    def _inference_copy(self, encoder: nn.Module, kind: str) -> TransformerModel:
+        import copy
+
+        from autocode.models.transformer.features import CodingNetwork
+
+        network, tokenizer = self._fitted()
+        fast = TransformerModel(**{**self.get_params(), "device": "cpu"})
+        fast.network_ = CodingNetwork(encoder, copy.deepcopy(network.head).cpu()).eval()  # type: ignore[arg-type]
+        fast.tokenizer_ = tokenizer
+        fast.labels_ = self.labels_
+        fast.history_ = self.history_
+        fast.best_epoch_ = self.best_epoch_
+        fast._copy_kind = kind
+        return fast
+
+    def for_batch_coding(self) -> TransformerModel:
+        """On the CPU, the copy `batch_inference` names; this model itself on a GPU."""
+        if (
+            self._copy_kind is not None
+            or self.batch_inference == "eager"
+            or self._inference_device().type != "cpu"
+        ):
+            return self
+        return self.onnx_copy() if self.batch_inference == "onnx" else self.quantized()
 
     def truncated(self, texts: Sequence[str]) -> list[bool]:
         """Whether each note has more than `max_document_tokens` tokens (the rest unread)."""
@@ -371,8 +410,11 @@ class TransformerModel:
 
     def save(self, path: Path) -> None:
         network, tokenizer = self._fitted()
-        if self._int8:
-            raise ValueError("an int8-quantised copy is not saved: save the model, then quantise")
+        if self._copy_kind is not None:
+            raise ValueError(
+                f"an {self._copy_kind} inference copy is not saved: save the model, "
+                "then make the copy after loading"
+            )
         from safetensors.torch import save_file
 
         from autocode.models.transformer.encoder import save_encoder
@@ -451,11 +493,16 @@ class TransformerModel:
     def _chunk(
         self, tokenizer: Any, texts: Sequence[str], settings: ChunkSettings
     ) -> list[ChunkedNote]:
-        cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
-        return [
-            chunk_note(tokens, settings, cls_id, sep_id)
-            for tokens in tokenize(tokenizer, texts, settings.max_tokens)
-        ]
+        return _chunked(tokenizer, tokenize(tokenizer, texts, settings.max_tokens), settings)
+
+    def _chunk_dataset(
+        self, tokenizer: Any, texts: Sequence[str], settings: ChunkSettings, cache: Path | None
+    ) -> list[ChunkedNote]:
+        """Training notes: tokenised by a `datasets` map, cached on disk in `cache`."""
+        from autocode.models.transformer.token_data import tokenized_notes
+
+        notes = tokenized_notes(tokenizer, texts, settings, cache, self.progress)
+        return _chunked(tokenizer, notes, settings)
 
     def _initialise_head(
         self,
@@ -512,6 +559,13 @@ def _runtime() -> Any:
             "pip install -c constraints.txt -e '.[transformer]'"
         ) from None
     return torch
+
+
+def _chunked(
+    tokenizer: Any, notes: Sequence[NoteTokens], settings: ChunkSettings
+) -> list[ChunkedNote]:
+    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+    return [chunk_note(tokens, settings, cls_id, sep_id) for tokens in notes]
 
 
 def _set_trainable(encoder: PreTrainedModel, mode: str, top_k: int) -> None:
