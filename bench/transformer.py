@@ -1,5 +1,6 @@
 """The transformer coder on CodiEsp (English): training speed per mode, CPU inference
-eager vs dynamic int8, peak memory, and dev quality against the TF-IDF baselines.
+eager vs ONNX Runtime vs dynamic int8, peak memory, and dev quality against the TF-IDF
+baselines.
 
 Peers, trained and scored in the same run: `tfidf` (configs/tfidf.yaml's stage-1
 settings) and `tfidf-lexicon` (configs/tfidf.yaml's model); with `--stack`, also the stack
@@ -9,9 +10,9 @@ early-stops on a 10% slice of train; all are scored on dev with every dev gold c
 counted (codes never seen in training are misses). micro-F1 is at the best global
 threshold for each model (the same oracle for all); macro-F1 per training-frequency
 bucket (codes by training notes: unseen, 1, 2-5, 6-50, >50) is at that same threshold,
-over the bucket's codes that are gold or predicted on dev. Models with a batch-coding
-copy (int8 on the CPU) are also scored through it, as `autocode predict` codes; a
-transformer also through its ONNX Runtime copy when the `onnx` extra is installed.
+over the bucket's codes that are gold or predicted on dev. A transformer is also scored
+through its ONNX Runtime copy (what `autocode predict` codes with by default) and its
+int8 copy; a stack through its batch-coding copy.
 
     python bench/transformer.py [--data DIR] [--modes frozen] [--speed-modes frozen,top_k_layers]
         [--encoder NAME_OR_PATH] [--epochs N] [--cache-dir DIR] [--stack] [--json]
@@ -167,36 +168,31 @@ def _stack_transformer(args: argparse.Namespace, common: dict[str, Any]) -> Stac
 def _inference(
     model: Any, texts: list[str], scored: GoldWithUnseen, counts: np.ndarray
 ) -> dict[str, Any]:
-    """Dev scores and notes/s of the model, and of its batch-coding copy where it has one
-    (the int8 encoder on the CPU): the speed-up and what it costs in MAP and micro-F1."""
+    """Dev scores and notes/s of the model, and of each faster CPU copy: a transformer's
+    ONNX Runtime copy (what batch coding uses by default) and int8 copy, or a stack's
+    batch-coding copy; each one's speed-up and what it costs in MAP and micro-F1."""
     eager_s, eager = _timed(lambda: model.predict_proba(texts))
     entry = {
         **_scores(scored, eager, counts),
         "inference_notes_per_second_eager": len(texts) / eager_s,
+        "copies": {},
     }
-    fast_model = model.for_batch_coding()
-    if fast_model is not model:
-        int8_s, int8 = _timed(lambda: fast_model.predict_proba(texts))
-        int8_scores = _scores(scored, int8, counts)
-        entry["inference_notes_per_second_int8"] = len(texts) / int8_s
-        entry["int8_speedup"] = eager_s / int8_s
-        entry["int8_map"] = int8_scores["map"]
-        entry["int8_micro_f1"] = int8_scores["micro_f1"]
-        entry["int8_max_abs_difference"] = float(np.abs(int8 - eager).max())
-    if isinstance(model, TransformerModel) and _onnx_installed():
-        onnx_model = model.onnx_copy()
-        onnx_s, onnx = _timed(lambda: onnx_model.predict_proba(texts))
-        entry["inference_notes_per_second_onnx"] = len(texts) / onnx_s
-        entry["onnx_speedup"] = eager_s / onnx_s
-        entry["onnx_map"] = _scores(scored, onnx, counts)["map"]
-        entry["onnx_max_abs_difference"] = float(np.abs(onnx - eager).max())
+    copies: dict[str, Any] = {}
+    if isinstance(model, TransformerModel):
+        copies = {"onnx": model.onnx_copy(), "int8": model.quantized()}
+    elif model.for_batch_coding() is not model:
+        copies = {"batch": model.for_batch_coding()}
+    for name, copy in copies.items():
+        copy_s, probs = _timed(lambda copy=copy: copy.predict_proba(texts))
+        copy_scores = _scores(scored, probs, counts)
+        entry["copies"][name] = {
+            "notes_per_second": len(texts) / copy_s,
+            "speedup": eager_s / copy_s,
+            "map": copy_scores["map"],
+            "micro_f1": copy_scores["micro_f1"],
+            "max_abs_difference": float(np.abs(probs - eager).max()),
+        }
     return entry
-
-
-def _onnx_installed() -> bool:
-    import importlib.util
-
-    return all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
 
 
 def _training_speed(
@@ -288,17 +284,13 @@ def _table(results: dict[str, Any]) -> str:
             f"dev {name:22s} MAP {entry['map']:.3f} ({ratio:.2f}x tfidf)  "
             f"micro-F1 {entry['micro_f1']:.3f}  fit {entry['fit_seconds']:.0f}s"
         )
-        if "int8_speedup" in entry:
+        if entry.get("copies"):
+            line += f"  infer {entry['inference_notes_per_second_eager']:.1f} notes/s eager"
+        for copy_name, copy in entry.get("copies", {}).items():
             line += (
-                f"  infer {entry['inference_notes_per_second_eager']:.1f} notes/s eager, "
-                f"{entry['inference_notes_per_second_int8']:.1f} int8 "
-                f"({entry['int8_speedup']:.2f}x; MAP {entry['int8_map']:.3f}, "
-                f"micro-F1 {entry['int8_micro_f1']:.3f})"
-            )
-        if "onnx_speedup" in entry:
-            line += (
-                f"; {entry['inference_notes_per_second_onnx']:.1f} onnx "
-                f"({entry['onnx_speedup']:.2f}x; MAP {entry['onnx_map']:.3f})"
+                f"; {copy['notes_per_second']:.1f} {copy_name} ({copy['speedup']:.2f}x; "
+                f"MAP {copy['map']:.3f}, micro-F1 {copy['micro_f1']:.3f}, "
+                f"max |diff| {copy['max_abs_difference']:.1e})"
             )
         lines.append(line)
         buckets = entry["macro_f1_by_bucket"]
