@@ -61,6 +61,7 @@ _ROMAN = {"ii": "2", "iii": "3", "iv": "4"}
 DIRECT = 0
 DEFAULT_CHILD = 1
 PARENT = 2
+SEMANTIC = 3  # near a sentence by cosine only (`models.semantic`, via `decisions.open_codes`)
 
 
 def normal_words(text: str) -> list[tuple[str, int, int]]:
