@@ -1,5 +1,5 @@
 """CodiEsp dev: the open part alone (codes unseen in training), lexical candidates against
-lexical + semantic ones, in one run.
+lexical + sibling and lexical + semantic ones, in one run.
 
 Each variant is fitted as `configs/codiesp-best.yaml` fits it — on CodiEsp train, its
 pooled calibration on codes held out of the training folds — and scored on dev's
@@ -50,7 +50,12 @@ def main() -> None:
     started = time.perf_counter()
     matcher = semantic_matcher(semantic_config)
     results["semantic_setup_seconds"] = round(time.perf_counter() - started, 1)
-    for name, semantic in (("lexical", None), ("lexical+semantic", matcher)):
+    variants = (
+        ("lexical", None, False),
+        ("lexical+siblings", None, True),
+        ("lexical+semantic", matcher, False),
+    )
+    for name, semantic, siblings in variants:
         started = time.perf_counter()
         part = fit_open_codes(
             train_texts,
@@ -60,13 +65,14 @@ def main() -> None:
             target_precision=config.routing.target_precision,
             min_support=config.routing.min_support,
             semantic=semantic,
+            siblings=siblings,
         )
         results[name] = {
             **score(part, dev_texts, dev_codes, counts),
             "fit_and_score_seconds": round(time.perf_counter() - started, 1),
             "out_of_fold": part.report,
         }
-    print(json.dumps(results, indent=2) if args.json else _table(results))
+    print(json.dumps(results, indent=2) if args.json else _table(results), flush=True)
 
 
 def score(
@@ -100,7 +106,7 @@ def _notes(root: Path, split: str, language: str) -> tuple[list[str], list[list[
 
 def _table(results: dict[str, Any]) -> str:
     lines = ["variant            unseen recall  precision  listed  auto  auto precision"]
-    for name in ("lexical", "lexical+semantic"):
+    for name in ("lexical", "lexical+siblings", "lexical+semantic"):
         r = results[name]
         lines.append(
             f"{name:<18} {r['unseen_recall']:>13.3f}  {r['precision']:>9.3f}  "

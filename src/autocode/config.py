@@ -182,6 +182,8 @@ class OpenCodesConfig(StrictModel):
 
     blocking: list[MentionContext] = Field(default_factory=_default_blocking)
     semantic: SemanticConfig | None = None
+    # A matched code's siblings (the other children of its parent) are candidates too.
+    siblings: bool = False
 
 
 class TrackingConfig(StrictModel):

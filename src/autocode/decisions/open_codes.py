@@ -37,6 +37,7 @@ from autocode.knowledge.candidates import (
     DEFAULT_CHILD,
     PARENT,
     SEMANTIC,
+    SIBLING,
     Candidate,
     CandidateIndex,
     icd10cm_index,
@@ -65,6 +66,7 @@ OPEN_FEATURES = (
 # With a semantic matcher: the code's best cosine to any sentence, and whether only the
 # semantic matcher proposed it.
 SEMANTIC_FEATURES = ("best_cosine", "via_semantic")
+SIBLING_FEATURES = ("via_sibling",)  # with sibling candidates
 REGULARIZATION = 1.0  # the logistic regression's C, on standardised features
 FORMAT_VERSION = 1
 # Packages whose code names the candidates come from: recorded with the fitted part.
@@ -94,10 +96,11 @@ class OpenCodes:
     accept_threshold: float | None  # from here accepted without review; None: never
     report: dict[str, Any]  # out-of-fold figures of the fit, and the name sources' versions
     semantic: SemanticMatcher | None = None  # nearest codes of each sentence, by cosine
+    siblings: bool = False  # a matched code's siblings are candidates too
 
     @property
     def features(self) -> tuple[str, ...]:
-        return feature_names(self.semantic)
+        return feature_names(self.semantic, self.siblings)
 
     def propose(self, texts: Sequence[str], closed: Mapping[str, int]) -> list[list[OpenProposal]]:
         """Per note, the open-part codes at or above `threshold`, most probable first;
@@ -115,7 +118,7 @@ class OpenCodes:
         result = []
         for text, note_matches in zip(texts, matches, strict=True):
             codes, X, spans = open_candidates(
-                index, text, known, self.semantic, note_matches, self.blocking
+                index, text, known, self.semantic, note_matches, self.blocking, self.siblings
             )
             probs = self.probability(X)
             order = np.argsort(-probs, kind="stable")
@@ -135,6 +138,7 @@ class OpenCodes:
             "blocking": list(self.blocking),
             "features": list(self.features),
             "semantic": None if self.semantic is None else self.semantic.settings(),
+            "siblings": self.siblings,
             "mean": self.mean.tolist(),
             "scale": self.scale.tolist(),
             "coef": self.coef.tolist(),
@@ -165,10 +169,12 @@ class OpenCodes:
             from autocode.models.semantic import SemanticMatcher
 
             semantic = SemanticMatcher.load(directory, settings)
-        if state["features"] != list(feature_names(semantic)):
+        siblings = bool(state.get("siblings", False))
+        if state["features"] != list(feature_names(semantic, siblings)):
             raise ValueError(f"open codes were fitted on features {state['features']}")
         return cls(
             semantic=semantic,
+            siblings=siblings,
             blocking=tuple(state["blocking"]),
             mean=np.asarray(state["mean"], np.float64),
             scale=np.asarray(state["scale"], np.float64),
@@ -203,11 +209,12 @@ def open_candidates(
     semantic: SemanticMatcher | None = None,
     matches: SentenceMatches | None = None,
     blocking: Sequence[str] = (),
+    siblings: bool = False,
 ) -> tuple[list[str], np.ndarray, list[tuple[tuple[int, int], ...]]]:
     """The note's ICD-10-CM candidates outside `known`: codes, (codes, features)
     features (`feature_names`), and each one's mention spans. With a semantic matcher and
     the note's `matches`, codes near a sentence with no `blocking` context join them."""
-    found = index.candidates(text)
+    found = index.candidates(text, siblings=siblings)
     lexical = len(found)
     if semantic is not None and matches is not None:
         for column in semantic_columns(semantic, matches, text, blocking):
@@ -226,8 +233,10 @@ def open_candidates(
             at = semantic.column.get(c.code)
             cosine = 0.0 if matches is None or at is None else matches.cosines[at]
             row += [float(cosine), float(c.via == SEMANTIC)]
+        if siblings:
+            row.append(float(c.via == SIBLING))
         rows.append(row)
-    width = len(feature_names(semantic))
+    width = len(feature_names(semantic, siblings))
     return (
         [c.code for c in kept],
         np.array(rows, np.float64).reshape(len(kept), width),
@@ -252,8 +261,12 @@ def semantic_proposed(semantic: SemanticMatcher, matches: SentenceMatches) -> li
     return [int(j) for j in matches.proposed(semantic.min_cosine)]
 
 
-def feature_names(semantic: SemanticMatcher | None) -> tuple[str, ...]:
-    return OPEN_FEATURES + (SEMANTIC_FEATURES if semantic is not None else ())
+def feature_names(semantic: SemanticMatcher | None, siblings: bool = False) -> tuple[str, ...]:
+    return (
+        OPEN_FEATURES
+        + (SEMANTIC_FEATURES if semantic is not None else ())
+        + (SIBLING_FEATURES if siblings else ())
+    )
 
 
 def candidate_features(candidate: Candidate, note_candidates: int) -> list[float]:
@@ -288,11 +301,12 @@ def fit_open_codes(
     target_precision: float = 0.95,
     min_support: int = 20,
     semantic: SemanticMatcher | None = None,
+    siblings: bool = False,
 ) -> OpenCodes:
     """The open part fitted on out-of-fold data where each code was held out (module
     docstring). `folds` are (fit rows, held rows) of the training notes."""
     held = held_out_candidates(
-        icd10cm_index(frozenset(blocking)), texts, code_lists, folds, semantic, blocking
+        icd10cm_index(frozenset(blocking)), texts, code_lists, folds, semantic, blocking, siblings
     )
     X, y, missed = held.features, held.gold, held.missed
     if y.all() or not y.any():
@@ -314,6 +328,7 @@ def fit_open_codes(
         accept_threshold=None,
         report={},
         semantic=semantic,
+        siblings=siblings,
     )
     probs = part.probability(X)
     part.threshold, best_f1 = best_f1_threshold(probs, y, missed)
@@ -347,6 +362,7 @@ def held_out_candidates(
     folds: Sequence[tuple[np.ndarray, np.ndarray]],
     semantic: SemanticMatcher | None = None,
     blocking: Sequence[str] = (),
+    siblings: bool = False,
 ) -> HeldOut:
     """Per fold, its notes' candidates for codes no note of the other folds has."""
     matches = semantic.matches(texts) if semantic else [None] * len(texts)
@@ -360,7 +376,7 @@ def held_out_candidates(
         known = KnownCodes.of(seen)
         for i in held_rows:
             note_codes, X, _ = open_candidates(
-                index, texts[i], known, semantic, matches[i], blocking
+                index, texts[i], known, semantic, matches[i], blocking, siblings
             )
             note_gold = {c for c in code_lists[i] if c.startswith("ICD10CM:") and c not in seen}
             features.append(X)

@@ -99,6 +99,7 @@ def fit_open_part(config: TrainConfig, train: NoteSet) -> OpenCodes:
         target_precision=config.routing.target_precision,
         min_support=config.routing.min_support,
         semantic=semantic_matcher(config.open_codes.semantic),
+        siblings=config.open_codes.siblings,
     )
 
 
