@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -51,9 +52,9 @@ def main() -> None:
     matcher = semantic_matcher(semantic_config)
     results["semantic_setup_seconds"] = round(time.perf_counter() - started, 1)
     variants = (
+        ("lexical+semantic", matcher, False),
         ("lexical", None, False),
         ("lexical+siblings", None, True),
-        ("lexical+semantic", matcher, False),
     )
     for name, semantic, siblings in variants:
         started = time.perf_counter()
@@ -72,6 +73,7 @@ def main() -> None:
             "fit_and_score_seconds": round(time.perf_counter() - started, 1),
             "out_of_fold": part.report,
         }
+        print(json.dumps({name: results[name]}), file=sys.stderr, flush=True)
     print(json.dumps(results, indent=2) if args.json else _table(results), flush=True)
 
 
@@ -107,6 +109,8 @@ def _notes(root: Path, split: str, language: str) -> tuple[list[str], list[list[
 def _table(results: dict[str, Any]) -> str:
     lines = ["variant            unseen recall  precision  listed  auto  auto precision"]
     for name in ("lexical", "lexical+siblings", "lexical+semantic"):
+        if name not in results:
+            continue
         r = results[name]
         lines.append(
             f"{name:<18} {r['unseen_recall']:>13.3f}  {r['precision']:>9.3f}  "

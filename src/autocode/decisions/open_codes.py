@@ -41,6 +41,7 @@ from autocode.knowledge.candidates import (
     Candidate,
     CandidateIndex,
     icd10cm_index,
+    is_code,
 )
 from autocode.knowledge.context import NOT_CODED, context_scopes
 from autocode.knowledge.terms import code_group
@@ -219,7 +220,7 @@ def open_candidates(
     if semantic is not None and matches is not None:
         for column in semantic_columns(semantic, matches, text, blocking):
             code = semantic.embeddings.codes[column]
-            if code not in found:
+            if code not in found and is_code(code):
                 span = matches.spans[int(matches.best_sentence[column])]
                 found[code] = Candidate(code, SEMANTIC, spans=[span])
     kept = [c for code, c in found.items() if code not in known.codes]

@@ -31,7 +31,7 @@ from itertools import combinations
 import ahocorasick
 
 from autocode.codes import icd10cm
-from autocode.codes.systems import ICD10CM
+from autocode.codes.systems import ICD10CM, CodeError, normalize_code
 from autocode.knowledge.abbreviations import expand_abbreviation
 from autocode.knowledge.cms_names import cms_cm_names
 from autocode.knowledge.context import ContextScope, context_scopes, contexts_at, has_trigger
@@ -320,7 +320,20 @@ def siblings_of(code: str) -> tuple[str, ...]:
     values = icd10cm.children(parent.split(":", 1)[1])
     if len(values) > MAX_SIBLINGS + 1:
         return ()
-    return tuple(f"{ICD10CM}:{v}" for v in values if f"{ICD10CM}:{v}" != code)
+    return tuple(
+        f"{ICD10CM}:{v}" for v in values if f"{ICD10CM}:{v}" != code and is_code(f"{ICD10CM}:{v}")
+    )
+
+
+@cache
+def is_code(code: str) -> bool:
+    """Whether `code` is a well-formed code: the tabular also lists a few placeholders
+    (`QA0`) that no code system accepts, and that are never proposed."""
+    try:
+        normalize_code(code)
+    except CodeError:
+        return False
+    return True
 
 
 @cache
