@@ -12,6 +12,7 @@ from autocode.knowledge.candidates import (
     CandidateIndex,
     icd10cm_index,
     icd10cm_names,
+    is_code,
     name_variants,
     normal_words,
 )
@@ -123,6 +124,11 @@ def test_siblings_of_a_matched_code_are_candidates_only_when_asked() -> None:
     assert set(found) == {"ICD10CM:A00.1", "ICD10CM:A00", "ICD10CM:A00.0", "ICD10CM:A00.9"}
     assert found["ICD10CM:A00.0"].via == found["ICD10CM:A00.9"].via == SIBLING
     assert found["ICD10CM:A00.1"].via == DIRECT
+
+
+def test_the_tabulars_placeholder_codes_are_not_codes() -> None:
+    assert is_code("ICD10CM:A00.1")
+    assert not is_code("ICD10CM:QA0.0")
 
 
 def test_a_small_index_reads_only_the_names_it_is_given() -> None:
