@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autocode.decisions.open_codes import (
+torch = pytest.importorskip("torch")  # the transformer extra
+
+from autocode.decisions.open_codes import (  # noqa: E402
     DEFAULT_BLOCKING,
     OPEN_FEATURES,
     SEMANTIC_FEATURES,
@@ -19,10 +21,10 @@ from autocode.decisions.open_codes import (
     fit_open_codes,
     open_candidates,
 )
-from autocode.knowledge.candidates import icd10cm_index
-from autocode.models.crossfit import fold_splits
-from autocode.models.semantic import CodeEmbeddings, SemanticMatcher, SentenceEncoder
-from autocode.models.transformer.encoder import build_tiny_bert
+from autocode.knowledge.candidates import icd10cm_index  # noqa: E402
+from autocode.models.crossfit import fold_splits  # noqa: E402
+from autocode.models.semantic import CodeEmbeddings, SemanticMatcher, SentenceEncoder  # noqa: E402
+from autocode.models.transformer.encoder import build_tiny_bert  # noqa: E402
 
 FEVER = "ICD10CM:R50.9"
 NAMES = {FEVER: ["Fever, unspecified"]}

@@ -8,15 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autocode.knowledge.candidates import CandidateIndex
-from autocode.models.semantic import (
+torch = pytest.importorskip("torch")  # the transformer extra
+
+from autocode.knowledge.candidates import CandidateIndex  # noqa: E402
+from autocode.models.semantic import (  # noqa: E402
     CodeEmbeddings,
     SemanticMatcher,
     SentenceEncoder,
     cached_code_embeddings,
     sentence_matches,
 )
-from autocode.models.transformer.encoder import MINILM, build_tiny_bert
+from autocode.models.transformer.encoder import MINILM, build_tiny_bert  # noqa: E402
 
 NAMES = {
     "ICD10CM:I10": ["Essential (primary) hypertension", "High blood pressure"],
