@@ -52,7 +52,8 @@ def test_a_sentence_near_a_code_proposes_it_unless_the_sentence_is_negated(
     row = X[codes.index(FEVER)]
     assert X.shape[1] == len(OPEN_FEATURES) + len(SEMANTIC_FEATURES)
     assert row[-1] == 1.0  # via the semantic matcher only
-    assert row[-2] == pytest.approx(float(matches.cosines[0]))
+    assert row[-3] == pytest.approx(float(matches.cosines[0]))
+    assert row[-2] == 0.0  # the only code is its sentence's best: no margin below it
     assert spans[codes.index(FEVER)] == ((0, len(text)),)
 
     negated = "No temperature spikes overnight."

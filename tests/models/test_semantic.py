@@ -53,6 +53,10 @@ def test_sentence_matches_keep_each_sentences_top_k_and_its_best_sentence() -> N
     np.testing.assert_allclose(matches.cosines, [1.0, 1.0, 0.8], rtol=1e-6)
     assert matches.best_sentence.tolist() == [0, 1, 0]
     assert matches.proposed(0.9).tolist() == [0, 1]
+    # C's best sentence is 0, whose best code (A) is at 1.0: C is 0.2 below it.
+    np.testing.assert_allclose(matches.sentence_best, [1.0, 1.0], rtol=1e-6)
+    assert matches.margin(2) == pytest.approx(-0.2, abs=1e-6)
+    assert matches.margin(0) == 0.0
     two = sentence_matches(table, sentences, [(0, 5), (6, 9)], top_k=2)
     assert two.proposed(0.7).tolist() == [0, 1, 2]
     assert two.proposed(0.9).tolist() == [0, 1]

@@ -66,7 +66,7 @@ OPEN_FEATURES = (
 )
 # With a semantic matcher: the code's best cosine to any sentence, and whether only the
 # semantic matcher proposed it.
-SEMANTIC_FEATURES = ("best_cosine", "via_semantic")
+SEMANTIC_FEATURES = ("best_cosine", "cosine_margin", "via_semantic")
 SIBLING_FEATURES = ("via_sibling",)  # with sibling candidates
 REGULARIZATION = 1.0  # the logistic regression's C, on standardised features
 FORMAT_VERSION = 1
@@ -232,8 +232,10 @@ def open_candidates(
         ]
         if semantic is not None:
             at = semantic.column.get(c.code)
-            cosine = 0.0 if matches is None or at is None else matches.cosines[at]
-            row += [float(cosine), float(c.via == SEMANTIC)]
+            cosine, margin = 0.0, -1.0  # a code the encoder's list lacks
+            if matches is not None and at is not None and matches.spans:
+                cosine, margin = float(matches.cosines[at]), matches.margin(at)
+            row += [cosine, margin, float(c.via == SEMANTIC)]
         if siblings:
             row.append(float(c.via == SIBLING))
         rows.append(row)

@@ -190,6 +190,12 @@ class SentenceMatches:
     best_sentence: np.ndarray  # (codes,) int64 index into spans
     spans: list[tuple[int, int]]
     nearest: np.ndarray  # (k,) int64 columns, sorted, unique
+    sentence_best: np.ndarray  # (sentences,) float32 each sentence's best code's cosine
+
+    def margin(self, column: int) -> float:
+        """How far the code's cosine is below the best code of its best sentence (0 for
+        that best code): a clear winner is likelier what the sentence means."""
+        return float(self.cosines[column] - self.sentence_best[self.best_sentence[column]])
 
     def proposed(self, min_cosine: float) -> np.ndarray:
         """The `nearest` columns whose cosine reaches `min_cosine`."""
@@ -206,14 +212,20 @@ def sentence_matches(
     n_codes = len(embeddings.codes)
     if not spans or top_k <= 0:
         return SentenceMatches(
-            np.zeros(n_codes, np.float32), np.zeros(n_codes, np.int64), [], np.zeros(0, np.int64)
+            np.zeros(n_codes, np.float32),
+            np.zeros(n_codes, np.int64),
+            [],
+            np.zeros(0, np.int64),
+            np.zeros(0, np.float32),
         )
     cos = embeddings.code_cosines(sentence_vectors)  # (sentences, codes)
     best_sentence = cos.argmax(axis=0)
     cosines = cos[best_sentence, np.arange(n_codes)]
     k = min(top_k, n_codes)
     nearest = np.unique(np.argpartition(-cos, k - 1, axis=1)[:, :k]).astype(np.int64)
-    return SentenceMatches(cosines, best_sentence.astype(np.int64), list(spans), nearest)
+    return SentenceMatches(
+        cosines, best_sentence.astype(np.int64), list(spans), nearest, cos.max(axis=1)
+    )
 
 
 class SemanticMatcher:
