@@ -160,6 +160,20 @@ def _default_blocking() -> list[MentionContext]:
     return ["negated", "hypothetical", "family"]
 
 
+class SemanticConfig(StrictModel):
+    """Semantic matching in the open part (`models.semantic`): each note sentence's
+    `top_k` nearest ICD-10-CM codes by cosine of a sentence encoder's embeddings, from
+    `min_cosine`, are candidates too, and every candidate gets its best cosine as a
+    feature. `encoder`: a local directory, a bundled name (all-MiniLM-L6-v2) or a hub
+    name. The code list's embeddings are cached in `cache_dir` (None: not cached)."""
+
+    encoder: str = "sentence-transformers/all-MiniLM-L6-v2"
+    top_k: int = Field(default=3, ge=1)
+    min_cosine: float = Field(default=0.5, ge=-1, le=1)
+    quantize: bool = True
+    cache_dir: Path | None = Path("~/.cache/autocode/semantic")
+
+
 class OpenCodesConfig(StrictModel):
     """The open part (`decisions.open_codes`): codes beyond the label space proposed from
     the code names a note mentions. `blocking`: mention contexts that do not code.
@@ -167,6 +181,9 @@ class OpenCodesConfig(StrictModel):
     `routing.min_support` out-of-fold proposals."""
 
     blocking: list[MentionContext] = Field(default_factory=_default_blocking)
+    semantic: SemanticConfig | None = None
+    # A matched code's siblings (the other children of its parent) are candidates too.
+    siblings: bool = False
 
 
 class TrackingConfig(StrictModel):

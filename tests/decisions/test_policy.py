@@ -12,6 +12,7 @@ from autocode.decisions.policy import (
     ReviewPolicy,
     automation_curve,
     automation_report,
+    code_automation,
     tune_review_bands,
 )
 
@@ -166,6 +167,18 @@ def test_automation_report_hand_example():
     }
 
 
+def test_code_automation_counts_accepted_gold_codes_over_every_note():
+    policy = ReviewPolicy(np.array([0.8, 0.8]), np.array([0.2, 0.2]), 0.95, 0.95, True)
+    y = np.array([[1, 1], [0, 1], [1, 1]])
+    probs = np.array([[0.9, 0.1], [0.85, 0.9], [0.5, 0.95]])
+    # Accepted: (0,0) gold, (1,0) not gold, (1,1) gold, (2,1) gold, though note 2 goes to
+    # review (0.5 is in the band): 3 of 5 gold codes, 3 of 4 accepted codes.
+    assert code_automation(y, probs, policy) == {
+        "code_automation_rate": pytest.approx(3 / 5),
+        "code_auto_precision": pytest.approx(3 / 4),
+    }
+
+
 def test_automation_curve_rows_match_tuned_reports():
     curve = automation_curve(Y, PROBS, targets=[0.6, 0.75], min_support=NO_PER_CODE)
     assert [row["target_precision"] for row in curve] == [0.6, 0.75]
@@ -173,6 +186,6 @@ def test_automation_curve_rows_match_tuned_reports():
         policy = tune_review_bands(
             Y, PROBS, row["target_precision"], min_support=NO_PER_CODE, target_recall=0.95
         )
-        report = automation_report(Y, PROBS, policy)
+        report = automation_report(Y, PROBS, policy) | code_automation(Y, PROBS, policy)
         assert row == {"reachable": True, "target_precision": row["target_precision"], **report}
     assert len(automation_curve(Y, PROBS)) == 20

@@ -8,9 +8,11 @@ from autocode.knowledge.candidates import (
     DEFAULT_CHILD,
     DIRECT,
     PARENT,
+    SIBLING,
     CandidateIndex,
     icd10cm_index,
     icd10cm_names,
+    is_code,
     name_variants,
     normal_words,
 )
@@ -109,6 +111,24 @@ def test_the_hierarchy_adds_parents_and_default_children(index: CandidateIndex) 
     found = index.candidates("Acute appendicitis was confirmed at surgery.")
     assert found["ICD10CM:K35"].via == PARENT or "ICD10CM:K35.80" in found
     assert found["ICD10CM:K35.80"].via in {DIRECT, DEFAULT_CHILD}
+
+
+def test_siblings_of_a_matched_code_are_candidates_only_when_asked() -> None:
+    # A00 (cholera) has three children: A00.0, A00.1 (eltor) and A00.9.
+    index = CandidateIndex(
+        {"ICD10CM:A00.1": ["Cholera due to Vibrio cholerae 01, biovar eltor"]}, BLOCKING
+    )
+    text = "Cholera due to Vibrio cholerae 01, biovar eltor, confirmed."
+    assert set(index.candidates(text)) == {"ICD10CM:A00.1", "ICD10CM:A00"}
+    found = index.candidates(text, siblings=True)
+    assert set(found) == {"ICD10CM:A00.1", "ICD10CM:A00", "ICD10CM:A00.0", "ICD10CM:A00.9"}
+    assert found["ICD10CM:A00.0"].via == found["ICD10CM:A00.9"].via == SIBLING
+    assert found["ICD10CM:A00.1"].via == DIRECT
+
+
+def test_the_tabulars_placeholder_codes_are_not_codes() -> None:
+    assert is_code("ICD10CM:A00.1")
+    assert not is_code("ICD10CM:QA0.0")
 
 
 def test_a_small_index_reads_only_the_names_it_is_given() -> None:

@@ -50,6 +50,7 @@ REQUIRED_ARTIFACTS = {
     "plots/reliability_validation.png",
     "plots/precision_recall_validation.png",
     "plots/automation_vs_precision.png",
+    "plots/code_automation_vs_precision.png",
     "data/quarantine_summary.json",
     "data/lineage.json",
 }
@@ -343,7 +344,12 @@ def test_run_logs_reports_plots_and_lineage(demo_run: DemoRun) -> None:
     if len(hypertension):
         assert hypertension.description.item() == "Essential (primary) hypertension"
 
-    plots = ("reliability_validation", "precision_recall_validation", "automation_vs_precision")
+    plots = (
+        "reliability_validation",
+        "precision_recall_validation",
+        "automation_vs_precision",
+        "code_automation_vs_precision",
+    )
     for plot in plots:
         assert (local / "plots" / f"{plot}.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 

@@ -40,6 +40,7 @@ MODEL_DIR = "model"
 # Of coder.json and labels.json; the model directory versions its own files.
 # 2: models saved as JSON and arrays, no pickles.
 FORMAT_VERSION = 2
+SEMANTIC_DIR = "semantic"  # the open part's sentence encoder and code embeddings
 
 
 @dataclass
@@ -121,6 +122,8 @@ class Coder:
             "routing_facts": None if self.routing_facts is None else self.routing_facts.to_dict(),
             "open_codes": None if self.open_codes is None else self.open_codes.to_dict(),
         }
+        if self.open_codes is not None:
+            self.open_codes.save_semantic(directory / SEMANTIC_DIR)
         (directory / CODER_FILE).write_text(json.dumps(state), encoding="utf-8")
 
     @classmethod
@@ -150,5 +153,5 @@ class Coder:
             else RoutingFacts.from_dict(state["routing_facts"]),
             open_codes=None
             if state.get("open_codes") is None
-            else OpenCodes.from_dict(state["open_codes"]),
+            else OpenCodes.from_dict(state["open_codes"], directory / SEMANTIC_DIR),
         )

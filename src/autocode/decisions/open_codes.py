@@ -26,7 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -35,12 +36,18 @@ from autocode.codes import icd10cm
 from autocode.knowledge.candidates import (
     DEFAULT_CHILD,
     PARENT,
+    SEMANTIC,
+    SIBLING,
     Candidate,
     CandidateIndex,
     icd10cm_index,
+    is_code,
 )
-from autocode.knowledge.context import NOT_CODED
+from autocode.knowledge.context import NOT_CODED, context_scopes
 from autocode.knowledge.terms import code_group
+
+if TYPE_CHECKING:  # torch is imported only where a semantic matcher is configured
+    from autocode.models.semantic import SemanticMatcher, SentenceMatches
 
 DEFAULT_BLOCKING = NOT_CODED
 OPEN_FEATURES = (
@@ -57,6 +64,10 @@ OPEN_FEATURES = (
     "log_note_candidates",
     "log_family_train_count",
 )
+# With a semantic matcher: the code's best cosine to any sentence, and whether only the
+# semantic matcher proposed it.
+SEMANTIC_FEATURES = ("best_cosine", "cosine_margin", "via_semantic")
+SIBLING_FEATURES = ("via_sibling",)  # with sibling candidates
 REGULARIZATION = 1.0  # the logistic regression's C, on standardised features
 FORMAT_VERSION = 1
 # Packages whose code names the candidates come from: recorded with the fitted part.
@@ -85,6 +96,12 @@ class OpenCodes:
     threshold: float  # proposals from here are listed (best out-of-fold F1)
     accept_threshold: float | None  # from here accepted without review; None: never
     report: dict[str, Any]  # out-of-fold figures of the fit, and the name sources' versions
+    semantic: SemanticMatcher | None = None  # nearest codes of each sentence, by cosine
+    siblings: bool = False  # a matched code's siblings are candidates too
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return feature_names(self.semantic, self.siblings)
 
     def propose(self, texts: Sequence[str], closed: Mapping[str, int]) -> list[list[OpenProposal]]:
         """Per note, the open-part codes at or above `threshold`, most probable first;
@@ -98,9 +115,12 @@ class OpenCodes:
         """Per note, every open-part candidate with its calibrated probability."""
         index = icd10cm_index(frozenset(self.blocking))
         known = KnownCodes.of(closed)
+        matches = self.semantic.matches(texts) if self.semantic else [None] * len(texts)
         result = []
-        for text in texts:
-            codes, X, spans = open_candidates(index, text, known)
+        for text, note_matches in zip(texts, matches, strict=True):
+            codes, X, spans = open_candidates(
+                index, text, known, self.semantic, note_matches, self.blocking, self.siblings
+            )
             probs = self.probability(X)
             order = np.argsort(-probs, kind="stable")
             result.append([OpenProposal(codes[k], float(probs[k]), spans[k]) for k in order])
@@ -117,7 +137,9 @@ class OpenCodes:
         return {
             "format_version": FORMAT_VERSION,
             "blocking": list(self.blocking),
-            "features": list(OPEN_FEATURES),
+            "features": list(self.features),
+            "semantic": None if self.semantic is None else self.semantic.settings(),
+            "siblings": self.siblings,
             "mean": self.mean.tolist(),
             "scale": self.scale.tolist(),
             "coef": self.coef.tolist(),
@@ -127,15 +149,33 @@ class OpenCodes:
             "report": self.report,
         }
 
+    def save_semantic(self, directory: Path) -> None:
+        """The semantic matcher's encoder and code embeddings (JSON holds the rest)."""
+        if self.semantic is not None:
+            self.semantic.save(directory)
+
     @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> OpenCodes:
+    def from_dict(cls, state: dict[str, Any], directory: Path | None = None) -> OpenCodes:
+        """The open part of `to_dict`; `directory`: where `save_semantic` wrote, needed
+        when it has a semantic matcher."""
         if state.get("format_version") != FORMAT_VERSION:
             raise ValueError(
                 f"open codes format {state.get('format_version')!r}; expected {FORMAT_VERSION}"
             )
-        if state["features"] != list(OPEN_FEATURES):
+        settings = state.get("semantic")
+        semantic = None
+        if settings is not None:
+            if directory is None:
+                raise ValueError("open codes with a semantic matcher need its directory")
+            from autocode.models.semantic import SemanticMatcher
+
+            semantic = SemanticMatcher.load(directory, settings)
+        siblings = bool(state.get("siblings", False))
+        if state["features"] != list(feature_names(semantic, siblings)):
             raise ValueError(f"open codes were fitted on features {state['features']}")
         return cls(
+            semantic=semantic,
+            siblings=siblings,
             blocking=tuple(state["blocking"]),
             mean=np.asarray(state["mean"], np.float64),
             scale=np.asarray(state["scale"], np.float64),
@@ -164,26 +204,71 @@ class KnownCodes:
 
 
 def open_candidates(
-    index: CandidateIndex, text: str, known: KnownCodes
+    index: CandidateIndex,
+    text: str,
+    known: KnownCodes,
+    semantic: SemanticMatcher | None = None,
+    matches: SentenceMatches | None = None,
+    blocking: Sequence[str] = (),
+    siblings: bool = False,
 ) -> tuple[list[str], np.ndarray, list[tuple[tuple[int, int], ...]]]:
-    """The note's ICD-10-CM candidates outside `known`: codes, (codes, OPEN_FEATURES)
-    features, and each one's mention spans."""
-    found = index.candidates(text)
+    """The note's ICD-10-CM candidates outside `known`: codes, (codes, features)
+    features (`feature_names`), and each one's mention spans. With a semantic matcher and
+    the note's `matches`, codes near a sentence with no `blocking` context join them."""
+    found = index.candidates(text, siblings=siblings)
+    lexical = len(found)
+    if semantic is not None and matches is not None:
+        for column in semantic_columns(semantic, matches, text, blocking):
+            code = semantic.embeddings.codes[column]
+            if code not in found and is_code(code):
+                span = matches.spans[int(matches.best_sentence[column])]
+                found[code] = Candidate(code, SEMANTIC, spans=[span])
     kept = [c for code, c in found.items() if code not in known.codes]
-    X = np.array(
-        [
-            [
-                *candidate_features(c, len(found)),
-                np.log1p(known.family_counts.get(code_group(c.code), 0)),
-            ]
-            for c in kept
-        ],
-        np.float64,
-    )
+    rows = []
+    for c in kept:
+        row = [
+            *candidate_features(c, lexical),
+            np.log1p(known.family_counts.get(code_group(c.code), 0)),
+        ]
+        if semantic is not None:
+            at = semantic.column.get(c.code)
+            cosine, margin = 0.0, -1.0  # a code the encoder's list lacks
+            if matches is not None and at is not None and matches.spans:
+                cosine, margin = float(matches.cosines[at]), matches.margin(at)
+            row += [cosine, margin, float(c.via == SEMANTIC)]
+        if siblings:
+            row.append(float(c.via == SIBLING))
+        rows.append(row)
+    width = len(feature_names(semantic, siblings))
     return (
         [c.code for c in kept],
-        X.reshape(len(kept), len(OPEN_FEATURES)),
+        np.array(rows, np.float64).reshape(len(kept), width),
         [tuple(c.spans) for c in kept],
+    )
+
+
+def semantic_columns(
+    semantic: SemanticMatcher, matches: SentenceMatches, text: str, blocking: Sequence[str]
+) -> list[int]:
+    """The matcher's proposed columns whose best sentence holds no blocking context (a
+    sentence-level ConText check: the semantic match has no word span to scope)."""
+    kept, blocked = [], set(blocking)
+    for column in semantic_proposed(semantic, matches):
+        a, b = matches.spans[int(matches.best_sentence[column])]
+        if not any(scope.context in blocked for scope in context_scopes(text[a:b], a)):
+            kept.append(column)
+    return kept
+
+
+def semantic_proposed(semantic: SemanticMatcher, matches: SentenceMatches) -> list[int]:
+    return [int(j) for j in matches.proposed(semantic.min_cosine)]
+
+
+def feature_names(semantic: SemanticMatcher | None, siblings: bool = False) -> tuple[str, ...]:
+    return (
+        OPEN_FEATURES
+        + (SEMANTIC_FEATURES if semantic is not None else ())
+        + (SIBLING_FEATURES if siblings else ())
     )
 
 
@@ -218,10 +303,14 @@ def fit_open_codes(
     blocking: Sequence[str] = DEFAULT_BLOCKING,
     target_precision: float = 0.95,
     min_support: int = 20,
+    semantic: SemanticMatcher | None = None,
+    siblings: bool = False,
 ) -> OpenCodes:
     """The open part fitted on out-of-fold data where each code was held out (module
     docstring). `folds` are (fit rows, held rows) of the training notes."""
-    held = held_out_candidates(icd10cm_index(frozenset(blocking)), texts, code_lists, folds)
+    held = held_out_candidates(
+        icd10cm_index(frozenset(blocking)), texts, code_lists, folds, semantic, blocking, siblings
+    )
     X, y, missed = held.features, held.gold, held.missed
     if y.all() or not y.any():
         raise ValueError(
@@ -241,6 +330,8 @@ def fit_open_codes(
         threshold=0.5,
         accept_threshold=None,
         report={},
+        semantic=semantic,
+        siblings=siblings,
     )
     probs = part.probability(X)
     part.threshold, best_f1 = best_f1_threshold(probs, y, missed)
@@ -272,8 +363,12 @@ def held_out_candidates(
     texts: Sequence[str],
     code_lists: Sequence[Sequence[str]],
     folds: Sequence[tuple[np.ndarray, np.ndarray]],
+    semantic: SemanticMatcher | None = None,
+    blocking: Sequence[str] = (),
+    siblings: bool = False,
 ) -> HeldOut:
     """Per fold, its notes' candidates for codes no note of the other folds has."""
+    matches = semantic.matches(texts) if semantic else [None] * len(texts)
     features: list[np.ndarray] = []
     gold: list[bool] = []
     notes: list[int] = []
@@ -283,7 +378,9 @@ def held_out_candidates(
         seen = Counter(code for i in fit_rows for code in set(code_lists[i]))
         known = KnownCodes.of(seen)
         for i in held_rows:
-            note_codes, X, _ = open_candidates(index, texts[i], known)
+            note_codes, X, _ = open_candidates(
+                index, texts[i], known, semantic, matches[i], blocking, siblings
+            )
             note_gold = {c for c in code_lists[i] if c.startswith("ICD10CM:") and c not in seen}
             features.append(X)
             gold.extend(code in note_gold for code in note_codes)
@@ -291,7 +388,7 @@ def held_out_candidates(
             codes.extend(note_codes)
             missed += len(note_gold - set(note_codes))
     return HeldOut(
-        features=np.vstack(features) if features else np.zeros((0, len(OPEN_FEATURES))),
+        features=np.vstack(features) if features else np.zeros((0, len(feature_names(semantic)))),
         gold=np.array(gold, dtype=np.bool_),
         notes=np.array(notes, dtype=np.int64),
         codes=codes,

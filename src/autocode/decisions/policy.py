@@ -281,13 +281,36 @@ def automation_curve(
     """For each target precision: the tuned policy's automation report on the same data.
 
     The trade-off curve behind the choice of ``target_precision``; each row is
-    ``automation_report`` plus ``target_precision`` and ``reachable``.
+    ``automation_report`` plus ``target_precision``, ``reachable`` and the code-level
+    figures of ``code_automation``.
     """
     values = as_probs(probs)
     gold = as_gold(y_true, values.shape)
     curve = []
     for target in targets:
         policy = _tune(values, gold, float(target), min_support, target_recall)
-        report = _report(values, gold, policy)
+        report = _report(values, gold, policy) | _code_report(values, gold, policy)
         curve.append({"target_precision": float(target), "reachable": policy.reachable, **report})
     return curve
+
+
+def code_automation(y_true: Matrix, probs: np.ndarray, policy: ReviewPolicy) -> dict[str, Any]:
+    """Code-level automation: what a coder no longer confirms, whatever the note's route.
+
+    ``code_automation_rate`` is the share of gold codes the policy accepts without review,
+    over every note; ``code_auto_precision`` the share of accepted codes that are gold
+    (0.0 when none is accepted).
+    """
+    values = as_probs(probs)
+    return _code_report(values, as_gold(y_true, values.shape), policy)
+
+
+def _code_report(values: FloatArray, gold: sp.csr_array, policy: ReviewPolicy) -> dict[str, Any]:
+    accepted = policy.classify(values) == ACCEPTED
+    rows, cols = gold.nonzero()
+    hits = int(np.count_nonzero(accepted[rows, cols]))
+    n_accepted = int(np.count_nonzero(accepted))
+    return {
+        "code_automation_rate": hits / rows.size if rows.size else 0.0,
+        "code_auto_precision": hits / n_accepted if n_accepted else 0.0,
+    }

@@ -31,7 +31,7 @@ from itertools import combinations
 import ahocorasick
 
 from autocode.codes import icd10cm
-from autocode.codes.systems import ICD10CM
+from autocode.codes.systems import ICD10CM, CodeError, normalize_code
 from autocode.knowledge.abbreviations import expand_abbreviation
 from autocode.knowledge.cms_names import cms_cm_names
 from autocode.knowledge.context import ContextScope, context_scopes, contexts_at, has_trigger
@@ -61,6 +61,9 @@ _ROMAN = {"ii": "2", "iii": "3", "iv": "4"}
 DIRECT = 0
 DEFAULT_CHILD = 1
 PARENT = 2
+SIBLING = 4  # shares its parent with a matched code (`CandidateIndex.candidates(siblings=)`)
+MAX_SIBLINGS = 12  # a parent with more children gives none: too many guesses to weigh
+SEMANTIC = 3  # near a sentence by cosine only (`models.semantic`, via `decisions.open_codes`)
 
 
 def normal_words(text: str) -> list[tuple[str, int, int]]:
@@ -180,10 +183,11 @@ class CandidateIndex:
                 found.append(Mention(k, a, b, in_order, _contexts(scopes, a, b)))
         return found
 
-    def candidates(self, text: str) -> dict[str, Candidate]:
+    def candidates(self, text: str, *, siblings: bool = False) -> dict[str, Candidate]:
         """Per code with an affirmed mention, what supports it, then the codes the
-        hierarchy adds."""
-        return _with_hierarchy(self.mentioned(text))
+        hierarchy adds (with `siblings`, also the other children of a matched code's
+        parent, up to `MAX_SIBLINGS` of them)."""
+        return _with_hierarchy(self.mentioned(text), siblings=siblings)
 
     def mentioned(self, text: str) -> dict[str, Candidate]:
         """Every code whose names the note mentions, blocked mentions counted apart.
@@ -269,12 +273,16 @@ def _contexts(scopes: Sequence[ContextScope], start: int, end: int) -> frozenset
     return contexts_at(scopes, start, end) if scopes else frozenset()
 
 
-def _with_hierarchy(direct: dict[str, Candidate]) -> dict[str, Candidate]:
+def _with_hierarchy(direct: dict[str, Candidate], *, siblings: bool) -> dict[str, Candidate]:
     """The direct candidates with at least one affirmed mention, then each one's parent and
-    default child (a code found directly keeps its direct evidence)."""
+    default child, and its siblings when asked (a code found directly keeps its direct
+    evidence)."""
     found = {code: c for code, c in direct.items() if c.affirmed}
     for code, candidate in list(found.items()):
-        for related, via in ((parent_of(code), PARENT), (default_child(code), DEFAULT_CHILD)):
+        related_codes = [(parent_of(code), PARENT), (default_child(code), DEFAULT_CHILD)]
+        if siblings:
+            related_codes += [(sibling, SIBLING) for sibling in siblings_of(code)]
+        for related, via in related_codes:
             if related is None or related in found:
                 continue
             found[related] = Candidate(
@@ -301,6 +309,31 @@ def icd10cm_index(blocking: frozenset[str]) -> CandidateIndex:
 def parent_of(code: str) -> str | None:
     """The enclosing code; None for a category or a code outside the tabular."""
     return icd10cm.parent(code) if _in_tabular(code) else None
+
+
+@cache
+def siblings_of(code: str) -> tuple[str, ...]:
+    """The other children of the code's parent; none when it has more than `MAX_SIBLINGS`."""
+    parent = parent_of(code)
+    if parent is None:
+        return ()
+    values = icd10cm.children(parent.split(":", 1)[1])
+    if len(values) > MAX_SIBLINGS + 1:
+        return ()
+    return tuple(
+        f"{ICD10CM}:{v}" for v in values if f"{ICD10CM}:{v}" != code and is_code(f"{ICD10CM}:{v}")
+    )
+
+
+@cache
+def is_code(code: str) -> bool:
+    """Whether `code` is a well-formed code: the tabular also lists a few placeholders
+    (`QA0`) that no code system accepts, and that are never proposed."""
+    try:
+        normalize_code(code)
+    except CodeError:
+        return False
+    return True
 
 
 @cache

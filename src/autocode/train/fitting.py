@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
-from autocode.config import TrainConfig
+from autocode.config import SemanticConfig, TrainConfig
 from autocode.corpus.schema import NoteSet
 from autocode.decisions.calibration import make_calibrator
 from autocode.decisions.coder import Coder
@@ -22,6 +23,9 @@ from autocode.knowledge import CodeKnowledge
 from autocode.labels import LabelSpace
 from autocode.models import CodingModel, model_class
 from autocode.models.crossfit import fold_splits, out_of_fold_scores
+
+if TYPE_CHECKING:
+    from autocode.models.semantic import SemanticMatcher
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +98,23 @@ def fit_open_part(config: TrainConfig, train: NoteSet) -> OpenCodes:
         blocking=config.open_codes.blocking,
         target_precision=config.routing.target_precision,
         min_support=config.routing.min_support,
+        semantic=semantic_matcher(config.open_codes.semantic),
+        siblings=config.open_codes.siblings,
     )
+
+
+def semantic_matcher(config: SemanticConfig | None) -> SemanticMatcher | None:
+    """The open part's semantic matcher: the encoder, and the embeddings of every
+    ICD-10-CM code name (from the cache when it holds them)."""
+    if config is None:
+        return None
+    from autocode.knowledge.candidates import icd10cm_names
+    from autocode.models.semantic import SemanticMatcher, SentenceEncoder, cached_code_embeddings
+
+    encoder = SentenceEncoder.load(config.encoder, quantize=config.quantize)
+    cache = config.cache_dir.expanduser() if config.cache_dir else None
+    embeddings = cached_code_embeddings(encoder, icd10cm_names(), cache)
+    return SemanticMatcher(encoder, embeddings, top_k=config.top_k, min_cosine=config.min_cosine)
 
 
 def fit_label_space(

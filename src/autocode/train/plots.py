@@ -56,6 +56,26 @@ def automation_figure(curve: list[dict[str, Any]], title: str) -> Figure:
     return figure
 
 
+def code_automation_figure(curve: list[dict[str, Any]], title: str) -> Figure:
+    """Code level: the share of gold codes accepted without review, and the precision of
+    the accepted codes, per target precision (the note-level plot is flat where every note
+    holds some uncertain code)."""
+    figure, axis = _figure((6, 4))
+    targets = [row["target_precision"] for row in curve]
+    axis.plot(
+        targets, [row["code_automation_rate"] for row in curve], marker="o", label="gold codes"
+    )
+    axis.plot(
+        targets,
+        [row["code_auto_precision"] for row in curve],
+        marker="s",
+        label="accepted precision",
+    )
+    axis.set(xlabel="target precision", ylabel="share", title=title, ylim=(0, 1.02))
+    axis.legend()
+    return figure
+
+
 def _figure(size: tuple[float, float]) -> tuple[Figure, Axes]:
     figure = Figure(figsize=size, layout="tight")
     return figure, figure.add_subplot()

@@ -136,6 +136,9 @@ def _log_decision_plots(
         "plots/automation_vs_precision.png": plots.automation_figure(
             curve, "Automation vs target precision (validation)"
         ),
+        "plots/code_automation_vs_precision.png": plots.code_automation_figure(
+            curve, "Gold codes accepted without review vs target precision (validation)"
+        ),
     }
     for path, figure in figures.items():
         tracking.log_figure(figure, path)
