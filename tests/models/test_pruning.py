@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from autocode.models import TfidfModel
+from autocode.models import TfidfModel, pruning
 from autocode.models.linear import LinearWeights
 from autocode.models.pruning import PrunedWeights, prune_weights
 from autocode.models.tfidf import PRUNED_WEIGHTS_FILE, WEIGHTS_FILE
@@ -168,3 +168,19 @@ def test_tfidf_fold_models_learn_nothing_of_their_held_out_labels(
     vocabularies = [m.vectorizers_[0].vocabulary_ for m in fold_models]
     assert all(v is vocabularies[0] for v in vocabularies)
     assert isinstance(fold_models[0].weights_, PrunedWeights)
+
+
+def test_weights_at_pairs_are_the_same_read_in_blocks_of_labels(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = np.random.default_rng(3)
+    coef = rng.normal(size=(40, 9)).astype(np.float32)
+    X = sp.random(20, 40, density=0.3, format="csr", dtype=np.float32, random_state=2)
+    pruned = prune_weights(LinearWeights(coef, np.zeros(9, np.float32)), X, tolerance=0.3)
+    features, labels = rng.integers(0, 40, 200), rng.integers(0, 9, 200)
+    dense = pruned.departures.toarray() + pruned.level[:, None]
+    expected = dense[features, labels]
+    assert np.array_equal(pruned.at(features, labels), expected)
+    monkeypatch.setattr(pruning, "BLOCK_BUDGET", 2 * 40)  # two labels' columns at a time
+    fresh = PrunedWeights(pruned.level, pruned.departures, pruned.intercept)
+    assert np.array_equal(fresh.at(features, labels), expected)

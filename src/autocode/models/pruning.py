@@ -82,25 +82,34 @@ class PrunedWeights:
     def at(self, features: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """coef[features[k], labels[k]] for each k: the level plus the kept departure.
 
-        Each kept departure has one key, row-major (feature, label), sorted as CSR stores
-        them; a pair's departure is found by binary search, without densifying anything.
+        Evidence asks about the few codes each note lists, so the distinct labels are few:
+        their columns are densified together (at most `BLOCK_BUDGET` floats at a time) and
+        read by fancy indexing, without densifying the whole matrix.
         """
-        keys, values = self._departure_keys
-        wanted = np.asarray(features, np.int64) * self.n_labels + np.asarray(labels, np.int64)
-        found = np.minimum(np.searchsorted(keys, wanted), max(len(keys) - 1, 0))
-        departures = (
-            np.where(keys[found] == wanted, values[found], 0.0) if len(keys) else np.zeros(0)
-        )
-        return np.asarray(self.level[features] + departures, np.float32)
+        features = np.asarray(features, np.int64)
+        found = self.level[features].astype(np.float32)
+        labels = np.asarray(labels, np.int64)
+        # Distinct labels by a table, not np.unique: millions of pairs, a few hundred labels.
+        present = np.zeros(self.n_labels, bool)
+        present[labels] = True
+        distinct = np.flatnonzero(present)
+        index_of = np.zeros(self.n_labels, np.int64)
+        index_of[distinct] = np.arange(len(distinct))
+        position = index_of[labels]
+        per_block = max(1, BLOCK_BUDGET // max(self.departures.shape[0], 1))
+        for start in range(0, len(distinct), per_block):
+            columns = self._by_label[:, distinct[start : start + per_block]].toarray()
+            if len(distinct) <= per_block:  # the usual case: one block, every pair
+                found += columns[features, position]
+                break
+            inside = (position >= start) & (position < start + per_block)
+            found[inside] += columns[features[inside], position[inside] - start]
+        return found
 
     @cached_property
-    def _departure_keys(self) -> tuple[np.ndarray, np.ndarray]:
-        """Sorted keys (feature × n_labels + label) of the kept departures, and their values;
-        built on first use (evidence)."""
-        departures = sp.csr_matrix(self.departures)
-        departures.sort_indices()
-        rows = np.repeat(np.arange(departures.shape[0], dtype=np.int64), np.diff(departures.indptr))
-        return rows * self.n_labels + departures.indices, departures.data
+    def _by_label(self) -> sp.csc_matrix:
+        """The departures by column, for `at` (evidence): built on first use."""
+        return sp.csc_matrix(self.departures)
 
 
 def prune_weights(weights: LinearWeights, X: sp.csr_matrix, tolerance: float) -> PrunedWeights:
