@@ -388,7 +388,11 @@ def held_out_candidates(
             codes.extend(note_codes)
             missed += len(note_gold - set(note_codes))
     return HeldOut(
-        features=np.vstack(features) if features else np.zeros((0, len(feature_names(semantic)))),
+        features=(
+            np.vstack(features)
+            if features
+            else np.zeros((0, len(feature_names(semantic, siblings))))
+        ),
         gold=np.array(gold, dtype=np.bool_),
         notes=np.array(notes, dtype=np.int64),
         codes=codes,

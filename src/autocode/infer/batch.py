@@ -312,6 +312,7 @@ class _PartRunner:
         # Each full collection would walk it all again, and cost routing a part as much
         # as routing itself; in a forked worker it would also write to every page that
         # holds one of them, unsharing the Coder.
+        gc.collect()  # garbage of the load (the eager copy, export scratch) is not kept
         gc.freeze()
         try:
             if self.workers > 1:

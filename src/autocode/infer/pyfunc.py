@@ -54,6 +54,7 @@ def load_for_serving(directory: Path) -> Coder:
     # The batch-coding copy (a transformer's faster CPU encoder): Spark and serving both
     # code in batches.
     coder = warmed_up(Coder.load(directory).for_batch_coding())
+    gc.collect()  # garbage of the load and warm-up is not frozen with the Coder
     gc.freeze()
     return coder
 

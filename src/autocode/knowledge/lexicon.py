@@ -271,10 +271,11 @@ class CodeLexicon:
 def _hits(
     text: str, sentence: tuple[int, int], weights: dict[int, float], word_id: dict[str, int]
 ) -> list[tuple[int, int]]:
-    """Character spans of the sentence's words that are words of the term; `word_id` holds
-    every word of the sentence (`spans` just looked them up)."""
+    """Character spans of the sentence's words that are words of the term. `word_id` held
+    every word of the sentence when `spans` looked them up, but a concurrent request may
+    have cleared the shared memo since: a missing word is no hit, not a KeyError."""
     return [
         (match.start(), match.end())
         for match in WORD.finditer(text, *sentence)
-        if word_id[match.group()] in weights
+        if word_id.get(match.group()) in weights
     ]

@@ -125,7 +125,9 @@ class CodeEmbeddings:
         texts = [name for code in codes for name in names_of[code]]
         starts = np.cumsum([0] + [len(names_of[code]) for code in codes[:-1]]).astype(np.int64)
         logger.info("embedding %d names of %d codes", len(texts), len(codes))
-        matrix = encoder.embed(texts)
+        # Rounded through float16 as it is stored: a freshly built list and one read back
+        # from the cache or a saved Coder give the calibration the same cosines.
+        matrix = encoder.embed(texts).astype(np.float16).astype(np.float32)
         return cls(codes, starts, matrix, cache_key(encoder, names_of))
 
     def code_cosines(self, queries: np.ndarray) -> np.ndarray:
