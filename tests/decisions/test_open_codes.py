@@ -18,6 +18,7 @@ from autocode.config import (
     RoutingConfig,
     TrainConfig,
 )
+from autocode.corpus.load import LoadOptions
 from autocode.corpus.schema import NoteSet
 from autocode.decisions.coder import Coder
 from autocode.decisions.open_codes import (
@@ -30,6 +31,7 @@ from autocode.decisions.open_codes import (
 )
 from autocode.decisions.records import REVIEW
 from autocode.decisions.routing import decide
+from autocode.infer.batch import BatchSettings, predict_archive
 from autocode.infer.pyfunc import predict_frame
 from autocode.knowledge.candidates import icd10cm_index
 from autocode.models.crossfit import fold_splits
@@ -198,3 +200,26 @@ def test_batch_coding_lists_unseen_codes_with_or_without_evidence(
     listed = {p["code"]: p for p in json.loads(row["predictions"])}
     assert "ICD10CM:J45.909" in listed and not listed["ICD10CM:J45.909"]["accepted"]
     assert row["route"] == REVIEW
+
+
+def test_forked_workers_share_the_name_index_the_job_built(
+    open_coder: Coder, tmp_path: Path
+) -> None:
+    open_coder.save(tmp_path / "coder")
+    notes = pd.DataFrame(
+        {"note_id": [f"n{i}" for i in range(12)], "text": ["Seen for asthma."] * 12}
+    )
+    notes.to_parquet(tmp_path / "notes.parquet")
+    icd10cm_index.cache_clear()
+    settings = BatchSettings(batch_size=3, workers=2, evidence=False)
+    summary = predict_archive(
+        str(tmp_path / "coder"),
+        tmp_path / "notes.parquet",
+        tmp_path / "out",
+        LoadOptions(),
+        settings,
+    )
+    assert summary.coded == 12
+    # Built in the job's own process before the fork (the workers' builds would not
+    # show here), so the workers inherit it.
+    assert icd10cm_index.cache_info().currsize == 1

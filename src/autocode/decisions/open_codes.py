@@ -111,9 +111,13 @@ class OpenCodes:
             for proposals in self.score(texts, closed)
         ]
 
+    def candidate_index(self) -> CandidateIndex:
+        """The ICD-10-CM name index this part proposes from (built once per process)."""
+        return icd10cm_index(frozenset(self.blocking))
+
     def score(self, texts: Sequence[str], closed: Mapping[str, int]) -> list[list[OpenProposal]]:
         """Per note, every open-part candidate with its calibrated probability."""
-        index = icd10cm_index(frozenset(self.blocking))
+        index = self.candidate_index()
         known = KnownCodes.of(closed)
         matches = self.semantic.matches(texts) if self.semantic else [None] * len(texts)
         result = []
