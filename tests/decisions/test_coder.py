@@ -111,7 +111,7 @@ MODEL_PARAMS: dict[str, dict[str, Any]] = {
         "inner_folds": 3,
     },
 }
-SAVED_FILES = {"tfidf": 6, "tfidf-lexicon": 12, "stack": 12}
+SAVED_FILES = {"tfidf": 7, "tfidf-lexicon": 13, "stack": 13}
 
 
 @pytest.fixture(scope="module", params=sorted(MODEL_PARAMS))

@@ -14,6 +14,7 @@ from autocode.models import evidence
 from autocode.models.evidence import (
     NgramLocator,
     RecentBatches,
+    StrongestFeatures,
     collector_paused,
     top_weighted_features,
 )
@@ -24,21 +25,23 @@ from autocode.models.tfidf import TOKEN_PATTERN
 def top_weighted_features_the_slow_way(
     rows: sp.csr_matrix, coef: np.ndarray, notes: np.ndarray, labels: np.ndarray, top_n: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per pair, a stable argsort of the label's weights of the note's features."""
+    """Per pair, a stable argsort of the label's weights of the note's features, the
+    positive ones only."""
     features = np.full((len(notes), top_n), -1, np.int64)
     values = np.zeros((len(notes), top_n), coef.dtype)
     for p, (note, label) in enumerate(zip(notes, labels, strict=True)):
         columns = rows.indices[rows.indptr[note] : rows.indptr[note + 1]]
         weights = coef[columns, label]
-        best = np.argsort(-weights, kind="stable")[:top_n]
-        features[p, : best.size] = columns[best]
-        values[p, : best.size] = weights[best]
+        best = [k for k in np.argsort(-weights, kind="stable")[:top_n] if weights[k] > 0]
+        features[p, : len(best)] = columns[best]
+        values[p, : len(best)] = weights[best]
     return features, values
 
 
+@pytest.mark.parametrize("ranked", [None, 2, 12, 40])
 @pytest.mark.parametrize("n_notes", [7, 60])
 def test_top_weighted_features_are_each_pairs_stable_argsort(
-    n_notes: int, monkeypatch: pytest.MonkeyPatch
+    n_notes: int, ranked: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rng = np.random.default_rng(n_notes)
     # Few distinct values: many ties, zeros and negatives; notes with few or no features.
@@ -47,14 +50,34 @@ def test_top_weighted_features_are_each_pairs_stable_argsort(
     coef = rng.integers(-2, 3, (40, 9)).astype(np.float32)
     notes = rng.integers(0, n_notes, 3 * n_notes)
     labels = rng.integers(0, 9, notes.size)
-    monkeypatch.setattr(evidence, "WEIGHTS_BUDGET", 16)  # many chunks
-    found = top_weighted_features(
-        rows, LinearWeights(coef, np.zeros(9, np.float32)).at, notes, labels, 3
-    )
+    monkeypatch.setattr(evidence, "WEIGHTS_BUDGET", 16)  # many chunks, many presence blocks
+    weights = LinearWeights(coef, np.zeros(9, np.float32))
+    # `ranked` features per label: 2 and 12 settle some pairs and leave others to the exact
+    # path; 40 ranks every feature, so the ranking settles every pair.
+    strongest = None if ranked is None else StrongestFeatures.of_weights(weights, ranked)
+    found = top_weighted_features(rows, weights.at, notes, labels, 3, strongest)
     expected = top_weighted_features_the_slow_way(rows, coef, notes, labels, 3)
     assert np.array_equal(found[0], expected[0])
     assert np.array_equal(found[1], expected[1])
     assert (found[0] == -1).any() and (found[1] > 0).any()  # short rows and real picks seen
+    if strongest is not None:
+        settled = strongest.top_of_pairs(rows, notes, labels, 3)[2]
+        assert settled.all() if ranked == 40 else not settled.all()
+        if ranked == 12:
+            assert settled.any()
+
+
+def test_strongest_features_rank_each_labels_positive_weights() -> None:
+    coef = np.array([[0.5, -1.0], [2.0, 0.0], [0.5, 3.0], [-0.1, 1.0]], np.float32)
+    strongest = StrongestFeatures.of_weights(LinearWeights(coef, np.zeros(2, np.float32)), 2)
+    # Label 0: 2.0 (feature 1), then the tie 0.5 of features 0 and 2, the lower first; three
+    # positive weights do not fit in two. Label 1: 3.0, 1.0, and nothing else positive.
+    assert strongest.features.tolist() == [[1, 0], [2, 3]]
+    assert strongest.weights.tolist() == [[2.0, 0.5], [3.0, 1.0]]
+    assert strongest.complete.tolist() == [False, True]
+    saved = StrongestFeatures.from_arrays(strongest.as_arrays())
+    assert saved.features.tolist() == strongest.features.tolist()
+    assert saved.n_features == 4
 
 
 def test_recent_batches_find_the_same_texts_and_travel_empty() -> None:

@@ -47,10 +47,20 @@ class LabelTerms:
         group_rows = np.array([row[g] for g in groups], dtype=np.int64)
         return cls(codes=list(codes), lexicon=lexicon, group_rows=group_rows, groups=groups)
 
-    def match(self, texts: Sequence[str]) -> tuple[TermMatches, TermMatches]:
-        """How well each label's own terms, and its family's, matched each note."""
-        matches = self.lexicon.match(texts)
-        return _columns(matches, np.arange(len(self.codes))), _columns(matches, self.group_rows)
+    def match(
+        self, texts: Sequence[str], places_from: float | None = None
+    ) -> tuple[TermMatches, TermMatches]:
+        """How well each label's own terms, and its family's, matched each note; with
+        `places_from`, the labels' own matches also say where (`TermMatches.places`)."""
+        matches = self.lexicon.match(texts, places_from)
+        own = _columns(matches, np.arange(len(self.codes)))
+        if matches.places is not None:  # the lexicon's first rows are the labels'
+            n_labels = len(self.codes)
+            own.places = [
+                {code: place for code, place in note.items() if code < n_labels}
+                for note in matches.places
+            ]
+        return own, _columns(matches, self.group_rows)
 
     def full_matches(self, texts: Sequence[str]) -> sp.csr_matrix:
         """(notes, labels) True where a term of the label fully matched a sentence."""

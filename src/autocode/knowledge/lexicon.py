@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import pairwise
-from typing import Self
+from itertools import accumulate, pairwise
+from typing import NamedTuple, Self, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,6 +21,7 @@ from autocode.errors import NotFittedError
 
 # ASCII letters matched in the original text: lowercasing first could shift offsets ("İ").
 WORD = re.compile(r"[A-Za-z0-9]+")
+WORD_SPLIT = re.compile(r"([A-Za-z0-9]+)")  # `re.split` keeps the words
 # A sentence ends at a line break or after . ! ? ; followed by space.
 SENTENCE_BREAK = re.compile(r"\n+|(?<=[.!?;])\s+")
 # Words that join or qualify a term rather than name the condition.
@@ -76,6 +77,18 @@ class TermMatches:
     best: np.ndarray  # (notes, codes) best coverage of any term in any one sentence
     full_sentences: np.ndarray  # (notes, codes) sentences fully matching some term
     best_description: np.ndarray  # (notes, codes) best coverage of the description alone
+    # Per note, code -> where its best coverage was reached, for codes reaching the floor
+    # `match` was asked for (None when it was not asked).
+    places: list[dict[int, Place]] | None = None
+
+
+class Place(NamedTuple):
+    """Where a code's best coverage in a note was reached: by which term, in which
+    sentence (its index among the note's `sentence_spans`)."""
+
+    coverage: float
+    term_row: int
+    sentence: int
 
 
 class CodeLexicon:
@@ -129,23 +142,16 @@ class CodeLexicon:
         self._term_lookup_ = self._term_lookup(self._weighted_terms_)
         return self
 
-    def _term_lookup(
-        self, weighted: sp.csr_matrix
-    ) -> tuple[list[list[int]], list[dict[int, float]]]:
-        """Each code's term rows, and each term's word weights by vocabulary id: what
-        `spans` reads, built with the weights (slicing sparse rows per note cost more than
-        the matching, and building this on a served model's first request as much again)."""
-        term_rows: list[list[int]] = [[] for _ in self.terms]
-        for row, owner in enumerate(self._owner.tolist()):
-            term_rows[owner].append(row)
+    def _term_lookup(self, weighted: sp.csr_matrix) -> list[dict[int, float]]:
+        """Each term's word weights by vocabulary id: what `spans_at` reads, built with the
+        weights (slicing sparse rows per note cost more than finding the words)."""
         indices, data = weighted.indices.tolist(), weighted.data.tolist()
         bounds = weighted.indptr.tolist()
-        term_weights = [
-            dict(zip(indices[a:b], data[a:b], strict=True)) for a, b in pairwise(bounds)
-        ]
-        return term_rows, term_weights
+        return [dict(zip(indices[a:b], data[a:b], strict=True)) for a, b in pairwise(bounds)]
 
-    def match(self, texts: Sequence[str]) -> TermMatches:
+    def match(self, texts: Sequence[str], places_from: float | None = None) -> TermMatches:
+        """How well each code's terms matched each note; with `places_from`, also where
+        (`TermMatches.places`) for the codes whose best coverage reaches it."""
         weighted = self._fitted()
         sentences, note_of_sentence = self._sentence_matrix(texts)
         coverage = (sentences @ weighted.T).tocoo()  # (sentences, terms), only shared words
@@ -155,61 +161,98 @@ class CodeLexicon:
         full = np.zeros_like(best)
         is_full = coverage.data >= FULL_MATCH
         np.add.at(full, (notes[is_full], coverage.col[is_full]), 1.0)
+        places = None
+        if places_from is not None:
+            sentence_of_note = np.arange(note_of_sentence.size) - np.searchsorted(
+                note_of_sentence, note_of_sentence
+            )
+            places = self._best_places(coverage, note_of_sentence, sentence_of_note, places_from)
+            places += [{} for _ in range(len(texts) - len(places))]
         return TermMatches(
             best=self._per_code(best),
             full_sentences=self._per_code(full),
             best_description=self._per_code(best * self._is_description),
+            places=places,
         )
 
     def spans(
         self, text: str, codes: Sequence[int], min_coverage: float = 0.0
     ) -> list[tuple[float, list[tuple[int, int]]]]:
         """Per code: the coverage of its best-matching term in its best sentence, and the
-        character spans of that term's words there (looked for only where the coverage
-        reaches `min_coverage`; none below it).
+        character spans of that term's words there; (0.0, []) where the coverage does not
+        reach `min_coverage` (or is 0). Ties go to the code's first term, then the first
+        sentence."""
+        places = self.match([text], places_from=min_coverage).places
+        assert places is not None
+        return self.spans_at(text, [places[0].get(code) for code in codes])
 
-        Ties go to the code's first term, then the first sentence. Only sentences sharing a
-        word with a term are weighed against it: any other covers none of it.
-        """
+    def spans_at(
+        self, text: str, places: Sequence[Place | None]
+    ) -> list[tuple[float, list[tuple[int, int]]]]:
+        """Per place `match` found in this text (None: none), its coverage and the
+        character spans of its term's words in its sentence."""
         self._fitted()
-        term_rows, term_weights = self._term_lookup_
-        # Per sentence, the set of its content words' vocabulary ids (-1: not in it), built
-        # from the words in order; where a sentence's words are is read for a best one only.
-        word_id = self._word_id_of_raw()
-        bounds = sentence_spans(text)
-        sentence_words: list[set[int]] = []
-        for start, end in bounds:
-            words = set()
-            for raw in WORD.findall(text, start, end):
-                found = word_id.get(raw)
-                if found is None:
-                    found = word_id[raw] = self._word_id(raw)
-                if found != STOP_WORD_ID:
-                    words.add(found)
-            sentence_words.append(words)
-        sentences_with: dict[int, list[int]] = {}
-        for index, words in enumerate(sentence_words):
-            for word in words:
-                sentences_with.setdefault(word, []).append(index)
-        result = []
-        for code in codes:
-            best, best_at = 0.0, (-1, -1)  # coverage; (term row, sentence) where reached
-            for row in term_rows[code]:
-                weights = term_weights[row]
-                with_word = [sentences_with[w] for w in weights if w in sentences_with]
-                if not with_word:
-                    continue
-                sharing = with_word[0] if len(with_word) == 1 else sorted(set().union(*with_word))
-                for index in sharing:
-                    # Summed in the sentence's word order, as the coverage was always summed.
-                    score = sum(weights[w] for w in sentence_words[index] if w in weights)
-                    if score > best:
-                        best, best_at = min(score, 1.0), (row, index)
-            row, index = best_at
-            found = index >= 0 and best >= min_coverage
-            hits = _hits(text, bounds[index], term_weights[row], word_id) if found else []
-            result.append((best, hits))
+        term_weights = self._term_lookup_
+        bounds = sentence_spans(text) if any(places) else []
+        placed: dict[int, list[tuple[int, int, int]]] = {}  # a sentence's words, where
+        result: list[tuple[float, list[tuple[int, int]]]] = []
+        for place in places:
+            if place is None:
+                result.append((0.0, []))
+                continue
+            if place.sentence not in placed:
+                placed[place.sentence] = self._placed_words(text, bounds[place.sentence])
+            weights = term_weights[place.term_row]
+            hits = [(a, b) for word, a, b in placed[place.sentence] if word in weights]
+            result.append((place.coverage, hits))
         return result
+
+    def _best_places(
+        self,
+        coverage: sp.coo_matrix,
+        note_of_sentence: np.ndarray,
+        sentence_of_note: np.ndarray,
+        floor: float,
+    ) -> list[dict[int, Place]]:
+        """Per note, each code's best (coverage, term, sentence) among the (sentence, term)
+        coverages reaching `floor`: the highest, then the first term, the first sentence."""
+        strong = (coverage.data >= floor) & (coverage.data > 0)
+        values = np.minimum(coverage.data[strong], 1.0)
+        terms, sentences = coverage.col[strong], coverage.row[strong]
+        notes, codes = note_of_sentence[sentences], self._owner[terms]
+        order = np.lexsort((sentences, terms, -values, codes, notes))
+        notes, codes = notes[order], codes[order]
+        first = np.ones(order.size, bool)
+        first[1:] = (notes[1:] != notes[:-1]) | (codes[1:] != codes[:-1])
+        picked = order[first]
+        n_notes = int(notes.max()) + 1 if notes.size else 0
+        places: list[dict[int, Place]] = [{} for _ in range(n_notes)]
+        for note, code, value, term, sentence in zip(
+            notes[first].tolist(),
+            codes[first].tolist(),
+            values[picked].tolist(),
+            terms[picked].tolist(),
+            sentence_of_note[sentences[picked]].tolist(),
+            strict=True,
+        ):
+            places[note][code] = Place(value, term, sentence)
+        return places
+
+    def _placed_words(self, text: str, sentence: tuple[int, int]) -> list[tuple[int, int, int]]:
+        """The sentence's words as (vocabulary id, start, end). Split once, words and the
+        text between them (no match object per word), their ids looked up at C speed."""
+        start, end = sentence
+        parts = WORD_SPLIT.split(text[start:end])  # between, word, between, ..., between
+        words = parts[1::2]
+        word_id = self._word_id_of_raw()
+        looked_up = list(map(word_id.get, words))
+        for k, found in enumerate(looked_up):
+            if found is None:  # a word never met: folded once, remembered
+                looked_up[k] = word_id[words[k]] = self._word_id(words[k])
+        ids = cast(list[int], looked_up)
+        ends = [start + offset for offset in accumulate(map(len, parts))]
+        # Word k is part 2k + 1: it starts where part 2k ends.
+        return [(found, ends[2 * k], ends[2 * k + 1]) for k, found in enumerate(ids)]
 
     def _per_code(self, per_term: np.ndarray) -> np.ndarray:
         """Each code's maximum over its terms (terms are stored grouped by code, in order)."""
@@ -266,16 +309,3 @@ class CodeLexicon:
         if not hasattr(self, "_weighted_terms_"):
             raise NotFittedError("CodeLexicon is not fitted yet: call fit(texts) first")
         return self._weighted_terms_
-
-
-def _hits(
-    text: str, sentence: tuple[int, int], weights: dict[int, float], word_id: dict[str, int]
-) -> list[tuple[int, int]]:
-    """Character spans of the sentence's words that are words of the term. `word_id` held
-    every word of the sentence when `spans` looked them up, but a concurrent request may
-    have cleared the shared memo since: a missing word is no hit, not a KeyError."""
-    return [
-        (match.start(), match.end())
-        for match in WORD.finditer(text, *sentence)
-        if word_id.get(match.group()) in weights
-    ]

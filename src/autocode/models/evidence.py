@@ -6,12 +6,12 @@ import gc
 import re
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from itertools import accumulate
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,6 +22,9 @@ T = TypeVar("T")
 REMEMBERED_BATCHES = 32
 REMEMBERED_NOTES = 4096  # larger batches (a whole archive at once) are not kept
 WEIGHTS_BUDGET = 2**20  # (pair, feature) weights compared at once
+# Features ranked per label for evidence (`StrongestFeatures`): on CodiEsp the notes' listed
+# codes find their three strongest among a label's first 256 for most pairs.
+RANKED_FEATURES = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +45,8 @@ class NgramLocator:
 
     Tokens are the pattern's matches, lowercased, and an n-gram is its tokens joined by one
     space. The text is split once (tokens and the text between them, with no match object
-    per token); the first position of every n-gram of a length asked for is then one dict,
-    built at C speed, so each look-up is a dict look-up.
+    per token); an n-gram's first word is then found by `list.index`, at C speed: a note's
+    evidence asks for a few dozen n-grams, far fewer than indexing all of them would build.
     """
 
     def __init__(self, text: str, token_pattern: str) -> None:
@@ -52,31 +55,21 @@ class NgramLocator:
         parts = grouped.split(text)  # between, token, between, token, ..., between
         self._tokens = [token.lower() for token in parts[1::2]]
         self._part_ends = list(accumulate(map(len, parts)))
-        self._first_of_length: dict[int, dict[str, int]] = {}
 
     def first(self, ngram: str) -> tuple[int, int] | None:
         """Character span of the n-gram's first occurrence; None if it does not occur."""
-        length = ngram.count(" ") + 1
-        first = self._first_positions(length).get(ngram)
-        if first is None:
+        words = ngram.split(" ")
+        tokens, length = self._tokens, len(words)
+        first = -1
+        try:
+            while True:
+                first = tokens.index(words[0], first + 1)
+                if length == 1 or tokens[first : first + length] == words:
+                    break
+        except ValueError:
             return None
         # Token i is part 2i + 1: it starts where part 2i ends.
         return self._part_ends[2 * first], self._part_ends[2 * (first + length - 1) + 1]
-
-    def _first_positions(self, length: int) -> dict[str, int]:
-        """Each n-gram of `length` tokens -> the token index where it first starts."""
-        if length not in self._first_of_length:
-            tokens = self._tokens
-            ngrams = (
-                tokens
-                if length == 1
-                else list(map(" ".join, zip(*(tokens[k:] for k in range(length)), strict=False)))
-            )
-            # Filled from the last n-gram back, so each keeps its first position.
-            self._first_of_length[length] = dict(
-                zip(reversed(ngrams), range(len(ngrams) - 1, -1, -1), strict=True)
-            )
-        return self._first_of_length[length]
 
 
 @cache
@@ -90,24 +83,38 @@ WeightsAt = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def top_weighted_features(
-    rows: sp.csr_matrix, coef: WeightsAt, notes: np.ndarray, labels: np.ndarray, top_n: int
+    rows: sp.csr_matrix,
+    coef: WeightsAt,
+    notes: np.ndarray,
+    labels: np.ndarray,
+    top_n: int,
+    strongest: StrongestFeatures | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each pair (`notes[p]`, `labels[p]`): the `top_n` features present in the note's row
-    that weigh most for the label (`coef(feature, label)`), largest first, ties to the
-    earlier feature of the row; as (pairs, top_n) feature columns (-1 past the row's
-    features) and weights. Every pair at once, not a loop over notes.
+    that weigh positively for the label (`coef(feature, label)`), largest first, ties to
+    the earlier feature of the row; as (pairs, top_n) feature columns (-1 past the row's
+    positive ones) and weights (0 there). Every pair at once, not a loop over notes.
+
+    With `strongest` (the same weights' per-label ranking), the pairs it settles are read
+    from it, and only the others weigh every feature of their note.
     """
     features = np.full((len(notes), top_n), -1, np.int64)
     values = np.zeros((len(notes), top_n), np.float32)
-    counts = np.diff(rows.indptr)[notes]
-    with_features = np.flatnonzero(counts)
+    todo = np.arange(len(notes))
+    if strongest is not None and len(notes):
+        found, found_values, settled = strongest.top_of_pairs(rows, notes, labels, top_n)
+        features[settled], values[settled] = found[settled], found_values[settled]
+        todo = np.flatnonzero(~settled)
+    counts = np.diff(rows.indptr)[notes[todo]]
+    with_features = todo[counts > 0]
     # Chunks of pairs holding at most the budget of weights (one pair at least).
-    ends = np.cumsum(counts[with_features])
+    ends = np.cumsum(counts[counts > 0])
     chunk_of = ends // WEIGHTS_BUDGET
     for chunk in np.split(with_features, np.flatnonzero(np.diff(chunk_of)) + 1):
         if chunk.size:
             _top_of_pairs(rows, coef, notes[chunk], labels[chunk], top_n, (features, values), chunk)
-    return features, values
+    shown = values > 0  # what does not add to the score is not evidence of the label
+    return np.where(shown, features, -1), np.where(shown, values, np.float32(0))
 
 
 def _top_of_pairs(
@@ -120,7 +127,7 @@ def _top_of_pairs(
     out_rows: np.ndarray,
 ) -> None:
     """`top_weighted_features` of pairs whose notes all have features, into
-    `out[.][out_rows]`."""
+    `out[.][out_rows]` (non-positive weights included)."""
     counts = np.diff(rows.indptr)[notes]
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])  # each pair's first element
     n_elements = int(counts.sum())
@@ -138,6 +145,107 @@ def _top_of_pairs(
         out[0][out_rows[found], k] = columns[first[found]]
         out[1][out_rows[found], k] = largest[found]
         weights[first[found]] = -np.inf
+
+
+class RankableWeights(Protocol):
+    """A linear layer's weights as `StrongestFeatures` reads them."""
+
+    @property
+    def shape(self) -> tuple[int, int]: ...  # (n_features, n_labels)
+
+    def positive_weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class StrongestFeatures:
+    """Each label's `k` strongest positive-weight features, strongest first (ties: lower
+    feature first), and whether those are all of its positive ones.
+
+    Evidence wants a pair's three strongest features of the note, and weighing every
+    feature of the note for every code it lists is most of evidence's cost (a CodiEsp note
+    has hundreds of n-grams and lists some 30 codes). Walking the label's ranking instead
+    and keeping the note's features settles a pair exactly once `top_n` are found (any
+    feature past the ranking weighs no more), or when the ranking is complete; only the
+    other pairs need every weight.
+    """
+
+    features: np.ndarray  # (n_labels, k): feature ids; n_features past a label's own
+    weights: np.ndarray  # (n_labels, k) float32; 0 past a label's own
+    complete: np.ndarray  # (n_labels,) bool: the label has no other positive weight
+    n_features: int
+
+    @classmethod
+    def of_weights(cls, weights: RankableWeights, k: int = RANKED_FEATURES) -> StrongestFeatures:
+        """From every positive weight of a linear layer (`positive_weights`)."""
+        n_features, n_labels = weights.shape
+        features, labels, values = weights.positive_weights()
+        return cls._ranked(features, labels, values, n_features, n_labels, k)
+
+    @classmethod
+    def _ranked(
+        cls,
+        features: np.ndarray,
+        labels: np.ndarray,
+        weights: np.ndarray,
+        n_features: int,
+        n_labels: int,
+        k: int,
+    ) -> StrongestFeatures:
+        order = np.lexsort((features, -weights, labels))
+        features, labels, weights = features[order], labels[order], weights[order]
+        per_label = np.bincount(labels, minlength=n_labels)
+        first_of_label = np.concatenate([[0], np.cumsum(per_label)[:-1]])
+        rank = np.arange(labels.size) - first_of_label[labels]
+        kept = rank < k
+        ranked = np.full((n_labels, k), n_features, np.int32)
+        ranked_weights = np.zeros((n_labels, k), np.float32)
+        ranked[labels[kept], rank[kept]] = features[kept]
+        ranked_weights[labels[kept], rank[kept]] = weights[kept]
+        return cls(ranked, ranked_weights, per_label <= k, n_features)
+
+    def as_arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "features": self.features,
+            "weights": self.weights,
+            "complete": self.complete,
+            "n_features": np.array(self.n_features, np.int64),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> StrongestFeatures:
+        return cls(
+            arrays["features"], arrays["weights"], arrays["complete"], int(arrays["n_features"])
+        )
+
+    def top_of_pairs(
+        self, rows: sp.csr_matrix, notes: np.ndarray, labels: np.ndarray, top_n: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per pair, the first `top_n` of the label's ranking present in the note's row (as
+        `top_weighted_features` gives them), and whether that settles the pair."""
+        features = np.full((len(notes), top_n), -1, np.int64)
+        values = np.zeros((len(notes), top_n), np.float32)
+        settled = np.zeros(len(notes), bool)
+        # The rows as a dense presence table, a block of notes at a time (its last column:
+        # the padding of short rankings, never present).
+        notes_per_block = max(1, WEIGHTS_BUDGET * 8 // (self.n_features + 1))
+        for start in range(0, rows.shape[0], notes_per_block):
+            block = rows[start : start + notes_per_block]
+            pairs = np.flatnonzero((notes >= start) & (notes < start + block.shape[0]))
+            if not pairs.size:
+                continue
+            present = np.zeros((block.shape[0], self.n_features + 1), bool)
+            present[np.repeat(np.arange(block.shape[0]), np.diff(block.indptr)), block.indices] = (
+                True
+            )
+            ranked = self.features[labels[pairs]]
+            found = present[(notes[pairs] - start)[:, None], ranked]
+            seen = np.cumsum(found, axis=1)
+            pair, position = np.nonzero(found & (seen <= top_n))
+            slot = seen[pair, position] - 1
+            features[pairs[pair], slot] = ranked[pair, position]
+            values[pairs[pair], slot] = self.weights[labels[pairs[pair]], position]
+            settled[pairs] = (seen[:, -1] >= top_n) | self.complete[labels[pairs]]
+        return features, values, settled
 
 
 _pauses = {"active": 0, "was_enabled": False}

@@ -69,9 +69,19 @@ class LinearWeights:
     def n_labels(self) -> int:
         return int(self.coef.shape[1])
 
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(n_features, n_labels)"""
+        return (int(self.coef.shape[0]), int(self.coef.shape[1]))
+
     def at(self, features: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """coef[features[k], labels[k]] for each k (evidence weighs pairs, not blocks)."""
         return np.asarray(self.coef[features, labels], np.float32)
+
+    def positive_weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every (feature, label, weight) whose weight is positive."""
+        features, labels = np.nonzero(self.coef > 0)
+        return features, labels, np.asarray(self.coef[features, labels], np.float32)
 
 
 def train_linear(X: sp.csr_matrix, Y: sp.csr_matrix, settings: LinearSettings) -> LinearWeights:

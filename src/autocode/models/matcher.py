@@ -21,6 +21,7 @@ from pydantic import Field
 from autocode.knowledge import FULL_MATCH, CodeLexicon, LabelTerms, TermMatches
 from autocode.knowledge.candidates import icd10cm_index
 from autocode.knowledge.context import NOT_CODED
+from autocode.knowledge.lexicon import Place
 from autocode.labels import LabelSpace
 from autocode.models.base import (
     Folds,
@@ -39,9 +40,6 @@ STATE_FILE = "matcher.json"  # label codes and their terms
 ARRAYS_FILE = "matcher.npz"  # the lexicon's idf and the code facts
 FORMAT_VERSION = 1  # of every file above
 PRIOR_MATCHES = 2.0  # pseudo-counts pulling a code's term precision toward all codes' own
-# Prediction's coverage is summed in float32, evidence's in float64: a code prediction saw
-# this far below `candidate_coverage` cannot reach it in evidence.
-COVERAGE_TOLERANCE = 1e-3
 
 MATCHER_FEATURES = (
     "term_coverage",
@@ -166,31 +164,21 @@ class MatcherModel:
     def evidence_batch(
         self, texts: Sequence[str], label_indices: Sequence[Sequence[int]], top_n: int = 3
     ) -> list[list[list[Span]]]:
-        """`evidence` of each note. Only codes whose coverage prediction found near
-        `candidate_coverage` (remembered from predicting the same texts, else matched
-        again) have their terms' words looked for in the note."""
+        """`evidence` of each note: where each code's best term matched, as prediction found
+        it for the same texts (remembered; else matched again)."""
         terms, _ = self._fitted()
-        reachable = self._recent_reachable().find(texts)
-        if reachable is None:
-            reachable = self._reachable(terms.match(texts)[0].best)
-        result = []
-        for i, (text, labels) in enumerate(zip(texts, label_indices, strict=True)):
-            near = set(reachable.indices[reachable.indptr[i] : reachable.indptr[i + 1]].tolist())
-            looked_for = [label for label in labels if label in near]
-            found = (
-                dict(
-                    zip(
-                        looked_for,
-                        terms.lexicon.spans(text, looked_for, self.candidate_coverage),
-                        strict=True,
-                    )
-                )
-                if looked_for
-                else {}
-            )
-            result.append(
-                [self._term_spans(text, *found.get(label, (0.0, []))) for label in labels]
-            )
+        places = self._recent_places().find(texts)
+        if places is None:
+            places = terms.match(texts, places_from=self.candidate_coverage)[0].places
+        assert places is not None
+        result: list[list[list[Span]]] = []
+        for text, labels, note_places in zip(texts, label_indices, places, strict=True):
+            found = [note_places.get(label) for label in labels]
+            if not any(found):
+                result.append([[] for _ in labels])
+                continue
+            spans = terms.lexicon.spans_at(text, found)
+            result.append([self._term_spans(text, *label_spans) for label_spans in spans])
         return result
 
     def _term_spans(self, text: str, coverage: float, hits: list[tuple[int, int]]) -> list[Span]:
@@ -226,23 +214,20 @@ class MatcherModel:
         self.terms_ = terms
         self.facts_ = facts
         self.labels_ = list(terms.codes)
-        vars(self).pop("_reachable_codes", None)  # evidence cache of the old terms
+        vars(self).pop("_evidence_places", None)  # evidence cache of the old terms
         return self
 
     def _match(self, texts: Sequence[str]) -> tuple[TermMatches, TermMatches]:
-        """`terms_.match(texts)`; which codes could show evidence is remembered."""
+        """`terms_.match(texts)`; where the codes that show evidence matched is remembered."""
         terms, _ = self._fitted()
-        own, group = terms.match(texts)
-        self._recent_reachable().remember(texts, self._reachable(own.best))
+        own, group = terms.match(texts, places_from=self.candidate_coverage)
+        assert own.places is not None
+        self._recent_places().remember(texts, own.places)
         return own, group
 
-    def _reachable(self, best: np.ndarray) -> sp.csr_matrix:
-        """(notes, labels) True where the best coverage may reach `candidate_coverage`."""
-        return sp.csr_matrix(best >= self.candidate_coverage - COVERAGE_TOLERANCE)
-
-    def _recent_reachable(self) -> RecentBatches[sp.csr_matrix]:
-        recent: RecentBatches[sp.csr_matrix] = vars(self).setdefault(
-            "_reachable_codes", RecentBatches()
+    def _recent_places(self) -> RecentBatches[list[dict[int, Place]]]:
+        recent: RecentBatches[list[dict[int, Place]]] = vars(self).setdefault(
+            "_evidence_places", RecentBatches()
         )
         return recent
 

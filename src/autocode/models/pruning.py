@@ -51,6 +51,11 @@ class PrunedWeights:
     def n_labels(self) -> int:
         return int(self.intercept.shape[0])
 
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(n_features, n_labels)"""
+        return (int(self.level.shape[0]), self.n_labels)
+
     def decision_function(self, X: sp.csr_matrix) -> np.ndarray:
         # The fullest rows dense, the others sparse × sparse: the departures are never
         # densified whole; the levels add one number per note, X @ level, to every label.
@@ -105,6 +110,25 @@ class PrunedWeights:
             inside = (position >= start) & (position < start + per_block)
             found[inside] += columns[features[inside], position[inside] - start]
         return found
+
+    def positive_weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every (feature, label, weight) whose weight is positive. Apart from the few
+        features whose level is positive, a positive weight is a kept departure."""
+        by_label = self._by_label
+        labels = np.repeat(np.arange(self.n_labels), np.diff(by_label.indptr))
+        features = by_label.indices.astype(np.int64)
+        weights = self.level[features] + by_label.data
+        raised = np.flatnonzero(self.level > 0)
+        is_raised = np.zeros(self.level.size, bool)
+        is_raised[raised] = True
+        kept = (weights > 0) & ~is_raised[features]
+        raised_rows = self.level[raised, None] + self.departures[raised].toarray()
+        rows, columns = np.nonzero(raised_rows > 0)
+        return (
+            np.concatenate([features[kept], raised[rows]]),
+            np.concatenate([labels[kept], columns]),
+            np.concatenate([weights[kept], raised_rows[rows, columns]]).astype(np.float32),
+        )
 
     @cached_property
     def _by_label(self) -> sp.csc_matrix:

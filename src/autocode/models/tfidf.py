@@ -22,7 +22,13 @@ from autocode.models.base import (
     check_fit_input,
     constructor_params,
 )
-from autocode.models.evidence import NgramLocator, RecentBatches, Span, top_weighted_features
+from autocode.models.evidence import (
+    NgramLocator,
+    RecentBatches,
+    Span,
+    StrongestFeatures,
+    top_weighted_features,
+)
 from autocode.models.linear import LinearSettings, LinearWeights, train_linear
 from autocode.models.params import check_params, constructor_params_model
 from autocode.models.pruning import PrunedWeights, prune_weights
@@ -36,6 +42,9 @@ VECTORIZERS_FILE = "vectorizers.json"  # settings and vocabulary of each vectori
 IDF_FILE = "idf.npz"  # each vectorizer's idf, in vocabulary order
 WEIGHTS_FILE = "weights.npz"  # dense weights (a model fitted without pruning)
 PRUNED_WEIGHTS_FILE = "pruned_weights.npz"  # levels and kept departures, compressed
+# Each label's strongest features (derived from the weights; evidence reads them): saved so
+# that a loaded model's first evidence does not rank them again (absent: ranked on first use).
+RANKED_FILE = "ranked_features.npz"
 # Of every file above; 2: the model saves its labels; 3: pruned weights, in their own
 # file (a version 2 model, always dense, still loads).
 FORMAT_VERSION = 3
@@ -252,9 +261,10 @@ class TfidfModel:
         self.vectorizers_ = vectorizers
         self.weights_ = weights
         self.labels_ = list(labels.codes_)
-        # Evidence caches of the old vocabulary.
+        # Evidence caches of the old vocabulary and weights.
         vars(self).pop("_word_feature_names", None)
         vars(self).pop("_word_rows", None)
+        vars(self).pop("_strongest", None)
         return self
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -296,22 +306,34 @@ class TfidfModel:
         labels = np.fromiter(
             (label for note_labels in label_indices for label in note_labels), np.int64
         )
-        best, values = top_weighted_features(rows, weights.at, notes, labels, top_n)
-        best_of_pair, value_of_pair = iter(best.tolist()), iter(values.tolist())
-        result = []
+        best, values = top_weighted_features(
+            rows, weights.at, notes, labels, top_n, self._strongest_features()
+        )
+        # Flat lists, read in step: one list each, not one per pair.
+        best_flat, value_flat = best.ravel().tolist(), values.ravel().tolist()
+        at = 0
+        result: list[list[list[Span]]] = []
         for text, note_labels in zip(texts, label_indices, strict=True):
-            located = NgramLocator(text, TOKEN_PATTERN) if note_labels else None
+            if not note_labels:
+                result.append([])
+                continue
+            located = NgramLocator(text, TOKEN_PATTERN)
+            # A note's codes share many of their strongest n-grams: each is located once.
+            where: dict[int, tuple[int, int] | None] = {}
             note_spans = []
             for _ in note_labels:
                 label_spans = []
-                for name, weight in zip(next(best_of_pair), next(value_of_pair), strict=True):
-                    if name < 0 or weight <= 0:  # only what adds to the score is shown
-                        continue
-                    feature = features[name]
-                    span = located.first(feature) if located is not None else None
+                for k in range(at, at + top_n):
+                    name = best_flat[k]
+                    if name < 0:  # past the note's positive weights
+                        break
+                    if name not in where:
+                        where[name] = located.first(features[name])
+                    span = where[name]
                     if span is not None:
-                        label_spans.append(Span(span[0], span[1], feature, weight))
+                        label_spans.append(Span(span[0], span[1], features[name], value_flat[k]))
                 note_spans.append(label_spans)
+                at += top_n
             result.append(note_spans)
         return result
 
@@ -331,6 +353,8 @@ class TfidfModel:
         else:
             arrays = {"coef": weights.coef, "intercept": weights.intercept}
             write_arrays(path / WEIGHTS_FILE, arrays, FORMAT_VERSION)
+        ranked = self._strongest_features().as_arrays()
+        write_arrays(path / RANKED_FILE, ranked, FORMAT_VERSION, compressed=True)
 
     @classmethod
     def load(cls, path: Path) -> Self:
@@ -351,6 +375,9 @@ class TfidfModel:
         else:
             arrays = read_arrays(path / WEIGHTS_FILE, READABLE_VERSIONS)
             model.weights_ = LinearWeights(coef=arrays["coef"], intercept=arrays["intercept"])
+        if (path / RANKED_FILE).is_file():
+            ranked = read_arrays(path / RANKED_FILE, FORMAT_VERSION)
+            model._strongest = StrongestFeatures.from_arrays(ranked)
         return model
 
     def _fit_vectorizer(
@@ -409,6 +436,13 @@ class TfidfModel:
             names = self.vectorizers_[0].get_feature_names_out()
             self._word_feature_names = [str(name) for name in names]
         return self._word_feature_names
+
+    def _strongest_features(self) -> StrongestFeatures:
+        # Ranking every label's weights costs a pass over them: once per fitted model.
+        weights = self._fitted_weights()
+        if getattr(self, "_strongest", None) is None:
+            self._strongest = StrongestFeatures.of_weights(weights)
+        return self._strongest
 
     def _fitted_weights(self) -> LinearWeights | PrunedWeights:
         if not hasattr(self, "weights_"):
