@@ -390,17 +390,28 @@ def _use_tracking_uri(tracking_uri: str | None) -> None:
 
 
 def _print_headline(report: dict[str, Any], title: str) -> None:
-    table = Table(title=f"Metrics on {title}")
+    """The Coder's figures as it codes (label space and open part), then, where the report
+    has them, the label space's alone and the open part's own."""
+    _print_metrics_table(report, f"Metrics on {title}")
+    label_space = report.get("label_space_only")
+    if label_space is not None:
+        _print_metrics_table(label_space, f"Label space only (no open part), on {title}")
+    open_part = report.get("open_part")
+    if open_part is not None:
+        console.print(
+            f"open part: {open_part['proposals']} proposals, precision "
+            f"{open_part['proposal_precision']:.3f}; recall on the "
+            f"{open_part['unseen_gold']} gold codes outside the label space "
+            f"{open_part['unseen_recall']:.3f}"
+        )
+
+
+def _print_metrics_table(report: dict[str, Any], title: str) -> None:
+    table = Table(title=title)
     table.add_column("scope")
     for key in ("micro_f1", "macro_f1", "map", "P@5", "automation", "auto P"):
         table.add_column(key, justify="right")
-    # As the Coder codes (label space and open part), then the label space alone.
     scopes = {"overall": report, **report.get("per_system", {})}
-    label_space = report.get("label_space_only")
-    if label_space is not None:
-        scopes["overall, label space only"] = label_space
-        for system, values in label_space.get("per_system", {}).items():
-            scopes[f"{system}, label space only"] = values
     for scope, values in scopes.items():
         table.add_row(
             scope,
@@ -412,14 +423,6 @@ def _print_headline(report: dict[str, Any], title: str) -> None:
             _optional(values.get("auto_precision")),
         )
     console.print(table)
-    open_part = report.get("open_part")
-    if open_part is not None:
-        console.print(
-            f"open part: {open_part['proposals']} proposals, precision "
-            f"{open_part['proposal_precision']:.3f}; recall on the "
-            f"{open_part['unseen_gold']} gold codes outside the label space "
-            f"{open_part['unseen_recall']:.3f}"
-        )
 
 
 def _optional(value: float | None) -> str:
