@@ -37,7 +37,7 @@ class Widened:
     codes: list[str]
     known: int
     gold: sp.csr_matrix
-    probs: npt.NDArray[np.float32]
+    probs: npt.NDArray[np.floating]
     predicted: npt.NDArray[np.bool_]
     train_counts: npt.NDArray[np.int64]  # 0 for the outer codes
     policy: ReviewPolicy | None = None  # over every column (`widened_policy`)
@@ -92,7 +92,8 @@ def widen(
     extra = {c for codes in gold_codes for c in codes} | {p.code for ps in proposals for p in ps}
     codes = known + sorted(extra - set(known))
     column = {c: j for j, c in enumerate(codes)}
-    wide_probs = np.zeros((n_notes, len(codes)), np.float32)
+    # The scores' own precision: a float32 copy of float64 scores could tie two codes.
+    wide_probs = np.zeros((n_notes, len(codes)), np.result_type(probs.dtype, np.float32))
     wide_predicted = np.zeros((n_notes, len(codes)), bool)
     wide_probs[:, : len(known)] = probs
     wide_predicted[:, : len(known)] = predicted
