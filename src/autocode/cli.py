@@ -390,13 +390,15 @@ def _use_tracking_uri(tracking_uri: str | None) -> None:
 
 
 def _print_headline(report: dict[str, Any], title: str) -> None:
-    """The Coder's figures as it codes (label space and open part), then, where the report
-    has them, the label space's alone and the open part's own."""
+    """The Coder's figures as it codes (label space and open part), then the label
+    space's alone where the open part proposed codes (else they are the same), and the
+    open part's own."""
     _print_metrics_table(report, f"Metrics on {title}")
-    label_space = report.get("label_space_only")
-    if label_space is not None:
-        _print_metrics_table(label_space, f"Label space only (no open part), on {title}")
     open_part = report.get("open_part")
+    if open_part is not None and open_part["proposals"]:
+        _print_metrics_table(
+            report["label_space_only"], f"Label space only (no open part), on {title}"
+        )
     if open_part is not None:
         console.print(
             f"open part: {open_part['proposals']} proposals, precision "

@@ -121,6 +121,18 @@ def test_without_an_open_part_both_sets_of_figures_are_the_same(
     assert open_part["unseen_recall"] == 0.0
 
 
+def test_evaluate_prints_one_table_when_nothing_was_proposed(
+    tmp_path: Path, coder_dir: Path, tiny_corpus: TinyCorpus
+) -> None:
+    codes = [[tiny_corpus.codes[j], UNSEEN_CODE] for j in tiny_corpus.heldout_labels]
+    notes = write_notes(tmp_path / "notes.parquet", tiny_corpus.heldout_texts, codes)
+    result = CliRunner().invoke(app, ["evaluate", "--model", str(coder_dir), "--data", str(notes)])
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    output = " ".join(result.stdout.split())
+    assert "Label space only" not in output
+    assert f"open part: 0 proposals, precision 0.000; recall on the {len(codes)} gold" in output
+
+
 # Three notes for the Coder with an open part (`coders.train_open_coder`): asthma is
 # outside its label space. Note 0 names it (proposed, a hit); note 1 names it for the
 # mother (family history: not proposed, a miss); note 2 is coded with gout only and
