@@ -38,6 +38,7 @@ from autocode import metrics
 from autocode.config import TrainConfig, load_config, shared_data_dir
 from autocode.corpus.load import LoadOptions, load_notes
 from autocode.corpus.schema import NoteSet
+from autocode.decisions.widening import Widened, widen
 from autocode.knowledge import CodeKnowledge, system_columns
 from autocode.labels import GoldWithUnseen, LabelSpace, gold_with_unseen
 from autocode.models import TfidfLexiconModel
@@ -80,25 +81,20 @@ def main() -> None:
     lexicon_predict, _ = _timed(lambda: lexicon.predict_proba(repeated))
     knowledge = CodeKnowledge(config.codes.sources())
     coder_seconds, coder = _timed(lambda: fit_coder(config, train, None, knowledge=knowledge).coder)
-    coder_report = evaluate_coder(coder, dev.texts, dev.codes).report
+    evaluation = evaluate_coder(coder, dev.texts, dev.codes)
     thresholds = {
         name: _scores(scored, scores)["ICD10CM"]["threshold"]
         for name, scores in (("peer", peer_scores), ("tfidf_lexicon", lexicon_scores))
     }
     open_view = _open_view(
         {
-            "peer": open_scoring.widen(
-                space, dev.codes, peer_scores, peer_scores >= thresholds["peer"]
-            ),
-            "tfidf_lexicon": open_scoring.widen(
+            "peer": widen(space, dev.codes, peer_scores, peer_scores >= thresholds["peer"]),
+            "tfidf_lexicon": widen(
                 space, dev.codes, lexicon_scores, lexicon_scores >= thresholds["tfidf_lexicon"]
             ),
-            "coder": open_scoring.coder_scored(coder, dev.texts, dev.codes, open_part=False),
-            "coder_with_open": open_scoring.coder_scored(
-                coder, dev.texts, dev.codes, open_part=coder.open_codes is not None
-            ),
-        },
-        closed=len(coder.labels.codes_),
+            "coder": evaluation.label_space_only,
+            "coder_with_open": evaluation.scored,
+        }
     )
 
     results = {
@@ -121,7 +117,11 @@ def main() -> None:
         "autocode_best_global_threshold": _scores(scored, our_scores),
         "tfidf_lexicon_best_global_threshold": _scores(scored, lexicon_scores),
         "coder_model": config.model.name,
-        "autocode_coder_tuned_thresholds": _coder_view(coder_report),
+        "autocode_coder_tuned_thresholds": _coder_view(evaluation.report),
+        "autocode_coder_tuned_thresholds_label_space_only": _coder_view(
+            evaluation.report["label_space_only"]
+        ),
+        "coder_open_part": evaluation.report["open_part"],
         "open_part": None if coder.open_codes is None else coder.open_codes.report,
         "icd10cm": open_view,
     }
@@ -194,28 +194,28 @@ def _scores(scored: GoldWithUnseen, known_probs: np.ndarray) -> dict[str, Any]:
     return result
 
 
-def _open_view(variants: dict[str, open_scoring.Scored], closed: int) -> dict[str, Any]:
+def _open_view(variants: dict[str, Widened]) -> dict[str, Any]:
     """ICD-10-CM figures of each variant: overall, per bucket; for the Coder's, automation
     and ECE over the pairs that matter (label-space codes, and the open part's)."""
-    views = {name: open_scoring.system_view(v, "ICD10CM") for name, v in variants.items()}
+    columns = {name: open_scoring.icd10cm_columns(v) for name, v in variants.items()}
     result: dict[str, Any] = {
-        "overall": {name: open_scoring.overall(v) for name, v in views.items()},
-        "buckets": {name: open_scoring.per_bucket(v) for name, v in views.items()},
+        "overall": {name: open_scoring.overall(v, columns[name]) for name, v in variants.items()},
+        "buckets": {
+            name: open_scoring.per_bucket(v, columns[name]) for name, v in variants.items()
+        },
     }
     with_open = variants["coder_with_open"]
-    in_space = np.array([c.startswith("ICD10CM:") for c in with_open.codes[:closed]])
-    open_columns = (
-        np.flatnonzero([c.startswith("ICD10CM:") for c in with_open.codes[closed:]]) + closed
-    )
+    in_space = np.intersect1d(columns["coder_with_open"], np.flatnonzero(~with_open.outer))
+    open_columns = np.intersect1d(columns["coder_with_open"], np.flatnonzero(with_open.outer))
     result["code_automation"] = {
-        name: open_scoring.code_automation(views[name]) for name in ("coder", "coder_with_open")
+        name: open_scoring.code_automation(variants[name], columns[name])
+        for name in ("coder", "coder_with_open")
     }
     result["ece_that_matters"] = {
-        "label_space": open_scoring.mattering_ece(with_open, np.flatnonzero(in_space)),
+        "label_space": open_scoring.mattering_ece(with_open, in_space),
         "open_part": open_scoring.mattering_ece(with_open, open_columns),
         "all_pairs_label_space": metrics.expected_calibration_error(
-            with_open.gold[:, np.flatnonzero(in_space)],
-            with_open.probs[:, np.flatnonzero(in_space)],
+            with_open.gold[:, in_space], with_open.probs[:, in_space]
         ),
     }
     return result
@@ -245,6 +245,7 @@ def _table(results: dict[str, Any]) -> str:
         "peer_best_global_threshold",
         "autocode_best_global_threshold",
         "tfidf_lexicon_best_global_threshold",
+        "autocode_coder_tuned_thresholds_label_space_only",
         "autocode_coder_tuned_thresholds",
     ):
         for system, values in results[variant].items():
@@ -269,6 +270,8 @@ def _table(results: dict[str, Any]) -> str:
     for name, values in icd["ece_that_matters"].items():
         shown = _pairs(values) if isinstance(values, dict) else f"{values:.4f}"
         lines.append(f"ECE {name}: {shown}")
+    open_part = {k: v for k, v in results["coder_open_part"].items() if k != "per_system"}
+    lines.append("coder's open part on dev: " + _pairs(open_part))
     if results["open_part"] is not None:
         lines.append("open part (train, held-out codes): " + json.dumps(results["open_part"]))
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Small real Coders for the inference tests, trained on synthetic notes."""
+"""Small real Coders for the inference and evaluation tests, trained on synthetic notes."""
 
 from __future__ import annotations
 
@@ -13,11 +13,49 @@ import pyarrow.dataset as ds
 import pytest
 from mlflow import MlflowClient
 
-from autocode.config import TrainConfig
+from autocode.config import (
+    DataConfig,
+    LabelConfig,
+    ModelConfig,
+    OpenCodesConfig,
+    RoutingConfig,
+    TrainConfig,
+)
 from autocode.corpus.schema import NoteSet
 from autocode.decisions.coder import Coder
 from autocode.train.fitting import fit_coder
 from autocode.train.tracking import log_coder
+
+# Conditions a note names, each with the code it was coded with.
+CONDITIONS = [
+    ("essential hypertension", "ICD10CM:I10"),
+    ("plaque psoriasis", "ICD10CM:L40.0"),
+    ("acute appendicitis", "ICD10CM:K35.80"),
+    ("gout", "ICD10CM:M10.9"),
+    ("migraine", "ICD10CM:G43.909"),
+    ("iron deficiency anemia", "ICD10CM:D50.9"),
+    ("urinary tract infection", "ICD10CM:N39.0"),
+    ("atrial fibrillation", "ICD10CM:I48.91"),
+    ("hypothyroidism", "ICD10CM:E03.9"),
+    ("pneumonia", "ICD10CM:J18.9"),
+    ("obesity", "ICD10CM:E66.9"),
+    ("asthma", "ICD10CM:J45.909"),
+]
+
+# Conditions one training note each names: codes the other folds never show.
+RARE_CONDITIONS = [
+    ("scabies", "ICD10CM:B86"),
+    ("celiac disease", "ICD10CM:K90.0"),
+    ("hypokalemia", "ICD10CM:E87.6"),
+    ("epistaxis", "ICD10CM:R04.0"),
+    ("constipation", "ICD10CM:K59.00"),
+    ("insomnia", "ICD10CM:G47.00"),
+    ("hyperlipidemia", "ICD10CM:E78.5"),
+    ("cellulitis", "ICD10CM:L03.90"),
+    ("anxiety disorder", "ICD10CM:F41.9"),
+    ("dysphagia", "ICD10CM:R13.10"),
+]
+OUTSIDE_LABELS = "ICD10CM:J45.909"  # asthma: named in training notes, never their label
 
 # Routing loose enough that a small model sends some notes to review and most to auto.
 MIXED_ROUTING = {"min_support": 5, "target_precision": 0.7, "target_recall": 0.2}
@@ -41,6 +79,39 @@ def train_small_coder(
     table = ds.dataset(archive, format="parquet").to_table()
     notes = NoteSet(table["text"].to_pylist(), table["codes"].to_pylist())
     return fit_coder(config, notes, None).coder
+
+
+def training_notes() -> NoteSet:
+    """Each note names two conditions and is coded with the first only; the second is a
+    candidate that is not gold, as mentions a coder leaves uncoded are."""
+    texts, codes = [], []
+    for k in range(48):
+        (first, code), (second, _) = CONDITIONS[k % 12], CONDITIONS[(k * 5 + 3) % 12]
+        texts.append(f"Seen for {first}. Also mentions {second} in passing.")
+        codes.append([code])
+    for k, (rare, code) in enumerate(RARE_CONDITIONS):
+        texts.append(f"Seen for {rare}. Also mentions {CONDITIONS[k][0]} in passing.")
+        codes.append([code])
+    return NoteSet(texts, codes)
+
+
+def train_open_coder() -> Coder:
+    """A TF-IDF Coder with an open part, trained on every condition but asthma: its code
+    (`OUTSIDE_LABELS`) stays outside the label space, for the open part to propose."""
+    notes = training_notes()
+    config = TrainConfig(
+        name="open",
+        crossfit_folds=3,
+        data=DataConfig(source="unused"),
+        labels=LabelConfig(min_count=1),
+        model=ModelConfig(name="tfidf", params={"min_df": 1, "epochs": 10, "batch_size": 8}),
+        # More proposals than the training notes give: no cut has the support to auto-accept.
+        routing=RoutingConfig(target_precision=0.95, min_support=1000),
+        open_codes=OpenCodesConfig(),
+    )
+    kept = [i for i, codes in enumerate(notes.codes) if OUTSIDE_LABELS not in codes]
+    train = NoteSet([notes.texts[i] for i in kept], [notes.codes[i] for i in kept])
+    return fit_coder(config, train, None).coder
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ from sklearn.metrics import (
 )
 
 from autocode import metrics
+from autocode.config import dotted
 from autocode.metrics import PRF
 
 Converter = Callable[[np.ndarray], Any]
@@ -428,6 +429,38 @@ def test_unranked_columns_without_gold_change_no_ranking_metric() -> None:
     ranked = metrics.evaluate(y_true[:, :4], y_score[:, :4], y_true[:, :4], labels[:4], ks=(1, 3))
     for key in ("precision_at_k", "recall_at_k", "map"):
         assert full[key] == pytest.approx(ranked[key])
+
+
+def test_an_outer_code_ranks_only_in_the_documents_that_scored_it() -> None:
+    # X lies outside the label space; an open part scored it in d0 only. d1's X is gold
+    # but was never proposed there: unranked in that document alone.
+    labels = ["ICD10CM:A00", "ICD10CM:X01"]
+    y_true = np.array([[1, 1], [0, 1]])
+    y_score = np.array([[0.5, 0.3], [0.2, 0.0]])
+    hidden = np.array([[False, False], [False, True]])
+    report = metrics.evaluate(y_true, y_score, y_true, labels, ks=(1, 5), unranked=hidden)
+    # d0 ranks A00 .5, X01 .3, both gold: AP 1. d1 ranks A00 .2 only (not gold) and never
+    # retrieves X01: AP 0. P@1 (1 + 0)/2; P@5 clamps to each list: (2/2 + 0/1)/2.
+    assert report["map"] == pytest.approx(1 / 2)
+    assert report["precision_at_k"] == pytest.approx({"1": 0.5, "5": 0.5})
+    assert report["recall_at_k"] == pytest.approx({"1": 0.25, "5": 0.5})
+    # Ranked positives .5 and .3 beat the one negative (.2); the hidden positive does not:
+    # AUC 2/3, as with the hidden entry scored below everything.
+    assert report["auc_micro"] == pytest.approx(2 / 3)
+    below = np.where(hidden, -1.0, y_score)
+    assert report["auc_micro"] == pytest.approx(roc_auc_score(y_true.ravel(), below.ravel()))
+
+
+def test_a_column_mask_and_the_same_mask_per_document_give_one_report() -> None:
+    rng = np.random.default_rng(5)
+    y_true = (rng.random((12, 6)) < 0.3).astype(int)
+    y_score = rng.random((12, 6))
+    y_pred = y_score > 0.5
+    labels = [f"ICD10CM:A0{i}" for i in range(3)] + [f"ICD10PCS:B0{i}" for i in range(3)]
+    columns = np.array([0, 0, 1, 0, 0, 1], bool)
+    by_column = metrics.evaluate(y_true, y_score, y_pred, labels, unranked=columns)
+    by_entry = metrics.evaluate(y_true, y_score, y_pred, labels, unranked=np.tile(columns, (12, 1)))
+    assert dotted(by_entry) == pytest.approx(dotted(by_column))
 
 
 def test_unranked_must_be_a_boolean_mask_per_label() -> None:

@@ -390,7 +390,26 @@ def _use_tracking_uri(tracking_uri: str | None) -> None:
 
 
 def _print_headline(report: dict[str, Any], title: str) -> None:
-    table = Table(title=f"Metrics on {title}")
+    """The Coder's figures as it codes (label space and open part), then the label
+    space's alone where the open part proposed codes (else they are the same), and the
+    open part's own."""
+    _print_metrics_table(report, f"Metrics on {title}")
+    open_part = report.get("open_part")
+    if open_part is not None and open_part["proposals"]:
+        _print_metrics_table(
+            report["label_space_only"], f"Label space only (no open part), on {title}"
+        )
+    if open_part is not None:
+        console.print(
+            f"open part: {open_part['proposals']} proposals, precision "
+            f"{open_part['proposal_precision']:.3f}; recall on the "
+            f"{open_part['unseen_gold']} gold codes outside the label space "
+            f"{open_part['unseen_recall']:.3f}"
+        )
+
+
+def _print_metrics_table(report: dict[str, Any], title: str) -> None:
+    table = Table(title=title)
     table.add_column("scope")
     for key in ("micro_f1", "macro_f1", "map", "P@5", "automation", "auto P"):
         table.add_column(key, justify="right")

@@ -15,7 +15,9 @@ Conventions shared by every function here:
 - ``evaluate`` can mark columns as unranked: gold codes outside the model's label space,
   which it never scores. They count as gold everywhere but are never retrieved: in
   P@k, R@k and MAP they sit below every ranked column, past any k, and in the micro AUC
-  below every ranked entry (tied among themselves).
+  below every ranked entry (tied among themselves). A (document, label) mask marks single
+  entries instead: a code outside the label space that an open part proposed for some
+  notes is ranked in those notes only.
 """
 
 import math
@@ -188,7 +190,7 @@ def exact_match(y_true: Matrix, y_pred: Matrix) -> float:
 class _Ranking:
     """Per-document facts about the score ranking, gathered in one pass over the scores."""
 
-    n_labels: int
+    list_lengths: IntArray  # per document, how many labels are ranked
     gold_counts: IntArray
     hits: dict[int, IntArray]  # k -> gold codes among the top min(k, n_labels)
     average_precision: FloatArray  # 0.0 for documents without gold codes
@@ -208,37 +210,50 @@ def _check_ks(ks: Sequence[int]) -> None:
 
 
 def _rank(
-    true: sp.csr_array, scores: FloatArray, ks: Sequence[int], ranked: IntArray | None = None
+    true: sp.csr_array,
+    scores: FloatArray,
+    ks: Sequence[int],
+    ranked: IntArray | None = None,
+    hidden: npt.NDArray[np.bool_] | None = None,
 ) -> _Ranking:
-    """Rank each document's labels; only the ``ranked`` columns (None: all) are retrievable.
+    """Rank each document's labels; only the ``ranked`` columns (None: all) are retrievable,
+    and of those, only the entries ``hidden`` (a documents x columns mask) leaves out.
 
-    Gold codes in other columns still count in ``gold_counts``: they are missed at every k.
+    Gold codes elsewhere still count in ``gold_counts``: they are missed at every k.
     """
     _check_ks(ks)
     gold_counts = np.asarray(true.sum(axis=1), np.int64)
     columns = slice(None) if ranked is None else ranked
     n_docs = scores.shape[0]
     n_labels = scores.shape[1] if ranked is None else len(ranked)
+    list_lengths = np.full(n_docs, n_labels, np.int64)
+    if hidden is not None:
+        list_lengths -= hidden[:, columns].sum(axis=1)
     hits = {k: np.zeros(n_docs, np.int64) for k in ks}
     precision_sums = np.zeros(n_docs)
     ranks = np.arange(1, n_labels + 1)
     for rows in _blocks(n_docs, n_labels) if n_labels else ():
+        block_scores = scores[rows][:, columns]
+        block_gold = true[rows][:, columns].toarray()
+        if hidden is not None:
+            # Hidden entries go below every real score and hold no gold to find.
+            block_scores = np.where(hidden[rows][:, columns], -np.inf, block_scores)
+            block_gold &= ~hidden[rows][:, columns]
         # 1. A stable sort of the negated scores keeps tied labels in index order.
-        order = np.argsort(-scores[rows][:, columns], axis=1, kind="stable")
-        gold_in_order = np.take_along_axis(true[rows][:, columns].toarray(), order, axis=1)
+        order = np.argsort(-block_scores, axis=1, kind="stable")
+        gold_in_order = np.take_along_axis(block_gold, order, axis=1)
         # 2. found[:, r - 1] counts gold codes in the top r, i.e. precision@r * r.
         found = np.cumsum(gold_in_order, axis=1)
         for k in ks:
             hits[k][rows] = found[:, min(k, n_labels) - 1]
         # 3. trec_eval AP sums precision@r only at ranks r that hold a gold code.
         precision_sums[rows] = (found / ranks * gold_in_order).sum(axis=1)
-    return _Ranking(n_labels, gold_counts, hits, _ratio(precision_sums, gold_counts))
+    return _Ranking(list_lengths, gold_counts, hits, _ratio(precision_sums, gold_counts))
 
 
 def _precision_at(ranking: _Ranking, k: int) -> float:
-    if ranking.n_labels == 0:  # nothing ranked, nothing retrieved: no hit at any k
-        return 0.0
-    return float(ranking.hits[k].mean() / min(k, ranking.n_labels))
+    # A document with nothing ranked retrieves nothing: 0 at any k.
+    return float(_ratio(ranking.hits[k], np.minimum(k, ranking.list_lengths)).mean())
 
 
 def _recall_at(ranking: _Ranking, k: int) -> float:
@@ -286,23 +301,30 @@ def _auc_from_rank_sums(rank_sum: FloatArray, n_pos: np.ndarray, n_neg: np.ndarr
     return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 
-def _micro_auc(true: sp.csr_array, scores: FloatArray, ranked: IntArray | None = None) -> float:
-    unranked_pos = unranked_neg = 0
-    if ranked is not None:
+def _micro_auc(
+    true: sp.csr_array, scores: FloatArray, unranked: npt.NDArray[np.bool_] | None = None
+) -> float:
+    """``unranked``: a label mask or a (document, label) mask of entries never scored."""
+    rows, cols = true.nonzero()
+    if unranked is None or not unranked.any():
+        ranked_scores, positives = scores, scores[rows, cols]
+        unranked_pos = unranked_neg = 0
+    else:
         # Unranked entries sit below every ranked one, tied among themselves: no pair of
         # an unranked positive with a ranked negative is ordered correctly.
-        unranked = np.setdiff1d(np.arange(scores.shape[1]), ranked)
-        unranked_pos = int(true[:, unranked].nnz)
-        unranked_neg = scores.shape[0] * len(unranked) - unranked_pos
-        true, scores = true[:, ranked], scores[:, ranked]
-    n_pos = true.nnz
-    n_neg = scores.size - n_pos
+        hidden = np.broadcast_to(unranked, scores.shape)
+        hidden_positive = hidden[rows, cols]
+        unranked_pos = int(hidden_positive.sum())
+        unranked_neg = int(hidden.sum()) - unranked_pos
+        ranked_scores = scores[~hidden]
+        positives = scores[rows[~hidden_positive], cols[~hidden_positive]]
+    n_pos = positives.size
+    n_neg = ranked_scores.size - n_pos
     total_pos, total_neg = n_pos + unranked_pos, n_neg + unranked_neg
     if total_pos == 0 or total_neg == 0:
         return float("nan")
     # Average ranks of the positives via one sorted copy, never a full n x L rank matrix.
-    ordered = np.sort(scores, axis=None)
-    positives = scores[true.nonzero()]
+    ordered = np.sort(ranked_scores, axis=None)
     below = np.searchsorted(ordered, positives, side="left")
     up_to = np.searchsorted(ordered, positives, side="right")
     rank_sum = ((below + 1 + up_to) / 2).sum()
@@ -412,8 +434,9 @@ def _report(
 ) -> dict[str, Any]:
     counts = _code_counts(true, pred)
     micro, macro = _micro(*counts), _macro(*counts)
-    ranked = np.flatnonzero(~unranked) if unranked.any() else None
-    ranking = _rank(true, scores, ks, ranked)
+    by_entry = unranked.ndim == 2 and bool(unranked.any())
+    ranked = np.flatnonzero(~unranked) if unranked.ndim == 1 and unranked.any() else None
+    ranking = _rank(true, scores, ks, ranked, unranked if by_entry else None)
     return {
         "documents": int(true.shape[0]),
         "micro_precision": micro.precision,
@@ -425,7 +448,7 @@ def _report(
         "precision_at_k": {str(k): _precision_at(ranking, k) for k in ks},
         "recall_at_k": {str(k): _recall_at(ranking, k) for k in ks},
         "map": _map(ranking),
-        "auc_micro": _micro_auc(true, scores, ranked),
+        "auc_micro": _micro_auc(true, scores, unranked),
         "auc_macro": _macro_auc(true, scores),
         "exact_match": _exact_match(true, pred),
         "ece": _ece(true, scores, 10),
@@ -471,20 +494,21 @@ def evaluate(
     system's columns (the part of ``SYSTEM:VALUE`` before the colon); ``per_bucket``,
     when ``train_counts`` is given, gives micro P/R/F1, macro-F1 and the code count per
     training-frequency bucket (empty buckets omitted). ``y_score`` must be probabilities,
-    as it also feeds the ECE (10 bins). ``unranked`` marks the columns the model never
-    ranks (see the module docstring); their scores still feed the ECE and the per-label
-    AUC. Undefined averages are NaN (see the module docstring): pass the report through
-    ``json_compatible`` before writing JSON.
+    as it also feeds the ECE (10 bins). ``unranked`` marks the columns (a label mask) or
+    the entries (a documents x labels mask) the model never ranks (see the module
+    docstring); their scores still feed the ECE and the per-label AUC. Undefined averages
+    are NaN (see the module docstring): pass the report through ``json_compatible``
+    before writing JSON.
     """
     true, scores = _true_and_scores(y_true, y_score)
     pred = as_binary(y_pred, "y_pred")
     _check_shapes("y_true", true.shape, "y_pred", pred.shape)
     if len(labels) != true.shape[1]:
         raise ValueError(f"got {len(labels)} labels for {true.shape[1]} label columns")
-    unranked_mask = _unranked_mask(unranked, true.shape[1])
+    unranked_mask = _unranked_mask(unranked, true.shape)
     report = _report(true, scores, pred, ks, unranked_mask)
     report["per_system"] = {
-        system: _report(true[:, cols], scores[:, cols], pred[:, cols], ks, unranked_mask[cols])
+        system: _report(true[:, cols], scores[:, cols], pred[:, cols], ks, unranked_mask[..., cols])
         for system, cols in system_columns(labels).items()
     }
     if train_counts is not None:
@@ -492,13 +516,13 @@ def evaluate(
     return report
 
 
-def _unranked_mask(unranked: np.ndarray | None, n_labels: int) -> npt.NDArray[np.bool_]:
+def _unranked_mask(unranked: np.ndarray | None, shape: tuple[int, int]) -> npt.NDArray[np.bool_]:
     if unranked is None:
-        return np.zeros(n_labels, dtype=bool)
+        return np.zeros(shape[1], dtype=bool)
     mask = np.asarray(unranked)
-    if mask.dtype != np.bool_ or mask.shape != (n_labels,):
+    if mask.dtype != np.bool_ or mask.shape not in ((shape[1],), shape):
         raise ValueError(
-            f"unranked must be a boolean mask of shape ({n_labels},); "
+            f"unranked must be a boolean mask of shape ({shape[1]},) or {shape}; "
             f"got {mask.dtype} of shape {mask.shape}"
         )
     return mask

@@ -1,4 +1,5 @@
-"""`autocode evaluate` on a tiny saved Coder: unseen gold codes and strict JSON output."""
+"""`autocode evaluate` on tiny saved Coders: unseen gold codes, the open part's figures
+beside the label space's, and strict JSON output."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from autocode.cli import app
 from autocode.config import TrainConfig
 from autocode.corpus.schema import NoteSet
 from autocode.train.fitting import fit_coder
+from coders import OUTSIDE_LABELS, train_open_coder
 from conftest import TinyCorpus
 
 UNSEEN_CODE = "ICD9CM:428.0"
@@ -101,3 +103,115 @@ def test_evaluate_json_writes_undefined_metrics_as_null(
     assert report["recall_at_k"] == {"5": None, "8": None, "15": None}
     assert report["auc_micro"] is None
     assert report["precision_at_k"]["5"] == 0.0
+
+
+def test_without_an_open_part_both_sets_of_figures_are_the_same(
+    tmp_path: Path, coder_dir: Path, tiny_corpus: TinyCorpus
+) -> None:
+    codes = [[tiny_corpus.codes[j], UNSEEN_CODE] for j in tiny_corpus.heldout_labels]
+    notes = write_notes(tmp_path / "notes.parquet", tiny_corpus.heldout_texts, codes)
+    report = evaluate_json(coder_dir, notes)
+    label_space = report.pop("label_space_only")
+    open_part = report.pop("open_part")
+    del report["unseen_gold_codes"]
+    assert label_space == report
+    assert 0.0 < report["micro_f1"] < 1.0  # a real score, not an empty one
+    assert open_part["proposals"] == 0
+    assert open_part["unseen_gold"] == len(codes)  # each note's ICD9CM code
+    assert open_part["unseen_recall"] == 0.0
+
+
+def test_evaluate_prints_one_table_when_nothing_was_proposed(
+    tmp_path: Path, coder_dir: Path, tiny_corpus: TinyCorpus
+) -> None:
+    codes = [[tiny_corpus.codes[j], UNSEEN_CODE] for j in tiny_corpus.heldout_labels]
+    notes = write_notes(tmp_path / "notes.parquet", tiny_corpus.heldout_texts, codes)
+    result = CliRunner().invoke(app, ["evaluate", "--model", str(coder_dir), "--data", str(notes)])
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    output = " ".join(result.stdout.split())
+    assert "Label space only" not in output
+    assert f"open part: 0 proposals, precision 0.000; recall on the {len(codes)} gold" in output
+
+
+# Three notes for the Coder with an open part (`coders.train_open_coder`): asthma is
+# outside its label space. Note 0 names it (proposed, a hit); note 1 names it for the
+# mother (family history: not proposed, a miss); note 2 is coded with gout only and
+# names asthma too (proposed, a false positive), and its gout code is in the label space.
+OPEN_TEXTS = ["Seen for asthma.", "Her mother has asthma.", "Seen for asthma and gout."]
+OPEN_GOLD = [[OUTSIDE_LABELS], [OUTSIDE_LABELS], ["ICD10CM:M10.9"]]
+
+
+@pytest.fixture(scope="module")
+def open_coder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    coder = train_open_coder()
+    # What the figures below are computed from: on these short notes the label space
+    # predicts nothing, and the open part proposes asthma where it is affirmed.
+    probs = coder.predict_proba(OPEN_TEXTS)
+    assert not coder.thresholds.apply(probs).any()
+    proposals = coder.open_proposals(OPEN_TEXTS)
+    proposed = [[p.code for p in note] for note in proposals]
+    assert proposed == [[OUTSIDE_LABELS], [], [OUTSIDE_LABELS]]
+    # Ranks: in note 0 asthma scores above every label-space code; in note 2 gout is
+    # second among the label space's codes, and the asthma proposal scores above it.
+    gout = probs[2, coder.labels.index("ICD10CM:M10.9")]
+    assert proposals[0][0].probability > probs[0].max()
+    assert (probs[2] > gout).sum() == 1
+    assert proposals[2][0].probability > gout
+    path = tmp_path_factory.mktemp("open") / "coder"
+    coder.save(path)
+    return path
+
+
+def test_the_open_part_is_scored_as_the_coder_codes(tmp_path: Path, open_coder_dir: Path) -> None:
+    notes = write_notes(tmp_path / "notes.parquet", OPEN_TEXTS, OPEN_GOLD)
+    report = evaluate_json(open_coder_dir, notes)
+    # As coded: 1 hit (note 0) of 2 predicted and 3 gold: P 1/2, R 1/3, F1 2/(2+3) = 2/5.
+    assert report["micro_precision"] == pytest.approx(1 / 2)
+    assert report["micro_recall"] == pytest.approx(1 / 3)
+    assert report["micro_f1"] == pytest.approx(2 / 5)
+    assert report["per_system"]["ICD10CM"]["micro_f1"] == pytest.approx(2 / 5)
+    # The label space alone predicts nothing: every figure 0.
+    alone = report["label_space_only"]
+    assert (alone["micro_precision"], alone["micro_recall"], alone["micro_f1"]) == (0, 0, 0)
+    # MAP as coded: note 0 finds asthma at rank 1 (AP 1); note 1 never (0); note 2 finds
+    # gout at rank 3, behind one label-space code and the asthma proposal (1/3):
+    # (1 + 0 + 1/3)/3 = 4/9. Alone: only gout, at rank 2: (0 + 0 + 1/2)/3 = 1/6.
+    assert report["map"] == pytest.approx(4 / 9)
+    assert alone["map"] == pytest.approx(1 / 6)
+    # Open part: 2 proposals, 1 gold; asthma is gold twice outside the label space.
+    assert report["open_part"] == {
+        "proposals": 2,
+        "proposals_gold": 1,
+        "proposal_precision": 0.5,
+        "unseen_gold": 2,
+        "unseen_recall": 0.5,
+        "per_system": {
+            "ICD10CM": {
+                "proposals": 2,
+                "proposals_gold": 1,
+                "proposal_precision": 0.5,
+                "unseen_gold": 2,
+                "unseen_recall": 0.5,
+            }
+        },
+    }
+    assert report["unseen_gold_codes"] == 1
+    assert report["per_bucket"]["0"]["micro_recall"] == pytest.approx(1 / 2)
+
+
+def test_evaluate_prints_the_open_part_beside_the_label_space_figures(
+    tmp_path: Path, open_coder_dir: Path
+) -> None:
+    notes = write_notes(tmp_path / "notes.parquet", OPEN_TEXTS, OPEN_GOLD)
+    result = CliRunner().invoke(
+        app, ["evaluate", "--model", str(open_coder_dir), "--data", str(notes)]
+    )
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    output = " ".join(result.stdout.split())  # the table wraps to the terminal's width
+    coded, alone = output.split("Label space only (no open part), on")
+    assert "│ overall │ 0.400 │" in coded
+    assert "│ overall │ 0.000 │" in alone
+    assert (
+        "open part: 2 proposals, precision 0.500; recall on the 2 gold codes outside "
+        "the label space 0.500" in output
+    )

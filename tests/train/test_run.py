@@ -317,6 +317,11 @@ def test_run_logs_the_config_metrics_and_tags(demo_run: DemoRun) -> None:
     assert metrics["test.precision_at_k.5"] == pytest.approx(
         demo_run.payload["precision_at_k"]["5"]
     )
+    # Without an open part, the label space's own figures are the Coder's, logged beside.
+    assert metrics["test.label_space_only.micro_f1"] == metrics["test.micro_f1"]
+    assert metrics["test.label_space_only.map"] == metrics["test.map"]
+    assert metrics["test.open_part.proposals"] == 0
+    assert metrics["test.open_part.unseen_recall"] == 0.0
     assert metrics["fit_seconds"] > 0
     assert metrics["labels"] >= 10
     assert "validation.micro_f1" in metrics

@@ -1,8 +1,16 @@
-"""Score a Coder on labelled notes, counting every gold code.
+"""Score a Coder on labelled notes as it codes them, counting every gold code.
 
-Gold codes outside the Coder's label space cannot be predicted, but they are
-still gold: they get extra columns with probability 0, so recall is honest, and
-the ranking metrics count them as never retrieved (below every real column).
+The headline figures score the Coder's label space and its open part's proposals
+together (`decisions.widening`): a gold code outside the label space is a hit where the
+open part proposed it (proposals are listed from the open part's own threshold) and a
+miss where it did not. Gold codes nobody scores stay gold: they get columns with
+probability 0, so recall is honest, and the ranking metrics count them as never
+retrieved (below every ranked entry).
+
+`label_space_only` repeats the figures without the open part, so a reader sees what it
+adds; `open_part` gives its own: the proposals, their precision, and the recall on gold
+codes outside the label space (codes training never showed, or too rarely to learn).
+Without an open part, both sets of figures are the same.
 """
 
 from __future__ import annotations
@@ -17,48 +25,55 @@ import scipy.sparse as sp
 
 from autocode import metrics
 from autocode.decisions.coder import Coder
-from autocode.decisions.policy import ABOVE_ONE, ReviewPolicy, automation_report
-from autocode.knowledge import CodeKnowledge
-from autocode.labels import GoldWithUnseen, gold_with_unseen
+from autocode.decisions.policy import automation_report
+from autocode.decisions.widening import Widened, coder_widened
+from autocode.knowledge import CodeKnowledge, system_columns
+
+LABEL_SPACE_ONLY = "label_space_only"
+OPEN_PART = "open_part"
+# The system of the codes an open part proposes (`decisions.open_codes`).
+OPEN_SYSTEM_PREFIX = "ICD10CM:"
 
 
 @dataclass
 class Evaluation:
     report: dict[str, Any]
-    scored: GoldWithUnseen  # label space codes, then unseen gold codes, and their gold
-    probs: np.ndarray
-    predicted: np.ndarray
+    scored: Widened  # the label space's codes, then the outer ones, as the Coder coded them
+    label_space_only: Widened  # the same notes without the open part's proposals
 
     @property
     def labels(self) -> list[str]:
-        return self.scored.labels
+        return self.scored.codes
 
     @property
     def gold(self) -> sp.csr_matrix:
         return self.scored.gold
 
+    @property
+    def probs(self) -> np.ndarray:
+        return self.scored.probs
+
+    @property
+    def predicted(self) -> np.ndarray:
+        return self.scored.predicted
+
     def per_code_table(self, coder: Coder, knowledge: CodeKnowledge | None) -> pd.DataFrame:
         """Support, P/R/F1, thresholds and (with `knowledge`) the description of every code
-        seen or predicted."""
+        seen or predicted; an open-part code has the open part's thresholds."""
         precision, recall, f1, support = metrics.per_code_prf(self.gold, self.predicted)
         predicted_count = np.asarray(self.predicted.sum(axis=0)).ravel()
-        known = self.scored.known
-        train_counts = self.scored.pad(coder.labels.counts_[np.newaxis, :])[0]
-        thresholds = np.concatenate(
-            [coder.thresholds.per_code, np.full(len(self.labels) - known, np.nan)]
-        )
-        accept = np.concatenate([coder.policy.accept, np.full(len(self.labels) - known, np.nan)])
+        thresholds, accept = _outer_thresholds(coder, self.labels[self.scored.known :])
         table = pd.DataFrame(
             {
                 "code": self.labels,
                 "support": support,
                 "predicted": predicted_count,
-                "train_count": train_counts,
+                "train_count": self.scored.train_counts,
                 "precision": precision,
                 "recall": recall,
                 "f1": f1,
-                "threshold": thresholds,
-                "accept_threshold": accept,
+                "threshold": np.concatenate([coder.thresholds.per_code, thresholds]),
+                "accept_threshold": np.concatenate([coder.policy.accept, accept]),
             }
         )
         table = table[(table.support > 0) | (table.predicted > 0)]
@@ -72,41 +87,76 @@ def evaluate_coder(
 ) -> Evaluation:
     """Score `coder` on labelled notes: `texts` and each note's gold `codes`.
 
-    The Coder predicts calibrated probabilities and applies its thresholds; gold codes
-    outside its label space are kept as extra columns it cannot predict (see the module
-    docstring). The returned `Evaluation` holds the metrics report (`metrics.evaluate`:
-    overall, per system and per training-frequency bucket, plus the review policy's
-    automation report and `unseen_gold_codes`), the scored codes and gold, and the padded
-    probabilities and predictions, for `per_code_table`. Logs nothing itself; raises
-    ValueError when there are no notes.
+    The Coder predicts calibrated probabilities, applies its thresholds and lists its open
+    part's proposals (see the module docstring). The report: `metrics.evaluate` (overall,
+    per system, per training-frequency bucket) and the review policy's automation report
+    of the Coder as it codes; the same under `label_space_only`; `open_part` (`open_report`);
+    and `unseen_gold_codes`, how many distinct gold codes lie outside the label space. The
+    returned `Evaluation` also holds the widened scores and gold, with and without the open
+    part (`per_code_table` reads the first).
+    Logs nothing itself; raises ValueError when there are no notes.
     """
     if not texts:
         raise ValueError("no notes to evaluate: the selected split(s) are empty")
-    probs = coder.predict_proba(texts)
-    scored = gold_with_unseen(coder.labels, codes)
-    probs_all = scored.pad(probs)
-    predicted = scored.pad(coder.thresholds.apply(probs))
-    train_counts = scored.pad(coder.labels.counts_[np.newaxis, :])[0]
+    widened = coder_widened(coder, texts, codes)
+    report = scored_report(widened.as_coded)
+    report[LABEL_SPACE_ONLY] = scored_report(widened.label_space_only)
+    report[OPEN_PART] = open_report(widened.as_coded)
+    report["unseen_gold_codes"] = int(widened.label_space_only.outer.sum())
+    return Evaluation(report, widened.as_coded, widened.label_space_only)
+
+
+def scored_report(scored: Widened) -> dict[str, Any]:
+    """`metrics.evaluate` of widened decisions, and their policy's automation report."""
     report = metrics.evaluate(
         scored.gold,
-        probs_all,
-        predicted,
-        scored.labels,
-        train_counts=train_counts,
+        scored.probs,
+        scored.predicted,
+        scored.codes,
+        train_counts=scored.train_counts,
         unranked=scored.unranked,
     )
-    policy = _policy_with_unseen(coder.policy, scored.unseen)
-    report.update(automation_report(scored.gold, probs_all, policy))
-    report["unseen_gold_codes"] = scored.unseen
-    return Evaluation(report, scored, probs_all, predicted)
+    if scored.policy is not None:
+        report.update(automation_report(scored.gold, scored.probs, scored.policy))
+    return report
 
 
-def _policy_with_unseen(policy: ReviewPolicy, unseen: int) -> ReviewPolicy:
-    """Unseen codes are never accepted and never uncertain: they are missed."""
-    return ReviewPolicy(
-        accept=np.concatenate([policy.accept, np.full(unseen, ABOVE_ONE)]),
-        reject=np.concatenate([policy.reject, np.full(unseen, ABOVE_ONE)]),
-        target_precision=policy.target_precision,
-        target_recall=policy.target_recall,
-        reachable=policy.reachable,
-    )
+def open_report(scored: Widened) -> dict[str, Any]:
+    """The open part's figures, overall and per code system: `proposals` (note, code)
+    pairs proposed and `proposals_gold` of them gold, their `proposal_precision`;
+    `unseen_gold` gold pairs outside the label space and `unseen_recall`, the share of
+    them proposed. A ratio with nothing to divide by is 0.0."""
+    report = _open_counts(scored, np.arange(len(scored.codes)))
+    report["per_system"] = {
+        system: _open_counts(scored, columns)
+        for system, columns in system_columns(scored.codes).items()
+    }
+    return report
+
+
+def _open_counts(scored: Widened, columns: np.ndarray) -> dict[str, Any]:
+    gold = sp.csr_matrix(scored.gold[:, columns])
+    outer = scored.outer[columns]
+    proposed = scored.proposed[:, columns]
+    proposals = int(proposed.sum())
+    hits = int(gold.multiply(proposed).sum())
+    unseen_gold = int(gold[:, np.flatnonzero(outer)].sum())
+    return {
+        "proposals": proposals,
+        "proposals_gold": hits,
+        "proposal_precision": hits / proposals if proposals else 0.0,
+        "unseen_gold": unseen_gold,
+        "unseen_recall": hits / unseen_gold if unseen_gold else 0.0,
+    }
+
+
+def _outer_thresholds(coder: Coder, outer: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Listing and accept thresholds of codes outside the label space: the open part's
+    for the codes it can propose, NaN for the rest (nothing codes them)."""
+    nothing = np.full(len(outer), np.nan)
+    part = coder.open_codes
+    if part is None:
+        return nothing, nothing
+    proposable = np.array([code.startswith(OPEN_SYSTEM_PREFIX) for code in outer], bool)
+    accept = np.nan if part.accept_threshold is None else part.accept_threshold
+    return np.where(proposable, part.threshold, nothing), np.where(proposable, accept, nothing)

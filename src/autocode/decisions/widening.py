@@ -1,0 +1,166 @@
+"""A Coder's decisions on labelled notes as it codes them: the label space's columns
+widened with every other code that is gold or that the open part proposed.
+
+Columns: the label space's codes, then the other codes (sorted). A label-space column
+holds the Coder's calibrated probabilities and threshold decisions. An outer column holds
+the open part's proposals (each is listed, so predicted, at its probability) and zero,
+not predicted, wherever nothing was proposed: a gold code there is a miss. Such an entry
+was never ranked either, so `unranked` marks it for the ranking metrics.
+
+`train.evaluation` scores the Coder on this, and `bench/codiesp.py` reads its figures per
+training-frequency bucket from it: one widening for both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from autocode.decisions.coder import Coder
+from autocode.decisions.open_codes import OpenCodes, OpenProposal
+from autocode.decisions.policy import ABOVE_ONE, ACCEPTED, ReviewPolicy
+from autocode.labels import LabelSpace
+
+# The review band's floor for outer codes where the open part lists from 0: a code never
+# proposed (probability 0) is rejected, never uncertain.
+_SMALLEST_PROBABILITY = float(np.nextafter(0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class Widened:
+    """Notes x codes: the label space (`known` leading columns), then the outer codes."""
+
+    codes: list[str]
+    known: int
+    gold: sp.csr_matrix
+    probs: npt.NDArray[np.floating]
+    predicted: npt.NDArray[np.bool_]
+    train_counts: npt.NDArray[np.int64]  # 0 for the outer codes
+    policy: ReviewPolicy | None = None  # over every column (`widened_policy`)
+
+    @property
+    def outer(self) -> npt.NDArray[np.bool_]:
+        """The columns outside the label space."""
+        return np.arange(len(self.codes)) >= self.known
+
+    @property
+    def proposed(self) -> npt.NDArray[np.bool_]:
+        """(notes, codes): the open part's proposals."""
+        return self.predicted & self.outer
+
+    @property
+    def unranked(self) -> npt.NDArray[np.bool_]:
+        """For `metrics.evaluate`: the outer columns, or, once any outer code is proposed,
+        the outer entries that were not (a code ranks only in the notes it was proposed for)."""
+        proposed = self.proposed
+        return self.outer & ~proposed if proposed.any() else self.outer
+
+    @property
+    def accepted(self) -> npt.NDArray[np.bool_]:
+        """(notes, codes): accepted without review; none without a policy."""
+        if self.policy is None:
+            return np.zeros(self.probs.shape, bool)
+        return np.asarray(self.policy.classify(self.probs) == ACCEPTED)
+
+
+def widen(
+    space: LabelSpace,
+    gold_codes: Sequence[Sequence[str]],
+    probs: np.ndarray,
+    predicted: np.ndarray,
+    proposals: Sequence[Sequence[OpenProposal]] | None = None,
+    *,
+    policy: ReviewPolicy | None = None,
+    open_codes: OpenCodes | None = None,
+) -> Widened:
+    """The label space's `probs` and `predicted` widened with the gold codes it lacks and
+    the open `proposals` (one list per note); with the Coder's review `policy`, that
+    policy widened for the outer codes (`widened_policy`, with the Coder's `open_codes`)."""
+    n_notes, known = len(gold_codes), list(space.codes_)
+    if probs.shape != (n_notes, len(known)) or predicted.shape != probs.shape:
+        raise ValueError(
+            f"probs {probs.shape} and predicted {predicted.shape} must both be "
+            f"({n_notes} notes, {len(known)} codes of the label space)"
+        )
+    proposals = proposals if proposals is not None else [[] for _ in gold_codes]
+    if len(proposals) != n_notes:
+        raise ValueError(f"{len(proposals)} proposal lists for {n_notes} notes")
+    extra = {c for codes in gold_codes for c in codes} | {p.code for ps in proposals for p in ps}
+    codes = known + sorted(extra - set(known))
+    column = {c: j for j, c in enumerate(codes)}
+    # The scores' own precision: a float32 copy of float64 scores could tie two codes.
+    wide_probs = np.zeros((n_notes, len(codes)), np.result_type(probs.dtype, np.float32))
+    wide_predicted = np.zeros((n_notes, len(codes)), bool)
+    wide_probs[:, : len(known)] = probs
+    wide_predicted[:, : len(known)] = predicted
+    for i, note in enumerate(proposals):
+        for p in note:
+            if column[p.code] < len(known):
+                raise ValueError(f"open proposal {p.code} is a code of the label space")
+            wide_probs[i, column[p.code]] = p.probability
+            wide_predicted[i, column[p.code]] = True
+    rows = [i for i, note_codes in enumerate(gold_codes) for _ in set(note_codes)]
+    cols = [column[c] for note_codes in gold_codes for c in set(note_codes)]
+    gold = sp.csr_matrix((np.ones(len(rows), bool), (rows, cols)), shape=wide_probs.shape)
+    counts = np.zeros(len(codes), np.int64)
+    counts[: len(known)] = space.counts_
+    wide_policy = (
+        None if policy is None else widened_policy(policy, len(codes) - len(known), open_codes)
+    )
+    return Widened(codes, len(known), gold, wide_probs, wide_predicted, counts, wide_policy)
+
+
+def widened_policy(policy: ReviewPolicy, outer: int, open_codes: OpenCodes | None) -> ReviewPolicy:
+    """`policy` with `outer` codes appended, routed as `routing.decide` routes them: a
+    proposal is accepted from the open part's `accept_threshold` and goes to review below
+    it; a code nobody proposed (probability 0) is rejected, a miss. Without an open part,
+    outer codes are never accepted and never uncertain."""
+    accept = reject = ABOVE_ONE
+    if open_codes is not None:
+        if open_codes.accept_threshold is not None:
+            accept = open_codes.accept_threshold
+        reject = min(max(open_codes.threshold, _SMALLEST_PROBABILITY), accept)
+    return ReviewPolicy(
+        accept=np.concatenate([policy.accept, np.full(outer, accept)]),
+        reject=np.concatenate([policy.reject, np.full(outer, reject)]),
+        target_precision=policy.target_precision,
+        target_recall=policy.target_recall,
+        reachable=policy.reachable,
+        max_review_codes=policy.max_review_codes,
+    )
+
+
+@dataclass(frozen=True)
+class CoderWidened:
+    """A Coder's widened decisions on the same notes, with and without its open part."""
+
+    as_coded: Widened  # the label space and the open part's proposals
+    label_space_only: Widened  # the label space alone: every outer gold code is missed
+
+
+def coder_widened(
+    coder: Coder, texts: Sequence[str], gold_codes: Sequence[Sequence[str]]
+) -> CoderWidened:
+    """The Coder's calibrated probabilities, thresholds, open proposals and review policy
+    on `texts`, computed once and widened with and without the open part (the same
+    without an open part)."""
+    probs = coder.predict_proba(texts)
+    predicted = coder.thresholds.apply(probs)
+    proposals = coder.open_proposals(texts)
+    as_coded, label_space_only = (
+        widen(
+            coder.labels,
+            gold_codes,
+            probs,
+            predicted,
+            note_proposals,
+            policy=coder.policy,
+            open_codes=coder.open_codes,
+        )
+        for note_proposals in (proposals, None)
+    )
+    return CoderWidened(as_coded, label_space_only)
