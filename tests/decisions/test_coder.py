@@ -27,6 +27,7 @@ from autocode.infer.loading import ModelAddressError, load_coder
 from autocode.infer.pyfunc import CODER_ARTIFACT
 from autocode.labels import LabelSpace
 from autocode.models import CodingModel
+from autocode.models.tfidf import TfidfModel
 from autocode.train.fitting import fit_coder
 
 if TYPE_CHECKING:
@@ -169,6 +170,31 @@ def with_version(path: Path, version: int) -> None:
     with np.load(path, allow_pickle=False) as stored:
         arrays = {name: stored[name] for name in stored.files}
     np.savez(path, **{**arrays, "format_version": np.int64(version)})
+
+
+def the_tfidf_model(coder: Coder) -> TfidfModel:
+    """The Coder's model, or its stack's base model, that is a `TfidfModel`."""
+    return next(
+        model
+        for model in [coder.model, *getattr(coder.model, "bases_", [])]
+        if isinstance(model, TfidfModel)
+    )
+
+
+def test_warm_up_builds_the_evidence_tables_the_first_notes_would(
+    model_coder: Coder, tmp_path: Path
+) -> None:
+    model_coder.save(tmp_path / "coder")
+    loaded = Coder.load(tmp_path / "coder")
+    tfidf = the_tfidf_model(loaded)
+    vars(tfidf).pop("_strongest")  # as a Coder saved before the ranking was saved
+    assert getattr(tfidf, "_word_feature_names", None) is None
+    loaded.warm_up()
+    assert tfidf._strongest is not None and tfidf._word_feature_names
+    # The ranking built on use is the one the Coder saved.
+    saved_tfidf = the_tfidf_model(Coder.load(tmp_path / "coder"))
+    assert np.array_equal(tfidf._strongest.features, saved_tfidf._strongest.features)
+    assert np.array_equal(tfidf._strongest.weights, saved_tfidf._strongest.weights)
 
 
 def test_an_unknown_format_version_in_any_file_is_a_one_line_error(

@@ -94,6 +94,16 @@ class Coder:
             for note_codes, note_spans in zip(codes, spans, strict=True)
         ]
 
+    def warm_up(self) -> None:
+        """Builds now what coding the first notes would build: the libraries' first-call
+        checks, the model's lookup tables (evidence's too) and the open part's name index.
+        Before a fork the workers then share them; at a server's start no request pays."""
+        made_up = ["Warm up."]
+        self.predict_proba(made_up)
+        self.evidence_batch(made_up, [self.labels.codes_[:1]])
+        if self.open_codes is not None:
+            self.open_codes.candidate_index()
+
     def for_batch_coding(self) -> Coder:
         """This Coder with its model's faster batch-coding copy (int8 on CPUs), where the
         model has one; the decisions (calibration, thresholds, policy) are the same."""

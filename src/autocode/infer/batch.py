@@ -307,10 +307,10 @@ class _PartRunner:
 
     def __enter__(self) -> _PartRunner:
         coding_worker.use_coder(self.settings, self.job.coder)
-        if self.workers > 1 and self.job.coder.open_codes is not None:
-            # The name index takes seconds and memory: built once here, before the fork,
-            # and shared by the workers instead of built again in each one.
-            self.job.coder.open_codes.candidate_index()
+        if self.workers > 1:
+            # Lookup tables built on first use (the open part's name index takes seconds):
+            # built once here, before the fork, and shared instead of built in each worker.
+            self.job.coder.warm_up()
         # What is alive now (above all the Coder: vocabularies, lexicon, hundreds of
         # thousands of objects) is set out of the garbage collector's reach for the job.
         # Each full collection would walk it all again, and cost routing a part as much

@@ -62,6 +62,7 @@ def load_for_serving(directory: Path) -> Coder:
 def warmed_up(coder: Coder) -> Coder:
     """The Coder, after coding one made-up note: the libraries' lazy imports and first-call
     checks (scikit-learn's input validation) are paid at load, not by the first request."""
+    coder.warm_up()
     predict_frame(coder, pd.DataFrame({"note_id": ["warm-up"], "text": ["Warm up."]}))
     return coder
 
