@@ -128,8 +128,11 @@ def test_another_model_input_or_part_size_is_refused(
 ) -> None:
     out = tmp_path / "out"
     predict_archive(str(coder_dir), archive, out, BATCH_OPTIONS, BatchSettings(batch_size=200))
-    with pytest.raises(OutputMismatchError, match="settings"):
+    with pytest.raises(OutputMismatchError) as refused:
         predict_archive(str(coder_dir), archive, out, BATCH_OPTIONS, BatchSettings(batch_size=50))
+    # Only what differs is named, not both settings whole.
+    assert "settings.batch_size was 200, now 50; use a new --output" in str(refused.value)
+    assert "evidence" not in str(refused.value)
     other_input = tmp_path / "other"
     write_synthetic_archive(other_input, 50, seed=9, n_codes=60)
     with pytest.raises(OutputMismatchError, match="input_digest"):

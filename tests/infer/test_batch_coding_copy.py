@@ -155,3 +155,25 @@ def test_two_forked_workers_code_with_the_onnx_copy(
 
     # One thread per worker sums in another order: equal to float32 rounding.
     assert scores(tmp_path / "two") == pytest.approx(scores(tmp_path / "one"), abs=1e-6)
+
+
+def test_forked_workers_are_refused_when_the_model_codes_on_a_gpu(
+    coder_dir: Path, archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CUDA cannot be used in a process forked from one that has used it: with a GPU the
+    job refuses `--workers 2` before anything runs on the device, and names the way out."""
+    import torch
+
+    on_any_device = Coder.load(coder_dir)
+    model = on_any_device.model
+    assert isinstance(model, TransformerModel)
+    model.device = "auto"  # the GPU where there is one
+    on_any_device.save(tmp_path / "coder")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert Coder.load(tmp_path / "coder").codes_on_gpu()
+    with pytest.raises(ValueError, match=r"--workers 2: the model codes on a GPU.*--workers 1"):
+        predict_archive(
+            str(tmp_path / "coder"), archive, tmp_path / "out", LoadOptions(), BatchSettings(10, 2)
+        )
+    monkeypatch.undo()
+    assert not Coder.load(tmp_path / "coder").codes_on_gpu()  # this machine has no GPU

@@ -25,6 +25,7 @@ from autocode.decisions.thresholds import Thresholds
 from autocode.labels import LABELS_FILE, LabelSpace
 from autocode.models import CodingModel, model_class
 from autocode.models.base import (
+    CodesOnGpu,
     CopiesForBatchCoding,
     ExplainsPredictions,
     ReadsLimitedInput,
@@ -93,6 +94,10 @@ class Coder:
             dict(zip(note_codes, note_spans, strict=True))
             for note_codes, note_spans in zip(codes, spans, strict=True)
         ]
+
+    def codes_on_gpu(self) -> bool:
+        """Whether the model (or a base model of its stack) predicts on a GPU."""
+        return isinstance(self.model, CodesOnGpu) and self.model.codes_on_gpu()
 
     def warm_up(self) -> None:
         """Builds now what coding the first notes would build: the libraries' first-call

@@ -306,6 +306,11 @@ class _PartRunner:
         self.pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> _PartRunner:
+        if self.workers > 1 and self.job.coder.codes_on_gpu():
+            raise ValueError(
+                f"--workers {self.workers}: the model codes on a GPU, which forked workers "
+                "cannot use; use --workers 1 (one process keeps the GPU busy)"
+            )
         coding_worker.use_coder(self.settings, self.job.coder)
         if self.workers > 1:
             # Lookup tables built on first use (the open part's name index takes seconds):

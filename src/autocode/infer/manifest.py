@@ -34,11 +34,24 @@ def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
 
 def check_same_job(existing: dict[str, Any], current: dict[str, Any], directory: Path) -> None:
     for field in IDENTITY_FIELDS:
-        if existing.get(field) != current.get(field):
+        before, now = existing.get(field), current.get(field)
+        if before != now:
             raise OutputMismatchError(
-                f"{directory} holds output of another job: {field} was "
-                f"{existing.get(field)!r}, now {current.get(field)!r}; use a new --output"
+                f"{directory} holds output of another job: {_difference(field, before, now)}; "
+                "use a new --output"
             )
+
+
+def _difference(field: str, before: Any, now: Any) -> str:
+    """What changed, named key by key where both are settings (not their whole dicts)."""
+    if isinstance(before, dict) and isinstance(now, dict):
+        changed = [
+            f"{field}.{key} was {before.get(key)!r}, now {now.get(key)!r}"
+            for key in sorted(before.keys() | now.keys())
+            if before.get(key) != now.get(key)
+        ]
+        return "; ".join(changed)
+    return f"{field} was {before!r}, now {now!r}"
 
 
 def failure_reason(error: BaseException) -> str:

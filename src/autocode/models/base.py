@@ -113,6 +113,14 @@ class CopiesForBatchCoding(Protocol):
 
 
 @runtime_checkable
+class CodesOnGpu(Protocol):
+    """A fitted model that may predict on a GPU: batch coding then keeps to one process,
+    since CUDA cannot be used in a process forked from one that has used it."""
+
+    def codes_on_gpu(self) -> bool: ...
+
+
+@runtime_checkable
 class DescribesPairs(Protocol):
     """A fitted model that gives a stack its own features of each (note, label) pair,
     instead of the features a stack derives from its scores (`rerank.score_features`)."""

@@ -26,6 +26,7 @@ from autocode.knowledge import code_group, system_columns
 from autocode.knowledge.label_terms import note_blocks
 from autocode.labels import LabelSpace
 from autocode.models.base import (
+    CodesOnGpu,
     CodingModel,
     CopiesForBatchCoding,
     DescribesPairColumns,
@@ -259,6 +260,10 @@ class StackModel:
     def _note_blocks(self, n_notes: int) -> list[np.ndarray]:
         """The blocks of notes prediction (and evidence, the same) works on at once."""
         return note_blocks(n_notes, len(self.labels_) * len(self.feature_names_), FEATURE_BUDGET)
+
+    def codes_on_gpu(self) -> bool:
+        bases, _ = self._fitted()
+        return any(isinstance(base, CodesOnGpu) and base.codes_on_gpu() for base in bases)
 
     def for_batch_coding(self) -> Self:
         """A copy whose base models are their batch-coding copies where they have one."""

@@ -368,6 +368,9 @@ class TransformerModel:
         fast._copy_kind = kind
         return fast
 
+    def codes_on_gpu(self) -> bool:
+        return self._inference_device().type != "cpu"
+
     def for_batch_coding(self) -> TransformerModel:
         """On the CPU, the copy `batch_inference` names; this model itself on a GPU."""
         if (
