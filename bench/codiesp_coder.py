@@ -23,15 +23,19 @@ CONFIG = REPO / "configs" / "tfidf.yaml"
 
 
 def codiesp_coder_dir(
-    language: str = "en", overrides: Sequence[str] = (), target: Path | None = None
+    language: str = "en",
+    overrides: Sequence[str] = (),
+    target: Path | None = None,
+    config_file: Path = CONFIG,
 ) -> Path:
     """The cached CodiEsp Coder of notes in `language` (en, es), trained on first use
-    (several minutes on 2 cores). `overrides` (`key=value`, as `--set`) change the config;
-    a Coder trained with them is cached in `target`, which they then require."""
+    (several minutes on 2 cores). `overrides` (`key=value`, as `--set`) or another
+    `config_file` change the config; a Coder trained so is cached in `target`, which
+    they then require."""
     if language not in CODIESP_CODER_DIRS:
         raise ValueError(f"language {language!r} not one of {sorted(CODIESP_CODER_DIRS)}")
-    if overrides and target is None:
-        raise ValueError("a Coder with config overrides needs its own cache directory")
+    if (overrides or config_file != CONFIG) and target is None:
+        raise ValueError("a Coder of another config needs its own cache directory")
     target = target or CODIESP_CODER_DIRS[language]
     if target.is_dir():
         return target
@@ -41,7 +45,7 @@ def codiesp_coder_dir(
     from autocode.train.fitting import fit_coder
 
     print(f"training the CodiEsp Coder into {target} ...", file=sys.stderr)
-    config = load_config(CONFIG, [f"data.language={language}", *overrides])
+    config = load_config(config_file, [f"data.language={language}", *overrides])
     data = load_experiment_data(config.data, config.seed)
     knowledge = CodeKnowledge(config.codes.sources())
     coder = fit_coder(config, data.train, data.validation, knowledge=knowledge).coder

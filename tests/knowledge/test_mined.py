@@ -6,8 +6,9 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from autocode.config import CodesConfig, MentionsConfig
+from autocode.config import CodesConfig, MentionsConfig, load_config
 from autocode.knowledge import CodeKnowledge, CodeSources
 from autocode.knowledge.mined import (
     Mention,
@@ -18,6 +19,7 @@ from autocode.knowledge.mined import (
     note_fingerprint,
     term_key,
 )
+from conftest import REPO_ROOT
 
 
 def test_a_mention_is_normalised_to_lower_case_single_spaces_and_no_edge_punctuation() -> None:
@@ -128,3 +130,15 @@ def test_the_config_names_the_mentions_file_and_its_minimum(
     assert CodeKnowledge(CodeSources()).mined is None
     with pytest.raises(FileNotFoundError, match=r"codes.mentions.file: no file at .*missing"):
         CodesConfig(mentions=MentionsConfig(file=str(tmp_path / "missing"))).sources()
+    with pytest.raises(ValidationError, match=r"min_notes\n.*greater than or equal to 1"):
+        MentionsConfig(file=str(x_file), min_notes=0)
+
+
+def test_a_config_turns_mining_on_with_an_override(codiesp_root: Path) -> None:
+    x_file = codiesp_root / "train" / "trainX.tsv"
+    config = load_config(
+        REPO_ROOT / "configs" / "tfidf.yaml",
+        ["data.language=es", f"codes.mentions={{file: {x_file}, min_notes: 2}}"],
+    )
+    assert config.codes.mentions == MentionsConfig(file=str(x_file), min_notes=2)
+    assert load_config(REPO_ROOT / "configs" / "tfidf.yaml").codes.mentions is None
