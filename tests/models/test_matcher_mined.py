@@ -81,12 +81,19 @@ def test_a_term_mined_from_a_held_out_note_does_not_reach_the_matcher(labels: La
     assert matcher.predict_proba([TEXTS[RETROSTERNAL_NOTE]])[0, chest] == pytest.approx(1.0)
 
 
-def test_out_of_fold_matchers_use_only_their_fit_notes_mentions(labels: LabelSpace) -> None:
-    # The stack's re-ranker learns from these matchers' features of their held-out notes.
-    folds = fold_splits(len(NOTES), folds=3, seed=0)
-    fold_matchers = MatcherModel().fold_models(TEXTS, gold(), labels=labels, folds=folds)
+def test_the_stacks_out_of_fold_matchers_use_only_their_fit_notes_mentions(
+    labels: LabelSpace,
+) -> None:
+    # The re-ranker learns from these matchers' features of their held-out notes: the
+    # inner folds and fold models the stack's own fit makes.
+    stack = TfidfLexiconModel(inner_folds=3)
+    folds = fold_splits(len(NOTES), folds=stack.inner_folds, seed=stack.seed)
+    matcher_spec = stack._specs()[1]
+    assert matcher_spec.name == "matcher"
+    fold_matchers = stack._fold_models(matcher_spec, TEXTS, gold(), labels, folds, None)
     chest = CODES.index(CHEST_PAIN)
     for (fit_rows, held_rows), matcher in zip(folds, fold_matchers, strict=True):
+        assert isinstance(matcher, MatcherModel)
         for code in CODES:
             mentioned = {words for i in fit_rows for c, words in NOTES[i][2] if c == code}
             assert set(mined_terms(matcher, code)) == mentioned
@@ -98,7 +105,7 @@ def test_out_of_fold_matchers_use_only_their_fit_notes_mentions(labels: LabelSpa
     assert any(RETROSTERNAL_NOTE in held for _, held in folds)
 
 
-def test_the_stack_fits_its_matchers_on_their_folds_mentions(labels: LabelSpace) -> None:
+def test_the_stack_shows_a_mined_terms_words_first(labels: LabelSpace) -> None:
     model = TfidfLexiconModel(tfidf={"min_df": 1, "epochs": 5}, inner_folds=3)
     model.fit(TEXTS, gold(), labels=labels)
     matcher = model.bases_[1]

@@ -1,8 +1,10 @@
 """The matcher: how fully each code's own terms appear in one sentence of the note.
 
 It reads what codes mean from the label space's `knowledge` (descriptions, inclusion
-terms, families) and learns only text and term statistics: word weights (idf) from the
-training notes, and per code how often a full term match meant the code (`CodeFacts`).
+terms, families, and terms mined from annotated training notes: only those mined from
+the notes it is fitted on) and learns only text and term statistics: word weights (idf)
+from the training notes, and per code how often a full term match meant the code
+(`CodeFacts`).
 On its own its score is the best term coverage; in a stack (`stack.StackModel`) it gives
 the re-ranker the features of each (note, code) pair listed in `MATCHER_FEATURES`.
 """
