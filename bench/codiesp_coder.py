@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -21,12 +22,21 @@ CODIESP_CODER_DIRS = {"en": OUT_DIR / "codiesp-coder", "es": OUT_DIR / "codiesp-
 CONFIG = REPO / "configs" / "tfidf.yaml"
 
 
-def codiesp_coder_dir(language: str = "en") -> Path:
+def codiesp_coder_dir(
+    language: str = "en",
+    overrides: Sequence[str] = (),
+    target: Path | None = None,
+    config_file: Path = CONFIG,
+) -> Path:
     """The cached CodiEsp Coder of notes in `language` (en, es), trained on first use
-    (several minutes on 2 cores)."""
+    (several minutes on 2 cores). `overrides` (`key=value`, as `--set`) or another
+    `config_file` change the config; a Coder trained so is cached in `target`, which
+    they then require."""
     if language not in CODIESP_CODER_DIRS:
         raise ValueError(f"language {language!r} not one of {sorted(CODIESP_CODER_DIRS)}")
-    target = CODIESP_CODER_DIRS[language]
+    if (overrides or config_file != CONFIG) and target is None:
+        raise ValueError("a Coder of another config needs its own cache directory")
+    target = target or CODIESP_CODER_DIRS[language]
     if target.is_dir():
         return target
     from autocode.config import load_config
@@ -35,7 +45,7 @@ def codiesp_coder_dir(language: str = "en") -> Path:
     from autocode.train.fitting import fit_coder
 
     print(f"training the CodiEsp Coder into {target} ...", file=sys.stderr)
-    config = load_config(CONFIG, [f"data.language={language}"])
+    config = load_config(config_file, [f"data.language={language}", *overrides])
     data = load_experiment_data(config.data, config.seed)
     knowledge = CodeKnowledge(config.codes.sources())
     coder = fit_coder(config, data.train, data.validation, knowledge=knowledge).coder

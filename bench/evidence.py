@@ -14,7 +14,11 @@ mention of that code in that note:
 per code system. Peers in the same run: the evidence of each base model alone (the
 TF-IDF n-grams, the matcher's term words), scored over the same codes.
 
-    .venv/bin/python bench/evidence.py [--data DIR] [--json]
+    .venv/bin/python bench/evidence.py [--data DIR] [--json] [--coder-dir DIR --set KEY=VALUE ...]
+
+`--set` changes `configs/tfidf.yaml` for a Coder trained into (or read from) `--coder-dir`,
+e.g. terms mined from the training notes' CodiEsp-X mentions:
+`--set 'codes.mentions={file: .../codiesp/train/trainX.tsv}' --coder-dir bench/out/es-mined`.
 """
 
 from __future__ import annotations
@@ -55,9 +59,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=shared_data_dir() / "codiesp")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--coder-dir", type=Path, help="cache of a Coder trained with --set")
+    parser.add_argument("--set", action="append", default=[], help="config override key=value")
     args = parser.parse_args()
 
-    coder = Coder.load(codiesp_coder_dir("es"))
+    coder = Coder.load(codiesp_coder_dir("es", args.set, args.coder_dir))
     loaded = load_notes(args.data, LoadOptions(splits=(SPLIT,), language="es")).table
     note_ids = loaded.column("note_id").to_pylist()
     texts = loaded.column("text").to_pylist()

@@ -108,8 +108,21 @@ class ModelConfig(StrictModel):
         )
 
 
+class MentionsConfig(StrictModel):
+    """Terms mined from the annotated mentions of training notes (`knowledge.mined`)."""
+
+    file: str = Field(
+        description="CodiEsp-X file of the training split (train/trainX.tsv); its mentions "
+        "are Spanish, so they match Spanish notes (data.language=es) only."
+    )
+    min_notes: int = Field(
+        default=1, ge=1, description="A mined term is used from this many distinct notes of a fit."
+    )
+
+
 class CodesConfig(StrictModel):
-    """Files of the code systems without packaged tables (see `knowledge.CodeSources`)."""
+    """Files of the code systems without packaged tables (see `knowledge.CodeSources`),
+    and annotated mentions to mine terms from (`mentions`, None: none)."""
 
     hcpcs: str | None = Field(
         default=None,
@@ -117,16 +130,21 @@ class CodesConfig(StrictModel):
         "directory when it is there (else HCPCS codes go undescribed).",
     )
     cpt: str | None = Field(default=None, description="Licensed `code,description` CSV.")
+    mentions: MentionsConfig | None = None
 
     def sources(self) -> CodeSources:
         """The sources a run builds its code knowledge from; a named file must exist."""
-        for name, value in (("hcpcs", self.hcpcs), ("cpt", self.cpt)):
+        mentions = self.mentions.file if self.mentions else None
+        named = (("hcpcs", self.hcpcs), ("cpt", self.cpt), ("mentions.file", mentions))
+        for name, value in named:
             if value is not None and not Path(value).is_file():
                 raise FileNotFoundError(f"codes.{name}: no file at {value}")
         hcpcs = Path(self.hcpcs) if self.hcpcs else shared_data_dir() / HCPCS_ZIP
         return CodeSources(
             hcpcs=hcpcs if hcpcs.is_file() else None,
             cpt=Path(self.cpt) if self.cpt else None,
+            mentions=Path(mentions) if mentions else None,
+            mention_min_notes=self.mentions.min_notes if self.mentions else 1,
         )
 
 

@@ -122,6 +122,42 @@ def test_spans_point_at_the_best_terms_words(lexicon: CodeLexicon) -> None:
     assert nothing == (0.0, [])
 
 
+def test_spanish_words_are_whole_without_accents_and_joining_words() -> None:
+    text = "Radiografía del Tórax: niño con EDEMAS"
+    assert content_words(text) == [
+        ("radiografia", 0, 11),
+        ("torax", 16, 21),
+        ("nino", 23, 27),
+        ("edema", 32, 38),
+    ]
+    # Lexicons saved before Unicode words read ASCII runs, joining words included.
+    assert [w for w, _, _ in content_words(text, unicode_words=False)] == [
+        "radiograf",
+        "del",
+        "t",
+        "rax",
+        "ni",
+        "o",
+        "con",
+        "edema",
+    ]
+
+
+def test_a_spanish_term_matches_with_or_without_accents_and_shows_whole_words() -> None:
+    lexicon = CodeLexicon([["dolor torácico"], ["teste aumentado de tamaño"]])
+    lexicon.fit(["Dolor toracico.", "Sin fiebre."])
+    text = "Refiere dolor toracico de tipo opresivo."
+    [(chest, spans), (testis, none)] = lexicon.spans(text, [0, 1])
+    assert chest == pytest.approx(1.0)
+    assert [text[a:b] for a, b in spans] == ["dolor", "toracico"]
+    assert (testis, none) == (0.0, [])  # "de" is no longer a word the two terms share
+    legacy = CodeLexicon([["dolor torácico"]], unicode_words=False).fit(["Dolor torácico."])
+    text = "Refiere dolor torácico."
+    [(coverage, spans)] = legacy.spans(text, [0])
+    assert coverage == pytest.approx(1.0)
+    assert [text[a:b] for a, b in spans] == ["dolor", "tor", "cico"]
+
+
 def test_offsets_survive_letters_that_lowercase_longer() -> None:
     lexicon = CodeLexicon([["Gout"]]).fit(["Gout."])
     text = "İİ gout today"  # "İ".lower() is two characters

@@ -10,6 +10,7 @@ from autocode.codes.cpt import CptCatalog
 from autocode.codes.descriptions import describe, is_valid
 from autocode.codes.hcpcs import HcpcsCatalog
 from autocode.codes.systems import CodeError
+from autocode.knowledge.mined import MinedTerms, mine_codiesp_x
 from autocode.knowledge.sources import CodeSources
 from autocode.knowledge.terms import code_terms
 
@@ -19,13 +20,18 @@ class CodeKnowledge:
 
     Built once at a run's entry point from `CodeSources` (reading the HCPCS and CPT files
     it names) and handed to whatever needs what codes mean: models, the per-code report,
-    evaluation. `CodeKnowledge()` knows the packaged ICD tables only.
+    evaluation. `CodeKnowledge()` knows the packaged ICD tables only. With
+    `sources.mentions`, it also holds terms mined from annotated training notes
+    (`mined`), which a model asks for with the fingerprints of the notes it is fitted on.
     """
 
     def __init__(self, sources: CodeSources | None = None) -> None:
         self.sources = sources or CodeSources()
         self.hcpcs = None if self.sources.hcpcs is None else _hcpcs_at(self.sources.hcpcs)
         self.cpt = None if self.sources.cpt is None else CptCatalog.from_csv(self.sources.cpt)
+        self.mined: MinedTerms | None = None
+        if self.sources.mentions is not None:
+            self.mined = mine_codiesp_x(self.sources.mentions, self.sources.mention_min_notes)
 
     def describe(self, code: str) -> str | None:
         """The code's own listed description; None where none is known (see `codes.describe`)."""
@@ -45,7 +51,10 @@ class CodeKnowledge:
 
     def lineage(self) -> dict[str, Any]:
         """What this knowledge was built from, for a run's lineage (no file contents)."""
-        return self.sources.lineage()
+        lineage = self.sources.lineage()
+        if self.mined is not None:
+            lineage["mined_terms"] = self.mined.lineage()
+        return lineage
 
     def _describe_or_none(self, code: str) -> str | None:
         try:

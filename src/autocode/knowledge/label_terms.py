@@ -10,6 +10,7 @@ import scipy.sparse as sp
 
 from autocode.knowledge.code_knowledge import CodeKnowledge
 from autocode.knowledge.lexicon import FULL_MATCH, CodeLexicon, TermMatches
+from autocode.knowledge.mined import fingerprints
 from autocode.knowledge.terms import code_group
 
 # Notes matched at once: one dense (notes, terms) block for 50k notes would take gigabytes.
@@ -28,11 +29,25 @@ class LabelTerms:
 
     @classmethod
     def build(
-        cls, codes: Sequence[str], knowledge: CodeKnowledge, texts: Sequence[str]
+        cls,
+        codes: Sequence[str],
+        knowledge: CodeKnowledge,
+        texts: Sequence[str],
+        mined_from: Sequence[str] | None = None,
     ) -> LabelTerms:
-        """Terms from `knowledge`; word weights (idf) from the training notes `texts`."""
+        """Terms from `knowledge`; word weights (idf) from the training notes `texts`.
+
+        Where `knowledge` holds mined terms, each code's and family's terms mined from the
+        notes `mined_from` (default: `texts`) follow its listed terms: a model fitted on
+        some notes uses only what was mined from those notes.
+        """
         group_names = sorted({code_group(code) for code in codes})
         terms = [knowledge.terms(code) for code in [*codes, *group_names]]
+        if knowledge.mined is not None:
+            notes = fingerprints(texts if mined_from is None else mined_from)
+            mined = [knowledge.mined.terms(code, notes) for code in codes]
+            mined += [knowledge.mined.family_terms(group, notes) for group in group_names]
+            terms = [_with_mined(listed, found) for listed, found in zip(terms, mined, strict=True)]
         return cls.with_lexicon(codes, CodeLexicon(terms).fit(texts))
 
     @classmethod
@@ -74,6 +89,15 @@ class LabelTerms:
         if not blocks:
             return sp.csr_matrix((0, len(self.codes)), dtype=bool)
         return sp.vstack(blocks, format="csr")
+
+
+def _with_mined(listed: list[str], mined: list[str]) -> list[str]:
+    """Listed terms, then mined ones. A code without a listed description gets an empty
+    one first: a lexicon's first term of a code is its description, and a mined mention
+    is not."""
+    if not mined:
+        return listed
+    return [*(listed or [""]), *(term for term in mined if term not in listed)]
 
 
 def note_blocks(n_notes: int, n_labels: int, budget: int) -> list[np.ndarray]:

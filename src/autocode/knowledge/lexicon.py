@@ -4,11 +4,18 @@ A term ("Plaque psoriasis", an inclusion term of L40.0) matches a sentence to th
 the idf-weighted share of its content words that the sentence contains: 1.0 when every word
 is there, in any order. Words are lowercased, stop words and qualifiers such as
 "unspecified" dropped and plurals folded, so the words a coder would look for are what count.
+
+Words are runs of Unicode letters and digits, stripped of accents ("torácico" meets
+"toracico"), and Spanish joining words ("de", "del") are stop words too: the Spanish terms
+mined from CodiEsp-X (`knowledge.mined`) are matched and shown whole. Lexicons saved
+before (`unicode_words=False`) keep the ASCII words they were fitted with: "tórax" was
+the two words "t" and "rax" to them.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate, pairwise
@@ -19,9 +26,12 @@ import scipy.sparse as sp
 
 from autocode.errors import NotFittedError
 
-# ASCII letters matched in the original text: lowercasing first could shift offsets ("İ").
-WORD = re.compile(r"[A-Za-z0-9]+")
-WORD_SPLIT = re.compile(r"([A-Za-z0-9]+)")  # `re.split` keeps the words
+# Words are matched in the original text and each lowercased on its own: lowercasing the
+# whole text first could shift offsets ("İ" lowercases to two characters).
+WORD = re.compile(r"[^\W_]+")
+WORD_SPLIT = re.compile(r"([^\W_]+)")  # `re.split` keeps the words
+ASCII_WORD = re.compile(r"[A-Za-z0-9]+")  # the words of lexicons saved before Unicode words
+ASCII_WORD_SPLIT = re.compile(r"([A-Za-z0-9]+)")
 # A sentence ends at a line break or after . ! ? ; followed by space.
 SENTENCE_BREAK = re.compile(r"\n+|(?<=[.!?;])\s+")
 # Words that join or qualify a term rather than name the condition.
@@ -29,6 +39,11 @@ STOP_WORDS = frozenset(
     "a an and as at by due for in is not of on or the to with without "  # noqa: SIM905
     "other unspecified specified nos site type elsewhere classified".split()
 )
+# Spanish joining words (CodiEsp's mined terms): none is a word of an English term.
+SPANISH_STOP_WORDS = frozenset(
+    "al con de del el en la las los para por que se sin su sus un una y".split()  # noqa: SIM905
+)
+UNICODE_STOP_WORDS = STOP_WORDS | SPANISH_STOP_WORDS
 FULL_MATCH = 0.999  # float sums of idf weights may miss 1.0 by rounding
 WORD_MEMO_SIZE = 500_000  # raw words remembered with their vocabulary id
 STOP_WORD_ID = -2
@@ -45,19 +60,31 @@ def fold(word: str) -> str:
     return word[:-1]
 
 
-def content_words(text: str) -> list[tuple[str, int, int]]:
+def content_words(text: str, unicode_words: bool = True) -> list[tuple[str, int, int]]:
     """The text's content words, folded, with their character spans."""
+    pattern = WORD if unicode_words else ASCII_WORD
     return [
         (word, match.start(), match.end())
-        for match in WORD.finditer(text)
-        if (word := _content_word(match.group()))
+        for match in pattern.finditer(text)
+        if (word := _content_word(match.group(), unicode_words))
     ]
 
 
-def _content_word(raw: str) -> str:
-    """The folded, lowercased word; "" for a stop word."""
-    word = raw.lower()
-    return "" if word in STOP_WORDS else fold(word)
+def _content_word(raw: str, unicode_words: bool = True) -> str:
+    """The folded, lowercased word (without accents); "" for a stop word."""
+    if not unicode_words:
+        word = raw.lower()
+        return "" if word in STOP_WORDS else fold(word)
+    word = strip_accents(raw.lower())
+    return "" if word in UNICODE_STOP_WORDS else fold(word)
+
+
+def strip_accents(word: str) -> str:
+    """ "torácico" -> "toracico", "niño" -> "nino": the letters without combining marks."""
+    if word.isascii():
+        return word
+    decomposed = unicodedata.normalize("NFKD", word)
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -96,14 +123,19 @@ class CodeLexicon:
 
     The first term of each code is its description; `fit` learns word weights (idf) from
     the training notes' sentences, so words common in notes ("patient") count for little.
+    `unicode_words=False` reads words as lexicons saved before Unicode words did (ASCII
+    letters and digits, no Spanish stop words).
     """
 
-    def __init__(self, terms: Sequence[Sequence[str]]) -> None:
+    def __init__(self, terms: Sequence[Sequence[str]], *, unicode_words: bool = True) -> None:
         self.terms = [list(code_terms) for code_terms in terms]
+        self.unicode_words = unicode_words
+        self._word = WORD if unicode_words else ASCII_WORD
+        self._word_split = WORD_SPLIT if unicode_words else ASCII_WORD_SPLIT
         owners, is_description, term_words = [], [], []
         for code, code_terms in enumerate(self.terms):
             for position, term in enumerate(code_terms):
-                words = sorted({word for word, _, _ in content_words(term)})
+                words = sorted({word for word, _, _ in content_words(term, unicode_words)})
                 if words:
                     owners.append(code)
                     is_description.append(position == 0)
@@ -242,7 +274,7 @@ class CodeLexicon:
         """The sentence's words as (vocabulary id, start, end). Split once, words and the
         text between them (no match object per word), their ids looked up at C speed."""
         start, end = sentence
-        parts = WORD_SPLIT.split(text[start:end])  # between, word, between, ..., between
+        parts = self._word_split.split(text[start:end])  # between, word, between, ..., between
         words = parts[1::2]
         word_id = self._word_id_of_raw()
         looked_up = list(map(word_id.get, words))
@@ -274,7 +306,7 @@ class CodeLexicon:
             for sentence in SENTENCE_BREAK.split(text):
                 if not sentence.strip():
                     continue
-                raws = WORD.findall(sentence)
+                raws = self._word.findall(sentence)
                 ids = set(map(word_id.get, raws))
                 if None in ids:  # words never met: fold them once, remember them
                     for raw in raws:
@@ -294,7 +326,7 @@ class CodeLexicon:
     def _word_id(self, raw: str) -> int:
         """The vocabulary id of a raw word; -1 for a content word not in the vocabulary,
         `STOP_WORD_ID` for a stop word."""
-        word = _content_word(raw)
+        word = _content_word(raw, self.unicode_words)
         return self.vocabulary.get(word, -1) if word else STOP_WORD_ID
 
     def _word_id_of_raw(self) -> dict[str, int]:

@@ -24,13 +24,17 @@ class CodeSources:
     """Files of the code systems without packaged tables; None leaves a system undescribed.
 
     `hcpcs`: a CMS HCPCS alpha-numeric release zip. `cpt`: a `code,description` CSV.
+    `mentions`: a CodiEsp-X file of training notes (`train/trainX.tsv`), whose annotated
+    mentions become terms (`knowledge.mined`), each used from `mention_min_notes` notes.
     """
 
     hcpcs: Path | None = None
     cpt: Path | None = None
+    mentions: Path | None = None
+    mention_min_notes: int = 1
 
     def files(self) -> dict[str, Path]:
-        named = {"hcpcs": self.hcpcs, "cpt": self.cpt}
+        named = {"hcpcs": self.hcpcs, "cpt": self.cpt, "mentions": self.mentions}
         return {name: path for name, path in named.items() if path is not None}
 
     def lineage(self) -> dict[str, Any]:

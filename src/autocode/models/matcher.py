@@ -1,8 +1,10 @@
 """The matcher: how fully each code's own terms appear in one sentence of the note.
 
 It reads what codes mean from the label space's `knowledge` (descriptions, inclusion
-terms, families) and learns only text and term statistics: word weights (idf) from the
-training notes, and per code how often a full term match meant the code (`CodeFacts`).
+terms, families, and terms mined from annotated training notes: only those mined from
+the notes it is fitted on) and learns only text and term statistics: word weights (idf)
+from the training notes, and per code how often a full term match meant the code
+(`CodeFacts`).
 On its own its score is the best term coverage; in a stack (`stack.StackModel`) it gives
 the re-ranker the features of each (note, code) pair listed in `MATCHER_FEATURES`.
 """
@@ -38,7 +40,9 @@ from autocode.models.saved import read_arrays, read_json, write_arrays, write_js
 PARAMS_FILE = "params.json"
 STATE_FILE = "matcher.json"  # label codes and their terms
 ARRAYS_FILE = "matcher.npz"  # the lexicon's idf and the code facts
-FORMAT_VERSION = 1  # of every file above
+# Of every file above; 2: Unicode words (`CodeLexicon`); version 1 files load with ASCII ones.
+FORMAT_VERSION = 2
+READS_VERSIONS = (1, 2)
 PRIOR_MATCHES = 2.0  # pseudo-counts pulling a code's term precision toward all codes' own
 
 MATCHER_FEATURES = (
@@ -101,8 +105,8 @@ class MatcherModel:
         validation: tuple[Sequence[str], LabelMatrix] | None = None,
         groups: Sequence[str] | None = None,
     ) -> Self:
-        """Terms from `labels.knowledge`, idf and code facts from `texts` and `Y`.
-        `validation` and `groups` are unused."""
+        """Terms from `labels.knowledge` (its mined terms: those mined from `texts`), idf
+        and code facts from `texts` and `Y`. `validation` and `groups` are unused."""
         check_params(self, MatcherParams)
         check_fit_input(texts, Y, labels, groups, validation)
         terms = LabelTerms.build(labels.codes_, labels.knowledge, texts)
@@ -119,18 +123,21 @@ class MatcherModel:
         folds: Folds,
         groups: Sequence[str] | None = None,
     ) -> Iterator[MatcherModel]:
-        """One matcher per fold whose code facts count only the fold's fit rows.
+        """One matcher per fold whose code facts count only the fold's fit rows, and whose
+        mined terms (`knowledge.mined`) come from the fit rows only: a held-out note's own
+        annotated mentions never match it.
 
-        The idf and the term matches come from every note once: they read no labels, so
-        a held-out note's words may weigh terms as every training note's do.
+        The idf comes from every note: it reads no labels, so a held-out note's words may
+        weigh terms as every training note's do. Without mined terms, every fold has the
+        same terms, matched once.
         """
         check_params(self, MatcherParams)
         check_fit_input(texts, Y, labels, groups)
-        terms = LabelTerms.build(labels.codes_, labels.knowledge, texts)
         gold = sp.csr_matrix(Y, dtype=bool)
-        matched = terms.full_matches(texts)
-        for fit_rows, _ in folds:
-            facts = CodeFacts.build(terms, gold[fit_rows], matched[fit_rows])
+        for (fit_rows, _), (terms, matched) in zip(
+            folds, fold_terms(texts, labels, folds), strict=True
+        ):
+            facts = CodeFacts.build(terms, gold[fit_rows], matched)
             yield type(self)(**self.get_params())._set_state(terms, facts)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -190,7 +197,11 @@ class MatcherModel:
         terms, facts = self._fitted()
         path.mkdir(parents=True, exist_ok=True)
         write_json(path / PARAMS_FILE, {"params": self.get_params()}, FORMAT_VERSION)
-        state = {"labels": self.labels_, "terms": terms.lexicon.terms}
+        state = {
+            "labels": self.labels_,
+            "terms": terms.lexicon.terms,
+            "unicode_words": terms.lexicon.unicode_words,
+        }
         write_json(path / STATE_FILE, state, FORMAT_VERSION)
         arrays = {"lexicon.idf": terms.lexicon.idf_}
         arrays |= {f"facts.{name}": a for name, a in facts.as_arrays().items()}
@@ -199,10 +210,12 @@ class MatcherModel:
     @classmethod
     def load(cls, path: Path) -> Self:
         """Rebuilds the matcher from JSON and arrays: loading runs no saved code."""
-        model = cls(**read_json(path / PARAMS_FILE, FORMAT_VERSION)["params"])
-        state = read_json(path / STATE_FILE, FORMAT_VERSION)
-        arrays = read_arrays(path / ARRAYS_FILE, FORMAT_VERSION)
-        lexicon = CodeLexicon(state["terms"]).set_idf(arrays["lexicon.idf"])
+        model = cls(**read_json(path / PARAMS_FILE, READS_VERSIONS)["params"])
+        state = read_json(path / STATE_FILE, READS_VERSIONS)
+        arrays = read_arrays(path / ARRAYS_FILE, READS_VERSIONS)
+        unicode_words = state.get("unicode_words", False)  # version 1: ASCII words
+        lexicon = CodeLexicon(state["terms"], unicode_words=unicode_words)
+        lexicon.set_idf(arrays["lexicon.idf"])
         facts = {
             name[len("facts.") :]: a for name, a in arrays.items() if name.startswith("facts.")
         }
@@ -297,6 +310,25 @@ class CodeFacts:
 
     def as_arrays(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+def fold_terms(
+    texts: Sequence[str], labels: LabelSpace, folds: Folds
+) -> Iterator[tuple[LabelTerms, sp.csr_matrix]]:
+    """Per fold, the terms its matcher uses and their full matches in its fit rows.
+    Without mined terms every fold has the same terms, matched once; with them, each
+    fold's mined terms are those of its fit rows."""
+    knowledge = labels.knowledge
+    if knowledge.mined is None:
+        terms = LabelTerms.build(labels.codes_, knowledge, texts)
+        matched = terms.full_matches(texts)
+        for fit_rows, _ in folds:
+            yield terms, matched[fit_rows]
+        return
+    for fit_rows, _ in folds:
+        fit_texts = [texts[i] for i in fit_rows]
+        terms = LabelTerms.build(labels.codes_, knowledge, texts, mined_from=fit_texts)
+        yield terms, terms.full_matches(fit_texts)
 
 
 def context_feature_columns(texts: Sequence[str], codes: Sequence[str]) -> list[np.ndarray]:
