@@ -16,7 +16,11 @@ peer, tfidf-lexicon and the Coder with and without its open part; code-level aut
 over the pairs that matter (probability >= 0.01 or a note's top 10), for the label
 space's codes and for the open part's.
 
-    python bench/codiesp.py [--data DIR] [--config FILE] [--json]
+    python bench/codiesp.py [--data DIR] [--config FILE] [--set KEY=VALUE ...] [--json]
+
+`--set` changes the config as `autocode train --set` does; `--set data.language=es` scores
+every model on the Spanish originals (with `codes.mentions` in the config, the matcher
+also knows the terms mined from the training notes' CodiEsp-X mentions).
 """
 
 from __future__ import annotations
@@ -57,11 +61,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=shared_data_dir() / "codiesp")
     parser.add_argument("--config", type=Path, default=REPO / "configs" / "tfidf.yaml")
+    parser.add_argument("--set", action="append", default=[], help="config override key=value")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    config = load_config(args.config)
-    train, dev = (_notes(args.data, split) for split in ("train", "dev"))
+    config = load_config(args.config, args.set)
+    language = config.data.language
+    train, dev = (_notes(args.data, split, language) for split in ("train", "dev"))
     space = LabelSpace().fit(train.codes)
     scored = gold_with_unseen(space, dev.codes)
 
@@ -98,6 +104,7 @@ def main() -> None:
     )
 
     results = {
+        "language": language,
         "documents": {"train": len(train), "dev": len(dev)},
         "labels": len(space.codes_),
         "unseen_dev_codes": scored.unseen,
@@ -128,8 +135,9 @@ def main() -> None:
     print(json.dumps(results, indent=2) if args.json else _table(results))
 
 
-def _notes(root: Path, split: str) -> NoteSet:
-    table = load_notes(root, LoadOptions(format="codiesp", splits=(split,))).table
+def _notes(root: Path, split: str, language: str) -> NoteSet:
+    options = LoadOptions(format="codiesp", splits=(split,), language=language)
+    table = load_notes(root, options).table
     return NoteSet(table.column("text").to_pylist(), table.column("codes").to_pylist())
 
 
@@ -231,7 +239,8 @@ def _coder_view(report: dict[str, Any]) -> dict[str, Any]:
 
 def _table(results: dict[str, Any]) -> str:
     lines = [
-        f"CodiEsp dev ({results['documents']['dev']} docs), {results['labels']} train labels, "
+        f"CodiEsp dev, {results['language']} ({results['documents']['dev']} docs), "
+        f"{results['labels']} train labels, "
         f"{results['unseen_dev_codes']} dev codes unseen in train, {results['features']} features",
         "train seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in results["train_seconds"].items()),
         f"time ratio autocode/peer (identical features): "
