@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 
 import pytest
 
@@ -156,6 +157,15 @@ def test_a_spanish_term_matches_with_or_without_accents_and_shows_whole_words() 
     [(coverage, spans)] = legacy.spans(text, [0])
     assert coverage == pytest.approx(1.0)
     assert [text[a:b] for a, b in spans] == ["dolor", "tor", "cico"]
+
+
+def test_decomposed_accents_stay_inside_their_words() -> None:
+    """Text in NFD writes "á" as "a" plus a combining mark, which is not a word character."""
+    lexicon = CodeLexicon([["dolor torácico"]]).fit(["Dolor torácico."])
+    text = unicodedata.normalize("NFD", "Refiere dolor torácico.")
+    [(coverage, spans)] = lexicon.spans(text, [0])
+    assert coverage == pytest.approx(1.0)
+    assert [text[a:b] for a, b in spans] == ["dolor", unicodedata.normalize("NFD", "torácico")]
 
 
 def test_offsets_survive_letters_that_lowercase_longer() -> None:

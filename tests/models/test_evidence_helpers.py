@@ -19,6 +19,7 @@ from autocode.models.evidence import (
     top_weighted_features,
 )
 from autocode.models.linear import LinearWeights
+from autocode.models.pruning import prune_weights
 from autocode.models.tfidf import TOKEN_PATTERN
 
 
@@ -51,6 +52,7 @@ def test_top_weighted_features_are_each_pairs_stable_argsort(
     notes = rng.integers(0, n_notes, 3 * n_notes)
     labels = rng.integers(0, 9, notes.size)
     monkeypatch.setattr(evidence, "WEIGHTS_BUDGET", 16)  # many chunks, many presence blocks
+    monkeypatch.setattr(evidence, "RANKING_BUDGET", 80)  # two labels ranked at a time
     weights = LinearWeights(coef, np.zeros(9, np.float32))
     # `ranked` features per label: 2 and 12 settle some pairs and leave others to the exact
     # path; 40 ranks every feature, so the ranking settles every pair.
@@ -78,6 +80,28 @@ def test_strongest_features_rank_each_labels_positive_weights() -> None:
     saved = StrongestFeatures.from_arrays(strongest.as_arrays())
     assert saved.features.tolist() == strongest.features.tolist()
     assert saved.n_features == 4
+    # Only the first features (evidence reads the word n-grams, not the char ones): feature
+    # 3 is past them, and the padding (3 = n_features) marks the short ranking.
+    words = StrongestFeatures.of_weights(LinearWeights(coef, np.zeros(2, np.float32)), 2, 3)
+    assert words.features.tolist() == [[1, 0], [2, 3]]
+    assert words.weights.tolist() == [[2.0, 0.5], [3.0, 0.0]]
+    assert words.complete.tolist() == [False, True]
+
+
+def test_pruned_weights_rank_as_their_dense_weights() -> None:
+    rng = np.random.default_rng(3)
+    coef = rng.normal(0, 1, (30, 7)).astype(np.float32)
+    coef[:, 0] = -1  # a label without a positive weight: an empty, complete ranking
+    X = sp.random(20, 30, density=0.3, random_state=3, format="csr", dtype=np.float32)
+    pruned = prune_weights(LinearWeights(coef, np.zeros(7, np.float32)), X, tolerance=0.0)
+    dense = LinearWeights(pruned.departures.toarray() + pruned.level[:, None], pruned.intercept)
+    for k in (3, 30):
+        from_pruned = StrongestFeatures.of_weights(pruned, k)
+        from_dense = StrongestFeatures.of_weights(dense, k)
+        assert np.array_equal(from_pruned.features, from_dense.features)
+        assert np.allclose(from_pruned.weights, from_dense.weights, atol=1e-6)
+        assert np.array_equal(from_pruned.complete, from_dense.complete)
+    assert from_dense.complete[0] and (from_dense.features[0] == 30).all()
 
 
 def test_recent_batches_find_the_same_texts_and_travel_empty() -> None:

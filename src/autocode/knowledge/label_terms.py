@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -12,6 +13,8 @@ from autocode.knowledge.code_knowledge import CodeKnowledge
 from autocode.knowledge.lexicon import FULL_MATCH, CodeLexicon, TermMatches
 from autocode.knowledge.mined import fingerprints
 from autocode.knowledge.terms import code_group
+
+logger = logging.getLogger(__name__)
 
 # Notes matched at once: one dense (notes, terms) block for 50k notes would take gigabytes.
 MATCH_BUDGET = 2**22  # (notes x labels) cells per block
@@ -47,6 +50,15 @@ class LabelTerms:
             notes = fingerprints(texts if mined_from is None else mined_from)
             mined = [knowledge.mined.terms(code, notes) for code in codes]
             mined += [knowledge.mined.family_terms(group, notes) for group in group_names]
+            # Counts only: a fit whose notes are not the mined ones (English translations of
+            # Spanish notes) finds none, which should be visible.
+            logger.info(
+                "mined terms: %d kept for %d of %d codes and families (from %d fit notes)",
+                sum(map(len, mined)),
+                sum(1 for found in mined if found),
+                len(mined),
+                len(notes),
+            )
             terms = [_with_mined(listed, found) for listed, found in zip(terms, mined, strict=True)]
         return cls.with_lexicon(codes, CodeLexicon(terms).fit(texts))
 

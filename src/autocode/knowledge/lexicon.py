@@ -28,8 +28,10 @@ from autocode.errors import NotFittedError
 
 # Words are matched in the original text and each lowercased on its own: lowercasing the
 # whole text first could shift offsets ("İ" lowercases to two characters).
-WORD = re.compile(r"[^\W_]+")
-WORD_SPLIT = re.compile(r"([^\W_]+)")  # `re.split` keeps the words
+# A letter or digit, then letters, digits or combining accents: text in decomposed form
+# (NFD, as some systems export it) writes "á" as "a" and a combining mark, which is not \w.
+WORD = re.compile(r"[^\W_](?:[^\W_]|[\u0300-\u036f])*")
+WORD_SPLIT = re.compile(r"([^\W_](?:[^\W_]|[\u0300-\u036f])*)")  # `re.split` keeps the words
 ASCII_WORD = re.compile(r"[A-Za-z0-9]+")  # the words of lexicons saved before Unicode words
 ASCII_WORD_SPLIT = re.compile(r"([A-Za-z0-9]+)")
 # A sentence ends at a line break or after . ! ? ; followed by space.
@@ -39,7 +41,9 @@ STOP_WORDS = frozenset(
     "a an and as at by due for in is not of on or the to with without "  # noqa: SIM905
     "other unspecified specified nos site type elsewhere classified".split()
 )
-# Spanish joining words (CodiEsp's mined terms): none is a word of an English term.
+# Spanish joining words (CodiEsp's mined terms). A few English names hold one ("De Lange
+# syndrome", "Sin nombre virus disease", "La Crosse encephalitis"): they lose that word,
+# and keep the words that name the condition.
 SPANISH_STOP_WORDS = frozenset(
     "al con de del el en la las los para por que se sin su sus un una y".split()  # noqa: SIM905
 )

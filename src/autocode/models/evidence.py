@@ -25,6 +25,7 @@ WEIGHTS_BUDGET = 2**20  # (pair, feature) weights compared at once
 # Features ranked per label for evidence (`StrongestFeatures`): on CodiEsp the notes' listed
 # codes find their three strongest among a label's first 256 for most pairs.
 RANKED_FEATURES = 256
+RANKING_BUDGET = 2**22  # weights of a block of labels ranked at once (16 MB of float32)
 
 
 class Span(NamedTuple):
@@ -154,7 +155,9 @@ class RankableWeights(Protocol):
     @property
     def shape(self) -> tuple[int, int]: ...  # (n_features, n_labels)
 
-    def positive_weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+    def label_columns(self, start: int, stop: int) -> np.ndarray:
+        """Dense (n_features, stop - start) float32 weights of labels [start, stop)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -176,33 +179,47 @@ class StrongestFeatures:
     n_features: int
 
     @classmethod
-    def of_weights(cls, weights: RankableWeights, k: int = RANKED_FEATURES) -> StrongestFeatures:
-        """From every positive weight of a linear layer (`positive_weights`)."""
-        n_features, n_labels = weights.shape
-        features, labels, values = weights.positive_weights()
-        return cls._ranked(features, labels, values, n_features, n_labels, k)
-
-    @classmethod
-    def _ranked(
-        cls,
-        features: np.ndarray,
-        labels: np.ndarray,
-        weights: np.ndarray,
-        n_features: int,
-        n_labels: int,
-        k: int,
+    def of_weights(
+        cls, weights: RankableWeights, k: int = RANKED_FEATURES, n_features: int | None = None
     ) -> StrongestFeatures:
-        order = np.lexsort((features, -weights, labels))
-        features, labels, weights = features[order], labels[order], weights[order]
-        per_label = np.bincount(labels, minlength=n_labels)
-        first_of_label = np.concatenate([[0], np.cumsum(per_label)[:-1]])
-        rank = np.arange(labels.size) - first_of_label[labels]
-        kept = rank < k
-        ranked = np.full((n_labels, k), n_features, np.int32)
-        ranked_weights = np.zeros((n_labels, k), np.float32)
-        ranked[labels[kept], rank[kept]] = features[kept]
-        ranked_weights[labels[kept], rank[kept]] = weights[kept]
-        return cls(ranked, ranked_weights, per_label <= k, n_features)
+        """Ranks the first `n_features` features (all by default: evidence may read only
+        the word n-grams) of every label, a block of labels' dense columns at a time."""
+        n_all, n_labels = weights.shape
+        n_features = n_all if n_features is None else n_features
+        ranking = cls(
+            np.full((n_labels, k), n_features, np.int32),
+            np.zeros((n_labels, k), np.float32),
+            np.zeros(n_labels, bool),
+            n_features,
+        )
+        per_block = max(1, RANKING_BUDGET // max(n_features, 1))
+        for start in range(0, n_labels, per_block):
+            stop = min(start + per_block, n_labels)
+            ranking._rank_block(start, weights.label_columns(start, stop)[:n_features], k)
+        return ranking
+
+    def _rank_block(self, start: int, block: np.ndarray, k: int) -> None:
+        """Ranks labels start, start + 1, ... from their (n_features, labels) columns."""
+        n_features = block.shape[0]
+        if n_features > k:  # each column's k-th largest weight
+            kth = -np.partition(-block, k - 1, axis=0)[k - 1]
+        else:
+            kth = np.full(block.shape[1], -np.inf, np.float32)
+        # Above the k-th (and positive), then ties with it, the lower features first.
+        chosen = block > np.maximum(kth, 0)
+        tied = (block == kth) & (kth > 0)
+        room = k - chosen.sum(axis=0)
+        chosen |= tied & (np.cumsum(tied, axis=0, dtype=np.int32) <= room)
+        features, labels = np.nonzero(chosen)
+        values = block[features, labels]
+        order = np.lexsort((features, -values, labels))
+        features, labels, values = features[order], labels[order], values[order]
+        first_of_label = np.searchsorted(labels, labels)  # each entry's label's first entry
+        rank = np.arange(labels.size) - first_of_label
+        self.features[start + labels, rank] = features
+        self.weights[start + labels, rank] = values
+        positives = (block > 0).sum(axis=0)
+        self.complete[start : start + block.shape[1]] = positives <= k
 
     def as_arrays(self) -> dict[str, np.ndarray]:
         return {
@@ -238,14 +255,16 @@ class StrongestFeatures:
             present[np.repeat(np.arange(block.shape[0]), np.diff(block.indptr)), block.indices] = (
                 True
             )
-            ranked = self.features[labels[pairs]]
-            found = present[(notes[pairs] - start)[:, None], ranked]
-            seen = np.cumsum(found, axis=1)
-            pair, position = np.nonzero(found & (seen <= top_n))
-            slot = seen[pair, position] - 1
-            features[pairs[pair], slot] = ranked[pair, position]
-            values[pairs[pair], slot] = self.weights[labels[pairs[pair]], position]
-            settled[pairs] = (seen[:, -1] >= top_n) | self.complete[labels[pairs]]
+            k = self.features.shape[1]
+            for chunk in np.array_split(pairs, -(-pairs.size * k // WEIGHTS_BUDGET)):
+                ranked = self.features[labels[chunk]]
+                found = present[(notes[chunk] - start)[:, None], ranked]
+                seen = np.cumsum(found, axis=1, dtype=np.int16)
+                pair, position = np.nonzero(found & (seen <= top_n))
+                slot = seen[pair, position] - 1
+                features[chunk[pair], slot] = ranked[pair, position]
+                values[chunk[pair], slot] = self.weights[labels[chunk[pair]], position]
+                settled[chunk] = (seen[:, -1] >= top_n) | self.complete[labels[chunk]]
         return features, values, settled
 
 

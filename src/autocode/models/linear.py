@@ -78,10 +78,9 @@ class LinearWeights:
         """coef[features[k], labels[k]] for each k (evidence weighs pairs, not blocks)."""
         return np.asarray(self.coef[features, labels], np.float32)
 
-    def positive_weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every (feature, label, weight) whose weight is positive."""
-        features, labels = np.nonzero(self.coef > 0)
-        return features, labels, np.asarray(self.coef[features, labels], np.float32)
+    def label_columns(self, start: int, stop: int) -> np.ndarray:
+        """coef[:, start:stop], the weights of labels [start, stop)."""
+        return np.asarray(self.coef[:, start:stop], np.float32)
 
 
 def train_linear(X: sp.csr_matrix, Y: sp.csr_matrix, settings: LinearSettings) -> LinearWeights:

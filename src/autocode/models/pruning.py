@@ -111,24 +111,10 @@ class PrunedWeights:
             found[inside] += columns[features[inside], position[inside] - start]
         return found
 
-    def positive_weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every (feature, label, weight) whose weight is positive. Apart from the few
-        features whose level is positive, a positive weight is a kept departure."""
-        by_label = self._by_label
-        labels = np.repeat(np.arange(self.n_labels), np.diff(by_label.indptr))
-        features = by_label.indices.astype(np.int64)
-        weights = self.level[features] + by_label.data
-        raised = np.flatnonzero(self.level > 0)
-        is_raised = np.zeros(self.level.size, bool)
-        is_raised[raised] = True
-        kept = (weights > 0) & ~is_raised[features]
-        raised_rows = self.level[raised, None] + self.departures[raised].toarray()
-        rows, columns = np.nonzero(raised_rows > 0)
-        return (
-            np.concatenate([features[kept], raised[rows]]),
-            np.concatenate([labels[kept], columns]),
-            np.concatenate([weights[kept], raised_rows[rows, columns]]).astype(np.float32),
-        )
+    def label_columns(self, start: int, stop: int) -> np.ndarray:
+        """coef[:, start:stop] densified: each feature's level plus its kept departures."""
+        departures = self._by_label[:, start:stop].toarray()
+        return np.asarray(departures + self.level[:, None], np.float32)
 
     @cached_property
     def _by_label(self) -> sp.csc_matrix:

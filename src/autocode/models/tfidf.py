@@ -376,7 +376,7 @@ class TfidfModel:
             arrays = read_arrays(path / WEIGHTS_FILE, READABLE_VERSIONS)
             model.weights_ = LinearWeights(coef=arrays["coef"], intercept=arrays["intercept"])
         if (path / RANKED_FILE).is_file():
-            ranked = read_arrays(path / RANKED_FILE, FORMAT_VERSION)
+            ranked = read_arrays(path / RANKED_FILE, READABLE_VERSIONS)
             model._strongest = StrongestFeatures.from_arrays(ranked)
         return model
 
@@ -441,7 +441,9 @@ class TfidfModel:
         # Ranking every label's weights costs a pass over them: once per fitted model.
         weights = self._fitted_weights()
         if getattr(self, "_strongest", None) is None:
-            self._strongest = StrongestFeatures.of_weights(weights)
+            # Evidence reads the word n-grams only (the first block of features).
+            words = len(self.vectorizers_[0].vocabulary_)
+            self._strongest = StrongestFeatures.of_weights(weights, n_features=words)
         return self._strongest
 
     def _fitted_weights(self) -> LinearWeights | PrunedWeights:

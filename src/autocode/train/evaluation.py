@@ -25,14 +25,13 @@ import scipy.sparse as sp
 
 from autocode import metrics
 from autocode.decisions.coder import Coder
+from autocode.decisions.open_codes import OPEN_SYSTEM_PREFIX
 from autocode.decisions.policy import automation_report
 from autocode.decisions.widening import Widened, coder_widened
 from autocode.knowledge import CodeKnowledge, system_columns
 
 LABEL_SPACE_ONLY = "label_space_only"
 OPEN_PART = "open_part"
-# The system of the codes an open part proposes (`decisions.open_codes`).
-OPEN_SYSTEM_PREFIX = "ICD10CM:"
 
 
 @dataclass
