@@ -82,11 +82,7 @@ class LabelTerms:
         matches = self.lexicon.match(texts, places_from)
         own = _columns(matches, np.arange(len(self.codes)))
         if matches.places is not None:  # the lexicon's first rows are the labels'
-            n_labels = len(self.codes)
-            own.places = [
-                {code: place for code, place in note.items() if code < n_labels}
-                for note in matches.places
-            ]
+            own.places = matches.places.codes_below(len(self.codes))
         return own, _columns(matches, self.group_rows)
 
     def full_matches(self, texts: Sequence[str]) -> sp.csr_matrix:

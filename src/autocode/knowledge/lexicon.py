@@ -30,8 +30,8 @@ from autocode.errors import NotFittedError
 # whole text first could shift offsets ("İ" lowercases to two characters).
 # A letter or digit, then letters, digits or combining accents: text in decomposed form
 # (NFD, as some systems export it) writes "á" as "a" and a combining mark, which is not \w.
-WORD = re.compile(r"[^\W_](?:[^\W_]|[\u0300-\u036f])*")
-WORD_SPLIT = re.compile(r"([^\W_](?:[^\W_]|[\u0300-\u036f])*)")  # `re.split` keeps the words
+WORD = re.compile(r"[^\W_]+(?:[\u0300-\u036f]+[^\W_]*)*")  # runs of letters first: fast
+WORD_SPLIT = re.compile(r"([^\W_]+(?:[\u0300-\u036f]+[^\W_]*)*)")  # `re.split` keeps words
 ASCII_WORD = re.compile(r"[A-Za-z0-9]+")  # the words of lexicons saved before Unicode words
 ASCII_WORD_SPLIT = re.compile(r"([A-Za-z0-9]+)")
 # A sentence ends at a line break or after . ! ? ; followed by space.
@@ -110,7 +110,47 @@ class TermMatches:
     best_description: np.ndarray  # (notes, codes) best coverage of the description alone
     # Per note, code -> where its best coverage was reached, for codes reaching the floor
     # `match` was asked for (None when it was not asked).
-    places: list[dict[int, Place]] | None = None
+    places: Places | None = None
+
+
+@dataclass(frozen=True)
+class Places:
+    """Where codes reached their best coverage in each note of a batch, for the codes
+    reaching the floor `match` was asked for: arrays sorted by note, then code. A note's
+    places are made Python objects only when its evidence is asked for (`of_note`)."""
+
+    bounds: np.ndarray  # note i's entries are [bounds[i], bounds[i + 1])
+    codes: np.ndarray
+    coverage: np.ndarray
+    term_rows: np.ndarray
+    sentences: np.ndarray  # index among the note's `sentence_spans`
+
+    def find(self, note: int, codes: Sequence[int]) -> list[Place | None]:
+        """The note's place of each code (None where it has none)."""
+        start, stop = int(self.bounds[note]), int(self.bounds[note + 1])
+        wanted = np.asarray(codes, np.int64)
+        at = start + np.searchsorted(self.codes[start:stop], wanted)
+        found = at < stop
+        found[found] = self.codes[at[found]] == wanted[found]
+        return [
+            Place(float(self.coverage[k]), int(self.term_rows[k]), int(self.sentences[k]))
+            if hit
+            else None
+            for k, hit in zip(at.tolist(), found.tolist(), strict=True)
+        ]
+
+    def codes_below(self, limit: int) -> Places:
+        """Only the places of codes numbered below `limit`."""
+        kept = self.codes < limit
+        notes = np.repeat(np.arange(len(self.bounds) - 1), np.diff(self.bounds))[kept]
+        bounds = np.searchsorted(notes, np.arange(len(self.bounds)))
+        return Places(
+            bounds,
+            self.codes[kept],
+            self.coverage[kept],
+            self.term_rows[kept],
+            self.sentences[kept],
+        )
 
 
 class Place(NamedTuple):
@@ -202,8 +242,9 @@ class CodeLexicon:
             sentence_of_note = np.arange(note_of_sentence.size) - np.searchsorted(
                 note_of_sentence, note_of_sentence
             )
-            places = self._best_places(coverage, note_of_sentence, sentence_of_note, places_from)
-            places += [{} for _ in range(len(texts) - len(places))]
+            places = self._best_places(
+                coverage, note_of_sentence, sentence_of_note, places_from, len(texts)
+            )
         return TermMatches(
             best=self._per_code(best),
             full_sentences=self._per_code(full),
@@ -220,7 +261,7 @@ class CodeLexicon:
         sentence."""
         places = self.match([text], places_from=min_coverage).places
         assert places is not None
-        return self.spans_at(text, [places[0].get(code) for code in codes])
+        return self.spans_at(text, places.find(0, codes))
 
     def spans_at(
         self, text: str, places: Sequence[Place | None]
@@ -249,7 +290,8 @@ class CodeLexicon:
         note_of_sentence: np.ndarray,
         sentence_of_note: np.ndarray,
         floor: float,
-    ) -> list[dict[int, Place]]:
+        n_notes: int,
+    ) -> Places:
         """Per note, each code's best (coverage, term, sentence) among the (sentence, term)
         coverages reaching `floor`: the highest, then the first term, the first sentence."""
         strong = (coverage.data >= floor) & (coverage.data > 0)
@@ -261,18 +303,13 @@ class CodeLexicon:
         first = np.ones(order.size, bool)
         first[1:] = (notes[1:] != notes[:-1]) | (codes[1:] != codes[:-1])
         picked = order[first]
-        n_notes = int(notes.max()) + 1 if notes.size else 0
-        places: list[dict[int, Place]] = [{} for _ in range(n_notes)]
-        for note, code, value, term, sentence in zip(
-            notes[first].tolist(),
-            codes[first].tolist(),
-            values[picked].tolist(),
-            terms[picked].tolist(),
-            sentence_of_note[sentences[picked]].tolist(),
-            strict=True,
-        ):
-            places[note][code] = Place(value, term, sentence)
-        return places
+        return Places(
+            bounds=np.searchsorted(notes[first], np.arange(n_notes + 1)),
+            codes=codes[first],
+            coverage=values[picked],
+            term_rows=terms[picked],
+            sentences=sentence_of_note[sentences[picked]],
+        )
 
     def _placed_words(self, text: str, sentence: tuple[int, int]) -> list[tuple[int, int, int]]:
         """The sentence's words as (vocabulary id, start, end). Split once, words and the

@@ -17,6 +17,7 @@ nnz(batch) × (positives + sample) instead of nnz(batch) × labels.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,9 +79,10 @@ class LinearWeights:
         """coef[features[k], labels[k]] for each k (evidence weighs pairs, not blocks)."""
         return np.asarray(self.coef[features, labels], np.float32)
 
-    def label_columns(self, start: int, stop: int) -> np.ndarray:
-        """coef[:, start:stop], the weights of labels [start, stop)."""
-        return np.asarray(self.coef[:, start:stop], np.float32)
+    def label_blocks(self, per_block: int) -> Iterator[tuple[int, np.ndarray]]:
+        """coef by blocks of `per_block` labels: (first label, its columns)."""
+        for start in range(0, self.n_labels, per_block):
+            yield start, np.asarray(self.coef[:, start : start + per_block], np.float32)
 
 
 def train_linear(X: sp.csr_matrix, Y: sp.csr_matrix, settings: LinearSettings) -> LinearWeights:

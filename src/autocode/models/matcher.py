@@ -23,7 +23,7 @@ from pydantic import Field
 from autocode.knowledge import FULL_MATCH, CodeLexicon, LabelTerms, TermMatches
 from autocode.knowledge.candidates import icd10cm_index
 from autocode.knowledge.context import NOT_CODED
-from autocode.knowledge.lexicon import Place
+from autocode.knowledge.lexicon import Places
 from autocode.labels import LabelSpace
 from autocode.models.base import (
     Folds,
@@ -179,8 +179,8 @@ class MatcherModel:
             places = terms.match(texts, places_from=self.candidate_coverage)[0].places
         assert places is not None
         result: list[list[list[Span]]] = []
-        for text, labels, note_places in zip(texts, label_indices, places, strict=True):
-            found = [note_places.get(label) for label in labels]
+        for note, (text, labels) in enumerate(zip(texts, label_indices, strict=True)):
+            found = places.find(note, labels) if labels else []
             if not any(found):
                 result.append([[] for _ in labels])
                 continue
@@ -238,10 +238,8 @@ class MatcherModel:
         self._recent_places().remember(texts, own.places)
         return own, group
 
-    def _recent_places(self) -> RecentBatches[list[dict[int, Place]]]:
-        recent: RecentBatches[list[dict[int, Place]]] = vars(self).setdefault(
-            "_evidence_places", RecentBatches()
-        )
+    def _recent_places(self) -> RecentBatches[Places]:
+        recent: RecentBatches[Places] = vars(self).setdefault("_evidence_places", RecentBatches())
         return recent
 
     def _fitted(self) -> tuple[LabelTerms, CodeFacts]:

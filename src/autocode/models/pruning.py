@@ -18,6 +18,7 @@ kept whole, so at tolerance 0 only exact zeros are dropped and the scores are un
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -87,39 +88,43 @@ class PrunedWeights:
     def at(self, features: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """coef[features[k], labels[k]] for each k: the level plus the kept departure.
 
-        Evidence asks about the few codes each note lists, so the distinct labels are few:
-        their columns are densified together (at most `BLOCK_BUDGET` floats at a time) and
-        read by fancy indexing, without densifying the whole matrix.
+        Each label is looked for in its feature's row of departures (its columns sorted)
+        by a binary search run for every pair at once: nothing is densified or copied, so
+        a few pairs cost a few lookups.
         """
         features = np.asarray(features, np.int64)
-        found = self.level[features].astype(np.float32)
         labels = np.asarray(labels, np.int64)
-        # Distinct labels by a table, not np.unique: millions of pairs, a few hundred labels.
-        present = np.zeros(self.n_labels, bool)
-        present[labels] = True
-        distinct = np.flatnonzero(present)
-        index_of = np.zeros(self.n_labels, np.int64)
-        index_of[distinct] = np.arange(len(distinct))
-        position = index_of[labels]
-        per_block = max(1, BLOCK_BUDGET // max(self.departures.shape[0], 1))
-        for start in range(0, len(distinct), per_block):
-            columns = self._by_label[:, distinct[start : start + per_block]].toarray()
-            if len(distinct) <= per_block:  # the usual case: one block, every pair
-                found += columns[features, position]
-                break
-            inside = (position >= start) & (position < start + per_block)
-            found[inside] += columns[features[inside], position[inside] - start]
+        found = self.level[features].astype(np.float32)
+        departures = self._sorted_departures
+        if not features.size or not departures.nnz:
+            return found
+        indices = departures.indices
+        lo, end = departures.indptr[features], departures.indptr[features + 1]
+        hi = end.copy()
+        for _ in range(max(1, int(np.ceil(np.log2(self.n_labels + 1))))):
+            searching = lo < hi
+            mid = (lo + hi) // 2
+            smaller = indices[np.where(searching, mid, 0)] < labels
+            lo = np.where(searching & smaller, mid + 1, lo)
+            hi = np.where(searching & ~smaller, mid, hi)
+        hit = lo < end
+        hit[hit] = indices[lo[hit]] == labels[hit]
+        found[hit] += departures.data[lo[hit]]
         return found
 
-    def label_columns(self, start: int, stop: int) -> np.ndarray:
-        """coef[:, start:stop] densified: each feature's level plus its kept departures."""
-        departures = self._by_label[:, start:stop].toarray()
-        return np.asarray(departures + self.level[:, None], np.float32)
+    def label_blocks(self, per_block: int) -> Iterator[tuple[int, np.ndarray]]:
+        """coef by blocks of `per_block` labels, densified: (first label, its columns)."""
+        by_label = sp.csc_matrix(self.departures)  # for this pass only: columns are cheap
+        for start in range(0, self.n_labels, per_block):
+            columns = by_label[:, start : start + per_block].toarray()
+            yield start, np.asarray(columns + self.level[:, None], np.float32)
 
     @cached_property
-    def _by_label(self) -> sp.csc_matrix:
-        """The departures by column, for `at` (evidence): built on first use."""
-        return sp.csc_matrix(self.departures)
+    def _sorted_departures(self) -> sp.csr_matrix:
+        """The departures with each row's columns sorted, as `at` searches them."""
+        if not self.departures.has_sorted_indices:
+            self.departures.sort_indices()
+        return self.departures
 
 
 def prune_weights(weights: LinearWeights, X: sp.csr_matrix, tolerance: float) -> PrunedWeights:
