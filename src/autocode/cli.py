@@ -400,12 +400,24 @@ def _print_headline(report: dict[str, Any], title: str) -> None:
             report["label_space_only"], f"Label space only (no open part), on {title}"
         )
     if open_part is not None:
-        console.print(
-            f"open part: {open_part['proposals']} proposals, precision "
-            f"{open_part['proposal_precision']:.3f}; recall on the "
-            f"{open_part['unseen_gold']} gold codes outside the label space "
-            f"{open_part['unseen_recall']:.3f}"
-        )
+        console.print(_open_part_line(open_part))
+
+
+def _open_part_line(open_part: dict[str, Any]) -> str:
+    """The open part's figures in words; a precision of no proposals, or a recall of no
+    gold codes, is undefined, not 0."""
+    proposals, outside = open_part["proposals"], open_part["unseen_gold"]
+    said = (
+        f"open part: {proposals} proposals, precision {open_part['proposal_precision']:.3f}"
+        if proposals
+        else "open part: no proposals (none, or no open part)"
+    )
+    if not outside:
+        return f"{said}; no gold codes outside the label space"
+    return (
+        f"{said}; recall on the {outside} gold codes outside the label space "
+        f"{open_part['unseen_recall']:.3f}"
+    )
 
 
 def _print_metrics_table(report: dict[str, Any], title: str) -> None:

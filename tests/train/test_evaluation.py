@@ -130,7 +130,10 @@ def test_evaluate_prints_one_table_when_nothing_was_proposed(
     assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
     output = " ".join(result.stdout.split())
     assert "Label space only" not in output
-    assert f"open part: 0 proposals, precision 0.000; recall on the {len(codes)} gold" in output
+    assert (
+        f"open part: no proposals (none, or no open part); recall on the {len(codes)} gold"
+        in output
+    )
 
 
 # Three notes for the Coder with an open part (`coders.train_open_coder`): asthma is
@@ -214,4 +217,17 @@ def test_evaluate_prints_the_open_part_beside_the_label_space_figures(
     assert (
         "open part: 2 proposals, precision 0.500; recall on the 2 gold codes outside "
         "the label space 0.500" in output
+    )
+
+
+def test_the_open_part_line_says_undefined_figures_in_words() -> None:
+    from autocode.cli import _open_part_line
+
+    nothing = {"proposals": 0, "proposal_precision": 0.0, "unseen_gold": 0, "unseen_recall": 0.0}
+    assert _open_part_line(nothing) == (
+        "open part: no proposals (none, or no open part); no gold codes outside the label space"
+    )
+    some = {"proposals": 4, "proposal_precision": 0.25, "unseen_gold": 0, "unseen_recall": 0.0}
+    assert _open_part_line(some) == (
+        "open part: 4 proposals, precision 0.250; no gold codes outside the label space"
     )
