@@ -158,3 +158,15 @@ def test_codiesp_dev_diagnoses_reach_the_quality_target(codiesp_root: Path) -> N
     f1, map_ = scores["reranked"]
     assert f1 >= 0.35 and map_ >= 0.35, scores
     assert f1 > scores["plain"][0] + 0.1 and map_ > scores["plain"][1] + 0.1, scores
+
+
+def test_the_final_base_models_are_what_their_own_fit_gives(tiny_corpus: TinyCorpus) -> None:
+    """The stack takes its final TF-IDF and matcher from one more fold of every row (their
+    folds share the vectorizer and terms): the very models `fit` gives on those notes."""
+    model = tiny_lexicon_model(tiny_corpus)
+    tfidf, matcher = model.bases_
+    texts, Y, labels = tiny_corpus.texts, tiny_corpus.Y, tiny_corpus.labels
+    own_tfidf = TfidfModel(**STAGE1).fit(texts, Y, labels=labels)
+    own_matcher = MatcherModel().fit(texts, Y, labels=labels)
+    assert np.array_equal(tfidf.predict_proba(texts), own_tfidf.predict_proba(texts))
+    assert np.array_equal(matcher.pair_features(texts), own_matcher.pair_features(texts))

@@ -147,7 +147,10 @@ class DescribesPairColumns(Protocol):
 
 @runtime_checkable
 class FitsFolds(Protocol):
-    """A model that gives its out-of-fold copies cheaper than one fit per fold."""
+    """A model that gives its out-of-fold copies cheaper than one fit per fold. A fold of
+    every row (no held-out rows) gives the model `fit` gives on the same notes: a stack
+    takes its final fit from there (`validation`, which such a model does not use, is
+    not passed)."""
 
     def fold_models(
         self,

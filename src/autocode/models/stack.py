@@ -154,17 +154,31 @@ class StackModel:
         family = family_index([code_group(code) for code in labels.codes_])
         gold = sp.csr_matrix(Y, dtype=bool)
         folds = fold_splits(len(texts), folds=self.inner_folds, seed=self.seed)
-        per_base = [self._fold_models(spec, texts, Y, labels, folds, groups) for spec in specs]
+        # A model that fits folds gives its final fit as one more fold, of every row: the
+        # model `fit` would give (see `FitsFolds`), reusing what its folds share (TF-IDF's
+        # vectorizer, the matcher's terms) instead of building it again.
+        by_folds = [isinstance(_new_model(spec), FitsFolds) for spec in specs]
+        every_row = (np.arange(len(texts)), np.empty(0, np.int64))
+        per_base = [
+            self._fold_models(
+                spec, texts, Y, labels, [*folds, every_row] if final else folds, groups
+            )
+            for spec, final in zip(specs, by_folds, strict=True)
+        ]
         pairs = []
-        for (_, held_rows), fold_bases in zip(folds, zip(*per_base, strict=True), strict=True):
+        for _, held_rows in folds:
+            fold_bases = [next(models) for models in per_base]
             held_texts = [texts[i] for i in held_rows]
             pairs.append(self._training_pairs(fold_bases, family, held_texts, gold[held_rows]))
             del fold_bases  # free this fold's models before the next fold's are fitted
         X, y, weights, columns = (np.concatenate(part) for part in zip(*pairs, strict=True))
         bases = [
-            _new_model(spec).fit(texts, Y, labels=labels, validation=validation, groups=groups)
-            for spec in specs
+            next(models)
+            if final
+            else _new_model(spec).fit(texts, Y, labels=labels, validation=validation, groups=groups)
+            for spec, final, models in zip(specs, by_folds, per_base, strict=True)
         ]
+        del per_base  # the fold generators hold the training features until they are freed
         names = feature_names(bases)
         columns_by_system = labels.system_columns()
         rerankers = {
