@@ -18,7 +18,7 @@ import pytest
 from autocode.codes import excludes1_conflicts, is_billable
 from autocode.config import DataConfig, LabelConfig, ModelConfig, RoutingConfig, TrainConfig
 from autocode.corpus.schema import NoteSet
-from autocode.decisions.coder import CODER_FILE, Coder
+from autocode.decisions.coder import CODER_FILE, WARM_UP_NOTES, Coder, made_up_notes
 from autocode.decisions.policy import ReviewPolicy
 from autocode.decisions.records import AUTO, REVIEW, Prediction
 from autocode.decisions.routing import decide, route_reasons
@@ -27,6 +27,7 @@ from autocode.infer.loading import ModelAddressError, load_coder
 from autocode.infer.pyfunc import CODER_ARTIFACT
 from autocode.labels import LabelSpace
 from autocode.models import CodingModel
+from autocode.models.base import KnowsWords
 from autocode.models.tfidf import TfidfModel
 from autocode.train.fitting import fit_coder
 
@@ -429,3 +430,30 @@ def test_equal_probabilities_are_listed_in_label_order(coder: Coder) -> None:
     ]
     assert first.reasons[:3] == [f"uncertain: {c}" for c in (E11_9, E10_9, I10)]
     assert second.codes == [E11_9, I10]
+
+
+def test_made_up_notes_are_the_models_words_only_and_the_same_each_time(
+    model_coder: Coder,
+) -> None:
+    assert isinstance(model_coder.model, KnowsWords)
+    words = model_coder.model.known_words()
+    assert words and all(" " not in word for word in words)
+    notes = made_up_notes(words)
+    assert len(notes) == WARM_UP_NOTES
+    drawn = {word for note in notes for word in note.replace(".", " ").split()}
+    assert drawn <= set(words)
+    assert made_up_notes(words) == notes
+    assert made_up_notes([]) == ["Warm up."]
+
+
+def test_warm_up_codes_the_made_up_notes_of_the_models_words(
+    model_coder: Coder, tmp_path: Path
+) -> None:
+    model_coder.save(tmp_path / "coder")
+    loaded = Coder.load(tmp_path / "coder")
+    tfidf = the_tfidf_model(loaded)
+    assert tfidf._recent_word_rows().find(made_up_notes(loaded.model.known_words())) is None
+    loaded.warm_up()
+    # Prediction remembered the made-up notes' rows, and evidence read them.
+    rows = tfidf._recent_word_rows().find(made_up_notes(loaded.model.known_words()))
+    assert rows is not None and rows.shape[0] == WARM_UP_NOTES and rows.nnz > 0

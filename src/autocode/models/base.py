@@ -113,6 +113,15 @@ class CopiesForBatchCoding(Protocol):
 
 
 @runtime_checkable
+class KnowsWords(Protocol):
+    """A fitted model that reads notes through a vocabulary of words: notes made of its own
+    words warm up what real notes touch (vocabulary lookups, word memos, the CPU's
+    caches), so a server's first request costs what the next ones do (`Coder.warm_up`)."""
+
+    def known_words(self) -> list[str]: ...
+
+
+@runtime_checkable
 class CodesOnGpu(Protocol):
     """A fitted model that may predict on a GPU: batch coding then keeps to one process,
     since CUDA cannot be used in a process forked from one that has used it."""

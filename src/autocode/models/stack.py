@@ -34,6 +34,7 @@ from autocode.models.base import (
     ExplainsPredictions,
     FitsFolds,
     Folds,
+    KnowsWords,
     LabelMatrix,
     NotFittedError,
     check_fit_input,
@@ -278,6 +279,14 @@ class StackModel:
     def codes_on_gpu(self) -> bool:
         bases, _ = self._fitted()
         return any(isinstance(base, CodesOnGpu) and base.codes_on_gpu() for base in bases)
+
+    def known_words(self) -> list[str]:
+        """The words of the base models that read notes through a vocabulary."""
+        bases, _ = self._fitted()
+        words = (
+            word for base in bases if isinstance(base, KnowsWords) for word in base.known_words()
+        )
+        return list(dict.fromkeys(words))
 
     def for_batch_coding(self) -> Self:
         """A copy whose base models are their batch-coding copies where they have one."""

@@ -426,6 +426,10 @@ class TfidfModel:
             )
         return vectorizers
 
+    def known_words(self) -> list[str]:
+        """The single words of the word vectorizer's vocabulary."""
+        return [name for name in self._word_features() if " " not in name]
+
     def _recent_word_rows(self) -> RecentBatches[sp.csr_matrix]:
         recent: RecentBatches[sp.csr_matrix] = vars(self).setdefault("_word_rows", RecentBatches())
         return recent
