@@ -15,7 +15,8 @@ through its ONNX Runtime copy (what `autocode predict` codes with by default) an
 int8 copy; a stack through its batch-coding copy.
 
     python bench/transformer.py [--data DIR] [--modes frozen] [--speed-modes frozen,top_k_layers]
-        [--encoder NAME_OR_PATH] [--epochs N] [--cache-dir DIR] [--stack] [--json]
+        [--encoder NAME_OR_PATH] [--epochs N] [--fine-tune-epochs N] [--cache-dir DIR]
+        [--stack] [--json]
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ def main() -> None:
     parser.add_argument("--speed-modes", default="frozen,top_k_layers", help="comma list")
     parser.add_argument("--encoder", default="sentence-transformers/all-MiniLM-L6-v2")
     parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument(
+        "--fine-tune-epochs", type=int, help="of top_k_layers and full (default: --epochs)"
+    )
     parser.add_argument("--cache-dir", default=None, help="frozen token states on disk")
     parser.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
     parser.add_argument("--token-budget", type=int, default=8192, help="tokens per step")
@@ -221,7 +225,8 @@ def _fit_for_dev(
     is_held[held] = True
     fit_texts = [t for t, h in zip(texts, is_held, strict=True) if not h]
     validation = ([t for t, h in zip(texts, is_held, strict=True) if h], Y[is_held])
-    model = TransformerModel(mode=mode, epochs=args.epochs, cache_dir=args.cache_dir, **common)
+    epochs = args.epochs if mode == "frozen" else args.fine_tune_epochs or args.epochs
+    model = TransformerModel(mode=mode, epochs=epochs, cache_dir=args.cache_dir, **common)
     started = time.perf_counter()
     model.fit(fit_texts, Y[~is_held], labels=space, validation=validation)
     return model, time.perf_counter() - started

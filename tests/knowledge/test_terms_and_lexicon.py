@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import math
+import random
 import unicodedata
 
 import pytest
 
 from autocode.knowledge import CodeKnowledge, code_group
-from autocode.knowledge.lexicon import CodeLexicon, content_words, fold, sentence_spans
+from autocode.knowledge.lexicon import (
+    SENTENCE_BREAK,
+    CodeLexicon,
+    content_words,
+    fold,
+    sentence_spans,
+)
 
 KNOWLEDGE = CodeKnowledge()
 
@@ -77,6 +84,19 @@ def test_words_are_lowercased_folded_and_stripped_of_stop_words() -> None:
     ]
     text = "Known gout.  Asthma; fine\n\nEnd"
     assert [text[a:b] for a, b in sentence_spans(text)] == ["Known gout.", "Asthma;", "fine", "End"]
+
+
+def test_sentence_spans_are_the_non_blank_pieces_between_breaks() -> None:
+    def by_breaks(text: str) -> list[tuple[int, int]]:
+        starts = [0, *(m.end() for m in SENTENCE_BREAK.finditer(text))]
+        ends = [*(m.start() for m in SENTENCE_BREAK.finditer(text)), len(text)]
+        return [(a, b) for a, b in zip(starts, ends, strict=True) if text[a:b].strip()]
+
+    rng = random.Random(0)
+    pieces = ["a", "é", " ", "  ", ".", "!", "?", ";", "\n", "\n\n", "\t", "x. ", "\u2028"]
+    for _ in range(5000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 25)))
+        assert sentence_spans(text) == by_breaks(text), repr(text)
 
 
 @pytest.fixture

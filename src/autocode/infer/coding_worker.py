@@ -20,6 +20,7 @@ from autocode.decisions.records import REVIEW, Decision, to_arrow
 from autocode.decisions.routing import decide
 from autocode.infer.locking import hold_as_worker, release_inherited_lock
 from autocode.infer.output import part_name, write_atomically
+from autocode.models.evidence import collector_paused
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,14 @@ def use_coder(settings: WorkerSettings, coder: Coder) -> None:
 def code_part(job: PartJob) -> PartResult:
     if _state is None:
         raise RuntimeError("code_part called before use_coder")
-    settings, coder = _state.settings, _state.coder
+    # A part's records (some 100k evidence spans) live until its file is written, and die
+    # with the part: the collector, paused until then, never walks them.
+    with collector_paused():
+        return _code_part(_state, job)
+
+
+def _code_part(state: WorkerState, job: PartJob) -> PartResult:
+    settings, coder = state.settings, state.coder
     decisions: list[Decision] = []
     if job.texts:
         decisions = decide(
@@ -115,7 +123,7 @@ def code_part(job: PartJob) -> PartResult:
             # Codes beyond the label space are proposed with or without evidence spans.
             open_proposals=coder.open_proposals(job.texts),
         )
-    return finish_part(_state, job, decisions)
+    return finish_part(state, job, decisions)
 
 
 def finish_part(state: WorkerState, job: PartJob, decisions: list[Decision]) -> PartResult:

@@ -36,6 +36,7 @@ ASCII_WORD = re.compile(r"[A-Za-z0-9]+")  # the words of lexicons saved before U
 ASCII_WORD_SPLIT = re.compile(r"([A-Za-z0-9]+)")
 # A sentence ends at a line break or after . ! ? ; followed by space.
 SENTENCE_BREAK = re.compile(r"\n+|(?<=[.!?;])\s+")
+_SENTENCE_SPLIT = re.compile(f"({SENTENCE_BREAK.pattern})")  # keeps the breaks
 # Words that join or qualify a term rather than name the condition.
 STOP_WORDS = frozenset(
     "a an and as at by due for in is not of on or the to with without "  # noqa: SIM905
@@ -92,13 +93,12 @@ def strip_accents(word: str) -> str:
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Character spans of the text's sentences (non-blank pieces between breaks)."""
-    spans, start = [], 0
-    for match in SENTENCE_BREAK.finditer(text):
-        spans.append((start, match.start()))
-        start = match.end()
-    spans.append((start, len(text)))
-    return [(a, b) for a, b in spans if text[a:b].strip()]
+    """Character spans of the text's sentences (non-blank pieces between breaks). The
+    text is split once, pieces and breaks (no match object per break)."""
+    parts = _SENTENCE_SPLIT.split(text)  # piece, break, piece, ..., piece
+    ends = list(accumulate(map(len, parts)))
+    pieces = zip(parts[::2], ends[::2], strict=True)
+    return [(end - len(piece), end) for piece, end in pieces if piece.strip()]
 
 
 @dataclass
@@ -271,7 +271,7 @@ class CodeLexicon:
         self._fitted()
         term_weights = self._term_lookup_
         bounds = sentence_spans(text) if any(places) else []
-        placed: dict[int, list[tuple[int, int, int]]] = {}  # a sentence's words, where
+        placed: dict[int, tuple[list[int], list[int]]] = {}  # a sentence's words, where
         result: list[tuple[float, list[tuple[int, int]]]] = []
         for place in places:
             if place is None:
@@ -280,7 +280,9 @@ class CodeLexicon:
             if place.sentence not in placed:
                 placed[place.sentence] = self._placed_words(text, bounds[place.sentence])
             weights = term_weights[place.term_row]
-            hits = [(a, b) for word, a, b in placed[place.sentence] if word in weights]
+            ids, ends = placed[place.sentence]
+            # Word k is part 2k + 1 of the split sentence: it starts where part 2k ends.
+            hits = [(ends[2 * k], ends[2 * k + 1]) for k, word in enumerate(ids) if word in weights]
             result.append((place.coverage, hits))
         return result
 
@@ -311,21 +313,21 @@ class CodeLexicon:
             sentences=sentence_of_note[sentences[picked]],
         )
 
-    def _placed_words(self, text: str, sentence: tuple[int, int]) -> list[tuple[int, int, int]]:
-        """The sentence's words as (vocabulary id, start, end). Split once, words and the
-        text between them (no match object per word), their ids looked up at C speed."""
+    def _placed_words(self, text: str, sentence: tuple[int, int]) -> tuple[list[int], list[int]]:
+        """The sentence's words' vocabulary ids, and where each part of the sentence split
+        into words and the text between them (between, word, between, ..., between) ends
+        in the note. Split once (no match object per word), ids looked up at C speed."""
         start, end = sentence
-        parts = self._word_split.split(text[start:end])  # between, word, between, ..., between
+        parts = self._word_split.split(text[start:end])
         words = parts[1::2]
         word_id = self._word_id_of_raw()
         looked_up = list(map(word_id.get, words))
-        for k, found in enumerate(looked_up):
-            if found is None:  # a word never met: folded once, remembered
-                looked_up[k] = word_id[words[k]] = self._word_id(words[k])
-        ids = cast(list[int], looked_up)
-        ends = [start + offset for offset in accumulate(map(len, parts))]
-        # Word k is part 2k + 1: it starts where part 2k ends.
-        return [(found, ends[2 * k], ends[2 * k + 1]) for k, found in enumerate(ids)]
+        if None in looked_up:
+            for k, found in enumerate(looked_up):
+                if found is None:  # a word never met: folded once, remembered
+                    looked_up[k] = word_id[words[k]] = self._word_id(words[k])
+        ends = list(accumulate(map(len, parts), initial=start))[1:]
+        return cast(list[int], looked_up), ends
 
     def _per_code(self, per_term: np.ndarray) -> np.ndarray:
         """Each code's maximum over its terms (terms are stored grouped by code, in order)."""

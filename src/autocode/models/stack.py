@@ -439,7 +439,8 @@ def _explained_in_order(
         answers = explain_notes(model, texts, asked, top_n)
         for note, want, answer in zip(merged, wanting, answers, strict=True):
             for k, spans in zip(want, answer, strict=True):
-                note[k] = _merged_spans([note[k], spans], top_n)
+                # Most codes only one model explains: nothing to merge.
+                note[k] = _merged_spans([note[k], spans], top_n) if note[k] else spans[:top_n]
     return merged
 
 
@@ -447,9 +448,7 @@ def _merged_spans(spans_of_models: Sequence[list[Span]], top_n: int) -> list[Spa
     """The first model's spans, then the others' at other places, up to `top_n` in all
     (the first model's are kept whole)."""
     first, *others = spans_of_models
-    if not first and len(others) == 1:
-        # Nothing to merge (most codes: only TF-IDF explains them); one model's spans never
-        # repeat a place.
+    if not first and len(others) == 1:  # one model's spans never repeat a place
         return others[0][:top_n]
     seen = {(span.start, span.end) for span in first}
     extra = []

@@ -349,12 +349,10 @@ def test_frozen_states_cached_on_disk_are_reused_and_change_nothing(
     files = sorted(p.name for p in cache.glob("*.safetensors"))
     assert len(files) == len(set(tiny_corpus.texts))
     encoded = []
-    real = features.run_in_batches
-    monkeypatch.setattr(
-        features, "run_in_batches", lambda f, *a: encoded.append(len(f.sizes)) or real(f, *a)
-    )
+    real = features.collate  # what every batch of notes to encode goes through
+    monkeypatch.setattr(features, "collate", lambda n, *a: encoded.append(len(n)) or real(n, *a))
     again = fit(tiny(epochs=2, cache_dir=str(cache)), tiny_corpus)
-    assert encoded == [0]  # every note's states came from disk
+    assert encoded == []  # every note's states came from disk
     assert sorted(p.name for p in cache.glob("*.safetensors")) == files
     texts = tiny_corpus.heldout_texts
     assert np.array_equal(first.predict_proba(texts), plain.predict_proba(texts))
@@ -374,3 +372,53 @@ def test_int8_copy_scores_close_to_eager_and_refuses_saving(
     with pytest.raises(ValueError, match="int8 inference copy is not saved"):
         int8.save(tmp_path / "int8")
     assert np.array_equal(fitted.predict_proba(texts), eager)  # the original is untouched
+
+
+@pytest.mark.parametrize("frozen_layers", [0, 1, 2])
+def test_top_layers_over_cached_lower_states_code_as_the_whole_encoder(
+    tiny_corpus: TinyCorpus, frozen_layers: int
+) -> None:
+    from autocode.models.transformer import features
+    from autocode.models.transformer.network import make_head
+
+    encoder, tokenizer = build_tiny_bert(tiny_corpus.texts, seed=0)
+    encoder.eval()
+    model = tiny()
+    notes = [long_note(tiny_corpus), *tiny_corpus.heldout_texts[:3], ""]
+    chunks = features.ChunkInputs(
+        model._chunk(tokenizer, notes, model._check_params()), tokenizer.pad_token_id
+    )
+    assert max(len(note.chunk_ids) for note in chunks.notes) >= 8  # padded chunks too
+    torch.manual_seed(0)
+    head = make_head("label_attention", encoder.config.hidden_size, 8, 4, 0.0).eval()
+    cpu = torch.device("cpu")
+    lower = features.cache_lower_states(encoder, chunks, frozen_layers, 64, cpu)
+    assert lower.sizes == chunks.sizes
+    rows = [3, 0, 4, 1]  # one batch, in another order than the notes'
+    with torch.no_grad():
+        whole = features.CodingNetwork(encoder, head)(*chunks.inputs(rows, cpu))
+        top = features.TopLayersNetwork(encoder, head, frozen_layers)(*lower.inputs(rows, cpu))
+    torch.testing.assert_close(top, whole, atol=1e-5, rtol=1e-5)
+
+
+def test_top_k_layers_states_cached_on_disk_are_reused_and_change_nothing(
+    tiny_corpus: TinyCorpus, tmp_path: Path
+) -> None:
+    from safetensors.torch import load_file, save_file
+
+    settings = {"mode": "top_k_layers", "top_k": 1, "epochs": 2}
+    plain = fit(tiny(**settings), tiny_corpus)
+    cache = tmp_path / "states"
+    first = fit(tiny(**settings, cache_dir=str(cache)), tiny_corpus)
+    files = sorted(cache.glob("*.safetensors"))
+    # One file per note, of the states below the one trained layer of the two.
+    assert len(files) == len(set(tiny_corpus.texts))
+    assert all(path.name.endswith("-layer1.safetensors") for path in files)
+    texts = tiny_corpus.heldout_texts
+    assert np.array_equal(first.predict_proba(texts), plain.predict_proba(texts))
+    # A second fit reads the files: states doctored on disk change what it learns.
+    for path in files:
+        save_file({"states": load_file(path)["states"] * 0}, path)
+    again = fit(tiny(**settings, cache_dir=str(cache)), tiny_corpus)
+    assert sorted(cache.glob("*.safetensors")) == files
+    assert not np.allclose(again.predict_proba(texts), plain.predict_proba(texts))

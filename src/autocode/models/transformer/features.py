@@ -1,5 +1,6 @@
-"""What a training or scoring step feeds the network: chunks to encode, or (frozen mode)
-token states encoded once and reused every epoch."""
+"""What a training or scoring step feeds the network: chunks to encode, or states encoded
+once and reused every epoch: the encoder's token states (frozen mode), or its frozen lower
+layers' chunk states, which the trained top layers read (top_k_layers mode)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,13 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from autocode.models.transformer.chunking import (
+    ChunkBatch,
     ChunkedNote,
     chunk_tokens,
     collate,
     token_budget_batches,
 )
+from autocode.models.transformer.encoder import encoder_layers
 from autocode.models.transformer.network import encode_tokens
 
 
@@ -64,6 +67,77 @@ class CachedStates:
             states[k, : len(s)] = s
             mask[k, : len(s)] = True
         return states.to(device), mask.to(device)
+
+
+class CachedLowerStates:
+    """Each note's chunk states after the encoder's frozen lower layers (float32, on the
+    CPU): its chunks' positions one chunk after another, as the top layers read them."""
+
+    def __init__(self, notes: Sequence[ChunkedNote], states: Sequence[torch.Tensor]) -> None:
+        self.notes = list(notes)
+        self.states = list(states)
+        self.sizes = [chunk_tokens(note) for note in self.notes]
+
+    def inputs(self, rows: Sequence[int], device: torch.device) -> tuple[torch.Tensor, ...]:
+        """(chunk states, attention mask, token index, token mask), laid out as `collate`
+        lays out the chunks' token ids."""
+        batch = collate([self.notes[i] for i in rows], pad_id=0)
+        chunks, width = batch.attention_mask.shape
+        states = torch.zeros(chunks, width, self.states[rows[0]].shape[-1])
+        row = 0
+        for i in rows:
+            start = 0
+            for ids in self.notes[i].chunk_ids:
+                states[row, : len(ids)] = self.states[i][start : start + len(ids)]
+                start, row = start + len(ids), row + 1
+        masks = (batch.attention_mask, batch.token_index, batch.token_mask)
+        return states.to(device), *(torch.from_numpy(a).to(device) for a in masks)
+
+
+class TopLayersNetwork(nn.Module):
+    """The encoder's top layers over chunk states of its frozen lower layers, then the head:
+    what top_k_layers mode trains, without running the frozen layers every epoch.
+
+    Its parameters are named as `CodingNetwork`'s (`encoder.*`, `head.*`): the layers it
+    trains are the encoder's own, so the encoder then codes with them.
+    """
+
+    encoder: PreTrainedModel
+    head: nn.Module
+
+    def __init__(self, encoder: PreTrainedModel, head: nn.Module, frozen_layers: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+        self.frozen_layers = frozen_layers
+
+    def forward(
+        self,
+        states: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_index: torch.Tensor,
+        token_mask: torch.Tensor,
+    ) -> torch.Tensor:
+        hidden = run_layers(self.encoder, states, attention_mask, self.frozen_layers)
+        flat = hidden.reshape(-1, hidden.shape[-1])
+        gathered = flat[token_index.reshape(-1)].reshape(*token_index.shape, hidden.shape[-1])
+        return self.head(gathered, token_mask)
+
+
+def run_layers(
+    encoder: PreTrainedModel, states: torch.Tensor, attention_mask: torch.Tensor, first: int
+) -> torch.Tensor:
+    """The encoder's layers from `first` up over (chunks, positions, hidden) states, with
+    the padding masked as the encoder masks it."""
+    from transformers.masking_utils import create_bidirectional_mask
+
+    mask = create_bidirectional_mask(
+        config=encoder.config, inputs_embeds=states, attention_mask=attention_mask
+    )
+    for layer in encoder_layers(encoder)[first:]:
+        out = layer(states, mask)
+        states = out[0] if isinstance(out, tuple) else out
+    return states
 
 
 class CodingNetwork(nn.Module):
@@ -118,27 +192,79 @@ def cache_states(
     """Frozen mode: each note's token states, encoded once. With `directory`, states are
     also kept on disk, one safetensors file per (encoder weights, note chunks), so that
     cross-fitting folds, reruns and benchmark modes never encode a note twice."""
+
+    def token_states(batch: ChunkBatch, notes: Sequence[ChunkedNote]) -> list[torch.Tensor]:
+        inputs = (batch.input_ids, batch.attention_mask, batch.token_index)
+        states = encode_tokens(encoder, *(torch.from_numpy(a).to(device) for a in inputs))
+        return [states[k, : len(note.tokens)] for k, note in enumerate(notes)]
+
+    encoded = _encoded_once(encoder, chunks, budget, directory, "", token_states)
+    return CachedStates(encoded)
+
+
+def cache_lower_states(
+    encoder: PreTrainedModel,
+    chunks: ChunkInputs,
+    frozen_layers: int,
+    budget: int,
+    device: torch.device,
+    directory: Path | None = None,
+) -> CachedLowerStates:
+    """top_k_layers mode: each note's chunk states after the encoder's first
+    `frozen_layers` layers, encoded once (kept on disk with `directory`, as `cache_states`
+    keeps its states)."""
+
+    def lower_states(batch: ChunkBatch, notes: Sequence[ChunkedNote]) -> list[torch.Tensor]:
+        mask = torch.from_numpy(batch.attention_mask).to(device)
+        out = encoder(
+            input_ids=torch.from_numpy(batch.input_ids).to(device),
+            attention_mask=mask,
+            output_hidden_states=True,
+        )
+        hidden = out.hidden_states[frozen_layers]  # [0]: the embeddings' output
+        per_chunk = hidden[mask.bool()].split(mask.sum(1).tolist())  # real positions
+        ends = np.cumsum([len(note.chunk_ids) for note in notes]).tolist()
+        return [torch.cat(per_chunk[a:b]) for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+
+    suffix = f"-layer{frozen_layers}"
+    return CachedLowerStates(
+        chunks.notes, _encoded_once(encoder, chunks, budget, directory, suffix, lower_states)
+    )
+
+
+def _encoded_once(
+    encoder: PreTrainedModel,
+    chunks: ChunkInputs,
+    budget: int,
+    directory: Path | None,
+    suffix: str,
+    encode: Callable[[ChunkBatch, Sequence[ChunkedNote]], list[torch.Tensor]],
+) -> list[torch.Tensor]:
+    """`encode`'s tensor of each note (float32, CPU), read from `directory` where an
+    earlier run wrote it (file `<note key><suffix>.safetensors`), else encoded in batches
+    of at most `budget` tokens, shortest notes first, and written there."""
     encoder.eval()
-    lengths = [len(note.tokens) for note in chunks.notes]
     keys = _note_keys(encoder, chunks.notes) if directory is not None else []
     found: dict[int, torch.Tensor] = {}
     if directory is not None:
         for i, key in enumerate(keys):
-            path = directory / f"{key}.safetensors"
+            path = directory / f"{key}{suffix}.safetensors"
             if path.exists():
                 found[i] = load_file(path)["states"]
     missing = [i for i in range(len(chunks.notes)) if i not in found]
-
-    def states(*inputs: torch.Tensor) -> torch.Tensor:
-        return encode_tokens(encoder, *inputs[:3])
-
-    todo = ChunkInputs([chunks.notes[i] for i in missing], chunks.pad_id)
-    for i, encoded in zip(missing, run_in_batches(todo, budget, device, states), strict=True):
-        found[i] = encoded[: lengths[i]].clone()
-        if directory is not None:
-            directory.mkdir(parents=True, exist_ok=True)
-            save_file({"states": found[i].contiguous()}, directory / f"{keys[i]}.safetensors")
-    return CachedStates([found[i] for i in range(len(chunks.notes))])
+    missing.sort(key=lambda i: chunks.sizes[i])  # little padding
+    with torch.inference_mode():
+        for positions in token_budget_batches([chunks.sizes[i] for i in missing], budget):
+            rows = [missing[p] for p in positions]
+            notes = [chunks.notes[i] for i in rows]
+            encoded = encode(collate(notes, chunks.pad_id), notes)
+            for i, states in zip(rows, encoded, strict=True):
+                found[i] = states.float().cpu().clone()
+                if directory is not None:
+                    directory.mkdir(parents=True, exist_ok=True)
+                    path = directory / f"{keys[i]}{suffix}.safetensors"
+                    save_file({"states": found[i].contiguous()}, path)
+    return [found[i] for i in range(len(chunks.notes))]
 
 
 def _note_keys(encoder: PreTrainedModel, notes: Sequence[ChunkedNote]) -> list[str]:

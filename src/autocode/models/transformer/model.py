@@ -55,14 +55,16 @@ class TransformerModel:
     """Transformer coder; `mode` says what trains.
 
     `frozen`: the encoder encodes every chunk once, then only the head trains (minutes on
-    a laptop CPU). `top_k_layers`: the top `top_k` encoder layers and the head.
-    `full`: everything (GPUs). `learning_rate` is the head's, `encoder_learning_rate`
-    the encoder's. A step holds notes up to `token_budget` encoder tokens; with
-    `validation`, training stops after `patience` epochs without a better
-    `early_stopping_metric` and keeps the best epoch's weights. `checkpoint_dir`: a fit
-    killed mid-way resumes there from its last finished epoch. `cache_dir`: tokenised
-    training notes (a `datasets` map) and, in frozen mode, token states kept on disk,
-    reused by later fits on the same notes, tokenizer and encoder.
+    a laptop CPU). `top_k_layers`: the top `top_k` encoder layers and the head; the
+    frozen layers below run once over every chunk (as at inference: no dropout), and
+    each epoch runs only the top ones. `full`: everything (GPUs). `learning_rate` is
+    the head's, `encoder_learning_rate` the encoder's. A step holds notes up to
+    `token_budget` encoder tokens; with `validation`, training stops after `patience`
+    epochs without a better `early_stopping_metric` and keeps the best epoch's weights.
+    `checkpoint_dir`: a fit killed mid-way resumes there from its last finished epoch.
+    `cache_dir`: tokenised training notes (a `datasets` map) and the states encoded once
+    (frozen mode's token states, top_k_layers mode's lower-layer chunk states) kept on
+    disk, reused by later fits on the same notes, tokenizer and encoder.
 
     Parameters
     ----------
@@ -281,6 +283,18 @@ class TransformerModel:
                     encoder, validation_notes, budget, device, cache
                 )
             module = head
+        elif self.mode == "top_k_layers":
+            # The frozen layers' chunk states, computed once: each epoch runs the top ones.
+            frozen = len(encoders.encoder_layers(encoder)) - self.top_k
+            budget, device = self.token_budget, accelerator.device
+            train_features = features.cache_lower_states(
+                encoder, train_notes, frozen, budget, device, cache
+            )
+            if validation_notes is not None:
+                validation_features = features.cache_lower_states(
+                    encoder, validation_notes, frozen, budget, device, cache
+                )
+            module = features.TopLayersNetwork(encoder, head, frozen)
         else:
             train_features = train_notes
             module = features.CodingNetwork(encoder, head)
