@@ -122,6 +122,12 @@ def test_recent_batches_find_the_same_texts_and_travel_empty() -> None:
     for k in range(evidence.REMEMBERED_BATCHES):
         recent.remember([str(k)], k)
     assert recent.find(texts) is None  # the oldest batches are forgotten
+    assert recent.find(["1"]) == 1
+    # Bounded by notes as well: a large batch pushes out older ones it would not fit beside.
+    large = [f"note {k}" for k in range(evidence.REMEMBERED_NOTES - 2)]
+    recent.remember(large, 4)
+    assert recent.find(large) == 4
+    assert recent.find(["1"]) is None and recent.find([str(evidence.REMEMBERED_BATCHES - 1)]) == 31
 
 
 def test_the_collector_is_paused_and_restored_as_it_was() -> None:

@@ -18,10 +18,12 @@ import numpy as np
 import scipy.sparse as sp
 
 T = TypeVar("T")
-# Batches a model remembers what it computed from; a stack predicts a batch in blocks, and a
-# batch job's part of 1,000 notes is at most a few dozen blocks.
+# Batches a model remembers what it computed from, and their notes in all (a larger batch,
+# a whole archive at once, is not kept): a stack predicts a batch in blocks, and a batch
+# job's part of 1,000 notes is at most a few dozen blocks. Bounded by notes, a batch job
+# keeps its last few parts' rows, not its last 32 parts' (on the demo Coder, 270 MB).
 REMEMBERED_BATCHES = 32
-REMEMBERED_NOTES = 4096  # larger batches (a whole archive at once) are not kept
+REMEMBERED_NOTES = 4096
 WEIGHTS_BUDGET = 2**20  # (pair, feature) weights compared at once
 # Features ranked per label for evidence (`StrongestFeatures`): on CodiEsp a note's 30 most
 # probable codes find their three strongest among a label's first 1,024 for 99% of the
@@ -341,9 +343,12 @@ class RecentBatches(Generic[T]):
         self._lock = threading.Lock()
 
     def remember(self, texts: Sequence[str], value: T) -> None:
-        if len(texts) <= REMEMBERED_NOTES:
-            with self._lock:
-                self._batches.append((tuple(texts), value))
+        if len(texts) > REMEMBERED_NOTES:
+            return
+        with self._lock:
+            self._batches.append((tuple(texts), value))
+            while sum(len(batch) for batch, _ in self._batches) > REMEMBERED_NOTES:
+                self._batches.popleft()
 
     def find(self, texts: Sequence[str]) -> T | None:
         key = tuple(texts)
