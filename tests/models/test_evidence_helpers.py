@@ -156,17 +156,34 @@ def first_span_the_slow_way(text: str, ngram: str) -> tuple[int, int] | None:
     return None
 
 
-def test_the_locator_finds_each_ngrams_first_occurrence() -> None:
+@pytest.mark.parametrize("asked", [None, 1])  # indexing the note, searching for each n-gram
+def test_the_locator_finds_each_ngrams_first_occurrence(asked: int | None) -> None:
     text = "Gout a gout; GOUT flare.\nAcute gout flare, x acute  gout. Ölçü gout_x 2b"
     ngrams = ["gout", "gout flare", "acute gout", "gout gout", "flare acute", "ölçü", "gout_x"]
     ngrams += ["2b", "missing", "flare x", "a gout"]
     # "İ" lowercases to two characters: offsets in the lowercased text would be off by one.
     for note in (text, "İİ " + text):
-        located = NgramLocator(note, TOKEN_PATTERN)
+        located = NgramLocator(note, TOKEN_PATTERN, asked)
         for ngram in ngrams:
             assert located.first(ngram) == first_span_the_slow_way(note, ngram), ngram
     assert NgramLocator("İİ " + text, TOKEN_PATTERN).first("acute gout") == (28, 38)
     assert NgramLocator("", TOKEN_PATTERN).first("gout") is None
+
+
+@pytest.mark.parametrize("asked", [None, 1])
+def test_the_locator_agrees_with_the_token_definition_on_random_texts(asked: int | None) -> None:
+    rng = random.Random(0)
+    pieces = ["ab", "b", "ba", "abab", "é", "_", "1", " ", "  ", "-", ".", "\n", "中", "\u0301"]
+    pieces += ["AB", "Ab", "ß"]
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 14)))
+        words = [w for w in ("ab", "ba", "abab", "b1", "ab_", "ß", "中中") if rng.random() < 0.7]
+        located = NgramLocator(text, TOKEN_PATTERN, asked)
+        assert located._searching == (asked is not None)  # the path this case tests
+        for n in (1, 2, 3):
+            for _ in range(3):
+                ngram = " ".join(rng.choice(words or ["ab"]) for _ in range(n))
+                assert located.first(ngram) == first_span_the_slow_way(text, ngram), (text, ngram)
 
 
 def test_the_locators_faster_pattern_splits_as_the_vectorizers_does() -> None:

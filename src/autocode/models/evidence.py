@@ -32,7 +32,10 @@ RANKED_FEATURES = 1024
 # A label's ranking is walked in stages, each for the pairs the ones before left short: on
 # CodiEsp 19% of those pairs are settled by the first 32 ranks, 47% by 128, 91% by 512.
 RANK_STAGES = (32, 128, 512)
-RANKING_BUDGET = 2**22  # weights of a block of labels ranked at once (16 MB of float32)
+RANKING_BUDGET = 2**22
+# N-grams of a note `NgramLocator` searches for rather than split and index the note: on
+# the demo and CodiEsp notes (2-3k characters) searching costs less up to about 30-40.
+SEARCHED_NGRAMS = 32
 
 
 class Span(NamedTuple):
@@ -53,17 +56,77 @@ class NgramLocator:
     """Where a word n-gram (as the vectorizer spells it) first occurs in one text.
 
     Tokens are the pattern's matches, lowercased, and an n-gram is its tokens joined by one
-    space. The text is split once (tokens and the text between them, with no match object
-    per token), and each token's first place is indexed (a dict built in C); an n-gram's
-    later occurrences, where its first word's first one is not followed by the rest, are
-    found by `list.index`, at C speed too.
+    space. A caller that will ask for at most `SEARCHED_NGRAMS` n-grams (`asked`) has them
+    searched for in the lowercased text (`str.find`, word boundaries checked; scikit-learn's
+    default pattern only): the demo Coder's notes ask for some 20, and are never split
+    whole. Otherwise the note is split and indexed once (`_TokenIndex`), and each n-gram
+    costs a lookup: a CodiEsp note asks for some 60.
     """
 
-    def __init__(self, text: str, token_pattern: str) -> None:
+    def __init__(self, text: str, token_pattern: str, asked: int | None = None) -> None:
+        self._text = text
         # "(?u)" is already the default of str patterns, and a flag may not follow "(".
-        grouped = _split_pattern(token_pattern.removeprefix("(?u)"))
-        lowered = text.lower()  # as the vectorizer reads it
-        if len(lowered) == len(text):  # the same offsets (not so after "İ", for one)
+        self._pattern = token_pattern.removeprefix("(?u)")
+        self._lowered = text.lower()  # as the vectorizer reads it
+        # Searching needs the default tokens, and offsets lowercasing keeps (not so "İ").
+        self._searching = (
+            asked is not None
+            and asked <= SEARCHED_NGRAMS
+            and self._pattern in _SAME_TOKENS
+            and len(self._lowered) == len(text)
+        )
+        self._index: _TokenIndex | None = None
+
+    def first(self, ngram: str) -> tuple[int, int] | None:
+        """Character span of the n-gram's first occurrence; None if it does not occur."""
+        if self._searching:
+            return _searched(self._lowered, ngram)
+        if self._index is None:
+            self._index = _TokenIndex(self._text, self._lowered, self._pattern)
+        return self._index.first(ngram)
+
+
+def _searched(lowered: str, ngram: str) -> tuple[int, int] | None:
+    """`NgramLocator.first` under the default pattern (tokens: maximal runs of two or more
+    word characters) by search: the first word where word boundaries hold on both sides,
+    followed by the rest, token after token."""
+    first, *rest = ngram.split(" ")
+    if not _DEFAULT_TOKEN.fullmatch(first):  # never a token ("a"); the rest are compared
+        return None
+    start = lowered.find(first)
+    while start >= 0:
+        end = start + len(first)
+        if _is_boundary(lowered, start) and _is_boundary(lowered, end):
+            for word in rest:
+                following = _DEFAULT_TOKEN.search(lowered, end)
+                if following is None or following.group() != word:
+                    break
+                end = following.end()
+            else:
+                return start, end
+        start = lowered.find(first, start + 1)
+    return None
+
+
+def _is_boundary(text: str, at: int) -> bool:
+    """Whether position `at` has a word character on at most one side: a word's edge, for
+    a word at `at` or ending there (a word character is `str.isalnum()` or "_", as for
+    the patterns of Python's `re`)."""
+    if at == 0 or at == len(text):
+        return True
+    before, after = text[at - 1], text[at]
+    return not ((before.isalnum() or before == "_") and (after.isalnum() or after == "_"))
+
+
+class _TokenIndex:
+    """A text split once into tokens and the text between them (no match object per
+    token), each token's first place indexed (a dict built in C); an n-gram's later
+    occurrences, where its first word's first one is not followed by the rest, are
+    found by `list.index`, at C speed too."""
+
+    def __init__(self, text: str, lowered: str, pattern: str) -> None:
+        grouped = _split_pattern(pattern)
+        if len(lowered) == len(text):  # the same offsets
             parts = grouped.split(lowered)  # between, token, between, token, ..., between
             self._tokens = parts[1::2]
         else:
@@ -75,7 +138,6 @@ class NgramLocator:
         self._first_place = dict(zip(reversed(self._tokens), range(last, -1, -1), strict=True))
 
     def first(self, ngram: str) -> tuple[int, int] | None:
-        """Character span of the n-gram's first occurrence; None if it does not occur."""
         first = self._first_place.get(ngram)  # most n-grams asked for are single words
         if first is not None:
             return self._part_ends[2 * first], self._part_ends[2 * first + 1]
@@ -85,7 +147,7 @@ class NgramLocator:
         if first is None or length == 1:
             return None
         try:
-            while length > 1 and tokens[first : first + length] != words:
+            while tokens[first : first + length] != words:
                 first = tokens.index(words[0], first + 1)
         except ValueError:
             return None
@@ -97,6 +159,7 @@ class NgramLocator:
 # in two thirds of the time: a scan that passed a word's start (one letter long) is past
 # the word, and a greedy run of word characters ends at one's end.
 _SAME_TOKENS = {r"\b\w\w+\b": r"\w\w+"}
+_DEFAULT_TOKEN = re.compile(r"\w\w+")  # from a word's end: the next token
 
 
 @cache

@@ -317,24 +317,25 @@ class TfidfModel:
             if not note_labels:
                 result.append([])
                 continue
-            located = NgramLocator(text, TOKEN_PATTERN)
-            # A note's codes share many of their strongest n-grams: each is located once.
-            where: dict[int, tuple[int, int] | None] = {}
+            end = at + top_n * len(note_labels)
+            # A note's codes share many of their strongest n-grams: each is located once
+            # (-1: past a code's positive weights).
+            wanted = set(best_flat[at:end]) - {-1}
+            located = NgramLocator(text, TOKEN_PATTERN, asked=len(wanted))
+            where = {name: located.first(features[name]) for name in wanted}
             note_spans = []
-            for _ in note_labels:
+            for first in range(at, end, top_n):
                 label_spans = []
-                for k in range(at, at + top_n):
+                for k in range(first, first + top_n):
                     name = best_flat[k]
-                    if name < 0:  # past the note's positive weights
+                    if name < 0:
                         break
-                    if name not in where:
-                        where[name] = located.first(features[name])
                     span = where[name]
                     if span is not None:
                         label_spans.append(Span(span[0], span[1], features[name], value_flat[k]))
                 note_spans.append(label_spans)
-                at += top_n
             result.append(note_spans)
+            at = end
         return result
 
     def save(self, path: Path) -> None:
