@@ -225,7 +225,8 @@ def _fit_for_dev(
     is_held[held] = True
     fit_texts = [t for t, h in zip(texts, is_held, strict=True) if not h]
     validation = ([t for t, h in zip(texts, is_held, strict=True) if h], Y[is_held])
-    epochs = args.epochs if mode == "frozen" else args.fine_tune_epochs or args.epochs
+    fine_tune = args.fine_tune_epochs if args.fine_tune_epochs is not None else args.epochs
+    epochs = args.epochs if mode == "frozen" else fine_tune
     model = TransformerModel(mode=mode, epochs=epochs, cache_dir=args.cache_dir, **common)
     started = time.perf_counter()
     model.fit(fit_texts, Y[~is_held], labels=space, validation=validation)

@@ -339,3 +339,24 @@ def test_progress_knows_the_total_and_a_resume_starts_at_the_finished_parts(
     assert second_progress.total == first.read
     assert second_progress.done == first.read - 100 - last_part_rows
     assert sorted(second_progress.advanced) == sorted([100, last_part_rows])
+
+
+def test_a_part_that_fails_leaves_the_collector_on(
+    coder_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    from autocode.infer import coding_worker
+
+    settings = coding_worker.WorkerSettings("m", "1", str(tmp_path), True, None)
+    coding_worker.use_coder(settings, Coder.load(coder_dir))
+
+    def failing(*args: Any, **kwargs: Any) -> None:
+        assert not gc.isenabled()  # paused while the part's records are built
+        raise RuntimeError("routing failed")
+
+    monkeypatch.setattr(coding_worker, "decide", failing)
+    with pytest.raises(RuntimeError, match="routing failed"):
+        coding_worker.code_part(coding_worker.PartJob(0, ["n1"], ["Gout flare."]))
+    assert gc.isenabled()
+    assert not list(tmp_path.iterdir())  # no part written

@@ -60,10 +60,11 @@ def test_top_weighted_features_are_each_pairs_stable_argsort(
     # `ranked` features per label: 2 and 12 settle some pairs and leave others to the exact
     # path; 40 ranks every feature, so the ranking settles every pair.
     strongest = None if ranked is None else StrongestFeatures.of_weights(weights, ranked)
-    found = top_weighted_features(rows, weights.at, notes, labels, 3, strongest)
-    expected = top_weighted_features_the_slow_way(rows, coef, notes, labels, 3)
-    assert np.array_equal(found[0], expected[0])
-    assert np.array_equal(found[1], expected[1])
+    for top_n in (1, 2, 5, 3):
+        found = top_weighted_features(rows, weights.at, notes, labels, top_n, strongest)
+        expected = top_weighted_features_the_slow_way(rows, coef, notes, labels, top_n)
+        assert np.array_equal(found[0], expected[0]), top_n
+        assert np.array_equal(found[1], expected[1]), top_n
     assert (found[0] == -1).any() and (found[1] > 0).any()  # short rows and real picks seen
     if strongest is not None:
         settled = strongest.top_of_pairs(rows, notes, labels, 3)[2]
@@ -147,7 +148,13 @@ def test_the_collector_is_paused_and_restored_as_it_was() -> None:
 
 
 def first_span_the_slow_way(text: str, ngram: str) -> tuple[int, int] | None:
-    tokens = [(m.group().lower(), m.start(), m.end()) for m in re.finditer(TOKEN_PATTERN, text)]
+    """The vectorizer's tokens of the lowercased text, where lowercasing keeps offsets ("Σ"
+    lowercases by what follows it); else the text's tokens, each lowercased."""
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        tokens = [(m.group(), m.start(), m.end()) for m in re.finditer(TOKEN_PATTERN, lowered)]
+    else:
+        tokens = [(m.group().lower(), m.start(), m.end()) for m in re.finditer(TOKEN_PATTERN, text)]
     words = ngram.split(" ")
     for i in range(len(tokens) - len(words) + 1):
         window = tokens[i : i + len(words)]
@@ -174,10 +181,11 @@ def test_the_locator_finds_each_ngrams_first_occurrence(asked: int | None) -> No
 def test_the_locator_agrees_with_the_token_definition_on_random_texts(asked: int | None) -> None:
     rng = random.Random(0)
     pieces = ["ab", "b", "ba", "abab", "é", "_", "1", " ", "  ", "-", ".", "\n", "中", "\u0301"]
-    pieces += ["AB", "Ab", "ß"]
+    pieces += ["AB", "Ab", "ß", "ΟΔΟΣ", "Σ", "'", "Β"]
     for _ in range(3000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 14)))
-        words = [w for w in ("ab", "ba", "abab", "b1", "ab_", "ß", "中中") if rng.random() < 0.7]
+        candidates = ("ab", "ba", "abab", "b1", "ab_", "ß", "中中", "οδος", "οδοσ", "σβ", "ςβ")
+        words = [w for w in candidates if rng.random() < 0.7]
         located = NgramLocator(text, TOKEN_PATTERN, asked)
         assert located._searching == (asked is not None)  # the path this case tests
         for n in (1, 2, 3):

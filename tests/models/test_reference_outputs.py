@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from autocode.models import TfidfLexiconModel, model_class
+from autocode.models import TfidfLexiconModel, evidence, model_class
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "data" / "tiny-stack"
 MODEL_DIR = REFERENCE_DIR / "model"
@@ -66,7 +66,11 @@ def test_probabilities_match_the_reference(reference: dict[str, Any]) -> None:
     assert np.allclose(probs, expected, rtol=1e-6, atol=0)
 
 
-def test_evidence_matches_the_reference_exactly(reference: dict[str, Any]) -> None:
+@pytest.mark.parametrize("searched", [0, 32])  # n-grams located by index; by search
+def test_evidence_matches_the_reference_exactly(
+    reference: dict[str, Any], searched: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(evidence, "SEARCHED_NGRAMS", searched)
     found = answers(load_model(), REFERENCE_TEXTS)["evidence"]
     assert found == reference["evidence"]
     assert sum(len(spans) for note in found for spans in note) > 50  # not a vacuous match
@@ -81,6 +85,8 @@ def test_evidence_of_a_batch_is_each_notes_own(reference: dict[str, Any]) -> Non
     assert batch == one_by_one
     as_lists = [[[s.start, s.end, s.feature, s.weight] for s in spans] for spans in batch[0]]
     assert as_lists == [reference["evidence"][0][j] for j in labels[0]]
+    tfidf = model.bases_[0]
+    assert tfidf.evidence_batch(REFERENCE_TEXTS[:2], labels[:2], top_n=0) == [[[], [], []], []]
 
 
 def test_evidence_after_prediction_reuses_its_work_and_matches_the_reference(

@@ -44,8 +44,7 @@ MODEL_DIR = "model"
 # 2: models saved as JSON and arrays, no pickles.
 FORMAT_VERSION = 2
 SEMANTIC_DIR = "semantic"  # the open part's sentence encoder and code embeddings
-# Made-up notes `warm_up` codes: on the demo Coder, after 20 a first request costs 1.1-1.4x
-# the steady state's (2.3x after one short note).
+# Made-up notes `warm_up` codes (what they save a server's first request: `infer/pyfunc.py`).
 WARM_UP_NOTES = 20
 
 

@@ -144,7 +144,7 @@ def _attach_evidence(coder: Coder, texts: Sequence[str], decisions: list[Decisio
             if prediction.code not in known:
                 continue
             prediction.evidence = [
-                EvidenceSpan(start, end, weight) for start, end, _, weight in spans[prediction.code]
+                EvidenceSpan(span.start, span.end, span.weight) for span in spans[prediction.code]
             ]
 
 

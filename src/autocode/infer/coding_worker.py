@@ -105,25 +105,24 @@ def use_coder(settings: WorkerSettings, coder: Coder) -> None:
 def code_part(job: PartJob) -> PartResult:
     if _state is None:
         raise RuntimeError("code_part called before use_coder")
-    # A part's records (some 100k evidence spans) live until its file is written, and die
+    settings, coder = _state.settings, _state.coder
+    if not job.texts:
+        return finish_part(_state, job, [])
+    probabilities = coder.predict_proba(job.texts)
+    truncated = coder.truncated(job.texts)
+    # Codes beyond the label space are proposed with or without evidence spans.
+    proposals = coder.open_proposals(job.texts)
+    # The part's records (some 100k evidence spans) live until its file is written, and die
     # with the part: the collector, paused until then, never walks them.
     with collector_paused():
-        return _code_part(_state, job)
-
-
-def _code_part(state: WorkerState, job: PartJob) -> PartResult:
-    settings, coder = state.settings, state.coder
-    decisions: list[Decision] = []
-    if job.texts:
         decisions = decide(
             coder,
-            coder.predict_proba(job.texts),
+            probabilities,
             job.texts if settings.evidence else None,
-            truncated=coder.truncated(job.texts),
-            # Codes beyond the label space are proposed with or without evidence spans.
-            open_proposals=coder.open_proposals(job.texts),
+            truncated=truncated,
+            open_proposals=proposals,
         )
-    return finish_part(state, job, decisions)
+        return finish_part(_state, job, decisions)
 
 
 def finish_part(state: WorkerState, job: PartJob, decisions: list[Decision]) -> PartResult:

@@ -57,8 +57,8 @@ def load_for_serving(directory: Path) -> Coder:
     gc.collect()  # garbage of the load and warm-up is not frozen with the Coder
     gc.freeze()
     # The collection walked every object and left them in the CPU's caches: coding the
-    # made-up notes again leaves there what coding a note touches (the first request then
-    # costs 1.3-1.5x the steady state's on the demo Coder, not 2.2x).
+    # made-up notes again leaves there what coding a note touches (`bench/predict.py`: the
+    # demo Coder's first request then costs 1.6x its steady state's, was 2.0-2.3x).
     return warmed_up(coder)
 
 

@@ -32,10 +32,15 @@ RANKED_FEATURES = 1024
 # A label's ranking is walked in stages, each for the pairs the ones before left short: on
 # CodiEsp 19% of those pairs are settled by the first 32 ranks, 47% by 128, 91% by 512.
 RANK_STAGES = (32, 128, 512)
-RANKING_BUDGET = 2**22
+RANKING_BUDGET = 2**22  # weights of a block of labels ranked at once (16 MB of float32)
 # N-grams of a note `NgramLocator` searches for rather than split and index the note: on
 # the demo and CodiEsp notes (2-3k characters) searching costs less up to about 30-40.
 SEARCHED_NGRAMS = 32
+# scikit-learn's default token pattern finds the same tokens without its word boundaries,
+# in two thirds of the time: a scan that passed a word's start (one letter long) is past
+# the word, and a greedy run of word characters ends at one's end.
+DEFAULT_TOKENS = r"\b\w\w+\b"
+_DEFAULT_TOKEN = re.compile(r"\w\w+")  # the same tokens; from a word's end: the next token
 
 
 class Span(NamedTuple):
@@ -72,7 +77,7 @@ class NgramLocator:
         self._searching = (
             asked is not None
             and asked <= SEARCHED_NGRAMS
-            and self._pattern in _SAME_TOKENS
+            and self._pattern == DEFAULT_TOKENS
             and len(self._lowered) == len(text)
         )
         self._index: _TokenIndex | None = None
@@ -155,16 +160,10 @@ class _TokenIndex:
         return self._part_ends[2 * first], self._part_ends[2 * (first + length - 1) + 1]
 
 
-# scikit-learn's default token pattern finds the same tokens without its word boundaries,
-# in two thirds of the time: a scan that passed a word's start (one letter long) is past
-# the word, and a greedy run of word characters ends at one's end.
-_SAME_TOKENS = {r"\b\w\w+\b": r"\w\w+"}
-_DEFAULT_TOKEN = re.compile(r"\w\w+")  # from a word's end: the next token
-
-
 @cache
 def _split_pattern(token_pattern: str) -> re.Pattern[str]:
-    return re.compile(f"({_SAME_TOKENS.get(token_pattern, token_pattern)})")
+    faster = _DEFAULT_TOKEN.pattern if token_pattern == DEFAULT_TOKENS else token_pattern
+    return re.compile(f"({faster})")
 
 
 # coef[features[k], labels[k]] for each k: the weights a linear layer gives (feature, label)

@@ -448,8 +448,6 @@ def _merged_spans(spans_of_models: Sequence[list[Span]], top_n: int) -> list[Spa
     """The first model's spans, then the others' at other places, up to `top_n` in all
     (the first model's are kept whole)."""
     first, *others = spans_of_models
-    if not first and len(others) == 1:  # one model's spans never repeat a place
-        return others[0][:top_n]
     seen = {(span.start, span.end) for span in first}
     extra = []
     for spans in others:

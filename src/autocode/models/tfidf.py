@@ -298,6 +298,8 @@ class TfidfModel:
         weights = self._fitted_weights()
         if len(texts) == 0:
             return []
+        if top_n < 1:  # nothing asked: no spans, for every label
+            return [[[] for _ in labels] for labels in label_indices]
         rows = self._recent_word_rows().find(texts)
         if rows is None:
             rows = sp.csr_matrix(self.vectorizers_[0].transform(texts))

@@ -422,3 +422,24 @@ def test_top_k_layers_states_cached_on_disk_are_reused_and_change_nothing(
     again = fit(tiny(**settings, cache_dir=str(cache)), tiny_corpus)
     assert sorted(cache.glob("*.safetensors")) == files
     assert not np.allclose(again.predict_proba(texts), plain.predict_proba(texts))
+
+
+def test_only_encoders_whose_layers_read_states_and_mask_alone_train_over_lower_states(
+    tiny_corpus: TinyCorpus,
+) -> None:
+    from transformers import MPNetConfig, MPNetModel
+
+    from autocode.models.transformer import features
+
+    bert, _ = build_tiny_bert(tiny_corpus.texts, seed=0)
+    assert features.reads_lower_states(bert)
+    # MPNet's layers also read a relative position bias its encoder computes: top_k_layers
+    # trains it on whole passes (`CodingNetwork`).
+    config = MPNetConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+    )
+    assert not features.reads_lower_states(MPNetModel(config))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 import torch
@@ -23,7 +23,10 @@ from autocode.models.transformer.chunking import (
     token_budget_batches,
 )
 from autocode.models.transformer.encoder import encoder_layers
-from autocode.models.transformer.network import encode_tokens
+from autocode.models.transformer.network import encode_tokens, gather_tokens
+
+# Encoders whose layers read only the hidden states and the padding mask (`run_layers`).
+TOP_LAYERS_MODEL_TYPES = frozenset({"bert", "roberta", "xlm-roberta", "camembert", "electra"})
 
 
 class Features(Protocol):
@@ -119,25 +122,35 @@ class TopLayersNetwork(nn.Module):
         token_mask: torch.Tensor,
     ) -> torch.Tensor:
         hidden = run_layers(self.encoder, states, attention_mask, self.frozen_layers)
-        flat = hidden.reshape(-1, hidden.shape[-1])
-        gathered = flat[token_index.reshape(-1)].reshape(*token_index.shape, hidden.shape[-1])
-        return self.head(gathered, token_mask)
+        return self.head(gather_tokens(hidden, token_index), token_mask)
 
 
 def run_layers(
-    encoder: PreTrainedModel, states: torch.Tensor, attention_mask: torch.Tensor, first: int
+    encoder: PreTrainedModel,
+    states: torch.Tensor,
+    attention_mask: torch.Tensor,
+    first: int,
+    last: int | None = None,
 ) -> torch.Tensor:
-    """The encoder's layers from `first` up over (chunks, positions, hidden) states, with
-    the padding masked as the encoder masks it."""
-    from transformers.masking_utils import create_bidirectional_mask
-
-    mask = create_bidirectional_mask(
-        config=encoder.config, inputs_embeds=states, attention_mask=attention_mask
-    )
-    for layer in encoder_layers(encoder)[first:]:
-        out = layer(states, mask)
+    """The encoder's layers `first` to `last` (excluded; all above by default) over
+    (chunks, positions, hidden) states, the padding masked as BERT-like encoders mask it:
+    a large negative number added to the attention scores of padded positions (eager and
+    SDPA attention both read that mask, in every transformers version)."""
+    padding = (1.0 - attention_mask[:, None, None, :].to(states.dtype)) * torch.finfo(
+        states.dtype
+    ).min
+    for layer in encoder_layers(encoder)[first:last]:
+        out = layer(states, padding)
         states = out[0] if isinstance(out, tuple) else out
     return states
+
+
+def reads_lower_states(encoder: PreTrainedModel) -> bool:
+    """Whether the encoder's top layers can run over its lower layers' states alone: its
+    layers take the hidden states and the padding mask and nothing else (absolute position
+    embeddings). MPNet's and DeBERTa's layers also read relative position terms their
+    encoder computes: those are trained on whole passes (`CodingNetwork`)."""
+    return getattr(encoder.config, "model_type", None) in TOP_LAYERS_MODEL_TYPES
 
 
 class CodingNetwork(nn.Module):
@@ -216,12 +229,9 @@ def cache_lower_states(
 
     def lower_states(batch: ChunkBatch, notes: Sequence[ChunkedNote]) -> list[torch.Tensor]:
         mask = torch.from_numpy(batch.attention_mask).to(device)
-        out = encoder(
-            input_ids=torch.from_numpy(batch.input_ids).to(device),
-            attention_mask=mask,
-            output_hidden_states=True,
-        )
-        hidden = out.hidden_states[frozen_layers]  # [0]: the embeddings' output
+        embeddings = cast(nn.Module, encoder.embeddings)  # BERT-like: `reads_lower_states`
+        embedded = embeddings(input_ids=torch.from_numpy(batch.input_ids).to(device))
+        hidden = run_layers(encoder, embedded, mask, 0, frozen_layers)
         per_chunk = hidden[mask.bool()].split(mask.sum(1).tolist())  # real positions
         ends = np.cumsum([len(note.chunk_ids) for note in notes]).tolist()
         return [torch.cat(per_chunk[a:b]) for a, b in zip([0, *ends[:-1]], ends, strict=True)]

@@ -283,7 +283,7 @@ class TransformerModel:
                     encoder, validation_notes, budget, device, cache
                 )
             module = head
-        elif self.mode == "top_k_layers":
+        elif self.mode == "top_k_layers" and features.reads_lower_states(encoder):
             # The frozen layers' chunk states, computed once: each epoch runs the top ones.
             frozen = len(encoders.encoder_layers(encoder)) - self.top_k
             budget, device = self.token_budget, accelerator.device

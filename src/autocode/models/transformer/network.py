@@ -26,6 +26,12 @@ def encode_tokens(
 ) -> torch.Tensor:
     """(notes, T_max, hidden): each note's token states, gathered from its chunks."""
     hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    return gather_tokens(hidden, token_index)
+
+
+def gather_tokens(hidden: torch.Tensor, token_index: torch.Tensor) -> torch.Tensor:
+    """(notes, T_max, hidden) from (chunks, positions, hidden) chunk states: `token_index`
+    holds each note token's flat (chunk × positions) index."""
     flat = hidden.reshape(-1, hidden.shape[-1])
     return flat[token_index.reshape(-1)].reshape(*token_index.shape, hidden.shape[-1])
 
