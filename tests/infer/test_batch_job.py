@@ -179,14 +179,21 @@ def test_two_real_runs_on_one_output_one_refused_one_complete(
     archive = tmp_path / "big"
     write_synthetic_archive(archive, 2000, seed=3, n_codes=40, rows_per_file=1000)
     out = tmp_path / "out"
-    command = predict_command(coder_dir, archive, out, "--batch-size", "50", "--json")
+    command = predict_command(coder_dir, archive, out, "--batch-size", "10", "--json")
     command += ["--queue", f"sqlite:///{tmp_path / 'q.db'}"]
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 180
     while not list(out.glob("part-*.parquet")):
         assert first.poll() is None and time.monotonic() < deadline
         time.sleep(0.02)
-    second = subprocess.run(command, capture_output=True, text=True)
+    # Stopped mid-job (it codes 2,000 notes in under a second): still running, as far as
+    # the second run can tell, however fast the machine.
+    first.send_signal(signal.SIGSTOP)
+    try:
+        assert first.poll() is None and len(list(out.glob("part-*.parquet"))) < 200
+        second = subprocess.run(command, capture_output=True, text=True)
+    finally:
+        first.send_signal(signal.SIGCONT)
     assert second.returncode == 2
     assert second.stderr.splitlines() == [second.stderr.strip()]
     assert "in use" in second.stderr
