@@ -173,6 +173,12 @@ def with_version(path: Path, version: int) -> None:
     np.savez(path, **{**arrays, "format_version": np.int64(version)})
 
 
+def reloaded(coder: Coder, directory: Path) -> Coder:
+    """The Coder saved to `directory` and loaded again: fresh lookup tables and memos."""
+    coder.save(directory)
+    return Coder.load(directory)
+
+
 def the_tfidf_model(coder: Coder) -> TfidfModel:
     """The Coder's model, or its stack's base model, that is a `TfidfModel`."""
     return next(
@@ -185,8 +191,7 @@ def the_tfidf_model(coder: Coder) -> TfidfModel:
 def test_warm_up_builds_the_evidence_tables_the_first_notes_would(
     model_coder: Coder, tmp_path: Path
 ) -> None:
-    model_coder.save(tmp_path / "coder")
-    loaded = Coder.load(tmp_path / "coder")
+    loaded = reloaded(model_coder, tmp_path / "coder")
     tfidf = the_tfidf_model(loaded)
     vars(tfidf).pop("_strongest")  # as a Coder saved before the ranking was saved
     assert getattr(tfidf, "_word_feature_names", None) is None
@@ -449,8 +454,7 @@ def test_made_up_notes_are_the_models_words_only_and_the_same_each_time(
 def test_warm_up_codes_the_made_up_notes_of_the_models_words(
     model_coder: Coder, tmp_path: Path
 ) -> None:
-    model_coder.save(tmp_path / "coder")
-    loaded = Coder.load(tmp_path / "coder")
+    loaded = reloaded(model_coder, tmp_path / "coder")
     tfidf = the_tfidf_model(loaded)
     assert tfidf._recent_word_rows().find(made_up_notes(loaded.model.known_words())) is None
     loaded.warm_up()

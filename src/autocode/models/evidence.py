@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import itertools
 import re
 import threading
 from collections import deque
@@ -11,7 +10,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
-from itertools import accumulate
+from itertools import accumulate, pairwise
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 import numpy as np
@@ -330,6 +329,8 @@ class StrongestFeatures:
         features = np.full((len(notes), top_n), -1, np.int64)
         values = np.zeros((len(notes), top_n), np.float32)
         settled = np.zeros(len(notes), bool)
+        k = self.features.shape[1]
+        stages = list(pairwise([0, *(rank for rank in RANK_STAGES if rank < k), k]))
         # The rows as a dense presence table, a block of notes at a time (its last column:
         # the padding of short rankings, never present).
         notes_per_block = max(1, WEIGHTS_BUDGET * 8 // (self.n_features + 1))
@@ -342,13 +343,11 @@ class StrongestFeatures:
             present[np.repeat(np.arange(block.shape[0]), np.diff(block.indptr)), block.indices] = (
                 True
             )
-            k = self.features.shape[1]
             for chunk in np.array_split(pairs, -(-pairs.size * k // WEIGHTS_BUDGET)):
                 # Stage by stage (`RANK_STAGES`): the later ranks are read only for the
                 # pairs the earlier ones left short of `top_n`.
                 seen = np.zeros(chunk.size, np.int16)  # of each pair's features, found so far
-                bounds = [0, *(b for b in RANK_STAGES if b < k), k]
-                for first, end in itertools.pairwise(bounds):
+                for first, end in stages:
                     ranked = self.features[labels[chunk], first:end]
                     found = present[(notes[chunk] - start)[:, None], ranked]
                     counts = np.cumsum(found, axis=1, dtype=np.int16) + seen[:, None]
