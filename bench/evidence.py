@@ -37,13 +37,13 @@ from autocode.corpus.load import LoadOptions, load_notes
 from autocode.decisions.coder import Coder
 from autocode.metrics import CharSpan, evidence_hit_rates
 from autocode.models.base import ExplainsPredictions, explain_notes
-from autocode.models.evidence import Span
+from autocode.models.evidence import EvidenceSpan
 from codiesp_coder import codiesp_coder_dir
 
 SPLIT = "dev"
 TOP_N = 3  # spans per code, as the batch output and the pyfunc show them
 SYSTEMS = ("ICD10CM", "ICD10PCS")
-Explainer = Callable[[list[str], list[list[str]]], list[list[list[Span]]]]
+Explainer = Callable[[list[str], list[list[str]]], list[list[list[EvidenceSpan]]]]
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def gold_spans(root: Path, split: str) -> dict[tuple[str, str], list[CharSpan]]:
 def explainers(coder: Coder) -> dict[str, Explainer]:
     """The Coder's evidence, then each explaining base model's alone (the peers)."""
 
-    def of_coder(texts: list[str], codes: list[list[str]]) -> list[list[list[Span]]]:
+    def of_coder(texts: list[str], codes: list[list[str]]) -> list[list[list[EvidenceSpan]]]:
         explained = coder.evidence_batch(texts, codes, TOP_N)
         return [
             [note[code] for code in note_codes]
@@ -112,7 +112,7 @@ def explainers(coder: Coder) -> dict[str, Explainer]:
 
 
 def _base_explainer(coder: Coder, base: ExplainsPredictions) -> Explainer:
-    def explain(texts: list[str], codes: list[list[str]]) -> list[list[list[Span]]]:
+    def explain(texts: list[str], codes: list[list[str]]) -> list[list[list[EvidenceSpan]]]:
         indices = [[coder.labels.index(code) for code in note_codes] for note_codes in codes]
         return [
             [spans[:TOP_N] for spans in note] for note in explain_notes(base, texts, indices, TOP_N)
@@ -124,7 +124,7 @@ def _base_explainer(coder: Coder, base: ExplainsPredictions) -> Explainer:
 def cases(
     note_ids: Sequence[str],
     codes: Sequence[Sequence[str]],
-    evidence: Sequence[Sequence[Sequence[Span]]],
+    evidence: Sequence[Sequence[Sequence[EvidenceSpan]]],
     gold: dict[tuple[str, str], list[CharSpan]],
 ) -> list[Case]:
     return [

@@ -114,7 +114,7 @@ def test_the_stack_shows_a_mined_terms_words_first(labels: LabelSpace) -> None:
     chest = CODES.index(CHEST_PAIN)
     note = "Ingresa por dolor retroesternal súbito."
     [spans] = model.evidence(note, [chest])
-    assert [span.feature for span in spans][:2] == ["dolor", "retroesternal"]
+    assert [note[span.start : span.end] for span in spans][:2] == ["dolor", "retroesternal"]
 
 
 def test_a_spanish_sentence_is_matched_by_a_mined_term_and_shown_as_evidence(

@@ -124,8 +124,8 @@ def test_a_model_pruned_at_zero_predicts_as_the_dense_one(tiny_corpus: TinyCorpu
     )
     texts = tiny_corpus.heldout_texts
     assert np.allclose(lossless.predict_proba(texts), dense.predict_proba(texts), atol=1e-6)
-    evidence = [(s.start, s.end, s.feature) for s in lossless.evidence(texts[0], [0])[0]]
-    assert evidence == [(s.start, s.end, s.feature) for s in dense.evidence(texts[0], [0])[0]]
+    evidence = [(s.start, s.end) for s in lossless.evidence(texts[0], [0])[0]]
+    assert evidence == [(s.start, s.end) for s in dense.evidence(texts[0], [0])[0]]
 
 
 def test_the_fullest_rows_are_multiplied_dense_and_the_scores_stay_the_same() -> None:

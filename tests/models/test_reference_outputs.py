@@ -47,10 +47,7 @@ def answers(model: Any, texts: list[str]) -> dict[str, Any]:
     evidence = [model.evidence(text, labels, top_n=3) for text in texts]
     return {
         "probabilities": model.predict_proba(texts).tolist(),
-        "evidence": [
-            [[[s.start, s.end, s.feature, s.weight] for s in spans] for spans in note]
-            for note in evidence
-        ],
+        "evidence": [[[list(span) for span in spans] for spans in note] for note in evidence],
     }
 
 
@@ -83,7 +80,7 @@ def test_evidence_of_a_batch_is_each_notes_own(reference: dict[str, Any]) -> Non
     pairs = zip(REFERENCE_TEXTS, labels, strict=True)
     one_by_one = [model.evidence(text, note_labels, top_n=3) for text, note_labels in pairs]
     assert batch == one_by_one
-    as_lists = [[[s.start, s.end, s.feature, s.weight] for s in spans] for spans in batch[0]]
+    as_lists = [[list(span) for span in spans] for spans in batch[0]]
     assert as_lists == [reference["evidence"][0][j] for j in labels[0]]
     tfidf = model.bases_[0]
     assert tfidf.evidence_batch(REFERENCE_TEXTS[:2], labels[:2], top_n=0) == [[[], [], []], []]
@@ -105,9 +102,7 @@ def test_evidence_after_prediction_reuses_its_work_and_matches_the_reference(
     monkeypatch.setattr(type(matcher.terms_), "match", refused)
     labels = [list(range(len(model.labels_)))] * len(REFERENCE_TEXTS)
     batch = model.evidence_batch(REFERENCE_TEXTS, labels, top_n=3)
-    found = [
-        [[[s.start, s.end, s.feature, s.weight] for s in spans] for spans in note] for note in batch
-    ]
+    found = [[[list(span) for span in spans] for spans in note] for note in batch]
     assert found == reference["evidence"]
 
 

@@ -34,7 +34,7 @@ from autocode.models.base import (
     explain_notes,
     label_difference,
 )
-from autocode.models.evidence import Span
+from autocode.models.evidence import EvidenceSpan
 from autocode.models.saved import check_version
 
 CODER_FILE = "coder.json"
@@ -82,13 +82,15 @@ class Coder:
         """Codes at or above their tuned decision threshold."""
         return self.labels.decode(self.thresholds.apply(probs))
 
-    def evidence(self, text: str, codes: Sequence[str], top_n: int = 3) -> dict[str, list[Span]]:
+    def evidence(
+        self, text: str, codes: Sequence[str], top_n: int = 3
+    ) -> dict[str, list[EvidenceSpan]]:
         """Note spans behind each code's score; empty when the model cannot explain itself."""
         return self.evidence_batch([text], [codes], top_n)[0]
 
     def evidence_batch(
         self, texts: Sequence[str], codes: Sequence[Sequence[str]], top_n: int = 3
-    ) -> list[dict[str, list[Span]]]:
+    ) -> list[dict[str, list[EvidenceSpan]]]:
         """`evidence` of each note for its own codes, the model explaining all at once."""
         if not isinstance(self.model, ExplainsPredictions):
             return [{code: [] for code in note_codes} for note_codes in codes]

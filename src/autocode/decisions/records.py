@@ -13,32 +13,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import repeat
 from operator import itemgetter
-from typing import Any, NamedTuple, Self
+from typing import Any, Self
 
 import numpy as np
 import pyarrow as pa
 
+from autocode.models.evidence import WEIGHT_DIGITS, EvidenceSpan
+
 AUTO = "auto"
 REVIEW = "review"
-WEIGHT_DIGITS = 6  # an evidence span's weight, as both forms write it
 ROUTES = (AUTO, REVIEW)
-
-
-class EvidenceSpan(NamedTuple):
-    """Characters [start, end) of the note behind a prediction, and how much they weigh.
-    A named tuple: a batch's part holds some 100k, and a frozen dataclass costs several
-    times as much to build."""
-
-    start: int
-    end: int
-    weight: float
-
-    def to_json(self) -> dict[str, Any]:
-        return {"start": self.start, "end": self.end, "weight": round(self.weight, WEIGHT_DIGITS)}
-
-    @classmethod
-    def from_json(cls, value: dict[str, Any]) -> Self:
-        return cls(int(value["start"]), int(value["end"]), float(value["weight"]))
 
 
 @dataclass

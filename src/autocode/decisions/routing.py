@@ -141,11 +141,8 @@ def _attach_evidence(coder: Coder, texts: Sequence[str], decisions: list[Decisio
     codes = [[p.code for p in decision.predictions if p.code in known] for decision in decisions]
     for decision, spans in zip(decisions, coder.evidence_batch(texts, codes), strict=True):
         for prediction in decision.predictions:
-            if prediction.code not in known:
-                continue
-            prediction.evidence = [
-                EvidenceSpan(span.start, span.end, span.weight) for span in spans[prediction.code]
-            ]
+            if prediction.code in known:
+                prediction.evidence = spans[prediction.code]  # the model's own span records
 
 
 def route_reasons(

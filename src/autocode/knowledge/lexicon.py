@@ -132,12 +132,16 @@ class Places:
         at = start + np.searchsorted(self.codes[start:stop], wanted)
         found = at < stop
         found[found] = self.codes[at[found]] == wanted[found]
-        return [
-            Place(float(self.coverage[k]), int(self.term_rows[k]), int(self.sentences[k]))
-            if hit
-            else None
-            for k, hit in zip(at.tolist(), found.tolist(), strict=True)
-        ]
+        at = at[found]  # the columns read once as Python lists, not one entry at a time
+        places = iter(
+            map(
+                Place,
+                self.coverage[at].tolist(),
+                self.term_rows[at].tolist(),
+                self.sentences[at].tolist(),
+            )
+        )
+        return [next(places) if hit else None for hit in found.tolist()]
 
     def codes_below(self, limit: int) -> Places:
         """Only the places of codes numbered below `limit`."""

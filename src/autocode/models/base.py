@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from autocode.errors import NotFittedError
 from autocode.labels import LabelSpace
-from autocode.models.evidence import Span
+from autocode.models.evidence import EvidenceSpan
 
 LabelMatrix: TypeAlias = np.ndarray | sp.csr_matrix
 Folds: TypeAlias = Sequence[tuple[np.ndarray, np.ndarray]]  # (fit rows, held-out rows)
@@ -65,7 +65,7 @@ class ExplainsPredictions(Protocol):
 
     def evidence(
         self, text: str, label_indices: Sequence[int], top_n: int = 3
-    ) -> list[list[Span]]: ...
+    ) -> list[list[EvidenceSpan]]: ...
 
 
 @runtime_checkable
@@ -76,7 +76,7 @@ class ExplainsBatches(Protocol):
 
     def evidence_batch(
         self, texts: Sequence[str], label_indices: Sequence[Sequence[int]], top_n: int = 3
-    ) -> list[list[list[Span]]]: ...
+    ) -> list[list[list[EvidenceSpan]]]: ...
 
 
 def explain_notes(
@@ -84,7 +84,7 @@ def explain_notes(
     texts: Sequence[str],
     label_indices: Sequence[Sequence[int]],
     top_n: int = 3,
-) -> list[list[list[Span]]]:
+) -> list[list[list[EvidenceSpan]]]:
     """Per note, per label of `label_indices[i]`, the model's evidence spans: in one batch
     where the model explains batches (`ExplainsBatches`), else note by note."""
     if len(texts) != len(label_indices):

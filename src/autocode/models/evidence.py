@@ -29,8 +29,9 @@ WEIGHTS_BUDGET = 2**20  # (pair, feature) weights compared at once
 # pairs (91% among the first 512; a CodiEsp Coder's ranking takes 9 MB on disk).
 RANKED_FEATURES = 1024
 # A label's ranking is walked in stages, each for the pairs the ones before left short: on
-# CodiEsp 19% of those pairs are settled by the first 32 ranks, 47% by 128, 91% by 512.
-RANK_STAGES = (32, 128, 512)
+# CodiEsp 18% of those pairs are settled by the first 32 ranks, 45% by 128, 69% by 256 and
+# 90% by 512 (1,000 notes, their 30 most probable codes).
+RANK_STAGES = (32, 128, 256, 512)
 RANKING_BUDGET = 2**22  # weights of a block of labels ranked at once (16 MB of float32)
 # N-grams of a note `NgramLocator` searches for rather than split and index the note: on
 # the demo and CodiEsp notes (2-3k characters) searching costs less up to about 30-40.
@@ -42,18 +43,28 @@ DEFAULT_TOKENS = r"\b\w\w+\b"
 _DEFAULT_TOKEN = re.compile(r"\w\w+")  # the same tokens; from a word's end: the next token
 
 
-class Span(NamedTuple):
-    """Characters [start, end) of the note that match a contributing n-gram. A named tuple:
-    a batch's evidence is some 100k of them, and a frozen dataclass costs several times as
-    much to build."""
+WEIGHT_DIGITS = 6  # an evidence span's weight, as the records' JSON and Arrow forms write it
+
+
+class EvidenceSpan(NamedTuple):
+    """Characters [start, end) of the note behind a prediction, and how much they weigh.
+
+    One type from the model to the batch output: a model's spans become a decision's as
+    they are (a part's evidence is some 100k spans, and a copy of each cost a tenth of
+    evidence's time). The words are the note's own, `text[start:end]`. A named tuple: a
+    frozen dataclass costs several times as much to build.
+    """
 
     start: int
     end: int
-    feature: str
     weight: float
 
-    def to_dict(self) -> dict[str, object]:
-        return {"start": self.start, "end": self.end, "weight": round(self.weight, 6)}
+    def to_json(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "weight": round(self.weight, WEIGHT_DIGITS)}
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> EvidenceSpan:
+        return cls(int(value["start"]), int(value["end"]), float(value["weight"]))
 
 
 class NgramLocator:

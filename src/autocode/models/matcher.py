@@ -32,7 +32,7 @@ from autocode.models.base import (
     check_fit_input,
     constructor_params,
 )
-from autocode.models.evidence import RecentBatches, Span
+from autocode.models.evidence import EvidenceSpan, RecentBatches
 from autocode.models.params import check_params, constructor_params_model
 from autocode.models.rerank import group_max
 from autocode.models.saved import read_arrays, read_json, write_arrays, write_json
@@ -162,7 +162,9 @@ class MatcherModel:
     def candidates(self, features: np.ndarray) -> np.ndarray:
         return features[..., MATCHER_FEATURES.index("term_coverage")] >= self.candidate_coverage
 
-    def evidence(self, text: str, label_indices: Sequence[int], top_n: int = 3) -> list[list[Span]]:
+    def evidence(
+        self, text: str, label_indices: Sequence[int], top_n: int = 3
+    ) -> list[list[EvidenceSpan]]:
         """Every word of the code's best-matching term (weight: its coverage) when that
         coverage reaches `candidate_coverage`: a term is shown whole or not at all, so
         `top_n` does not cut it."""
@@ -170,7 +172,7 @@ class MatcherModel:
 
     def evidence_batch(
         self, texts: Sequence[str], label_indices: Sequence[Sequence[int]], top_n: int = 3
-    ) -> list[list[list[Span]]]:
+    ) -> list[list[list[EvidenceSpan]]]:
         """`evidence` of each note: where each code's best term matched, as prediction found
         it for the same texts (remembered; else matched again)."""
         terms, _ = self._fitted()
@@ -178,20 +180,20 @@ class MatcherModel:
         if places is None:
             places = terms.match(texts, places_from=self.candidate_coverage)[0].places
         assert places is not None
-        result: list[list[list[Span]]] = []
+        result: list[list[list[EvidenceSpan]]] = []
         for note, (text, labels) in enumerate(zip(texts, label_indices, strict=True)):
             found = places.find(note, labels) if labels else []
             if not any(found):
                 result.append([[] for _ in labels])
                 continue
             spans = terms.lexicon.spans_at(text, found)
-            result.append([self._term_spans(text, *label_spans) for label_spans in spans])
+            result.append([self._term_spans(*label_spans) for label_spans in spans])
         return result
 
-    def _term_spans(self, text: str, coverage: float, hits: list[tuple[int, int]]) -> list[Span]:
+    def _term_spans(self, coverage: float, hits: list[tuple[int, int]]) -> list[EvidenceSpan]:
         if coverage < self.candidate_coverage:
             return []
-        return [Span(start, end, text[start:end].lower(), coverage) for start, end in hits]
+        return [EvidenceSpan(start, end, coverage) for start, end in hits]
 
     def save(self, path: Path) -> None:
         terms, facts = self._fitted()

@@ -42,7 +42,7 @@ from autocode.models.base import (
     explain_notes,
 )
 from autocode.models.crossfit import fold_splits
-from autocode.models.evidence import Span
+from autocode.models.evidence import EvidenceSpan
 from autocode.models.matcher import family_index
 from autocode.models.params import ModelSpec, check_params, constructor_params_model
 from autocode.models.rerank import (
@@ -208,14 +208,16 @@ class StackModel:
             probs[rows] = spread.predict_proba(columns, len(rows))
         return probs
 
-    def evidence(self, text: str, label_indices: Sequence[int], top_n: int = 3) -> list[list[Span]]:
+    def evidence(
+        self, text: str, label_indices: Sequence[int], top_n: int = 3
+    ) -> list[list[EvidenceSpan]]:
         """Per label: every span of the first explaining base model in `evidence_order`,
         then the others' spans at other places, up to `top_n` in all."""
         return self.evidence_batch([text], [label_indices], top_n)[0]
 
     def evidence_batch(
         self, texts: Sequence[str], label_indices: Sequence[Sequence[int]], top_n: int = 3
-    ) -> list[list[list[Span]]]:
+    ) -> list[list[list[EvidenceSpan]]]:
         """`evidence` of each note, each base model explaining a block of notes at once: the
         blocks `predict_proba` gives them, so they find what they computed for those texts;
         a model is asked only for labels the models before it left short of `top_n` spans."""
@@ -227,7 +229,7 @@ class StackModel:
             return [[[] for _ in labels] for labels in label_indices]
         if len(texts) != len(label_indices):
             raise ValueError(f"{len(texts)} texts but {len(label_indices)} label lists")
-        merged: list[list[list[Span]]] = []
+        merged: list[list[list[EvidenceSpan]]] = []
         for rows in self._note_blocks(len(texts)):
             block_texts = [texts[i] for i in rows]
             block_labels = [label_indices[i] for i in rows]
@@ -422,15 +424,13 @@ def _explained_in_order(
     texts: Sequence[str],
     label_indices: Sequence[Sequence[int]],
     top_n: int,
-) -> list[list[list[Span]]]:
+) -> list[list[list[EvidenceSpan]]]:
     """Per note and label, `_merged_spans` of the models' spans, in order. A model is asked
     only for the labels the models before it left short of `top_n` spans: the spans of
     the others would be cut."""
     first, *others = models
-    merged = [
-        [list(spans) for spans in note]
-        for note in explain_notes(first, texts, label_indices, top_n)
-    ]
+    # Each note's list of labels is replaced into, never a label's spans.
+    merged = [list(note) for note in explain_notes(first, texts, label_indices, top_n)]
     for model in others:
         wanting = [[k for k, spans in enumerate(note) if len(spans) < top_n] for note in merged]
         asked = [
@@ -444,7 +444,7 @@ def _explained_in_order(
     return merged
 
 
-def _merged_spans(spans_of_models: Sequence[list[Span]], top_n: int) -> list[Span]:
+def _merged_spans(spans_of_models: Sequence[list[EvidenceSpan]], top_n: int) -> list[EvidenceSpan]:
     """The first model's spans, then the others' at other places, up to `top_n` in all
     (the first model's are kept whole)."""
     first, *others = spans_of_models

@@ -23,9 +23,9 @@ from autocode.models.base import (
     constructor_params,
 )
 from autocode.models.evidence import (
+    EvidenceSpan,
     NgramLocator,
     RecentBatches,
-    Span,
     StrongestFeatures,
     top_weighted_features,
 )
@@ -280,7 +280,9 @@ class TfidfModel:
         self._recent_word_rows().remember(texts, blocks[0])
         return blocks[0] if len(blocks) == 1 else sp.hstack(blocks, format="csr")
 
-    def evidence(self, text: str, label_indices: Sequence[int], top_n: int = 3) -> list[list[Span]]:
+    def evidence(
+        self, text: str, label_indices: Sequence[int], top_n: int = 3
+    ) -> list[list[EvidenceSpan]]:
         """For each label, the note's word n-grams that weigh most for it (their weight in
         the linear layer, positive ones only), located in the text.
 
@@ -291,7 +293,7 @@ class TfidfModel:
 
     def evidence_batch(
         self, texts: Sequence[str], label_indices: Sequence[Sequence[int]], top_n: int = 3
-    ) -> list[list[list[Span]]]:
+    ) -> list[list[list[EvidenceSpan]]]:
         """`evidence` of each note: the word n-gram rows are those prediction computed for
         the same texts (else the word vectorizer runs once over all of them), and every
         (note, label) pair is weighed at once."""
@@ -314,29 +316,29 @@ class TfidfModel:
         # Flat lists, read in step: one list each, not one per pair.
         best_flat, value_flat = best.ravel().tolist(), values.ravel().tolist()
         at = 0
-        result: list[list[list[Span]]] = []
+        result: list[list[list[EvidenceSpan]]] = []
         for text, note_labels in zip(texts, label_indices, strict=True):
             if not note_labels:
                 result.append([])
                 continue
             end = at + top_n * len(note_labels)
             # A note's codes share many of their strongest n-grams: each is located once
-            # (-1: past a code's positive weights).
+            # (-1: past a code's positive weights; None: not found, or -1).
             wanted = set(best_flat[at:end]) - {-1}
             located = NgramLocator(text, TOKEN_PATTERN, asked=len(wanted))
             where = {name: located.first(features[name]) for name in wanted}
-            note_spans = []
-            for first in range(at, end, top_n):
-                label_spans = []
-                for k in range(first, first + top_n):
-                    name = best_flat[k]
-                    if name < 0:
-                        break
-                    span = where[name]
-                    if span is not None:
-                        label_spans.append(Span(span[0], span[1], features[name], value_flat[k]))
-                note_spans.append(label_spans)
-            result.append(note_spans)
+            spans = [
+                None if place is None else EvidenceSpan(place[0], place[1], weight)
+                for place, weight in zip(
+                    map(where.get, best_flat[at:end]), value_flat[at:end], strict=True
+                )
+            ]
+            result.append(
+                [
+                    [span for span in spans[first : first + top_n] if span is not None]
+                    for first in range(0, len(spans), top_n)
+                ]
+            )
             at = end
         return result
 

@@ -183,8 +183,7 @@ def test_evidence_spans_are_words_of_the_note(
         assert [s.weight for s in spans] == sorted((s.weight for s in spans), reverse=True)
         for span in spans:
             assert 0 <= span.start < span.end <= len(text)
-            assert span.feature == text[span.start : span.end].lower()
-            assert span.feature in {
+            assert text[span.start : span.end].lower() in {
                 "seen",
                 "today",
                 ".",

@@ -22,7 +22,7 @@ from autocode.models.base import (
     check_fit_input,
     constructor_params,
 )
-from autocode.models.evidence import Span
+from autocode.models.evidence import EvidenceSpan
 from autocode.models.params import check_params, constructor_params_model
 from autocode.models.saved import read_json, write_json
 from autocode.models.transformer.chunking import (
@@ -400,7 +400,9 @@ class TransformerModel:
         _, tokenizer = self._fitted()
         return [note.truncated for note in tokenize(tokenizer, texts, self.max_document_tokens)]
 
-    def evidence(self, text: str, label_indices: Sequence[int], top_n: int = 3) -> list[list[Span]]:
+    def evidence(
+        self, text: str, label_indices: Sequence[int], top_n: int = 3
+    ) -> list[list[EvidenceSpan]]:
         """The words each label attended to most, with their summed attention weight; no
         spans from a pooling head (it weighs no tokens per label)."""
         network, tokenizer = self._fitted()
@@ -419,8 +421,7 @@ class TransformerModel:
             states = networks.encode_tokens(network.encoder, *inputs[:3])
             weights = head.attention(states, inputs[3])[0, :, list(label_indices)]
         return [
-            _word_spans(text, note.tokens, column, top_n)
-            for column in weights.float().cpu().numpy().T
+            _word_spans(note.tokens, column, top_n) for column in weights.float().cpu().numpy().T
         ]
 
     # ------------------------------------------------------------------ save / load
@@ -625,7 +626,7 @@ def _mean_states(
     return torch.cat(rows).clone()
 
 
-def _word_spans(text: str, tokens: NoteTokens, weights: np.ndarray, top_n: int) -> list[Span]:
+def _word_spans(tokens: NoteTokens, weights: np.ndarray, top_n: int) -> list[EvidenceSpan]:
     """The `top_n` words (token pieces joined) with the most attention, heaviest first."""
     totals: dict[int, float] = {}
     bounds: dict[int, tuple[int, int]] = {}
@@ -637,7 +638,7 @@ def _word_spans(text: str, tokens: NoteTokens, weights: np.ndarray, top_n: int) 
         bounds[key] = (min(low, start), max(high, end))
     ranked = sorted(totals, key=lambda key: -totals[key])[:top_n]
     return [
-        Span(start, end, text[start:end].lower(), totals[key])
+        EvidenceSpan(start, end, totals[key])
         for key in ranked
         if totals[key] > 0
         for start, end in [bounds[key]]
