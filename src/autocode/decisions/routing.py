@@ -42,7 +42,9 @@ def decide(
     """
     if open_proposals is None:
         open_proposals = coder.open_proposals(texts) if texts is not None else None
-    with collector_paused():  # records and spans: many small objects, no cycles
+    # Records and spans: many small objects, no cycles. A caller that pauses the collector
+    # until they die (batch coding, the pyfunc) spares them its walk altogether.
+    with collector_paused():
         return _decisions(coder, probs, texts, truncated, open_proposals)
 
 

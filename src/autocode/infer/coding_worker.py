@@ -113,7 +113,8 @@ def code_part(job: PartJob) -> PartResult:
     # Codes beyond the label space are proposed with or without evidence spans.
     proposals = coder.open_proposals(job.texts)
     # The part's records (some 100k evidence spans) live until its file is written, and die
-    # with the part: the collector, paused until then, never walks them.
+    # before the collector, paused until then, is back: it never walks them (were they
+    # alive as it resumed, its first pass would walk them all once).
     with collector_paused():
         decisions = decide(
             coder,
@@ -122,7 +123,9 @@ def code_part(job: PartJob) -> PartResult:
             truncated=truncated,
             open_proposals=proposals,
         )
-        return finish_part(_state, job, decisions)
+        result = finish_part(_state, job, decisions)
+        del decisions
+    return result
 
 
 def finish_part(state: WorkerState, job: PartJob, decisions: list[Decision]) -> PartResult:

@@ -21,6 +21,7 @@ from mlflow.pyfunc import PythonModel
 
 from autocode.decisions.coder import CODER_ARTIFACT, Coder
 from autocode.decisions.routing import decide
+from autocode.models.evidence import collector_paused
 
 INPUT_COLUMNS = ("note_id", "text")
 OUTPUT_COLUMNS = ("note_id", "codes", "predictions", "route", "reasons")
@@ -81,22 +82,29 @@ def predict_frame(coder: Coder, notes: pd.DataFrame, *, evidence: bool = True) -
         return pd.DataFrame({column: [] for column in OUTPUT_COLUMNS})
     probs = coder.predict_proba(texts)
     evidence_texts = texts if evidence else None
-    decisions = decide(
-        coder,
-        probs,
-        evidence_texts,
-        truncated=coder.truncated(texts),
-        open_proposals=coder.open_proposals(texts),  # with or without evidence spans
-    )
-    return pd.DataFrame(
-        {
-            "note_id": note_ids,
-            "codes": [";".join(d.codes) for d in decisions],
-            "predictions": [json.dumps([p.to_json() for p in d.predictions]) for d in decisions],
-            "route": [d.route for d in decisions],
-            "reasons": [json.dumps(d.reasons) for d in decisions],
-        }
-    )
+    # The records (many small objects, no cycles) die before the collector, paused while
+    # they live, is back: it never walks them.
+    with collector_paused():
+        decisions = decide(
+            coder,
+            probs,
+            evidence_texts,
+            truncated=coder.truncated(texts),
+            open_proposals=coder.open_proposals(texts),  # with or without evidence spans
+        )
+        frame = pd.DataFrame(
+            {
+                "note_id": note_ids,
+                "codes": [";".join(d.codes) for d in decisions],
+                "predictions": [
+                    json.dumps([p.to_json() for p in d.predictions]) for d in decisions
+                ],
+                "route": [d.route for d in decisions],
+                "reasons": [json.dumps(d.reasons) for d in decisions],
+            }
+        )
+        del decisions
+    return frame
 
 
 def coder_signature(output: pd.DataFrame | None = None) -> ModelSignature:
