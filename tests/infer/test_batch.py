@@ -341,6 +341,52 @@ def test_progress_knows_the_total_and_a_resume_starts_at_the_finished_parts(
     assert sorted(second_progress.advanced) == sorted([100, last_part_rows])
 
 
+@pytest.mark.parametrize("path", ["code_part", "predict_frame"])
+def test_the_records_die_before_the_collector_is_back(
+    coder_dir: Path, archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """A part's records (with evidence, thousands of small objects) are freed while the
+    collector is paused: were they alive as it resumed, its first pass would walk them all."""
+    import gc
+
+    from autocode.decisions.records import Prediction
+    from autocode.infer import coding_worker
+    from autocode.models import evidence
+
+    def predictions_alive() -> int:
+        return sum(isinstance(o, Prediction) for o in gc.get_objects())
+
+    alive_at_resume: list[int] = []
+
+    class RecordingCollector:
+        """The gc module, noting the records alive each time the collector is back on."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(gc, name)
+
+        def enable(self) -> None:
+            alive_at_resume.append(predictions_alive())
+            gc.enable()
+
+    coder = Coder.load(coder_dir)
+    notes = ds.dataset(archive).to_table().slice(0, 40)
+    note_ids = [f"n{k}" for k in range(notes.num_rows)]
+    texts = [text or "Gout flare." for text in notes.column("text").to_pylist()]
+    before = predictions_alive()
+    monkeypatch.setattr(evidence, "gc", RecordingCollector())
+    if path == "code_part":
+        settings = coding_worker.WorkerSettings("m", "1", str(tmp_path), True, None)
+        coding_worker.use_coder(settings, coder)
+        assert coding_worker.code_part(coding_worker.PartJob(0, note_ids, texts)).coded == 40
+        spans = pq.read_table(tmp_path / "part-000000.parquet").column("predictions")
+        assert sum(len(p["evidence"]) for note in spans.to_pylist() for p in note) > 40
+    else:
+        frame = predict_frame(coder, pd.DataFrame({"note_id": note_ids, "text": texts}))
+        assert len(frame) == 40
+    # Back on once (the pause in `decide` is nested), with none of the part's records alive.
+    assert alive_at_resume == [before]
+
+
 def test_a_part_that_fails_leaves_the_collector_on(
     coder_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -264,10 +264,13 @@ def test_tfidf_evidence_spans_point_at_the_driving_words(tiny_corpus: TinyCorpus
         assert 1 <= len(spans) <= 3
         assert word in normalised(text[spans[0].start : spans[0].end]).split(), (text, spans)
         assert [s.weight for s in spans] == sorted((s.weight for s in spans), reverse=True)
+        vocabulary = model.vectorizers_[0].vocabulary_
         for span in spans:
             assert span.weight > 0
-            # The span's words are an n-gram of the vocabulary.
-            assert normalised(text[span.start : span.end]) in model.vectorizers_[0].vocabulary_
+            # The span's words are an n-gram of the vocabulary, weighing what its weight says.
+            feature = vocabulary[normalised(text[span.start : span.end])]
+            coefficient = model.weights_.at(np.array([feature]), np.array([j]))[0]
+            assert span.weight == pytest.approx(float(coefficient), rel=1e-6)
 
 
 def test_tfidf_evidence_keeps_the_note_own_spelling_and_offsets(tiny_corpus: TinyCorpus) -> None:

@@ -3,7 +3,8 @@
 `Decision` (route, reasons, auto-accepted codes) holds one `Prediction` per code
 the note lists, each with its `EvidenceSpan`s. Every consumer reads these records
 through the two forms defined here: the batch output's Parquet parts and Spark
-(`to_arrow`), the pyfunc's JSON columns and the review queue (`to_json`).
+(`to_arrow`), the pyfunc's JSON columns and the review queue (`to_json`). `EvidenceSpan`
+and its JSON form are the models' own (`models/evidence.py`), re-exported here.
 """
 
 from __future__ import annotations

@@ -21,9 +21,9 @@ import numpy as np
 from autocode.decisions.coder import Coder
 from autocode.decisions.open_codes import OpenProposal
 from autocode.decisions.policy import ACCEPTED, UNCERTAIN
-from autocode.decisions.records import AUTO, REVIEW, Decision, EvidenceSpan, Prediction
+from autocode.decisions.records import AUTO, REVIEW, Decision, Prediction
 from autocode.decisions.routing_facts import RoutingFacts
-from autocode.models.evidence import collector_paused
+from autocode.models.evidence import EvidenceSpan, collector_paused
 
 
 def decide(

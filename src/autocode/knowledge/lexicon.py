@@ -117,7 +117,7 @@ class TermMatches:
 class Places:
     """Where codes reached their best coverage in each note of a batch, for the codes
     reaching the floor `match` was asked for: arrays sorted by note, then code. A note's
-    places are made Python objects only when its evidence is asked for (`of_note`)."""
+    places are made Python objects only when its evidence is asked for (`find`)."""
 
     bounds: np.ndarray  # note i's entries are [bounds[i], bounds[i + 1])
     codes: np.ndarray
@@ -132,14 +132,13 @@ class Places:
         at = start + np.searchsorted(self.codes[start:stop], wanted)
         found = at < stop
         found[found] = self.codes[at[found]] == wanted[found]
-        at = at[found]  # the columns read once as Python lists, not one entry at a time
-        places = iter(
-            map(
-                Place,
-                self.coverage[at].tolist(),
-                self.term_rows[at].tolist(),
-                self.sentences[at].tolist(),
-            )
+        hits = at[found]
+        # The columns read once as Python lists, not one entry at a time.
+        places = map(
+            Place,
+            self.coverage[hits].tolist(),
+            self.term_rows[hits].tolist(),
+            self.sentences[hits].tolist(),
         )
         return [next(places) if hit else None for hit in found.tolist()]
 

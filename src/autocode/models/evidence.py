@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from itertools import accumulate, pairwise
-from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, Self, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,13 +24,12 @@ T = TypeVar("T")
 REMEMBERED_BATCHES = 32
 REMEMBERED_NOTES = 4096
 WEIGHTS_BUDGET = 2**20  # (pair, feature) weights compared at once
-# Features ranked per label for evidence (`StrongestFeatures`): on CodiEsp a note's 30 most
-# probable codes find their three strongest among a label's first 1,024 for 99% of the
-# pairs (91% among the first 512; a CodiEsp Coder's ranking takes 9 MB on disk).
+# Features ranked per label for evidence (`StrongestFeatures`): on CodiEsp (1,000 notes,
+# their 30 most probable codes) the pairs find their three strongest among a label's first
+# 1,024 for 99% of the pairs (90% among the first 512; the ranking takes 9 MB on disk).
 RANKED_FEATURES = 1024
-# A label's ranking is walked in stages, each for the pairs the ones before left short: on
-# CodiEsp 18% of those pairs are settled by the first 32 ranks, 45% by 128, 69% by 256 and
-# 90% by 512 (1,000 notes, their 30 most probable codes).
+# A label's ranking is walked in stages, each for the pairs the ones before left short: of
+# the same pairs, 18% are settled by the first 32 ranks, 45% by 128, 69% by 256, 90% by 512.
 RANK_STAGES = (32, 128, 256, 512)
 RANKING_BUDGET = 2**22  # weights of a block of labels ranked at once (16 MB of float32)
 # N-grams of a note `NgramLocator` searches for rather than split and index the note: on
@@ -50,9 +49,9 @@ class EvidenceSpan(NamedTuple):
     """Characters [start, end) of the note behind a prediction, and how much they weigh.
 
     One type from the model to the batch output: a model's spans become a decision's as
-    they are (a part's evidence is some 100k spans, and a copy of each cost a tenth of
-    evidence's time). The words are the note's own, `text[start:end]`. A named tuple: a
-    frozen dataclass costs several times as much to build.
+    they are (a part's evidence is some 100k spans; copying each into another type would
+    cost about a tenth of evidence's time). The words are the note's own, `text[start:end]`.
+    A named tuple: a frozen dataclass costs several times as much to build.
     """
 
     start: int
@@ -63,7 +62,7 @@ class EvidenceSpan(NamedTuple):
         return {"start": self.start, "end": self.end, "weight": round(self.weight, WEIGHT_DIGITS)}
 
     @classmethod
-    def from_json(cls, value: dict[str, Any]) -> EvidenceSpan:
+    def from_json(cls, value: dict[str, Any]) -> Self:
         return cls(int(value["start"]), int(value["end"]), float(value["weight"]))
 
 

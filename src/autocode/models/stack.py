@@ -429,7 +429,8 @@ def _explained_in_order(
     only for the labels the models before it left short of `top_n` spans: the spans of
     the others would be cut."""
     first, *others = models
-    # Each note's list of labels is replaced into, never a label's spans.
+    # A note's list is copied since its entries are replaced below; a label's spans are
+    # never changed in place, so they are kept as the model gave them.
     merged = [list(note) for note in explain_notes(first, texts, label_indices, top_n)]
     for model in others:
         wanting = [[k for k, spans in enumerate(note) if len(spans) < top_n] for note in merged]

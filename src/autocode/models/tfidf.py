@@ -322,23 +322,11 @@ class TfidfModel:
                 result.append([])
                 continue
             end = at + top_n * len(note_labels)
-            # A note's codes share many of their strongest n-grams: each is located once
-            # (-1: past a code's positive weights; None: not found, or -1).
+            # A note's codes share many of their strongest n-grams: each is located once.
             wanted = set(best_flat[at:end]) - {-1}
             located = NgramLocator(text, TOKEN_PATTERN, asked=len(wanted))
             where = {name: located.first(features[name]) for name in wanted}
-            spans = [
-                None if place is None else EvidenceSpan(place[0], place[1], weight)
-                for place, weight in zip(
-                    map(where.get, best_flat[at:end]), value_flat[at:end], strict=True
-                )
-            ]
-            result.append(
-                [
-                    [span for span in spans[first : first + top_n] if span is not None]
-                    for first in range(0, len(spans), top_n)
-                ]
-            )
+            result.append(_label_spans(where, best_flat[at:end], value_flat[at:end], top_n))
             at = end
         return result
 
@@ -478,6 +466,25 @@ TfidfParams = constructor_params_model(
     sampled_negatives=AtLeastOne | None,
     prune_tolerance=Annotated[float, Field(ge=0)] | None,
 )
+
+
+def _label_spans(
+    where: dict[int, tuple[int, int] | None],
+    features: list[int],
+    weights: list[float],
+    top_n: int,
+) -> list[list[EvidenceSpan]]:
+    """One note's spans per label, from its labels' `top_n` strongest features each (in
+    order): where each feature's n-gram is in the note. A feature of -1 (past the label's
+    positive weights) or an n-gram not found gives no span."""
+    spans = [
+        None if (place := where.get(feature)) is None else EvidenceSpan(*place, weight)
+        for feature, weight in zip(features, weights, strict=True)
+    ]
+    return [
+        [span for span in spans[first : first + top_n] if span is not None]
+        for first in range(0, len(spans), top_n)
+    ]
 
 
 def _pruned_arrays(weights: PrunedWeights) -> dict[str, np.ndarray]:
