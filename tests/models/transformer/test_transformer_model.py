@@ -423,6 +423,47 @@ def test_top_k_layers_states_cached_on_disk_are_reused_and_change_nothing(
     assert not np.allclose(again.predict_proba(texts), plain.predict_proba(texts))
 
 
+@pytest.mark.parametrize("mode", ["frozen", "top_k_layers"])
+def test_states_on_disk_are_read_per_batch_and_equal_those_kept_in_memory(
+    tiny_corpus: TinyCorpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """With a cache directory a fit keeps a batch's states in memory, not every note's:
+    each epoch reads its notes' files again, and they hold exactly the in-memory states."""
+    from autocode.models.transformer import features
+
+    encoder, tokenizer = build_tiny_bert(tiny_corpus.texts, seed=0)
+    model = tiny()
+    chunks = features.ChunkInputs(
+        model._chunk(tokenizer, tiny_corpus.texts, model._check_params()), tokenizer.pad_token_id
+    )
+    cpu = torch.device("cpu")
+
+    def cached(directory: Path | None) -> features.CachedStates | features.CachedLowerStates:
+        if mode == "frozen":
+            return features.cache_states(encoder, chunks, 64, cpu, directory)
+        return features.cache_lower_states(encoder, chunks, 1, 64, cpu, directory)
+
+    in_memory, on_disk = cached(None), cached(tmp_path / "states")
+    assert isinstance(in_memory.states, list)
+    assert isinstance(on_disk.states, features.StatesOnDisk)
+    assert len(on_disk.states) == len(in_memory.states) == len(chunks.notes)
+    assert on_disk.sizes == in_memory.sizes
+    for note in range(len(chunks.notes)):
+        assert torch.equal(on_disk.states[note], in_memory.states[note])
+    rows = [2, 0, 1]
+    for read, kept in zip(on_disk.inputs(rows, cpu), in_memory.inputs(rows, cpu), strict=True):
+        assert torch.equal(read, kept)
+    # A fit reads every train note's file in every epoch (and nothing while encoding).
+    reads: list[Path] = []
+    real = features.load_file
+    monkeypatch.setattr(features, "load_file", lambda path: reads.append(path) or real(path))
+    settings = {"mode": mode, "top_k": 1, "epochs": 2}
+    fit(tiny(**settings, cache_dir=str(tmp_path / "fit")), tiny_corpus)
+    files = set((tmp_path / "fit").glob("*.safetensors"))
+    assert set(reads) == files
+    assert len(reads) >= 2 * len(tiny_corpus.texts)
+
+
 def test_only_encoders_whose_layers_read_states_and_mask_alone_train_over_lower_states(
     tiny_corpus: TinyCorpus,
 ) -> None:

@@ -53,12 +53,35 @@ class ChunkInputs:
         return tuple(torch.from_numpy(a).to(device) for a in arrays)
 
 
-class CachedStates:
-    """Each note's token states from the frozen encoder (float32, on the CPU)."""
+class NoteStates(Protocol):
+    """Each note's states (float32, on the CPU), by note: a list, or `StatesOnDisk`."""
 
-    def __init__(self, states: Sequence[torch.Tensor]) -> None:
-        self.states = list(states)
-        self.sizes = [max(1, len(s)) for s in self.states]  # computed once, read per note
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, note: int) -> torch.Tensor: ...
+
+
+class StatesOnDisk:
+    """Each note's states read from its file when a batch asks for them: a fit keeps a
+    batch's states in memory, not every note's (CodiEsp's train notes' lower-layer states
+    take 2 GB, a MIMIC-size training set's hundreds)."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self.paths = list(paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, note: int) -> torch.Tensor:
+        return load_file(self.paths[note])["states"]
+
+
+class CachedStates:
+    """Each note's token states from the frozen encoder."""
+
+    def __init__(self, states: NoteStates, sizes: Sequence[int]) -> None:
+        self.states = states
+        self.sizes = [max(1, size) for size in sizes]  # tokens per note
 
     def inputs(self, rows: Sequence[int], device: torch.device) -> tuple[torch.Tensor, ...]:
         chosen = [self.states[i] for i in rows]
@@ -73,12 +96,12 @@ class CachedStates:
 
 
 class CachedLowerStates:
-    """Each note's chunk states after the encoder's frozen lower layers (float32, on the
-    CPU): its chunks' positions one chunk after another, as the top layers read them."""
+    """Each note's chunk states after the encoder's frozen lower layers: its chunks'
+    positions one chunk after another, as the top layers read them."""
 
-    def __init__(self, notes: Sequence[ChunkedNote], states: Sequence[torch.Tensor]) -> None:
+    def __init__(self, notes: Sequence[ChunkedNote], states: NoteStates) -> None:
         self.notes = list(notes)
-        self.states = list(states)
+        self.states = states
         self.sizes = [chunk_tokens(note) for note in self.notes]
 
     def inputs(self, rows: Sequence[int], device: torch.device) -> tuple[torch.Tensor, ...]:
@@ -86,12 +109,13 @@ class CachedLowerStates:
         lays out the chunks' token ids."""
         batch = collate([self.notes[i] for i in rows], pad_id=0)
         chunks, width = batch.attention_mask.shape
-        states = torch.zeros(chunks, width, self.states[rows[0]].shape[-1])
+        chosen = [self.states[i] for i in rows]
+        states = torch.zeros(chunks, width, chosen[0].shape[-1])
         row = 0
-        for i in rows:
+        for i, note_states in zip(rows, chosen, strict=True):
             start = 0
             for ids in self.notes[i].chunk_ids:
-                states[row, : len(ids)] = self.states[i][start : start + len(ids)]
+                states[row, : len(ids)] = note_states[start : start + len(ids)]
                 start, row = start + len(ids), row + 1
         masks = (batch.attention_mask, batch.token_index, batch.token_mask)
         return states.to(device), *(torch.from_numpy(a).to(device) for a in masks)
@@ -203,8 +227,9 @@ def cache_states(
     directory: Path | None = None,
 ) -> CachedStates:
     """Frozen mode: each note's token states, encoded once. With `directory`, states are
-    also kept on disk, one safetensors file per (encoder weights, note chunks), so that
-    cross-fitting folds, reruns and benchmark modes never encode a note twice."""
+    kept on disk, one safetensors file per (encoder weights, note chunks), and read per
+    batch: cross-fitting folds, reruns and benchmark modes never encode a note twice, and
+    memory holds a batch's states. Without it, every note's are kept in memory."""
 
     def token_states(batch: ChunkBatch, notes: Sequence[ChunkedNote]) -> list[torch.Tensor]:
         inputs = (batch.input_ids, batch.attention_mask, batch.token_index)
@@ -212,7 +237,7 @@ def cache_states(
         return [states[k, : len(note.tokens)] for k, note in enumerate(notes)]
 
     encoded = _encoded_once(encoder, chunks, budget, directory, "", token_states)
-    return CachedStates(encoded)
+    return CachedStates(encoded, [len(note.tokens) for note in chunks.notes])
 
 
 def cache_lower_states(
@@ -249,32 +274,36 @@ def _encoded_once(
     directory: Path | None,
     suffix: str,
     encode: Callable[[ChunkBatch, Sequence[ChunkedNote]], list[torch.Tensor]],
-) -> list[torch.Tensor]:
-    """`encode`'s tensor of each note (float32, CPU), read from `directory` where an
-    earlier run wrote it (file `<note key><suffix>.safetensors`), else encoded in batches
-    of at most `budget` tokens, shortest notes first, and written there."""
+) -> NoteStates:
+    """`encode`'s tensor of each note (float32, CPU), encoded in batches of at most
+    `budget` tokens, shortest notes first. With `directory`, each is written there (file
+    `<note key><suffix>.safetensors`) unless an earlier run wrote it, and read back when
+    asked for (`StatesOnDisk`); without it, all are kept in memory."""
     encoder.eval()
-    keys = _note_keys(encoder, chunks.notes) if directory is not None else []
-    found: dict[int, torch.Tensor] = {}
+    paths: list[Path] = []
     if directory is not None:
-        for i, key in enumerate(keys):
-            path = directory / f"{key}{suffix}.safetensors"
-            if path.exists():
-                found[i] = load_file(path)["states"]
-    missing = [i for i in range(len(chunks.notes)) if i not in found]
+        keys = _note_keys(encoder, chunks.notes)
+        paths = [directory / f"{key}{suffix}.safetensors" for key in keys]
+        missing = [i for i, path in enumerate(paths) if not path.exists()]
+    else:
+        missing = list(range(len(chunks.notes)))
     missing.sort(key=lambda i: chunks.sizes[i])  # little padding
+    in_memory: dict[int, torch.Tensor] = {}
     with torch.inference_mode():
         for positions in token_budget_batches([chunks.sizes[i] for i in missing], budget):
             rows = [missing[p] for p in positions]
             notes = [chunks.notes[i] for i in rows]
             encoded = encode(collate(notes, chunks.pad_id), notes)
             for i, states in zip(rows, encoded, strict=True):
-                found[i] = states.float().cpu().clone()
-                if directory is not None:
+                states = states.float().cpu().clone()  # not a view of the batch's tensor
+                if directory is None:
+                    in_memory[i] = states
+                else:
                     directory.mkdir(parents=True, exist_ok=True)
-                    path = directory / f"{keys[i]}{suffix}.safetensors"
-                    save_file({"states": found[i].contiguous()}, path)
-    return [found[i] for i in range(len(chunks.notes))]
+                    save_file({"states": states}, paths[i])
+    if directory is not None:
+        return StatesOnDisk(paths)
+    return [in_memory[i] for i in range(len(chunks.notes))]
 
 
 def _note_keys(encoder: PreTrainedModel, notes: Sequence[ChunkedNote]) -> list[str]:
