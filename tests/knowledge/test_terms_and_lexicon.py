@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import unicodedata
 
 import pytest
@@ -97,6 +98,23 @@ def test_sentence_spans_are_the_non_blank_pieces_between_breaks() -> None:
     for _ in range(5000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 25)))
         assert sentence_spans(text) == by_breaks(text), repr(text)
+
+
+def test_sentence_breaks_are_newlines_or_blanks_after_a_closing_mark() -> None:
+    """The break pattern (with its look-ahead, for speed) splits as its plain definition."""
+    plain = re.compile(r"\n+|(?<=[.!?;])\s+")
+    rng = random.Random(1)
+    pieces = ["a", "é", " ", ".", "!", "?", ";", "\n", "\r", "\t", "\u2028", "\u00a0", "\x0b"]
+    for _ in range(20000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 30)))
+        assert SENTENCE_BREAK.split(text) == plain.split(text), repr(text)
+    assert SENTENCE_BREAK.split("Gout.  Asthma;\nfever. x\n\nend") == [
+        "Gout.",
+        "Asthma;",
+        "fever.",
+        "x",
+        "end",
+    ]
 
 
 @pytest.fixture

@@ -34,8 +34,10 @@ WORD = re.compile(r"[^\W_]+(?:[\u0300-\u036f]+[^\W_]*)*")  # runs of letters fir
 WORD_SPLIT = re.compile(r"([^\W_]+(?:[\u0300-\u036f]+[^\W_]*)*)")  # `re.split` keeps words
 ASCII_WORD = re.compile(r"[A-Za-z0-9]+")  # the words of lexicons saved before Unicode words
 ASCII_WORD_SPLIT = re.compile(r"([A-Za-z0-9]+)")
-# A sentence ends at a line break or after . ! ? ; followed by space.
-SENTENCE_BREAK = re.compile(r"\n+|(?<=[.!?;])\s+")
+# A sentence ends at a line break or after . ! ? ; followed by space. Every break starts
+# with a blank: the leading look-ahead says so, and spares the other places the look-behind
+# (a quarter of the split's time).
+SENTENCE_BREAK = re.compile(r"(?=\s)(?:\n+|(?<=[.!?;])\s+)")
 _SENTENCE_SPLIT = re.compile(f"({SENTENCE_BREAK.pattern})")  # keeps the breaks
 # Words that join or qualify a term rather than name the condition.
 STOP_WORDS = frozenset(

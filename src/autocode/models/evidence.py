@@ -349,23 +349,28 @@ class StrongestFeatures:
             pairs = np.flatnonzero((notes >= start) & (notes < start + block.shape[0]))
             if not pairs.size:
                 continue
-            present = np.zeros((block.shape[0], self.n_features + 1), bool)
-            present[np.repeat(np.arange(block.shape[0]), np.diff(block.indptr)), block.indices] = (
-                True
-            )
+            width = self.n_features + 1
+            present = np.zeros(block.shape[0] * width, bool)  # row-major, read flat
+            in_rows = np.repeat(np.arange(block.shape[0]) * width, np.diff(block.indptr))
+            present[in_rows + block.indices] = True
             for chunk in np.array_split(pairs, -(-pairs.size * k // WEIGHTS_BUDGET)):
                 # Stage by stage (`RANK_STAGES`): the later ranks are read only for the
                 # pairs the earlier ones left short of `top_n`.
-                seen = np.zeros(chunk.size, np.int16)  # of each pair's features, found so far
+                seen = np.zeros(chunk.size, np.int64)  # of each pair's features, found so far
                 for first, end in stages:
                     ranked = self.features[labels[chunk], first:end]
-                    found = present[(notes[chunk] - start)[:, None], ranked]
-                    counts = np.cumsum(found, axis=1, dtype=np.int16) + seen[:, None]
-                    pair, position = np.nonzero(found & (counts <= top_n))
-                    slot = counts[pair, position] - 1
+                    found = present[((notes[chunk] - start) * width)[:, None] + ranked]
+                    # The found ones, pair by pair in rank order: each one's slot is the
+                    # pair's count so far plus its place among the pair's found ones here.
+                    pair, position = np.nonzero(found)
+                    found_here = np.bincount(pair, minlength=chunk.size)
+                    place = np.arange(pair.size) - np.searchsorted(pair, pair)
+                    slot = seen[pair] + place
+                    kept = slot < top_n
+                    pair, position, slot = pair[kept], position[kept], slot[kept]
                     features[chunk[pair], slot] = ranked[pair, position]
                     values[chunk[pair], slot] = self.weights[labels[chunk[pair]], first + position]
-                    seen = counts[:, -1]
+                    seen = seen + found_here
                     settled[chunk[seen >= top_n]] = True
                     chunk, seen = chunk[seen < top_n], seen[seen < top_n]
                 settled[chunk] = self.complete[labels[chunk]]
