@@ -71,6 +71,9 @@ def test_top_weighted_features_are_each_pairs_stable_argsort(
         assert settled.all() if ranked == 40 else not settled.all()
         if ranked == 12:
             assert settled.any()
+        wider = sp.hstack([rows, sp.csr_matrix((n_notes, 1), dtype=np.float32)]).tocsr()
+        with pytest.raises(ValueError, match="rows have 41 features; the ranking has 40"):
+            strongest.top_of_pairs(wider, notes, labels, 3)
 
 
 def test_strongest_features_rank_each_labels_positive_weights() -> None:

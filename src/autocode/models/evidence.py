@@ -336,6 +336,10 @@ class StrongestFeatures:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per pair, the first `top_n` of the label's ranking present in the note's row (as
         `top_weighted_features` gives them), and whether that settles the pair."""
+        if rows.shape[1] > self.n_features:  # the flat table below would mix up rows
+            raise ValueError(
+                f"rows have {rows.shape[1]} features; the ranking has {self.n_features}"
+            )
         features = np.full((len(notes), top_n), -1, np.int64)
         values = np.zeros((len(notes), top_n), np.float32)
         settled = np.zeros(len(notes), bool)

@@ -453,6 +453,10 @@ def test_states_on_disk_are_read_per_batch_and_equal_those_kept_in_memory(
     rows = [2, 0, 1]
     for read, kept in zip(on_disk.inputs(rows, cpu), in_memory.inputs(rows, cpu), strict=True):
         assert torch.equal(read, kept)
+    assert not list((tmp_path / "states").glob("*.partial"))  # written aside, then renamed
+    on_disk.states.paths[0].unlink()  # a cache cleaned while a fit reads it
+    with pytest.raises(FileNotFoundError, match="must stay in place while a fit reads it"):
+        on_disk.inputs([0], cpu)
     # A fit reads every train note's file in every epoch (and nothing while encoding).
     reads: list[Path] = []
     real = features.load_file

@@ -5,6 +5,7 @@ layers' chunk states, which the trained top layers read (top_k_layers mode)."""
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol, cast
@@ -73,7 +74,14 @@ class StatesOnDisk:
         return len(self.paths)
 
     def __getitem__(self, note: int) -> torch.Tensor:
-        return load_file(self.paths[note])["states"]
+        path = self.paths[note]
+        try:
+            return load_file(path)["states"]
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f"encoder states {path.name} are gone from {path.parent}: the cache_dir "
+                "must stay in place while a fit reads it"
+            ) from None
 
 
 class CachedStates:
@@ -295,15 +303,24 @@ def _encoded_once(
             notes = [chunks.notes[i] for i in rows]
             encoded = encode(collate(notes, chunks.pad_id), notes)
             for i, states in zip(rows, encoded, strict=True):
-                states = states.float().cpu().clone()  # not a view of the batch's tensor
+                # Not a view of the batch's tensor (and contiguous, as files need).
+                states = states.float().cpu().clone(memory_format=torch.contiguous_format)
                 if directory is None:
                     in_memory[i] = states
                 else:
-                    directory.mkdir(parents=True, exist_ok=True)
-                    save_file({"states": states}, paths[i])
+                    _save_atomically(states, paths[i])
     if directory is not None:
         return StatesOnDisk(paths)
     return [in_memory[i] for i in range(len(chunks.notes))]
+
+
+def _save_atomically(states: torch.Tensor, path: Path) -> None:
+    """Written aside, then renamed into place: another fit (or `accelerate launch`
+    process) reading the same cache sees the whole file or none."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    save_file({"states": states}, partial)
+    partial.replace(path)
 
 
 def _note_keys(encoder: PreTrainedModel, notes: Sequence[ChunkedNote]) -> list[str]:

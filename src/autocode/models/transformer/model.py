@@ -144,9 +144,10 @@ class TransformerModel:
     cache_dir : str or None, default None
         Folder of the tokenised training and validation notes (Arrow files of a
         `datasets` map, named by a digest of tokenizer, chunking settings and texts)
-        and, in frozen mode, of each note's token states (named by encoder weights and
-        note chunks), all reused by later fits; no note text is written. None: both
-        stay in memory.
+        and, in frozen and top_k_layers modes, of each note's encoder states (named by
+        encoder weights and note chunks), all reused by later fits; a fit reads the
+        states back batch by batch, so it holds one batch's. No note text is written.
+        None: tokens and states stay in memory.
     progress : bool, default True
         Show a progress bar per epoch with loss and tokens per second.
     seed : int, default 0
@@ -275,29 +276,32 @@ class TransformerModel:
         module: nn.Module
         train_features: features.Features
         validation_features: features.Features | None = validation_notes
-        if self.mode == "frozen":
-            budget, device = self.token_budget, accelerator.device
-            train_features = features.cache_states(encoder, train_notes, budget, device, cache)
-            if validation_notes is not None:
-                validation_features = features.cache_states(
-                    encoder, validation_notes, budget, device, cache
+        # Under `accelerate launch`, one process encodes the states into `cache_dir`; the
+        # others then find its files.
+        with accelerator.main_process_first():
+            if self.mode == "frozen":
+                budget, device = self.token_budget, accelerator.device
+                train_features = features.cache_states(encoder, train_notes, budget, device, cache)
+                if validation_notes is not None:
+                    validation_features = features.cache_states(
+                        encoder, validation_notes, budget, device, cache
+                    )
+                module = head
+            elif self.mode == "top_k_layers" and features.reads_lower_states(encoder):
+                # The frozen layers' chunk states, computed once: each epoch runs the top ones.
+                frozen = len(encoders.encoder_layers(encoder)) - self.top_k
+                budget, device = self.token_budget, accelerator.device
+                train_features = features.cache_lower_states(
+                    encoder, train_notes, frozen, budget, device, cache
                 )
-            module = head
-        elif self.mode == "top_k_layers" and features.reads_lower_states(encoder):
-            # The frozen layers' chunk states, computed once: each epoch runs the top ones.
-            frozen = len(encoders.encoder_layers(encoder)) - self.top_k
-            budget, device = self.token_budget, accelerator.device
-            train_features = features.cache_lower_states(
-                encoder, train_notes, frozen, budget, device, cache
-            )
-            if validation_notes is not None:
-                validation_features = features.cache_lower_states(
-                    encoder, validation_notes, frozen, budget, device, cache
-                )
-            module = features.TopLayersNetwork(encoder, head, frozen)
-        else:
-            train_features = train_notes
-            module = features.CodingNetwork(encoder, head)
+                if validation_notes is not None:
+                    validation_features = features.cache_lower_states(
+                        encoder, validation_notes, frozen, budget, device, cache
+                    )
+                module = features.TopLayersNetwork(encoder, head, frozen)
+            else:
+                train_features = train_notes
+                module = features.CodingNetwork(encoder, head)
         dense = gold.toarray()
         data = training.TrainingData(
             features=train_features,
