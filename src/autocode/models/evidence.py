@@ -347,13 +347,13 @@ class StrongestFeatures:
         stages = list(pairwise([0, *(rank for rank in RANK_STAGES if rank < k), k]))
         # The rows as a dense presence table, a block of notes at a time (its last column:
         # the padding of short rankings, never present).
-        notes_per_block = max(1, WEIGHTS_BUDGET * 8 // (self.n_features + 1))
+        width = self.n_features + 1
+        notes_per_block = max(1, WEIGHTS_BUDGET * 8 // width)
         for start in range(0, rows.shape[0], notes_per_block):
             block = rows[start : start + notes_per_block]
             pairs = np.flatnonzero((notes >= start) & (notes < start + block.shape[0]))
             if not pairs.size:
                 continue
-            width = self.n_features + 1
             present = np.zeros(block.shape[0] * width, bool)  # row-major, read flat
             in_rows = np.repeat(np.arange(block.shape[0]) * width, np.diff(block.indptr))
             present[in_rows + block.indices] = True

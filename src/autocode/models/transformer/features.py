@@ -207,6 +207,41 @@ class CodingNetwork(nn.Module):
         return self.head(states, token_mask)
 
 
+def training_inputs(
+    mode: str,
+    top_k: int,
+    encoder: PreTrainedModel,
+    head: nn.Module,
+    notes: tuple[ChunkInputs, ChunkInputs | None],
+    budget: int,
+    device: torch.device,
+    directory: Path | None,
+) -> tuple[nn.Module, Features, Features | None]:
+    """What a fit trains, and what it feeds it from the (train, validation) notes: in
+    frozen mode the head, over the encoder's token states; in top_k_layers mode (encoders
+    that `reads_lower_states`) the top layers and the head, over the lower layers' chunk
+    states; otherwise the whole network, over the chunks. States are encoded once (kept
+    in `directory` when given)."""
+    encoded: Callable[[ChunkInputs], Features]
+    if mode == "frozen":
+        module = head
+
+        def encoded(chunks: ChunkInputs) -> Features:
+            return cache_states(encoder, chunks, budget, device, directory)
+
+    elif mode == "top_k_layers" and reads_lower_states(encoder):
+        frozen = len(encoder_layers(encoder)) - top_k
+        module = TopLayersNetwork(encoder, head, frozen)
+
+        def encoded(chunks: ChunkInputs) -> Features:
+            return cache_lower_states(encoder, chunks, frozen, budget, device, directory)
+
+    else:
+        return CodingNetwork(encoder, head), *notes
+    train, validation = notes
+    return module, encoded(train), None if validation is None else encoded(validation)
+
+
 def run_in_batches(
     features: Features,
     budget: int,
@@ -288,13 +323,12 @@ def _encoded_once(
     `<note key><suffix>.safetensors`) unless an earlier run wrote it, and read back when
     asked for (`StatesOnDisk`); without it, all are kept in memory."""
     encoder.eval()
-    paths: list[Path] = []
-    if directory is not None:
-        keys = _note_keys(encoder, chunks.notes)
-        paths = [directory / f"{key}{suffix}.safetensors" for key in keys]
-        missing = [i for i, path in enumerate(paths) if not path.exists()]
-    else:
-        missing = list(range(len(chunks.notes)))
+    paths = (
+        None
+        if directory is None
+        else [directory / f"{key}{suffix}.safetensors" for key in _note_keys(encoder, chunks.notes)]
+    )
+    missing = [i for i in range(len(chunks.notes)) if paths is None or not paths[i].exists()]
     missing.sort(key=lambda i: chunks.sizes[i])  # little padding
     in_memory: dict[int, torch.Tensor] = {}
     with torch.inference_mode():
@@ -305,13 +339,13 @@ def _encoded_once(
             for i, states in zip(rows, encoded, strict=True):
                 # Not a view of the batch's tensor (and contiguous, as files need).
                 states = states.float().cpu().clone(memory_format=torch.contiguous_format)
-                if directory is None:
+                if paths is None:
                     in_memory[i] = states
                 else:
                     _save_atomically(states, paths[i])
-    if directory is not None:
-        return StatesOnDisk(paths)
-    return [in_memory[i] for i in range(len(chunks.notes))]
+    if paths is None:
+        return [in_memory[i] for i in range(len(chunks.notes))]
+    return StatesOnDisk(paths)
 
 
 def _save_atomically(states: torch.Tensor, path: Path) -> None:

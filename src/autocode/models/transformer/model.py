@@ -273,35 +273,19 @@ class TransformerModel:
             )
         )
         _set_trainable(encoder, self.mode, self.top_k)
-        module: nn.Module
-        train_features: features.Features
-        validation_features: features.Features | None = validation_notes
         # Under `accelerate launch`, one process encodes the states into `cache_dir`; the
         # others then find its files.
         with accelerator.main_process_first():
-            if self.mode == "frozen":
-                budget, device = self.token_budget, accelerator.device
-                train_features = features.cache_states(encoder, train_notes, budget, device, cache)
-                if validation_notes is not None:
-                    validation_features = features.cache_states(
-                        encoder, validation_notes, budget, device, cache
-                    )
-                module = head
-            elif self.mode == "top_k_layers" and features.reads_lower_states(encoder):
-                # The frozen layers' chunk states, computed once: each epoch runs the top ones.
-                frozen = len(encoders.encoder_layers(encoder)) - self.top_k
-                budget, device = self.token_budget, accelerator.device
-                train_features = features.cache_lower_states(
-                    encoder, train_notes, frozen, budget, device, cache
-                )
-                if validation_notes is not None:
-                    validation_features = features.cache_lower_states(
-                        encoder, validation_notes, frozen, budget, device, cache
-                    )
-                module = features.TopLayersNetwork(encoder, head, frozen)
-            else:
-                train_features = train_notes
-                module = features.CodingNetwork(encoder, head)
+            module, train_features, validation_features = features.training_inputs(
+                self.mode,
+                self.top_k,
+                encoder,
+                head,
+                (train_notes, validation_notes),
+                self.token_budget,
+                accelerator.device,
+                cache,
+            )
         dense = gold.toarray()
         data = training.TrainingData(
             features=train_features,
