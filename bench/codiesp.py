@@ -85,7 +85,7 @@ def main() -> None:
     repeated = dev.texts * 4
     stage1_predict, _ = _timed(lambda: lexicon.bases_[0].predict_proba(repeated))
     lexicon_predict, _ = _timed(lambda: lexicon.predict_proba(repeated))
-    knowledge = CodeKnowledge(config.codes.sources())
+    knowledge = CodeKnowledge(config.codes.sources(config.data.language))
     coder_seconds, coder = _timed(lambda: fit_coder(config, train, None, knowledge=knowledge).coder)
     evaluation = evaluate_coder(coder, dev.texts, dev.codes)
     thresholds = {

@@ -112,8 +112,9 @@ class MentionsConfig(StrictModel):
     """Terms mined from the annotated mentions of training notes (`knowledge.mined`)."""
 
     file: str = Field(
-        description="CodiEsp-X file of the training split (train/trainX.tsv); its mentions "
-        "are Spanish, so they match Spanish notes (data.language=es) only."
+        description="CodiEsp-X file of the training split (train/trainX.tsv). Its mentions "
+        "are Spanish; with data.language=en each is projected onto the note's English "
+        "translation (knowledge.projection)."
     )
     min_notes: int = Field(
         default=1, ge=1, description="A mined term is used from this many distinct notes of a fit."
@@ -132,8 +133,9 @@ class CodesConfig(StrictModel):
     cpt: str | None = Field(default=None, description="Licensed `code,description` CSV.")
     mentions: MentionsConfig | None = None
 
-    def sources(self) -> CodeSources:
-        """The sources a run builds its code knowledge from; a named file must exist."""
+    def sources(self, language: str = "es") -> CodeSources:
+        """The sources a run builds its code knowledge from; a named file must exist.
+        `language`: the notes' (`data.language`), which mined terms are made in."""
         mentions = self.mentions.file if self.mentions else None
         named = (("hcpcs", self.hcpcs), ("cpt", self.cpt), ("mentions.file", mentions))
         for name, value in named:
@@ -145,6 +147,7 @@ class CodesConfig(StrictModel):
             cpt=Path(self.cpt) if self.cpt else None,
             mentions=Path(mentions) if mentions else None,
             mention_min_notes=self.mentions.min_notes if self.mentions else 1,
+            mention_language=language,
         )
 
 

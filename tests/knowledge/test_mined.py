@@ -123,7 +123,7 @@ def test_the_real_trainx_file_gives_every_code_its_mentions(codiesp_root: Path) 
     assert mined.by_code["ICD10CM:R60.9"]["edemas"] == edema_notes
     # A single-span mention's text is read from the note at its offsets: the reference.
     assert "exposición a brucella" in mined.by_code["ICD10CM:Z20.818"]
-    assert mined.lineage() == {"min_notes": 1, "terms": len(mined)}
+    assert mined.lineage() == {"min_notes": 1, "terms": len(mined), "language": "es"}
 
 
 def test_a_file_not_named_as_a_codiesp_x_file_is_refused(tmp_path: Path) -> None:
@@ -139,11 +139,17 @@ def test_the_config_names_the_mentions_file_and_its_minimum(
     config = CodesConfig(mentions=MentionsConfig(file=str(x_file), min_notes=2))
     sources = config.sources()
     assert (sources.mentions, sources.mention_min_notes) == (x_file, 2)
+    assert sources.mention_language == "es"  # as annotated, unless the notes are English
+    assert config.sources("en").mention_language == "en"
     knowledge = CodeKnowledge(sources)
     assert knowledge.mined is not None and knowledge.mined.min_notes == 2
     lineage = knowledge.lineage()
     assert lineage["files"]["mentions"]["path"] == str(x_file)
-    assert lineage["mined_terms"] == {"min_notes": 2, "terms": len(knowledge.mined)}
+    assert lineage["mined_terms"] == {
+        "min_notes": 2,
+        "terms": len(knowledge.mined),
+        "language": "es",
+    }
     # No mentions named: nothing mined.
     assert CodeKnowledge(CodeSources()).mined is None
     with pytest.raises(FileNotFoundError, match=r"codes.mentions.file: no file at .*missing"):

@@ -31,7 +31,11 @@ class CodeKnowledge:
         self.cpt = None if self.sources.cpt is None else CptCatalog.from_csv(self.sources.cpt)
         self.mined: MinedTerms | None = None
         if self.sources.mentions is not None:
-            self.mined = mine_codiesp_x(self.sources.mentions, self.sources.mention_min_notes)
+            self.mined = mine_codiesp_x(
+                self.sources.mentions,
+                self.sources.mention_min_notes,
+                self.sources.mention_language,
+            )
 
     def describe(self, code: str) -> str | None:
         """The code's own listed description; None where none is known (see `codes.describe`)."""

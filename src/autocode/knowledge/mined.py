@@ -16,12 +16,15 @@ import hashlib
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autocode.knowledge.lexicon import content_words
 from autocode.knowledge.terms import code_group
+
+if TYPE_CHECKING:
+    from autocode.corpus.codiesp import Mention as CodiespMention
 
 _SPACE = re.compile(r"\s+")
 # A mention longer than this is not a term but a passage of the note, which a saved model
@@ -71,6 +74,8 @@ class MinedTerms:
 
     by_code: dict[str, dict[str, frozenset[str]]]
     min_notes: int = 1
+    # How the mentions became terms, for the run's lineage (counts only, no text).
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.min_notes < 1:
@@ -85,7 +90,12 @@ class MinedTerms:
         }
 
     @classmethod
-    def from_mentions(cls, mentions: Iterable[Mention], min_notes: int = 1) -> MinedTerms:
+    def from_mentions(
+        cls,
+        mentions: Iterable[Mention],
+        min_notes: int = 1,
+        provenance: dict[str, Any] | None = None,
+    ) -> MinedTerms:
         """Mentions with the same `term_key` merge under the first one's spelling; those
         without a content word, or longer than `MAX_TERM_WORDS` / `MAX_TERM_CHARS`, are
         dropped."""
@@ -102,7 +112,7 @@ class MinedTerms:
             code: {term: frozenset(found) for term, found in terms.items()}
             for code, terms in notes.items()
         }
-        return cls(by_code, min_notes)
+        return cls(by_code, min_notes, provenance or {})
 
     def __len__(self) -> int:
         return sum(map(len, self.by_code.values()))
@@ -123,7 +133,7 @@ class MinedTerms:
     def lineage(self) -> dict[str, Any]:
         """How many terms there are and how they are filtered (no mention text; the
         file they came from is among the knowledge's source files)."""
-        return {"min_notes": self.min_notes, "terms": len(self)}
+        return {"min_notes": self.min_notes, "terms": len(self), **self.provenance}
 
 
 def _most_first(counted: tuple[int, str]) -> tuple[int, str]:
@@ -131,30 +141,96 @@ def _most_first(counted: tuple[int, str]) -> tuple[int, str]:
     return -count, term
 
 
-def mine_codiesp_x(mentions_file: Path, min_notes: int = 1) -> MinedTerms:
-    """The terms of a CodiEsp-X file (`<root>/<split>/<split>X.tsv`), each mention's text
-    read at its spans in the Spanish note the loader gives (pieces of a split mention
-    joined by a space), fingerprinted as the loader's text."""
+def mine_codiesp_x(mentions_file: Path, min_notes: int = 1, language: str = "es") -> MinedTerms:
+    """The terms of a CodiEsp-X file (`<root>/<split>/<split>X.tsv`) for notes in
+    `language`, fingerprinted as the loader's text of that language.
+
+    Spanish ("es"): each mention's text read at its spans in the Spanish note (pieces of a
+    split mention joined by a space). English ("en"): each mention projected onto the
+    note's English translation (`knowledge.projection`), through word translations
+    learned from the split's and the `background/` folder's parallel notes; mentions the
+    translation does not carry are left out (`lineage` counts them).
+    """
     from autocode.corpus.codiesp import read_codiesp_mentions
-    from autocode.corpus.load import LoadOptions, load_notes
 
     split_dir = mentions_file.parent
     if mentions_file.name != f"{split_dir.name}X.tsv":
         raise ValueError(
             f"{mentions_file}: expected a CodiEsp-X file named <split>X.tsv in its split folder"
         )
+    if language not in MENTION_LANGUAGES:
+        raise ValueError(f"mined terms: language {language!r} not one of {MENTION_LANGUAGES}")
     root, split = split_dir.parent, split_dir.name
-    table = load_notes(root, LoadOptions(format="codiesp", splits=(split,), language="es")).table
-    texts = dict(
+    spanish = _split_texts(root, split, "es")
+    mentions = read_codiesp_mentions(root, split)
+    if language == "es":
+        fingerprint_of = {note_id: note_fingerprint(text) for note_id, text in spanish.items()}
+        mined = (
+            Mention(mention.code, _marked_text(spanish[mention.note_id], mention.spans), found)
+            for mention in mentions
+            if (found := fingerprint_of.get(mention.note_id)) is not None
+        )
+        return MinedTerms.from_mentions(mined, min_notes, {"language": "es"})
+    return _projected_terms(root, spanish, _split_texts(root, split, "en"), mentions, min_notes)
+
+
+MENTION_LANGUAGES = ("es", "en")
+
+
+def _split_texts(root: Path, split: str, language: str) -> dict[str, str]:
+    from autocode.corpus.load import LoadOptions, load_notes
+
+    options = LoadOptions(format="codiesp", splits=(split,), language=language)
+    table = load_notes(root, options).table
+    return dict(
         zip(table.column("note_id").to_pylist(), table.column("text").to_pylist(), strict=True)
     )
-    fingerprint_of = {note_id: note_fingerprint(text) for note_id, text in texts.items()}
-    mined = (
-        Mention(mention.code, _marked_text(texts[mention.note_id], mention.spans), fingerprint)
-        for mention in read_codiesp_mentions(root, split)
-        if (fingerprint := fingerprint_of.get(mention.note_id)) is not None
+
+
+def _projected_terms(
+    root: Path,
+    spanish: dict[str, str],
+    english: dict[str, str],
+    mentions: Sequence[CodiespMention],
+    min_notes: int,
+) -> MinedTerms:
+    from autocode.knowledge.projection import MentionProjector, parallel_sentences
+    from autocode.knowledge.word_alignment import WordAlignment
+
+    both = sorted(set(spanish) & set(english))
+    documents = [(spanish[note], english[note]) for note in both] + _background_documents(root)
+    projector = MentionProjector(WordAlignment.fit(parallel_sentences(documents)))
+    by_note: dict[str, list[CodiespMention]] = defaultdict(list)
+    for mention in mentions:
+        by_note[mention.note_id].append(mention)
+    projected: list[Mention] = []
+    for note in both:
+        source, target = spanish[note], english[note]
+        fingerprint = note_fingerprint(target)
+        spans = projector.project(source, target, [m.spans for m in by_note.get(note, [])])
+        projected.extend(
+            Mention(mention.code, target[span[0] : span[1]], fingerprint)
+            for mention, span in zip(by_note.get(note, []), spans, strict=True)
+            if span is not None
+        )
+    provenance = {"language": "en", "mentions": len(mentions), "projected": len(projected)}
+    return MinedTerms.from_mentions(projected, min_notes, provenance)
+
+
+def _background_documents(root: Path) -> list[tuple[str, str]]:
+    """(Spanish, English) texts of the unlabelled `background/` notes, where present: more
+    sentence pairs for the word translations, no codes."""
+    spanish_dir, english_dir = (
+        root / "background" / "text_files",
+        root / "background" / "text_files_en",
     )
-    return MinedTerms.from_mentions(mined, min_notes)
+    if not (spanish_dir.is_dir() and english_dir.is_dir()):
+        return []
+    return [
+        (path.read_text("utf-8"), (english_dir / path.name).read_text("utf-8"))
+        for path in sorted(spanish_dir.glob("*.txt"))
+        if (english_dir / path.name).is_file()
+    ]
 
 
 def _marked_text(text: str, spans: Sequence[tuple[int, int]]) -> str:

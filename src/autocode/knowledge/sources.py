@@ -25,13 +25,16 @@ class CodeSources:
 
     `hcpcs`: a CMS HCPCS alpha-numeric release zip. `cpt`: a `code,description` CSV.
     `mentions`: a CodiEsp-X file of training notes (`train/trainX.tsv`), whose annotated
-    mentions become terms (`knowledge.mined`), each used from `mention_min_notes` notes.
+    mentions become terms (`knowledge.mined`), each used from `mention_min_notes` notes,
+    in `mention_language`, the language of the notes they are matched in (Spanish as
+    annotated; English projected onto the translations).
     """
 
     hcpcs: Path | None = None
     cpt: Path | None = None
     mentions: Path | None = None
     mention_min_notes: int = 1
+    mention_language: str = "es"
 
     def files(self) -> dict[str, Path]:
         named = {"hcpcs": self.hcpcs, "cpt": self.cpt, "mentions": self.mentions}
