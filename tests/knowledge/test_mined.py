@@ -165,4 +165,8 @@ def test_a_config_turns_mining_on_with_an_override(codiesp_root: Path) -> None:
         ["data.language=es", f"codes.mentions={{file: {x_file}, min_notes: 2}}"],
     )
     assert config.codes.mentions == MentionsConfig(file=str(x_file), min_notes=2)
+    # The best config's terms are made in its notes' language (English: projected).
+    best = load_config(REPO_ROOT / "configs" / "codiesp-best.yaml")
+    assert best.data.language == "en" and best.codes.mentions is not None
+    assert best.codes.sources(best.data.language).mention_language == "en"
     assert load_config(REPO_ROOT / "configs" / "tfidf.yaml").codes.mentions is None
