@@ -164,21 +164,32 @@ class ThresholdConfig(StrictModel):
     shrinkage: float = Field(default=10.0, ge=0)
 
 
+MentionContext = Literal["negated", "hypothetical", "historical", "family"]
+
+
+def _default_blocking() -> list[MentionContext]:
+    return ["negated", "hypothetical", "family"]
+
+
+class TermRulesConfig(StrictModel):
+    """Mined terms that accept their code without review (`decisions.term_rules`): a term
+    is measured on held-out training notes and must have been precise on at least
+    `min_notes` of them; mentions in a `blocking` context do not count."""
+
+    min_notes: int = Field(default=2, ge=1)
+    blocking: list[MentionContext] = Field(default_factory=_default_blocking)
+
+
 class RoutingConfig(StrictModel):
-    """Named as `tune_review_bands` names them; defaults from `ROUTING_DEFAULTS`."""
+    """Named as `tune_review_bands` names them; defaults from `ROUTING_DEFAULTS`.
+    `term_rules`: mined terms that accept their code (needs `codes.mentions`; None: off)."""
 
     target_precision: float = Field(default=ROUTING_DEFAULTS.target_precision, gt=0, le=1)
     target_recall: float = Field(default=ROUTING_DEFAULTS.target_recall, gt=0, le=1)
     min_support: int = Field(default=ROUTING_DEFAULTS.min_support, ge=1)
     # A note lists at most this many uncertain codes for review (its most probable).
     max_review_codes: int | None = Field(default=ROUTING_DEFAULTS.max_review_codes, ge=1)
-
-
-MentionContext = Literal["negated", "hypothetical", "historical", "family"]
-
-
-def _default_blocking() -> list[MentionContext]:
-    return ["negated", "hypothetical", "family"]
+    term_rules: TermRulesConfig | None = None
 
 
 class SemanticConfig(StrictModel):

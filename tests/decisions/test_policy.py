@@ -158,12 +158,27 @@ def test_automation_report_hand_example():
     probs = np.array([[0.9, 0.1], [0.85, 0.9], [0.5, 0.95]])
     # Docs 0 and 1 are auto ([1, 0] and [1, 1]); doc 2 has 0.5 in the band.
     # Accepted in auto docs: 3, all gold; gold in auto docs: 4.
+    # Over every note: 4 of the 6 gold codes accepted, all gold.
     assert automation_report(y, probs, policy) == {
         "documents": 3,
         "auto_documents": 2,
         "automation_rate": pytest.approx(2 / 3),
         "auto_precision": 1.0,
         "auto_recall": 0.75,
+        "code_automation_rate": pytest.approx(4 / 6),
+        "code_auto_precision": 1.0,
+    }
+    # A term rule accepting doc 2's first code (0.5, in the band) makes doc 2 auto too:
+    # 5 accepted of the 6 gold codes of the three auto docs (doc 0's 0.1 is rejected).
+    by_rule = np.array([[False, False], [False, False], [True, False]])
+    assert automation_report(y, probs, policy, by_rule) == {
+        "documents": 3,
+        "auto_documents": 3,
+        "automation_rate": 1.0,
+        "auto_precision": 1.0,
+        "auto_recall": pytest.approx(5 / 6),
+        "code_automation_rate": pytest.approx(5 / 6),
+        "code_auto_precision": 1.0,
     }
 
 

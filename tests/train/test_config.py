@@ -410,6 +410,7 @@ def test_routing_defaults_are_written_once() -> None:
     from autocode.decisions.policy import ROUTING_DEFAULTS, tune_review_bands
 
     defaults = dataclasses.asdict(ROUTING_DEFAULTS)
-    assert RoutingConfig().model_dump() == defaults
+    # Term rules are off unless a config asks for them (they need mined terms).
+    assert RoutingConfig().model_dump() == {**defaults, "term_rules": None}
     tuning = inspect.signature(tune_review_bands).parameters
     assert {name: tuning[name].default for name in defaults} == defaults

@@ -22,6 +22,7 @@ from autocode.decisions.calibration import Calibrator, calibrator_from_dict
 from autocode.decisions.open_codes import OpenCodes, OpenProposal
 from autocode.decisions.policy import ReviewPolicy
 from autocode.decisions.routing_facts import RoutingFacts
+from autocode.decisions.term_rules import TermRules
 from autocode.decisions.thresholds import Thresholds
 from autocode.labels import LABELS_FILE, LabelSpace
 from autocode.models import CodingModel, model_class
@@ -62,6 +63,8 @@ class Coder:
     routing_facts: RoutingFacts | None = None
     # Codes beyond the label space, proposed from the names a note mentions; None: none.
     open_codes: OpenCodes | None = None
+    # Mined terms whose mention accepts their code without review; None: none.
+    term_rules: TermRules | None = None
 
     def raw_proba(self, texts: Sequence[str]) -> np.ndarray:
         return self.model.predict_proba(texts)
@@ -77,6 +80,13 @@ class Coder:
             return [[] for _ in texts]
         counts = dict(zip(self.labels.codes_, self.labels.counts_.tolist(), strict=True))
         return self.open_codes.propose(texts, counts)
+
+    def rule_accepts(self, texts: Sequence[str]) -> list[set[str]] | None:
+        """Per note, the label-space codes its term rules accept; None without rules."""
+        if self.term_rules is None:
+            return None
+        known = set(self.labels.codes_)
+        return [codes & known for codes in self.term_rules.accepted(texts)]
 
     def predicted_codes(self, probs: np.ndarray) -> list[list[str]]:
         """Codes at or above their tuned decision threshold."""
@@ -117,6 +127,8 @@ class Coder:
         self.evidence_batch(made_up, [[self.labels.codes_[k] for k in row] for row in top_codes])
         if self.open_codes is not None:
             self.open_codes.candidate_index()
+        if self.term_rules is not None:
+            self.term_rules.accepted(made_up[:1])  # builds the rules' term index
 
     def for_batch_coding(self) -> Coder:
         """This Coder with its model's faster batch-coding copy (int8 on CPUs), where the
@@ -145,6 +157,7 @@ class Coder:
             "info": self.info,
             "routing_facts": None if self.routing_facts is None else self.routing_facts.to_dict(),
             "open_codes": None if self.open_codes is None else self.open_codes.to_dict(),
+            "term_rules": None if self.term_rules is None else self.term_rules.to_dict(),
         }
         if self.open_codes is not None:
             self.open_codes.save_semantic(directory / SEMANTIC_DIR)
@@ -178,6 +191,9 @@ class Coder:
             open_codes=None
             if state.get("open_codes") is None
             else OpenCodes.from_dict(state["open_codes"], directory / SEMANTIC_DIR),
+            term_rules=None
+            if state.get("term_rules") is None
+            else TermRules.from_dict(state["term_rules"]),
         )
 
 

@@ -242,8 +242,15 @@ def tune_review_bands(
     return _tune(values, gold, target_precision, min_support, target_recall, max_review_codes)
 
 
-def _report(values: FloatArray, gold: sp.csr_array, policy: ReviewPolicy) -> dict[str, Any]:
+def _report(
+    values: FloatArray,
+    gold: sp.csr_array,
+    policy: ReviewPolicy,
+    accepted_by_rule: npt.NDArray[np.bool_] | None = None,
+) -> dict[str, Any]:
     decisions = policy.classify(values)
+    if accepted_by_rule is not None:
+        decisions[accepted_by_rule] = ACCEPTED
     auto = ~(decisions == UNCERTAIN).any(axis=1)
     rows, cols = gold.nonzero()
     gold_in_auto = auto[rows]
@@ -260,15 +267,26 @@ def _report(values: FloatArray, gold: sp.csr_array, policy: ReviewPolicy) -> dic
     }
 
 
-def automation_report(y_true: Matrix, probs: np.ndarray, policy: ReviewPolicy) -> dict[str, Any]:
+def automation_report(
+    y_true: Matrix,
+    probs: np.ndarray,
+    policy: ReviewPolicy,
+    accepted_by_rule: npt.NDArray[np.bool_] | None = None,
+) -> dict[str, Any]:
     """How much a policy automates, and how well, on labelled data.
 
     ``automation_rate`` is the share of documents with no uncertain entry (routed
     ``auto``); ``auto_precision`` and ``auto_recall`` pool the accepted codes against the
     gold codes of those documents only. A ratio with a zero denominator is 0.0.
+    ``accepted_by_rule``: entries a term rule accepts whatever the policy says
+    (`decisions.term_rules`). ``code_automation_rate`` and ``code_auto_precision``: the
+    share of all gold codes accepted, and the accepted codes' precision, over every note.
     """
     values = as_probs(probs)
-    return _report(values, as_gold(y_true, values.shape), policy)
+    gold = as_gold(y_true, values.shape)
+    return _report(values, gold, policy, accepted_by_rule) | _code_report(
+        values, gold, policy, accepted_by_rule
+    )
 
 
 def automation_curve(
@@ -305,8 +323,15 @@ def code_automation(y_true: Matrix, probs: np.ndarray, policy: ReviewPolicy) -> 
     return _code_report(values, as_gold(y_true, values.shape), policy)
 
 
-def _code_report(values: FloatArray, gold: sp.csr_array, policy: ReviewPolicy) -> dict[str, Any]:
+def _code_report(
+    values: FloatArray,
+    gold: sp.csr_array,
+    policy: ReviewPolicy,
+    accepted_by_rule: npt.NDArray[np.bool_] | None = None,
+) -> dict[str, Any]:
     accepted = policy.classify(values) == ACCEPTED
+    if accepted_by_rule is not None:
+        accepted |= accepted_by_rule
     rows, cols = gold.nonzero()
     hits = int(np.count_nonzero(accepted[rows, cols]))
     n_accepted = int(np.count_nonzero(accepted))

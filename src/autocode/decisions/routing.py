@@ -6,14 +6,16 @@ accepted, a non-billable (header) ICD-10-CM code accepted, no accepted code,
 a note longer than the model reads (truncated). The rules' ICD-10-CM facts come from the
 Coder (`Coder.routing_facts`, stored at training time), not from the tabular.
 
-A Coder with an open part (`decisions.open_codes`) also lists codes outside its label
-space; each goes to review ("unseen code") unless its calibrated probability reaches the
+A Coder with term rules (`decisions.term_rules`) accepts a code whose rule term the note
+mentions, whatever its probability (listed if it was not). A Coder with an open part
+(`decisions.open_codes`) also lists codes outside its label space; each goes to review
+("unseen code") unless its calibrated probability reaches the
 open part's `accept_threshold`, where out-of-fold precision met the routing target.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,19 +35,24 @@ def decide(
     *,
     truncated: Sequence[bool] | None = None,
     open_proposals: Sequence[Sequence[OpenProposal]] | None = None,
+    rule_accepted: Sequence[set[str]] | None = None,
 ) -> list[Decision]:
     """One decision per row of calibrated probabilities; with `texts`, evidence spans too.
 
     `truncated[i]` says the model read only part of note i (see `Coder.truncated`).
-    `open_proposals[i]` are note i's codes beyond the label space (`Coder.open_proposals`);
-    when not given, they are proposed from `texts` where the Coder has an open part.
+    `open_proposals[i]` are note i's codes beyond the label space (`Coder.open_proposals`),
+    `rule_accepted[i]` the codes its term rules accept (`Coder.rule_accepts`); when not
+    given, both are found in `texts` where the Coder has an open part or term rules.
     """
-    if open_proposals is None:
-        open_proposals = coder.open_proposals(texts) if texts is not None else None
+    if texts is not None:
+        if open_proposals is None:
+            open_proposals = coder.open_proposals(texts)
+        if rule_accepted is None:
+            rule_accepted = coder.rule_accepts(texts)
     # Records and spans: many small objects, no cycles. A caller that pauses the collector
     # until they die (batch coding, the pyfunc) spares them its walk altogether.
     with collector_paused():
-        return _decisions(coder, probs, texts, truncated, open_proposals)
+        return _decisions(coder, probs, texts, truncated, open_proposals, rule_accepted)
 
 
 def _decisions(
@@ -54,6 +61,7 @@ def _decisions(
     texts: Sequence[str] | None,
     truncated: Sequence[bool] | None,
     open_proposals: Sequence[Sequence[OpenProposal]] | None,
+    rule_accepted: Sequence[set[str]] | None,
 ) -> list[Decision]:
     status = coder.policy.classify(probs)
     # Predicted codes are always listed, even where the review cap left them out.
@@ -62,6 +70,9 @@ def _decisions(
     decisions = []
     for row in range(probs.shape[0]):
         predictions = listed.predictions(row)
+        by_rule = rule_accepted[row] if rule_accepted is not None else set()
+        if by_rule:
+            _accept_by_rule(predictions, by_rule, probs[row], coder.labels.index)
         unseen: list[str] = []
         for proposal in open_proposals[row] if open_proposals is not None else []:
             auto = coder.open_codes is not None and coder.open_codes.is_auto(proposal.probability)
@@ -72,7 +83,7 @@ def _decisions(
         accepted = [p.code for p in predictions if p.accepted]
         reasons = route_reasons(
             accepted,
-            listed.uncertain(row),
+            [code for code in listed.uncertain(row) if code not in by_rule],
             truncated=bool(truncated and truncated[row]),
             unlisted=unlisted[row],
             facts=coder.routing_facts,
@@ -82,6 +93,22 @@ def _decisions(
     if texts is not None:
         _attach_evidence(coder, texts, decisions)
     return decisions
+
+
+def _accept_by_rule(
+    predictions: list[Prediction],
+    codes: set[str],
+    probs: np.ndarray,
+    column_of: Callable[[str], int],
+) -> None:
+    """Accepts the listed predictions of `codes` and lists the others, at their probability."""
+    listed = {p.code: p for p in predictions}
+    for code in sorted(codes):
+        if code in listed:
+            listed[code].accepted = listed[code].predicted = True
+        else:
+            predictions.append(Prediction(code, float(probs[column_of(code)]), True, True))
+    predictions.sort(key=lambda p: -p.probability)
 
 
 @dataclass(frozen=True)

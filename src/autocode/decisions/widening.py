@@ -41,6 +41,8 @@ class Widened:
     predicted: npt.NDArray[np.bool_]
     train_counts: npt.NDArray[np.int64]  # 0 for the outer codes
     policy: ReviewPolicy | None = None  # over every column (`widened_policy`)
+    # (notes, codes): accepted by the Coder's term rules (listed too); None: no rules.
+    rule_accepted: npt.NDArray[np.bool_] | None = None
 
     @property
     def outer(self) -> npt.NDArray[np.bool_]:
@@ -61,10 +63,12 @@ class Widened:
 
     @property
     def accepted(self) -> npt.NDArray[np.bool_]:
-        """(notes, codes): accepted without review; none without a policy."""
+        """(notes, codes): accepted without review, by the policy or a term rule; none
+        without a policy."""
         if self.policy is None:
             return np.zeros(self.probs.shape, bool)
-        return np.asarray(self.policy.classify(self.probs) == ACCEPTED)
+        accepted = np.asarray(self.policy.classify(self.probs) == ACCEPTED)
+        return accepted if self.rule_accepted is None else accepted | self.rule_accepted
 
 
 def widen(
@@ -76,10 +80,12 @@ def widen(
     *,
     policy: ReviewPolicy | None = None,
     open_codes: OpenCodes | None = None,
+    rule_accepted: Sequence[set[str]] | None = None,
 ) -> Widened:
     """The label space's `probs` and `predicted` widened with the gold codes it lacks and
     the open `proposals` (one list per note); with the Coder's review `policy`, that
-    policy widened for the outer codes (`widened_policy`, with the Coder's `open_codes`)."""
+    policy widened for the outer codes (`widened_policy`, with the Coder's `open_codes`).
+    `rule_accepted[i]`: label-space codes note i's term rules accept (and so list)."""
     n_notes, known = len(gold_codes), list(space.codes_)
     if probs.shape != (n_notes, len(known)) or predicted.shape != probs.shape:
         raise ValueError(
@@ -103,13 +109,21 @@ def widen(
                 raise ValueError(f"open proposal {p.code} is a code of the label space")
             wide_probs[i, column[p.code]] = p.probability
             wide_predicted[i, column[p.code]] = True
+    by_rule = None
+    if rule_accepted is not None:
+        by_rule = np.zeros(wide_predicted.shape, bool)
+        for i, accepted_codes in enumerate(rule_accepted):
+            by_rule[i, [column[c] for c in accepted_codes]] = True
+        wide_predicted |= by_rule
     gold = LabelSpace.from_codes(codes).encode(gold_codes).astype(bool)
     counts = np.zeros(len(codes), np.int64)
     counts[: len(known)] = space.counts_
     wide_policy = (
         None if policy is None else widened_policy(policy, len(codes) - len(known), open_codes)
     )
-    return Widened(codes, len(known), gold, wide_probs, wide_predicted, counts, wide_policy)
+    return Widened(
+        codes, len(known), gold, wide_probs, wide_predicted, counts, wide_policy, by_rule
+    )
 
 
 def widened_policy(policy: ReviewPolicy, outer: int, open_codes: OpenCodes | None) -> ReviewPolicy:
@@ -143,12 +157,13 @@ class CoderWidened:
 def coder_widened(
     coder: Coder, texts: Sequence[str], gold_codes: Sequence[Sequence[str]]
 ) -> CoderWidened:
-    """The Coder's calibrated probabilities, thresholds, open proposals and review policy
-    on `texts`, computed once and widened with and without the open part (the same
-    without an open part)."""
+    """The Coder's calibrated probabilities, thresholds, open proposals, term rules and
+    review policy on `texts`, computed once and widened with and without the open part
+    (the same without an open part)."""
     probs = coder.predict_proba(texts)
     predicted = coder.thresholds.apply(probs)
     proposals = coder.open_proposals(texts)
+    rule_accepted = coder.rule_accepts(texts)
     as_coded, label_space_only = (
         widen(
             coder.labels,
@@ -158,6 +173,7 @@ def coder_widened(
             note_proposals,
             policy=coder.policy,
             open_codes=coder.open_codes,
+            rule_accepted=rule_accepted,
         )
         for note_proposals in (proposals, None)
     )

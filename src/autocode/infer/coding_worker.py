@@ -110,8 +110,9 @@ def code_part(job: PartJob) -> PartResult:
         return finish_part(_state, job, [])
     probabilities = coder.predict_proba(job.texts)
     truncated = coder.truncated(job.texts)
-    # Codes beyond the label space are proposed with or without evidence spans.
+    # Codes beyond the label space, and codes term rules accept, with or without evidence.
     proposals = coder.open_proposals(job.texts)
+    rule_accepted = coder.rule_accepts(job.texts)
     # The part's records (some 100k evidence spans) live until its file is written, and die
     # before the collector, paused until then, is back: it never walks them (were they
     # alive as it resumed, its first pass would walk them all once).
@@ -122,6 +123,7 @@ def code_part(job: PartJob) -> PartResult:
             job.texts if settings.evidence else None,
             truncated=truncated,
             open_proposals=proposals,
+            rule_accepted=rule_accepted,
         )
         result = finish_part(_state, job, decisions)
         del decisions

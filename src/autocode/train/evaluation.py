@@ -116,7 +116,9 @@ def scored_report(scored: Widened) -> dict[str, Any]:
         unranked=scored.unranked,
     )
     if scored.policy is not None:
-        report.update(automation_report(scored.gold, scored.probs, scored.policy))
+        report.update(
+            automation_report(scored.gold, scored.probs, scored.policy, scored.rule_accepted)
+        )
     return report
 
 

@@ -18,6 +18,7 @@ from autocode.decisions.coder import Coder
 from autocode.decisions.open_codes import OpenCodes, fit_open_codes
 from autocode.decisions.policy import tune_review_bands
 from autocode.decisions.routing_facts import RoutingFacts
+from autocode.decisions.term_rules import TermRules, fit_term_rules
 from autocode.decisions.thresholds import Thresholds, tune_code_thresholds, tune_global_threshold
 from autocode.knowledge import CodeKnowledge
 from autocode.labels import LabelSpace
@@ -84,6 +85,8 @@ def fit_coder(
     if config.open_codes is not None:
         logger.info("fitting the open part on codes held out of the training folds")
         coder.open_codes = fit_open_part(config, train)
+    if config.routing.term_rules is not None:
+        coder.term_rules = fit_rules(config, train, knowledge)
     return FittedCoder(coder=coder, validation_raw=raw, validation_gold=gold)
 
 
@@ -101,6 +104,35 @@ def fit_open_part(config: TrainConfig, train: NoteSet) -> OpenCodes:
         semantic=semantic_matcher(config.open_codes.semantic),
         siblings=config.open_codes.siblings,
     )
+
+
+def fit_rules(
+    config: TrainConfig, train: NoteSet, knowledge: CodeKnowledge | None
+) -> TermRules | None:
+    """Term rules from the training notes' folds (`fit_term_rules`); None where no cut
+    of held-out precision reached the routing target."""
+    assert config.routing.term_rules is not None
+    if knowledge is None or knowledge.mined is None:
+        raise ValueError("routing.term_rules needs mined terms: name them in codes.mentions")
+    settings = config.routing.term_rules
+    logger.info("measuring mined terms on the training folds for term rules")
+    rules = fit_term_rules(
+        train.texts,
+        train.codes,
+        fold_splits(len(train), folds=config.crossfit_folds, seed=config.seed),
+        knowledge.mined,
+        blocking=settings.blocking,
+        target_precision=config.routing.target_precision,
+        min_support=config.routing.min_support,
+        min_notes=settings.min_notes,
+    )
+    checked = rules.report["checked"]
+    logger.info(
+        "term rules: %d (held-out precision by cut: %s)",
+        len(rules.rules),
+        ", ".join(f"{cut} {v['precision']:.3f} on {v['pairs']}" for cut, v in checked.items()),
+    )
+    return rules if rules.rules else None
 
 
 def semantic_matcher(config: SemanticConfig | None) -> SemanticMatcher | None:

@@ -1,0 +1,250 @@
+"""Term rules: mined terms whose affirmed mention codes their code without review.
+
+A coder trusts some phrases outright: where a note says "type 2 diabetes mellitus" (not
+negated, not about family), E11.9 is coded. The terms mined from annotated training notes
+(`knowledge.mined`) are such phrases, but not all are that sure: "pain" is written in
+many notes nobody coded R52 for. Each (code, term) pair is measured out of fold: the
+training notes are split in folds, and for each fold the terms mined from the *other*
+folds are looked for in its notes (`CandidateIndex`: the same normalisation, word order
+and ConText blocking as the open part's names; a mention inside a longer found term does
+not count). A term becomes a rule where the notes mentioning it had its code in gold at
+`target_precision` or more, over at least `min_notes` notes; the rules accept only if,
+pooled, their held-out (note, code) pairs meet the target too. A rule's code is then
+listed and accepted in every note that mentions its term (`TermRules.accepted`).
+
+Codes the review policy would send to review for want of support (most codes of a small
+training set: `routing.min_support` asks for 20 validation positives per code) can so be
+accepted on the strength of their words, where those words have been precise.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from autocode.knowledge.candidates import CandidateIndex, name_variants, normal_words
+from autocode.knowledge.mined import MinedTerms, fingerprints
+
+FORMAT_VERSION = 1
+DEFAULT_MIN_NOTES = 2
+RULE_SYSTEM_PREFIX = "ICD10CM:"  # the system whose mined terms become rules
+# The held-out precisions a term may be asked for, strictest last.
+PRECISION_CUTS = (0.8, 0.85, 0.9, 0.95, 1.0)
+Key = tuple[str, tuple[str, ...]]  # a code and the normalised words of one of its terms
+
+
+@dataclass(frozen=True)
+class TermRule:
+    """A term that codes `code`: held out, `coded` of the `notes` mentioning it had it."""
+
+    code: str
+    term: str
+    notes: int
+    coded: int
+
+    @property
+    def precision(self) -> float:
+        return self.coded / self.notes
+
+
+@dataclass
+class TermRules:
+    """The rules; every term mined from the training notes (`terms`, code -> terms: a
+    rule's mention inside a longer mined term does not count, as when it was measured);
+    the contexts in which a mention does not count; and the fit's report."""
+
+    rules: list[TermRule]
+    terms: dict[str, list[str]]
+    blocking: tuple[str, ...]
+    report: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def index(self) -> CandidateIndex:
+        names = {code: list(terms) for code, terms in self.terms.items()}
+        for rule in self.rules:
+            names.setdefault(rule.code, []).append(rule.term)
+        return CandidateIndex(names, self.blocking)
+
+    @cached_property
+    def _rule_keys(self) -> frozenset[tuple[str, tuple[str, ...]]]:
+        return frozenset((r.code, words) for r in self.rules for words in term_words(r.term))
+
+    def accepted(self, texts: Sequence[str]) -> list[set[str]]:
+        """Per note, the codes whose rule terms it mentions (affirmed, in order, not
+        inside a longer mined term)."""
+        keys = self._rule_keys
+        return [
+            {code for code, words in mentioned_terms(self.index, text) if (code, words) in keys}
+            for text in texts
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_VERSION,
+            "blocking": list(self.blocking),
+            "rules": [[r.code, r.term, r.notes, r.coded] for r in self.rules],
+            "terms": self.terms,
+            "report": self.report,
+        }
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> TermRules:
+        if state.get("format") != FORMAT_VERSION:
+            raise ValueError(
+                f"term rules format {state.get('format')!r}, expected {FORMAT_VERSION}"
+            )
+        rules = [TermRule(code, term, int(n), int(k)) for code, term, n, k in state["rules"]]
+        terms = {code: list(found) for code, found in state["terms"].items()}
+        return cls(rules, terms, tuple(state["blocking"]), dict(state.get("report", {})))
+
+
+def term_words(term: str) -> list[tuple[str, ...]]:
+    """The normalised words of each variant of a term, as `CandidateIndex` keys its names."""
+    return [
+        words
+        for variant in name_variants(term)
+        if (words := tuple(w for w, _, _ in normal_words(variant)))
+    ]
+
+
+def mentioned_terms(index: CandidateIndex, text: str) -> set[tuple[str, tuple[str, ...]]]:
+    """(code, words of its term) for every term the note mentions affirmed and in order,
+    where no longer found term holds the mention."""
+    mentions = [
+        m
+        for m in index.mentions(text)
+        if m.in_order and not ((m.contexts - index.names[m.name].own_contexts) & index.blocking)
+    ]
+    found: set[Key] = set()
+    for mention in mentions:
+        name = index.names[mention.name]
+        inside_longer = any(
+            other.start <= mention.start
+            and mention.end <= other.end
+            and len(index.names[other.name].words) > len(name.words)
+            for other in mentions
+        )
+        if not inside_longer:
+            found.update((code, name.words) for code in name.codes)
+    return found
+
+
+def fit_term_rules(
+    texts: Sequence[str],
+    code_lists: Sequence[Sequence[str]],
+    folds: Sequence[tuple[np.ndarray, np.ndarray]],
+    mined: MinedTerms,
+    *,
+    blocking: Sequence[str],
+    target_precision: float,
+    min_support: int,
+    min_notes: int = DEFAULT_MIN_NOTES,
+) -> TermRules:
+    """Rules from held-out mentions of terms mined from the other folds (module docstring).
+
+    Which held-out precision a term needs (`cut`) is itself chosen held out: a term's
+    precision measured on a few notes flatters the terms picked for it, so each fold's
+    pairs are scored by the rules the other folds' counts pick, and the lowest of
+    `PRECISION_CUTS` whose rules so reach `target_precision`, over at least `min_support`
+    (note, code) pairs, is the cut. Where none does, there are no rules.
+    """
+    per_fold = [
+        _held_out_counts(texts, code_lists, fit_rows, held_rows, mined, blocking)
+        for fit_rows, held_rows in folds
+    ]
+    notes: Counter[Key] = Counter()
+    coded: Counter[Key] = Counter()
+    spelling: dict[Key, str] = {}
+    for fold in per_fold:
+        notes.update(fold.notes)
+        coded.update(fold.coded)
+        spelling.update({k: v for k, v in fold.spelling.items() if k not in spelling})
+    checked = {cut: _checked_precision(per_fold, cut, min_notes) for cut in PRECISION_CUTS}
+    reaching = [
+        cut
+        for cut, (pairs, precision) in checked.items()
+        if pairs >= min_support and precision >= target_precision
+    ]
+    cut = min(reaching) if reaching else None
+    rules = [
+        TermRule(code, spelling[(code, words)], notes[(code, words)], coded[(code, words)])
+        for code, words in sorted(notes)
+        if cut is not None and _is_rule(notes[(code, words)], coded[(code, words)], cut, min_notes)
+    ]
+    report = {
+        "held_out_terms": len(notes),
+        "rules": len(rules),
+        "cut": cut,
+        "checked": {str(c): {"pairs": n, "precision": p} for c, (n, p) in checked.items()},
+        "min_notes": min_notes,
+    }
+    every_note = fingerprints(texts)
+    codes = sorted({c for codes in code_lists for c in codes if c.startswith(RULE_SYSTEM_PREFIX)})
+    terms = {code: found for code in codes if (found := mined.terms(code, every_note))}
+    return TermRules(rules, terms, tuple(blocking), report)
+
+
+@dataclass
+class _FoldCounts:
+    """Of one held-out fold: per (code, term words), the notes mentioning it and those
+    among them whose gold has the code."""
+
+    notes: Counter[Key]
+    coded: Counter[Key]
+    spelling: dict[Key, str]
+
+
+def _held_out_counts(
+    texts: Sequence[str],
+    code_lists: Sequence[Sequence[str]],
+    fit_rows: np.ndarray,
+    held_rows: np.ndarray,
+    mined: MinedTerms,
+    blocking: Sequence[str],
+) -> _FoldCounts:
+    counts = _FoldCounts(Counter(), Counter(), {})
+    fit_notes = fingerprints(texts[i] for i in fit_rows)
+    seen = {c for i in fit_rows for c in code_lists[i] if c.startswith(RULE_SYSTEM_PREFIX)}
+    names = {code: terms for code in sorted(seen) if (terms := mined.terms(code, fit_notes))}
+    if not names:
+        return counts
+    index = CandidateIndex(names, blocking)
+    for code, terms in names.items():
+        for term in terms:
+            for words in term_words(term):
+                counts.spelling.setdefault((code, words), term)
+    for i in held_rows:
+        gold = set(code_lists[i])
+        for key in mentioned_terms(index, texts[i]):
+            counts.notes[key] += 1
+            counts.coded[key] += key[0] in gold
+    return counts
+
+
+def _is_rule(notes: int, coded: int, cut: float, min_notes: int) -> bool:
+    return notes >= min_notes and coded >= cut * notes
+
+
+def _checked_precision(
+    per_fold: Sequence[_FoldCounts], cut: float, min_notes: int
+) -> tuple[int, float]:
+    """Pairs and precision of each fold's mentions of the terms that the other folds'
+    counts make rules at `cut`, pooled over the folds."""
+    pairs = hits = 0
+    for held, fold in enumerate(per_fold):
+        notes: Counter[Key] = Counter()
+        coded: Counter[Key] = Counter()
+        for other, counts in enumerate(per_fold):
+            if other != held:
+                notes.update(counts.notes)
+                coded.update(counts.coded)
+        for key, n in fold.notes.items():
+            if _is_rule(notes[key], coded[key], cut, min_notes):
+                pairs += n
+                hits += fold.coded[key]
+    return pairs, hits / pairs if pairs else 0.0
