@@ -1,0 +1,194 @@
+"""Term rules: mined terms measured on held-out training notes, accepting their code."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autocode.config import (
+    DataConfig,
+    LabelConfig,
+    ModelConfig,
+    RoutingConfig,
+    TermRulesConfig,
+    TrainConfig,
+)
+from autocode.corpus.schema import NoteSet
+from autocode.decisions.coder import Coder
+from autocode.decisions.policy import ABOVE_ONE, ReviewPolicy
+from autocode.decisions.routing import decide
+from autocode.decisions.term_rules import TermRule, TermRules, fit_term_rules
+from autocode.decisions.widening import coder_widened
+from autocode.knowledge import CodeKnowledge
+from autocode.knowledge.mined import Mention, MinedTerms, note_fingerprint
+from autocode.models.crossfit import fold_splits
+
+DIABETES, PAIN, ZEBRA = "ICD10CM:E11.9", "ICD10CM:R52", "ICD10CM:A00.0"
+BLOCKING = ("negated", "hypothetical", "family")
+
+
+def _notes() -> tuple[NoteSet, MinedTerms]:
+    """40 notes: "type 2 diabetes" is coded wherever it is written (20 notes); "pain" is
+    written in 20 notes and coded in half; "zebra fever" is coded in one note only, and
+    written uncoded in another. Each coded mention is mined from its note."""
+    texts, codes, mentions = [], [], []
+    for k in range(40):
+        words = [f"Visit {k} for review of chart number {k * 7}."]
+        gold = []
+        if k % 2 == 0:
+            words.append("Known type 2 diabetes on metformin.")
+            gold.append(DIABETES)
+        if k % 4 in (1, 2):
+            words.append("Reports pain in the left knee.")
+            if k % 4 == 1:
+                gold.append(PAIN)
+        if k in (3, 5):
+            words.append("Seen for zebra fever.")
+            if k == 3:
+                gold.append(ZEBRA)
+        text = " ".join(words)
+        texts.append(text)
+        codes.append(gold)
+        terms = {DIABETES: "type 2 diabetes", PAIN: "pain", ZEBRA: "zebra fever"}
+        mentions += [Mention(code, terms[code], note_fingerprint(text)) for code in gold]
+    return NoteSet(texts, codes), MinedTerms.from_mentions(mentions)
+
+
+def _fit(target_precision: float = 0.95, min_support: int = 5) -> TermRules:
+    notes, mined = _notes()
+    return fit_term_rules(
+        notes.texts,
+        notes.codes,
+        fold_splits(len(notes), folds=5, seed=0),
+        mined,
+        blocking=BLOCKING,
+        target_precision=target_precision,
+        min_support=min_support,
+    )
+
+
+def test_a_term_becomes_a_rule_only_where_held_out_notes_coded_it_at_the_target() -> None:
+    rules = _fit()
+    assert {(r.code, r.term) for r in rules.rules} == {(DIABETES, "type 2 diabetes")}
+    (diabetes,) = rules.rules
+    # Every one of the 20 notes that write it is held out once, and coded it.
+    assert (diabetes.notes, diabetes.coded) == (20, 20)
+    # "pain", half coded, checked held out at each cut: the strictest cut that reaches
+    # the target is the least strict one at which pain is no rule.
+    report = rules.report
+    assert report["cut"] == 0.8
+    assert report["checked"]["0.8"] == {"pairs": 20, "precision": 1.0}
+    # The zebra term is mined from note 3 only: when note 3 is held out, no other note
+    # mined it, so its own mention is never counted; note 5 wrote it uncoded.
+    assert report["held_out_terms"] == 3  # diabetes, pain, zebra (from note 5 only)
+    assert (ZEBRA, "zebra fever") not in {(r.code, r.term) for r in rules.rules}
+
+
+def test_no_rules_where_no_cut_reaches_the_target_on_enough_pairs() -> None:
+    assert _fit(min_support=21).rules == []  # 20 held-out diabetes pairs only
+    # A lower target takes the least strict cut: a term coded in half its notes stays no
+    # rule (the least strict cut asks for 0.8).
+    loose = _fit(target_precision=0.5)
+    assert loose.report["cut"] == 0.8
+    assert [r.code for r in loose.rules] == [DIABETES]
+
+
+def test_a_rule_accepts_affirmed_mentions_of_its_term_only() -> None:
+    rules = _fit()
+    accepted = rules.accepted(
+        [
+            "Type 2 diabetes, well controlled.",
+            "No type 2 diabetes. Pain in the knee.",  # negated; pain is no rule
+            "Her mother has type 2 diabetes.",  # family history
+            "Diabetes type 2 noted.",  # words out of order: not the measured term
+            "Type 2 diabetes insipidus workup.",  # longer words, but no longer mined term
+        ]
+    )
+    assert accepted == [{DIABETES}, set(), set(), set(), {DIABETES}]
+
+
+def test_a_mention_inside_a_longer_mined_term_does_not_count() -> None:
+    rules = TermRules(
+        [TermRule(PAIN, "pain", 10, 10)],
+        {PAIN: ["pain"], "ICD10CM:R10.9": ["abdominal pain"]},
+        BLOCKING,
+    )
+    assert rules.accepted(["Pain at rest.", "Abdominal pain since noon."]) == [{PAIN}, set()]
+
+
+def test_rules_round_trip_through_their_dict() -> None:
+    rules = _fit()
+    restored = TermRules.from_dict(json.loads(json.dumps(rules.to_dict())))
+    assert restored.rules == rules.rules and restored.terms == rules.terms
+    texts = ["Type 2 diabetes.", "no type 2 diabetes"]
+    assert restored.accepted(texts) == rules.accepted(texts)
+    with pytest.raises(ValueError, match="term rules format 9, expected 1"):
+        TermRules.from_dict({**rules.to_dict(), "format": 9})
+
+
+def _coder_with_rules() -> Coder:
+    from autocode.train.fitting import fit_coder
+
+    notes, mined = _notes()
+    knowledge = CodeKnowledge()
+    knowledge.mined = mined
+    config = TrainConfig(
+        name="rules",
+        crossfit_folds=5,
+        data=DataConfig(source="unused"),
+        labels=LabelConfig(min_count=1),
+        model=ModelConfig(name="tfidf", params={"min_df": 1, "epochs": 5, "batch_size": 8}),
+        routing=RoutingConfig(min_support=5, term_rules=TermRulesConfig()),
+    )
+    coder = fit_coder(config, notes, None, knowledge=knowledge).coder
+    # A policy that accepts nothing: whatever is accepted, a rule accepted.
+    never = np.full(len(coder.labels), ABOVE_ONE)
+    policy = ReviewPolicy(never, np.zeros(len(coder.labels)), 0.95, 0.95, True)
+    return replace(coder, policy=policy)
+
+
+def test_a_coder_accepts_and_lists_what_its_rules_accept(tmp_path: Path) -> None:
+    coder = _coder_with_rules()
+    assert coder.term_rules is not None
+    texts = ["Known type 2 diabetes.", "No type 2 diabetes, no pain."]
+    probs = coder.predict_proba(texts)
+    first, second = decide(coder, probs, texts)
+    accepted = [p for p in first.predictions if p.accepted]
+    assert [p.code for p in accepted] == [DIABETES] and accepted[0].predicted
+    assert accepted[0].probability == pytest.approx(probs[0, coder.labels.index(DIABETES)])
+    assert f"uncertain: {DIABETES}" not in first.reasons
+    assert not any(p.accepted for p in second.predictions)
+    # Without rules, the same policy accepts nothing.
+    assert not any(
+        p.accepted for p in decide(replace(coder, term_rules=None), probs, texts)[0].predictions
+    )
+    # Saved and loaded, the rules decide the same.
+    coder.save(tmp_path / "coder")
+    loaded = Coder.load(tmp_path / "coder")
+    assert loaded.term_rules is not None and loaded.term_rules.rules == coder.term_rules.rules
+    again = decide(loaded, loaded.predict_proba(texts), texts)
+    assert [d.codes for d in again] == [first.codes, second.codes]
+    # Evaluation counts them as accepted (code-level automation) and listed.
+    scored = coder_widened(coder, texts, [[DIABETES], []]).as_coded
+    column = scored.codes.index(DIABETES)
+    assert scored.accepted[:, column].tolist() == [True, False]
+    assert scored.predicted[0, column]
+
+
+def test_term_rules_need_mined_terms() -> None:
+    from autocode.train.fitting import fit_coder
+
+    notes, _ = _notes()
+    config = TrainConfig(
+        name="rules",
+        crossfit_folds=2,
+        data=DataConfig(source="unused"),
+        model=ModelConfig(name="tfidf", params={"min_df": 1, "epochs": 1}),
+        routing=RoutingConfig(term_rules=TermRulesConfig()),
+    )
+    with pytest.raises(ValueError, match=r"routing\.term_rules needs mined terms"):
+        fit_coder(config, notes, None, knowledge=CodeKnowledge())
