@@ -39,13 +39,15 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 
 from autocode import metrics
-from autocode.config import TrainConfig, load_config, shared_data_dir
+from autocode.config import TermRulesConfig, TrainConfig, load_config, shared_data_dir
 from autocode.corpus.load import LoadOptions, load_notes
 from autocode.corpus.schema import NoteSet
+from autocode.decisions.term_rules import fit_term_rules
 from autocode.decisions.widening import Widened, widen
 from autocode.knowledge import CodeKnowledge, system_columns
 from autocode.labels import GoldWithUnseen, LabelSpace, gold_with_unseen
 from autocode.models import TfidfLexiconModel
+from autocode.models.crossfit import fold_splits
 from autocode.models.linear import LinearSettings, train_linear
 from autocode.train.evaluation import evaluate_coder
 from autocode.train.fitting import fit_coder
@@ -131,6 +133,8 @@ def main() -> None:
         "coder_open_part": evaluation.report["open_part"],
         "open_part": None if coder.open_codes is None else coder.open_codes.report,
         "icd10cm": open_view,
+        "term_rules": None if coder.term_rules is None else coder.term_rules.report,
+        "term_rules_by_target": _term_rules_by_target(config, knowledge, train, dev),
     }
     print(json.dumps(results, indent=2) if args.json else _table(results))
 
@@ -229,6 +233,50 @@ def _open_view(variants: dict[str, Widened]) -> dict[str, Any]:
     return result
 
 
+RULE_TARGETS = (0.90, 0.93, 0.95)
+
+
+def _term_rules_by_target(
+    config: TrainConfig, knowledge: CodeKnowledge, train: NoteSet, dev: NoteSet
+) -> dict[str, Any] | None:
+    """Term rules fitted on train at each routing target (the config's folds, blocking
+    and support), and what they alone accept of dev's ICD-10-CM gold codes, at what
+    precision. None without mined terms."""
+    if knowledge.mined is None:
+        return None
+    settings = config.routing.term_rules or TermRulesConfig()
+    folds = fold_splits(len(train), folds=config.crossfit_folds, seed=config.seed)
+    gold = [{c for c in codes if c.startswith("ICD10CM:")} for codes in dev.codes]
+    n_gold = sum(map(len, gold))
+    results = {}
+    for target in RULE_TARGETS:
+        rules = fit_term_rules(
+            train.texts,
+            train.codes,
+            folds,
+            knowledge.mined,
+            blocking=settings.blocking,
+            target_precision=target,
+            min_support=config.routing.min_support,
+            min_notes=settings.min_notes,
+        )
+        accepted = [
+            {c for c in codes if c.startswith("ICD10CM:")} for codes in rules.accepted(dev.texts)
+        ]
+        hits = sum(len(a & g) for a, g in zip(accepted, gold, strict=True))
+        n_accepted = sum(map(len, accepted))
+        cut = rules.report["cut"]
+        results[str(target)] = {
+            "rules": len(rules.rules),
+            "cut": cut,
+            "held_out_check": rules.report["checked"][str(cut)] if cut is not None else None,
+            "dev_accepted": n_accepted,
+            "dev_precision": hits / n_accepted if n_accepted else 0.0,
+            "dev_share_of_gold": hits / n_gold if n_gold else 0.0,
+        }
+    return results
+
+
 def _coder_view(report: dict[str, Any]) -> dict[str, Any]:
     scopes = {"all": report, **report["per_system"]}
     return {
@@ -283,6 +331,10 @@ def _table(results: dict[str, Any]) -> str:
     lines.append("coder's open part on dev: " + _pairs(open_part))
     if results["open_part"] is not None:
         lines.append("open part (train, held-out codes): " + json.dumps(results["open_part"]))
+    if results["term_rules"] is not None:
+        lines.append("coder's term rules (train, held out): " + json.dumps(results["term_rules"]))
+    for target, values in (results["term_rules_by_target"] or {}).items():
+        lines.append(f"term rules at target {target}: " + json.dumps(values))
     return "\n".join(lines)
 
 
