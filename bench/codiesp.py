@@ -87,7 +87,7 @@ def main() -> None:
     repeated = dev.texts * 4
     stage1_predict, _ = _timed(lambda: lexicon.bases_[0].predict_proba(repeated))
     lexicon_predict, _ = _timed(lambda: lexicon.predict_proba(repeated))
-    knowledge = CodeKnowledge(config.codes.sources(config.data.language))
+    knowledge = CodeKnowledge(config.codes.sources(language=config.data.language))
     coder_seconds, coder = _timed(lambda: fit_coder(config, train, None, knowledge=knowledge).coder)
     evaluation = evaluate_coder(coder, dev.texts, dev.codes)
     thresholds = {
@@ -265,11 +265,12 @@ def _term_rules_by_target(
         ]
         hits = sum(len(a & g) for a, g in zip(accepted, gold, strict=True))
         n_accepted = sum(map(len, accepted))
-        cut = rules.report["cut"]
+        cut, needed = rules.report["cut"], rules.report["min_notes"]
         results[str(target)] = {
             "rules": len(rules.rules),
             "cut": cut,
-            "held_out_check": rules.report["checked"][str(cut)] if cut is not None else None,
+            "min_notes": needed,
+            "held_out_check": rules.report["checked"].get(f"{needed} notes, {cut}"),
             "dev_accepted": n_accepted,
             "dev_precision": hits / n_accepted if n_accepted else 0.0,
             "dev_share_of_gold": hits / n_gold if n_gold else 0.0,

@@ -47,7 +47,7 @@ def codiesp_coder_dir(
     print(f"training the CodiEsp Coder into {target} ...", file=sys.stderr)
     config = load_config(config_file, [f"data.language={language}", *overrides])
     data = load_experiment_data(config.data, config.seed)
-    knowledge = CodeKnowledge(config.codes.sources(config.data.language))
+    knowledge = CodeKnowledge(config.codes.sources(language=config.data.language))
     coder = fit_coder(config, data.train, data.validation, knowledge=knowledge).coder
     # Saved beside the target, then renamed: an interrupted run leaves no half Coder.
     partial = target.with_name(f"{target.name}.partial")

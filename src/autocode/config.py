@@ -133,7 +133,7 @@ class CodesConfig(StrictModel):
     cpt: str | None = Field(default=None, description="Licensed `code,description` CSV.")
     mentions: MentionsConfig | None = None
 
-    def sources(self, language: str = "es") -> CodeSources:
+    def sources(self, *, language: str) -> CodeSources:
         """The sources a run builds its code knowledge from; a named file must exist.
         `language`: the notes' (`data.language`), which mined terms are made in."""
         mentions = self.mentions.file if self.mentions else None
@@ -173,8 +173,9 @@ def _default_blocking() -> list[MentionContext]:
 
 class TermRulesConfig(StrictModel):
     """Mined terms that accept their code without review (`decisions.term_rules`): a term
-    is measured on held-out training notes and must have been precise on at least
-    `min_notes` of them; mentions in a `blocking` context do not count."""
+    is measured on held-out training notes, at least `min_notes` of which must mention
+    it, and must have been coded there as often as the held-out check asks; mentions in
+    a `blocking` context do not count."""
 
     min_notes: int = Field(default=2, ge=1)
     blocking: list[MentionContext] = Field(default_factory=_default_blocking)

@@ -182,6 +182,21 @@ def test_automation_report_hand_example():
     }
 
 
+def test_a_rule_accepting_a_code_that_is_not_gold_lowers_both_precisions():
+    policy = ReviewPolicy(np.array([0.8, 0.8]), np.array([0.2, 0.2]), 0.95, 0.95, True)
+    y = np.array([[1, 0], [1, 1], [1, 1]])
+    probs = np.array([[0.9, 0.1], [0.85, 0.9], [0.5, 0.95]])
+    # The rule accepts (0, 1), not gold (0.1 was rejected), and (2, 0), gold.
+    by_rule = np.array([[False, True], [False, False], [True, False]])
+    report = automation_report(y, probs, policy, by_rule)
+    # Every doc auto; accepted: all 6 entries, 5 gold; gold codes 5, all accepted.
+    assert report["auto_documents"] == 3
+    assert report["auto_precision"] == pytest.approx(5 / 6)
+    assert report["auto_recall"] == 1.0
+    assert report["code_automation_rate"] == 1.0
+    assert report["code_auto_precision"] == pytest.approx(5 / 6)
+
+
 def test_code_automation_counts_accepted_gold_codes_over_every_note():
     policy = ReviewPolicy(np.array([0.8, 0.8]), np.array([0.2, 0.2]), 0.95, 0.95, True)
     y = np.array([[1, 1], [0, 1], [1, 1]])

@@ -20,8 +20,10 @@ from autocode.config import (
 from autocode.corpus.schema import NoteSet
 from autocode.decisions.coder import Coder
 from autocode.decisions.policy import ABOVE_ONE, ReviewPolicy
+from autocode.decisions.records import AUTO, REVIEW
 from autocode.decisions.routing import decide
 from autocode.decisions.term_rules import TermRule, TermRules, fit_term_rules
+from autocode.decisions.thresholds import Thresholds
 from autocode.decisions.widening import coder_widened
 from autocode.knowledge import CodeKnowledge
 from autocode.knowledge.mined import Mention, MinedTerms, note_fingerprint
@@ -77,11 +79,12 @@ def test_a_term_becomes_a_rule_only_where_held_out_notes_coded_it_at_the_target(
     (diabetes,) = rules.rules
     # Every one of the 20 notes that write it is held out once, and coded it.
     assert (diabetes.notes, diabetes.coded) == (20, 20)
-    # "pain", half coded, checked held out at each cut: the strictest cut that reaches
-    # the target is the least strict one at which pain is no rule.
+    # Held out, every choice of (notes, cut) accepts the 20 diabetes pairs and no pain
+    # (coded in half its notes): the strictest of the equals is kept.
     report = rules.report
-    assert report["cut"] == 0.8
-    assert report["checked"]["0.8"] == {"pairs": 20, "precision": 1.0}
+    assert (report["cut"], report["min_notes"]) == (1.0, 8)
+    assert report["checked"]["2 notes, 0.8"] == {"pairs": 20, "precision": 1.0}
+    assert report["checked"]["8 notes, 1.0"] == {"pairs": 20, "precision": 1.0}
     # The zebra term is mined from note 3 only: when note 3 is held out, no other note
     # mined it, so its own mention is never counted; note 5 wrote it uncoded.
     assert report["held_out_terms"] == 3  # diabetes, pain, zebra (from note 5 only)
@@ -90,11 +93,9 @@ def test_a_term_becomes_a_rule_only_where_held_out_notes_coded_it_at_the_target(
 
 def test_no_rules_where_no_cut_reaches_the_target_on_enough_pairs() -> None:
     assert _fit(min_support=21).rules == []  # 20 held-out diabetes pairs only
-    # A lower target takes the least strict cut: a term coded in half its notes stays no
-    # rule (the least strict cut asks for 0.8).
-    loose = _fit(target_precision=0.5)
-    assert loose.report["cut"] == 0.8
-    assert [r.code for r in loose.rules] == [DIABETES]
+    # A term coded in half its notes is no rule at any target: the least strict cut asks
+    # for 0.8.
+    assert [r.code for r in _fit(target_precision=0.5).rules] == [DIABETES]
 
 
 def test_a_rule_accepts_affirmed_mentions_of_its_term_only() -> None:
@@ -113,11 +114,53 @@ def test_a_rule_accepts_affirmed_mentions_of_its_term_only() -> None:
 
 def test_a_mention_inside_a_longer_mined_term_does_not_count() -> None:
     rules = TermRules(
-        [TermRule(PAIN, "pain", 10, 10)],
+        [TermRule(PAIN, "pain", ("pain",), 10, 10)],
         {PAIN: ["pain"], "ICD10CM:R10.9": ["abdominal pain"]},
         BLOCKING,
     )
     assert rules.accepted(["Pain at rest.", "Abdominal pain since noon."]) == [{PAIN}, set()]
+
+
+def test_a_rule_fires_on_the_words_it_was_measured_on_only() -> None:
+    # "nausea without vomiting" has a head, "nausea", that other notes write alone: the
+    # rule measured on the whole term does not fire on the head.
+    rule = TermRule(
+        "ICD10CM:R11.0", "nausea without vomiting", ("nausea", "without", "vomiting"), 9, 9
+    )
+    rules = TermRules([rule], {}, BLOCKING)
+    accepted = rules.accepted(["Nausea without vomiting today.", "Nausea and vomiting today."])
+    assert accepted == [{"ICD10CM:R11.0"}, set()]
+
+
+def test_a_note_with_two_rule_terms_of_one_code_is_one_held_out_pair() -> None:
+    texts = [f"Note {k}: type 2 diabetes, the sugar disease." for k in range(20)]
+    mentions = [
+        Mention(DIABETES, term, note_fingerprint(text))
+        for text in texts
+        for term in ("type 2 diabetes", "sugar disease")
+    ]
+    rules = fit_term_rules(
+        texts,
+        [[DIABETES]] * 20,
+        fold_splits(20, folds=5, seed=0),
+        MinedTerms.from_mentions(mentions),
+        blocking=BLOCKING,
+        target_precision=0.95,
+        min_support=5,
+    )
+    assert rules.report["checked"]["2 notes, 0.8"] == {"pairs": 20, "precision": 1.0}
+    assert {r.term for r in rules.rules} == {"type 2 diabetes", "sugar disease"}
+    # Asking for more pairs than there are notes: no rules.
+    none = fit_term_rules(
+        texts,
+        [[DIABETES]] * 20,
+        fold_splits(20, folds=5, seed=0),
+        MinedTerms.from_mentions(mentions),
+        blocking=BLOCKING,
+        target_precision=0.95,
+        min_support=21,
+    )
+    assert none.rules == [] and none.report["cut"] is None
 
 
 def test_rules_round_trip_through_their_dict() -> None:
@@ -179,6 +222,34 @@ def test_a_coder_accepts_and_lists_what_its_rules_accept(tmp_path: Path) -> None
     assert scored.predicted[0, column]
 
 
+def test_a_rule_lists_a_code_nothing_else_listed_and_the_note_is_auto_coded() -> None:
+    coder = _coder_with_rules()
+    n = len(coder.labels)
+    # Every code below its threshold and confidently absent: nothing listed but by rule.
+    silent = replace(
+        coder,
+        thresholds=Thresholds(1.0, np.ones(n)),
+        policy=ReviewPolicy(np.full(n, ABOVE_ONE), np.full(n, ABOVE_ONE), 0.95, 0.95, True),
+    )
+    texts = ["Known type 2 diabetes.", "Visit for review."]
+    probs = silent.predict_proba(texts)
+    ruled, plain = decide(silent, probs, texts)
+    assert [(p.code, p.accepted, p.predicted) for p in ruled.predictions] == [
+        (DIABETES, True, True)
+    ]
+    assert ruled.predictions[0].probability == pytest.approx(
+        probs[0, silent.labels.index(DIABETES)]
+    )
+    assert (ruled.route, ruled.reasons) == (AUTO, [])
+    assert (plain.route, plain.reasons) == (REVIEW, ["no accepted code"])
+    # Without evidence (texts not given), the caller's rule_accepted decide the same...
+    bare = decide(silent, probs, None, rule_accepted=silent.rule_accepts(texts))
+    assert [(d.codes, d.route) for d in bare] == [(ruled.codes, AUTO), ([], REVIEW)]
+    # ...and leaving both out is refused rather than skipping every rule.
+    with pytest.raises(ValueError, match="term rules: give texts or rule_accepted"):
+        decide(silent, probs)
+
+
 def test_term_rules_need_mined_terms() -> None:
     from autocode.train.fitting import fit_coder
 
@@ -192,3 +263,8 @@ def test_term_rules_need_mined_terms() -> None:
     )
     with pytest.raises(ValueError, match=r"routing\.term_rules needs mined terms"):
         fit_coder(config, notes, None, knowledge=CodeKnowledge())
+    # Terms mined from other notes (another language's, say) support no rule: refused.
+    elsewhere = CodeKnowledge()
+    elsewhere.mined = MinedTerms.from_mentions([Mention(DIABETES, "diabetes", "other-note")])
+    with pytest.raises(ValueError, match=r"none of the mined terms .*\(data\.language=en\)"):
+        fit_coder(config, notes, None, knowledge=elsewhere)

@@ -37,12 +37,12 @@ def test_the_config_default_is_the_shared_data_file_when_there(
     if not (shared_data / HCPCS_ZIP).is_file():
         pytest.skip(f"CMS HCPCS zip not found at {shared_data / HCPCS_ZIP}")
     monkeypatch.setenv("AUTOCODE_SHARED_DATA", str(shared_data))
-    assert CodesConfig().sources() == CodeSources(hcpcs=shared_data / HCPCS_ZIP)
+    assert CodesConfig().sources(language="en") == CodeSources(hcpcs=shared_data / HCPCS_ZIP)
     monkeypatch.setenv("AUTOCODE_SHARED_DATA", str(tmp_path))
-    assert CodesConfig().sources() == CodeSources()
+    assert CodesConfig().sources(language="en") == CodeSources()
     # A file the config names must exist: no silent fallback.
     with pytest.raises(FileNotFoundError, match=r"codes.hcpcs: no file at .*missing.zip"):
-        CodesConfig(hcpcs=str(tmp_path / "missing.zip")).sources()
+        CodesConfig(hcpcs=str(tmp_path / "missing.zip")).sources(language="en")
 
 
 def test_cpt_descriptions_and_lineage_come_from_the_named_file(tmp_path: Path) -> None:

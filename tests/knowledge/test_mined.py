@@ -137,10 +137,10 @@ def test_the_config_names_the_mentions_file_and_its_minimum(
 ) -> None:
     x_file = codiesp_root / "train" / "trainX.tsv"
     config = CodesConfig(mentions=MentionsConfig(file=str(x_file), min_notes=2))
-    sources = config.sources()
+    sources = config.sources(language="es")
     assert (sources.mentions, sources.mention_min_notes) == (x_file, 2)
-    assert sources.mention_language == "es"  # as annotated, unless the notes are English
-    assert config.sources("en").mention_language == "en"
+    assert sources.mention_language == "es"
+    assert config.sources(language="en").mention_language == "en"
     knowledge = CodeKnowledge(sources)
     assert knowledge.mined is not None and knowledge.mined.min_notes == 2
     lineage = knowledge.lineage()
@@ -153,7 +153,7 @@ def test_the_config_names_the_mentions_file_and_its_minimum(
     # No mentions named: nothing mined.
     assert CodeKnowledge(CodeSources()).mined is None
     with pytest.raises(FileNotFoundError, match=r"codes.mentions.file: no file at .*missing"):
-        CodesConfig(mentions=MentionsConfig(file=str(tmp_path / "missing"))).sources()
+        CodesConfig(mentions=MentionsConfig(file=str(tmp_path / "missing"))).sources(language="es")
     with pytest.raises(ValidationError, match=r"min_notes\n.*greater than or equal to 1"):
         MentionsConfig(file=str(x_file), min_notes=0)
 
@@ -168,5 +168,5 @@ def test_a_config_turns_mining_on_with_an_override(codiesp_root: Path) -> None:
     # The best config's terms are made in its notes' language (English: projected).
     best = load_config(REPO_ROOT / "configs" / "codiesp-best.yaml")
     assert best.data.language == "en" and best.codes.mentions is not None
-    assert best.codes.sources(best.data.language).mention_language == "en"
+    assert best.codes.sources(language=best.data.language).mention_language == "en"
     assert load_config(REPO_ROOT / "configs" / "tfidf.yaml").codes.mentions is None

@@ -154,6 +154,25 @@ def test_the_real_mentions_projected_onto_the_english_notes(codiesp_root: Path) 
         mine_codiesp_x(x_file, language="fr")
 
 
+def test_background_notes_that_are_notes_of_a_scored_split_are_left_out(tmp_path: Path) -> None:
+    from autocode.knowledge.mined import _background_documents
+
+    def write(split: str, name: str, spanish: str, english: str) -> None:
+        for folder, text in (("text_files", spanish), ("text_files_en", english)):
+            (tmp_path / split / folder).mkdir(parents=True, exist_ok=True)
+            (tmp_path / split / folder / name).write_text(text, "utf-8")
+
+    write("train", "t1.txt", "Fiebre.", "Fever.")
+    write("dev", "d1.txt", "Tos seca.", "Dry cough.")
+    write("test", "x1.txt", "Cefalea.", "Headache.")
+    write("background", "b1.txt", "Dolor.", "Pain.")  # unlabelled: kept
+    write("background", "b2.txt", "Tos seca.", "Dry cough.")  # dev's text: left out
+    write("background", "x1.txt", "Cefalea leve.", "Mild headache.")  # test's name: left out
+    write("background", "t9.txt", "Fiebre.", "Fever.")  # train's own text: kept
+    assert _background_documents(tmp_path, "train") == [("Dolor.", "Pain."), ("Fiebre.", "Fever.")]
+    assert _background_documents(tmp_path / "missing", "train") == []
+
+
 def _span(text: str, words: str) -> tuple[int, int]:
     start = text.index(words)
     return start, start + len(words)

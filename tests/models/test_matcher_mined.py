@@ -55,7 +55,9 @@ def write_codiesp_split(root: Path) -> Path:
 
 @pytest.fixture
 def labels(tmp_path: Path) -> LabelSpace:
-    knowledge = CodeKnowledge(CodeSources(mentions=write_codiesp_split(tmp_path)))
+    knowledge = CodeKnowledge(
+        CodeSources(mentions=write_codiesp_split(tmp_path), mention_language="es")
+    )
     return LabelSpace.from_codes(CODES, knowledge=knowledge)
 
 

@@ -211,7 +211,9 @@ def assert_no_note_content_logged(
     assert leaks(download, needles[:1]) == [("control.bin", needles[0])]
 
     report = pd.read_csv(download / "run" / "test" / "per_code_report.csv", keep_default_na=False)
-    knowledge = CodeKnowledge(CodesConfig().sources())  # the sources the run's config names
+    knowledge = CodeKnowledge(
+        CodesConfig().sources(language="en")
+    )  # the sources the run's config names
     assert list(report.description) == [knowledge.description(code) for code in report.code]
     # The knowledge's sources are part of the run's lineage.
     sources = json.loads((download / "run" / "data" / "code_sources.json").read_text())
@@ -302,7 +304,10 @@ def test_run_logs_the_config_metrics_and_tags(demo_run: DemoRun) -> None:
     params = run.data.params
     config = load_config(demo_run.config)
     # The code tables found (the HCPCS file, where the shared data is) are logged beside it.
-    sources = {f"code_sources.{n}": str(p) for n, p in config.codes.sources().files().items()}
+    sources = {
+        f"code_sources.{n}": str(p)
+        for n, p in config.codes.sources(language=config.data.language).files().items()
+    }
     assert params == flatten(config) | sources
     assert params["model.params.epochs"] == "3"
     assert params["labels.min_count"] == "3"

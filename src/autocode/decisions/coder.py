@@ -63,7 +63,8 @@ class Coder:
     routing_facts: RoutingFacts | None = None
     # Codes beyond the label space, proposed from the names a note mentions; None: none.
     open_codes: OpenCodes | None = None
-    # Mined terms whose mention accepts their code without review; None: none.
+    # Mined terms whose mention accepts their code without review, with the held-out
+    # check that chose them (it may have chosen none); None: not asked for.
     term_rules: TermRules | None = None
 
     def raw_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -83,7 +84,7 @@ class Coder:
 
     def rule_accepts(self, texts: Sequence[str]) -> list[set[str]] | None:
         """Per note, the label-space codes its term rules accept; None without rules."""
-        if self.term_rules is None:
+        if self.term_rules is None or not self.term_rules.rules:
             return None
         known = set(self.labels.codes_)
         return [codes & known for codes in self.term_rules.accepted(texts)]
@@ -127,8 +128,7 @@ class Coder:
         self.evidence_batch(made_up, [[self.labels.codes_[k] for k in row] for row in top_codes])
         if self.open_codes is not None:
             self.open_codes.candidate_index()
-        if self.term_rules is not None:
-            self.term_rules.accepted(made_up[:1])  # builds the rules' term index
+        self.rule_accepts(made_up[:1])  # builds the rules' term index
 
     def for_batch_coding(self) -> Coder:
         """This Coder with its model's faster batch-coding copy (int8 on CPUs), where the

@@ -49,6 +49,9 @@ def decide(
             open_proposals = coder.open_proposals(texts)
         if rule_accepted is None:
             rule_accepted = coder.rule_accepts(texts)
+    elif rule_accepted is None and coder.term_rules is not None and coder.term_rules.rules:
+        # Rules read the notes: deciding without them would silently skip every rule.
+        raise ValueError("this Coder has term rules: give texts or rule_accepted")
     # Records and spans: many small objects, no cycles. A caller that pauses the collector
     # until they die (batch coding, the pyfunc) spares them its walk altogether.
     with collector_paused():

@@ -7,10 +7,11 @@ many notes nobody coded R52 for. Each (code, term) pair is measured out of fold:
 training notes are split in folds, and for each fold the terms mined from the *other*
 folds are looked for in its notes (`CandidateIndex`: the same normalisation, word order
 and ConText blocking as the open part's names; a mention inside a longer found term does
-not count). A term becomes a rule where the notes mentioning it had its code in gold at
-`target_precision` or more, over at least `min_notes` notes; the rules accept only if,
-pooled, their held-out (note, code) pairs meet the target too. A rule's code is then
-listed and accepted in every note that mentions its term (`TermRules.accepted`).
+not count). A term becomes a rule where enough held-out notes mention it and enough of
+them had its code in gold; how many and how often is chosen so that the rules, checked
+on notes their own counts never saw, meet `target_precision` (`fit_term_rules`). A
+rule's code is then listed and accepted in every note that mentions its term
+(`TermRules.accepted`).
 
 Codes the review policy would send to review for want of support (most codes of a small
 training set: `routing.min_support` asks for 20 validation positives per code) can so be
@@ -31,19 +32,23 @@ from autocode.knowledge.candidates import CandidateIndex, name_variants, normal_
 from autocode.knowledge.mined import MinedTerms, fingerprints
 
 FORMAT_VERSION = 1
-DEFAULT_MIN_NOTES = 2
 RULE_SYSTEM_PREFIX = "ICD10CM:"  # the system whose mined terms become rules
-# The held-out precisions a term may be asked for, strictest last.
+# The held-out precisions a term may be asked for, and how many held-out notes must
+# mention it (from the configured `min_notes` up): the held-out check picks one of each.
 PRECISION_CUTS = (0.8, 0.85, 0.9, 0.95, 1.0)
+MIN_NOTES_STEPS = (3, 5, 8)
 Key = tuple[str, tuple[str, ...]]  # a code and the normalised words of one of its terms
 
 
 @dataclass(frozen=True)
 class TermRule:
-    """A term that codes `code`: held out, `coded` of the `notes` mentioning it had it."""
+    """A term that codes `code`: held out, `coded` of the `notes` mentioning it had it.
+    `words`: the normalised words that were measured (`term` is how they were mined; its
+    other variants, such as a head before "without", were measured apart or not at all)."""
 
     code: str
     term: str
+    words: tuple[str, ...]
     notes: int
     coded: int
 
@@ -71,12 +76,14 @@ class TermRules:
         return CandidateIndex(names, self.blocking)
 
     @cached_property
-    def _rule_keys(self) -> frozenset[tuple[str, tuple[str, ...]]]:
-        return frozenset((r.code, words) for r in self.rules for words in term_words(r.term))
+    def _rule_keys(self) -> frozenset[Key]:
+        return frozenset((r.code, r.words) for r in self.rules)
 
     def accepted(self, texts: Sequence[str]) -> list[set[str]]:
         """Per note, the codes whose rule terms it mentions (affirmed, in order, not
         inside a longer mined term)."""
+        if not self.rules:
+            return [set() for _ in texts]
         keys = self._rule_keys
         return [
             {code for code, words in mentioned_terms(self.index, text) if (code, words) in keys}
@@ -87,7 +94,7 @@ class TermRules:
         return {
             "format": FORMAT_VERSION,
             "blocking": list(self.blocking),
-            "rules": [[r.code, r.term, r.notes, r.coded] for r in self.rules],
+            "rules": [[r.code, r.term, list(r.words), r.notes, r.coded] for r in self.rules],
             "terms": self.terms,
             "report": self.report,
         }
@@ -98,7 +105,10 @@ class TermRules:
             raise ValueError(
                 f"term rules format {state.get('format')!r}, expected {FORMAT_VERSION}"
             )
-        rules = [TermRule(code, term, int(n), int(k)) for code, term, n, k in state["rules"]]
+        rules = [
+            TermRule(code, term, tuple(words), int(n), int(k))
+            for code, term, words, n, k in state["rules"]
+        ]
         terms = {code: list(found) for code, found in state["terms"].items()}
         return cls(rules, terms, tuple(state["blocking"]), dict(state.get("report", {})))
 
@@ -143,15 +153,16 @@ def fit_term_rules(
     blocking: Sequence[str],
     target_precision: float,
     min_support: int,
-    min_notes: int = DEFAULT_MIN_NOTES,
+    min_notes: int = 2,
 ) -> TermRules:
     """Rules from held-out mentions of terms mined from the other folds (module docstring).
 
-    Which held-out precision a term needs (`cut`) is itself chosen held out: a term's
-    precision measured on a few notes flatters the terms picked for it, so each fold's
-    pairs are scored by the rules the other folds' counts pick, and the lowest of
-    `PRECISION_CUTS` whose rules so reach `target_precision`, over at least `min_support`
-    (note, code) pairs, is the cut. Where none does, there are no rules.
+    Which held-out precision a term needs (`cut`), and on how many held-out notes
+    (`min_notes` or more), is itself chosen held out: a term's precision measured on a
+    few notes flatters the terms picked for it, so each fold's notes are scored by the
+    rules the other folds' counts pick. Of the choices whose rules so reach
+    `target_precision` over at least `min_support` (note, code) pairs, the one accepting
+    the most pairs is used. Where none does, there are no rules.
     """
     per_fold = [
         _held_out_counts(texts, code_lists, fit_rows, held_rows, mined, blocking)
@@ -164,39 +175,71 @@ def fit_term_rules(
         notes.update(fold.notes)
         coded.update(fold.coded)
         spelling.update({k: v for k, v in fold.spelling.items() if k not in spelling})
-    checked = {cut: _checked_precision(per_fold, cut, min_notes) for cut in PRECISION_CUTS}
+    # Each (notes a term needs, precision it needs) is checked held out; the one that
+    # accepts the most pairs at the target is used.
+    checked = {
+        (needed, cut): _checked_precision(per_fold, cut, needed)
+        for needed in sorted({min_notes, *(m for m in MIN_NOTES_STEPS if m > min_notes)})
+        for cut in PRECISION_CUTS
+    }
     reaching = [
-        cut
-        for cut, (pairs, precision) in checked.items()
+        (pairs, cut, needed)
+        for (needed, cut), (pairs, precision) in checked.items()
         if pairs >= min_support and precision >= target_precision
     ]
-    cut = min(reaching) if reaching else None
+    chosen = max(reaching) if reaching else None
     rules = [
-        TermRule(code, spelling[(code, words)], notes[(code, words)], coded[(code, words)])
-        for code, words in sorted(notes)
-        if cut is not None and _is_rule(notes[(code, words)], coded[(code, words)], cut, min_notes)
+        TermRule(key[0], spelling[key], key[1], notes[key], coded[key])
+        for key in sorted(notes)
+        if chosen is not None and _is_rule(notes[key], coded[key], chosen[1], chosen[2])
     ]
     report = {
         "held_out_terms": len(notes),
         "rules": len(rules),
-        "cut": cut,
-        "checked": {str(c): {"pairs": n, "precision": p} for c, (n, p) in checked.items()},
-        "min_notes": min_notes,
+        "cut": None if chosen is None else chosen[1],
+        "min_notes": None if chosen is None else chosen[2],
+        "checked": {
+            f"{needed} notes, {cut}": {"pairs": n, "precision": p}
+            for (needed, cut), (n, p) in checked.items()
+        },
     }
+    return TermRules(
+        rules, _holding_terms(rules, texts, code_lists, mined), tuple(blocking), report
+    )
+
+
+def _holding_terms(
+    rules: Sequence[TermRule],
+    texts: Sequence[str],
+    code_lists: Sequence[Sequence[str]],
+    mined: MinedTerms,
+) -> dict[str, list[str]]:
+    """The mined terms of all training notes that can hold a rule's mention (their words
+    include a rule's): a rule term found inside one does not count, as when measured.
+    Only these are kept with the rules, not every mined phrase."""
+    if not rules:
+        return {}
     every_note = fingerprints(texts)
+    rule_words = [frozenset(rule.words) for rule in rules]
     codes = sorted({c for codes in code_lists for c in codes if c.startswith(RULE_SYSTEM_PREFIX)})
-    terms = {code: found for code in codes if (found := mined.terms(code, every_note))}
-    return TermRules(rules, terms, tuple(blocking), report)
+    holding: dict[str, list[str]] = {}
+    for code in codes:
+        for term in mined.terms(code, every_note):
+            words = {w for variant in term_words(term) for w in variant}
+            if any(len(words) > len(needed) and needed <= words for needed in rule_words):
+                holding.setdefault(code, []).append(term)
+    return holding
 
 
 @dataclass
 class _FoldCounts:
     """Of one held-out fold: per (code, term words), the notes mentioning it and those
-    among them whose gold has the code."""
+    among them whose gold has the code; and per note, the keys it mentioned and its gold."""
 
     notes: Counter[Key]
     coded: Counter[Key]
     spelling: dict[Key, str]
+    per_note: list[tuple[set[Key], set[str]]]
 
 
 def _held_out_counts(
@@ -207,7 +250,7 @@ def _held_out_counts(
     mined: MinedTerms,
     blocking: Sequence[str],
 ) -> _FoldCounts:
-    counts = _FoldCounts(Counter(), Counter(), {})
+    counts = _FoldCounts(Counter(), Counter(), {}, [])
     fit_notes = fingerprints(texts[i] for i in fit_rows)
     seen = {c for i in fit_rows for c in code_lists[i] if c.startswith(RULE_SYSTEM_PREFIX)}
     names = {code: terms for code in sorted(seen) if (terms := mined.terms(code, fit_notes))}
@@ -220,7 +263,9 @@ def _held_out_counts(
                 counts.spelling.setdefault((code, words), term)
     for i in held_rows:
         gold = set(code_lists[i])
-        for key in mentioned_terms(index, texts[i]):
+        mentioned = mentioned_terms(index, texts[i])
+        counts.per_note.append((mentioned, gold))
+        for key in mentioned:
             counts.notes[key] += 1
             counts.coded[key] += key[0] in gold
     return counts
@@ -233,8 +278,9 @@ def _is_rule(notes: int, coded: int, cut: float, min_notes: int) -> bool:
 def _checked_precision(
     per_fold: Sequence[_FoldCounts], cut: float, min_notes: int
 ) -> tuple[int, float]:
-    """Pairs and precision of each fold's mentions of the terms that the other folds'
-    counts make rules at `cut`, pooled over the folds."""
+    """(Note, code) pairs that each fold's notes get accepted by the rules the other
+    folds' counts make at `cut`, and their precision, pooled over the folds (a note
+    mentioning two rule terms of one code is one pair, as the Coder accepts it once)."""
     pairs = hits = 0
     for held, fold in enumerate(per_fold):
         notes: Counter[Key] = Counter()
@@ -243,8 +289,12 @@ def _checked_precision(
             if other != held:
                 notes.update(counts.notes)
                 coded.update(counts.coded)
-        for key, n in fold.notes.items():
-            if _is_rule(notes[key], coded[key], cut, min_notes):
-                pairs += n
-                hits += fold.coded[key]
+        for mentioned, gold in fold.per_note:
+            accepted = {
+                code
+                for code, words in mentioned
+                if _is_rule(notes[(code, words)], coded[(code, words)], cut, min_notes)
+            }
+            pairs += len(accepted)
+            hits += len(accepted & gold)
     return pairs, hits / pairs if pairs else 0.0

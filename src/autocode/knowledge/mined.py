@@ -122,6 +122,10 @@ class MinedTerms:
         the fit's texts), most mentioned first."""
         return self._supported(self.by_code.get(code, {}), notes)
 
+    def supported_by(self, notes: frozenset[str]) -> int:
+        """How many terms `min_notes` of `notes` (fingerprints) support."""
+        return sum(len(self.terms(code, notes)) for code in self.by_code)
+
     def family_terms(self, group: str, notes: frozenset[str]) -> list[str]:
         """`terms` of a family (`code_group`, "ICD10CM:N44"): its codes' terms together."""
         return self._supported(self._by_group.get(group, {}), notes)
@@ -171,7 +175,8 @@ def mine_codiesp_x(mentions_file: Path, min_notes: int = 1, language: str = "es"
             if (found := fingerprint_of.get(mention.note_id)) is not None
         )
         return MinedTerms.from_mentions(mined, min_notes, {"language": "es"})
-    return _projected_terms(root, spanish, _split_texts(root, split, "en"), mentions, min_notes)
+    english = _split_texts(root, split, "en")
+    return _projected_terms(root, split, spanish, english, mentions, min_notes)
 
 
 MENTION_LANGUAGES = ("es", "en")
@@ -189,6 +194,7 @@ def _split_texts(root: Path, split: str, language: str) -> dict[str, str]:
 
 def _projected_terms(
     root: Path,
+    split: str,
     spanish: dict[str, str],
     english: dict[str, str],
     mentions: Sequence[CodiespMention],
@@ -198,7 +204,8 @@ def _projected_terms(
     from autocode.knowledge.word_alignment import WordAlignment
 
     both = sorted(set(spanish) & set(english))
-    documents = [(spanish[note], english[note]) for note in both] + _background_documents(root)
+    documents = [(spanish[note], english[note]) for note in both]
+    documents += _background_documents(root, split)
     projector = MentionProjector(WordAlignment.fit(parallel_sentences(documents)))
     by_note: dict[str, list[CodiespMention]] = defaultdict(list)
     for mention in mentions:
@@ -217,20 +224,32 @@ def _projected_terms(
     return MinedTerms.from_mentions(projected, min_notes, provenance)
 
 
-def _background_documents(root: Path) -> list[tuple[str, str]]:
+def _background_documents(root: Path, split: str) -> list[tuple[str, str]]:
     """(Spanish, English) texts of the unlabelled `background/` notes, where present: more
-    sentence pairs for the word translations, no codes."""
-    spanish_dir, english_dir = (
-        root / "background" / "text_files",
-        root / "background" / "text_files_en",
-    )
+    sentence pairs for the word translations, no codes. CodiEsp hid its test notes among
+    them: a background note whose name or text is a note of another split (dev, test)
+    is left out, so the word translations never learn from notes a model is scored on."""
+    background = root / "background"
+    spanish_dir, english_dir = background / "text_files", background / "text_files_en"
     if not (spanish_dir.is_dir() and english_dir.is_dir()):
         return []
-    return [
-        (path.read_text("utf-8"), (english_dir / path.name).read_text("utf-8"))
-        for path in sorted(spanish_dir.glob("*.txt"))
-        if (english_dir / path.name).is_file()
+    scored = [
+        path
+        for folder in root.iterdir()
+        if folder.is_dir() and folder.name not in {split, background.name}
+        for path in (folder / "text_files").glob("*.txt")
     ]
+    scored_names = {path.name for path in scored}
+    scored_texts = fingerprints(path.read_text("utf-8") for path in scored)
+    documents = []
+    for path in sorted(spanish_dir.glob("*.txt")):
+        english = english_dir / path.name
+        if path.name in scored_names or not english.is_file():
+            continue
+        spanish = path.read_text("utf-8")
+        if note_fingerprint(spanish) not in scored_texts:
+            documents.append((spanish, english.read_text("utf-8")))
+    return documents
 
 
 def _marked_text(text: str, spans: Sequence[tuple[int, int]]) -> str:

@@ -34,7 +34,7 @@ class CodeSources:
     cpt: Path | None = None
     mentions: Path | None = None
     mention_min_notes: int = 1
-    mention_language: str = "es"
+    mention_language: str = "en"  # as `DataConfig.language`
 
     def files(self) -> dict[str, Path]:
         named = {"hcpcs": self.hcpcs, "cpt": self.cpt, "mentions": self.mentions}

@@ -43,13 +43,15 @@ class TranslationTable:
         for source_words, target_words in pairs:
             if not target_words:
                 continue
-            source = np.array([0] + [sources.setdefault(w, len(sources)) for w in source_words])
-            target = np.array([targets.setdefault(w, len(targets)) for w in target_words])
+            source_list = [0] + [sources.setdefault(w, len(sources)) for w in source_words]
+            source = np.array(source_list, np.int32)
+            target = np.array([targets.setdefault(w, len(targets)) for w in target_words], np.int32)
             # Every (target word, source word) pairing of the sentence pair; a slot is one
             # target word occurrence, over whose source words its posterior sums to one.
             source_ids.append(np.tile(source, len(target)))
             target_ids.append(np.repeat(target, len(source)))
-            target_slots.append(np.repeat(np.arange(slot, slot + len(target)), len(source)))
+            slot_ids = np.arange(slot, slot + len(target), dtype=np.int32)
+            target_slots.append(np.repeat(slot_ids, len(source)))
             slot += len(target)
         if not source_ids:
             raise ValueError("no sentence pair with a target word to fit a translation table on")

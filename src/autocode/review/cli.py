@@ -107,7 +107,8 @@ def serve(
 
     codes = CodesConfig(hcpcs=str(hcpcs) if hcpcs else None, cpt=str(cpt) if cpt else None)
     try:
-        knowledge = CodeKnowledge(codes.sources())
+        # No mentions are named here, so no terms are mined: the language is moot.
+        knowledge = CodeKnowledge(codes.sources(language="en"))
     except FileNotFoundError as error:
         raise _fail(str(error)) from None
     settings = AppSettings(

@@ -21,6 +21,7 @@ from autocode.decisions.routing_facts import RoutingFacts
 from autocode.decisions.term_rules import TermRules, fit_term_rules
 from autocode.decisions.thresholds import Thresholds, tune_code_thresholds, tune_global_threshold
 from autocode.knowledge import CodeKnowledge
+from autocode.knowledge.mined import fingerprints
 from autocode.labels import LabelSpace
 from autocode.models import CodingModel, model_class
 from autocode.models.crossfit import fold_splits, out_of_fold_scores
@@ -106,15 +107,19 @@ def fit_open_part(config: TrainConfig, train: NoteSet) -> OpenCodes:
     )
 
 
-def fit_rules(
-    config: TrainConfig, train: NoteSet, knowledge: CodeKnowledge | None
-) -> TermRules | None:
-    """Term rules from the training notes' folds (`fit_term_rules`); None where no cut
-    of held-out precision reached the routing target."""
+def fit_rules(config: TrainConfig, train: NoteSet, knowledge: CodeKnowledge | None) -> TermRules:
+    """Term rules from the training notes' folds (`fit_term_rules`); with no rule where
+    no choice reached the routing target held out (its report says so)."""
     assert config.routing.term_rules is not None
     if knowledge is None or knowledge.mined is None:
         raise ValueError("routing.term_rules needs mined terms: name them in codes.mentions")
     settings = config.routing.term_rules
+    if not knowledge.mined.supported_by(fingerprints(train.texts)):
+        raise ValueError(
+            f"routing.term_rules: none of the mined terms ({knowledge.mined.lineage()}) "
+            f"comes from these training notes (data.language={config.data.language}): "
+            "they were mined from other notes, or in another language"
+        )
     logger.info("measuring mined terms on the training folds for term rules")
     rules = fit_term_rules(
         train.texts,
@@ -126,13 +131,20 @@ def fit_rules(
         min_support=config.routing.min_support,
         min_notes=settings.min_notes,
     )
-    checked = rules.report["checked"]
-    logger.info(
-        "term rules: %d (held-out precision by cut: %s)",
-        len(rules.rules),
-        ", ".join(f"{cut} {v['precision']:.3f} on {v['pairs']}" for cut, v in checked.items()),
+    report = rules.report
+    checks = ", ".join(
+        f"{k}: {v['precision']:.3f} on {v['pairs']}" for k, v in report["checked"].items()
     )
-    return rules if rules.rules else None
+    logger.info(
+        "term rules: %d (terms mentioned in %s+ held-out notes, coded in %s of them; "
+        "held-out check per choice: %s)",
+        len(rules.rules),
+        report["min_notes"],
+        report["cut"],
+        checks,
+    )
+    # The held-out check is kept with the Coder even where no term qualified.
+    return rules
 
 
 def semantic_matcher(config: SemanticConfig | None) -> SemanticMatcher | None:

@@ -50,7 +50,7 @@ def run_training(config: TrainConfig, tracking_uri: str | None = None) -> TrainR
     """
     # What codes mean is read once, here, from the files the config names: models, the
     # per-code report and evaluation all use this one object.
-    knowledge = CodeKnowledge(config.codes.sources(config.data.language))
+    knowledge = CodeKnowledge(config.codes.sources(language=config.data.language))
     logger.info("loading data from %s", config.data.source)
     data = load_experiment_data(config.data, config.seed)
     check_trainable(config, data)
