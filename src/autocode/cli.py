@@ -437,6 +437,11 @@ def _print_metrics_table(report: dict[str, Any], title: str) -> None:
             _optional(values.get("auto_precision")),
         )
     console.print(table)
+    if "code_automation_rate" in report:  # notes routed auto above; codes, over every note
+        console.print(
+            f"codes accepted without review: {report['code_automation_rate']:.1%} of the gold "
+            f"codes, precision {report['code_auto_precision']:.3f}"
+        )
 
 
 def _optional(value: float | None) -> str:

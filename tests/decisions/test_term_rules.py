@@ -139,27 +139,23 @@ def test_a_note_with_two_rule_terms_of_one_code_is_one_held_out_pair() -> None:
         for text in texts
         for term in ("type 2 diabetes", "sugar disease")
     ]
-    rules = fit_term_rules(
-        texts,
-        [[DIABETES]] * 20,
-        fold_splits(20, folds=5, seed=0),
-        MinedTerms.from_mentions(mentions),
-        blocking=BLOCKING,
-        target_precision=0.95,
-        min_support=5,
-    )
+
+    def fit(min_support: int) -> TermRules:
+        return fit_term_rules(
+            texts,
+            [[DIABETES]] * 20,
+            fold_splits(20, folds=5, seed=0),
+            MinedTerms.from_mentions(mentions),
+            blocking=BLOCKING,
+            target_precision=0.95,
+            min_support=min_support,
+        )
+
+    rules = fit(min_support=5)
     assert rules.report["checked"]["2 notes, 0.8"] == {"pairs": 20, "precision": 1.0}
     assert {r.term for r in rules.rules} == {"type 2 diabetes", "sugar disease"}
     # Asking for more pairs than there are notes: no rules.
-    none = fit_term_rules(
-        texts,
-        [[DIABETES]] * 20,
-        fold_splits(20, folds=5, seed=0),
-        MinedTerms.from_mentions(mentions),
-        blocking=BLOCKING,
-        target_precision=0.95,
-        min_support=21,
-    )
+    none = fit(min_support=21)
     assert none.rules == [] and none.report["cut"] is None
 
 
