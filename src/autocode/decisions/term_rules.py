@@ -124,11 +124,11 @@ def term_words(term: str) -> list[tuple[str, ...]]:
 
 def mentioned_terms(index: CandidateIndex, text: str) -> set[tuple[str, tuple[str, ...]]]:
     """(code, words of its term) for every term the note mentions affirmed and in order,
-    where no longer found term holds the mention."""
+    where no longer term found in order holds the mention."""
     mentions = [
         m
-        for m in index.mentions(text)
-        if m.in_order and not ((m.contexts - index.names[m.name].own_contexts) & index.blocking)
+        for m in index.mentions(text, reordered=False)  # a rule is its words in their order
+        if not ((m.contexts - index.names[m.name].own_contexts) & index.blocking)
     ]
     found: set[Key] = set()
     for mention in mentions:

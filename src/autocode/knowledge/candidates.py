@@ -167,14 +167,15 @@ class CandidateIndex:
                 self._reordered.setdefault(tuple(sorted(name.words)), []).append(k)
         self._automaton.make_automaton()
 
-    def mentions(self, text: str) -> list[Mention]:
-        """Every name found in each sentence of `text`, in order or reordered."""
+    def mentions(self, text: str, *, reordered: bool = True) -> list[Mention]:
+        """Every name found in each sentence of `text`, in order or (with `reordered`)
+        reordered."""
         found = []
         for start, end in sentence_spans(text):
             words = normal_words(text[start:end])
             if not words:
                 continue
-            matches = self._matches([w for w, _, _ in words])
+            matches = self._matches([w for w, _, _ in words], reordered=reordered)
             if not matches:  # most sentences name no code: their contexts are not read
                 continue
             scopes = context_scopes(text[start:end], start)
@@ -229,7 +230,9 @@ class CandidateIndex:
             for other in mentions
         )
 
-    def _matches(self, words: Sequence[str]) -> list[tuple[int, int, int, bool]]:
+    def _matches(
+        self, words: Sequence[str], *, reordered: bool = True
+    ) -> list[tuple[int, int, int, bool]]:
         """(first word, last word, name, in order) of every name among `words`."""
         joined = _joined(words)
         # Character offset of each word's leading space in `joined` -> its index.
@@ -242,7 +245,7 @@ class CandidateIndex:
             length = len(self.names[k].words)
             first = starts[end + 1 - len(_joined(self.names[k].words))]
             found[(first, first + length - 1, k)] = True
-        for size in range(2, MAX_REORDERED + 2):
+        for size in range(2, MAX_REORDERED + 2) if reordered else ():
             for first in range(len(words) - size + 1):
                 window = words[first : first + size]
                 for kept in _kept_words(window, size):
