@@ -59,9 +59,10 @@ class TermRule:
 
 @dataclass
 class TermRules:
-    """The rules; every term mined from the training notes (`terms`, code -> terms: a
-    rule's mention inside a longer mined term does not count, as when it was measured);
-    the contexts in which a mention does not count; and the fit's report."""
+    """The rules; the longer mined terms that can hold a rule's mention (`terms`, code ->
+    terms: a rule's mention inside one does not count, as when it was measured); the
+    contexts in which a mention does not count; and the fit's report (its held-out check,
+    kept even where no rule was chosen)."""
 
     rules: list[TermRule]
     terms: dict[str, list[str]]
@@ -122,7 +123,7 @@ def term_words(term: str) -> list[tuple[str, ...]]:
     ]
 
 
-def mentioned_terms(index: CandidateIndex, text: str) -> set[tuple[str, tuple[str, ...]]]:
+def mentioned_terms(index: CandidateIndex, text: str) -> set[Key]:
     """(code, words of its term) for every term the note mentions affirmed and in order,
     where no longer term found in order holds the mention."""
     mentions = [
