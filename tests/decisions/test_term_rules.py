@@ -159,13 +159,62 @@ def test_a_note_with_two_rule_terms_of_one_code_is_one_held_out_pair() -> None:
     assert none.rules == [] and none.report["cut"] is None
 
 
+def test_the_longer_mined_terms_that_hold_a_rule_are_kept_and_hold_it() -> None:
+    notes, mined = _notes()
+    # One more note codes "type 2 diabetes with neuropathy": too few notes for a rule of
+    # its own, but a mention of it is no mention of "type 2 diabetes" alone.
+    longer = "Seen for type 2 diabetes with neuropathy."
+    texts, codes = [*notes.texts, longer], [*notes.codes, ["ICD10CM:E11.40"]]
+    with_longer = MinedTerms.from_mentions(
+        [
+            Mention(code, term, note)
+            for code, terms in mined.by_code.items()
+            for term, found in terms.items()
+            for note in found
+        ]
+        + [Mention("ICD10CM:E11.40", "type 2 diabetes with neuropathy", note_fingerprint(longer))]
+    )
+    rules = fit_term_rules(
+        texts,
+        codes,
+        fold_splits(len(texts), folds=5, seed=0),
+        with_longer,
+        blocking=BLOCKING,
+        target_precision=0.95,
+        min_support=5,
+    )
+    assert [r.code for r in rules.rules] == [DIABETES]
+    # Saved with the rules: the longer term (and the rule's own), not "pain" or "zebra".
+    assert rules.terms == {
+        DIABETES: ["type 2 diabetes"],
+        "ICD10CM:E11.40": ["type 2 diabetes with neuropathy"],
+    }
+    restored = TermRules.from_dict(json.loads(json.dumps(rules.to_dict())))
+    texts = ["Type 2 diabetes with neuropathy.", "Type 2 diabetes."]
+    assert restored.accepted(texts) == [set(), {DIABETES}]
+    # Rules only for the codes the Coder may accept.
+    assert (
+        fit_term_rules(
+            texts=notes.texts,
+            code_lists=notes.codes,
+            folds=fold_splits(len(notes), folds=5, seed=0),
+            mined=mined,
+            blocking=BLOCKING,
+            target_precision=0.95,
+            min_support=5,
+            codes={PAIN},
+        ).rules
+        == []
+    )
+
+
 def test_rules_round_trip_through_their_dict() -> None:
     rules = _fit()
     restored = TermRules.from_dict(json.loads(json.dumps(rules.to_dict())))
     assert restored.rules == rules.rules and restored.terms == rules.terms
     texts = ["Type 2 diabetes.", "no type 2 diabetes"]
     assert restored.accepted(texts) == rules.accepted(texts)
-    with pytest.raises(ValueError, match="term rules format 9, expected 1"):
+    with pytest.raises(ValueError, match="term rules format 9, expected 2"):
         TermRules.from_dict({**rules.to_dict(), "format": 9})
 
 

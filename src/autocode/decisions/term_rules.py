@@ -21,7 +21,7 @@ accepted on the strength of their words, where those words have been precise.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -31,7 +31,7 @@ import numpy as np
 from autocode.knowledge.candidates import CandidateIndex, name_variants, normal_words
 from autocode.knowledge.mined import MinedTerms, fingerprints
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: each rule keeps the words it was measured on
 RULE_SYSTEM_PREFIX = "ICD10CM:"  # the system whose mined terms become rules
 # The held-out precisions a term may be asked for, and how many held-out notes must
 # mention it (from the configured `min_notes` up): the held-out check picks one of each.
@@ -155,8 +155,11 @@ def fit_term_rules(
     target_precision: float,
     min_support: int,
     min_notes: int = 2,
+    codes: Collection[str] | None = None,
 ) -> TermRules:
     """Rules from held-out mentions of terms mined from the other folds (module docstring).
+    `codes`: those a rule may accept (the Coder's label space; None: any ICD-10-CM code
+    of the training notes), so that the check counts only what the Coder will accept.
 
     Which held-out precision a term needs (`cut`), and on how many held-out notes
     (`min_notes` or more), is itself chosen held out: a term's precision measured on a
@@ -166,7 +169,7 @@ def fit_term_rules(
     the most pairs is used. Where none does, there are no rules.
     """
     per_fold = [
-        _held_out_counts(texts, code_lists, fit_rows, held_rows, mined, blocking)
+        _held_out_counts(texts, code_lists, fit_rows, held_rows, mined, blocking, codes)
         for fit_rows, held_rows in folds
     ]
     notes: Counter[Key] = Counter()
@@ -221,13 +224,18 @@ def _holding_terms(
     if not rules:
         return {}
     every_note = fingerprints(texts)
-    rule_words = [frozenset(rule.words) for rule in rules]
+    rule_words = [(frozenset(rule.words), len(rule.words)) for rule in rules]
     codes = sorted({c for codes in code_lists for c in codes if c.startswith(RULE_SYSTEM_PREFIX)})
     holding: dict[str, list[str]] = {}
     for code in codes:
         for term in mined.terms(code, every_note):
-            words = {w for variant in term_words(term) for w in variant}
-            if any(len(words) > len(needed) and needed <= words for needed in rule_words):
+            # As long as a rule's words or longer, and holding them all (a term of the
+            # same words may bring contexts of its own to the index).
+            if any(
+                len(words) >= length and needed <= set(words)
+                for words in term_words(term)
+                for needed, length in rule_words
+            ):
                 holding.setdefault(code, []).append(term)
     return holding
 
@@ -250,10 +258,13 @@ def _held_out_counts(
     held_rows: np.ndarray,
     mined: MinedTerms,
     blocking: Sequence[str],
+    codes: Collection[str] | None,
 ) -> _FoldCounts:
     counts = _FoldCounts(Counter(), Counter(), {}, [])
     fit_notes = fingerprints(texts[i] for i in fit_rows)
     seen = {c for i in fit_rows for c in code_lists[i] if c.startswith(RULE_SYSTEM_PREFIX)}
+    if codes is not None:
+        seen &= set(codes)
     names = {code: terms for code in sorted(seen) if (terms := mined.terms(code, fit_notes))}
     if not names:
         return counts

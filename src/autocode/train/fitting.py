@@ -87,7 +87,7 @@ def fit_coder(
         logger.info("fitting the open part on codes held out of the training folds")
         coder.open_codes = fit_open_part(config, train)
     if config.routing.term_rules is not None:
-        coder.term_rules = fit_rules(config, train, knowledge)
+        coder.term_rules = fit_rules(config, train, knowledge, labels)
     return FittedCoder(coder=coder, validation_raw=raw, validation_gold=gold)
 
 
@@ -107,7 +107,9 @@ def fit_open_part(config: TrainConfig, train: NoteSet) -> OpenCodes:
     )
 
 
-def fit_rules(config: TrainConfig, train: NoteSet, knowledge: CodeKnowledge | None) -> TermRules:
+def fit_rules(
+    config: TrainConfig, train: NoteSet, knowledge: CodeKnowledge | None, labels: LabelSpace
+) -> TermRules:
     """Term rules from the training notes' folds (`fit_term_rules`); with no rule where
     no choice reached the routing target held out (its report says so)."""
     assert config.routing.term_rules is not None
@@ -130,6 +132,7 @@ def fit_rules(config: TrainConfig, train: NoteSet, knowledge: CodeKnowledge | No
         target_precision=config.routing.target_precision,
         min_support=config.routing.min_support,
         min_notes=settings.min_notes,
+        codes=labels.codes_,  # the Coder accepts label-space codes only
     )
     report = rules.report
     checks = ", ".join(
