@@ -242,22 +242,26 @@ def tune_review_bands(
     return _tune(values, gold, target_precision, min_support, target_recall, max_review_codes)
 
 
-def _report(
+def _statuses(
     values: FloatArray,
-    gold: sp.csr_array,
     policy: ReviewPolicy,
     accepted_by_rule: npt.NDArray[np.bool_] | None = None,
-) -> dict[str, Any]:
+) -> npt.NDArray[np.int8]:
+    """The policy's status of every entry, with the entries a term rule accepts accepted."""
     decisions = policy.classify(values)
     if accepted_by_rule is not None:
         decisions[accepted_by_rule] = ACCEPTED
+    return decisions
+
+
+def _report(decisions: npt.NDArray[np.int8], gold: sp.csr_array) -> dict[str, Any]:
     auto = ~(decisions == UNCERTAIN).any(axis=1)
     rows, cols = gold.nonzero()
     gold_in_auto = auto[rows]
     accepted = np.count_nonzero(decisions[auto] == ACCEPTED)
     gold_total = np.count_nonzero(gold_in_auto)
     tp = np.count_nonzero(decisions[rows[gold_in_auto], cols[gold_in_auto]] == ACCEPTED)
-    documents, auto_documents = values.shape[0], int(auto.sum())
+    documents, auto_documents = decisions.shape[0], int(auto.sum())
     return {
         "documents": documents,
         "auto_documents": auto_documents,
@@ -283,10 +287,9 @@ def automation_report(
     share of all gold codes accepted, and the accepted codes' precision, over every note.
     """
     values = as_probs(probs)
+    decisions = _statuses(values, policy, accepted_by_rule)
     gold = as_gold(y_true, values.shape)
-    return _report(values, gold, policy, accepted_by_rule) | _code_report(
-        values, gold, policy, accepted_by_rule
-    )
+    return _report(decisions, gold) | _code_report(decisions, gold)
 
 
 def automation_curve(
@@ -307,7 +310,8 @@ def automation_curve(
     curve = []
     for target in targets:
         policy = _tune(values, gold, float(target), min_support, target_recall)
-        report = _report(values, gold, policy) | _code_report(values, gold, policy)
+        decisions = policy.classify(values)
+        report = _report(decisions, gold) | _code_report(decisions, gold)
         curve.append({"target_precision": float(target), "reachable": policy.reachable, **report})
     return curve
 
@@ -320,18 +324,11 @@ def code_automation(y_true: Matrix, probs: np.ndarray, policy: ReviewPolicy) -> 
     (0.0 when none is accepted).
     """
     values = as_probs(probs)
-    return _code_report(values, as_gold(y_true, values.shape), policy)
+    return _code_report(policy.classify(values), as_gold(y_true, values.shape))
 
 
-def _code_report(
-    values: FloatArray,
-    gold: sp.csr_array,
-    policy: ReviewPolicy,
-    accepted_by_rule: npt.NDArray[np.bool_] | None = None,
-) -> dict[str, Any]:
-    accepted = policy.classify(values) == ACCEPTED
-    if accepted_by_rule is not None:
-        accepted |= accepted_by_rule
+def _code_report(decisions: npt.NDArray[np.int8], gold: sp.csr_array) -> dict[str, Any]:
+    accepted = decisions == ACCEPTED
     rows, cols = gold.nonzero()
     hits = int(np.count_nonzero(accepted[rows, cols]))
     n_accepted = int(np.count_nonzero(accepted))

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from autocode.knowledge.candidates import CandidateIndex, name_variants, normal_words
+from autocode.knowledge.candidates import CandidateIndex, name_words
 from autocode.knowledge.mined import MinedTerms, fingerprints
 
 FORMAT_VERSION = 2  # 2: each rule keeps the words it was measured on
@@ -114,33 +114,15 @@ class TermRules:
         return cls(rules, terms, tuple(state["blocking"]), dict(state.get("report", {})))
 
 
-def term_words(term: str) -> list[tuple[str, ...]]:
-    """The normalised words of each variant of a term, as `CandidateIndex` keys its names."""
-    return [
-        words
-        for variant in name_variants(term)
-        if (words := tuple(w for w, _, _ in normal_words(variant)))
-    ]
-
-
 def mentioned_terms(index: CandidateIndex, text: str) -> set[Key]:
     """(code, words of its term) for every term the note mentions affirmed and in order,
     where no longer term found in order holds the mention."""
-    mentions = [
-        m
-        for m in index.mentions(text, reordered=False)  # a rule is its words in their order
-        if not ((m.contexts - index.names[m.name].own_contexts) & index.blocking)
-    ]
+    # A rule is its words in their order.
+    mentions = [m for m in index.mentions(text, reordered=False) if not index.is_blocked(m)]
     found: set[Key] = set()
     for mention in mentions:
-        name = index.names[mention.name]
-        inside_longer = any(
-            other.start <= mention.start
-            and mention.end <= other.end
-            and len(index.names[other.name].words) > len(name.words)
-            for other in mentions
-        )
-        if not inside_longer:
+        if not index.inside_longer(mention, mentions):
+            name = index.names[mention.name]
             found.update((code, name.words) for code in name.codes)
     return found
 
@@ -182,7 +164,7 @@ def fit_term_rules(
     # Each (notes a term needs, precision it needs) is checked held out; the one that
     # accepts the most pairs at the target is used.
     checked = {
-        (needed, cut): _checked_precision(per_fold, cut, needed)
+        (needed, cut): _checked_precision(per_fold, notes, coded, cut, needed)
         for needed in sorted({min_notes, *(m for m in MIN_NOTES_STEPS if m > min_notes)})
         for cut in PRECISION_CUTS
     }
@@ -233,7 +215,7 @@ def _holding_terms(
             # same words may bring contexts of its own to the index).
             if any(
                 len(words) >= length and needed <= set(words)
-                for words in term_words(term)
+                for words in name_words(term)
                 for needed, length in rule_words
             ):
                 holding.setdefault(code, []).append(term)
@@ -271,7 +253,7 @@ def _held_out_counts(
     index = CandidateIndex(names, blocking)
     for code, terms in names.items():
         for term in terms:
-            for words in term_words(term):
+            for words in name_words(term):
                 counts.spelling.setdefault((code, words), term)
     for i in held_rows:
         gold = set(code_lists[i])
@@ -288,24 +270,25 @@ def _is_rule(notes: int, coded: int, cut: float, min_notes: int) -> bool:
 
 
 def _checked_precision(
-    per_fold: Sequence[_FoldCounts], cut: float, min_notes: int
+    per_fold: Sequence[_FoldCounts],
+    notes: Counter[Key],
+    coded: Counter[Key],
+    cut: float,
+    min_notes: int,
 ) -> tuple[int, float]:
     """(Note, code) pairs that each fold's notes get accepted by the rules the other
-    folds' counts make at `cut`, and their precision, pooled over the folds (a note
-    mentioning two rule terms of one code is one pair, as the Coder accepts it once)."""
+    folds' counts (all folds' `notes` and `coded` less the fold's own) make at `cut`,
+    and their precision, pooled over the folds (a note mentioning two rule terms of one
+    code is one pair, as the Coder accepts it once)."""
     pairs = hits = 0
-    for held, fold in enumerate(per_fold):
-        notes: Counter[Key] = Counter()
-        coded: Counter[Key] = Counter()
-        for other, counts in enumerate(per_fold):
-            if other != held:
-                notes.update(counts.notes)
-                coded.update(counts.coded)
+    for fold in per_fold:
         for mentioned, gold in fold.per_note:
             accepted = {
-                code
-                for code, words in mentioned
-                if _is_rule(notes[(code, words)], coded[(code, words)], cut, min_notes)
+                key[0]
+                for key in mentioned
+                if _is_rule(
+                    notes[key] - fold.notes[key], coded[key] - fold.coded[key], cut, min_notes
+                )
             }
             pairs += len(accepted)
             hits += len(accepted & gold)

@@ -103,6 +103,19 @@ def name_variants(name: str) -> list[str]:
     return list(dict.fromkeys(" ".join(v.split()) for v in variants if v.strip()))
 
 
+def name_words(name: str) -> list[tuple[str, ...]]:
+    """The normalised words of each variant of a name: what `CandidateIndex` finds."""
+    return [words for _, words in _worded_variants(name)]
+
+
+def _worded_variants(name: str) -> list[tuple[str, tuple[str, ...]]]:
+    return [
+        (variant, words)
+        for variant in name_variants(name)
+        if (words := tuple(w for w, _, _ in normal_words(variant)))
+    ]
+
+
 @dataclass(frozen=True)
 class Name:
     """One normalised name of one or more codes."""
@@ -150,10 +163,7 @@ class CandidateIndex:
         own: dict[tuple[str, ...], frozenset[str]] = {}
         for code, names in names_of.items():
             for listed in names:
-                for variant in name_variants(listed):
-                    words = tuple(w for w, _, _ in normal_words(variant))
-                    if not words:
-                        continue
+                for variant, words in _worded_variants(listed):
                     codes = by_words.setdefault(words, [])
                     if code not in codes:
                         codes.append(code)
@@ -202,7 +212,7 @@ class CandidateIndex:
         longest_first = sorted(mentions, key=lambda m: -len(self.names[m.name].words))
         for mention in longest_first:
             name = self.names[mention.name]
-            blocked = bool((mention.contexts - name.own_contexts) & self.blocking)
+            blocked = self.is_blocked(mention)
             for code in name.codes:
                 candidate = direct.setdefault(code, Candidate(code, DIRECT))
                 if any(a < mention.end and mention.start < b for a, b in candidate.spans):
@@ -212,14 +222,19 @@ class CandidateIndex:
                     candidate.blocked += 1
                     continue
                 candidate.affirmed += 1
-                candidate.whole += not self._inside_longer(mention, mentions)
+                candidate.whole += not self.inside_longer(mention, mentions)
                 candidate.longest_name = max(candidate.longest_name, len(name.words))
                 candidate.in_order |= mention.in_order
                 ambiguity = len(name.codes)
                 candidate.ambiguity = min(candidate.ambiguity or ambiguity, ambiguity)
         return direct
 
-    def _inside_longer(self, mention: Mention, mentions: Sequence[Mention]) -> bool:
+    def is_blocked(self, mention: Mention) -> bool:
+        """Whether the mention sits in a blocking context its name's own words do not
+        trigger ("Family history of …" is not blocked by its own "family")."""
+        return bool((mention.contexts - self.names[mention.name].own_contexts) & self.blocking)
+
+    def inside_longer(self, mention: Mention, mentions: Sequence[Mention]) -> bool:
         """Whether a longer name was found around `mention` ("plaque psoriasis" around
         "psoriasis"): the shorter name is then likely not what the note means."""
         length = len(self.names[mention.name].words)

@@ -29,6 +29,7 @@ Word = tuple[str, int, int]  # lowercased word without accents, start, end
 # Spanish sentences end after . ! ? followed by a blank and a capital, digit or opening
 # mark; the English translations have one sentence per line.
 _SOURCE_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[A-ZÁÉÍÓÚÑ¿¡0-9(])|\n+")
+_TARGET_SENTENCE_BREAK = re.compile(r"\n+")
 NEARBY_SENTENCES = 3  # searched on either side of the mention's place in the translation
 MIN_WORD_SCORE = 0.1  # a word pair's alignment score needed to count as a translation
 MIN_ALIGNED_SHARE = 0.6  # of the mention's content words, found in one English sentence
@@ -52,7 +53,7 @@ def source_sentences(text: str) -> list[Span]:
 
 
 def target_sentences(text: str) -> list[Span]:
-    return sentence_spans(text, re.compile(r"\n+"))
+    return sentence_spans(text, _TARGET_SENTENCE_BREAK)
 
 
 def words(text: str, start: int = 0, end: int | None = None) -> list[Word]:
