@@ -18,7 +18,7 @@ from autocode.decisions.records import (
 DECISION = Decision(
     codes=["ICD10CM:E11.9"],
     predictions=[
-        Prediction("ICD10CM:E11.9", 0.97, True, True, [EvidenceSpan(3, 11, 0.5)]),
+        Prediction("ICD10CM:E11.9", 0.97, True, True, [EvidenceSpan(3, 11, 0.5)], (3, 18)),
         Prediction("ICD10CM:I10", 0.4, False, False),
     ],
     route="review",
@@ -30,7 +30,16 @@ def test_json_round_trip_keeps_every_field() -> None:
     as_json = DECISION.to_json()
     assert as_json["predictions"][0]["evidence"] == [{"start": 3, "end": 11, "weight": 0.5}]
     assert as_json["predictions"][1]["evidence"] == []
+    assert [p["rule_span"] for p in as_json["predictions"]] == [{"start": 3, "end": 18}, None]
     assert Decision.from_json(as_json) == DECISION
+
+
+def test_json_of_format_1_reads_without_rule_spans() -> None:
+    """Review cases queued before format 2 have no `rule_span`: no rule accepted them."""
+    as_json = DECISION.to_json()
+    for prediction in as_json["predictions"]:
+        del prediction["rule_span"]
+    assert [p.rule_span for p in Decision.from_json(as_json).predictions] == [None, None]
 
 
 def test_arrow_rows_are_the_json_form_plus_the_model_and_time() -> None:
@@ -77,6 +86,10 @@ def test_arrow_columns_equal_the_table_of_the_json_rows() -> None:
     ]
     assert table.equals(pa.Table.from_pylist(rows, schema=DECISIONS_SCHEMA))
     assert table.to_pylist()[2]["predictions"][0]["evidence"][0]["weight"] == 0.123457
+    assert [p["rule_span"] for p in table.to_pylist()[0]["predictions"]] == [
+        {"start": 3, "end": 18},
+        None,
+    ]
     assert to_arrow([], [], "m", "v", coded_at).num_rows == 0
     with pytest.raises(ValueError, match="2 note ids but 1 decisions"):
         to_arrow(["a", "b"], [DECISION], "m", "v", coded_at)

@@ -109,7 +109,8 @@ def test_a_rule_accepts_affirmed_mentions_of_its_term_only() -> None:
             "Type 2 diabetes insipidus workup.",  # longer words, but no longer mined term
         ]
     )
-    assert accepted == [{DIABETES}, set(), set(), set(), {DIABETES}]
+    # Each accepted code with the characters of its rule term's mention.
+    assert accepted == [{DIABETES: (0, 15)}, {}, {}, {}, {DIABETES: (0, 15)}]
 
 
 def test_a_mention_inside_a_longer_mined_term_does_not_count() -> None:
@@ -118,7 +119,7 @@ def test_a_mention_inside_a_longer_mined_term_does_not_count() -> None:
         {PAIN: ["pain"], "ICD10CM:R10.9": ["abdominal pain"]},
         BLOCKING,
     )
-    assert rules.accepted(["Pain at rest.", "Abdominal pain since noon."]) == [{PAIN}, set()]
+    assert rules.accepted(["Pain at rest.", "Abdominal pain since noon."]) == [{PAIN: (0, 4)}, {}]
 
 
 def test_a_rule_fires_on_the_words_it_was_measured_on_only() -> None:
@@ -129,7 +130,7 @@ def test_a_rule_fires_on_the_words_it_was_measured_on_only() -> None:
     )
     rules = TermRules([rule], {}, BLOCKING)
     accepted = rules.accepted(["Nausea without vomiting today.", "Nausea and vomiting today."])
-    assert accepted == [{"ICD10CM:R11.0"}, set()]
+    assert accepted == [{"ICD10CM:R11.0": (0, 23)}, {}]
 
 
 def test_a_note_with_two_rule_terms_of_one_code_is_one_held_out_pair() -> None:
@@ -191,7 +192,7 @@ def test_the_longer_mined_terms_that_hold_a_rule_are_kept_and_hold_it() -> None:
     }
     restored = TermRules.from_dict(json.loads(json.dumps(rules.to_dict())))
     texts = ["Type 2 diabetes with neuropathy.", "Type 2 diabetes."]
-    assert restored.accepted(texts) == [set(), {DIABETES}]
+    assert restored.accepted(texts) == [{}, {DIABETES: (0, 15)}]
     # Rules only for the codes the Coder may accept.
     assert (
         fit_term_rules(
@@ -282,6 +283,8 @@ def test_a_rule_lists_a_code_nothing_else_listed_and_the_note_is_auto_coded() ->
     assert [(p.code, p.accepted, p.predicted) for p in ruled.predictions] == [
         (DIABETES, True, True)
     ]
+    # The decision says which words accepted it: "type 2 diabetes".
+    assert ruled.predictions[0].rule_span == (6, 21)
     assert ruled.predictions[0].probability == pytest.approx(
         probs[0, silent.labels.index(DIABETES)]
     )
@@ -313,3 +316,27 @@ def test_term_rules_need_mined_terms() -> None:
     elsewhere.mined = MinedTerms.from_mentions([Mention(DIABETES, "diabetes", "other-note")])
     with pytest.raises(ValueError, match=r"none of the mined terms .*\(data\.language=en\)"):
         fit_coder(config, notes, None, knowledge=elsewhere)
+
+
+def test_a_code_the_review_cap_left_off_and_a_rule_accepted_is_not_counted_beyond_it() -> None:
+    coder = _coder_with_rules()
+    n = len(coder.labels)
+    other = next(code for code in coder.labels.codes_ if code != DIABETES)
+    probs = np.zeros((1, n))
+    probs[0, coder.labels.index(DIABETES)] = 0.3
+    probs[0, coder.labels.index(other)] = 0.6
+    # Both in every code's review band; the cap lists the more probable one only.
+    capped = replace(
+        coder,
+        policy=ReviewPolicy(np.full(n, 0.9), np.full(n, 0.1), 0.95, 0.95, True, 1),
+    )
+    texts = ["Known type 2 diabetes."]
+    [ruled] = decide(capped, probs, texts)
+    assert ruled.reasons == [f"uncertain: {other}"]
+    assert [(p.code, p.accepted) for p in ruled.predictions] == [(other, False), (DIABETES, True)]
+    [plain] = decide(replace(capped, term_rules=None), probs, texts)
+    assert plain.reasons == [
+        f"uncertain: {other}",
+        "review cap: 1 more uncertain codes not listed",
+        "no accepted code",
+    ]

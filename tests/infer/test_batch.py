@@ -140,6 +140,13 @@ def test_another_model_input_or_part_size_is_refused(
     other_coder = train_coder_dir(archive, tmp_path / "coder2", seed=3)
     with pytest.raises(OutputMismatchError, match="coder_digest"):
         predict_archive(str(other_coder), archive, out, BATCH_OPTIONS, BatchSettings(200))
+    # Output written before decision records format 2 is not continued with format 2 parts.
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert manifest["records_format"] == 2
+    del manifest["records_format"]
+    (out / "_manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(OutputMismatchError, match="records_format was None, now 2"):
+        predict_archive(str(coder_dir), archive, out, BATCH_OPTIONS, BatchSettings(200))
 
 
 def test_corrupt_part_is_quarantined_and_the_job_goes_on(

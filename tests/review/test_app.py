@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Iterator
@@ -269,3 +270,22 @@ def test_admin_manages_users_and_every_change_is_audited(review: ReviewApp):
     assert (
         client.post("/api/login", json={"name": "newbie", "password": PASSWORD}).status_code == 401
     )
+
+
+def test_a_code_a_term_rule_accepted_shows_the_rule_and_its_words(review: ReviewApp):
+    start = SECRET_TEXT.index("Hypertension")
+    case = new_case(2, text=SECRET_TEXT)
+    predictions = [
+        {**p, "rule_span": {"start": start, "end": start + 12}} if p["code"] == HYPERTENSION else p
+        for p in case.predictions
+    ]
+    review.store.enqueue([dataclasses.replace(case, predictions=predictions)])
+    client, _ = review.login("rita")
+    page = client.get("/cases/3")
+    assert page.status_code == 200
+    assert '<span class="by-rule" title="accepted by a term rule: Hypertension">rule</span>' in (
+        page.text
+    )
+    assert f'<mark class="ev" data-codes="{HYPERTENSION}">Hypertension</mark>' in page.text
+    # A case whose codes no rule accepted has no such mark.
+    assert 'class="by-rule"' not in client.get("/cases/1").text

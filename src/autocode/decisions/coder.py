@@ -22,7 +22,7 @@ from autocode.decisions.calibration import Calibrator, calibrator_from_dict
 from autocode.decisions.open_codes import OpenCodes, OpenProposal
 from autocode.decisions.policy import ReviewPolicy
 from autocode.decisions.routing_facts import RoutingFacts
-from autocode.decisions.term_rules import TermRules
+from autocode.decisions.term_rules import Span, TermRules
 from autocode.decisions.thresholds import Thresholds
 from autocode.labels import LABELS_FILE, LabelSpace
 from autocode.models import CodingModel, model_class
@@ -82,12 +82,16 @@ class Coder:
         counts = dict(zip(self.labels.codes_, self.labels.counts_.tolist(), strict=True))
         return self.open_codes.propose(texts, counts)
 
-    def rule_accepts(self, texts: Sequence[str]) -> list[set[str]] | None:
-        """Per note, the label-space codes its term rules accept; None without rules."""
+    def rule_accepts(self, texts: Sequence[str]) -> list[dict[str, Span]] | None:
+        """Per note, the label-space codes its term rules accept, each with the characters
+        of the rule term's mention; None without rules."""
         if self.term_rules is None or not self.term_rules.rules:
             return None
         known = set(self.labels.codes_)
-        return [codes & known for codes in self.term_rules.accepted(texts)]
+        return [
+            {code: span for code, span in spans.items() if code in known}
+            for spans in self.term_rules.accepted(texts)
+        ]
 
     def predicted_codes(self, probs: np.ndarray) -> list[list[str]]:
         """Codes at or above their tuned decision threshold."""

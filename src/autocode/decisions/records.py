@@ -24,6 +24,9 @@ from autocode.models.evidence import WEIGHT_DIGITS, EvidenceSpan
 AUTO = "auto"
 REVIEW = "review"
 ROUTES = (AUTO, REVIEW)
+# 2: a prediction says which term rule's mention accepted it (`Prediction.rule_span`).
+# Batch output written in another format is not continued (`infer.manifest`).
+RECORDS_FORMAT = 2
 
 
 @dataclass
@@ -31,7 +34,9 @@ class Prediction:
     """One code of a note: its calibrated probability and what the policy made of it.
 
     `accepted`: above the code's review band (auto-coded); `predicted`: at or above its
-    decision threshold. A listed code that is neither is uncertain.
+    decision threshold. A listed code that is neither is uncertain. `rule_span`: where a
+    term rule accepted the code, the characters [start, end) of the note's mention of the
+    rule's term (`decisions.term_rules`): why no coder was asked, for an auditor.
     """
 
     code: str
@@ -39,6 +44,7 @@ class Prediction:
     accepted: bool
     predicted: bool
     evidence: list[EvidenceSpan] = field(default_factory=list)
+    rule_span: tuple[int, int] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -47,6 +53,7 @@ class Prediction:
             "accepted": self.accepted,
             "predicted": self.predicted,
             "evidence": [span.to_json() for span in self.evidence],
+            "rule_span": _rule_span_struct(self.rule_span),
         }
 
     @classmethod
@@ -57,7 +64,12 @@ class Prediction:
             accepted=bool(value["accepted"]),
             predicted=bool(value["predicted"]),
             evidence=[EvidenceSpan.from_json(span) for span in value.get("evidence", [])],
+            rule_span=_span_or_none(value.get("rule_span")),  # absent in format 1
         )
+
+
+def _span_or_none(value: dict[str, Any] | None) -> tuple[int, int] | None:
+    return None if value is None else (int(value["start"]), int(value["end"]))
 
 
 @dataclass
@@ -92,6 +104,7 @@ class Decision:
 
 
 SPAN_ARROW = pa.struct([("start", pa.int32()), ("end", pa.int32()), ("weight", pa.float64())])
+RULE_SPAN_ARROW = pa.struct([("start", pa.int32()), ("end", pa.int32())])
 PREDICTION_ARROW = pa.struct(
     [
         ("code", pa.string()),
@@ -99,6 +112,7 @@ PREDICTION_ARROW = pa.struct(
         ("accepted", pa.bool_()),
         ("predicted", pa.bool_()),
         ("evidence", pa.list_(SPAN_ARROW)),
+        ("rule_span", RULE_SPAN_ARROW),  # null: no term rule accepted the code
     ]
 )
 DECISIONS_SCHEMA = pa.schema(
@@ -149,6 +163,7 @@ def to_arrow(
             pa.array([p.accepted for p in predictions], pa.bool_()),
             pa.array([p.predicted for p in predictions], pa.bool_()),
             _lists([len(p.evidence) for p in predictions], span_structs),
+            pa.array([_rule_span_struct(p.rule_span) for p in predictions], RULE_SPAN_ARROW),
         ],
         fields=list(PREDICTION_ARROW),
     )
@@ -169,6 +184,10 @@ def to_arrow(
         pa.array([coded_at] * n_notes, DECISIONS_SCHEMA.field("coded_at").type),
     ]
     return pa.Table.from_arrays(columns, schema=DECISIONS_SCHEMA)
+
+
+def _rule_span_struct(span: tuple[int, int] | None) -> dict[str, int] | None:
+    return None if span is None else {"start": span[0], "end": span[1]}
 
 
 def _lists(lengths: list[int], values: pa.Array) -> pa.ListArray:

@@ -7,7 +7,8 @@ a note longer than the model reads (truncated). The rules' ICD-10-CM facts come 
 Coder (`Coder.routing_facts`, stored at training time), not from the tabular.
 
 A Coder with term rules (`decisions.term_rules`) accepts a code whose rule term the note
-mentions, whatever its probability (listed if it was not). A Coder with an open part
+mentions, whatever its probability (listed if it was not); its prediction keeps where the
+term was mentioned (`Prediction.rule_span`). A Coder with an open part
 (`decisions.open_codes`) also lists codes outside its label space; each goes to review
 ("unseen code") unless its calibrated probability reaches the
 open part's `accept_threshold`, where out-of-fold precision met the routing target.
@@ -15,16 +16,17 @@ open part's `accept_threshold`, where out-of-fold precision met the routing targ
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from autocode.decisions.coder import Coder
 from autocode.decisions.open_codes import OpenProposal
-from autocode.decisions.policy import ACCEPTED, UNCERTAIN
+from autocode.decisions.policy import ACCEPTED, UNCERTAIN, ReviewPolicy
 from autocode.decisions.records import AUTO, REVIEW, Decision, Prediction
 from autocode.decisions.routing_facts import RoutingFacts
+from autocode.decisions.term_rules import Span
 from autocode.models.evidence import EvidenceSpan, collector_paused
 
 
@@ -35,13 +37,14 @@ def decide(
     *,
     truncated: Sequence[bool] | None = None,
     open_proposals: Sequence[Sequence[OpenProposal]] | None = None,
-    rule_accepted: Sequence[set[str]] | None = None,
+    rule_accepted: Sequence[Mapping[str, Span]] | None = None,
 ) -> list[Decision]:
     """One decision per row of calibrated probabilities; with `texts`, evidence spans too.
 
     `truncated[i]` says the model read only part of note i (see `Coder.truncated`).
     `open_proposals[i]` are note i's codes beyond the label space (`Coder.open_proposals`),
-    `rule_accepted[i]` the codes its term rules accept (`Coder.rule_accepts`); when not
+    `rule_accepted[i]` the codes its term rules accept, each with the characters of the
+    rule term's mention (`Coder.rule_accepts`); when not
     given, both are found in `texts` where the Coder has an open part or term rules.
     """
     if texts is not None:
@@ -64,7 +67,7 @@ def _decisions(
     texts: Sequence[str] | None,
     truncated: Sequence[bool] | None,
     open_proposals: Sequence[Sequence[OpenProposal]] | None,
-    rule_accepted: Sequence[set[str]] | None,
+    rule_accepted: Sequence[Mapping[str, Span]] | None,
 ) -> list[Decision]:
     status = coder.policy.classify(probs)
     # Predicted codes are always listed, even where the review cap left them out.
@@ -73,8 +76,14 @@ def _decisions(
     decisions = []
     for row in range(probs.shape[0]):
         predictions = listed.predictions(row)
-        by_rule = rule_accepted[row] if rule_accepted is not None else set()
+        by_rule = rule_accepted[row] if rule_accepted is not None else {}
+        beyond_cap = unlisted[row]
         if by_rule:
+            # An uncertain code the review cap left off is now accepted: not "more uncertain".
+            beyond_cap -= sum(
+                _in_review_band(coder.policy, probs[row], coder.labels.index(code))
+                for code in by_rule.keys() - {p.code for p in predictions}
+            )
             _accept_by_rule(predictions, by_rule, probs[row], coder.labels.index)
         unseen: list[str] = []
         for proposal in open_proposals[row] if open_proposals is not None else []:
@@ -88,7 +97,7 @@ def _decisions(
             accepted,
             [code for code in listed.uncertain(row) if code not in by_rule],
             truncated=bool(truncated and truncated[row]),
-            unlisted=unlisted[row],
+            unlisted=int(beyond_cap),
             facts=coder.routing_facts,
             unseen=unseen,
         )
@@ -98,19 +107,27 @@ def _decisions(
     return decisions
 
 
+def _in_review_band(policy: ReviewPolicy, probs: np.ndarray, column: int) -> bool:
+    """Uncertain before the review cap: what `ReviewPolicy.unlisted_uncertain` counts."""
+    return bool(policy.reject[column] <= probs[column] < policy.accept[column])
+
+
 def _accept_by_rule(
     predictions: list[Prediction],
-    codes: set[str],
+    spans: Mapping[str, Span],
     probs: np.ndarray,
     column_of: Callable[[str], int],
 ) -> None:
-    """Accepts the listed predictions of `codes` and lists the others, at their probability."""
+    """Accepts the listed predictions of the rules' codes and lists the others, at their
+    probability; each keeps the span of its rule term's mention."""
     listed = {p.code: p for p in predictions}
-    for code in sorted(codes):
-        if code in listed:
-            listed[code].accepted = listed[code].predicted = True
-        else:
-            predictions.append(Prediction(code, float(probs[column_of(code)]), True, True))
+    for code in sorted(spans):
+        if code not in listed:
+            listed[code] = Prediction(code, float(probs[column_of(code)]), True, True)
+            predictions.append(listed[code])
+        prediction = listed[code]
+        prediction.accepted = prediction.predicted = True
+        prediction.rule_span = spans[code]
     predictions.sort(key=lambda p: -p.probability)
 
 

@@ -38,6 +38,7 @@ RULE_SYSTEM_PREFIX = "ICD10CM:"  # the system whose mined terms become rules
 PRECISION_CUTS = (0.8, 0.85, 0.9, 0.95, 1.0)
 MIN_NOTES_STEPS = (3, 5, 8)
 Key = tuple[str, tuple[str, ...]]  # a code and the normalised words of one of its terms
+Span = tuple[int, int]  # characters of a note: [start, end)
 
 
 @dataclass(frozen=True)
@@ -80,16 +81,21 @@ class TermRules:
     def _rule_keys(self) -> frozenset[Key]:
         return frozenset((r.code, r.words) for r in self.rules)
 
-    def accepted(self, texts: Sequence[str]) -> list[set[str]]:
+    def accepted(self, texts: Sequence[str]) -> list[dict[str, Span]]:
         """Per note, the codes whose rule terms it mentions (affirmed, in order, not
-        inside a longer mined term)."""
+        inside a longer mined term), each with the characters of its first such mention:
+        what an auditor reads to see why the code was accepted."""
         if not self.rules:
-            return [set() for _ in texts]
+            return [{} for _ in texts]
         keys = self._rule_keys
-        return [
-            {code for code, words in mentioned_terms(self.index, text) if (code, words) in keys}
-            for text in texts
-        ]
+        accepted: list[dict[str, Span]] = []
+        for text in texts:
+            spans: dict[str, Span] = {}
+            for (code, words), span in sorted(term_mentions(self.index, text).items(), key=_at):
+                if (code, words) in keys:
+                    spans.setdefault(code, span)
+            accepted.append(spans)
+        return accepted
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -114,17 +120,22 @@ class TermRules:
         return cls(rules, terms, tuple(state["blocking"]), dict(state.get("report", {})))
 
 
-def mentioned_terms(index: CandidateIndex, text: str) -> set[Key]:
+def term_mentions(index: CandidateIndex, text: str) -> dict[Key, Span]:
     """(code, words of its term) for every term the note mentions affirmed and in order,
-    where no longer term found in order holds the mention."""
+    where no longer term found in order holds the mention; each with its first mention."""
     # A rule is its words in their order.
     mentions = [m for m in index.mentions(text, reordered=False) if not index.is_blocked(m)]
-    found: set[Key] = set()
-    for mention in mentions:
+    found: dict[Key, Span] = {}
+    for mention in sorted(mentions, key=lambda m: (m.start, m.end)):
         if not index.inside_longer(mention, mentions):
             name = index.names[mention.name]
-            found.update((code, name.words) for code in name.codes)
+            for code in name.codes:
+                found.setdefault((code, name.words), (mention.start, mention.end))
     return found
+
+
+def _at(item: tuple[Key, Span]) -> Span:
+    return item[1]
 
 
 def fit_term_rules(
@@ -257,7 +268,7 @@ def _held_out_counts(
                 counts.spelling.setdefault((code, words), term)
     for i in held_rows:
         gold = set(code_lists[i])
-        mentioned = mentioned_terms(index, texts[i])
+        mentioned = set(term_mentions(index, texts[i]))
         counts.per_note.append((mentioned, gold))
         for key in mentioned:
             counts.notes[key] += 1

@@ -13,7 +13,7 @@ training-frequency bucket from it: one widening for both.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,7 +80,7 @@ def widen(
     *,
     policy: ReviewPolicy | None = None,
     open_codes: OpenCodes | None = None,
-    rule_accepted: Sequence[set[str]] | None = None,
+    rule_accepted: Sequence[Collection[str]] | None = None,
 ) -> Widened:
     """The label space's `probs` and `predicted` widened with the gold codes it lacks and
     the open `proposals` (one list per note); with the Coder's review `policy`, that

@@ -39,6 +39,7 @@ from autocode.corpus.counting import ProgressSink, count_rows
 from autocode.corpus.load import LoadOptions, canonicalizer_for, read_raw_rows, source_digest
 from autocode.corpus.quarantine import LoadReport, Quarantine
 from autocode.decisions.coder import Coder
+from autocode.decisions.records import RECORDS_FORMAT
 from autocode.infer import coding_worker
 from autocode.infer.coding_worker import PartJob, PartResult
 from autocode.infer.loading import coder_digest, model_identity, resolve_coder_dir
@@ -421,6 +422,7 @@ def start_manifest(
         "coder_digest": digest,
         "input": str(input_path),
         "input_digest": input_digest,
+        "records_format": RECORDS_FORMAT,
         "settings": {
             "batch_size": settings.batch_size,
             "evidence": settings.evidence,

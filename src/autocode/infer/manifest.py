@@ -15,7 +15,9 @@ from autocode.infer.output import write_text_atomically
 MANIFEST = "_manifest.json"
 # Fields that must match for a run to continue an existing output directory.
 # The model is identified by its content: the same Coder under another URI may continue.
-IDENTITY_FIELDS = ("coder_digest", "input_digest", "settings")
+# Parts of another records format (`decisions.records.RECORDS_FORMAT`) would not read as
+# one dataset with the new ones.
+IDENTITY_FIELDS = ("coder_digest", "input_digest", "records_format", "settings")
 _MAX_ERROR_CHARS = 500
 
 

@@ -1,4 +1,6 @@
-"""The note split at evidence-span boundaries, each piece with the codes whose spans cover it."""
+"""The note split at evidence-span boundaries, each piece with the codes whose spans cover it.
+
+A code a term rule accepted has its rule term's mention (`rule_span`) among its spans."""
 
 from __future__ import annotations
 
@@ -19,6 +21,11 @@ def segments(text: str, predictions: Sequence[dict[str, Any]]) -> list[Segment]:
         (span["start"], span["end"], prediction["code"])
         for prediction in predictions
         for span in prediction.get("evidence", [])
+    ]
+    spans += [
+        (rule["start"], rule["end"], prediction["code"])
+        for prediction in predictions
+        if (rule := prediction.get("rule_span")) is not None
     ]
     bounds = sorted({0, len(text), *(s for s, _, _ in spans), *(e for _, e, _ in spans)})
     pieces: list[Segment] = []
