@@ -1,5 +1,5 @@
 """CodiEsp dev: the open part alone (codes unseen in training), lexical candidates against
-lexical + sibling and lexical + semantic ones, in one run.
+lexical + sibling, lexical + pair-feature and lexical + semantic ones, in one run.
 
 Each variant is fitted as `configs/codiesp-best.yaml` fits it — on CodiEsp train, its
 pooled calibration on codes held out of the training folds — and scored on dev's
@@ -38,7 +38,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--top-k", type=int, help="overrides open_codes.semantic.top_k")
     parser.add_argument("--min-cosine", type=float, help="overrides semantic.min_cosine")
-    parser.add_argument("--variants", default="lexical+semantic,lexical,lexical+siblings")
+    parser.add_argument(
+        "--variants", default="lexical+semantic,lexical,lexical+siblings,lexical+pairs"
+    )
     args = parser.parse_args()
 
     config = load_config(args.config)
@@ -58,13 +60,14 @@ def main() -> None:
     started = time.perf_counter()
     matcher = semantic_matcher(semantic_config)
     results["semantic_setup_seconds"] = round(time.perf_counter() - started, 1)
-    variants = (
-        ("lexical+semantic", matcher, False),
-        ("lexical", None, False),
-        ("lexical+siblings", None, True),
+    variants = (  # name, semantic matcher, siblings, pairs
+        ("lexical+semantic", matcher, False, False),
+        ("lexical", None, False, False),
+        ("lexical+siblings", None, True, False),
+        ("lexical+pairs", None, False, True),
     )
     wanted = set(args.variants.split(","))
-    for name, semantic, siblings in (v for v in variants if v[0] in wanted):
+    for name, semantic, siblings, pairs in (v for v in variants if v[0] in wanted):
         started = time.perf_counter()
         part = fit_open_codes(
             train_texts,
@@ -75,6 +78,7 @@ def main() -> None:
             min_support=config.routing.min_support,
             semantic=semantic,
             siblings=siblings,
+            pairs=pairs,
         )
         results[name] = {
             **score(part, dev_texts, dev_codes, counts),
@@ -121,7 +125,7 @@ def _notes(root: Path, split: str, language: str) -> tuple[list[str], list[list[
 
 def _table(results: dict[str, Any]) -> str:
     lines = ["variant            unseen recall  precision  listed  auto  auto precision  ceiling"]
-    for name in ("lexical", "lexical+siblings", "lexical+semantic"):
+    for name in ("lexical", "lexical+siblings", "lexical+pairs", "lexical+semantic"):
         if name not in results:
             continue
         r = results[name]

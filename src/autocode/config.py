@@ -217,6 +217,9 @@ class OpenCodesConfig(StrictModel):
     semantic: SemanticConfig | None = None
     # A matched code's siblings (the other children of its parent) are candidates too.
     siblings: bool = False
+    # A feature: the tabular pairs the candidate with another of the note's candidates
+    # (use additional code, code also, code first).
+    pairs: bool = False
 
 
 class TrackingConfig(StrictModel):

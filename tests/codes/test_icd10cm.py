@@ -9,6 +9,7 @@ from autocode.codes import (
     ancestors,
     excludes1,
     excludes1_conflicts,
+    icd10cm,
     is_billable,
     parent,
 )
@@ -148,3 +149,18 @@ def test_reference_coverage(note: str, covered: list[str], not_covered: list[str
     (reference,) = references(note)
     assert [v for v in covered if reference.covers(v)] == covered
     assert [v for v in not_covered if reference.covers(v)] == []
+
+
+def test_paired_references_read_the_code_then_its_ancestors_pairing_notes() -> None:
+    # E66 (obesity): "use additional code to identify body mass index (BMI), if known
+    # (Z68.1-Z68.45) ... (Z68.5-)" and "code first obesity complicating pregnancy (O99.21-)".
+    assert [r.text for r in icd10cm.paired_references("E66.9")] == [
+        "Z68.1-Z68.45",
+        "Z68.5-",
+        "O99.21-",
+    ]
+    # N39.0 (urinary tract infection): "use additional code (B95-B97), to identify
+    # infectious agent".
+    [agent] = icd10cm.paired_references("N39.0")
+    assert agent.covers("B96.20") and agent.covers("B95.61") and not agent.covers("B98.0")
+    assert not any(r.covers("Z68.41") for r in icd10cm.paired_references("E11.9"))

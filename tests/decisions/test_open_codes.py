@@ -14,10 +14,13 @@ from autocode.corpus.load import LoadOptions
 from autocode.decisions.coder import Coder
 from autocode.decisions.open_codes import (
     DEFAULT_BLOCKING,
+    KnownCodes,
     OpenCodes,
     best_f1_threshold,
     fit_open_codes,
     held_out_candidates,
+    open_candidates,
+    paired_codes,
     precise_threshold,
 )
 from autocode.decisions.records import REVIEW
@@ -156,3 +159,40 @@ def test_forked_workers_share_the_name_index_the_job_built(
     # Built in the job's own process before the fork (the workers' builds would not
     # show here), so the workers inherit it.
     assert icd10cm_index.cache_info().currsize == 1
+
+
+def test_paired_codes_are_those_the_tabular_pairs_with_another_candidate() -> None:
+    obesity, bmi_40, e_coli, asthma = (
+        "ICD10CM:E66.9",
+        "ICD10CM:Z68.41",
+        "ICD10CM:B96.20",
+        "ICD10CM:J45.909",
+    )
+    note = [obesity, bmi_40, e_coli, asthma, "ICD10CM:S02.0XX"]  # the last: not in the tabular
+    # E66's note names Z68.41; Z68.41 is named by it. Nothing here pairs E. coli (it needs
+    # an infection such as N39.0) or asthma; a code outside the tabular pairs nothing.
+    assert paired_codes([bmi_40, e_coli, asthma, "ICD10CM:S02.0XX"], note) == {bmi_40}
+    assert paired_codes([obesity], note) == {obesity}
+    assert paired_codes([obesity], [obesity, asthma]) == set()
+    assert paired_codes([e_coli], [e_coli, "ICD10CM:N39.0"]) == {e_coli}
+
+
+def test_an_open_part_with_the_pair_feature_round_trips() -> None:
+    notes = training_notes()
+    folds = fold_splits(len(notes), folds=3, seed=0)
+    part = fit_open_codes(notes.texts, notes.codes, folds, min_support=1, pairs=True)
+    assert part.features[-1] == "paired" and part.coef.shape == (len(part.features),)
+    restored = OpenCodes.from_dict(json.loads(json.dumps(part.to_dict())))
+    assert restored.pairs and restored.features == part.features
+    texts = ["Obesity. Body mass index 40.0-44.9, adult.", "Seen for gout."]
+    counts = {"ICD10CM:I10": 3}
+    codes, X, _ = open_candidates(
+        icd10cm_index(DEFAULT_BLOCKING), texts[0], KnownCodes.of(counts), pairs=True
+    )
+    paired = dict(zip(codes, X[:, -1].tolist(), strict=True))
+    assert paired["ICD10CM:Z68.41"] == paired["ICD10CM:E66.9"] == 1.0  # E66 names Z68
+    assert paired["ICD10CM:Z68"] == 0.0  # a header, of which E66's notes name a range only
+    assert restored.score(texts, counts) == part.score(texts, counts)
+    # Saved without the feature, a part fitted with it is refused, not misread.
+    with pytest.raises(ValueError, match="fitted on features"):
+        OpenCodes.from_dict(part.to_dict() | {"pairs": False})

@@ -1,4 +1,5 @@
-"""ICD-10-CM hierarchy and Excludes1 conflicts, read from simple_icd_10_cm's tabular list.
+"""ICD-10-CM hierarchy, Excludes1 conflicts and the notes that pair codes (use additional
+code, code also, code first), read from simple_icd_10_cm's tabular list.
 
 The tabular nests codes under blocks (`N40-N53`) and chapters (`14`). Those are not codes,
 so `parent` and `ancestors` return only categories and subcategories; their Excludes1 notes
@@ -12,7 +13,7 @@ known hierarchy: `is_billable` says False and the other functions raise CodeErro
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache, lru_cache
 from types import ModuleType
 
@@ -121,13 +122,44 @@ def excludes1_references(value: str) -> tuple[Reference, ...]:
     return _references(value)
 
 
+def paired_references(value: str) -> tuple[Reference, ...]:
+    """References named by the use-additional-code, code-also and code-first notes of the
+    dotted value of a code in the tabular and everything above it: the codes a coder
+    looks for beside it (E66.9 obesity: "use additional code to identify body mass index
+    (BMI), if known (Z68.1-Z68.45)")."""
+    return _pairing_references(value)
+
+
 @lru_cache(maxsize=16384)
 def _references(value: str) -> tuple[Reference, ...]:
+    cm = _tabular()
+
+    def notes(name: str, as_block: bool) -> list[str]:
+        return list(cm.get_excludes1(name, prioritize_blocks=as_block))
+
+    return _up_the_tabular(value, notes)
+
+
+@lru_cache(maxsize=16384)
+def _pairing_references(value: str) -> tuple[Reference, ...]:
+    cm = _tabular()
+
+    def notes(name: str, as_block: bool) -> list[str]:
+        getters = (cm.get_use_additional_code, cm.get_code_also, cm.get_code_first)
+        return [get(name, prioritize_blocks=as_block) for get in getters]
+
+    return _up_the_tabular(value, notes)
+
+
+def _up_the_tabular(
+    value: str, notes_of: Callable[[str, bool], Iterable[str]]
+) -> tuple[Reference, ...]:
+    """The references in the notes of `value` and of each ancestor, nearest first."""
     cm = _tabular()
     found: dict[str, Reference] = {}
     name, as_block = value, False
     while name:
-        for note in cm.get_excludes1(name, prioritize_blocks=as_block):
+        for note in notes_of(name, as_block):
             for reference in references(note):
                 found.setdefault(reference.text, reference)
         parent_name = str(cm.get_parent(name, prioritize_blocks=as_block))

@@ -22,7 +22,7 @@ proposals. Where none did, every open proposal goes to review.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
@@ -33,6 +33,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from autocode.codes import ICD10CM, icd10cm
+from autocode.codes.excludes import Reference
 from autocode.knowledge.candidates import (
     DEFAULT_CHILD,
     PARENT,
@@ -68,6 +69,9 @@ OPEN_FEATURES = (
 # semantic matcher proposed it.
 SEMANTIC_FEATURES = ("best_cosine", "cosine_margin", "via_semantic")
 SIBLING_FEATURES = ("via_sibling",)  # with sibling candidates
+# With pairs: another candidate of the note names the code in a use-additional-code,
+# code-also or code-first note, or the code's own notes name another candidate.
+PAIR_FEATURES = ("paired",)
 REGULARIZATION = 1.0  # the logistic regression's C, on standardised features
 OPEN_SYSTEM_PREFIX = f"{ICD10CM}:"  # the system whose codes an open part proposes
 FORMAT_VERSION = 1
@@ -99,10 +103,11 @@ class OpenCodes:
     report: dict[str, Any]  # out-of-fold figures of the fit, and the name sources' versions
     semantic: SemanticMatcher | None = None  # nearest codes of each sentence, by cosine
     siblings: bool = False  # a matched code's siblings are candidates too
+    pairs: bool = False  # the tabular's notes that pair codes are a feature (PAIR_FEATURES)
 
     @property
     def features(self) -> tuple[str, ...]:
-        return feature_names(self.semantic, self.siblings)
+        return feature_names(self.semantic, self.siblings, self.pairs)
 
     def propose(self, texts: Sequence[str], closed: Mapping[str, int]) -> list[list[OpenProposal]]:
         """Per note, the open-part codes at or above `threshold`, most probable first;
@@ -124,7 +129,14 @@ class OpenCodes:
         result = []
         for text, note_matches in zip(texts, matches, strict=True):
             codes, X, spans = open_candidates(
-                index, text, known, self.semantic, note_matches, self.blocking, self.siblings
+                index,
+                text,
+                known,
+                self.semantic,
+                note_matches,
+                self.blocking,
+                self.siblings,
+                pairs=self.pairs,
             )
             probs = self.probability(X)
             order = np.argsort(-probs, kind="stable")
@@ -145,6 +157,7 @@ class OpenCodes:
             "features": list(self.features),
             "semantic": None if self.semantic is None else self.semantic.settings(),
             "siblings": self.siblings,
+            "pairs": self.pairs,
             "mean": self.mean.tolist(),
             "scale": self.scale.tolist(),
             "coef": self.coef.tolist(),
@@ -176,11 +189,13 @@ class OpenCodes:
 
             semantic = SemanticMatcher.load(directory, settings)
         siblings = bool(state.get("siblings", False))
-        if state["features"] != list(feature_names(semantic, siblings)):
+        pairs = bool(state.get("pairs", False))
+        if state["features"] != list(feature_names(semantic, siblings, pairs)):
             raise ValueError(f"open codes were fitted on features {state['features']}")
         return cls(
             semantic=semantic,
             siblings=siblings,
+            pairs=pairs,
             blocking=tuple(state["blocking"]),
             mean=np.asarray(state["mean"], np.float64),
             scale=np.asarray(state["scale"], np.float64),
@@ -216,6 +231,8 @@ def open_candidates(
     matches: SentenceMatches | None = None,
     blocking: Sequence[str] = (),
     siblings: bool = False,
+    *,
+    pairs: bool = False,
 ) -> tuple[list[str], np.ndarray, list[tuple[tuple[int, int], ...]]]:
     """The note's ICD-10-CM candidates outside `known`: codes, (codes, features)
     features (`feature_names`), and each one's mention spans. With a semantic matcher and
@@ -229,6 +246,7 @@ def open_candidates(
                 span = matches.spans[int(matches.best_sentence[column])]
                 found[code] = Candidate(code, SEMANTIC, spans=[span])
     kept = [c for code, c in found.items() if code not in known.codes]
+    paired = paired_codes([c.code for c in kept], found) if pairs else set()
     rows = []
     for c in kept:
         row = [
@@ -243,8 +261,10 @@ def open_candidates(
             row += [cosine, margin, float(c.via == SEMANTIC)]
         if siblings:
             row.append(float(c.via == SIBLING))
+        if pairs:
+            row.append(float(c.code in paired))
         rows.append(row)
-    width = len(feature_names(semantic, siblings))
+    width = len(feature_names(semantic, siblings, pairs))
     return (
         [c.code for c in kept],
         np.array(rows, np.float64).reshape(len(kept), width),
@@ -271,12 +291,45 @@ def semantic_columns(
     return kept
 
 
-def feature_names(semantic: SemanticMatcher | None, siblings: bool = False) -> tuple[str, ...]:
+def feature_names(
+    semantic: SemanticMatcher | None, siblings: bool = False, pairs: bool = False
+) -> tuple[str, ...]:
     return (
         OPEN_FEATURES
         + (SEMANTIC_FEATURES if semantic is not None else ())
         + (SIBLING_FEATURES if siblings else ())
+        + (PAIR_FEATURES if pairs else ())
     )
+
+
+def paired_codes(codes: Sequence[str], note_codes: Collection[str]) -> set[str]:
+    """Those of `codes` that the tabular pairs with another of the note's candidate codes
+    (`note_codes`): named by its use-additional-code, code-also or code-first notes, or
+    naming it in their own (`icd10cm.paired_references`)."""
+    values = {code: code.split(":", 1)[1] for code in note_codes if _in_tabular(code)}
+    naming = [(value, ref) for value in values.values() for ref in _pairing(value)]
+    paired = set()
+    for code in codes:
+        value = values.get(code)
+        if value is None:
+            continue
+        if any(ref.covers(value) for by, ref in naming if by != value) or any(
+            ref.covers(other)
+            for ref in _pairing(value)
+            for other in values.values()
+            if other != value
+        ):
+            paired.add(code)
+    return paired
+
+
+@cache
+def _in_tabular(code: str) -> bool:
+    return icd10cm.in_tabular(code.split(":", 1)[1])
+
+
+def _pairing(value: str) -> tuple[Reference, ...]:
+    return icd10cm.paired_references(value)
 
 
 def candidate_features(candidate: Candidate, note_candidates: int) -> list[float]:
@@ -312,11 +365,19 @@ def fit_open_codes(
     min_support: int = 20,
     semantic: SemanticMatcher | None = None,
     siblings: bool = False,
+    pairs: bool = False,
 ) -> OpenCodes:
     """The open part fitted on out-of-fold data where each code was held out (module
     docstring). `folds` are (fit rows, held rows) of the training notes."""
     held = held_out_candidates(
-        icd10cm_index(frozenset(blocking)), texts, code_lists, folds, semantic, blocking, siblings
+        icd10cm_index(frozenset(blocking)),
+        texts,
+        code_lists,
+        folds,
+        semantic,
+        blocking,
+        siblings,
+        pairs=pairs,
     )
     X, y, missed = held.features, held.gold, held.missed
     if y.all() or not y.any():
@@ -339,6 +400,7 @@ def fit_open_codes(
         report={},
         semantic=semantic,
         siblings=siblings,
+        pairs=pairs,
     )
     probs = part.probability(X)
     part.threshold, best_f1 = best_f1_threshold(probs, y, missed)
@@ -373,6 +435,8 @@ def held_out_candidates(
     semantic: SemanticMatcher | None = None,
     blocking: Sequence[str] = (),
     siblings: bool = False,
+    *,
+    pairs: bool = False,
 ) -> HeldOut:
     """Per fold, its notes' candidates for codes no note of the other folds has."""
     matches = semantic.matches(texts) if semantic else [None] * len(texts)
@@ -386,7 +450,7 @@ def held_out_candidates(
         known = KnownCodes.of(seen)
         for i in held_rows:
             note_codes, X, _ = open_candidates(
-                index, texts[i], known, semantic, matches[i], blocking, siblings
+                index, texts[i], known, semantic, matches[i], blocking, siblings, pairs=pairs
             )
             note_gold = {
                 c for c in code_lists[i] if c.startswith(OPEN_SYSTEM_PREFIX) and c not in seen
@@ -400,7 +464,7 @@ def held_out_candidates(
         features=(
             np.vstack(features)
             if features
-            else np.zeros((0, len(feature_names(semantic, siblings))))
+            else np.zeros((0, len(feature_names(semantic, siblings, pairs))))
         ),
         gold=np.array(gold, dtype=np.bool_),
         notes=np.array(notes, dtype=np.int64),

@@ -104,6 +104,7 @@ def fit_open_part(config: TrainConfig, train: NoteSet) -> OpenCodes:
         min_support=config.routing.min_support,
         semantic=semantic_matcher(config.open_codes.semantic),
         siblings=config.open_codes.siblings,
+        pairs=config.open_codes.pairs,
     )
 
 
