@@ -23,7 +23,7 @@ from typing import Any
 
 from autocode.config import SemanticConfig, load_config, shared_data_dir
 from autocode.corpus.load import LoadOptions, load_notes
-from autocode.decisions.open_codes import OpenCodes, fit_open_codes
+from autocode.decisions.open_codes import KnownCodes, OpenCodes, fit_open_codes, open_candidates
 from autocode.models.crossfit import fold_splits
 from autocode.train.fitting import semantic_matcher
 
@@ -104,6 +104,7 @@ def score(
     auto_hits = sum(len(a & b) for a, b in zip(auto, unseen, strict=True))
     n_listed, n_auto = sum(map(len, listed)), sum(map(len, auto))
     reachable = sum(len(a & b) for a, b in zip(candidates, unseen, strict=True))
+    paired = _paired_candidates(part, texts, gold, counts) if part.pairs else None
     return {
         "candidates": sum(map(len, candidates)),
         "candidate_recall": reachable / max(n_unseen, 1),  # the ceiling: any threshold
@@ -115,7 +116,23 @@ def score(
         "auto_precision": auto_hits / max(n_auto, 1),
         "threshold": part.threshold,
         "accept_threshold": part.accept_threshold,
+        "paired_candidates": paired,  # with pairs: how many have the feature set, how many gold
     }
+
+
+def _paired_candidates(
+    part: OpenCodes, texts: list[str], gold: list[list[str]], counts: Counter[str]
+) -> dict[str, int]:
+    index, known = part.candidate_index(), KnownCodes.of(counts)
+    flagged = flagged_gold = 0
+    for text, codes in zip(texts, gold, strict=True):
+        found, X, _ = open_candidates(
+            index, text, known, blocking=part.blocking, siblings=part.siblings, pairs=True
+        )
+        on = {code for code, paired in zip(found, X[:, -1], strict=True) if paired}
+        flagged += len(on)
+        flagged_gold += len(on & set(codes))
+    return {"flagged": flagged, "gold": flagged_gold}
 
 
 def _notes(root: Path, split: str, language: str) -> tuple[list[str], list[list[str]]]:

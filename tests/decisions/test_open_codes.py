@@ -175,6 +175,9 @@ def test_paired_codes_are_those_the_tabular_pairs_with_another_candidate() -> No
     assert paired_codes([obesity], note) == {obesity}
     assert paired_codes([obesity], [obesity, asthma]) == set()
     assert paired_codes([e_coli], [e_coli, "ICD10CM:N39.0"]) == {e_coli}
+    # G40.5's "code also" names G40.-: its own category, which the hierarchy proposes
+    # beside it, is not another condition.
+    assert paired_codes(["ICD10CM:G40.5", "ICD10CM:G40"], ["ICD10CM:G40.5", "ICD10CM:G40"]) == set()
 
 
 def test_an_open_part_with_the_pair_feature_round_trips() -> None:

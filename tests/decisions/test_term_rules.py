@@ -340,3 +340,10 @@ def test_a_code_the_review_cap_left_off_and_a_rule_accepted_is_not_counted_beyon
         "review cap: 1 more uncertain codes not listed",
         "no accepted code",
     ]
+    # Predicted (at or above its threshold), the code the cap cut stays listed: accepted
+    # by its rule, it is not counted beyond the cap either.
+    predicting = replace(capped, thresholds=Thresholds(0.2, np.full(n, 0.2)))
+    [ruled] = decide(predicting, probs, texts)
+    assert ruled.reasons == [f"uncertain: {other}"]
+    [plain] = decide(replace(predicting, term_rules=None), probs, texts)
+    assert "review cap: 1 more uncertain codes not listed" in plain.reasons

@@ -289,3 +289,15 @@ def test_a_code_a_term_rule_accepted_shows_the_rule_and_its_words(review: Review
     assert f'<mark class="ev" data-codes="{HYPERTENSION}">Hypertension</mark>' in page.text
     # A case whose codes no rule accepted has no such mark.
     assert 'class="by-rule"' not in client.get("/cases/1").text
+
+
+def test_a_rule_terms_words_are_escaped_in_the_mark(review: ReviewApp):
+    text = 'Seen for "><script>alert(1)</script> pain.'
+    start, end = text.index('"'), text.index(" pain")
+    case = new_case(2, text=text)
+    predictions = [{**case.predictions[0], "rule_span": {"start": start, "end": end}}]
+    review.store.enqueue([dataclasses.replace(case, predictions=predictions)])
+    client, _ = review.login("rita")
+    page = client.get("/cases/3").text
+    assert 'title="accepted by a term rule: &#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"' in page
+    assert "<script>alert(1)" not in page

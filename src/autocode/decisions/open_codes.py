@@ -33,7 +33,6 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from autocode.codes import ICD10CM, icd10cm
-from autocode.codes.excludes import Reference
 from autocode.knowledge.candidates import (
     DEFAULT_CHILD,
     PARENT,
@@ -305,31 +304,34 @@ def feature_names(
 def paired_codes(codes: Sequence[str], note_codes: Collection[str]) -> set[str]:
     """Those of `codes` that the tabular pairs with another of the note's candidate codes
     (`note_codes`): named by its use-additional-code, code-also or code-first notes, or
-    naming it in their own (`icd10cm.paired_references`)."""
+    naming it in their own (`icd10cm.paired_references`, which read a code's ancestors'
+    notes too). A code's own ancestors and descendants are not another code: G40.5's
+    "code also" names G40.-, its own category."""
     values = {code: code.split(":", 1)[1] for code in note_codes if _in_tabular(code)}
-    naming = [(value, ref) for value in values.values() for ref in _pairing(value)]
+    naming = [(by, ref) for by in values.values() for ref in icd10cm.paired_references(by)]
     paired = set()
     for code in codes:
         value = values.get(code)
         if value is None:
             continue
-        if any(ref.covers(value) for by, ref in naming if by != value) or any(
-            ref.covers(other)
-            for ref in _pairing(value)
-            for other in values.values()
-            if other != value
+        others = [other for other in values.values() if not _same_line(value, other)]
+        named = any(ref.covers(value) for by, ref in naming if by in others)
+        if named or any(
+            ref.covers(other) for ref in icd10cm.paired_references(value) for other in others
         ):
             paired.add(code)
     return paired
 
 
+def _same_line(value: str, other: str) -> bool:
+    """One of the two dotted values is the other or below it."""
+    a, b = value.replace(".", ""), other.replace(".", "")
+    return a.startswith(b) or b.startswith(a)
+
+
 @cache
 def _in_tabular(code: str) -> bool:
     return icd10cm.in_tabular(code.split(":", 1)[1])
-
-
-def _pairing(value: str) -> tuple[Reference, ...]:
-    return icd10cm.paired_references(value)
 
 
 def candidate_features(candidate: Candidate, note_candidates: int) -> list[float]:

@@ -23,7 +23,7 @@ import numpy as np
 
 from autocode.decisions.coder import Coder
 from autocode.decisions.open_codes import OpenProposal
-from autocode.decisions.policy import ACCEPTED, UNCERTAIN, ReviewPolicy
+from autocode.decisions.policy import ACCEPTED, REJECTED, UNCERTAIN, ReviewPolicy
 from autocode.decisions.records import AUTO, REVIEW, Decision, Prediction
 from autocode.decisions.routing_facts import RoutingFacts
 from autocode.decisions.term_rules import Span
@@ -79,10 +79,12 @@ def _decisions(
         by_rule = rule_accepted[row] if rule_accepted is not None else {}
         beyond_cap = unlisted[row]
         if by_rule:
-            # An uncertain code the review cap left off is now accepted: not "more uncertain".
+            # An uncertain code the review cap cut (listed or not: a predicted one stays
+            # listed) is now accepted: not "more uncertain".
             beyond_cap -= sum(
-                _in_review_band(coder.policy, probs[row], coder.labels.index(code))
-                for code in by_rule.keys() - {p.code for p in predictions}
+                status[row, column] == REJECTED
+                and _in_review_band(coder.policy, probs[row], column)
+                for column in map(coder.labels.index, by_rule)
             )
             _accept_by_rule(predictions, by_rule, probs[row], coder.labels.index)
         unseen: list[str] = []
@@ -108,7 +110,8 @@ def _decisions(
 
 
 def _in_review_band(policy: ReviewPolicy, probs: np.ndarray, column: int) -> bool:
-    """Uncertain before the review cap: what `ReviewPolicy.unlisted_uncertain` counts."""
+    """In the review band, before the cap: what `ReviewPolicy.unlisted_uncertain` counts
+    (the cap turns the band's least probable entries to REJECTED)."""
     return bool(policy.reject[column] <= probs[column] < policy.accept[column])
 
 
