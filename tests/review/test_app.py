@@ -301,3 +301,31 @@ def test_a_rule_terms_words_are_escaped_in_the_mark(review: ReviewApp):
     page = client.get("/cases/3").text
     assert 'title="accepted by a term rule: &#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"' in page
     assert "<script>alert(1)" not in page
+
+
+def test_a_new_password_ends_the_accounts_earlier_sessions(review: ReviewApp):
+    rita, _ = review.login("rita")
+    stolen = rita.cookies.get("autocode_session")
+    rob, _ = review.login("rob")
+    admin, csrf = review.login("ada")
+    assert rita.get("/queue").status_code == 200
+    changed = admin.post(
+        "/admin/users/rita", data={"csrf_token": csrf, "password": "a new password 7"}
+    )
+    assert changed.status_code == 303
+    # Rita's session (and any copy of its cookie) ends; other accounts' do not.
+    assert (rita.get("/queue").status_code, rita.get("/queue").headers["location"]) == (
+        303,
+        "/login",
+    )
+    thief = review.client()
+    thief.cookies.set("autocode_session", stolen)
+    assert thief.get("/api/cases/1").status_code == 401
+    assert rob.get("/queue").status_code == 200
+    # Rita logs in again with the new password; the admin who changes their own keeps working.
+    again = review.client().post(
+        "/api/login", json={"name": "rita", "password": "a new password 7"}
+    )
+    assert again.status_code == 200
+    own = admin.post("/admin/users/ada", data={"csrf_token": csrf, "password": "a new password 8"})
+    assert own.status_code == 303 and admin.get("/admin/users").status_code == 200

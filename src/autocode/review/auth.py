@@ -7,10 +7,11 @@ accounts exist.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections import defaultdict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -32,6 +33,9 @@ class User:
     name: str
     role: str
     active: bool
+    # Changes whenever the password does: a session keeps the stamp it was issued with,
+    # so a new password ends every earlier session (a stolen cookie with it).
+    credential_stamp: str = field(default="", repr=False, compare=False)
 
     @property
     def is_admin(self) -> bool:
@@ -127,7 +131,8 @@ def authenticate(store: ReviewStore, name: str, password: str) -> User | None:
 
 
 def _user(row: UserRow) -> User:
-    return User(row.id, row.name, row.role, row.active)
+    stamp = hashlib.sha256(row.password_hash.encode("utf-8")).hexdigest()[:32]
+    return User(row.id, row.name, row.role, row.active, stamp)
 
 
 class LoginLimiter:

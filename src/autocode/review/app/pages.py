@@ -320,12 +320,18 @@ async def change_user(request: Request, name: str, login: CheckedAdmin) -> Respo
     if name == login.user.name and (active is False or role not in (None, "admin")):
         return _users_page(request, login, "you cannot demote or deactivate yourself", 422)
     try:
-        update_user(
+        updated = update_user(
             _store(request), name, login.user.name, role=role, active=active, password=password
         )
     except (KeyError, ValueError) as error:
         return _users_page(request, login, str(error).strip("'\""), 422)
-    return RedirectResponse("/admin/users", status_code=303)
+    response = RedirectResponse("/admin/users", status_code=303)
+    if password is not None and updated.id == login.user.id:
+        # A new password ends every earlier session; the admin who set it keeps working.
+        sessions = request.app.state.sessions
+        cookie_value, _ = sessions.issue(updated)
+        set_private_cookie(response, request, SESSION_COOKIE, cookie_value, sessions.max_age_s)
+    return response
 
 
 @router.get("/admin/dashboard", response_class=HTMLResponse, include_in_schema=False)

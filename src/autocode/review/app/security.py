@@ -1,7 +1,9 @@
 """Sessions, CSRF, security headers and request-size limits of the reviewer app.
 
 Sessions are signed (itsdangerous), HTTP-only, SameSite=Strict cookies holding the user id,
-the session's CSRF token and nothing else; `Secure` whenever the request came over TLS.
+the session's CSRF token and the account's credential stamp (`User.credential_stamp`, a
+digest of the password hash: a new password ends every earlier session) and nothing else;
+`Secure` whenever the request came over TLS.
 Every state-changing request carries the CSRF token, in a form field or the `X-CSRF-Token`
 header. The login form, which has no session yet, uses a double-submit cookie.
 """
@@ -54,7 +56,8 @@ class Sessions:
     def issue(self, user: User) -> tuple[str, str]:
         """A new session's cookie value and CSRF token."""
         csrf = secrets.token_urlsafe(32)
-        return self._signer.dumps({"uid": user.id, "csrf": csrf}), csrf
+        session = {"uid": user.id, "csrf": csrf, "stamp": user.credential_stamp}
+        return self._signer.dumps(session), csrf
 
     def read(self, value: str) -> dict[str, Any] | None:
         try:
@@ -87,6 +90,8 @@ def current_login(request: Request) -> Login:
     user = user_by_id(request.app.state.store, int(data["uid"]))
     if user is None or not user.active:
         raise NotAuthenticatedError
+    if not hmac.compare_digest(str(data.get("stamp", "")), user.credential_stamp):
+        raise NotAuthenticatedError  # issued before the password changed
     return Login(user, str(data["csrf"]))
 
 
