@@ -314,7 +314,7 @@ def paired_codes(codes: Sequence[str], note_codes: Collection[str]) -> set[str]:
         value = values.get(code)
         if value is None:
             continue
-        others = [other for other in values.values() if not _same_line(value, other)]
+        others = {other for other in values.values() if not _same_line(value, other)}
         named = any(ref.covers(value) for by, ref in naming if by in others)
         if named or any(
             ref.covers(other) for ref in icd10cm.paired_references(value) for other in others
