@@ -1,17 +1,19 @@
 """Where English term rules lose to Spanish ones on CodiEsp train, note by note.
 
 CodiEsp's English notes are machine translations of the Spanish ones, so both languages
-hold the same (note, code) pairs. Term rules (`decisions.term_rules`) are fitted the way
-`autocode train` fits them, but nested: for each outer fold of the training notes, rules
-are fitted on the other folds only (with their own inner folds) and accept codes in the
-outer fold's notes, in English and in Spanish alike. Every acceptance is so out of fold,
-in both languages, on the same notes.
+hold the same (note, code) pairs. Term rules (`decisions.term_rules`) are fitted with the
+config's settings (as `autocode train` fits them, less its restriction to the label
+space, which `labels.min_count: 1` makes moot), but nested: for each outer fold of the
+training notes, rules are fitted on the other folds only (with their own inner folds) and
+accept codes in the outer fold's notes, in English and in Spanish alike. Every acceptance
+is so out of fold, in both languages, on the same notes. (The word translations behind
+the English terms are learned from all training notes' parallel text, codes unseen.)
 
 Reported: each language's accepted (note, code) pairs and precision; the English false
 accepts by what the Spanish side did with the same pair; and the Spanish true accepts
 English misses, by why: the English note mentions none of the code's mined terms, only in
 a blocking context (negated, hypothetical, family), only inside a longer mined term, or
-mentions a term that is no rule (too few held-out notes, or too imprecise).
+mentions a term that is no rule.
 
     python bench/codiesp_rules_gap.py [--data DIR] [--config FILE] [--json]
 """

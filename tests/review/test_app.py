@@ -329,3 +329,24 @@ def test_a_new_password_ends_the_accounts_earlier_sessions(review: ReviewApp):
     assert again.status_code == 200
     own = admin.post("/admin/users/ada", data={"csrf_token": csrf, "password": "a new password 8"})
     assert own.status_code == 303 and admin.get("/admin/users").status_code == 200
+    # ...with the same CSRF token: a form open in another tab still posts.
+    again = admin.post("/admin/users/rob", data={"csrf_token": csrf, "role": "reviewer"})
+    assert again.status_code == 303
+
+
+def test_a_deactivation_ends_the_accounts_sessions_for_good(review: ReviewApp):
+    rita, _ = review.login("rita")
+    kept = rita.cookies.get("autocode_session")
+    admin, csrf = review.login("ada")
+    admin.post("/admin/users/rita", data={"csrf_token": csrf, "active": "no"})
+    assert rita.get("/api/cases/1").status_code == 401
+    admin.post("/admin/users/rita", data={"csrf_token": csrf, "active": "yes"})
+    # Reactivated, the account logs in anew; a cookie issued before stays dead.
+    replayed = review.client()
+    replayed.cookies.set("autocode_session", kept)
+    assert replayed.get("/api/cases/1").status_code == 401
+    fresh, _ = review.login("rita")
+    assert fresh.get("/api/cases/1").status_code == 200
+    # A role change is read on every request and ends nothing.
+    admin.post("/admin/users/rita", data={"csrf_token": csrf, "role": "admin"})
+    assert fresh.get("/admin/users").status_code == 200

@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.script import ScriptDirectory
+from argon2 import PasswordHasher
 from sqlalchemy import (
     JSON,
     CheckConstraint,
@@ -21,11 +23,14 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     insert,
+    text,
 )
 
 from autocode.review import ReviewStore, leases, schema
+from autocode.review.auth import authenticate, update_user
 from autocode.review.schema import SchemaVersionError
 from autocode.review.store import case_confidence, migrate_queue
+from review.app_client import PASSWORD
 from review.test_store import DIABETES, PREDICTIONS, TEXT
 
 # The tables exactly as ReviewStore's create_all wrote them before migrations existed.
@@ -128,3 +133,30 @@ def test_a_new_queue_is_created_at_the_head_revision(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'new.db'}"
     with ReviewStore(url) as store, store.engine.connect() as connection:
         assert schema.current_revision(connection) == schema.HEAD
+
+
+def test_a_queue_at_0002_keeps_its_accounts_through_0003(queue_url: str):
+    """0003 adds the accounts' session epoch; existing accounts keep logging in."""
+    engine = create_engine(queue_url)
+    with engine.begin() as connection:
+        command.upgrade(schema.alembic_config(connection), "0002")
+        connection.execute(
+            text(
+                "INSERT INTO review_users (name, role, password_hash, active, created_at) "
+                "VALUES ('rita', 'reviewer', :hash, :active, :at)"
+            ),
+            {"hash": _hash(PASSWORD), "active": True, "at": datetime(2026, 1, 1, tzinfo=UTC)},
+        )
+    engine.dispose()
+    assert migrate_queue(queue_url).before == "0002"
+    with ReviewStore(queue_url) as store:
+        user = authenticate(store, "rita", PASSWORD)
+        assert user is not None and len(user.credential_stamp) == 32
+        # A deactivation bumps the epoch: the stamp changes, and stays changed.
+        update_user(store, "rita", "ada", active=False)
+        back = update_user(store, "rita", "ada", active=True)
+        assert back.credential_stamp != user.credential_stamp
+
+
+def _hash(password: str) -> str:
+    return PasswordHasher().hash(password)

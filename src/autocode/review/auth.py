@@ -33,8 +33,9 @@ class User:
     name: str
     role: str
     active: bool
-    # Changes whenever the password does: a session keeps the stamp it was issued with,
-    # so a new password ends every earlier session (a stolen cookie with it).
+    # Changes with the password and with every deactivation (the account's session
+    # epoch): a session keeps the stamp it was issued with, so either ends every earlier
+    # session, a stolen cookie with it, for good (a reactivated account's old ones too).
     credential_stamp: str = field(default="", repr=False, compare=False)
 
     @property
@@ -95,6 +96,8 @@ def update_user(
         before = {"role": row.role, "active": row.active}
         if role is not None:
             row.role = check_role(role)
+        if active is False or new_hash is not None:
+            row.session_epoch += 1  # every session issued before ends
         if active is not None:
             row.active = active
         if new_hash is not None:
@@ -131,7 +134,8 @@ def authenticate(store: ReviewStore, name: str, password: str) -> User | None:
 
 
 def _user(row: UserRow) -> User:
-    stamp = hashlib.sha256(row.password_hash.encode("utf-8")).hexdigest()[:32]
+    credentials = f"{row.session_epoch}:{row.password_hash}"
+    stamp = hashlib.sha256(credentials.encode("utf-8")).hexdigest()[:32]
     return User(row.id, row.name, row.role, row.active, stamp)
 
 

@@ -327,9 +327,10 @@ async def change_user(request: Request, name: str, login: CheckedAdmin) -> Respo
         return _users_page(request, login, str(error).strip("'\""), 422)
     response = RedirectResponse("/admin/users", status_code=303)
     if password is not None and updated.id == login.user.id:
-        # A new password ends every earlier session; the admin who set it keeps working.
+        # A new password ends every earlier session; the admin who set it keeps working
+        # (with the same CSRF token: forms open in other tabs still post).
         sessions = request.app.state.sessions
-        cookie_value, _ = sessions.issue(updated)
+        cookie_value, _ = sessions.issue(updated, login.csrf)
         set_private_cookie(response, request, SESSION_COOKIE, cookie_value, sessions.max_age_s)
     return response
 

@@ -2,7 +2,8 @@
 
 Sessions are signed (itsdangerous), HTTP-only, SameSite=Strict cookies holding the user id,
 the session's CSRF token and the account's credential stamp (`User.credential_stamp`, a
-digest of the password hash: a new password ends every earlier session) and nothing else;
+digest of the password hash and the account's session epoch: a new password or a
+deactivation ends every earlier session) and nothing else;
 `Secure` whenever the request came over TLS.
 Every state-changing request carries the CSRF token, in a form field or the `X-CSRF-Token`
 header. The login form, which has no session yet, uses a double-submit cookie.
@@ -53,9 +54,9 @@ class Sessions:
         self._signer = URLSafeTimedSerializer(secret, salt="autocode-review-session")
         self.max_age_s = max_age_s
 
-    def issue(self, user: User) -> tuple[str, str]:
-        """A new session's cookie value and CSRF token."""
-        csrf = secrets.token_urlsafe(32)
+    def issue(self, user: User, csrf: str | None = None) -> tuple[str, str]:
+        """A new session's cookie value and CSRF token (`csrf`: keep this one)."""
+        csrf = csrf or secrets.token_urlsafe(32)
         session = {"uid": user.id, "csrf": csrf, "stamp": user.credential_stamp}
         return self._signer.dumps(session), csrf
 
@@ -91,7 +92,7 @@ def current_login(request: Request) -> Login:
     if user is None or not user.active:
         raise NotAuthenticatedError
     if not hmac.compare_digest(str(data.get("stamp", "")), user.credential_stamp):
-        raise NotAuthenticatedError  # issued before the password changed
+        raise NotAuthenticatedError  # issued before a new password or a deactivation
     return Login(user, str(data["csrf"]))
 
 
