@@ -414,7 +414,7 @@ def test_the_review_cap_lists_the_most_probable_and_keeps_predicted_codes(coder:
     assert [p.predicted for p in note.predictions] == [True, True]
     assert note.reasons == [
         f"uncertain: {E10_9}",
-        "review cap: 2 more uncertain codes not listed",
+        "review cap: 2 more uncertain codes not listed, the likeliest at 0.3",
         "no accepted code",
     ]
 

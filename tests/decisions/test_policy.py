@@ -62,10 +62,13 @@ def test_review_lists_keep_only_the_most_probable_uncertain_codes():
     # Row 1: two uncertain entries, within the cap.
     expected = [[-1, 0, -1, 1, 0], [-1, 0, 0, 0, -1]]
     np.testing.assert_array_equal(band.classify(probs), expected)
-    assert band.unlisted_uncertain(probs).tolist() == [2, 0]
+    # What the cap cut: row 0's 0.2 and 0.3, in the band but turned to rejections.
+    cut = [[False, True, False, False, True], [False] * 5]
+    np.testing.assert_array_equal(band.cut_by_cap(probs), cut)
+    np.testing.assert_array_equal(band.cut_by_cap(probs, band.classify(probs)), cut)
     uncapped = ReviewPolicy(band.accept, band.reject, 0.95, 0.95, True)
     assert (uncapped.classify(probs) == -1).sum(axis=1).tolist() == [4, 2]
-    assert uncapped.unlisted_uncertain(probs).tolist() == [0, 0]
+    assert not uncapped.cut_by_cap(probs).any()
     restored = ReviewPolicy.from_dict(json.loads(json.dumps(band.to_dict())))
     assert restored.max_review_codes == 2
 

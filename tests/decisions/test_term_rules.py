@@ -337,7 +337,7 @@ def test_a_code_the_review_cap_left_off_and_a_rule_accepted_is_not_counted_beyon
     [plain] = decide(replace(capped, term_rules=None), probs, texts)
     assert plain.reasons == [
         f"uncertain: {other}",
-        "review cap: 1 more uncertain codes not listed",
+        "review cap: 1 more uncertain codes not listed, the likeliest at 0.3",
         "no accepted code",
     ]
     # Predicted (at or above its threshold), the code the cap cut stays listed: accepted
@@ -346,4 +346,4 @@ def test_a_code_the_review_cap_left_off_and_a_rule_accepted_is_not_counted_beyon
     [ruled] = decide(predicting, probs, texts)
     assert ruled.reasons == [f"uncertain: {other}"]
     [plain] = decide(replace(predicting, term_rules=None), probs, texts)
-    assert "review cap: 1 more uncertain codes not listed" in plain.reasons
+    assert "review cap: 1 more uncertain codes not listed, the likeliest at 0.3" in plain.reasons

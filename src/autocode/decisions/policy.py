@@ -96,13 +96,17 @@ class ReviewPolicy:
             _keep_most_probable_uncertain(decisions, values, self.max_review_codes)
         return decisions
 
-    def unlisted_uncertain(self, probs: np.ndarray) -> npt.NDArray[np.int64]:
-        """Per row, how many uncertain entries the `max_review_codes` cap leaves off the list."""
+    def cut_by_cap(
+        self, probs: np.ndarray, status: npt.NDArray[np.int8] | None = None
+    ) -> npt.NDArray[np.bool_]:
+        """Per entry: in the review band, but left off the list by the `max_review_codes`
+        cap (which `classify` turns into a rejection). `status`: `classify(probs)`, when
+        the caller has it."""
         values = as_probs(probs)
-        uncertain = ((values >= self.reject) & (values < self.accept)).sum(axis=1)
         if self.max_review_codes is None:
-            return np.zeros(values.shape[0], np.int64)
-        return np.maximum(uncertain - self.max_review_codes, 0).astype(np.int64)
+            return np.zeros(values.shape, np.bool_)
+        status = self.classify(values) if status is None else status
+        return (status == REJECTED) & (values >= self.reject) & (values < self.accept)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -23,7 +23,7 @@ import numpy as np
 
 from autocode.decisions.coder import Coder
 from autocode.decisions.open_codes import OpenProposal
-from autocode.decisions.policy import ACCEPTED, REJECTED, UNCERTAIN, ReviewPolicy
+from autocode.decisions.policy import ACCEPTED, UNCERTAIN
 from autocode.decisions.records import AUTO, REVIEW, Decision, Prediction
 from autocode.decisions.routing_facts import RoutingFacts
 from autocode.decisions.term_rules import Span
@@ -72,20 +72,18 @@ def _decisions(
     status = coder.policy.classify(probs)
     # Predicted codes are always listed, even where the review cap left them out.
     listed = _Listed.of(probs, status, coder.thresholds.apply(probs), coder.labels.codes_)
-    unlisted = coder.policy.unlisted_uncertain(probs).tolist()
+    # The uncertain entries the review cap left off, at their probability (else -1).
+    cut = np.where(coder.policy.cut_by_cap(probs, status), probs, -1.0)
     decisions = []
     for row in range(probs.shape[0]):
         predictions = listed.predictions(row)
         by_rule = rule_accepted[row] if rule_accepted is not None else {}
-        beyond_cap = unlisted[row]
+        row_cut = cut[row]
         if by_rule:
-            # An uncertain code the review cap cut (listed or not: a predicted one stays
-            # listed) is now accepted: not "more uncertain".
-            beyond_cap -= sum(
-                status[row, column] == REJECTED
-                and _in_review_band(coder.policy, probs[row], column)
-                for column in map(coder.labels.index, by_rule)
-            )
+            # A code the cap cut (listed or not: a predicted one stays listed) that a rule
+            # accepts is no longer uncertain.
+            row_cut = row_cut.copy()
+            row_cut[[coder.labels.index(code) for code in by_rule]] = -1.0
             _accept_by_rule(predictions, by_rule, probs[row], coder.labels.index)
         unseen: list[str] = []
         for proposal in open_proposals[row] if open_proposals is not None else []:
@@ -99,7 +97,8 @@ def _decisions(
             accepted,
             [code for code in listed.uncertain(row) if code not in by_rule],
             truncated=bool(truncated and truncated[row]),
-            unlisted=int(beyond_cap),
+            unlisted=int((row_cut >= 0).sum()),
+            unlisted_likeliest=float(row_cut.max(initial=-1.0)),
             facts=coder.routing_facts,
             unseen=unseen,
         )
@@ -107,12 +106,6 @@ def _decisions(
     if texts is not None:
         _attach_evidence(coder, texts, decisions)
     return decisions
-
-
-def _in_review_band(policy: ReviewPolicy, probs: np.ndarray, column: int) -> bool:
-    """In the review band, before the cap: what `ReviewPolicy.unlisted_uncertain` counts
-    (the cap turns the band's least probable entries to REJECTED)."""
-    return bool(policy.reject[column] <= probs[column] < policy.accept[column])
 
 
 def _accept_by_rule(
@@ -203,12 +196,14 @@ def route_reasons(
     *,
     truncated: bool = False,
     unlisted: int = 0,
+    unlisted_likeliest: float | None = None,
     facts: RoutingFacts | None = None,
     unseen: Sequence[str] = (),
 ) -> list[str]:
     """Every reason a note needs review; empty means it can be auto-coded.
 
-    `unlisted` counts uncertain codes beyond the policy's review cap (not in `uncertain`).
+    `unlisted` counts uncertain codes beyond the policy's review cap (not in `uncertain`),
+    `unlisted_likeliest` is the highest probability among them (what a reviewer may skip).
     `unseen` are codes beyond the label space proposed but not accepted (the open part).
     `facts` answer the ICD-10-CM rules; where they are None or do not cover an accepted
     code (a hand-built Coder's), the accepted codes are looked up in the tabular.
@@ -218,7 +213,10 @@ def route_reasons(
     reasons = [f"uncertain: {code}" for code in uncertain]
     reasons += [f"unseen code: {code} (outside the label space)" for code in unseen]
     if unlisted:
-        reasons.append(f"review cap: {unlisted} more uncertain codes not listed")
+        likeliest = (
+            "" if unlisted_likeliest is None else f", the likeliest at {unlisted_likeliest:.2g}"
+        )
+        reasons.append(f"review cap: {unlisted} more uncertain codes not listed{likeliest}")
     if truncated:
         reasons.append("truncated: the model read only part of the note")
     if not accepted:
