@@ -350,3 +350,18 @@ def test_a_deactivation_ends_the_accounts_sessions_for_good(review: ReviewApp):
     # A role change is read on every request and ends nothing.
     admin.post("/admin/users/rita", data={"csrf_token": csrf, "role": "admin"})
     assert fresh.get("/admin/users").status_code == 200
+
+
+def test_logging_out_ends_every_session_of_the_account(review: ReviewApp):
+    rita, csrf = review.login("rita")
+    copied = review.client()
+    copied.cookies.set("autocode_session", rita.cookies.get("autocode_session"))
+    other_tab, _ = review.login("rita")
+    rob, _ = review.login("rob")
+    out = rita.post("/logout", data={"csrf_token": csrf})
+    assert (out.status_code, out.headers["location"]) == (303, "/login")
+    assert copied.get("/api/cases/1").status_code == 401
+    assert other_tab.get("/api/cases/1").status_code == 401
+    assert rob.get("/api/cases/1").status_code == 200
+    again, _ = review.login("rita")
+    assert again.get("/api/cases/1").status_code == 200

@@ -109,6 +109,15 @@ def update_user(
         return _user(row)
 
 
+def end_sessions(store: ReviewStore, user_id: int) -> None:
+    """Every session of the account issued so far stops opening (its epoch moves on):
+    logging out ends a copied cookie too, not only the browser's."""
+    with store.writing() as session:
+        row = session.get(UserRow, user_id)
+        if row is not None:
+            row.session_epoch += 1
+
+
 def users(store: ReviewStore) -> list[User]:
     with store.reading() as session:
         return [_user(row) for row in session.scalars(select(UserRow).order_by(UserRow.name))]

@@ -25,7 +25,15 @@ from autocode.review.app.security import (
     Login,
     set_private_cookie,
 )
-from autocode.review.auth import ROLES, User, add_user, authenticate, update_user, users
+from autocode.review.auth import (
+    ROLES,
+    User,
+    add_user,
+    authenticate,
+    end_sessions,
+    update_user,
+    users,
+)
 from autocode.review.codesearch import code_index
 from autocode.review.leases import LeaseError
 from autocode.review.queries import QueueFilter
@@ -116,7 +124,8 @@ def try_login(request: Request, name: str, password: str) -> tuple[str, str, Use
 
 
 @router.post("/logout", include_in_schema=False)
-def logout(login: CheckedLogin) -> Response:
+def logout(request: Request, login: CheckedLogin) -> Response:
+    end_sessions(_store(request), login.user.id)  # the account's other sessions end too
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

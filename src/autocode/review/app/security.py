@@ -2,8 +2,8 @@
 
 Sessions are signed (itsdangerous), HTTP-only, SameSite=Strict cookies holding the user id,
 the session's CSRF token and the account's credential stamp (`User.credential_stamp`, a
-digest of the password hash and the account's session epoch: a new password or a
-deactivation ends every earlier session) and nothing else;
+digest of the password hash and the account's session epoch: logging out, a new password
+or a deactivation ends every earlier session) and nothing else;
 `Secure` whenever the request came over TLS.
 Every state-changing request carries the CSRF token, in a form field or the `X-CSRF-Token`
 header. The login form, which has no session yet, uses a double-submit cookie.

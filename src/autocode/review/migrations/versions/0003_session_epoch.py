@@ -1,5 +1,5 @@
-"""Accounts get a session epoch: deactivating an account or giving it a new password
-bumps it, and every session issued before no longer opens (`User.credential_stamp`).
+"""Accounts get a session epoch: logging out, deactivating an account or giving it a new
+password bumps it, and every session issued before no longer opens (`User.credential_stamp`).
 
 Revision ID: 0003
 Revises: 0002
