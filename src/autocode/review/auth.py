@@ -33,9 +33,10 @@ class User:
     name: str
     role: str
     active: bool
-    # Changes with the password and with every deactivation (the account's session
-    # epoch): a session keeps the stamp it was issued with, so either ends every earlier
-    # session, a stolen cookie with it, for good (a reactivated account's old ones too).
+    # Changes with the password and with the account's session epoch (bumped by a log
+    # out and a deactivation): a session keeps the stamp it was issued with, so each ends
+    # every earlier session, a stolen cookie with it, for good (a reactivated account's
+    # old ones too).
     credential_stamp: str = field(default="", repr=False, compare=False)
 
     @property
