@@ -409,14 +409,21 @@ def test_the_review_cap_lists_the_most_probable_and_keeps_predicted_codes(coder:
         policy=ReviewPolicy(np.full(3, 0.9), np.full(3, 0.1), 0.9, 0.9, True, max_review_codes=1),
     )
     [note] = decide(hand, np.array([[0.60, 0.15, 0.30]]))
-    # E10.9 is the one listed; I10 is past the cap but predicted, so still shown.
+    # E10.9 is the one listed; I10 is past the cap but predicted, so still shown: E11.9
+    # alone is left off.
     assert [p.code for p in note.predictions] == [E10_9, I10]
     assert [p.predicted for p in note.predictions] == [True, True]
     assert note.reasons == [
         f"uncertain: {E10_9}",
-        "review cap: 2 more uncertain codes not listed, the likeliest at 0.3",
+        "review cap: 1 more uncertain codes not listed, the likeliest at 0.150",
         "no accepted code",
     ]
+    # Left off far below: the reason does not print a probability that rounds to zero.
+    wide = ReviewPolicy(np.full(3, 0.9), np.full(3, 1e-4), 0.9, 0.9, True, max_review_codes=1)
+    [faint] = decide(dataclasses.replace(hand, policy=wide), np.array([[0.60, 4e-4, 0.30]]))
+    assert "review cap: 1 more uncertain codes not listed, the likeliest below 0.001" in (
+        faint.reasons
+    )
 
 
 def test_equal_probabilities_are_listed_in_label_order(coder: Coder) -> None:

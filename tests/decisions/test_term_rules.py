@@ -328,6 +328,7 @@ def test_a_code_the_review_cap_left_off_and_a_rule_accepted_is_not_counted_beyon
     # Both in every code's review band; the cap lists the more probable one only.
     capped = replace(
         coder,
+        thresholds=Thresholds(0.5, np.full(n, 0.5)),
         policy=ReviewPolicy(np.full(n, 0.9), np.full(n, 0.1), 0.95, 0.95, True, 1),
     )
     texts = ["Known type 2 diabetes."]
@@ -337,13 +338,14 @@ def test_a_code_the_review_cap_left_off_and_a_rule_accepted_is_not_counted_beyon
     [plain] = decide(replace(capped, term_rules=None), probs, texts)
     assert plain.reasons == [
         f"uncertain: {other}",
-        "review cap: 1 more uncertain codes not listed, the likeliest at 0.3",
+        "review cap: 1 more uncertain codes not listed, the likeliest at 0.300",
         "no accepted code",
     ]
-    # Predicted (at or above its threshold), the code the cap cut stays listed: accepted
-    # by its rule, it is not counted beyond the cap either.
+    # Predicted (at or above its threshold), the code the cap cut stays listed and is not
+    # counted as left off, with or without its rule.
     predicting = replace(capped, thresholds=Thresholds(0.2, np.full(n, 0.2)))
     [ruled] = decide(predicting, probs, texts)
     assert ruled.reasons == [f"uncertain: {other}"]
     [plain] = decide(replace(predicting, term_rules=None), probs, texts)
-    assert "review cap: 1 more uncertain codes not listed, the likeliest at 0.3" in plain.reasons
+    assert plain.reasons == [f"uncertain: {other}", "no accepted code"]
+    assert DIABETES in [p.code for p in plain.predictions]

@@ -354,6 +354,10 @@ def test_a_deactivation_ends_the_accounts_sessions_for_good(review: ReviewApp):
 
 def test_logging_out_ends_every_session_of_the_account(review: ReviewApp):
     rita, csrf = review.login("rita")
+    # Without the session's CSRF token a forged log out ends nothing.
+    assert rita.post("/logout").status_code == 403
+    assert rita.post("/logout", data={"csrf_token": "forged"}).status_code == 403
+    assert rita.get("/api/cases/1").status_code == 200
     copied = review.client()
     copied.cookies.set("autocode_session", rita.cookies.get("autocode_session"))
     other_tab, _ = review.login("rita")

@@ -71,17 +71,18 @@ def _decisions(
 ) -> list[Decision]:
     status = coder.policy.classify(probs)
     # Predicted codes are always listed, even where the review cap left them out.
-    listed = _Listed.of(probs, status, coder.thresholds.apply(probs), coder.labels.codes_)
-    # The uncertain entries the review cap left off, at their probability (else -1).
-    cut = np.where(coder.policy.cut_by_cap(probs, status), probs, -1.0)
+    predicted = coder.thresholds.apply(probs)
+    listed = _Listed.of(probs, status, predicted, coder.labels.codes_)
+    # The uncertain entries the review cap left off the list, at their probability (else
+    # -1); a predicted one stays listed.
+    cut = np.where(coder.policy.cut_by_cap(probs, status) & ~predicted, probs, -1.0)
     decisions = []
     for row in range(probs.shape[0]):
         predictions = listed.predictions(row)
         by_rule = rule_accepted[row] if rule_accepted is not None else {}
         row_cut = cut[row]
         if by_rule:
-            # A code the cap cut (listed or not: a predicted one stays listed) that a rule
-            # accepts is no longer uncertain.
+            # A code the cap cut that a rule accepts is listed, and no longer uncertain.
             row_cut = row_cut.copy()
             row_cut[[coder.labels.index(code) for code in by_rule]] = -1.0
             _accept_by_rule(predictions, by_rule, probs[row], coder.labels.index)
@@ -213,9 +214,7 @@ def route_reasons(
     reasons = [f"uncertain: {code}" for code in uncertain]
     reasons += [f"unseen code: {code} (outside the label space)" for code in unseen]
     if unlisted:
-        likeliest = (
-            "" if unlisted_likeliest is None else f", the likeliest at {unlisted_likeliest:.2g}"
-        )
+        likeliest = "" if unlisted_likeliest is None else f", {_likeliest(unlisted_likeliest)}"
         reasons.append(f"review cap: {unlisted} more uncertain codes not listed{likeliest}")
     if truncated:
         reasons.append("truncated: the model read only part of the note")
@@ -231,3 +230,10 @@ def route_reasons(
         if code.startswith("ICD10CM:") and not facts.is_billable(code)
     ]
     return reasons
+
+
+def _likeliest(probability: float) -> str:
+    """How likely the codes the review cap left off are, at most (never "at 0.000")."""
+    if probability < 0.001:
+        return "the likeliest below 0.001"
+    return f"the likeliest at {probability:.3f}"
