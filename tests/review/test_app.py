@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import Mount
 
 from autocode.corpus.load import LoadOptions, load_notes
-from autocode.review import ReviewStore, leases
+from autocode.review import ReviewStore, audit, leases
 from autocode.review.app import iter_routes
 from autocode.review.export import export_reviewed
 from review.app_client import PASSWORD, SECRET_TEXT, ReviewApp, make_review_app
@@ -369,3 +369,7 @@ def test_logging_out_ends_every_session_of_the_account(review: ReviewApp):
     assert rob.get("/api/cases/1").status_code == 200
     again, _ = review.login("rita")
     assert again.get("/api/cases/1").status_code == 200
+    # Logins and the log out are in the audit log: who, when, from where.
+    ritas = [e for e in audit.entries(review.store) if e.actor == "rita"]
+    assert [e.action for e in ritas] == ["login", "logout", "login", "login"]
+    assert ritas[0].after == {"address": "testclient"} and ritas[1].after is None

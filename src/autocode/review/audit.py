@@ -1,4 +1,5 @@
-"""The append-only audit log: every case change and every admin action, before and after.
+"""The append-only audit log: every case change, every admin action, every login and log
+out, before and after.
 
 Entries are only ever inserted (no function here or elsewhere updates or deletes them).
 Their `before`/`after` hold statuses, lease holders, code lists and roles; never note text,

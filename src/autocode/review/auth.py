@@ -110,13 +110,24 @@ def update_user(
         return _user(row)
 
 
+def record_login(store: ReviewStore, user: User, address: str) -> None:
+    """A login, in the audit log: who and from which address (never the password)."""
+    now = store.clock()
+    with store.writing() as session:
+        audit.record(
+            session, now, user.name, "login", target_user=user.name, after={"address": address}
+        )
+
+
 def end_sessions(store: ReviewStore, user_id: int) -> None:
-    """Every session of the account issued so far stops opening (its epoch moves on):
-    logging out ends a copied cookie too, not only the browser's."""
+    """Log out: every session of the account issued so far stops opening (its epoch moves
+    on), a copied cookie too, not only the browser's; audited."""
+    now = store.clock()
     with store.writing() as session:
         row = session.get(UserRow, user_id)
         if row is not None:
             row.session_epoch += 1
+            audit.record(session, now, row.name, "logout", target_user=row.name)
 
 
 def users(store: ReviewStore) -> list[User]:

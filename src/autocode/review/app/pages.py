@@ -31,6 +31,7 @@ from autocode.review.auth import (
     add_user,
     authenticate,
     end_sessions,
+    record_login,
     update_user,
     users,
 )
@@ -119,6 +120,7 @@ def try_login(request: Request, name: str, password: str) -> tuple[str, str, Use
         limiter.failed(name, address)
         return LoginRefused("Wrong name or password.", 401)
     limiter.succeeded(name)
+    record_login(_store(request), user, address)
     cookie, csrf = request.app.state.sessions.issue(user)
     return cookie, csrf, user
 
