@@ -66,3 +66,27 @@ def test_trigger_words_inside_other_words_do_not_trigger() -> None:
     assert context_scopes("Known ifosfamide nephrotoxicity.") == []
     assert not has_trigger("Known ifosfamide nephrotoxicity.")
     assert has_trigger("Family history of diabetes")
+
+
+@pytest.mark.parametrize(
+    ("sentence", "mention", "expected"),
+    [
+        ("Niega fiebre.", "fiebre", {NEGATED}),
+        ("Sin fiebre ni tos.", "tos", {NEGATED}),
+        ("Ausencia de adenopatías.", "adenopatías", {NEGATED}),
+        ("Se descarta tromboembolismo pulmonar.", "tromboembolismo", {NEGATED}),
+        ("El TEP fue descartado.", "TEP", {NEGATED}),  # a backward trigger
+        ("Sin fiebre pero con tos.", "tos", set()),  # "pero" ends the scope
+        ("Sin embargo, presenta fiebre.", "fiebre", set()),  # a pseudo-trigger
+        ("Carcinoma de mama triple negativo.", "Carcinoma", set()),  # no bare "negativo"
+        ("Antecedentes familiares de diabetes.", "diabetes", {FAMILY}),
+        ("Su madre tuvo cáncer de mama.", "cáncer de mama", {FAMILY}),
+        ("Si fiebre, acudir a urgencias.", "fiebre", {HYPOTHETICAL}),
+        ("Antecedentes de úlcera duodenal.", "úlcera duodenal", {HISTORICAL}),
+        ("Hipertensión arterial esencial.", "Hipertensión", set()),
+    ],
+)
+def test_spanish_triggers_govern_as_the_english_ones(
+    sentence: str, mention: str, expected: set[str]
+) -> None:
+    assert contexts_of(sentence, mention) == expected

@@ -13,7 +13,11 @@ clinical reports", J Biomed Inform 2009), which extends NegEx (Chapman et al. 20
    ("but", "however", "which", …) in its direction, whichever comes first.
 
 The trigger lists are the published ones, shortened to the phrases that occur in English
-clinical narrative. Why not a library: medspacy, the maintained ConText, pins numpy < 2
+clinical narrative, with their Spanish counterparts written after them ("niega", "sin",
+"ausencia de", "se descarta", "antecedentes familiares de"), since autocode codes Spanish
+notes too (CodiEsp's originals). One list serves both languages, as their trigger words
+hardly meet: "no" means no in both, and "sin embargo" (however) is a pseudo-trigger and
+a terminator. Why not a library: medspacy, the maintained ConText, pins numpy < 2
 on Python 3.11 (autocode runs numpy 2); negspacy needs a spaCy pipeline and, for
 useful sentence and entity boundaries, a model download, which autocode never does at
 run time. The rules themselves are small, and here they are tested one by one.
@@ -45,6 +49,13 @@ TRIGGERS: dict[tuple[str, str], tuple[str, ...]] = {
         "rules out", "ruled out", "rule out", "r/o", "never had", "never developed",
         "cannot see", "fails to reveal", "failed to reveal", "nor",
         "not demonstrate", "no history of", "exclusion of", "neither",
+        # Spanish
+        "sin", "niega", "negó", "negaba", "niegan", "ni", "tampoco", "nunca", "ausencia de",
+        "descarta", "descartó", "se descarta", "se descartó", "para descartar",
+        "negativo para", "negativa para", "libre de", "sin evidencia de", "sin signos de",
+        "no presenta", "no presentaba", "no refiere", "no se observa", "no se observan",
+        "no se objetiva", "no se evidencia", "no se aprecia", "no hay", "no existe",
+        "exclusión de",
     ),
     (NEGATED, BACKWARD): (
         "was ruled out", "were ruled out", "is ruled out", "are ruled out",
@@ -52,23 +63,42 @@ TRIGGERS: dict[tuple[str, str], tuple[str, ...]] = {
         "is unlikely", "was unlikely", "is negative", "was negative", "were negative",
         "are negative", "free", "not seen", "was not found", "were not found",
         "not detected", "was absent", "were absent", "not present", "resolved",
+        # Spanish
+        "fue descartado", "fue descartada", "fueron descartados", "descartado", "descartada",
+        # With their verb, as in English: a bare "negativo" also ends "carcinoma triple
+        # negativo" and "estafilococo coagulasa negativo", which it does not negate.
+        "es negativo", "es negativa", "fue negativo", "fue negativa", "fueron negativos",
+        "fueron negativas", "resultó negativo", "resultó negativa", "resultaron negativos",
+        "ausente", "ausentes", "no detectado", "no detectada", "resuelto", "resuelta",
     ),
     (HYPOTHETICAL, FORWARD): (
         "if", "should", "in case of", "return if", "come back if", "risk of", "at risk for",
         "to prevent", "prevention of", "prophylaxis", "prophylaxis of", "in the event of",
         "watch for", "monitor for", "screening for", "suspicion of", "suspected",
+        # Spanish
+        "si", "en caso de", "riesgo de", "prevención de", "profilaxis de", "sospecha de",
+        "ante la sospecha de",
     ),
     (HISTORICAL, FORWARD): (
         "history of", "h/o", "previous", "previously", "prior", "past medical history",
         "past history of", "in the past", "years ago", "status post", "s/p",
+        # Spanish
+        "antecedentes de", "antecedente de", "historia de", "previamente", "hace años",
     ),
     (FAMILY, FORWARD): (
         "family history", "family history of", "mother", "father", "brother", "sister",
         "sibling", "siblings", "grandmother", "grandfather", "aunt", "uncle", "cousin",
         "maternal", "paternal", "parents", "his son", "her son", "his daughter",
         "her daughter", "relatives",
+        # Spanish
+        "antecedentes familiares", "antecedentes familiares de", "madre", "padre", "hermano",
+        "hermana", "hermanos", "abuela", "abuelo", "tía", "tío", "primo", "prima", "padres",
+        "su hijo", "su hija", "familiares",
     ),
-    (FAMILY, BACKWARD): ("in the family", "in her family", "in his family", "runs in the family"),
+    (FAMILY, BACKWARD): (
+        "in the family", "in her family", "in his family", "runs in the family",
+        "en la familia", "en su familia",
+    ),
 }
 # fmt: on
 # Phrases holding a trigger that do not trigger (NegEx/ConText pseudo-triggers).
@@ -103,6 +133,17 @@ PSEUDO_TRIGGERS = (
     "family history was",
     "free fluid",
     "free air",
+    # Spanish
+    "sin embargo",
+    "sin cambios",
+    "no solo",
+    "gram negativo",
+    "gramnegativo",
+    "sin dificultad",
+    "si precisa",
+    "no descarta",
+    "no se descarta",
+    "si bien",
 )  # fmt: skip
 # Words that end a trigger's scope (ConText termination terms, all contexts).
 TERMINATORS = (
@@ -112,6 +153,11 @@ TERMINATORS = (
     "complained", "complaining", "consistent with", "compatible with", "diagnosed",
     "diagnosis of", "now", "currently",
     "was found", "revealed", "showed",
+    # Spanish
+    "pero", "sin embargo", "aunque", "excepto", "salvo", "el cual", "la cual", "causa de",
+    "secundario a", "secundaria a", "debido a", "consulta por", "acude por",
+    "compatible con", "diagnosticado", "diagnosticada", "diagnóstico de", "actualmente",
+    "se encontró", "reveló", "mostró",
 )  # fmt: skip
 
 
