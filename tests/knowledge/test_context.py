@@ -81,7 +81,15 @@ def test_trigger_words_inside_other_words_do_not_trigger() -> None:
         ("Carcinoma de mama triple negativo.", "Carcinoma", set()),  # no bare "negativo"
         ("Antecedentes familiares de diabetes.", "diabetes", {FAMILY}),
         ("Su madre tuvo cáncer de mama.", "cáncer de mama", {FAMILY}),
-        ("Si fiebre, acudir a urgencias.", "fiebre", {HYPOTHETICAL}),
+        ("En caso de fiebre, acudir a urgencias.", "fiebre", {HYPOTHETICAL}),
+        # Scopes end where Spanish narrative moves on, as English ones do.
+        ("Sin alergias conocidas, acude por dolor torácico.", "dolor torácico", set()),
+        ("Sin antecedentes de interés y con hipertensión arterial.", "hipertensión", set()),
+        ("Acude sin cita previa por dolor torácico.", "dolor torácico", set()),
+        ("Etiología no filiada, con anemia.", "anemia", set()),
+        ("Acude con su madre por dolor abdominal.", "dolor abdominal", set()),
+        ("No obstante, persiste la fiebre.", "fiebre", set()),
+        ("Se descartaron metástasis.", "metástasis", {NEGATED}),
         ("Antecedentes de úlcera duodenal.", "úlcera duodenal", {HISTORICAL}),
         ("Hipertensión arterial esencial.", "Hipertensión", set()),
     ],

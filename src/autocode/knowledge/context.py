@@ -51,7 +51,8 @@ TRIGGERS: dict[tuple[str, str], tuple[str, ...]] = {
         "not demonstrate", "no history of", "exclusion of", "neither",
         # Spanish
         "sin", "niega", "negó", "negaba", "niegan", "ni", "tampoco", "nunca", "ausencia de",
-        "descarta", "descartó", "se descarta", "se descartó", "para descartar",
+        "descarta", "descartó", "se descarta", "se descartó", "se descartan", "se descartaron",
+        "descartaron", "descartándose", "para descartar",
         "negativo para", "negativa para", "libre de", "sin evidencia de", "sin signos de",
         "no presenta", "no presentaba", "no refiere", "no se observa", "no se observan",
         "no se objetiva", "no se evidencia", "no se aprecia", "no hay", "no existe",
@@ -69,14 +70,14 @@ TRIGGERS: dict[tuple[str, str], tuple[str, ...]] = {
         # negativo" and "estafilococo coagulasa negativo", which it does not negate.
         "es negativo", "es negativa", "fue negativo", "fue negativa", "fueron negativos",
         "fueron negativas", "resultó negativo", "resultó negativa", "resultaron negativos",
-        "ausente", "ausentes", "no detectado", "no detectada", "resuelto", "resuelta",
+        "ausente", "no detectado", "no detectada",
     ),
     (HYPOTHETICAL, FORWARD): (
         "if", "should", "in case of", "return if", "come back if", "risk of", "at risk for",
         "to prevent", "prevention of", "prophylaxis", "prophylaxis of", "in the event of",
         "watch for", "monitor for", "screening for", "suspicion of", "suspected",
-        # Spanish
-        "si", "en caso de", "riesgo de", "prevención de", "profilaxis de", "sospecha de",
+        # Spanish ("si" is left out: written for "sí", yes, and "SI" in English notes)
+        "en caso de", "riesgo de", "prevención de", "profilaxis de", "sospecha de",
         "ante la sospecha de",
     ),
     (HISTORICAL, FORWARD): (
@@ -135,15 +136,32 @@ PSEUDO_TRIGGERS = (
     "free air",
     # Spanish
     "sin embargo",
+    "no obstante",
     "sin cambios",
     "no solo",
+    "no sólo",
     "gram negativo",
     "gramnegativo",
     "sin dificultad",
-    "si precisa",
     "no descarta",
     "no se descarta",
-    "si bien",
+    "no filiado",
+    "no filiada",
+    "sin cita",
+    "sin cita previa",
+    "por exclusión",
+    "intervalo libre",
+    "supervivencia libre",
+    "sin conseguir",
+    "sin obtener",
+    "sin causa aparente",
+    "sin otra causa",
+    "sin nombre",
+    "con su madre",
+    "con su padre",
+    "refieren los padres",
+    "los padres refieren",
+    "sus padres",
 )  # fmt: skip
 # Words that end a trigger's scope (ConText termination terms, all contexts).
 TERMINATORS = (
@@ -154,10 +172,13 @@ TERMINATORS = (
     "diagnosis of", "now", "currently",
     "was found", "revealed", "showed",
     # Spanish
-    "pero", "sin embargo", "aunque", "excepto", "salvo", "el cual", "la cual", "causa de",
-    "secundario a", "secundaria a", "debido a", "consulta por", "acude por",
-    "compatible con", "diagnosticado", "diagnosticada", "diagnóstico de", "actualmente",
-    "se encontró", "reveló", "mostró",
+    "pero", "sin embargo", "no obstante", "aunque", "excepto", "salvo", "el cual",
+    "la cual", "causa de", "secundario a", "secundaria a", "debido a", "consulta",
+    "consultó", "acude", "acudió", "ingresa", "ingresó", "remitido", "remitida",
+    "presenta", "presentaba", "presentando", "presentó", "que presenta", "compatible con",
+    "diagnosticado", "diagnosticada", "diagnóstico de", "actualmente", "se encontró",
+    "reveló", "mostró", "de interés", "conocido", "conocida", "conocidos", "conocidas",
+    "y con", "antecedentes personales",
 )  # fmt: skip
 
 
