@@ -187,6 +187,12 @@ def test_api_flow_and_openapi_behind_login(review: ReviewApp):
     schema = client.get("/api/openapi.json").json()
     assert "/api/cases/{case_id}/submit" in schema["paths"]
     assert "/api/cases/{case_id}/submit" in client.get("/api/docs").text
+    # Log out: without the CSRF header refused; with it, the session ends (204, no body).
+    assert client.post("/api/logout").status_code == 403
+    assert client.get("/api/queue").status_code == 200
+    out = client.post("/api/logout", headers=headers)
+    assert (out.status_code, out.content) == (204, b"")
+    assert client.get("/api/queue").status_code == 401
 
 
 def test_pages_carry_security_headers_and_no_inline_script(review: ReviewApp):

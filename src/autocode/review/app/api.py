@@ -24,6 +24,7 @@ from autocode.review.app.security import (
     CurrentLogin,
     set_private_cookie,
 )
+from autocode.review.auth import end_sessions
 from autocode.review.codesearch import code_index
 from autocode.review.leases import MAX_COMMENT_CHARS, Lease, LeaseError
 from autocode.review.queries import QueueFilter
@@ -83,6 +84,15 @@ def api_login(request: Request, credentials: Credentials) -> Response:
     set_private_cookie(
         response, request, SESSION_COOKIE, cookie, request.app.state.sessions.max_age_s
     )
+    return response
+
+
+@router.post("/logout", status_code=204)
+def api_logout(request: Request, login: CheckedLogin) -> Response:
+    """End every session of the account (as the app's log out does), this one too."""
+    end_sessions(_store(request), login.user.id)
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
 
