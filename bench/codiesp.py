@@ -42,15 +42,13 @@ from autocode import metrics
 from autocode.config import TermRulesConfig, TrainConfig, load_config, shared_data_dir
 from autocode.corpus.load import LoadOptions, load_notes
 from autocode.corpus.schema import NoteSet
-from autocode.decisions.term_rules import fit_term_rules
 from autocode.decisions.widening import Widened, widen
 from autocode.knowledge import CodeKnowledge, system_columns
 from autocode.labels import GoldWithUnseen, LabelSpace, gold_with_unseen
 from autocode.models import TfidfLexiconModel
-from autocode.models.crossfit import fold_splits
 from autocode.models.linear import LinearSettings, train_linear
 from autocode.train.evaluation import evaluate_coder
-from autocode.train.fitting import fit_coder
+from autocode.train.fitting import fit_coder, fit_rules
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import open_scoring  # bench/ is not a package: its own folder on the path
@@ -134,7 +132,7 @@ def main() -> None:
         "open_part": None if coder.open_codes is None else coder.open_codes.report,
         "icd10cm": open_view,
         "term_rules": None if coder.term_rules is None else coder.term_rules.report,
-        "term_rules_by_target": _term_rules_by_target(config, knowledge, train, dev),
+        "term_rules_by_target": _term_rules_by_target(config, knowledge, train, dev, space),
     }
     print(json.dumps(results, indent=2) if args.json else _table(results))
 
@@ -237,29 +235,22 @@ RULE_TARGETS = (0.90, 0.93, 0.95)
 
 
 def _term_rules_by_target(
-    config: TrainConfig, knowledge: CodeKnowledge, train: NoteSet, dev: NoteSet
+    config: TrainConfig, knowledge: CodeKnowledge, train: NoteSet, dev: NoteSet, space: LabelSpace
 ) -> dict[str, Any] | None:
-    """Term rules fitted on train at each routing target (the config's folds, blocking
-    and support), and what they alone accept of dev's ICD-10-CM gold codes, at what
-    precision. None without mined terms."""
+    """Term rules fitted on train at each routing target as `autocode train` fits them
+    (`fit_rules`: the config's folds, blocking and support), and what they alone accept
+    of dev's ICD-10-CM gold codes, at what precision. None without mined terms."""
     if knowledge.mined is None:
         return None
     settings = config.routing.term_rules or TermRulesConfig()
-    folds = fold_splits(len(train), folds=config.crossfit_folds, seed=config.seed)
     gold = [{c for c in codes if c.startswith("ICD10CM:")} for codes in dev.codes]
     n_gold = sum(map(len, gold))
     results = {}
     for target in RULE_TARGETS:
-        rules = fit_term_rules(
-            train.texts,
-            train.codes,
-            folds,
-            knowledge.mined,
-            blocking=settings.blocking,
-            target_precision=target,
-            min_support=config.routing.min_support,
-            min_notes=settings.min_notes,
+        routing = config.routing.model_copy(
+            update={"target_precision": target, "term_rules": settings}
         )
+        rules = fit_rules(config.model_copy(update={"routing": routing}), train, knowledge, space)
         accepted = [
             {c for c in codes if c.startswith("ICD10CM:")} for codes in rules.accepted(dev.texts)
         ]

@@ -1,12 +1,12 @@
 """Where English term rules lose to Spanish ones on CodiEsp train, note by note.
 
 CodiEsp's English notes are machine translations of the Spanish ones, so both languages
-hold the same (note, code) pairs. Term rules (`decisions.term_rules`) are fitted with the
-config's settings (as `autocode train` fits them, less its restriction to the label
-space, which `labels.min_count: 1` makes moot), but nested: for each outer fold of the
-training notes, rules are fitted on the other folds only (with their own inner folds) and
-accept codes in the outer fold's notes, in English and in Spanish alike. Every acceptance
-is so out of fold, in both languages, on the same notes. (The word translations behind
+hold the same (note, code) pairs. Term rules (`decisions.term_rules`) are fitted as
+`autocode train` fits them (`train.fitting.fit_rules`, the config's settings), but
+nested: for each outer fold of the training notes, rules are fitted on the other folds
+only (with their own inner folds) and accept codes in the outer fold's notes, in English
+and in Spanish alike. Every acceptance is so out of fold, in both languages, on the same
+notes. (The word translations behind
 the English terms are learned from all training notes' parallel text, codes unseen.)
 
 Reported: each language's accepted (note, code) pairs and precision; the English false
@@ -29,11 +29,12 @@ from typing import Any
 from autocode.config import TermRulesConfig, TrainConfig, load_config, shared_data_dir
 from autocode.corpus.load import LoadOptions, load_notes
 from autocode.corpus.schema import NoteSet
-from autocode.decisions.term_rules import fit_term_rules
 from autocode.knowledge import CodeKnowledge
 from autocode.knowledge.candidates import CandidateIndex
-from autocode.knowledge.mined import MinedTerms, fingerprints
+from autocode.knowledge.mined import fingerprints
+from autocode.labels import LabelSpace
 from autocode.models.crossfit import fold_splits
+from autocode.train.fitting import fit_rules
 
 REPO = Path(__file__).resolve().parents[1]
 SYSTEM = "ICD10CM:"
@@ -51,8 +52,8 @@ def main() -> None:
     notes = {language: _notes(args.data, language) for language in LANGUAGES}
     if notes["en"].codes != notes["es"].codes:
         raise SystemExit("the English and Spanish training notes are not the same notes")
-    mined = {
-        language: _mined(config, language)
+    knowledge = {
+        language: _knowledge(config, language)
         for language in LANGUAGES  # the config's codes.mentions, mined per language
     }
     outer = fold_splits(len(notes["en"]), folds=config.crossfit_folds, seed=config.seed)
@@ -61,10 +62,10 @@ def main() -> None:
     for fit_rows, held_rows in outer:
         for language in LANGUAGES:
             accepted[language] |= _accepted_out_of_fold(
-                config, notes[language], mined[language], fit_rows, held_rows
+                config, notes[language], knowledge[language], fit_rows, held_rows
             )
         missed += _why_english_misses(
-            config, notes["en"], mined["en"], fit_rows, accepted, set(held_rows.tolist())
+            config, notes["en"], knowledge["en"], fit_rows, accepted, set(held_rows.tolist())
         )
     results = _summary(accepted, missed, notes["en"])
     print(json.dumps(results, indent=2) if args.json else _table(results))
@@ -76,35 +77,28 @@ def _notes(root: Path, language: str) -> NoteSet:
     return NoteSet(table.column("text").to_pylist(), table.column("codes").to_pylist())
 
 
-def _mined(config: TrainConfig, language: str) -> MinedTerms:
+def _knowledge(config: TrainConfig, language: str) -> CodeKnowledge:
     knowledge = CodeKnowledge(config.codes.sources(language=language))
     if knowledge.mined is None:
         raise SystemExit(f"{config.name}: name the mined terms in codes.mentions")
-    return knowledge.mined
+    return knowledge
 
 
-def _settings(config: TrainConfig) -> TermRulesConfig:
-    return config.routing.term_rules or TermRulesConfig()
+def _with_rules(config: TrainConfig) -> TrainConfig:
+    """The config, with term rules on (its own settings, or the defaults)."""
+    routing = config.routing.model_copy(
+        update={"term_rules": config.routing.term_rules or TermRulesConfig()}
+    )
+    return config.model_copy(update={"routing": routing})
 
 
 def _accepted_out_of_fold(
-    config: TrainConfig, notes: NoteSet, mined: MinedTerms, fit_rows: Any, held_rows: Any
+    config: TrainConfig, notes: NoteSet, knowledge: CodeKnowledge, fit_rows: Any, held_rows: Any
 ) -> dict[tuple[int, str], bool]:
     """(note row, code) -> gold, for every ICD-10-CM code the rules fitted on `fit_rows`
     accept in the notes of `held_rows`."""
-    fit_texts = [notes.texts[i] for i in fit_rows]
-    fit_codes = [notes.codes[i] for i in fit_rows]
-    settings = _settings(config)
-    rules = fit_term_rules(
-        fit_texts,
-        fit_codes,
-        fold_splits(len(fit_texts), folds=config.crossfit_folds, seed=config.seed),
-        mined,
-        blocking=settings.blocking,
-        target_precision=config.routing.target_precision,
-        min_support=config.routing.min_support,
-        min_notes=settings.min_notes,
-    )
+    fit = NoteSet([notes.texts[i] for i in fit_rows], [notes.codes[i] for i in fit_rows])
+    rules = fit_rules(_with_rules(config), fit, knowledge, LabelSpace().fit(fit.codes))
     found = rules.accepted([notes.texts[i] for i in held_rows])
     return {
         (int(row), code): code in notes.codes[row]
@@ -117,7 +111,7 @@ def _accepted_out_of_fold(
 def _why_english_misses(
     config: TrainConfig,
     notes: NoteSet,
-    mined: MinedTerms,
+    knowledge: CodeKnowledge,
     fit_rows: Any,
     accepted: dict[str, dict[tuple[int, str], bool]],
     held: set[int],
@@ -126,8 +120,12 @@ def _why_english_misses(
     the English note says of the code's terms mined from the fold's fitting notes."""
     fit_notes = fingerprints(notes.texts[i] for i in fit_rows)
     seen = {c for i in fit_rows for c in notes.codes[i] if c.startswith(SYSTEM)}
+    assert knowledge.mined is not None  # `_knowledge` made sure
+    mined = knowledge.mined
     names = {code: terms for code in sorted(seen) if (terms := mined.terms(code, fit_notes))}
-    index = CandidateIndex(names, _settings(config).blocking)
+    settings = _with_rules(config).routing.term_rules
+    assert settings is not None
+    index = CandidateIndex(names, settings.blocking)
     reasons = Counter[str]()
     for (row, code), gold in accepted["es"].items():
         if row not in held or not gold or (row, code) in accepted["en"]:

@@ -95,16 +95,29 @@ def training_notes() -> NoteSet:
     return NoteSet(texts, codes)
 
 
+def in_memory_config(
+    name: str, *, folds: int, epochs: int, routing: RoutingConfig, **sections: Any
+) -> TrainConfig:
+    """A TF-IDF config for a few notes held in memory: every code and word counts."""
+    return TrainConfig(
+        name=name,
+        crossfit_folds=folds,
+        data=DataConfig(source="unused"),
+        labels=LabelConfig(min_count=1),
+        model=ModelConfig(name="tfidf", params={"min_df": 1, "epochs": epochs, "batch_size": 8}),
+        routing=routing,
+        **sections,
+    )
+
+
 def train_open_coder() -> Coder:
     """A TF-IDF Coder with an open part, trained on every condition but asthma: its code
     (`OUTSIDE_LABELS`) stays outside the label space, for the open part to propose."""
     notes = training_notes()
-    config = TrainConfig(
-        name="open",
-        crossfit_folds=3,
-        data=DataConfig(source="unused"),
-        labels=LabelConfig(min_count=1),
-        model=ModelConfig(name="tfidf", params={"min_df": 1, "epochs": 10, "batch_size": 8}),
+    config = in_memory_config(
+        "open",
+        folds=3,
+        epochs=10,
         # More proposals than the training notes give: no cut has the support to auto-accept.
         routing=RoutingConfig(target_precision=0.95, min_support=1000),
         open_codes=OpenCodesConfig(),

@@ -11,7 +11,6 @@ import pytest
 
 from autocode.config import (
     DataConfig,
-    LabelConfig,
     ModelConfig,
     RoutingConfig,
     TermRulesConfig,
@@ -28,6 +27,7 @@ from autocode.decisions.widening import coder_widened
 from autocode.knowledge import CodeKnowledge
 from autocode.knowledge.mined import Mention, MinedTerms, note_fingerprint
 from autocode.models.crossfit import fold_splits
+from coders import in_memory_config
 
 DIABETES, PAIN, ZEBRA = "ICD10CM:E11.9", "ICD10CM:R52", "ICD10CM:A00.0"
 BLOCKING = ("negated", "hypothetical", "family")
@@ -225,12 +225,10 @@ def _coder_with_rules() -> Coder:
     notes, mined = _notes()
     knowledge = CodeKnowledge()
     knowledge.mined = mined
-    config = TrainConfig(
-        name="rules",
-        crossfit_folds=5,
-        data=DataConfig(source="unused"),
-        labels=LabelConfig(min_count=1),
-        model=ModelConfig(name="tfidf", params={"min_df": 1, "epochs": 5, "batch_size": 8}),
+    config = in_memory_config(
+        "rules",
+        folds=5,
+        epochs=5,
         routing=RoutingConfig(min_support=5, term_rules=TermRulesConfig()),
     )
     coder = fit_coder(config, notes, None, knowledge=knowledge).coder
