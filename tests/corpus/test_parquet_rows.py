@@ -46,6 +46,22 @@ def test_a_truncated_file_says_its_footer_is_gone(tmp_path: Path) -> None:
     assert loaded.report.quarantined == {"unreadable_file": 1}
 
 
+def test_a_column_name_damaged_into_control_characters_is_an_unreadable_file(
+    tmp_path: Path,
+) -> None:
+    # Found by the loader fuzz test: noise in the footer turned "note_id" into "\x00ote_id".
+    path = tmp_path / "notes.parquet"
+    write_groups(path)
+    data = bytearray(path.read_bytes())
+    data[data.index(b"note_id")] = 0
+    path.write_bytes(bytes(data))
+    with pytest.raises(SourceError, match="footer corrupt") as refused:
+        load_notes(path)
+    assert refused.value.unreadable
+    loaded = load_notes(path, LoadOptions(skip_unreadable_files=True))
+    assert loaded.report.quarantined == {"unreadable_file": 1}
+
+
 def test_invalid_utf8_in_a_string_column_quarantines_one_row(tmp_path: Path) -> None:
     ids = pa.array([b"a", b"b\xff", b"c"], pa.binary()).cast(pa.string(), safe=False)
     texts = pa.array(["one", "two", "three"])

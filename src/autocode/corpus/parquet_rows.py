@@ -35,6 +35,10 @@ def parquet_rows(
         )
         raise SourceError(file.path, problem, unreadable=True) from None
     names = parquet.schema_arrow.names
+    if not all(name.isprintable() for name in names):
+        # No writer names a column with control characters: the footer is damaged.
+        problem = "unreadable Parquet: footer corrupt (a column name holds control characters)"
+        raise SourceError(file.path, problem, unreadable=True)
     check_columns(file.path, names, columns, needs_codes_for)
     wanted = [name for name in dict.fromkeys(columns.mapped) if name in names]
     first = 1
