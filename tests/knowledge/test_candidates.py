@@ -83,6 +83,23 @@ def test_abbreviations_and_word_order_variation_are_found(index: CandidateIndex)
     assert "ICD10CM:I21.9" in index.candidates("Old MI on the ECG.")
 
 
+def test_organ_adjectives_meet_the_tabulars_nouns(index: CandidateIndex) -> None:
+    # "cecal" is "cecum", "adenocarcinoma" "malignant neoplasm": C18.0 "Malignant neoplasm
+    # of cecum"; without the adjective table only the site-less neoplasm codes are found.
+    found = index.candidates("An exophytic cecal adenocarcinoma was resected.")
+    assert "ICD10CM:C18.0" in found and not found["ICD10CM:C18.0"].in_order
+    assert "ICD10CM:S72.90" in index.candidates("A femoral fracture after the fall.")
+
+
+def test_a_status_code_is_found_without_its_word_status(index: CandidateIndex) -> None:
+    assert name_variants("Lung transplant status") == [
+        "Lung transplant status",
+        "Lung transplant",
+    ]
+    found = index.candidates("She underwent a double lung transplant in 2014.")
+    assert found["ICD10CM:Z94.2"].via == DIRECT
+
+
 def test_negated_family_and_hypothetical_mentions_propose_no_code(
     index: CandidateIndex,
 ) -> None:

@@ -48,9 +48,11 @@ _PARENTHESISED = re.compile(r"\([^)]*\)")
 _BRACKETED = re.compile(r"\[[^\]]*\]")
 # Where a name's head ends: what follows only qualifies it.
 # A 7th-character code's head is kept only for its initial (closed) encounter: the other
-# encounters' heads would repeat it for every extension.
+# encounters' heads would repeat it for every extension. A status code's head drops
+# "status": notes say "lung transplant", not "lung transplant status" (Z94.2).
 _QUALIFIER = re.compile(
     r",\s*(?:unspecified|not elsewhere classified|not otherwise specified)"
+    r"|\s+status$"
     r"|,\s*initial encounter(?: for closed fracture)?$|\s+without\s+",
     re.I,
 )
