@@ -7,6 +7,7 @@ import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -21,6 +22,7 @@ from review.app_client import PASSWORD, SECRET_TEXT, ReviewApp, make_review_app
 from review.test_store import ANEMIA, ASTHMA, DIABETES, HYPERTENSION, new_case
 
 PUBLIC = {"/login", "/healthz", "/api/login", "/static"}
+NEW_PASSWORD = "a longer new passphrase"
 
 
 @pytest.fixture
@@ -328,16 +330,16 @@ def test_a_new_password_ends_the_accounts_earlier_sessions(review: ReviewApp):
     thief.cookies.set("autocode_session", stolen)
     assert thief.get("/api/cases/1").status_code == 401
     assert rob.get("/queue").status_code == 200
-    # Rita logs in again with the new password; the admin who changes their own keeps working.
+    # Rita logs in again with the new password.
     again = review.client().post(
         "/api/login", json={"name": "rita", "password": "a new password 7"}
     )
     assert again.status_code == 200
+    # An admin's own password is changed on the account page, which asks for the current
+    # one: a stolen admin session cannot lock the admin out.
     own = admin.post("/admin/users/ada", data={"csrf_token": csrf, "password": "a new password 8"})
-    assert own.status_code == 303 and admin.get("/admin/users").status_code == 200
-    # ...with the same CSRF token: a form open in another tab still posts.
-    again = admin.post("/admin/users/rob", data={"csrf_token": csrf, "role": "reviewer"})
-    assert again.status_code == 303
+    assert own.status_code == 422 and "Account page" in own.text
+    assert review.client().post("/api/login", json={"name": "ada", "password": PASSWORD}).is_success
 
 
 def test_a_deactivation_ends_the_accounts_sessions_for_good(review: ReviewApp):
@@ -379,3 +381,81 @@ def test_logging_out_ends_every_session_of_the_account(review: ReviewApp):
     ritas = [e for e in audit.entries(review.store) if e.actor == "rita"]
     assert [e.action for e in ritas] == ["login", "logout", "login", "login"]
     assert ritas[0].after == {"address": "testclient"} and ritas[1].after is None
+
+
+def test_a_user_changes_their_own_password_given_the_current_one(review: ReviewApp):
+    rita, csrf = review.login("rita")
+    other_device, _ = review.login("rita")
+    rob, _ = review.login("rob")
+    page = rita.get("/account")
+    assert page.status_code == 200 and "Change your password" in page.text
+
+    def change(current: str, new: str, repeat: str | None = None, token: str = csrf) -> Any:
+        form = {
+            "csrf_token": token,
+            "current_password": current,
+            "new_password": new,
+            "repeat_password": new if repeat is None else repeat,
+        }
+        return rita.post("/account/password", data=form)
+
+    assert change(PASSWORD, NEW_PASSWORD, token="forged").status_code == 403
+    wrong = change("not her password", NEW_PASSWORD)
+    assert wrong.status_code == 403 and "current password is wrong" in wrong.text
+    differ = change(PASSWORD, NEW_PASSWORD, repeat=NEW_PASSWORD + "!")
+    assert differ.status_code == 422 and "differ" in differ.text
+    short = change(PASSWORD, "short one")
+    assert short.status_code == 422 and "at least 12" in short.text
+    # Nothing changed so far: every session goes on.
+    assert other_device.get("/api/cases/1").status_code == 200
+
+    done = change(PASSWORD, NEW_PASSWORD)
+    assert (done.status_code, done.headers["location"]) == (303, "/account?changed=1")
+    assert "your other sessions have ended" in rita.get("/account?changed=1").text
+    # This session goes on with its CSRF token; the account's others end, rob's do not.
+    assert rita.post("/cases/next", data={"csrf_token": csrf}).status_code == 303
+    assert other_device.get("/api/cases/1").status_code == 401
+    assert rob.get("/api/cases/1").status_code == 200
+    old = review.client().post("/api/login", json={"name": "rita", "password": PASSWORD})
+    new = review.client().post("/api/login", json={"name": "rita", "password": NEW_PASSWORD})
+    assert (old.status_code, new.status_code) == (401, 200)
+    (entry,) = [e for e in audit.entries(review.store) if e.action == "update_user"]
+    assert (entry.actor, entry.target_user, entry.after["password_changed"]) == (
+        "rita",
+        "rita",
+        True,
+    )
+    assert PASSWORD not in str(entry.after) and NEW_PASSWORD not in str(entry.after)
+
+
+def test_wrong_current_passwords_are_rate_limited_as_wrong_logins(review: ReviewApp):
+    client, csrf = review.login("rita")
+    headers = {"X-CSRF-Token": csrf}
+    for _ in range(5):
+        wrong = client.post(
+            "/api/password",
+            json={"current_password": "guess", "new_password": NEW_PASSWORD},
+            headers=headers,
+        )
+        assert wrong.status_code == 403
+    right = client.post(
+        "/api/password",
+        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        headers=headers,
+    )
+    assert right.status_code == 429 and "Too many" in right.json()["detail"]
+    # Nor can the password be guessed through the login form meanwhile.
+    login = review.client().post("/api/login", json={"name": "rita", "password": PASSWORD})
+    assert login.status_code == 429
+
+
+def test_the_api_changes_the_password_and_keeps_the_session(review: ReviewApp):
+    client = review.client()
+    csrf = client.post("/api/login", json={"name": "rob", "password": PASSWORD}).json()
+    headers = {"X-CSRF-Token": csrf["csrf_token"]}
+    body = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+    assert client.post("/api/password", json=body).status_code == 403  # no CSRF header
+    assert client.post("/api/password", json=body, headers=headers).status_code == 204
+    assert client.post("/api/cases/next", headers=headers).status_code == 200
+    again = review.client().post("/api/login", json={"name": "rob", "password": NEW_PASSWORD})
+    assert again.status_code == 200

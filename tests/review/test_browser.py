@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -66,10 +67,7 @@ def test_review_a_case_in_chromium(chromium_path: Path, server: tuple[str, str, 
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
 
-        page.goto(f"{base}/login")
-        page.fill("input[name=name]", "rita")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
+        _log_in(page, base, PASSWORD)
         expect(page).to_have_url(f"{base}/queue")
         page.click("#start")
         expect(page).to_have_url(f"{base}/cases/1")
@@ -102,3 +100,37 @@ def test_review_a_case_in_chromium(chromium_path: Path, server: tuple[str, str, 
     assert ANEMIA not in rows[0]["codes"]
     server_log = log.read_text()
     assert "POST /cases/1/submit" in server_log and "Jane Roe" not in server_log
+
+
+def test_change_your_password_in_chromium(chromium_path: Path, server: tuple[str, str, Path]):
+    from playwright.sync_api import expect, sync_playwright
+
+    base, _, _ = server
+    new_password = "a longer new passphrase"
+    with sync_playwright() as playwright:
+        args = ["--no-sandbox"] if os.geteuid() == 0 else []
+        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=args)
+        page = browser.new_page()
+        page.set_default_timeout(30_000)
+        _log_in(page, base, PASSWORD)
+        page.click("header a.who")  # the user's name leads to the account page
+        expect(page).to_have_url(f"{base}/account")
+        page.fill("input[name=current_password]", PASSWORD)
+        page.fill("input[name=new_password]", new_password)
+        page.fill("input[name=repeat_password]", new_password)
+        page.click("form[action='/account/password'] button[type=submit]")
+        expect(page.get_by_role("status")).to_contain_text("your other sessions have ended")
+        page.click("header button:has-text('Log out')")
+        expect(page).to_have_url(f"{base}/login")
+        _log_in(page, base, PASSWORD)
+        expect(page.get_by_role("alert")).to_contain_text("Wrong name or password")
+        _log_in(page, base, new_password)
+        expect(page).to_have_url(f"{base}/queue")
+        browser.close()
+
+
+def _log_in(page: Any, base: str, password: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("input[name=name]", "rita")
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")

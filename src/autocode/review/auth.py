@@ -110,6 +110,14 @@ def update_user(
         return _user(row)
 
 
+def change_own_password(store: ReviewStore, user: User, current: str, new: str) -> User | None:
+    """A user's new password, given their current one (audited as their own change, the
+    password never); None when `current` is wrong. Ends the account's earlier sessions."""
+    if authenticate(store, user.name, current) is None:
+        return None
+    return update_user(store, user.name, user.name, password=new)
+
+
 def record_login(store: ReviewStore, user: User, address: str) -> None:
     """A login, in the audit log: who and from which address (never the password)."""
     now = store.clock()

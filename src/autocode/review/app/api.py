@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from autocode.knowledge import CodeKnowledge
 from autocode.review import leases, queries
-from autocode.review.app.pages import LoginRefused, try_login
+from autocode.review.app.pages import LoginRefused, try_login, try_password_change
 from autocode.review.app.security import (
     SESSION_COOKIE,
     AdminLogin,
@@ -37,6 +37,12 @@ class Credentials(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(max_length=255)
     password: str = Field(max_length=1024)
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(max_length=1024)
 
 
 class LoginOut(BaseModel):
@@ -93,6 +99,21 @@ def api_logout(request: Request, login: CheckedLogin) -> Response:
     end_sessions(_store(request), login.user.id)
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.post("/password", status_code=204)
+def api_change_password(request: Request, change: PasswordChange, login: CheckedLogin) -> Response:
+    """Change your own password, given the current one: the account's other sessions end,
+    this one goes on (a new cookie, the same CSRF token). 403 for a wrong current password
+    (rate-limited as wrong logins are), 422 for a too short new one."""
+    outcome = try_password_change(request, login, change.current_password, change.new_password)
+    if isinstance(outcome, LoginRefused):
+        return JSONResponse({"detail": outcome.message}, status_code=outcome.status)
+    response = Response(status_code=204)
+    set_private_cookie(
+        response, request, SESSION_COOKIE, outcome, request.app.state.sessions.max_age_s
+    )
     return response
 
 

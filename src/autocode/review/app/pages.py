@@ -1,4 +1,4 @@
-"""Server-rendered pages: login, queue, case, code search, and the admin pages."""
+"""Server-rendered pages: login, queue, case, code search, account, and the admin pages."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from autocode.review.auth import (
     User,
     add_user,
     authenticate,
+    change_own_password,
     end_sessions,
     record_login,
     update_user,
@@ -101,7 +102,8 @@ async def login(request: Request) -> Response:
 
 @dataclass(frozen=True)
 class LoginRefused:
-    """Why a login failed, and its HTTP status: 429 while rate-limited, else 401."""
+    """Why a login or a password change failed, and its HTTP status (429 while
+    rate-limited)."""
 
     message: str
     status: int
@@ -109,12 +111,9 @@ class LoginRefused:
 
 def try_login(request: Request, name: str, password: str) -> tuple[str, str, User] | LoginRefused:
     """The session cookie, its CSRF token and the user, or why the login was refused."""
-    address = request.client.host if request.client else "unknown"
-    limiter = request.app.state.limiter
-    wait = limiter.retry_after(name, address)
-    if wait > 0:
-        minutes = int(wait // 60) + 1
-        return LoginRefused(f"Too many wrong passwords: try again in {minutes} minutes.", 429)
+    address, limiter = _client_address(request), request.app.state.limiter
+    if refused := _rate_limited(request, name):
+        return refused
     user = authenticate(_store(request), name, password)
     if user is None:
         limiter.failed(name, address)
@@ -123,6 +122,19 @@ def try_login(request: Request, name: str, password: str) -> tuple[str, str, Use
     record_login(_store(request), user, address)
     cookie, csrf = request.app.state.sessions.issue(user)
     return cookie, csrf, user
+
+
+def _rate_limited(request: Request, name: str) -> LoginRefused | None:
+    """The refusal while the account or the address has had too many wrong passwords."""
+    wait = request.app.state.limiter.retry_after(name, _client_address(request))
+    if wait <= 0:
+        return None
+    minutes = int(wait // 60) + 1
+    return LoginRefused(f"Too many wrong passwords: try again in {minutes} minutes.", 429)
+
+
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 @router.post("/logout", include_in_schema=False)
@@ -269,6 +281,62 @@ def code_search(request: Request, login: CurrentLogin, q: str = "") -> Response:
     return _render(request, "search_results.html", {"hits": hits, "query": q})
 
 
+# ----------------------------------------------------------------------------- account
+
+OWN_PASSWORD_ON_ACCOUNT_PAGE = (
+    "change your own password on the Account page, which asks for the current one"
+)
+
+
+@router.get("/account", response_class=HTMLResponse, include_in_schema=False)
+def account_page(request: Request, login: CurrentLogin, changed: str = "") -> Response:
+    notice = "Password changed; your other sessions have ended." if changed else ""
+    return _render(request, "account.html", {"login": login, "notice": notice})
+
+
+@router.post("/account/password", include_in_schema=False)
+async def change_password(request: Request, login: CheckedLogin) -> Response:
+    form = await request.form()
+    new = _field(form, "new_password")
+    if new != _field(form, "repeat_password"):
+        return _account_error(request, login, "the two new passwords differ", 422)
+    outcome = try_password_change(request, login, _field(form, "current_password"), new)
+    if isinstance(outcome, LoginRefused):
+        return _account_error(request, login, outcome.message, outcome.status)
+    response = RedirectResponse("/account?changed=1", status_code=303)
+    set_private_cookie(
+        response, request, SESSION_COOKIE, outcome, request.app.state.sessions.max_age_s
+    )
+    return response
+
+
+def _account_error(request: Request, login: Login, error: str, status: int) -> Response:
+    return _render(request, "account.html", {"login": login, "error": error}, status)
+
+
+def try_password_change(
+    request: Request, login: Login, current: str, new: str
+) -> str | LoginRefused:
+    """The session cookie that replaces this one after the account's password changed,
+    or why it did not. A wrong current password counts as a wrong login (rate-limited),
+    so a stolen session cannot guess it at leisure."""
+    address, limiter, name = _client_address(request), request.app.state.limiter, login.user.name
+    if refused := _rate_limited(request, name):
+        return refused
+    try:
+        updated = change_own_password(_store(request), login.user, current, new)
+    except ValueError as error:  # the new password is too short
+        return LoginRefused(str(error), 422)
+    if updated is None:
+        limiter.failed(name, address)
+        return LoginRefused("The current password is wrong.", 403)
+    limiter.succeeded(name)
+    # Every earlier session ended; this one goes on, with the same CSRF token (forms open
+    # in other tabs of this browser still post).
+    cookie, _ = request.app.state.sessions.issue(updated, login.csrf)
+    return cookie
+
+
 # ----------------------------------------------------------------------------- admin
 
 
@@ -330,19 +398,16 @@ async def change_user(request: Request, name: str, login: CheckedAdmin) -> Respo
     password = _field(form, "password") or None
     if name == login.user.name and (active is False or role not in (None, "admin")):
         return _users_page(request, login, "you cannot demote or deactivate yourself", 422)
+    if name == login.user.name and password is not None:
+        # Whoever holds an admin's session must not take the account over for good.
+        return _users_page(request, login, OWN_PASSWORD_ON_ACCOUNT_PAGE, 422)
     try:
-        updated = update_user(
+        update_user(
             _store(request), name, login.user.name, role=role, active=active, password=password
         )
     except (KeyError, ValueError) as error:
         return _users_page(request, login, str(error).strip("'\""), 422)
     response = RedirectResponse("/admin/users", status_code=303)
-    if password is not None and updated.id == login.user.id:
-        # A new password ends every earlier session; the admin who set it keeps working
-        # (with the same CSRF token: forms open in other tabs still post).
-        sessions = request.app.state.sessions
-        cookie_value, _ = sessions.issue(updated, login.csrf)
-        set_private_cookie(response, request, SESSION_COOKIE, cookie_value, sessions.max_age_s)
     return response
 
 
