@@ -50,6 +50,29 @@ def test_truncated_and_prefix_codes_borrow_the_nearest_meaning() -> None:
     assert code_terms("ICD10PCS:BN20") == ["Computerized Tomography of Skull"]
 
 
+@pytest.mark.parametrize(
+    ("prefix", "meaning"),
+    [
+        # "Drainage of Bladder with …" and "Drainage of Bladder, Open …": commas aside.
+        ("ICD10PCS:0T9B", "Drainage of Bladder"),
+        ("ICD10PCS:0D75", "Dilation of Esophagus"),
+        # Shared up to a joining word whose object varies: the joining word goes.
+        ("ICD10PCS:02RF", "Replacement of Aortic Valve"),
+        ("ICD10PCS:0D1B", "Bypass Ileum"),
+        # The device or substance comes first: the place every code names is added.
+        ("ICD10PCS:00HU", "Insertion into Spinal Canal"),
+        ("ICD10PCS:3E03", "Introduction into Peripheral Vein"),
+        ("ICD10PCS:00PV", "Removal from Spinal Cord"),
+        # Inner commas stay.
+        ("ICD10PCS:CT13", "Planar Nuclear Medicine Imaging of Kidneys, Ureters and Bladder"),
+        ("ICD10PCS:0DT60ZZ", "Resection of Stomach, Open Approach"),  # a full code: its own
+    ],
+)
+def test_a_pcs_prefix_is_named_by_its_operation_and_body_part(prefix: str, meaning: str) -> None:
+    assert code_terms(prefix)[0] == meaning
+    assert CodeKnowledge().description(prefix) == meaning  # what the review app shows
+
+
 def test_codes_without_known_terms_have_none() -> None:
     assert code_terms("CPT:99231") == []  # CPT descriptions are not open
     assert code_terms("ICD10CM:U99.9") == []  # in no listed category

@@ -21,6 +21,35 @@ _FILES: dict[str, tuple[str, str]] = {
 }
 
 
+# Words that join a description's parts: a shared description does not end on one.
+_JOINING_WORDS = frozenset({"of", "to", "with", "into", "using", "in", "on", "and", "for", "from"})
+# Words that open the phrase naming where a procedure is done.
+_PLACE_WORDS = frozenset({"into", "from", "in", "on", "of"})
+
+
+def _shared_place(texts: list[list[str]], start: int) -> list[str]:
+    """The longest phrase opened by a place word ("into Spinal Canal") that every one of
+    `texts` (descriptions as words) holds after word `start`, up to its first comma."""
+    first = texts[0]
+    padded = [" " + " ".join(words) + " " for words in texts]
+    best: list[str] = []
+    for i in range(start, len(first)):
+        if first[i].lower() not in _PLACE_WORDS:
+            continue
+        phrase: list[str] = []
+        for word in first[i:]:
+            candidate = [*phrase, word.rstrip(",")]
+            needle = " " + " ".join(candidate)
+            if not all(needle + " " in text or needle + ", " in text for text in padded):
+                break
+            phrase = candidate
+            if word.endswith(","):
+                break
+        if len(phrase) > 1 and len(phrase) > len(best):
+            best = phrase
+    return best
+
+
 @dataclass(frozen=True)
 class CodeTable:
     """Undotted codes of one system with their descriptions, sorted for prefix search."""
@@ -37,6 +66,12 @@ class CodeTable:
 
         ICD-10-PCS builds descriptions axis by axis, so the codes under `0DT6` all begin
         "Resection of Stomach": the meaning of the prefix. A full code gives its own.
+        Words are compared without their commas ("Drainage of Bladder with …" and
+        "Drainage of Bladder, Open …" share "Drainage of Bladder"), and a joining word the
+        descriptions share but for what follows it is dropped ("Bypass Ileum to …" is
+        "Bypass Ileum"). Where only the operation is shared because a device or substance
+        comes first ("Insertion of Infusion Device into Spinal Canal"), the place that
+        every description names is added: "Insertion into Spinal Canal".
         """
         prefix = value.replace(".", "")
         first = bisect_left(self.sorted_codes, prefix)
@@ -44,13 +79,19 @@ class CodeTable:
         texts = [self.descriptions[code].split() for code in self.sorted_codes[first:last]]
         if not texts:
             return None
+        if len(texts) == 1:
+            return " ".join(texts[0])
         shared = []
         for words in zip(*texts, strict=False):
-            if any(word != words[0] for word in words):
+            bare = {word.rstrip(",") for word in words}
+            if len(bare) > 1:
                 break
             shared.append(words[0])
-        description = " ".join(shared).rstrip(",")
-        return description or None
+        while shared and shared[-1].rstrip(",").lower() in _JOINING_WORDS:
+            shared.pop()
+        if len(shared) == 1:
+            shared += _shared_place(texts, start=1)
+        return " ".join(shared).rstrip(",") or None
 
     def has_code_under(self, value: str) -> bool:
         """True when `value` is a full code or a category/prefix of at least one full code."""
