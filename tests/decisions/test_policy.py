@@ -47,6 +47,28 @@ def test_per_code_accept_for_supported_codes():
     np.testing.assert_array_equal(policy.accept, [0.90, 0.85])
 
 
+def test_groups_are_tuned_each_on_their_own():
+    # Code 0 alone: 0.95+ 0.90+ 0.80- 0.30+ reaches 0.75 at 0.30 (3/4); code 1 alone:
+    # 0.85+ at 0.85. Pooled, code 1's negatives held both codes at 0.85.
+    pooled = tune_review_bands(Y, PROBS, 0.75, min_support=NO_PER_CODE, target_recall=1.0)
+    np.testing.assert_array_equal(pooled.accept, [0.85, 0.85])
+    apart = tune_review_bands(
+        Y, PROBS, 0.75, min_support=NO_PER_CODE, target_recall=1.0, groups=[[1], [0]]
+    )
+    np.testing.assert_array_equal(apart.accept, [0.30, 0.85])
+    np.testing.assert_array_equal(apart.reject, [0.30, 0.85])  # each group's lowest gold
+    assert apart.reachable
+
+
+@pytest.mark.parametrize(
+    ("groups", "message"),
+    [([[0]], "column 1 is in 0"), ([[0, 1], [1]], "column 1 is in 2"), ([[0, 2]], "column 2")],
+)
+def test_groups_must_hold_every_column_once(groups: list[list[int]], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        tune_review_bands(Y, PROBS, 0.75, groups=[np.array(g) for g in groups])
+
+
 def test_classify_hand_example():
     policy = tune_review_bands(Y, PROBS, 0.75, min_support=NO_PER_CODE, target_recall=1.0)
     expected = [[1, 0], [1, -1], [-1, 0], [-1, 1]]

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from autocode.decisions.thresholds import Thresholds, tune_code_thresholds, tune_global_threshold
+from autocode.decisions.thresholds import (
+    Thresholds,
+    tune_code_thresholds,
+    tune_global_threshold,
+    tune_thresholds,
+)
 
 # Positives score 0.9, 0.6, 0.7; negatives 0.2, 0.3, 0.4.
 Y = np.array([[1, 0], [0, 1], [1, 0]])
@@ -40,6 +45,20 @@ def test_code_thresholds_shrink_toward_global_by_support():
     # (2 * 0.7 + 198 * 0.5) / 200 = 0.502
     heavy = tune_code_thresholds(y, probs, global_threshold=0.5, shrinkage=198.0, grid=grid)
     np.testing.assert_allclose(heavy, [0.502, 0.5])
+
+
+def test_each_group_shrinks_toward_its_own_best_threshold():
+    # Pooled (0.9+ 0.8+ 0.6- 0.35+ 0.3+ 0.2-), micro-F1 is best from just above 0.2: the
+    # lowest such grid value is 0.21. Code 0 alone (0.9+ 0.8+ 0.6-) is perfect from 0.61;
+    # code 1 alone (0.35+ 0.3+ 0.2-) from 0.21.
+    y = np.array([[1, 1], [1, 1], [0, 0]])
+    probs = np.array([[0.9, 0.3], [0.8, 0.35], [0.6, 0.2]])
+    # With no own-evidence weight (huge shrinkage) each code gets its group's threshold.
+    apart = tune_thresholds(y, probs, shrinkage=1e9, groups=[np.array([0]), np.array([1])])
+    pooled = tune_thresholds(y, probs, shrinkage=1e9)
+    np.testing.assert_allclose(pooled.per_code, [0.21, 0.21], atol=1e-6)
+    np.testing.assert_allclose(apart.per_code, [0.61, 0.21], atol=1e-6)
+    assert apart.global_threshold == pooled.global_threshold  # the pooled one, kept
 
 
 def test_code_whose_positives_no_grid_value_catches_gets_global():

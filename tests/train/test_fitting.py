@@ -7,9 +7,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
-from autocode.config import DataConfig, ModelConfig, TrainConfig
+from autocode.config import (
+    CalibrationConfig,
+    DataConfig,
+    ModelConfig,
+    RoutingConfig,
+    TrainConfig,
+)
 from autocode.corpus.schema import NoteSet
+from autocode.decisions.policy import ABOVE_ONE
 from autocode.knowledge import CodeKnowledge
 from autocode.labels import LabelSpace
 from autocode.models import TfidfModel
@@ -59,3 +67,38 @@ def test_the_validation_split_and_the_knowledge_reach_the_model(
     fit_coder(config.model_copy(update={"crossfit_folds": 2}), train, None)
     assert len(RecordingTfidf.calls) == 3
     assert all(call.get("validation") is None for call in RecordingTfidf.calls)
+
+
+def test_each_code_systems_decisions_are_tuned_on_its_own_codes() -> None:
+    # Two diagnoses scored well, a procedure scored badly; "none" calibration keeps the
+    # scores as they are, so that only the tuning is under test.
+    config = TrainConfig(
+        name="systems",
+        data=DataConfig(source="unused"),
+        model=ModelConfig(name="tfidf"),
+        calibration=CalibrationConfig(method="none"),
+        routing=RoutingConfig(target_precision=0.75, target_recall=1.0, min_support=10**6),
+    )
+    codes = ["ICD10CM:I10", "ICD10CM:E11.9", "ICD10PCS:0DTJ"]
+    labels = LabelSpace().fit([codes])
+    columns = [labels.index(code) for code in codes]
+    gold = np.array([[1, 1, 1], [1, 0, 0], [0, 1, 0], [0, 0, 0]])
+    raw = np.array([[0.9, 0.8, 0.3], [0.7, 0.2, 0.9], [0.1, 0.6, 0.8], [0.2, 0.3, 0.85]])
+    ordered_gold, ordered_raw = np.zeros_like(gold), np.zeros_like(raw)
+    ordered_gold[:, columns], ordered_raw[:, columns] = gold, raw
+
+    def decided(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        coder = fitting.tune_decisions(config, None, labels, scores, sp.csr_matrix(ordered_gold))  # type: ignore[arg-type]
+        return coder.policy.accept[columns], coder.thresholds.per_code[columns]
+
+    accept, per_code = decided(ordered_raw)
+    # The diagnoses alone (0.9+ 0.8+ 0.7+ 0.6+ 0.3- 0.2- 0.2- 0.1-) are precise from 0.6;
+    # pooled with the procedure's 0.9- 0.85- 0.8-, no cut would reach 0.75.
+    np.testing.assert_array_equal(accept[:2], [0.6, 0.6])
+    assert accept[2] == ABOVE_ONE  # the procedure's gold entry scores lowest: never
+    # Another procedure model moves none of the diagnoses' decisions.
+    worse = ordered_raw.copy()
+    worse[:, columns[2]] = [0.05, 0.99, 0.97, 0.98]
+    accept_after, per_code_after = decided(worse)
+    np.testing.assert_array_equal(accept_after[:2], accept[:2])
+    np.testing.assert_array_equal(per_code_after[:2], per_code[:2])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypeAlias
 
 import numpy as np
@@ -41,3 +42,20 @@ def check_fraction(value: float, name: str) -> None:
     """Reject a target or threshold outside [0, 1]."""
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must lie in [0, 1]; got {value!r}")
+
+
+def check_partition(groups: Sequence[npt.ArrayLike], n_labels: int) -> None:
+    """Reject column groups that do not hold each of `n_labels` columns exactly once."""
+    arrays = [np.asarray(group, np.int64).ravel() for group in groups]
+    columns = np.concatenate(arrays) if arrays else np.zeros(0, np.int64)
+    outside = columns[(columns < 0) | (columns >= n_labels)]
+    if outside.size:
+        raise ValueError(f"groups name column {int(outside[0])}; there are {n_labels} labels")
+    counts = np.bincount(columns, minlength=n_labels)
+    problem = np.flatnonzero(counts != 1)
+    if problem.size:
+        first = int(problem[0])
+        raise ValueError(
+            f"groups must hold each of the {n_labels} label columns once; "
+            f"column {first} is in {int(counts[first])} of them"
+        )

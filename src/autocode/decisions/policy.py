@@ -16,7 +16,14 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from autocode.decisions._inputs import FloatArray, Matrix, as_gold, as_probs, check_fraction
+from autocode.decisions._inputs import (
+    FloatArray,
+    Matrix,
+    as_gold,
+    as_probs,
+    check_fraction,
+    check_partition,
+)
 
 # An accept threshold no probability reaches: the policy accepts nothing.
 ABOVE_ONE = float(np.nextafter(1.0, 2.0))
@@ -227,6 +234,7 @@ def tune_review_bands(
     min_support: int = ROUTING_DEFAULTS.min_support,
     target_recall: float = ROUTING_DEFAULTS.target_recall,
     max_review_codes: int | None = ROUTING_DEFAULTS.max_review_codes,
+    groups: Sequence[np.ndarray] | None = None,
 ) -> ReviewPolicy:
     """Accept and reject thresholds per code from validation calibrated probabilities.
 
@@ -240,10 +248,32 @@ def tune_review_bands(
        entries score below it, so confident rejections miss few real codes; clipped to
        each code's accept threshold so that the bands never invert.
     4. ``max_review_codes`` (stored, applied by ``classify``) caps each note's review list.
+
+    ``groups``: column sets that are each tuned on their own, steps 1 and 3 pooling within
+    a set only (`tune_decisions` passes each code system's codes: PCS's weaker scores
+    must not raise the CM accept threshold, nor CM's many codes set PCS's). Together they
+    must cover every column. ``reachable`` is then True when any set's target was.
     """
     values = as_probs(probs)
     gold = as_gold(y_true, values.shape)
-    return _tune(values, gold, target_precision, min_support, target_recall, max_review_codes)
+    if groups is None:
+        return _tune(values, gold, target_precision, min_support, target_recall, max_review_codes)
+    check_partition(groups, values.shape[1])
+    accept, reject = np.full(values.shape[1], ABOVE_ONE), np.zeros(values.shape[1])
+    reachable = False
+    for columns in groups:
+        part = _tune(
+            values[:, columns],
+            sp.csr_array(gold[:, columns]),
+            target_precision,
+            min_support,
+            target_recall,
+        )
+        accept[columns], reject[columns] = part.accept, part.reject
+        reachable |= part.reachable
+    return ReviewPolicy(
+        accept, reject, target_precision, target_recall, reachable, max_review_codes
+    )
 
 
 def _statuses(

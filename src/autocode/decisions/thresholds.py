@@ -7,6 +7,7 @@ exactly on one validation document's score.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -14,7 +15,14 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from autocode.decisions._inputs import FloatArray, Matrix, as_gold, as_probs, check_fraction
+from autocode.decisions._inputs import (
+    FloatArray,
+    Matrix,
+    as_gold,
+    as_probs,
+    check_fraction,
+    check_partition,
+)
 
 THRESHOLD_GRID: FloatArray = np.round(np.linspace(0.01, 0.99, 99), 2)
 
@@ -132,3 +140,32 @@ class Thresholds:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Self:
         return cls(float(d["global_threshold"]), np.asarray(d["per_code"], dtype=np.float64))
+
+
+def tune_thresholds(
+    y_true: Matrix,
+    probs: np.ndarray,
+    shrinkage: float = 10.0,
+    groups: Sequence[np.ndarray] | None = None,
+) -> Thresholds:
+    """The global threshold and the per-code thresholds shrunk toward it
+    (`tune_code_thresholds`). With `groups` (column sets that together cover every
+    column: `tune_decisions` passes each code system's codes), each set's codes shrink
+    toward that set's own best threshold, so that one system's scores do not move another
+    system's decisions; the global threshold stays the pooled one, for the record."""
+    values = as_probs(probs)
+    gold = as_gold(y_true, values.shape)
+    global_threshold = tune_global_threshold(gold, values)
+    if groups is None:
+        return Thresholds(
+            global_threshold, tune_code_thresholds(gold, values, global_threshold, shrinkage)
+        )
+    check_partition(groups, values.shape[1])
+    per_code = np.empty(values.shape[1])
+    for columns in groups:
+        group_gold, group_values = gold[:, columns], values[:, columns]
+        group_threshold = tune_global_threshold(group_gold, group_values)
+        per_code[columns] = tune_code_thresholds(
+            group_gold, group_values, group_threshold, shrinkage
+        )
+    return Thresholds(global_threshold, per_code)

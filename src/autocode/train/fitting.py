@@ -19,7 +19,7 @@ from autocode.decisions.open_codes import OpenCodes, fit_open_codes
 from autocode.decisions.policy import tune_review_bands
 from autocode.decisions.routing_facts import RoutingFacts
 from autocode.decisions.term_rules import TermRules, fit_term_rules
-from autocode.decisions.thresholds import Thresholds, tune_code_thresholds, tune_global_threshold
+from autocode.decisions.thresholds import tune_thresholds
 from autocode.knowledge import CodeKnowledge
 from autocode.knowledge.mined import fingerprints
 from autocode.labels import LabelSpace
@@ -188,19 +188,19 @@ def tune_decisions(
 
     `raw` are the model's uncalibrated (notes, labels) validation scores (a validation
     split's, or out-of-fold ones) and `gold` their (notes, labels) multi-hot codes. Tuned,
-    in order: the calibrator (`config.calibration.method`), fitted on raw scores; the
-    global threshold, best micro-F1 on the calibrated ones; per-code thresholds, each
-    code's best F1 shrunk toward the global one by `config.thresholds.shrinkage`; and the
-    review bands (accept and reject thresholds per code) for `config.routing`'s targets.
+    in order: the calibrator (`config.calibration.method`), fitted on raw scores; for
+    each code system apart, its best global threshold by micro-F1 on the calibrated
+    scores, its per-code thresholds (each code's best F1 shrunk toward the system's
+    threshold by `config.thresholds.shrinkage`) and its review bands (accept and reject
+    thresholds per code) for `config.routing`'s targets: one system's scores do not move
+    another's decisions (PCS's weaker scores once raised the CM accept threshold).
     Returns the Coder bundling the model, `labels`, those decisions and the ICD-10-CM
     facts routing needs about `labels` (`RoutingFacts`); logs nothing.
     """
     calibrator = make_calibrator(config.calibration.method).fit(raw, gold)
     probs = calibrator.transform(raw)
-    global_threshold = tune_global_threshold(gold, probs)
-    per_code = tune_code_thresholds(
-        gold, probs, global_threshold, shrinkage=config.thresholds.shrinkage
-    )
+    systems = list(labels.system_columns().values())
+    thresholds = tune_thresholds(gold, probs, config.thresholds.shrinkage, groups=systems)
     policy = tune_review_bands(
         gold,
         probs,
@@ -208,13 +208,14 @@ def tune_decisions(
         min_support=config.routing.min_support,
         target_recall=config.routing.target_recall,
         max_review_codes=config.routing.max_review_codes,
+        groups=systems,
     )
     return Coder(
         model=model,
         model_name=config.model.name,
         labels=labels,
         calibrator=calibrator,
-        thresholds=Thresholds(global_threshold, per_code),
+        thresholds=thresholds,
         policy=policy,
         info={"config_name": config.name},
         # Looked up now, so that a loaded Coder routes without parsing the tabular.
