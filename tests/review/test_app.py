@@ -339,6 +339,9 @@ def test_a_new_password_ends_the_accounts_earlier_sessions(review: ReviewApp):
     # one: a stolen admin session cannot lock the admin out.
     own = admin.post("/admin/users/ada", data={"csrf_token": csrf, "password": "a new password 8"})
     assert own.status_code == 422 and "Account page" in own.text
+    # The users page offers no password field on the admin's own row, only the way there.
+    assert own.text.count('name="password"') == 3  # rita's row, rob's and the add form
+    assert 'href="/account">your password' in own.text
     assert review.client().post("/api/login", json={"name": "ada", "password": PASSWORD}).is_success
 
 
