@@ -244,3 +244,30 @@ def test_automation_curve_rows_match_tuned_reports():
         report = automation_report(Y, PROBS, policy) | code_automation(Y, PROBS, policy)
         assert row == {"reachable": True, "target_precision": row["target_precision"], **report}
     assert len(automation_curve(Y, PROBS)) == 20
+
+
+def test_a_grouped_curve_is_the_curve_of_the_grouped_policy():
+    groups = [np.array([1]), np.array([0])]
+    (row,) = automation_curve(Y, PROBS, targets=[0.75], min_support=NO_PER_CODE, groups=groups)
+    policy = tune_review_bands(
+        Y, PROBS, 0.75, min_support=NO_PER_CODE, target_recall=0.95, groups=groups
+    )
+    np.testing.assert_array_equal(policy.accept, [0.30, 0.85])
+    report = automation_report(Y, PROBS, policy) | code_automation(Y, PROBS, policy)
+    assert row == {"reachable": True, "target_precision": 0.75, **report}
+
+
+def test_a_group_without_gold_keeps_the_pooled_bands():
+    # Code 1 has no gold entry here: nothing of its own to tune on.
+    y = np.array([[1, 0], [1, 0], [0, 0], [1, 0]])
+    pooled = tune_review_bands(y, PROBS, 0.75, min_support=NO_PER_CODE, target_recall=1.0)
+    apart = tune_review_bands(
+        y, PROBS, 0.75, min_support=NO_PER_CODE, target_recall=1.0, groups=[[0], [1]]
+    )
+    assert apart.accept[1] == pooled.accept[1] and apart.reject[1] == pooled.reject[1]
+    assert apart.reachable
+
+
+def test_groups_must_be_column_indices():
+    with pytest.raises(ValueError, match="column indices; got float64"):
+        tune_review_bands(Y, PROBS, 0.75, groups=[np.array([0.0]), np.array([1.0])])

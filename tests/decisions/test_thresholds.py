@@ -61,6 +61,14 @@ def test_each_group_shrinks_toward_its_own_best_threshold():
     assert apart.global_threshold == pooled.global_threshold  # the pooled one, kept
 
 
+def test_a_group_without_gold_shrinks_toward_the_pooled_threshold():
+    y = np.array([[1, 0], [1, 0], [0, 0]])  # code 1: no gold entry
+    probs = np.array([[0.9, 0.3], [0.8, 0.35], [0.6, 0.2]])
+    apart = tune_thresholds(y, probs, shrinkage=1e9, groups=[np.array([0]), np.array([1])])
+    assert apart.per_code[1] == pytest.approx(apart.global_threshold)
+    assert apart.global_threshold == tune_global_threshold(y, probs)
+
+
 def test_code_whose_positives_no_grid_value_catches_gets_global():
     y = np.array([[1], [0]])
     probs = np.array([[0.005], [0.001]])

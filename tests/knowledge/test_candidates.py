@@ -98,6 +98,8 @@ def test_a_status_code_is_found_without_its_word_status(index: CandidateIndex) -
     ]
     found = index.candidates("She underwent a double lung transplant in 2014.")
     assert found["ICD10CM:Z94.2"].via == DIRECT
+    # A one-word head would name too much: an amputation is no amputation status.
+    assert name_variants("Amputation status") == ["Amputation status"]
 
 
 def test_negated_family_and_hypothetical_mentions_propose_no_code(

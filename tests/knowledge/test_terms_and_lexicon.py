@@ -66,6 +66,10 @@ def test_truncated_and_prefix_codes_borrow_the_nearest_meaning() -> None:
         # Inner commas stay.
         ("ICD10PCS:CT13", "Planar Nuclear Medicine Imaging of Kidneys, Ureters and Bladder"),
         ("ICD10PCS:0DT60ZZ", "Resection of Stomach, Open Approach"),  # a full code: its own
+        # The place phrase ends before a joining word; no place without "<operation> of".
+        ("ICD10PCS:8C0", "Collection from Indwelling Device"),
+        ("ICD10PCS:8C01", "Collection from Indwelling Device in Nervous System"),
+        ("ICD10PCS:D020", "Stereotactic"),
     ],
 )
 def test_a_pcs_prefix_is_named_by_its_operation_and_body_part(prefix: str, meaning: str) -> None:
@@ -235,3 +239,9 @@ def test_offsets_survive_letters_that_lowercase_longer() -> None:
     [(coverage, spans)] = lexicon.spans(text, [0])
     assert coverage == pytest.approx(1.0)
     assert [text[a:b] for a, b in spans] == ["gout"]
+
+
+def test_icd9_categories_keep_their_plain_shared_words() -> None:
+    # ICD-9 names are not built axis by axis: no place phrase, no dropped joining word.
+    assert code_terms("ICD9CM:862")[0] == "Injury to"
+    assert code_terms("ICD9CM:482.3")[0] == "Pneumonia due to"

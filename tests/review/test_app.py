@@ -409,6 +409,8 @@ def test_a_user_changes_their_own_password_given_the_current_one(review: ReviewA
     assert differ.status_code == 422 and "differ" in differ.text
     short = change(PASSWORD, "short one")
     assert short.status_code == 422 and "at least 12" in short.text
+    # The same answer with a wrong current password: a refusal never tells if it was right.
+    assert change("not her password", "short one").status_code == 422
     # Nothing changed so far: every session goes on.
     assert other_device.get("/api/cases/1").status_code == 200
 

@@ -27,6 +27,15 @@ _JOINING_WORDS = frozenset({"of", "to", "with", "into", "using", "in", "on", "an
 _PLACE_WORDS = frozenset({"into", "from", "in", "on", "of"})
 
 
+def _drop_joining_words(words: list[str]) -> bool:
+    """Drop the joining words that end `words`, in place; whether there were any."""
+    dropped = False
+    while words and words[-1].rstrip(",").lower() in _JOINING_WORDS:
+        words.pop()
+        dropped = True
+    return dropped
+
+
 def _shared_place(texts: list[list[str]], start: int) -> list[str]:
     """The longest phrase opened by a place word ("into Spinal Canal") that every one of
     `texts` (descriptions as words) holds after word `start`, up to its first comma."""
@@ -56,6 +65,9 @@ class CodeTable:
 
     descriptions: dict[str, str]
     sorted_codes: tuple[str, ...]
+    # ICD-10-PCS: descriptions built axis by axis ("<operation> of <body part> …"), so a
+    # prefix is named past a joining word (`shared_description`); ICD-9 is not.
+    axis_built: bool = False
 
     def describe(self, value: str) -> str | None:
         """Description of a full code (dotted or not); None for categories and unknown codes."""
@@ -66,12 +78,13 @@ class CodeTable:
 
         ICD-10-PCS builds descriptions axis by axis, so the codes under `0DT6` all begin
         "Resection of Stomach": the meaning of the prefix. A full code gives its own.
-        Words are compared without their commas ("Drainage of Bladder with …" and
-        "Drainage of Bladder, Open …" share "Drainage of Bladder"), and a joining word the
-        descriptions share but for what follows it is dropped ("Bypass Ileum to …" is
-        "Bypass Ileum"). Where only the operation is shared because a device or substance
-        comes first ("Insertion of Infusion Device into Spinal Canal"), the place that
-        every description names is added: "Insertion into Spinal Canal".
+        In an axis-built table, words are compared without their commas ("Drainage of
+        Bladder with …" and "Drainage of Bladder, Open …" share "Drainage of Bladder"), a
+        joining word the descriptions share but for what follows it is dropped ("Bypass
+        Ileum to …" is "Bypass Ileum"), and where only "<operation> of" is shared because
+        a device or substance comes first ("Insertion of Infusion Device into Spinal
+        Canal"), the place every description names is added: "Insertion into Spinal
+        Canal".
         """
         prefix = value.replace(".", "")
         first = bisect_left(self.sorted_codes, prefix)
@@ -81,16 +94,18 @@ class CodeTable:
             return None
         if len(texts) == 1:
             return " ".join(texts[0])
+        same = (lambda w: w.rstrip(",")) if self.axis_built else (lambda w: w)
         shared = []
         for words in zip(*texts, strict=False):
-            bare = {word.rstrip(",") for word in words}
-            if len(bare) > 1:
+            if len({same(word) for word in words}) > 1:
                 break
             shared.append(words[0])
-        while shared and shared[-1].rstrip(",").lower() in _JOINING_WORDS:
-            shared.pop()
-        if len(shared) == 1:
-            shared += _shared_place(texts, start=1)
+        if self.axis_built:
+            cut_at_joining_word = _drop_joining_words(shared)
+            if len(shared) == 1 and cut_at_joining_word:
+                place = _shared_place(texts, start=1)
+                _drop_joining_words(place)  # "… from Indwelling Device in …"
+                shared += place
         return " ".join(shared).rstrip(",") or None
 
     def has_code_under(self, value: str) -> bool:
@@ -111,4 +126,4 @@ def code_table(system: str) -> CodeTable:
         code, _, description = line.partition(" ")
         if code:
             descriptions[code] = description.strip()
-    return CodeTable(descriptions, tuple(sorted(descriptions)))
+    return CodeTable(descriptions, tuple(sorted(descriptions)), axis_built=system == ICD10PCS)

@@ -46,8 +46,11 @@ def check_fraction(value: float, name: str) -> None:
 
 def check_partition(groups: Sequence[npt.ArrayLike], n_labels: int) -> None:
     """Reject column groups that do not hold each of `n_labels` columns exactly once."""
-    arrays = [np.asarray(group, np.int64).ravel() for group in groups]
-    columns = np.concatenate(arrays) if arrays else np.zeros(0, np.int64)
+    arrays = [np.asarray(group).ravel() for group in groups]
+    for array in arrays:
+        if array.size and not np.issubdtype(array.dtype, np.integer):
+            raise ValueError(f"groups must hold column indices; got {array.dtype} values")
+    columns = np.concatenate(arrays).astype(np.int64) if arrays else np.zeros(0, np.int64)
     outside = columns[(columns < 0) | (columns >= n_labels)]
     if outside.size:
         raise ValueError(f"groups name column {int(outside[0])}; there are {n_labels} labels")

@@ -252,23 +252,23 @@ def tune_review_bands(
     ``groups``: column sets that are each tuned on their own, steps 1 and 3 pooling within
     a set only (`tune_decisions` passes each code system's codes: PCS's weaker scores
     must not raise the CM accept threshold, nor CM's many codes set PCS's). Together they
-    must cover every column. ``reachable`` is then True when any set's target was.
+    must cover every column. A set without a gold entry keeps the pooled bands.
+    ``reachable`` is then True when any set can accept a code.
     """
     values = as_probs(probs)
     gold = as_gold(y_true, values.shape)
     if groups is None:
         return _tune(values, gold, target_precision, min_support, target_recall, max_review_codes)
     check_partition(groups, values.shape[1])
-    accept, reject = np.full(values.shape[1], ABOVE_ONE), np.zeros(values.shape[1])
+    pooled = _tune(values, gold, target_precision, min_support, target_recall)
+    accept, reject = pooled.accept.copy(), pooled.reject.copy()
     reachable = False
     for columns in groups:
-        part = _tune(
-            values[:, columns],
-            sp.csr_array(gold[:, columns]),
-            target_precision,
-            min_support,
-            target_recall,
-        )
+        group_gold = sp.csr_array(gold[:, columns])
+        if not group_gold.nnz:  # no evidence of its own: the pooled bands
+            reachable |= bool((accept[columns] <= 1.0).any())
+            continue
+        part = _tune(values[:, columns], group_gold, target_precision, min_support, target_recall)
         accept[columns], reject[columns] = part.accept, part.reject
         reachable |= part.reachable
     return ReviewPolicy(
@@ -332,18 +332,21 @@ def automation_curve(
     targets: Sequence[float] | FloatArray = CURVE_TARGETS,
     min_support: int = ROUTING_DEFAULTS.min_support,
     target_recall: float = ROUTING_DEFAULTS.target_recall,
+    groups: Sequence[np.ndarray] | None = None,
 ) -> list[dict[str, Any]]:
     """For each target precision: the tuned policy's automation report on the same data.
 
     The trade-off curve behind the choice of ``target_precision``; each row is
     ``automation_report`` plus ``target_precision``, ``reachable`` and the code-level
-    figures of ``code_automation``.
+    figures of ``code_automation``. ``groups`` as ``tune_review_bands`` takes them.
     """
     values = as_probs(probs)
     gold = as_gold(y_true, values.shape)
     curve = []
     for target in targets:
-        policy = _tune(values, gold, float(target), min_support, target_recall)
+        policy = tune_review_bands(
+            gold, values, float(target), min_support, target_recall, None, groups
+        )
         decisions = policy.classify(values)
         report = _report(decisions, gold) | _code_report(decisions, gold)
         curve.append({"target_precision": float(target), "reachable": policy.reachable, **report})

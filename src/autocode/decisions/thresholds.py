@@ -152,7 +152,8 @@ def tune_thresholds(
     (`tune_code_thresholds`). With `groups` (column sets that together cover every
     column: `tune_decisions` passes each code system's codes), each set's codes shrink
     toward that set's own best threshold, so that one system's scores do not move another
-    system's decisions; the global threshold stays the pooled one, for the record."""
+    system's decisions; a set without a gold entry shrinks toward the pooled one, which is
+    also the one stored as `global_threshold`."""
     values = as_probs(probs)
     gold = as_gold(y_true, values.shape)
     global_threshold = tune_global_threshold(gold, values)
@@ -164,7 +165,10 @@ def tune_thresholds(
     per_code = np.empty(values.shape[1])
     for columns in groups:
         group_gold, group_values = gold[:, columns], values[:, columns]
-        group_threshold = tune_global_threshold(group_gold, group_values)
+        # A set without a gold entry has no threshold of its own: the pooled one.
+        group_threshold = (
+            tune_global_threshold(group_gold, group_values) if group_gold.nnz else global_threshold
+        )
         per_code[columns] = tune_code_thresholds(
             group_gold, group_values, group_threshold, shrinkage
         )

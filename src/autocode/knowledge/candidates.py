@@ -48,14 +48,16 @@ _PARENTHESISED = re.compile(r"\([^)]*\)")
 _BRACKETED = re.compile(r"\[[^\]]*\]")
 # Where a name's head ends: what follows only qualifies it.
 # A 7th-character code's head is kept only for its initial (closed) encounter: the other
-# encounters' heads would repeat it for every extension. A status code's head drops
-# "status": notes say "lung transplant", not "lung transplant status" (Z94.2).
+# encounters' heads would repeat it for every extension.
 _QUALIFIER = re.compile(
     r",\s*(?:unspecified|not elsewhere classified|not otherwise specified)"
-    r"|\s+status$"
     r"|,\s*initial encounter(?: for closed fracture)?$|\s+without\s+",
     re.I,
 )
+# A status code's name without "status": notes say "lung transplant", not "lung
+# transplant status" (Z94.2). Only a head of two words or more: "Amputation status"
+# (Z89) is no amputation, "Ventilator status" no ventilator.
+_STATUS = re.compile(r"^(\S+(?:\s+\S+)+)\s+status$", re.I)
 _ROMAN = {"ii": "2", "iii": "3", "iv": "4"}
 
 # How a candidate code was reached.
@@ -102,6 +104,8 @@ def name_variants(name: str) -> list[str]:
     variants = [plain, _BRACKETED.sub(" ", plain)]
     if _QUALIFIER.search(plain):
         variants.append(_QUALIFIER.split(plain, maxsplit=1)[0])
+    if status := _STATUS.match(" ".join(plain.split())):
+        variants.append(status.group(1))
     return list(dict.fromkeys(" ".join(v.split()) for v in variants if v.strip()))
 
 

@@ -112,7 +112,10 @@ def update_user(
 
 def change_own_password(store: ReviewStore, user: User, current: str, new: str) -> User | None:
     """A user's new password, given their current one (audited as their own change, the
-    password never); None when `current` is wrong. Ends the account's earlier sessions."""
+    password never); None when `current` is wrong. Ends the account's earlier sessions.
+    A too short `new` is refused first (ValueError), so that the refusal never tells
+    whether `current` was right."""
+    check_password(new)
     if authenticate(store, user.name, current) is None:
         return None
     return update_user(store, user.name, user.name, password=new)

@@ -82,6 +82,7 @@ def run_training(config: TrainConfig, tracking_uri: str | None = None) -> TrainR
             validation_probs,
             min_support=config.routing.min_support,
             target_recall=config.routing.target_recall,
+            groups=list(coder.labels.system_columns().values()),  # as the policy was tuned
         )
         _log_decision_plots(fitted.validation_gold, fitted.validation_raw, validation_probs, curve)
         tracking.log_json({"curve": curve}, "validation/automation_curve.json")

@@ -325,7 +325,7 @@ def try_password_change(
         return refused
     try:
         updated = change_own_password(_store(request), login.user, current, new)
-    except ValueError as error:  # the new password is too short
+    except ValueError as error:  # the new password is too short (whatever `current` is)
         return LoginRefused(str(error), 422)
     if updated is None:
         limiter.failed(name, address)
