@@ -21,6 +21,7 @@ import mlflow
 import mlflow.artifacts
 import mlflow.tracking._tracking_service.utils as mlflow_tracking_utils
 import mlflow.tracking.fluent as mlflow_fluent
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -279,7 +280,12 @@ def archive_notes(archive: Path) -> pd.DataFrame:
 
 def test_the_automation_curve_uses_the_runs_own_routing_settings(demo_run: DemoRun) -> None:
     # demo_config sets min_support 5 (the default is 20) and keeps the default recall.
-    assert demo_run.curve_settings == [{"min_support": 5, "target_recall": 0.95}]
+    (settings,) = demo_run.curve_settings
+    groups = settings.pop("groups")
+    assert settings == {"min_support": 5, "target_recall": 0.95}
+    # Tuned per code system, as the policy is: the systems' columns, each label once.
+    columns = np.sort(np.concatenate(groups))
+    assert len(groups) > 1 and np.array_equal(columns, np.arange(columns.size))
 
 
 def test_train_prints_the_run_the_model_and_test_metrics(demo_run: DemoRun) -> None:
