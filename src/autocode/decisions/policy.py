@@ -257,20 +257,40 @@ def tune_review_bands(
     """
     values = as_probs(probs)
     gold = as_gold(y_true, values.shape)
+    return _tune_groups(
+        values, gold, target_precision, min_support, target_recall, max_review_codes, groups
+    )
+
+
+def _tune_groups(
+    values: FloatArray,
+    gold: sp.csr_array,
+    target_precision: float,
+    min_support: int,
+    target_recall: float,
+    max_review_codes: int | None,
+    groups: Sequence[np.ndarray] | None,
+) -> ReviewPolicy:
+    """`tune_review_bands` on checked inputs."""
     if groups is None:
         return _tune(values, gold, target_precision, min_support, target_recall, max_review_codes)
     check_partition(groups, values.shape[1])
-    pooled = _tune(values, gold, target_precision, min_support, target_recall)
-    accept, reject = pooled.accept.copy(), pooled.reject.copy()
+    accept, reject = np.empty(values.shape[1]), np.empty(values.shape[1])
     reachable = False
+    pooled: ReviewPolicy | None = None  # tuned only for a set without gold of its own
     for columns in groups:
         group_gold = sp.csr_array(gold[:, columns])
-        if not group_gold.nnz:  # no evidence of its own: the pooled bands
-            reachable |= bool((accept[columns] <= 1.0).any())
+        if group_gold.nnz:
+            part = _tune(
+                values[:, columns], group_gold, target_precision, min_support, target_recall
+            )
+            accept[columns], reject[columns] = part.accept, part.reject
+            reachable |= part.reachable
             continue
-        part = _tune(values[:, columns], group_gold, target_precision, min_support, target_recall)
-        accept[columns], reject[columns] = part.accept, part.reject
-        reachable |= part.reachable
+        if pooled is None:
+            pooled = _tune(values, gold, target_precision, min_support, target_recall)
+        accept[columns], reject[columns] = pooled.accept[columns], pooled.reject[columns]
+        reachable |= bool((pooled.accept[columns] <= 1.0).any())
     return ReviewPolicy(
         accept, reject, target_precision, target_recall, reachable, max_review_codes
     )
@@ -344,9 +364,7 @@ def automation_curve(
     gold = as_gold(y_true, values.shape)
     curve = []
     for target in targets:
-        policy = tune_review_bands(
-            gold, values, float(target), min_support, target_recall, None, groups
-        )
+        policy = _tune_groups(values, gold, float(target), min_support, target_recall, None, groups)
         decisions = policy.classify(values)
         report = _report(decisions, gold) | _code_report(decisions, gold)
         curve.append({"target_precision": float(target), "reachable": policy.reachable, **report})

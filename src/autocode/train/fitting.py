@@ -199,7 +199,7 @@ def tune_decisions(
     """
     calibrator = make_calibrator(config.calibration.method).fit(raw, gold)
     probs = calibrator.transform(raw)
-    systems = list(labels.system_columns().values())
+    systems = decision_groups(labels)
     thresholds = tune_thresholds(gold, probs, config.thresholds.shrinkage, groups=systems)
     policy = tune_review_bands(
         gold,
@@ -221,6 +221,11 @@ def tune_decisions(
         # Looked up now, so that a loaded Coder routes without parsing the tabular.
         routing_facts=RoutingFacts.for_codes(labels.codes_),
     )
+
+
+def decision_groups(labels: LabelSpace) -> list[np.ndarray]:
+    """The label columns whose decisions are tuned together: each code system's."""
+    return list(labels.system_columns().values())
 
 
 def _new_model(config: TrainConfig) -> CodingModel:

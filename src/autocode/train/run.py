@@ -17,7 +17,7 @@ from autocode.knowledge import CodeKnowledge
 from autocode.train import plots, tracking
 from autocode.train.data import ExperimentData, load_experiment_data
 from autocode.train.evaluation import evaluate_coder
-from autocode.train.fitting import fit_coder, fit_label_space
+from autocode.train.fitting import decision_groups, fit_coder, fit_label_space
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def run_training(config: TrainConfig, tracking_uri: str | None = None) -> TrainR
             validation_probs,
             min_support=config.routing.min_support,
             target_recall=config.routing.target_recall,
-            groups=list(coder.labels.system_columns().values()),  # as the policy was tuned
+            groups=decision_groups(coder.labels),  # as the policy was tuned
         )
         _log_decision_plots(fitted.validation_gold, fitted.validation_raw, validation_probs, curve)
         tracking.log_json({"curve": curve}, "validation/automation_curve.json")

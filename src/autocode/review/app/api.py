@@ -22,7 +22,7 @@ from autocode.review.app.security import (
     AdminLogin,
     CheckedLogin,
     CurrentLogin,
-    set_private_cookie,
+    set_session_cookie,
 )
 from autocode.review.auth import end_sessions
 from autocode.review.codesearch import code_index
@@ -87,9 +87,7 @@ def api_login(request: Request, credentials: Credentials) -> Response:
         return JSONResponse({"detail": outcome.message}, status_code=outcome.status)
     cookie, csrf, user = outcome
     response = JSONResponse(LoginOut(user=user.name, role=user.role, csrf_token=csrf).model_dump())
-    set_private_cookie(
-        response, request, SESSION_COOKIE, cookie, request.app.state.sessions.max_age_s
-    )
+    set_session_cookie(response, request, cookie)
     return response
 
 
@@ -111,9 +109,7 @@ def api_change_password(request: Request, change: PasswordChange, login: Checked
     if isinstance(outcome, LoginRefused):
         return JSONResponse({"detail": outcome.message}, status_code=outcome.status)
     response = Response(status_code=204)
-    set_private_cookie(
-        response, request, SESSION_COOKIE, outcome, request.app.state.sessions.max_age_s
-    )
+    set_session_cookie(response, request, outcome)
     return response
 
 

@@ -24,6 +24,7 @@ from autocode.review.app.security import (
     CurrentLogin,
     Login,
     set_private_cookie,
+    set_session_cookie,
 )
 from autocode.review.auth import (
     ROLES,
@@ -93,9 +94,7 @@ async def login(request: Request) -> Response:
         return _login_form(request, outcome.message, outcome.status)
     cookie_value, _, _ = outcome
     response = RedirectResponse("/queue", status_code=303)
-    set_private_cookie(
-        response, request, SESSION_COOKIE, cookie_value, request.app.state.sessions.max_age_s
-    )
+    set_session_cookie(response, request, cookie_value)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
     return response
 
@@ -304,9 +303,7 @@ async def change_password(request: Request, login: CheckedLogin) -> Response:
     if isinstance(outcome, LoginRefused):
         return _account_error(request, login, outcome.message, outcome.status)
     response = RedirectResponse("/account?changed=1", status_code=303)
-    set_private_cookie(
-        response, request, SESSION_COOKIE, outcome, request.app.state.sessions.max_age_s
-    )
+    set_session_cookie(response, request, outcome)
     return response
 
 

@@ -82,6 +82,12 @@ def set_private_cookie(
     )
 
 
+def set_session_cookie(response: Response, request: Request, value: str) -> None:
+    """The session cookie (`Sessions.issue`'s value), for as long as sessions last."""
+    max_age = request.app.state.sessions.max_age_s
+    set_private_cookie(response, request, SESSION_COOKIE, value, max_age)
+
+
 def current_login(request: Request) -> Login:
     """The request's session; NotAuthenticatedError without a valid one or an active account."""
     raw = request.cookies.get(SESSION_COOKIE)
