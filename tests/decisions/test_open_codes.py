@@ -17,6 +17,7 @@ from autocode.decisions.open_codes import (
     KnownCodes,
     OpenCodes,
     best_f1_threshold,
+    code_extensions,
     fit_open_codes,
     held_out_candidates,
     open_candidates,
@@ -199,3 +200,46 @@ def test_an_open_part_with_the_pair_feature_round_trips() -> None:
     # Saved without the feature, a part fitted with it is refused, not misread.
     with pytest.raises(ValueError, match="fitted on features"):
         OpenCodes.from_dict(part.to_dict() | {"pairs": False})
+
+
+def test_open_codes_are_written_as_the_training_codes_write_them() -> None:
+    index = icd10cm_index(DEFAULT_BLOCKING)
+    text = "Pathological fracture of the vertebra. Fracture of shaft of left humerus."
+    # CodiEsp writes no 7th character: S42.302A is coded S42.302, M84.48XA as M84.48X.
+    training = {"ICD10CM:I10": 2, "ICD10CM:S49.92X": 1}
+    assert code_extensions([training]) == frozenset()
+    truncated = KnownCodes.of(training, code_extensions([training]))
+    assert truncated.written_as("ICD10CM:M84.48XA") == "ICD10CM:M84.48X"
+    assert truncated.written_as("ICD10CM:S42.302D") == "ICD10CM:S42.302"
+    assert truncated.written_as("ICD10CM:S42.302") == "ICD10CM:S42.302"
+    codes, X, spans = open_candidates(index, text, truncated)
+    assert len(codes) == len(set(codes)) == X.shape[0] == len(spans)
+    assert "ICD10CM:M84.40X" in codes  # from M84.40XA, XD, ... (one candidate)
+    assert not [c for c in codes if len(c.split(":")[1].replace(".", "")) == 7]
+    # Training codes that carry the extension keep it on every candidate.
+    training = {"ICD10CM:I10": 2, "ICD10CM:S49.92XA": 1, "ICD10CM:S42.301D": 1}
+    assert code_extensions([training]) == frozenset({"A", "D"})
+    full = KnownCodes.of(training, code_extensions([training]))
+    assert full.written_as("ICD10CM:M84.48XA") == "ICD10CM:M84.48XA"
+    assert full.written_as("ICD10CM:M84.48XS") == "ICD10CM:M84.48X"  # S: never seen
+    codes, _, _ = open_candidates(index, text, full)
+    assert {"ICD10CM:M84.40XA", "ICD10CM:M84.40XD"} <= set(codes)
+    assert "ICD10CM:M84.40XS" not in codes
+    # Without extensions (a part saved before they were kept): as the tabular writes them.
+    assert KnownCodes.of(training).written_as("ICD10CM:M84.48XS") == "ICD10CM:M84.48XS"
+
+
+def test_an_open_part_keeps_the_extensions_it_was_fitted_with() -> None:
+    notes = training_notes()
+    codes = [[*c, "ICD10CM:S49.92X"] if i == 0 else list(c) for i, c in enumerate(notes.codes)]
+    part = fit_open_codes(notes.texts, codes, fold_splits(len(notes), folds=3, seed=0))
+    assert part.extensions == frozenset()
+    text = ["Pathological fracture of the vertebra."]
+    proposed = {p.code for p in part.score(text, {"ICD10CM:I10": 3})[0]}
+    assert "ICD10CM:M84.40X" in proposed and "ICD10CM:M84.40XA" not in proposed
+    state = json.loads(json.dumps(part.to_dict()))
+    assert OpenCodes.from_dict(state).extensions == frozenset()
+    del state["extensions"]  # saved before extensions were kept
+    old = OpenCodes.from_dict(state)
+    assert old.extensions is None
+    assert "ICD10CM:M84.40XA" in {p.code for p in old.score(text, {"ICD10CM:I10": 3})[0]}

@@ -98,6 +98,10 @@ def test_a_status_code_is_found_without_its_word_status(index: CandidateIndex) -
     ]
     found = index.candidates("She underwent a double lung transplant in 2014.")
     assert found["ICD10CM:Z94.2"].via == DIRECT
+    # Notes say "transplantation" and "transplanted" too.
+    found = index.candidates("Orthotopic heart transplantation nine years ago.")
+    assert found["ICD10CM:Z94.1"].via == DIRECT
+    assert "ICD10CM:Z94.0" in index.candidates("The transplanted kidney works well.")
     # A one-word head would name too much: an amputation is no amputation status.
     assert name_variants("Amputation status") == ["Amputation status"]
 

@@ -22,8 +22,8 @@ proposals. Where none did, every open proposal goes to review.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -103,6 +103,9 @@ class OpenCodes:
     semantic: SemanticMatcher | None = None  # nearest codes of each sentence, by cosine
     siblings: bool = False  # a matched code's siblings are candidates too
     pairs: bool = False  # the tabular's notes that pair codes are a feature (PAIR_FEATURES)
+    # The 7th characters training's codes carry: others are left off the proposed codes
+    # (`KnownCodes.written_as`). None, in parts saved before: codes as the tabular has them.
+    extensions: frozenset[str] | None = None
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -123,7 +126,7 @@ class OpenCodes:
     def score(self, texts: Sequence[str], closed: Mapping[str, int]) -> list[list[OpenProposal]]:
         """Per note, every open-part candidate with its calibrated probability."""
         index = self.candidate_index()
-        known = KnownCodes.of(closed)
+        known = KnownCodes.of(closed, self.extensions)
         matches = self.semantic.matches(texts) if self.semantic else [None] * len(texts)
         result = []
         for text, note_matches in zip(texts, matches, strict=True):
@@ -157,6 +160,7 @@ class OpenCodes:
             "semantic": None if self.semantic is None else self.semantic.settings(),
             "siblings": self.siblings,
             "pairs": self.pairs,
+            "extensions": None if self.extensions is None else sorted(self.extensions),
             "mean": self.mean.tolist(),
             "scale": self.scale.tolist(),
             "coef": self.coef.tolist(),
@@ -191,10 +195,12 @@ class OpenCodes:
         pairs = bool(state.get("pairs", False))
         if state["features"] != list(feature_names(semantic, siblings, pairs)):
             raise ValueError(f"open codes were fitted on features {state['features']}")
+        extensions = state.get("extensions")
         return cls(
             semantic=semantic,
             siblings=siblings,
             pairs=pairs,
+            extensions=None if extensions is None else frozenset(extensions),
             blocking=tuple(state["blocking"]),
             mean=np.asarray(state["mean"], np.float64),
             scale=np.asarray(state["scale"], np.float64),
@@ -208,18 +214,47 @@ class OpenCodes:
 
 @dataclass(frozen=True)
 class KnownCodes:
-    """The codes training showed (never proposed as open codes) and how many training
-    notes coded each family (`code_group`): an unseen code of a familiar family is likelier."""
+    """The codes training showed (never proposed as open codes), how many training notes
+    coded each family (`code_group`: an unseen code of a familiar family is likelier), and
+    the 7th characters training's ICD-10-CM codes carry (`written_as`; None: every code as
+    the tabular writes it)."""
 
     codes: frozenset[str]
     family_counts: Mapping[str, int]
+    extensions: frozenset[str] | None = None
 
     @classmethod
-    def of(cls, counts: Mapping[str, int]) -> KnownCodes:
+    def of(cls, counts: Mapping[str, int], extensions: Collection[str] | None = None) -> KnownCodes:
         families: Counter[str] = Counter()
         for code, count in counts.items():
             families[code_group(code)] += count
-        return cls(frozenset(counts), families)
+        written = None if extensions is None else frozenset(extensions)
+        return cls(frozenset(counts), families, written)
+
+    def written_as(self, code: str) -> str:
+        """`code` as the training codes write it: a 7th character (ICD-10-CM's extension:
+        A initial encounter, D subsequent, S sequela, ...) that no training code carries is
+        left off, as CodiEsp leaves it off (S42.302A is coded S42.302, M84.48XA M84.48X)."""
+        if self.extensions is None:
+            return code
+        extension = _extension(code)
+        return code[:-1] if extension is not None and extension not in self.extensions else code
+
+
+def code_extensions(code_lists: Iterable[Iterable[str]]) -> frozenset[str]:
+    """The 7th characters of the ICD-10-CM codes in `code_lists`."""
+    return frozenset(
+        extension
+        for codes in code_lists
+        for code in codes
+        if code.startswith(OPEN_SYSTEM_PREFIX) and (extension := _extension(code)) is not None
+    )
+
+
+def _extension(code: str) -> str | None:
+    """The 7th character of an ICD-10-CM code, None for a shorter one."""
+    value = code.split(":", 1)[1].replace(".", "")
+    return value[6] if len(value) == 7 else None
 
 
 def open_candidates(
@@ -244,6 +279,7 @@ def open_candidates(
             if code not in found and is_code(code):
                 span = matches.spans[int(matches.best_sentence[column])]
                 found[code] = Candidate(code, SEMANTIC, spans=[span])
+    found = _written(found, known)
     kept = [c for code, c in found.items() if code not in known.codes]
     paired = paired_codes([c.code for c in kept], found) if pairs else set()
     rows = []
@@ -269,6 +305,24 @@ def open_candidates(
         np.array(rows, np.float64).reshape(len(kept), width),
         [tuple(c.spans) for c in kept],
     )
+
+
+def _written(found: dict[str, Candidate], known: KnownCodes) -> dict[str, Candidate]:
+    """The candidates under their codes as training writes them (`KnownCodes.written_as`);
+    of those that become one code, the best supported stands for it."""
+    written: dict[str, Candidate] = {}
+    for code, candidate in found.items():
+        as_written = known.written_as(code)
+        if as_written != code:
+            candidate = replace(candidate, code=as_written)
+        other = written.get(as_written)
+        if other is None or _support(candidate) > _support(other):
+            written[as_written] = candidate
+    return written
+
+
+def _support(candidate: Candidate) -> tuple[int, int, int]:
+    return (candidate.affirmed, candidate.whole, candidate.longest_name)
 
 
 def semantic_columns(
@@ -370,7 +424,9 @@ def fit_open_codes(
     pairs: bool = False,
 ) -> OpenCodes:
     """The open part fitted on out-of-fold data where each code was held out (module
-    docstring). `folds` are (fit rows, held rows) of the training notes."""
+    docstring). `folds` are (fit rows, held rows) of the training notes. Its codes are
+    written as the training codes write them (`KnownCodes.written_as`)."""
+    extensions = code_extensions(code_lists)
     held = held_out_candidates(
         icd10cm_index(frozenset(blocking)),
         texts,
@@ -380,6 +436,7 @@ def fit_open_codes(
         blocking,
         siblings,
         pairs=pairs,
+        extensions=extensions,
     )
     X, y, missed = held.features, held.gold, held.missed
     if y.all() or not y.any():
@@ -403,6 +460,7 @@ def fit_open_codes(
         semantic=semantic,
         siblings=siblings,
         pairs=pairs,
+        extensions=extensions,
     )
     probs = part.probability(X)
     part.threshold, best_f1 = best_f1_threshold(probs, y, missed)
@@ -439,8 +497,10 @@ def held_out_candidates(
     siblings: bool = False,
     *,
     pairs: bool = False,
+    extensions: Collection[str] | None = None,
 ) -> HeldOut:
-    """Per fold, its notes' candidates for codes no note of the other folds has."""
+    """Per fold, its notes' candidates for codes no note of the other folds has, written
+    with the 7th characters in `extensions` only (None: as the tabular writes them)."""
     matches = semantic.matches(texts) if semantic else [None] * len(texts)
     features: list[np.ndarray] = []
     gold: list[bool] = []
@@ -449,7 +509,7 @@ def held_out_candidates(
     missed = 0
     for fit_rows, held_rows in folds:
         seen = Counter(code for i in fit_rows for code in set(code_lists[i]))
-        known = KnownCodes.of(seen)
+        known = KnownCodes.of(seen, extensions)
         for i in held_rows:
             note_codes, X, _ = open_candidates(
                 index, texts[i], known, semantic, matches[i], blocking, siblings, pairs=pairs

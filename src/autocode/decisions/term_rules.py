@@ -162,7 +162,7 @@ def fit_term_rules(
     the most pairs is used. Where none does, there are no rules.
     """
     per_fold = [
-        _held_out_counts(texts, code_lists, fit_rows, held_rows, mined, blocking, codes)
+        held_out_counts(texts, code_lists, fit_rows, held_rows, mined, blocking, codes)
         for fit_rows, held_rows in folds
     ]
     notes: Counter[Key] = Counter()
@@ -234,7 +234,7 @@ def _holding_terms(
 
 
 @dataclass
-class _FoldCounts:
+class FoldCounts:
     """Of one held-out fold: per (code, term words), the notes mentioning it and those
     among them whose gold has the code; and per note, the keys it mentioned and its gold."""
 
@@ -244,7 +244,7 @@ class _FoldCounts:
     per_note: list[tuple[set[Key], set[str]]]
 
 
-def _held_out_counts(
+def held_out_counts(
     texts: Sequence[str],
     code_lists: Sequence[Sequence[str]],
     fit_rows: np.ndarray,
@@ -252,8 +252,9 @@ def _held_out_counts(
     mined: MinedTerms,
     blocking: Sequence[str],
     codes: Collection[str] | None,
-) -> _FoldCounts:
-    counts = _FoldCounts(Counter(), Counter(), {}, [])
+) -> FoldCounts:
+    """The mined terms of `fit_rows`' notes (and codes), looked for in `held_rows`' notes."""
+    counts = FoldCounts(Counter(), Counter(), {}, [])
     fit_notes = fingerprints(texts[i] for i in fit_rows)
     seen = {c for i in fit_rows for c in code_lists[i] if c.startswith(RULE_SYSTEM_PREFIX)}
     if codes is not None:
@@ -281,7 +282,7 @@ def _is_rule(notes: int, coded: int, cut: float, min_notes: int) -> bool:
 
 
 def _checked_precision(
-    per_fold: Sequence[_FoldCounts],
+    per_fold: Sequence[FoldCounts],
     notes: Counter[Key],
     coded: Counter[Key],
     cut: float,

@@ -115,6 +115,8 @@ TABULAR_WORDS: dict[str, str] = {
     "lithiasis": "calculus",
     "stone": "calculus",
     "stones": "calculus",
+    "transplantation": "transplant",
+    "transplanted": "transplant",
 }
 
 
