@@ -123,7 +123,7 @@ def score(
 def _paired_candidates(
     part: OpenCodes, texts: list[str], gold: list[list[str]], counts: Counter[str]
 ) -> dict[str, int]:
-    index, known = part.candidate_index(), KnownCodes.of(counts)
+    index, known = part.candidate_index(), KnownCodes.of(counts, part.extensions)
     flagged = flagged_gold = 0
     for text, codes in zip(texts, gold, strict=True):
         found, X, _ = open_candidates(
