@@ -71,6 +71,7 @@ class Note:
     facts: dict[str, MentionFacts]
     probs: np.ndarray  # the Coder's calibrated probabilities (out of fold for training)
     gold: set[str]
+    policy: set[str]  # the ICD-10-CM codes the review policy accepts at those probabilities
 
 
 def main() -> None:
@@ -98,6 +99,7 @@ def main() -> None:
         for fit, held in folds
     ]
     oof_probs = coder.calibrator.transform(fitted.validation_raw)
+    oof_policy = _policy_accepts(coder.policy.classify(oof_probs), codes)
     fold_of = np.zeros(len(train), np.int64)
     train_notes: list[Note | None] = [None] * len(train)
     for k, (fit, held) in enumerate(folds):
@@ -106,23 +108,25 @@ def main() -> None:
         for position, i in enumerate(held):
             keys, gold = per_fold[k].per_note[position]
             facts = mention_facts(index, train.texts[i])
-            train_notes[i] = Note(keys, facts, oof_probs[i], gold)
+            train_notes[i] = Note(keys, facts, oof_probs[i], gold, oof_policy[i])
     everyone = np.arange(len(train))
     index = _index(train, everyone, knowledge.mined, blocking, codes)
     dev_probs = coder.predict_proba(dev.texts)
+    dev_policy = _policy_accepts(coder.policy.classify(dev_probs), codes)
     dev_notes = [
-        Note(set(term_mentions(index, text)), mention_facts(index, text), probs, set(gold))
-        for text, probs, gold in zip(dev.texts, dev_probs, dev.codes, strict=True)
+        Note(set(term_mentions(index, text)), mention_facts(index, text), probs, set(gold), policy)
+        for text, probs, gold, policy in zip(
+            dev.texts, dev_probs, dev.codes, dev_policy, strict=True
+        )
     ]
     pairs = PairFeatures(codes, per_fold, train.codes, fold_of)
-    policy_accepts = coder.policy.classify(dev_probs) == ACCEPTED
     rule_accepts = coder.rule_accepts(dev.texts) or [{} for _ in dev.texts]
     results: dict[str, Any] = {"language": args.language, "target": config.routing.target_precision}
     for name, with_probability in FEATURE_SETS.items():
         notes = [n for n in train_notes if n is not None]
         results[name] = _measure(config, pairs, notes, fold_of, dev_notes, with_probability)
     accepted = {
-        "policy": [_system({codes[j] for j in np.flatnonzero(row)}) for row in policy_accepts],
+        "policy": dev_policy,
         "term rules": [_system(set(spans)) for spans in rule_accepts],
     }
     accepted["term rules + policy"] = [
@@ -130,9 +134,12 @@ def main() -> None:
     ]
     for name in FEATURE_SETS:
         learned = results[name].pop("dev_accepted")
-        accepted[f"acceptor ({name})"] = learned
+        accepted[f"acceptor ({name})"] = learned["alone"]
         accepted[f"acceptor ({name}) + policy"] = [
-            a | b for a, b in zip(learned, accepted["policy"], strict=True)
+            a | b for a, b in zip(learned["alone"], dev_policy, strict=True)
+        ]
+        accepted[f"acceptor ({name}), cut with the policy, + policy"] = [
+            a | b for a, b in zip(learned["with_policy"], dev_policy, strict=True)
         ]
     results["dev"] = {name: _share(found, dev.codes) for name, found in accepted.items()}
     print(json.dumps(results, indent=2) if args.json else _table(results))
@@ -231,25 +238,42 @@ def _measure(
     with_probability: bool,
 ) -> dict[str, Any]:
     folds = range(len(pairs.per_fold))
-    scores, gold = [], []
+    scores, gold, in_policy = [], [], []
     for k in folds:
-        X, y = _table_of(pairs, train_notes, fold_of, {k}, with_probability, held=False)
+        X, y, _ = _table_of(pairs, train_notes, fold_of, {k}, with_probability, held=False)
         model = _Scaled(X).fit(X, y)
-        Xk, yk = _table_of(pairs, train_notes, fold_of, {k}, with_probability, held=True)
+        Xk, yk, pk = _table_of(pairs, train_notes, fold_of, {k}, with_probability, held=True)
         scores.append(model.score(Xk))
         gold.append(yk)
-    s, y = np.concatenate(scores), np.concatenate(gold)
-    cut, accepted, hits = _cut(s, y, config.routing.target_precision, config.routing.min_support)
-    X, y = _table_of(pairs, train_notes, fold_of, set(), with_probability, held=False)
+        in_policy.append(pk)
+    s, y, by_policy = np.concatenate(scores), np.concatenate(gold), np.concatenate(in_policy)
+    target, support = config.routing.target_precision, config.routing.min_support
+    cut, accepted, hits = _cut(s, y, target, support)
+    # The cut at which the acceptor and the policy together reach the target held out:
+    # the policy's own out-of-fold accepts count from the start.
+    policy_accepted = sum(len(n.policy) for n in train_notes)
+    policy_hits = sum(len(n.policy & n.gold) for n in train_notes)
+    union_cut, union_accepted, union_hits = _cut(
+        s, y, target, support, start=(policy_accepted, policy_hits), counted=~by_policy
+    )
+    X, y, _ = _table_of(pairs, train_notes, fold_of, set(), with_probability, held=False)
     model = _Scaled(X).fit(X, y)
-    dev_accepted = []
+    alone, with_policy = [], []
     for note in dev_notes:
         named, rows = pairs.rows(note, set(), with_probability)
         values = model.score(np.array(rows)) if rows else np.zeros(0)
-        dev_accepted.append({c for c, v in zip(named, values, strict=True) if v >= cut})
+        alone.append({c for c, v in zip(named, values, strict=True) if v >= cut})
+        with_policy.append({c for c, v in zip(named, values, strict=True) if v >= union_cut})
     return {
         "out_of_fold": {"pairs": int(y.size), "cut": cut, "accepted": accepted, "hits": hits},
-        "dev_accepted": dev_accepted,
+        "out_of_fold_with_policy": {
+            "cut": union_cut,
+            "accepted": union_accepted,
+            "hits": union_hits,
+            "policy_accepted": policy_accepted,
+            "policy_hits": policy_hits,
+        },
+        "dev_accepted": {"alone": alone, "with_policy": with_policy},
     }
 
 
@@ -261,18 +285,20 @@ def _table_of(
     with_probability: bool,
     *,
     held: bool,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The pairs of the excluded folds' notes (`held`), or of the other notes, each with
     the counts of its own fold and the excluded ones left out."""
     X: list[list[float]] = []
     y: list[bool] = []
+    by_policy: list[bool] = []
     for note, k in zip(notes, fold_of.tolist(), strict=True):
         if (k in excluded) != held:
             continue
         named, rows = pairs.rows(note, excluded | {k}, with_probability)
         X += rows
         y += [code in note.gold for code in named]
-    return np.array(X), np.array(y, dtype=bool)
+        by_policy += [code in note.policy for code in named]
+    return np.array(X), np.array(y, dtype=bool), np.array(by_policy, dtype=bool)
 
 
 class _Scaled:
@@ -291,17 +317,30 @@ class _Scaled:
         return self.model.predict_proba((X - self.mean) / self.scale)[:, 1]
 
 
-def _cut(s: np.ndarray, y: np.ndarray, target: float, support: int) -> tuple[float, int, int]:
+def _cut(
+    s: np.ndarray,
+    y: np.ndarray,
+    target: float,
+    support: int,
+    *,
+    start: tuple[int, int] = (0, 0),
+    counted: np.ndarray | None = None,
+) -> tuple[float, int, int]:
     """The lowest score whose pairs at or above it reach `target` precision, with at least
-    `support` of them; and how many pairs it accepts, how many of them gold."""
+    `support` of them; and how many pairs it accepts, how many of them gold. `start`:
+    (accepted, gold) already accepted otherwise; `counted`: the pairs that add to them
+    (the others are among those already accepted)."""
     order = np.argsort(-s, kind="stable")
-    hits = np.cumsum(y[order])
-    precision = hits / np.arange(1, s.size + 1)
-    reaching = np.flatnonzero((precision >= target) & (np.arange(1, s.size + 1) >= support))
+    adds = np.ones(s.size, bool) if counted is None else counted[order]
+    hits = start[1] + np.cumsum(y[order] & adds)
+    taken = start[0] + np.cumsum(adds)
+    precision = hits / np.maximum(taken, 1)
+    last_of_tie = np.r_[s[order][1:] != s[order][:-1], True]
+    reaching = np.flatnonzero((precision >= target) & (taken >= support) & last_of_tie)
     if not reaching.size:
         return float("inf"), 0, 0
     last = int(reaching[-1])
-    return float(s[order][last]), last + 1, int(hits[last])
+    return float(s[order][last]), int(taken[last]), int(hits[last])
 
 
 def _index(
@@ -313,6 +352,10 @@ def _index(
     seen = {c for i in rows for c in notes.codes[i] if c.startswith(SYSTEM)} & set(codes)
     names = {code: terms for code in sorted(seen) if (terms := mined.terms(code, fit_notes))}
     return CandidateIndex(names, blocking)
+
+
+def _policy_accepts(status: np.ndarray, codes: Sequence[str]) -> list[set[str]]:
+    return [_system({codes[j] for j in np.flatnonzero(row == ACCEPTED)}) for row in status]
 
 
 def _system(codes: set[str]) -> set[str]:
@@ -339,11 +382,12 @@ def _notes(root: Path, split: str, language: str) -> NoteSet:
 def _table(results: dict[str, Any]) -> str:
     lines = [f"CodiEsp dev ({results['language']}), ICD10CM, target {results['target']}"]
     for name in FEATURE_SETS:
-        oof = results[name]["out_of_fold"]
-        lines.append(
-            f"held out, acceptor ({name}): {oof['accepted']} pairs accepted, {oof['hits']} gold,"
-            f" cut {oof['cut']:.3f}"
-        )
+        for key, label in (("out_of_fold", ""), ("out_of_fold_with_policy", " with the policy")):
+            oof = results[name][key]
+            lines.append(
+                f"held out, acceptor ({name}){label}: {oof['accepted']} pairs accepted,"
+                f" {oof['hits']} gold, cut {oof['cut']:.3f}"
+            )
     lines.append("dev: accepted / precision / share of ICD10CM gold")
     for name, values in results["dev"].items():
         lines.append(
