@@ -22,20 +22,17 @@ dev's ICD-10-CM gold codes, unseen ones included.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from autocode.config import TrainConfig, load_config, shared_data_dir
-from autocode.corpus.load import LoadOptions, load_notes
+from autocode.config import TrainConfig, load_config
 from autocode.corpus.schema import NoteSet
 from autocode.decisions.policy import ACCEPTED
 from autocode.decisions.term_rules import Key, held_out_counts, term_mentions
@@ -45,8 +42,8 @@ from autocode.knowledge.lexicon import sentence_spans
 from autocode.knowledge.mined import MinedTerms, fingerprints
 from autocode.models.crossfit import fold_splits
 from autocode.train.fitting import fit_coder
+from codiesp_common import codiesp_arguments, codiesp_notes  # bench/ is on the path
 
-REPO = Path(__file__).resolve().parents[1]
 SYSTEM = "ICD10CM:"
 DIAGNOSIS = re.compile(r"diagn[oó]s", re.IGNORECASE)  # "diagnosed", "diagnóstico"
 FEATURE_SETS = {"terms": False, "terms+probability": True}
@@ -75,17 +72,12 @@ class Note:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", type=Path, default=shared_data_dir() / "codiesp")
-    parser.add_argument("--config", type=Path, default=REPO / "configs" / "codiesp-best.yaml")
-    parser.add_argument("--language", choices=("en", "es"), default="en")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+    args = codiesp_arguments(__doc__).parse_args()
 
     config = load_config(args.config, [f"data.language={args.language}"])
     if config.routing.term_rules is None:
         raise SystemExit(f"{config.name}: routing.term_rules is off; nothing to compare")
-    train, dev = (_notes(args.data, split, args.language) for split in ("train", "dev"))
+    train, dev = (codiesp_notes(args.data, split, args.language) for split in ("train", "dev"))
     knowledge = CodeKnowledge(config.codes.sources(language=args.language))
     if knowledge.mined is None:
         raise SystemExit(f"{config.name}: name the mined terms in codes.mentions")
@@ -371,12 +363,6 @@ def _share(accepted: Sequence[set[str]], gold: Sequence[Sequence[str]]) -> dict[
         "precision": hits / n_accepted if n_accepted else 0.0,
         "share_of_gold": hits / max(sum(map(len, golds)), 1),
     }
-
-
-def _notes(root: Path, split: str, language: str) -> NoteSet:
-    options = LoadOptions(format="codiesp", splits=(split,), language=language)
-    table = load_notes(root, options).table
-    return NoteSet(table.column("text").to_pylist(), table.column("codes").to_pylist())
 
 
 def _table(results: dict[str, Any]) -> str:

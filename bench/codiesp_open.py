@@ -13,29 +13,21 @@ config's `open_codes.semantic` (defaults when it has none).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
-from autocode.config import SemanticConfig, load_config, shared_data_dir
-from autocode.corpus.load import LoadOptions, load_notes
+from autocode.config import SemanticConfig, load_config
 from autocode.decisions.open_codes import KnownCodes, OpenCodes, fit_open_codes, open_candidates
 from autocode.models.crossfit import fold_splits
 from autocode.train.fitting import semantic_matcher
-
-REPO = Path(__file__).resolve().parents[1]
+from codiesp_common import codiesp_arguments, codiesp_notes  # bench/ is on the path
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", type=Path, default=shared_data_dir() / "codiesp")
-    parser.add_argument("--config", type=Path, default=REPO / "configs" / "codiesp-best.yaml")
-    parser.add_argument("--language", choices=("en", "es"), default="en")
-    parser.add_argument("--json", action="store_true")
+    parser = codiesp_arguments(__doc__)
     parser.add_argument("--top-k", type=int, help="overrides open_codes.semantic.top_k")
     parser.add_argument("--min-cosine", type=float, help="overrides semantic.min_cosine")
     parser.add_argument(
@@ -51,8 +43,9 @@ def main() -> None:
     semantic_config = semantic_config.model_copy(
         update={key: value for key, value in overrides.items() if value is not None}
     )
-    train_texts, train_codes = _notes(args.data, "train", args.language)
-    dev_texts, dev_codes = _notes(args.data, "dev", args.language)
+    train, dev = (codiesp_notes(args.data, split, args.language) for split in ("train", "dev"))
+    train_texts, train_codes = train.texts, train.codes
+    dev_texts, dev_codes = dev.texts, dev.codes
     folds = fold_splits(len(train_texts), folds=config.crossfit_folds, seed=config.seed)
     counts = Counter(code for codes in train_codes for code in set(codes))
 
@@ -133,11 +126,6 @@ def _paired_candidates(
         flagged += len(on)
         flagged_gold += len(on & set(codes))
     return {"flagged": flagged, "gold": flagged_gold}
-
-
-def _notes(root: Path, split: str, language: str) -> tuple[list[str], list[list[str]]]:
-    table = load_notes(root, LoadOptions(format="codiesp", splits=(split,), language=language))
-    return table.table.column("text").to_pylist(), table.table.column("codes").to_pylist()
 
 
 def _table(results: dict[str, Any]) -> str:
