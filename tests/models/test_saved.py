@@ -47,7 +47,10 @@ def test_another_version_is_one_line_naming_the_file_and_the_version(tmp_path: P
         read = read_json if file.endswith(".json") else read_arrays
         with pytest.raises(ValueError) as error:
             read(tmp_path / file, 3)
-        assert str(error.value) == f"{tmp_path / file}: format_version 2, this autocode reads 3"
+        assert str(error.value) == (
+            f"{tmp_path / file}: format_version 2, this autocode reads 3: train the model "
+            "again with this autocode, or load it with the version that saved it"
+        )
     # A file from before versions (no key at all) is refused the same way.
     (tmp_path / "old.json").write_text(json.dumps({"min_df": 2}))
     with pytest.raises(ValueError, match=r"old.json: format_version None, this autocode reads 2"):

@@ -25,7 +25,10 @@ def check_version(path: Path, found: object, expected: int | tuple[int, ...]) ->
     readable = expected if isinstance(expected, tuple) else (expected,)
     if found not in readable:
         wanted = " or ".join(str(v) for v in readable)
-        raise ValueError(f"{path}: format_version {found!r}, this autocode reads {wanted}")
+        raise ValueError(
+            f"{path}: format_version {found!r}, this autocode reads {wanted}: train the model "
+            "again with this autocode, or load it with the version that saved it"
+        )
 
 
 def write_json(path: Path, payload: Mapping[str, Any], version: int) -> None:
