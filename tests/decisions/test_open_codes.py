@@ -18,6 +18,7 @@ from autocode.decisions.open_codes import (
     OpenCodes,
     best_f1_threshold,
     code_extensions,
+    embedded_column,
     fit_open_codes,
     held_out_candidates,
     open_candidates,
@@ -243,3 +244,12 @@ def test_an_open_part_keeps_the_extensions_it_was_fitted_with() -> None:
     old = OpenCodes.from_dict(state)
     assert old.extensions is None
     assert "ICD10CM:M84.40XA" in {p.code for p in old.score(text, {"ICD10CM:I10": 3})[0]}
+
+
+def test_a_code_written_without_its_7th_character_is_embedded_under_its_stem() -> None:
+    column = {"ICD10CM:M84.48": 0, "ICD10CM:T68": 1, "ICD10CM:S42.302": 2}
+    assert embedded_column(column, "ICD10CM:M84.48X") == 0
+    assert embedded_column(column, "ICD10CM:T68.XXX") == 1
+    assert embedded_column(column, "ICD10CM:S42.302") == 2
+    assert embedded_column(column, "ICD10CM:W19.XXX") is None  # no name for its stem
+    assert embedded_column(column, "ICD10CM:I10") is None

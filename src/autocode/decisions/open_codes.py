@@ -289,7 +289,7 @@ def open_candidates(
             np.log1p(known.family_counts.get(code_group(c.code), 0)),
         ]
         if semantic is not None:
-            at = semantic.column.get(c.code)
+            at = embedded_column(semantic.column, c.code)
             cosine, margin = 0.0, -1.0  # a code the encoder's list lacks
             if matches is not None and at is not None and matches.spans:
                 cosine, margin = float(matches.cosines[at]), matches.margin(at)
@@ -305,6 +305,16 @@ def open_candidates(
         np.array(rows, np.float64).reshape(len(kept), width),
         [tuple(c.spans) for c in kept],
     )
+
+
+def embedded_column(column: Mapping[str, int], code: str) -> int | None:
+    """The code's column among the encoder's embedded code names; a code written with a
+    placeholder X and no 7th character (M84.48X, T68.XXX) is embedded under its stem's
+    name (M84.48, T68), which is its name too."""
+    at = column.get(code)
+    if at is None and code.endswith("X"):
+        at = column.get(code.rstrip("X").rstrip("."))
+    return at
 
 
 def _written(found: dict[str, Candidate], known: KnownCodes) -> dict[str, Candidate]:
