@@ -206,28 +206,31 @@ def test_an_open_part_with_the_pair_feature_round_trips() -> None:
 def test_open_codes_are_written_as_the_training_codes_write_them() -> None:
     index = icd10cm_index(DEFAULT_BLOCKING)
     text = "Pathological fracture of the vertebra. Fracture of shaft of left humerus."
-    # CodiEsp writes no 7th character: S42.302A is coded S42.302, M84.48XA as M84.48X.
-    training = {"ICD10CM:I10": 2, "ICD10CM:S49.92X": 1}
-    assert code_extensions([training]) == frozenset()
+    # CodiEsp writes no encounter letter: S42.302A is coded S42.302, M84.48XA as M84.48X;
+    # the digits of R40.24 (coma scale) it keeps.
+    training = {"ICD10CM:I10": 2, "ICD10CM:S49.92X": 1, "ICD10CM:R40.2410": 1}
+    assert code_extensions([training]) == frozenset({"0"})
     truncated = KnownCodes.of(training, code_extensions([training]))
     assert truncated.written_as("ICD10CM:M84.48XA") == "ICD10CM:M84.48X"
     assert truncated.written_as("ICD10CM:S42.302D") == "ICD10CM:S42.302"
     assert truncated.written_as("ICD10CM:S42.302") == "ICD10CM:S42.302"
+    assert truncated.written_as("ICD10CM:R40.2420") == "ICD10CM:R40.2420"
     codes, X, spans = open_candidates(index, text, truncated)
     assert len(codes) == len(set(codes)) == X.shape[0] == len(spans)
     assert "ICD10CM:M84.40X" in codes  # from M84.40XA, XD, ... (one candidate)
     assert not [c for c in codes if len(c.split(":")[1].replace(".", "")) == 7]
-    # Training codes that carry the extension keep it on every candidate.
+    # Training that writes every 7th character (as US claims do) keeps them all, even
+    # those it never shows.
     training = {"ICD10CM:I10": 2, "ICD10CM:S49.92XA": 1, "ICD10CM:S42.301D": 1}
-    assert code_extensions([training]) == frozenset({"A", "D"})
+    assert code_extensions([training]) is None
     full = KnownCodes.of(training, code_extensions([training]))
-    assert full.written_as("ICD10CM:M84.48XA") == "ICD10CM:M84.48XA"
-    assert full.written_as("ICD10CM:M84.48XS") == "ICD10CM:M84.48X"  # S: never seen
+    assert full.written_as("ICD10CM:M84.48XS") == "ICD10CM:M84.48XS"
     codes, _, _ = open_candidates(index, text, full)
-    assert {"ICD10CM:M84.40XA", "ICD10CM:M84.40XD"} <= set(codes)
-    assert "ICD10CM:M84.40XS" not in codes
-    # Without extensions (a part saved before they were kept): as the tabular writes them.
-    assert KnownCodes.of(training).written_as("ICD10CM:M84.48XS") == "ICD10CM:M84.48XS"
+    assert {"ICD10CM:M84.40XA", "ICD10CM:M84.40XD", "ICD10CM:M84.40XS"} <= set(codes)
+    # Writing some 7th characters and leaving off others: only those shown are kept.
+    mixed = KnownCodes.of(training, frozenset({"A", "D"}))
+    assert mixed.written_as("ICD10CM:M84.48XA") == "ICD10CM:M84.48XA"
+    assert mixed.written_as("ICD10CM:M84.48XS") == "ICD10CM:M84.48X"
 
 
 def test_an_open_part_keeps_the_extensions_it_was_fitted_with() -> None:

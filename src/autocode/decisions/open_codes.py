@@ -241,13 +241,26 @@ class KnownCodes:
         return code[:-1] if extension is not None and extension not in self.extensions else code
 
 
-def code_extensions(code_lists: Iterable[Iterable[str]]) -> frozenset[str]:
-    """The 7th characters of the ICD-10-CM codes in `code_lists`."""
-    return frozenset(
-        extension
-        for codes in code_lists
-        for code in codes
-        if code.startswith(OPEN_SYSTEM_PREFIX) and (extension := _extension(code)) is not None
+def code_extensions(code_lists: Iterable[Iterable[str]]) -> frozenset[str] | None:
+    """How training writes ICD-10-CM's 7th characters: None where it writes them all (no
+    code that takes one is written without it), else the 7th characters it does write
+    (CodiEsp leaves off the encounter letters, A, D, S, ..., but keeps R40.24's and O40's
+    digits)."""
+    codes = {c for codes in code_lists for c in codes if c.startswith(OPEN_SYSTEM_PREFIX)}
+    if not any(_takes_extension(code) for code in codes):
+        return None
+    return frozenset(e for code in codes if (e := _extension(code)) is not None)
+
+
+EXTENSION_CHARACTERS = "ABCDEFGHJKMNPQS0123456789"  # the tabular's 7th characters
+
+
+@cache
+def _takes_extension(code: str) -> bool:
+    """A 6-character code (S42.302, M84.48X) that the tabular extends with a 7th one."""
+    value = code.split(":", 1)[1]
+    return len(value.replace(".", "")) == 6 and any(
+        icd10cm.in_tabular(value + character) for character in EXTENSION_CHARACTERS
     )
 
 
@@ -435,7 +448,7 @@ def fit_open_codes(
 ) -> OpenCodes:
     """The open part fitted on out-of-fold data where each code was held out (module
     docstring). `folds` are (fit rows, held rows) of the training notes. Its codes are
-    written as the training codes write them (`KnownCodes.written_as`)."""
+    written as the training codes write them (`code_extensions`, `KnownCodes.written_as`)."""
     extensions = code_extensions(code_lists)
     held = held_out_candidates(
         icd10cm_index(frozenset(blocking)),
