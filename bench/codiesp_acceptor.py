@@ -98,7 +98,9 @@ def main() -> None:
         fold_of[held] = k
         index = _index(train, fit, knowledge.mined, blocking, codes)
         for position, i in enumerate(held):
-            keys, gold = per_fold[k].per_note[position]
+            # A fold whose other folds mined no term mentions none.
+            counted = per_fold[k].per_note
+            keys, gold = counted[position] if counted else (set(), set(train.codes[i]))
             facts = mention_facts(index, train.texts[i])
             train_notes[i] = Note(keys, facts, oof_probs[i], gold, oof_policy[i])
     everyone = np.arange(len(train))
@@ -248,8 +250,8 @@ def _measure(
     union_cut, union_accepted, union_hits = _cut(
         s, y, target, support, start=(policy_accepted, policy_hits), counted=~by_policy
     )
-    X, y, _ = _table_of(pairs, train_notes, fold_of, set(), with_probability, held=False)
-    model = _Scaled(X).fit(X, y)
+    X_all, y_all, _ = _table_of(pairs, train_notes, fold_of, set(), with_probability, held=False)
+    model = _Scaled(X_all).fit(X_all, y_all)
     alone, with_policy = [], []
     for note in dev_notes:
         named, rows = pairs.rows(note, set(), with_probability)

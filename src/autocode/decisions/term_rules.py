@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from autocode.knowledge.candidates import CandidateIndex, name_words
+from autocode.knowledge.candidates import CandidateIndex, name_words, renormalised
 from autocode.knowledge.mined import MinedTerms, fingerprints
 
 FORMAT_VERSION = 2  # 2: each rule keeps the words it was measured on
@@ -79,7 +79,8 @@ class TermRules:
 
     @cached_property
     def _rule_keys(self) -> frozenset[Key]:
-        return frozenset((r.code, r.words) for r in self.rules)
+        # Renormalised: words saved by an earlier autocode meet today's index.
+        return frozenset((r.code, renormalised(r.words)) for r in self.rules)
 
     def accepted(self, texts: Sequence[str]) -> list[dict[str, Span]]:
         """Per note, the codes whose rule terms it mentions (affirmed, in order, not

@@ -109,6 +109,13 @@ def name_variants(name: str) -> list[str]:
     return list(dict.fromkeys(" ".join(v.split()) for v in variants if v.strip()))
 
 
+def renormalised(words: Sequence[str]) -> tuple[str, ...]:
+    """Words an earlier autocode normalised, as this one normalises them (normalising
+    twice changes nothing): a saved term rule still meets its mentions after a new word
+    form ("transplantation" is now "transplant")."""
+    return tuple(word for raw in words for word in _word_parts(raw))
+
+
 def name_words(name: str) -> list[tuple[str, ...]]:
     """The normalised words of each variant of a name: what `CandidateIndex` finds."""
     return [words for _, words in _worded_variants(name)]
