@@ -141,6 +141,12 @@ def test_a_rule_saved_before_a_new_word_form_still_fires() -> None:
     rules = TermRules.from_dict(json.loads(json.dumps(TermRules([rule], {}, BLOCKING).to_dict())))
     accepted = rules.accepted(["Kidney transplantation in 2010.", "No kidney transplantation."])
     assert accepted == [{kidney: (0, 22)}, {}]
+    # Words whose second reading goes further still meet their mentions: "metástasis"
+    # keeps its accent from the word table, and so its own word.
+    liver = "ICD10CM:C78.7"
+    rule = TermRule(liver, "metástasis hepáticas", ("metastasis", "hepatica"), 9, 9)
+    rules = TermRules([rule], {}, BLOCKING)
+    assert rules.accepted(["Presenta metástasis hepáticas."]) == [{liver: (9, 29)}]
 
 
 def test_a_note_with_two_rule_terms_of_one_code_is_one_held_out_pair() -> None:

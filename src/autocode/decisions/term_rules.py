@@ -79,8 +79,12 @@ class TermRules:
 
     @cached_property
     def _rule_keys(self) -> frozenset[Key]:
-        # Renormalised: words saved by an earlier autocode meet today's index.
-        return frozenset((r.code, renormalised(r.words)) for r in self.rules)
+        # The words as measured, and renormalised: words saved by an earlier autocode meet
+        # today's index. (Both: normalising twice can read further, "metástasis" first
+        # keeps its accent from the word table, then is read as "metastasis".)
+        return frozenset(
+            key for r in self.rules for key in ((r.code, r.words), (r.code, renormalised(r.words)))
+        )
 
     def accepted(self, texts: Sequence[str]) -> list[dict[str, Span]]:
         """Per note, the codes whose rule terms it mentions (affirmed, in order, not

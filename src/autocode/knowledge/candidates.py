@@ -110,9 +110,10 @@ def name_variants(name: str) -> list[str]:
 
 
 def renormalised(words: Sequence[str]) -> tuple[str, ...]:
-    """Words an earlier autocode normalised, as this one normalises them (normalising
-    twice changes nothing): a saved term rule still meets its mentions after a new word
-    form ("transplantation" is now "transplant")."""
+    """Words an earlier autocode normalised, normalised as this one does: a saved term
+    rule still meets its mentions after a new word form ("transplantation" is now
+    "transplant"). Not always what normalising the raw words gives: the word table reads
+    raw words with their accents ("metástasis" stays, "metastasis" is rewritten)."""
     return tuple(word for raw in words for word in _word_parts(raw))
 
 
