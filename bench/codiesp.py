@@ -40,7 +40,6 @@ from sklearn.multiclass import OneVsRestClassifier
 
 from autocode import metrics
 from autocode.config import TermRulesConfig, TrainConfig, load_config, shared_data_dir
-from autocode.corpus.load import LoadOptions, load_notes
 from autocode.corpus.schema import NoteSet
 from autocode.decisions.widening import Widened, widen
 from autocode.knowledge import CodeKnowledge, system_columns
@@ -52,6 +51,7 @@ from autocode.train.fitting import fit_coder, fit_rules
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import open_scoring  # bench/ is not a package: its own folder on the path
+from codiesp_common import codiesp_notes
 
 REPO = Path(__file__).resolve().parents[1]
 THRESHOLDS = np.arange(0.01, 0.95, 0.01)
@@ -67,7 +67,7 @@ def main() -> None:
 
     config = load_config(args.config, args.set)
     language = config.data.language
-    train, dev = (_notes(args.data, split, language) for split in ("train", "dev"))
+    train, dev = (codiesp_notes(args.data, split, language) for split in ("train", "dev"))
     space = LabelSpace().fit(train.codes)
     scored = gold_with_unseen(space, dev.codes)
 
@@ -135,12 +135,6 @@ def main() -> None:
         "term_rules_by_target": _term_rules_by_target(config, knowledge, train, dev, space),
     }
     print(json.dumps(results, indent=2) if args.json else _table(results))
-
-
-def _notes(root: Path, split: str, language: str) -> NoteSet:
-    options = LoadOptions(format="codiesp", splits=(split,), language=language)
-    table = load_notes(root, options).table
-    return NoteSet(table.column("text").to_pylist(), table.column("codes").to_pylist())
 
 
 def _stage1_params(config: TrainConfig) -> dict[str, Any]:

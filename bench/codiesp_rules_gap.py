@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from autocode.config import TermRulesConfig, TrainConfig, load_config, shared_data_dir
-from autocode.corpus.load import LoadOptions, load_notes
 from autocode.corpus.schema import NoteSet
 from autocode.knowledge import CodeKnowledge
 from autocode.knowledge.candidates import CandidateIndex
@@ -35,6 +34,7 @@ from autocode.knowledge.mined import fingerprints
 from autocode.labels import LabelSpace
 from autocode.models.crossfit import fold_splits
 from autocode.train.fitting import fit_rules
+from codiesp_common import codiesp_notes  # bench/ is on the path
 
 REPO = Path(__file__).resolve().parents[1]
 SYSTEM = "ICD10CM:"
@@ -49,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
 
     config = load_config(args.config)
-    notes = {language: _notes(args.data, language) for language in LANGUAGES}
+    notes = {language: codiesp_notes(args.data, "train", language) for language in LANGUAGES}
     if notes["en"].codes != notes["es"].codes:
         raise SystemExit("the English and Spanish training notes are not the same notes")
     knowledge = {
@@ -69,12 +69,6 @@ def main() -> None:
         )
     results = _summary(accepted, missed, notes["en"])
     print(json.dumps(results, indent=2) if args.json else _table(results))
-
-
-def _notes(root: Path, language: str) -> NoteSet:
-    options = LoadOptions(format="codiesp", splits=("train",), language=language)
-    table = load_notes(root, options).table
-    return NoteSet(table.column("text").to_pylist(), table.column("codes").to_pylist())
 
 
 def _knowledge(config: TrainConfig, language: str) -> CodeKnowledge:

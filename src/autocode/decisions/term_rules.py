@@ -80,8 +80,8 @@ class TermRules:
     @cached_property
     def _rule_keys(self) -> frozenset[Key]:
         # The words as measured, and renormalised: words saved by an earlier autocode meet
-        # today's index. (Both: normalising twice can read further, "metástasis" first
-        # keeps its accent from the word table, then is read as "metastasis".)
+        # today's index. Both, as normalising twice can read further: "metástasis" passes
+        # the word table with its accent, and read again as "metastasis" it is rewritten.
         return frozenset(
             key for r in self.rules for key in ((r.code, r.words), (r.code, renormalised(r.words)))
         )
