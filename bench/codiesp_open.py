@@ -1,12 +1,13 @@
 """CodiEsp dev: the open part alone (codes unseen in training), lexical candidates against
-lexical + sibling, lexical + pair-feature and lexical + semantic ones, in one run.
+lexical + sibling, lexical + pair-feature and lexical + semantic ones, in one run; and
+the ICD-10-PCS open part (`procedures`: prefixes named by operation and body part).
 
 Each variant is fitted as `configs/codiesp-best.yaml` fits it — on CodiEsp train, its
 pooled calibration on codes held out of the training folds — and scored on dev's
-ICD-10-CM codes that training never showed: recall of those codes at the listing
-threshold, precision of the listed proposals, and the proposals auto-accepted at the
-routing target with their precision. The semantic matcher's settings come from the
-config's `open_codes.semantic` (defaults when it has none).
+ICD-10-CM (for `procedures`, ICD-10-PCS) codes that training never showed: recall of
+those codes at the listing threshold, precision of the listed proposals, and the
+proposals auto-accepted at the routing target with their precision. The semantic
+matcher's settings come from the config's `open_codes.semantic` (defaults when it has none).
 
     python bench/codiesp_open.py [--data DIR] [--config FILE] [--language en|es] [--json]
 """
@@ -19,6 +20,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from autocode.codes import ICD10CM, ICD10PCS
 from autocode.config import SemanticConfig, load_config
 from autocode.decisions.open_codes import KnownCodes, OpenCodes, fit_open_codes, open_candidates
 from autocode.models.crossfit import fold_splits
@@ -31,7 +33,8 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, help="overrides open_codes.semantic.top_k")
     parser.add_argument("--min-cosine", type=float, help="overrides semantic.min_cosine")
     parser.add_argument(
-        "--variants", default="lexical+semantic,lexical,lexical+siblings,lexical+pairs"
+        "--variants",
+        default="lexical+semantic,lexical,lexical+siblings,lexical+pairs,procedures",
     )
     args = parser.parse_args()
 
@@ -53,14 +56,15 @@ def main() -> None:
     started = time.perf_counter()
     matcher = semantic_matcher(semantic_config)
     results["semantic_setup_seconds"] = round(time.perf_counter() - started, 1)
-    variants = (  # name, semantic matcher, siblings, pairs
-        ("lexical+semantic", matcher, False, False),
-        ("lexical", None, False, False),
-        ("lexical+siblings", None, True, False),
-        ("lexical+pairs", None, False, True),
+    variants = (  # name, semantic matcher, siblings, pairs, system
+        ("lexical+semantic", matcher, False, False, ICD10CM),
+        ("lexical", None, False, False, ICD10CM),
+        ("lexical+siblings", None, True, False, ICD10CM),
+        ("lexical+pairs", None, False, True, ICD10CM),
+        ("procedures", None, False, False, ICD10PCS),
     )
     wanted = set(args.variants.split(","))
-    for name, semantic, siblings, pairs in (v for v in variants if v[0] in wanted):
+    for name, semantic, siblings, pairs, system in (v for v in variants if v[0] in wanted):
         started = time.perf_counter()
         part = fit_open_codes(
             train_texts,
@@ -72,6 +76,7 @@ def main() -> None:
             semantic=semantic,
             siblings=siblings,
             pairs=pairs,
+            system=system,
         )
         results[name] = {
             **score(part, dev_texts, dev_codes, counts),
@@ -89,7 +94,7 @@ def score(
     scored = part.score(texts, counts)
     proposals = [[p for p in note if p.probability >= part.threshold] for note in scored]
     candidates = [{p.code for p in note} for note in scored]
-    unseen = [{c for c in codes if c.startswith("ICD10CM:") and c not in counts} for codes in gold]
+    unseen = [{c for c in codes if part.proposes(c) and c not in counts} for codes in gold]
     listed = [{p.code for p in note} for note in proposals]
     auto = [{p.code for p in note if part.is_auto(p.probability)} for note in proposals]
     n_unseen = sum(map(len, unseen))
@@ -116,7 +121,7 @@ def score(
 def _paired_candidates(
     part: OpenCodes, texts: list[str], gold: list[list[str]], counts: Counter[str]
 ) -> dict[str, int]:
-    index, known = part.candidate_index(), KnownCodes.of(counts, part.left_off)
+    index, known = part.candidate_index(), KnownCodes.of(counts, part.left_off, part.tails)
     flagged = flagged_gold = 0
     for text, codes in zip(texts, gold, strict=True):
         found, X, _ = open_candidates(
@@ -130,7 +135,7 @@ def _paired_candidates(
 
 def _table(results: dict[str, Any]) -> str:
     lines = ["variant            unseen recall  precision  listed  auto  auto precision  ceiling"]
-    for name in ("lexical", "lexical+siblings", "lexical+pairs", "lexical+semantic"):
+    for name in ("lexical", "lexical+siblings", "lexical+pairs", "lexical+semantic", "procedures"):
         if name not in results:
             continue
         r = results[name]

@@ -400,17 +400,30 @@ def _print_headline(report: dict[str, Any], title: str) -> None:
             report["label_space_only"], f"Label space only (no open part), on {title}"
         )
     if open_part is not None:
-        console.print(_open_part_line(open_part))
+        for line in _open_part_lines(open_part):
+            console.print(line)
 
 
-def _open_part_line(open_part: dict[str, Any]) -> str:
+def _open_part_lines(open_part: dict[str, Any]) -> list[str]:
+    """The open part's line, then, where more than one system's part proposed codes
+    (diagnoses and procedures), each system's."""
+    proposing = {
+        system: counts
+        for system, counts in open_part.get("per_system", {}).items()
+        if counts["proposals"]
+    }
+    each = [f"  {_open_part_line(c, f'{s} open part')}" for s, c in proposing.items()]
+    return [_open_part_line(open_part), *(each if len(proposing) > 1 else [])]
+
+
+def _open_part_line(open_part: dict[str, Any], name: str = "open part") -> str:
     """The open part's figures in words; a precision of no proposals, or a recall of no
     gold codes, is undefined, not 0."""
     proposals, outside = open_part["proposals"], open_part["unseen_gold"]
     said = (
-        f"open part: {proposals} proposals, precision {open_part['proposal_precision']:.3f}"
+        f"{name}: {proposals} proposals, precision {open_part['proposal_precision']:.3f}"
         if proposals
-        else "open part: no proposals (none, or no open part)"
+        else f"{name}: no proposals (none, or no open part)"
     )
     if not outside:
         return f"{said}; no gold codes outside the label space"

@@ -220,6 +220,9 @@ class OpenCodesConfig(StrictModel):
     # A feature: the tabular pairs the candidate with another of the note's candidates
     # (use additional code, code also, code first).
     pairs: bool = False
+    # An ICD-10-PCS open part too: prefixes named by their operation and body part
+    # (`knowledge.pcs_names`), fitted beside the ICD-10-CM one; training needs PCS codes.
+    procedures: bool = False
 
 
 class TrackingConfig(StrictModel):

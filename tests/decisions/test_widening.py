@@ -35,10 +35,12 @@ POLICY = ReviewPolicy(
 )
 
 
-def open_part(threshold: float, accept_threshold: float | None) -> OpenCodes:
-    """An open part with these thresholds (its calibration is not used here)."""
+def open_part(
+    threshold: float, accept_threshold: float | None, system: str = "ICD10CM"
+) -> OpenCodes:
+    """An open part of `system` with these thresholds (its calibration is not used here)."""
     none = np.zeros(0)
-    return OpenCodes((), none, none, none, 0.0, threshold, accept_threshold, {})
+    return OpenCodes((), none, none, none, 0.0, threshold, accept_threshold, {}, system=system)
 
 
 def test_the_widened_columns_are_the_label_space_then_the_other_codes_sorted() -> None:
@@ -112,8 +114,8 @@ def test_open_figures_are_the_proposals_precision_and_the_recall_outside_the_spa
 
 def test_open_proposals_are_routed_as_decide_routes_them() -> None:
     part = open_part(threshold=0.45, accept_threshold=0.55)
-    coded = widen(SPACE, GOLD, PROBS, PREDICTED, PROPOSALS, policy=POLICY, open_codes=part)
-    alone = widen(SPACE, GOLD, PROBS, PREDICTED, policy=POLICY, open_codes=part)
+    coded = widen(SPACE, GOLD, PROBS, PREDICTED, PROPOSALS, policy=POLICY, open_parts=[part])
+    alone = widen(SPACE, GOLD, PROBS, PREDICTED, policy=POLICY, open_parts=[part])
     # n0: A00 .9 accepted, B01 .2 rejected, C02 .6 accepted (>= .55): nothing uncertain.
     # n1: B01 .7 and A00 .3 in review; D03 .5 too (listed, below .55). n2: B01 .4 in review.
     assert coded.accepted.tolist() == [
@@ -132,12 +134,24 @@ def test_open_proposals_are_routed_as_decide_routes_them() -> None:
 
 
 def test_outer_codes_are_never_accepted_without_an_open_part_or_its_precise_cut() -> None:
-    outer = widened_policy(POLICY, 2, None)
+    outer = widened_policy(POLICY, ["ICD10CM:C02", "ICD10CM:D03"])
     assert outer.accept[2:].tolist() == outer.reject[2:].tolist() == [ABOVE_ONE] * 2
-    never = widened_policy(POLICY, 1, open_part(threshold=0.45, accept_threshold=None))
+    never = widened_policy(POLICY, ["ICD10CM:C02"], [open_part(0.45, accept_threshold=None)])
     # Listed from .45 and always in review; a code never proposed (0) is rejected.
     assert (never.reject[2], never.accept[2]) == (0.45, ABOVE_ONE)
     assert never.classify(np.array([[0.9, 0.2, 0.99], [0.9, 0.2, 0.0]]))[:, 2].tolist() == [-1, 0]
+
+
+def test_each_outer_code_has_the_band_of_the_open_part_of_its_system() -> None:
+    diagnoses = open_part(threshold=0.45, accept_threshold=0.55)
+    procedures = open_part(threshold=0.2, accept_threshold=None, system="ICD10PCS")
+    outer = ["ICD10CM:C02", PCS, "HCPCS:A0021"]
+    both = widened_policy(POLICY, outer, [diagnoses, procedures])
+    assert both.reject[2:].tolist() == [0.45, 0.2, ABOVE_ONE]
+    assert both.accept[2:].tolist() == [0.55, ABOVE_ONE, ABOVE_ONE]
+    # Without a PCS part, a PCS code is never accepted and never uncertain.
+    cm_only = widened_policy(POLICY, outer, [diagnoses])
+    assert cm_only.reject[3] == cm_only.accept[3] == ABOVE_ONE
 
 
 def test_a_proposal_of_a_label_space_code_is_refused() -> None:

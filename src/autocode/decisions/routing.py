@@ -88,7 +88,8 @@ def _decisions(
             _accept_by_rule(predictions, by_rule, probs[row], coder.labels.index)
         unseen: list[str] = []
         for proposal in open_proposals[row] if open_proposals is not None else []:
-            auto = coder.open_codes is not None and coder.open_codes.is_auto(proposal.probability)
+            part = coder.open_part_of(proposal.code)
+            auto = part is not None and part.is_auto(proposal.probability)
             spans = [EvidenceSpan(a, b, proposal.probability) for a, b in proposal.spans]
             predictions.append(Prediction(proposal.code, proposal.probability, auto, True, spans))
             if not auto:

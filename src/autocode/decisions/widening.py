@@ -79,12 +79,12 @@ def widen(
     proposals: Sequence[Sequence[OpenProposal]] | None = None,
     *,
     policy: ReviewPolicy | None = None,
-    open_codes: OpenCodes | None = None,
+    open_parts: Sequence[OpenCodes] = (),
     rule_accepted: Sequence[Collection[str]] | None = None,
 ) -> Widened:
     """The label space's `probs` and `predicted` widened with the gold codes it lacks and
     the open `proposals` (one list per note); with the Coder's review `policy`, that
-    policy widened for the outer codes (`widened_policy`, with the Coder's `open_codes`).
+    policy widened for the outer codes (`widened_policy`, with the Coder's `open_parts`).
     `rule_accepted[i]`: label-space codes note i's term rules accept (and so list)."""
     n_notes, known = len(gold_codes), list(space.codes_)
     if probs.shape != (n_notes, len(known)) or predicted.shape != probs.shape:
@@ -119,31 +119,40 @@ def widen(
     counts = np.zeros(len(codes), np.int64)
     counts[: len(known)] = space.counts_
     wide_policy = (
-        None if policy is None else widened_policy(policy, len(codes) - len(known), open_codes)
+        None if policy is None else widened_policy(policy, codes[len(known) :], open_parts)
     )
     return Widened(
         codes, len(known), gold, wide_probs, wide_predicted, counts, wide_policy, by_rule
     )
 
 
-def widened_policy(policy: ReviewPolicy, outer: int, open_codes: OpenCodes | None) -> ReviewPolicy:
-    """`policy` with `outer` codes appended, routed as `routing.decide` routes them: a
-    proposal is accepted from the open part's `accept_threshold` and goes to review below
-    it; a code nobody proposed (probability 0) is rejected, a miss. Without an open part,
-    outer codes are never accepted and never uncertain."""
-    accept = reject = ABOVE_ONE
-    if open_codes is not None:
-        if open_codes.accept_threshold is not None:
-            accept = open_codes.accept_threshold
-        reject = min(max(open_codes.threshold, _SMALLEST_PROBABILITY), accept)
+def widened_policy(
+    policy: ReviewPolicy, outer: Sequence[str], open_parts: Sequence[OpenCodes] = ()
+) -> ReviewPolicy:
+    """`policy` with the `outer` codes appended, routed as `routing.decide` routes them: a
+    proposal is accepted from its open part's `accept_threshold` and goes to review below
+    it; a code nobody proposed (probability 0) is rejected, a miss. A code no open part
+    proposes (another system's, or with no open part) is never accepted, never uncertain."""
+    thresholds = [_outer_band(code, open_parts) for code in outer]
+    accept = np.array([a for a, _ in thresholds], np.float64).reshape(len(outer))
+    reject = np.array([r for _, r in thresholds], np.float64).reshape(len(outer))
     return ReviewPolicy(
-        accept=np.concatenate([policy.accept, np.full(outer, accept)]),
-        reject=np.concatenate([policy.reject, np.full(outer, reject)]),
+        accept=np.concatenate([policy.accept, accept]),
+        reject=np.concatenate([policy.reject, reject]),
         target_precision=policy.target_precision,
         target_recall=policy.target_recall,
         reachable=policy.reachable,
         max_review_codes=policy.max_review_codes,
     )
+
+
+def _outer_band(code: str, open_parts: Sequence[OpenCodes]) -> tuple[float, float]:
+    """(accept, reject) probabilities of an outer code: its open part's, if any."""
+    part = next((p for p in open_parts if p.proposes(code)), None)
+    if part is None:
+        return ABOVE_ONE, ABOVE_ONE
+    accept = ABOVE_ONE if part.accept_threshold is None else part.accept_threshold
+    return accept, min(max(part.threshold, _SMALLEST_PROBABILITY), accept)
 
 
 @dataclass(frozen=True)
@@ -172,7 +181,7 @@ def coder_widened(
             predicted,
             note_proposals,
             policy=coder.policy,
-            open_codes=coder.open_codes,
+            open_parts=coder.open_parts,
             rule_accepted=rule_accepted,
         )
         for note_proposals in (proposals, None)

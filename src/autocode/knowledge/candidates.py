@@ -10,8 +10,8 @@ sentences, normalised the same way, are searched for every name at once:
 
 1. An Aho-Corasick automaton (pyahocorasick) finds names whose words appear in order.
 2. Short names (2 to `MAX_REORDERED` words) also match in any order, within a window of
-   their length or one word longer ("diabetes type 2", "femur fracture" for "fracture
-   of femur"): sorted-word keys looked up per window.
+   their length or `slack` words longer ("diabetes type 2", "femur fracture" for
+   "fracture of femur"): sorted-word keys looked up per window.
 3. Each mention gets the ConText contexts around it (`context`); a name whose own words
    hold a trigger ("Family history of …") is not blocked by that trigger's context.
 4. Hierarchy: a matched code supports its parent, and a matched category supports its
@@ -168,11 +168,16 @@ class Candidate:
 class CandidateIndex:
     """Names of codes and the automaton that finds them; `names_of[code]` are a code's names.
 
-    `blocking` are the contexts in which a mention does not count for its code.
+    `blocking` are the contexts in which a mention does not count for its code. `slack`:
+    how many more words than a short name a window reordering it may hold (one for
+    diagnoses; procedures spread further: "the liver abscess was drained").
     """
 
-    def __init__(self, names_of: Mapping[str, Iterable[str]], blocking: Iterable[str]) -> None:
+    def __init__(
+        self, names_of: Mapping[str, Iterable[str]], blocking: Iterable[str], slack: int = 1
+    ) -> None:
         self.blocking = frozenset(blocking)
+        self.slack = slack
         by_words: dict[tuple[str, ...], list[str]] = {}
         own: dict[tuple[str, ...], frozenset[str]] = {}
         for code, names in names_of.items():
@@ -274,21 +279,24 @@ class CandidateIndex:
             length = len(self.names[k].words)
             first = starts[end + 1 - len(_joined(self.names[k].words))]
             found[(first, first + length - 1, k)] = True
-        for size in range(2, MAX_REORDERED + 2) if reordered else ():
+        for size in range(2, MAX_REORDERED + 1 + self.slack) if reordered else ():
             for first in range(len(words) - size + 1):
                 window = words[first : first + size]
-                for kept in _kept_words(window, size):
+                for kept in _kept_words(window, self.slack):
                     for k in self._reordered.get(tuple(sorted(kept)), []):
                         found.setdefault((first, first + size - 1, k), False)
         return [(a, b, k, in_order) for (a, b, k), in_order in found.items()]
 
 
-def _kept_words(window: Sequence[str], size: int) -> list[tuple[str, ...]]:
-    """The window itself (up to `MAX_REORDERED` words) and, for a window one word longer
-    than a name may be, each way of leaving one inner word out."""
+def _kept_words(window: Sequence[str], slack: int) -> list[tuple[str, ...]]:
+    """The window itself (up to `MAX_REORDERED` words) and each way of leaving up to
+    `slack` of its inner words out, down to two words (its first and last are kept)."""
+    size = len(window)
     kept = [tuple(window)] if size <= MAX_REORDERED else []
-    if size >= 3:
-        kept += [(window[0], *inner, window[-1]) for inner in combinations(window[1:-1], size - 3)]
+    for length in range(max(2, size - slack), min(size - 1, MAX_REORDERED) + 1):
+        kept += [
+            (window[0], *inner, window[-1]) for inner in combinations(window[1:-1], length - 2)
+        ]
     return kept
 
 

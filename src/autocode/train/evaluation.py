@@ -25,7 +25,6 @@ import scipy.sparse as sp
 
 from autocode import metrics
 from autocode.decisions.coder import Coder
-from autocode.decisions.open_codes import OPEN_SYSTEM_PREFIX
 from autocode.decisions.policy import automation_report
 from autocode.decisions.widening import Widened, coder_widened
 from autocode.knowledge import CodeKnowledge, system_columns
@@ -152,12 +151,12 @@ def _open_counts(scored: Widened, columns: np.ndarray) -> dict[str, Any]:
 
 
 def _outer_thresholds(coder: Coder, outer: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Listing and accept thresholds of codes outside the label space: the open part's
-    for the codes it can propose, NaN for the rest (nothing codes them)."""
-    nothing = np.full(len(outer), np.nan)
-    part = coder.open_codes
-    if part is None:
-        return nothing, nothing
-    proposable = np.array([code.startswith(OPEN_SYSTEM_PREFIX) for code in outer], bool)
-    accept = np.nan if part.accept_threshold is None else part.accept_threshold
-    return np.where(proposable, part.threshold, nothing), np.where(proposable, accept, nothing)
+    """Listing and accept thresholds of codes outside the label space: their open part's
+    for the codes one can propose, NaN for the rest (nothing codes them)."""
+    listing, accept = np.full(len(outer), np.nan), np.full(len(outer), np.nan)
+    for k, code in enumerate(outer):
+        part = coder.open_part_of(code)
+        if part is not None:
+            listing[k] = part.threshold
+            accept[k] = np.nan if part.accept_threshold is None else part.accept_threshold
+    return listing, accept

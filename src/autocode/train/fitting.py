@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
+from autocode.codes import ICD10CM, ICD10PCS
 from autocode.config import SemanticConfig, TrainConfig
 from autocode.corpus.schema import NoteSet
 from autocode.decisions.calibration import make_calibrator
@@ -86,26 +87,41 @@ def fit_coder(
     if config.open_codes is not None:
         logger.info("fitting the open part on codes held out of the training folds")
         coder.open_codes = fit_open_part(config, train)
+        if config.open_codes.procedures:
+            coder.open_procedures = fit_open_part(config, train, system=ICD10PCS)
     if config.routing.term_rules is not None:
         coder.term_rules = fit_rules(config, train, knowledge, labels)
     return FittedCoder(coder=coder, validation_raw=raw, validation_gold=gold)
 
 
-def fit_open_part(config: TrainConfig, train: NoteSet) -> OpenCodes:
-    """The open part's calibration, from the training notes' folds (`fit_open_codes`)."""
+def fit_open_part(config: TrainConfig, train: NoteSet, system: str = ICD10CM) -> OpenCodes:
+    """The open part of `system`, its calibration from the training notes' folds
+    (`fit_open_codes`). The semantic matcher, siblings and pairs are ICD-10-CM's."""
     assert config.open_codes is not None
+    if not any(code.startswith(f"{system}:") for codes in train.codes for code in codes):
+        raise ValueError(
+            f"open_codes: the training notes hold no {system} code to fit its open part on"
+            + ("; set open_codes.procedures to false" if system == ICD10PCS else "")
+        )
     folds = fold_splits(len(train), folds=config.crossfit_folds, seed=config.seed)
-    return fit_open_codes(
-        train.texts,
-        train.codes,
-        folds,
-        blocking=config.open_codes.blocking,
-        target_precision=config.routing.target_precision,
-        min_support=config.routing.min_support,
-        semantic=semantic_matcher(config.open_codes.semantic),
-        siblings=config.open_codes.siblings,
-        pairs=config.open_codes.pairs,
-    )
+    diagnoses = system == ICD10CM
+    try:
+        return fit_open_codes(
+            train.texts,
+            train.codes,
+            folds,
+            blocking=config.open_codes.blocking,
+            target_precision=config.routing.target_precision,
+            min_support=config.routing.min_support,
+            semantic=semantic_matcher(config.open_codes.semantic) if diagnoses else None,
+            siblings=diagnoses and config.open_codes.siblings,
+            pairs=diagnoses and config.open_codes.pairs,
+            system=system,
+        )
+    except ValueError as error:  # PCS names are English: other notes may name none
+        if diagnoses:
+            raise
+        raise ValueError(f"{error}; set open_codes.procedures to false") from error
 
 
 def fit_rules(
