@@ -20,7 +20,8 @@ space's codes and for the open part's.
 
 `--set` changes the config as `autocode train --set` does; `--set data.language=es` scores
 every model on the Spanish originals (with `codes.mentions` in the config, the matcher
-also knows the terms mined from the training notes' CodiEsp-X mentions).
+also knows the terms mined from the training notes' CodiEsp-X mentions; add `--set
+open_codes.procedures=false`: the PCS names are English).
 """
 
 from __future__ import annotations
@@ -130,6 +131,7 @@ def main() -> None:
         ),
         "coder_open_part": evaluation.report["open_part"],
         "open_part": None if coder.open_codes is None else coder.open_codes.report,
+        "open_procedures": None if coder.open_procedures is None else coder.open_procedures.report,
         "icd10cm": open_view,
         "term_rules": None if coder.term_rules is None else coder.term_rules.report,
         "term_rules_by_target": _term_rules_by_target(config, knowledge, train, dev, space),
@@ -315,8 +317,11 @@ def _table(results: dict[str, Any]) -> str:
         lines.append(f"ECE {name}: {shown}")
     open_part = {k: v for k, v in results["coder_open_part"].items() if k != "per_system"}
     lines.append("coder's open part on dev: " + _pairs(open_part))
-    if results["open_part"] is not None:
-        lines.append("open part (train, held-out codes): " + json.dumps(results["open_part"]))
+    for system, values in results["coder_open_part"]["per_system"].items():
+        lines.append(f"  {system}: " + _pairs(values))
+    for part in ("open_part", "open_procedures"):
+        if results[part] is not None:
+            lines.append(f"{part} (train, held-out codes): " + json.dumps(results[part]))
     if results["term_rules"] is not None:
         lines.append("coder's term rules (train, held out): " + json.dumps(results["term_rules"]))
     for target, values in (results["term_rules_by_target"] or {}).items():

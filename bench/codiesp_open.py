@@ -125,7 +125,13 @@ def _paired_candidates(
     flagged = flagged_gold = 0
     for text, codes in zip(texts, gold, strict=True):
         found, X, _ = open_candidates(
-            index, text, known, blocking=part.blocking, siblings=part.siblings, pairs=True
+            index,
+            text,
+            known,
+            blocking=part.blocking,
+            siblings=part.siblings,
+            pairs=True,
+            slack=part.slack,
         )
         on = {code for code, paired in zip(found, X[:, -1], strict=True) if paired}
         flagged += len(on)

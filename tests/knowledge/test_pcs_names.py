@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from autocode.codes import ICD10PCS
+from autocode.decisions.open_codes import SLACK
 from autocode.knowledge.candidates import CandidateIndex
 from autocode.knowledge.context import FAMILY, HYPOTHETICAL, NEGATED
 from autocode.knowledge.pcs_names import (
@@ -23,7 +25,8 @@ def index() -> CandidateIndex:
 
 
 def found(index: CandidateIndex, text: str) -> set[str]:
-    return {code.split(":", 1)[1] for code in index.candidates(text)}
+    """The prefixes found as the open part searches: within its slack for procedures."""
+    return {code.split(":", 1)[1] for code in index.candidates(text, slack=SLACK[ICD10PCS])}
 
 
 def test_a_prefix_is_read_as_its_operation_and_body_part() -> None:
@@ -78,8 +81,9 @@ def test_a_negated_or_family_procedure_proposes_nothing(index: CandidateIndex) -
 
 
 def test_slack_lets_a_reordered_name_span_more_words() -> None:
-    names = {"ICD10PCS:0F90": ["drainage liver"]}
-    text = "The liver abscess was drained by drainage."
-    # "liver ... drainage" is five words apart: one word of slack is too little.
-    assert CandidateIndex(names, BLOCKING).candidates(text) == {}
-    assert set(CandidateIndex(names, BLOCKING, slack=4).candidates(text)) == {"ICD10PCS:0F90"}
+    index = CandidateIndex({"ICD10PCS:0F90": ["drainage liver"]}, BLOCKING)
+    text = "The liver abscess was then drained by drainage."
+    # Four words between the name's two ("by" is a joining word, not counted).
+    assert index.candidates(text) == {}
+    assert index.candidates(text, slack=3) == {}
+    assert set(index.candidates(text, slack=4)) == {"ICD10PCS:0F90"}

@@ -77,6 +77,11 @@ SIBLING_FEATURES = ("via_sibling",)  # with sibling candidates
 # code-also or code-first note, or the code's own notes name another candidate.
 PAIR_FEATURES = ("paired",)
 REGULARIZATION = 1.0  # the logistic regression's C, on standardised features
+# Words a reordered mention may hold beyond its name's ("the liver abscess was drained":
+# two), per system: where the out-of-fold F1 on CodiEsp train levels off. ICD-10-CM:
+# 0.182 at one, 0.188 at two, 0.191 at three and four, 0.190 at six; ICD-10-PCS: 0.148
+# at three, 0.156 at five, 0.160 at eight. Parts saved before format 3 used one.
+SLACK = {ICD10CM: 3, ICD10PCS: 5}
 OPEN_SYSTEMS = (ICD10CM, ICD10PCS)  # the systems an open part can propose codes of
 ICD10CM_PREFIX = f"{ICD10CM}:"
 # 2: the 7th characters left off the proposed codes; 3: a system (ICD10PCS too) and the
@@ -119,6 +124,7 @@ class OpenCodes:
     # (`left_off_extensions`); none in parts of format 1.
     left_off: frozenset[str] = frozenset()
     system: str = ICD10CM  # the code system it proposes from
+    slack: int = 1  # words a reordered mention may hold beyond its name's (`SLACK`)
     # ICD-10-PCS: the completion training writes per operation (`procedure_tails`).
     tails: Mapping[str, str] = field(default_factory=dict)
 
@@ -158,6 +164,7 @@ class OpenCodes:
                 self.blocking,
                 self.siblings,
                 pairs=self.pairs,
+                slack=self.slack,
             )
             probs = self.probability(X)
             order = np.argsort(-probs, kind="stable")
@@ -175,6 +182,7 @@ class OpenCodes:
         return {
             "format_version": FORMAT_VERSION,
             "system": self.system,
+            "slack": self.slack,
             "blocking": list(self.blocking),
             "features": list(self.features),
             "semantic": None if self.semantic is None else self.semantic.settings(),
@@ -223,6 +231,7 @@ class OpenCodes:
             pairs=pairs,
             left_off=frozenset(state.get("left_off", ())),  # format 1: none
             system=state.get("system", ICD10CM),  # formats 1 and 2: ICD-10-CM
+            slack=int(state.get("slack", 1)),
             tails=dict(state.get("tails", {})),
             blocking=tuple(state["blocking"]),
             mean=np.asarray(state["mean"], np.float64),
@@ -311,11 +320,13 @@ def open_candidates(
     siblings: bool = False,
     *,
     pairs: bool = False,
+    slack: int = 1,
 ) -> tuple[list[str], np.ndarray, list[tuple[tuple[int, int], ...]]]:
-    """The note's ICD-10-CM candidates outside `known`: codes, (codes, features)
-    features (`feature_names`), and each one's mention spans. With a semantic matcher and
-    the note's `matches`, codes near a sentence with no `blocking` context join them."""
-    found = index.candidates(text, siblings=siblings)
+    """The note's candidates outside `known` (names found within `slack`): codes,
+    (codes, features) features (`feature_names`), and each one's mention spans. With a
+    semantic matcher and the note's `matches`, codes near a sentence with no `blocking`
+    context join them."""
+    found = index.candidates(text, siblings=siblings, slack=slack)
     lexical = len({known.written_as(code) for code in found})
     if semantic is not None and matches is not None:
         for column in semantic_columns(semantic, matches, text, blocking):
@@ -475,15 +486,18 @@ def fit_open_codes(
     siblings: bool = False,
     pairs: bool = False,
     system: str = ICD10CM,
+    slack: int | None = None,
 ) -> OpenCodes:
     """The open part of `system` fitted on out-of-fold data where each code was held out
     (module docstring). `folds` are (fit rows, held rows) of the training notes. Its codes
-    are written as the training codes write them (`KnownCodes.written_as`). The semantic
-    matcher, siblings and pairs read the ICD-10-CM tabular: ICD-10-CM parts only."""
+    are written as the training codes write them (`KnownCodes.written_as`); its names are
+    found within `slack` words (None: the system's `SLACK`). The semantic matcher,
+    siblings and pairs read the ICD-10-CM tabular: ICD-10-CM parts only."""
     if system != ICD10CM and (semantic is not None or siblings or pairs):
         raise ValueError(f"open codes of {system}: semantic, siblings and pairs are ICD10CM's")
     left_off = left_off_extensions(code_lists) if system == ICD10CM else frozenset()
     tails = procedure_tails(code_lists) if system == ICD10PCS else {}
+    slack = SLACK.get(system, 1) if slack is None else slack
     held = held_out_candidates(
         open_index(system, blocking),
         texts,
@@ -496,6 +510,7 @@ def fit_open_codes(
         left_off=left_off,
         tails=tails,
         system=system,
+        slack=slack,
     )
     X, y, missed = held.features, held.gold, held.missed
     if y.all() or not y.any():
@@ -523,6 +538,7 @@ def fit_open_codes(
         left_off=left_off,
         system=system,
         tails=tails,
+        slack=slack,
     )
     probs = part.probability(X)
     part.threshold, best_f1 = best_f1_threshold(probs, y, missed)
@@ -562,9 +578,11 @@ def held_out_candidates(
     left_off: Collection[str] = (),
     tails: Mapping[str, str] | None = None,
     system: str = ICD10CM,
+    slack: int = 1,
 ) -> HeldOut:
-    """Per fold, its notes' candidates (of `system`) for codes no note of the other folds
-    has, written without the 7th characters in `left_off`, with the PCS `tails`."""
+    """Per fold, its notes' candidates (of `system`, names found within `slack`) for
+    codes no note of the other folds has, written without the 7th characters in
+    `left_off`, with the PCS `tails`."""
     matches = semantic.matches(texts) if semantic else [None] * len(texts)
     features: list[np.ndarray] = []
     gold: list[bool] = []
@@ -576,7 +594,15 @@ def held_out_candidates(
         known = KnownCodes.of(seen, left_off, tails)
         for i in held_rows:
             note_codes, X, _ = open_candidates(
-                index, texts[i], known, semantic, matches[i], blocking, siblings, pairs=pairs
+                index,
+                texts[i],
+                known,
+                semantic,
+                matches[i],
+                blocking,
+                siblings,
+                pairs=pairs,
+                slack=slack,
             )
             note_gold = {c for c in code_lists[i] if c.startswith(f"{system}:") and c not in seen}
             features.append(X)

@@ -1,14 +1,16 @@
 """How training writes ICD-10-PCS codes: four characters, or all seven.
 
-CodiEsp writes a procedure with the characters its note determines: an ultrasound of
-the abdomen is BW40ZZZ (an ultrasound has no contrast or qualifier to choose), a CT of
-the skull BN20 (whether contrast was used is rarely said). What decides is the root
-operation or imaging type: 174 of CodiEsp train's 176 ultrasounds (section B, type 4)
-are written whole, 227 of its 231 CTs (type 2) as prefixes.
+Training data writes a procedure at the level its coders were asked for. US claims
+(MIMIC-IV) write all seven characters. CodiEsp's files write what the note determines:
+an ultrasound of the abdomen whole, BW40ZZZ (it has no contrast or qualifier to choose:
+174 of CodiEsp train's 176 ultrasounds), a CT of the skull as BN20 (contrast is rarely
+said: 227 of its 231 CTs); autocode's CodiEsp loader cuts them all to the prefix, the
+level CodiEsp scores procedures at. What decides is the root operation or imaging type.
 
 So an open-part PCS prefix is written as training writes codes of its operation (its
 section and third character): with the completion training writes most for that
-operation, where the code list has it under this prefix; else as the prefix.
+operation, where the code list has it under this prefix; else as the prefix. Training
+that writes only prefixes (CodiEsp as loaded) gets prefixes.
 """
 
 from __future__ import annotations

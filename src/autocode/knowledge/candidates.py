@@ -10,8 +10,8 @@ sentences, normalised the same way, are searched for every name at once:
 
 1. An Aho-Corasick automaton (pyahocorasick) finds names whose words appear in order.
 2. Short names (2 to `MAX_REORDERED` words) also match in any order, within a window of
-   their length or `slack` words longer ("diabetes type 2", "femur fracture" for
-   "fracture of femur"): sorted-word keys looked up per window.
+   their length or `slack` words longer (one unless asked: "diabetes type 2", "femur
+   fracture" for "fracture of femur"): sorted-word keys looked up per window.
 3. Each mention gets the ConText contexts around it (`context`); a name whose own words
    hold a trigger ("Family history of …") is not blocked by that trigger's context.
 4. Hierarchy: a matched code supports its parent, and a matched category supports its
@@ -168,16 +168,13 @@ class Candidate:
 class CandidateIndex:
     """Names of codes and the automaton that finds them; `names_of[code]` are a code's names.
 
-    `blocking` are the contexts in which a mention does not count for its code. `slack`:
-    how many more words than a short name a window reordering it may hold (one for
-    diagnoses; procedures spread further: "the liver abscess was drained").
+    `blocking` are the contexts in which a mention does not count for its code. A search's
+    `slack` is how many more words than a short name a window reordering it may hold
+    (one by default; the open part reads further: "the liver abscess was drained").
     """
 
-    def __init__(
-        self, names_of: Mapping[str, Iterable[str]], blocking: Iterable[str], slack: int = 1
-    ) -> None:
+    def __init__(self, names_of: Mapping[str, Iterable[str]], blocking: Iterable[str]) -> None:
         self.blocking = frozenset(blocking)
-        self.slack = slack
         by_words: dict[tuple[str, ...], list[str]] = {}
         own: dict[tuple[str, ...], frozenset[str]] = {}
         for code, names in names_of.items():
@@ -196,15 +193,15 @@ class CandidateIndex:
                 self._reordered.setdefault(tuple(sorted(name.words)), []).append(k)
         self._automaton.make_automaton()
 
-    def mentions(self, text: str, *, reordered: bool = True) -> list[Mention]:
+    def mentions(self, text: str, *, reordered: bool = True, slack: int = 1) -> list[Mention]:
         """Every name found in each sentence of `text`, in order or (with `reordered`)
-        reordered."""
+        reordered, within `slack` more words than it holds."""
         found = []
         for start, end in sentence_spans(text):
             words = normal_words(text[start:end])
             if not words:
                 continue
-            matches = self._matches([w for w, _, _ in words], reordered=reordered)
+            matches = self._matches([w for w, _, _ in words], reordered=reordered, slack=slack)
             if not matches:  # most sentences name no code: their contexts are not read
                 continue
             scopes = context_scopes(text[start:end], start)
@@ -214,20 +211,22 @@ class CandidateIndex:
                 found.append(Mention(k, a, b, in_order, contexts_at(scopes, a, b)))
         return found
 
-    def candidates(self, text: str, *, siblings: bool = False) -> dict[str, Candidate]:
+    def candidates(
+        self, text: str, *, siblings: bool = False, slack: int = 1
+    ) -> dict[str, Candidate]:
         """Per code with an affirmed mention, what supports it, then the codes the
         hierarchy adds (with `siblings`, also the other children of a matched code's
         parent, up to `MAX_SIBLINGS` of them)."""
-        return _with_hierarchy(self.mentioned(text), siblings=siblings)
+        return _with_hierarchy(self.mentioned(text, slack=slack), siblings=siblings)
 
-    def mentioned(self, text: str) -> dict[str, Candidate]:
+    def mentioned(self, text: str, *, slack: int = 1) -> dict[str, Candidate]:
         """Every code whose names the note mentions, blocked mentions counted apart.
 
         Two names of one code found at overlapping places ("heart failure" inside
         "congestive heart failure") are one mention of it, the longer name's.
         """
         direct: dict[str, Candidate] = {}
-        mentions = self.mentions(text)
+        mentions = self.mentions(text, slack=slack)
         longest_first = sorted(mentions, key=lambda m: -len(self.names[m.name].words))
         for mention in longest_first:
             name = self.names[mention.name]
@@ -265,7 +264,7 @@ class CandidateIndex:
         )
 
     def _matches(
-        self, words: Sequence[str], *, reordered: bool = True
+        self, words: Sequence[str], *, reordered: bool = True, slack: int = 1
     ) -> list[tuple[int, int, int, bool]]:
         """(first word, last word, name, in order) of every name among `words`."""
         joined = _joined(words)
@@ -279,10 +278,10 @@ class CandidateIndex:
             length = len(self.names[k].words)
             first = starts[end + 1 - len(_joined(self.names[k].words))]
             found[(first, first + length - 1, k)] = True
-        for size in range(2, MAX_REORDERED + 1 + self.slack) if reordered else ():
+        for size in range(2, MAX_REORDERED + 1 + slack) if reordered else ():
             for first in range(len(words) - size + 1):
                 window = words[first : first + size]
-                for kept in _kept_words(window, self.slack):
+                for kept in _kept_words(window, slack):
                     for k in self._reordered.get(tuple(sorted(kept)), []):
                         found.setdefault((first, first + size - 1, k), False)
         return [(a, b, k, in_order) for (a, b, k), in_order in found.items()]

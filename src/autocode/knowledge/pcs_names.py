@@ -10,7 +10,8 @@ level CodiEsp writes most procedures at), each named by
   ("Resection", "Computerized Tomography (CT Scan)") — or a word notes use for it
   (`OPERATION_WORDS`: "biopsy" for Excision, "ultrasound" for Ultrasonography);
 - and its body part — what the prefix's shared description says after the operation
-  ("Left Testis"), also without its side ("Testis"), which notes often leave out;
+  ("Left Testis"), also without its side ("Testis") and a generic last word ("Thyroid
+  Gland": "Thyroid"), which notes often leave out;
 - or by one word that holds both (`ONE_WORD_PROCEDURES`: "nephrectomy" is Resection of
   a Kidney, "cystoscopy" Inspection of the Bladder).
 
@@ -28,10 +29,6 @@ from autocode.codes.systems import ICD10PCS
 from autocode.knowledge.candidates import CandidateIndex
 
 PREFIX_LENGTH = 4  # section, body system, operation, body part
-# Words a mention of a procedure may hold beyond its name's ("the liver abscess was
-# drained": two) when its words come in another order; five, where the out-of-fold F1
-# of CodiEsp train levels off (0.148 at three, 0.156 at five, 0.160 at eight).
-PROCEDURE_SLACK = 5
 # Words that tell a body part's side: notes often leave them out.
 SIDE_WORDS = frozenset({"left", "right", "bilateral"})
 _JOINING = re.compile(r"^(?:of|into|from|in|on|to|with)\s+", re.I)
@@ -91,7 +88,7 @@ OPERATION_WORDS: dict[str, tuple[str, ...]] = {
     ),
     "Plain Radiography": ("x-ray", "radiograph", "radiography", "rx", "plain film"),
     "Fluoroscopy": ("fluoroscopy",),
-    "Planar Nuclear Medicine Imaging": ("scintigraphy", "gammagraphy", "scintigram", "scan"),
+    "Planar Nuclear Medicine Imaging": ("scintigraphy", "gammagraphy", "scintigram"),
     "Systemic Nuclear Medicine Therapy": ("radioiodine", "radioactive iodine"),
     "Positron Emission Tomographic (PET) Imaging": ("pet", "pet scan", "pet ct"),
     "Beam Radiation": ("radiotherapy", "radiation therapy", "irradiation"),
@@ -155,10 +152,10 @@ def operations() -> frozenset[str]:
 
 def operation_and_part(prefix: str) -> tuple[str, str] | None:
     """A 4-character prefix's operation (the longest of `operations` its shared
-    description starts with) and body part (what follows, up to a comma, without a
-    joining word, before the approach: "Left Testis" of "Resection of Left Testis, Open
-    Approach", "Stomach, Pylorus" of "Resection of Stomach, Pylorus"); None
-    when the description names no operation or nothing after it."""
+    description starts with) and body part (what follows, without a joining word and
+    before the approach: "Left Testis" of "Resection of Left Testis, Open Approach",
+    "Stomach, Pylorus" of "Resection of Stomach, Pylorus"); None when the description
+    names no operation or nothing after it."""
     named = code_table(ICD10PCS).shared_description(prefix)
     if not named:
         return None
@@ -217,4 +214,4 @@ def side(part: str) -> str:
 def pcs_index(blocking: frozenset[str]) -> CandidateIndex:
     """The index of every PCS prefix's names (`pcs_prefix_names`), built once per process
     for each set of blocking contexts."""
-    return CandidateIndex(pcs_prefix_names(), blocking, slack=PROCEDURE_SLACK)
+    return CandidateIndex(pcs_prefix_names(), blocking)

@@ -57,6 +57,8 @@ def fit_coder(
     labels = fit_label_space(config, train, knowledge)
     Y_train = labels.encode(train.codes)
     logger.info("label space: %d codes", len(labels))
+    # Before the model: an open part these notes cannot calibrate fails in seconds.
+    open_codes, open_procedures = fit_open_parts(config, train)
     if validation is not None and len(validation) > 0:
         logger.info("fitting on %d notes, scoring %d validation notes", len(train), len(validation))
         gold = labels.encode(validation.codes)
@@ -84,14 +86,22 @@ def fit_coder(
         model = _new_model(config).fit(train.texts, Y_train, labels=labels, groups=train.groups)
     logger.info("calibrating, tuning thresholds and review bands")
     coder = tune_decisions(config, model, labels, raw, gold)
-    if config.open_codes is not None:
-        logger.info("fitting the open part on codes held out of the training folds")
-        coder.open_codes = fit_open_part(config, train)
-        if config.open_codes.procedures:
-            coder.open_procedures = fit_open_part(config, train, system=ICD10PCS)
+    coder.open_codes, coder.open_procedures = open_codes, open_procedures
     if config.routing.term_rules is not None:
         coder.term_rules = fit_rules(config, train, knowledge, labels)
     return FittedCoder(coder=coder, validation_raw=raw, validation_gold=gold)
+
+
+def fit_open_parts(
+    config: TrainConfig, train: NoteSet
+) -> tuple[OpenCodes | None, OpenCodes | None]:
+    """The configured open parts, ICD-10-CM's and ICD-10-PCS's (None where not asked for)."""
+    if config.open_codes is None:
+        return None, None
+    logger.info("fitting the open part on codes held out of the training folds")
+    diagnoses = fit_open_part(config, train)
+    procedures = fit_open_part(config, train, ICD10PCS) if config.open_codes.procedures else None
+    return diagnoses, procedures
 
 
 def fit_open_part(config: TrainConfig, train: NoteSet, system: str = ICD10CM) -> OpenCodes:
