@@ -42,7 +42,11 @@ from autocode.knowledge.lexicon import sentence_spans
 from autocode.knowledge.mined import MinedTerms, fingerprints
 from autocode.models.crossfit import fold_splits
 from autocode.train.fitting import fit_coder
-from codiesp_common import codiesp_arguments, codiesp_notes  # bench/ is on the path
+from codiesp_common import (  # bench/ is on the path
+    codiesp_arguments,
+    codiesp_notes,
+    language_overrides,
+)
 
 SYSTEM = "ICD10CM:"
 DIAGNOSIS = re.compile(r"diagn[oó]s", re.IGNORECASE)  # "diagnosed", "diagnóstico"
@@ -74,7 +78,7 @@ class Note:
 def main() -> None:
     args = codiesp_arguments(__doc__).parse_args()
 
-    config = load_config(args.config, [f"data.language={args.language}"])
+    config = load_config(args.config, language_overrides(args.language))
     if config.routing.term_rules is None:
         raise SystemExit(f"{config.name}: routing.term_rules is off; nothing to compare")
     train, dev = (codiesp_notes(args.data, split, args.language) for split in ("train", "dev"))

@@ -22,6 +22,14 @@ def codiesp_arguments(description: str | None) -> argparse.ArgumentParser:
     return parser
 
 
+def language_overrides(language: str) -> list[str]:
+    """Config overrides for CodiEsp in `language`: Spanish notes name too few procedures
+    in the English ICD-10-PCS names to fit a procedure open part on."""
+    return [f"data.language={language}"] + (
+        ["open_codes.procedures=false"] if language != "en" else []
+    )
+
+
 def codiesp_notes(root: Path, split: str, language: str) -> NoteSet:
     """One CodiEsp split's notes and codes, in `language`."""
     options = LoadOptions(format="codiesp", splits=(split,), language=language)

@@ -6,7 +6,8 @@ Each variant is fitted as `configs/codiesp-best.yaml` fits it — on CodiEsp tra
 pooled calibration on codes held out of the training folds — and scored on dev's
 ICD-10-CM (for `procedures`, ICD-10-PCS) codes that training never showed: recall of
 those codes at the listing threshold, precision of the listed proposals, and the
-proposals auto-accepted at the routing target with their precision. The semantic
+proposals auto-accepted at the routing target with their precision (`procedures` in
+English only: the PCS names are English). The semantic
 matcher's settings come from the config's `open_codes.semantic` (defaults when it has none).
 
     python bench/codiesp_open.py [--data DIR] [--config FILE] [--language en|es] [--json]
@@ -64,6 +65,8 @@ def main() -> None:
         ("procedures", None, False, False, ICD10PCS),
     )
     wanted = set(args.variants.split(","))
+    if args.language != "en":  # the PCS names are English: nothing to calibrate on
+        wanted.discard("procedures")
     for name, semantic, siblings, pairs, system in (v for v in variants if v[0] in wanted):
         started = time.perf_counter()
         part = fit_open_codes(

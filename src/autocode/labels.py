@@ -4,9 +4,10 @@ Fitted on training notes with a minimum count; saved with the model so that
 column j means the same code at training and at inference time.
 
 These codes are the label space's closed part: the columns a model scores. A Coder may
-also have an open part (`decisions.open_codes.OpenCodes`): any other ICD-10-CM code a
-note names, proposed from the code system's own names (`knowledge.candidates`) with a
-pooled calibration fitted on codes held out of the training folds. Open codes have no
+also have open parts (`decisions.open_codes.OpenCodes`): any other ICD-10-CM code a
+note names, proposed from the code system's own names (`knowledge.candidates`), and any
+other ICD-10-PCS prefix (`knowledge.pcs_names`), each with a pooled calibration fitted
+on codes held out of the training folds. Open codes have no
 column; they are listed per note, and routed to review unless their held-out precision
 met the routing target.
 """

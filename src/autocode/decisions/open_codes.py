@@ -35,7 +35,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from autocode.codes import ICD10CM, ICD10PCS, icd10cm
-from autocode.decisions.procedure_writing import procedure_tails, written_procedure
+from autocode.decisions.procedure_writing import PCS_PREFIX, procedure_tails, written_procedure
 from autocode.knowledge.candidates import (
     DEFAULT_CHILD,
     DIRECT,
@@ -48,7 +48,7 @@ from autocode.knowledge.candidates import (
     is_code,
 )
 from autocode.knowledge.context import NOT_CODED, context_scopes
-from autocode.knowledge.pcs_names import pcs_index
+from autocode.knowledge.pcs_names import PREFIX_LENGTH, pcs_index
 from autocode.knowledge.terms import code_group
 
 if TYPE_CHECKING:  # torch is imported only where a semantic matcher is configured
@@ -78,9 +78,10 @@ SIBLING_FEATURES = ("via_sibling",)  # with sibling candidates
 PAIR_FEATURES = ("paired",)
 REGULARIZATION = 1.0  # the logistic regression's C, on standardised features
 # Words a reordered mention may hold beyond its name's ("the liver abscess was drained":
-# two), per system: where the out-of-fold F1 on CodiEsp train levels off. ICD-10-CM:
-# 0.182 at one, 0.188 at two, 0.191 at three and four, 0.190 at six; ICD-10-PCS: 0.148
-# at three, 0.156 at five, 0.160 at eight. Parts saved before format 3 used one.
+# two), per system, from the out-of-fold F1 on CodiEsp train. ICD-10-CM: 0.182 at one,
+# 0.188 at two, 0.191 at three and four, 0.190 at six. ICD-10-PCS: 0.148 at three, 0.156
+# at five, 0.160 at eight, which lists 18% more candidates for 0.004. Parts saved before
+# format 3 used one.
 SLACK = {ICD10CM: 3, ICD10PCS: 5}
 OPEN_SYSTEMS = (ICD10CM, ICD10PCS)  # the systems an open part can propose codes of
 ICD10CM_PREFIX = f"{ICD10CM}:"
@@ -223,6 +224,8 @@ class OpenCodes:
             semantic = SemanticMatcher.load(directory, settings)
         siblings = bool(state.get("siblings", False))
         pairs = bool(state.get("pairs", False))
+        if state.get("system", ICD10CM) not in OPEN_SYSTEMS:
+            raise ValueError(f"open codes of {state['system']!r}; expected one of {OPEN_SYSTEMS}")
         if state["features"] != list(feature_names(semantic, siblings, pairs)):
             raise ValueError(f"open codes were fitted on features {state['features']}")
         return cls(
@@ -255,6 +258,9 @@ class KnownCodes:
     family_counts: Mapping[str, int]
     left_off: frozenset[str] = frozenset()
     tails: Mapping[str, str] = field(default_factory=dict)
+    # The 4-character prefixes of the PCS codes training showed: the label space has the
+    # procedure (0FT44ZZ shows 0FT4), whatever completion `tails` would write.
+    procedures: frozenset[str] = frozenset()
 
     @classmethod
     def of(
@@ -266,13 +272,22 @@ class KnownCodes:
         families: Counter[str] = Counter()
         for code, count in counts.items():
             families[code_group(code)] += count
-        return cls(frozenset(counts), families, frozenset(left_off), dict(tails or {}))
+        procedures = frozenset(
+            c[: len(PCS_PREFIX) + PREFIX_LENGTH] for c in counts if c.startswith(PCS_PREFIX)
+        )
+        return cls(frozenset(counts), families, frozenset(left_off), dict(tails or {}), procedures)
 
-    def written_as(self, code: str) -> str:
+    def shows(self, written: str, code: str) -> bool:
+        """Whether training showed the candidate `code`, written as `written`: the code
+        itself, or for a PCS prefix any code under it."""
+        return written in self.codes or code in self.procedures
+
+    def written_as(self, code: str) -> str | None:
         """`code` as the training codes write it: without a 7th character that training
         leaves off (CodiEsp codes S42.302A as S42.302, M84.48XA as M84.48X); a PCS prefix
-        whole where training writes its operation whole (BW40 as BW40ZZZ)."""
-        if code.startswith(f"{ICD10PCS}:"):
+        whole where training writes its operation whole (BW40 as BW40ZZZ), None where it
+        could not be written so (`written_procedure`)."""
+        if code.startswith(PCS_PREFIX):
             return written_procedure(code, self.tails)
         extension = _extension(code)
         return code[:-1] if extension is not None and extension in self.left_off else code
@@ -327,7 +342,7 @@ def open_candidates(
     semantic matcher and the note's `matches`, codes near a sentence with no `blocking`
     context join them."""
     found = index.candidates(text, siblings=siblings, slack=slack)
-    lexical = len({known.written_as(code) for code in found})
+    lexical = len({w for code in found if (w := known.written_as(code)) is not None})
     if semantic is not None and matches is not None:
         for column in semantic_columns(semantic, matches, text, blocking):
             code = semantic.embeddings.codes[column]
@@ -335,7 +350,7 @@ def open_candidates(
                 span = matches.spans[int(matches.best_sentence[column])]
                 found[code] = Candidate(code, SEMANTIC, spans=[span])
     # Proposed under the code as training writes it; described by the tabular's code.
-    kept = [(w, c) for w, c in _written(found, known).items() if w not in known.codes]
+    kept = [(w, c) for w, c in _written(found, known).items() if not known.shows(w, c.code)]
     paired = paired_codes([c.code for _, c in kept], found) if pairs else set()
     rows = []
     for _, c in kept:
@@ -363,12 +378,14 @@ def open_candidates(
 
 
 def _written(found: dict[str, Candidate], known: KnownCodes) -> dict[str, Candidate]:
-    """The candidates by their codes as training writes them (`KnownCodes.written_as`),
-    each keeping the tabular's code; of those written as one code, the best supported
-    stands for it."""
+    """The candidates by their codes as training writes them (`KnownCodes.written_as`;
+    none that it could not write), each keeping the tabular's code; of those written as
+    one code, the best supported stands for it."""
     written: dict[str, Candidate] = {}
     for code, candidate in found.items():
         as_written = known.written_as(code)
+        if as_written is None:
+            continue
         other = written.get(as_written)
         if other is None or _support(candidate) > _support(other):
             written[as_written] = candidate
@@ -514,7 +531,7 @@ def fit_open_codes(
     )
     X, y, missed = held.features, held.gold, held.missed
     if y.all() or not y.any():
-        raise ValueError(
+        raise OpenPartCalibrationError(
             f"open codes of {system}: {y.size} held-out candidates, {int(y.sum())} of them "
             "gold: a calibration needs both gold and other candidates (the code names are "
             "English: notes in another language name few)"
@@ -551,6 +568,15 @@ def fit_open_codes(
         "name_sources": {name: _version(name) for name in NAME_SOURCES[system]},
     }
     return part
+
+
+class OpenPartCalibrationError(ValueError):
+    """The training notes' held-out candidates cannot calibrate an open part."""
+
+
+def part_for(code: str, parts: Iterable[OpenCodes]) -> OpenCodes | None:
+    """The one of `parts` that proposes codes of `code`'s system; None if none does."""
+    return next((part for part in parts if part.proposes(code)), None)
 
 
 @dataclass

@@ -8,9 +8,10 @@ said: 227 of its 231 CTs); autocode's CodiEsp loader cuts them all to the prefix
 level CodiEsp scores procedures at. What decides is the root operation or imaging type.
 
 So an open-part PCS prefix is written as training writes codes of its operation (its
-section and third character): with the completion training writes most for that
-operation, where the code list has it under this prefix; else as the prefix. Training
-that writes only prefixes (CodiEsp as loaded) gets prefixes.
+section and third character): as the prefix, or whole with the completion training
+writes most for that operation, where the code list has it under this prefix (else it
+is not proposed: training would never write it so). Training that writes only prefixes
+(CodiEsp as loaded) gets prefixes; US claims, whole codes.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from collections.abc import Iterable, Mapping
 
 from autocode.codes.icd_tables import code_table
 from autocode.codes.systems import ICD10PCS
+from autocode.knowledge.pcs_names import PREFIX_LENGTH
 
 PCS_PREFIX = f"{ICD10PCS}:"
 FULL_LENGTH = 7
-PREFIX_LENGTH = 4
-MIN_WHOLE = 3  # whole codes of an operation before its tail is a rule, not one code
+MIN_CODES = 3  # distinct codes of an operation before it has a rule of its own
+ANY_OPERATION = "*"  # the rule for operations with too few codes of their own
+AS_PREFIX = ""  # the rule of an operation written as its 4-character prefix
 
 
 def operation_key(value: str) -> str:
@@ -33,9 +36,10 @@ def operation_key(value: str) -> str:
 
 
 def procedure_tails(code_lists: Iterable[Iterable[str]]) -> dict[str, str]:
-    """Per operation (`operation_key`) that training writes whole (at least `MIN_WHOLE`
-    distinct codes) more often than as a prefix, the last three characters it writes
-    most ("ZZZ"); ties go to the tail first in sorted order, the same on every run."""
+    """How training writes procedures: per operation (`operation_key`) with at least
+    `MIN_CODES` distinct codes, and for any other (`ANY_OPERATION`, read off every code),
+    `AS_PREFIX` where it writes prefixes at least as often as whole codes, else the last
+    three characters it writes most ("ZZZ"; a tie goes to the first in sorted order)."""
     whole: defaultdict[str, Counter[str]] = defaultdict(Counter)
     prefixes: Counter[str] = Counter()
     for code in {c for codes in code_lists for c in codes if c.startswith(PCS_PREFIX)}:
@@ -44,18 +48,30 @@ def procedure_tails(code_lists: Iterable[Iterable[str]]) -> dict[str, str]:
             whole[operation_key(value)][value[PREFIX_LENGTH:]] += 1
         elif len(value) == PREFIX_LENGTH:
             prefixes[operation_key(value)] += 1
-    return {
-        key: min(tails.items(), key=lambda item: (-item[1], item[0]))[0]
-        for key, tails in whole.items()
-        if tails.total() >= MIN_WHOLE and tails.total() > prefixes[key]
+    rules = {
+        key: _rule(whole[key], prefixes[key])
+        for key in set(whole) | set(prefixes)
+        if whole[key].total() + prefixes[key] >= MIN_CODES
     }
+    rules[ANY_OPERATION] = _rule(sum(whole.values(), Counter()), prefixes.total())
+    return rules
 
 
-def written_procedure(code: str, tails: Mapping[str, str]) -> str:
+def _rule(tails: Counter[str], prefixes: int) -> str:
+    if tails.total() <= prefixes:
+        return AS_PREFIX
+    return min(tails.items(), key=lambda item: (-item[1], item[0]))[0]
+
+
+def written_procedure(code: str, tails: Mapping[str, str]) -> str | None:
     """A 4-character PCS prefix as training writes codes of its operation (`tails`): the
-    whole code where the code list has it, else the prefix."""
+    prefix, or the whole code with the operation's tail. None where training writes the
+    operation whole but the code list has no code of that tail under the prefix: a code
+    training would never write, so never proposed. Other codes are returned as they are."""
     value = code[len(PCS_PREFIX) :]
-    tail = tails.get(operation_key(value)) if len(value) == PREFIX_LENGTH else None
-    if tail is not None and code_table(ICD10PCS).describe(value + tail) is not None:
-        return code + tail
-    return code
+    if len(value) != PREFIX_LENGTH:
+        return code
+    tail = tails.get(operation_key(value), tails.get(ANY_OPERATION, AS_PREFIX))
+    if tail == AS_PREFIX:
+        return code
+    return code + tail if code_table(ICD10PCS).describe(value + tail) is not None else None

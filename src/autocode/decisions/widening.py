@@ -21,7 +21,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from autocode.decisions.coder import Coder
-from autocode.decisions.open_codes import OpenCodes, OpenProposal
+from autocode.decisions.open_codes import OpenCodes, OpenProposal, part_for
 from autocode.decisions.policy import ABOVE_ONE, ACCEPTED, ReviewPolicy
 from autocode.labels import LabelSpace
 
@@ -148,7 +148,7 @@ def widened_policy(
 
 def _outer_band(code: str, open_parts: Sequence[OpenCodes]) -> tuple[float, float]:
     """(accept, reject) probabilities of an outer code: its open part's, if any."""
-    part = next((p for p in open_parts if p.proposes(code)), None)
+    part = part_for(code, open_parts)
     if part is None:
         return ABOVE_ONE, ABOVE_ONE
     accept = ABOVE_ONE if part.accept_threshold is None else part.accept_threshold

@@ -32,8 +32,9 @@ PREFIX_LENGTH = 4  # section, body system, operation, body part
 # Words that tell a body part's side: notes often leave them out.
 SIDE_WORDS = frozenset({"left", "right", "bilateral"})
 _JOINING = re.compile(r"^(?:of|into|from|in|on|to|with)\s+", re.I)
-# Where a description goes on to the approach, which notes seldom name: ", Open Approach".
-_APPROACH = re.compile(r",[^,]*\bApproach\b")
+# Where a description goes on to the approach, which notes seldom name: ", Open Approach",
+# ", Via Natural or Artificial Opening".
+_APPROACH = re.compile(r",[^,]*\b(?:Approach|Opening)\b")
 # A body part's generic last word, which notes leave out: "thyroid" for "Thyroid Gland".
 GENERIC_WORDS = frozenset({"gland", "glands", "region"})
 

@@ -16,7 +16,7 @@ from autocode.config import SemanticConfig, TrainConfig
 from autocode.corpus.schema import NoteSet
 from autocode.decisions.calibration import make_calibrator
 from autocode.decisions.coder import Coder
-from autocode.decisions.open_codes import OpenCodes, fit_open_codes
+from autocode.decisions.open_codes import OpenCodes, OpenPartCalibrationError, fit_open_codes
 from autocode.decisions.policy import tune_review_bands
 from autocode.decisions.routing_facts import RoutingFacts
 from autocode.decisions.term_rules import TermRules, fit_term_rules
@@ -128,10 +128,10 @@ def fit_open_part(config: TrainConfig, train: NoteSet, system: str = ICD10CM) ->
             pairs=diagnoses and config.open_codes.pairs,
             system=system,
         )
-    except ValueError as error:  # PCS names are English: other notes may name none
+    except OpenPartCalibrationError as error:  # PCS names are English: others may name none
         if diagnoses:
             raise
-        raise ValueError(f"{error}; set open_codes.procedures to false") from error
+        raise OpenPartCalibrationError(f"{error}; set open_codes.procedures to false") from error
 
 
 def fit_rules(
