@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from autocode.cli import _open_part_lines
-from autocode.config import OpenCodesConfig, RoutingConfig
+from autocode.config import OpenCodesConfig, RoutingConfig, TrainConfig
 from autocode.corpus.schema import NoteSet
 from autocode.decisions.coder import Coder
 from autocode.decisions.open_codes import KnownCodes, OpenCodes, fit_open_codes, open_index
@@ -129,16 +129,22 @@ def test_a_pcs_part_refuses_what_reads_the_icd10cm_tabular() -> None:
         open_index("CPT", ())
 
 
-@pytest.fixture(scope="module")
-def procedure_coder() -> Coder:
-    config = in_memory_config(
-        "procedures",
+def procedure_config(name: str, epochs: int, routing: RoutingConfig | None = None) -> TrainConfig:
+    """A TF-IDF config for a few notes in memory, with both open parts."""
+    return in_memory_config(
+        name,
         folds=3,
-        epochs=10,
-        routing=RoutingConfig(target_precision=0.95, min_support=1000),
+        epochs=epochs,
+        routing=routing or RoutingConfig(),
         open_codes=OpenCodesConfig(procedures=True),
     )
-    return fit_coder(config, procedure_notes(), None).coder
+
+
+@pytest.fixture(scope="module")
+def procedure_coder() -> Coder:
+    # More proposals than these notes give: no cut has the support to auto-accept.
+    routing = RoutingConfig(target_precision=0.95, min_support=1000)
+    return fit_coder(procedure_config("procedures", 10, routing), procedure_notes(), None).coder
 
 
 def test_an_unseen_procedure_is_proposed_and_routed_to_review(procedure_coder: Coder) -> None:
@@ -173,13 +179,7 @@ def test_both_open_parts_are_saved_with_the_coder(procedure_coder: Coder, tmp_pa
 
 
 def test_procedures_without_pcs_training_codes_are_refused() -> None:
-    config = in_memory_config(
-        "no-procedures",
-        folds=3,
-        epochs=2,
-        routing=RoutingConfig(),
-        open_codes=OpenCodesConfig(procedures=True),
-    )
+    config = procedure_config("no-procedures", epochs=2)
     notes = procedure_notes()
     diagnoses = NoteSet(notes.texts, [codes[:1] for codes in notes.codes])
     with pytest.raises(ValueError, match=r"no ICD10PCS code .* open_codes\.procedures to false"):
@@ -212,13 +212,7 @@ def test_each_open_part_is_scored_on_its_own_system(procedure_coder: Coder) -> N
 
 
 def test_procedures_the_notes_never_name_are_refused_with_the_setting_to_change() -> None:
-    config = in_memory_config(
-        "unnamed",
-        folds=3,
-        epochs=2,
-        routing=RoutingConfig(),
-        open_codes=OpenCodesConfig(procedures=True),
-    )
+    config = procedure_config("unnamed", epochs=2)
     notes = procedure_notes()
     # Notes coded with procedures their words do not name in English (a Spanish note's
     # "se realizó la ecografía"): no held-out candidate is gold, nothing to calibrate on.

@@ -38,6 +38,8 @@ def test_a_prefix_is_read_as_its_operation_and_body_part() -> None:
     # 0B1 holds only the trachea, so its codes share "Bypass Trachea": the operation is
     # the one other prefixes share, "Bypass".
     assert operation_and_part("0B11") == ("Bypass", "Trachea")
+    # 02B7's codes share only "Excision of Left" (Atrium, Atrial Appendage): no body part.
+    assert operation_and_part("02B7") is None
     assert "Bypass Trachea" not in operations()
     assert {"Computerized Tomography (CT Scan)", "Excision", "Drainage"} <= operations()
 

@@ -156,7 +156,7 @@ def operation_and_part(prefix: str) -> tuple[str, str] | None:
     description starts with) and body part (what follows, without a joining word and
     before the approach: "Left Testis" of "Resection of Left Testis, Open Approach",
     "Stomach, Pylorus" of "Resection of Stomach, Pylorus"); None when the description
-    names no operation or nothing after it."""
+    names no operation, or no body part after it."""
     named = code_table(ICD10PCS).shared_description(prefix)
     if not named:
         return None
@@ -164,7 +164,9 @@ def operation_and_part(prefix: str) -> tuple[str, str] | None:
     if done is None:
         return None
     part = _APPROACH.split(_JOINING.sub("", named[len(done) :].strip()))[0].strip()
-    return (done, part) if part else None
+    # A side alone names no body part: 02B7's codes share only "Excision of Left" (Left
+    # Atrium, Left Atrial Appendage).
+    return (done, part) if without_side(part) else None
 
 
 def without_side(part: str) -> str:
