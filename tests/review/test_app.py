@@ -271,13 +271,43 @@ def test_admin_manages_users_and_every_change_is_audited(review: ReviewApp):
         "/admin/users",
         data={"csrf_token": csrf, "name": "newbie", "role": "reviewer", "password": PASSWORD},
     )
-    admin.post("/admin/users/newbie", data={"csrf_token": csrf, "role": "admin", "active": "no"})
+    promote = {"csrf_token": csrf, "role": "admin", "active": "no"}
+    admin.post("/admin/users/newbie", data=promote | {"your_password": PASSWORD})
     audit_page = admin.get("/admin/audit").text
     assert "add_user" in audit_page and "update_user" in audit_page and PASSWORD not in audit_page
     client = review.client()
     assert (
         client.post("/api/login", json={"name": "newbie", "password": PASSWORD}).status_code == 401
     )
+
+
+def test_granting_admin_or_setting_a_password_asks_for_the_admins_own(review: ReviewApp):
+    admin, csrf = review.login("ada")
+    rita, _ = review.login("rita")
+    new_admin = {"csrf_token": csrf, "name": "mal", "role": "admin", "password": PASSWORD}
+    promote = {"csrf_token": csrf, "role": "admin"}
+    takeover = {"csrf_token": csrf, "password": "a new password 9"}
+    # A stolen admin session alone (no password, or a guessed one) grants nothing.
+    for form in (new_admin, promote, takeover):
+        for guess in ({}, {"your_password": "not ada's password"}):
+            path = "/admin/users" if "name" in form else "/admin/users/rita"
+            refused = admin.post(path, data=form | guess)
+            assert refused.status_code == 403 and "enter your own password" in refused.text
+    assert "mal" not in admin.get("/admin/users").text
+    assert rita.get("/admin/users").status_code == 403  # still a reviewer
+    assert rita.get("/queue").status_code == 200  # her password unchanged: still logged in
+    # Adding a reviewer needs no password; granting admin needs it, and then works.
+    reviewer = new_admin | {"name": "rob2", "role": "reviewer"}
+    assert admin.post("/admin/users", data=reviewer).status_code == 303
+    confirmed = {"your_password": PASSWORD}
+    assert admin.post("/admin/users", data=new_admin | confirmed).status_code == 303
+    assert admin.post("/admin/users/rita", data=promote | confirmed).status_code == 303
+    assert rita.get("/admin/users").status_code == 200
+    # Wrong guesses count as wrong logins: after five, even the right password waits.
+    for _ in range(5):
+        admin.post("/admin/users/rob2", data=takeover | {"your_password": "guess"})
+    limited = admin.post("/admin/users/rob2", data=takeover | {"your_password": PASSWORD})
+    assert limited.status_code == 429
 
 
 def test_a_code_a_term_rule_accepted_shows_the_rule_and_its_words(review: ReviewApp):
@@ -317,9 +347,8 @@ def test_a_new_password_ends_the_accounts_earlier_sessions(review: ReviewApp):
     rob, _ = review.login("rob")
     admin, csrf = review.login("ada")
     assert rita.get("/queue").status_code == 200
-    changed = admin.post(
-        "/admin/users/rita", data={"csrf_token": csrf, "password": "a new password 7"}
-    )
+    new_password = {"csrf_token": csrf, "password": "a new password 7"}
+    changed = admin.post("/admin/users/rita", data=new_password | {"your_password": PASSWORD})
     assert changed.status_code == 303
     # Rita's session (and any copy of its cookie) ends; other accounts' do not.
     assert (rita.get("/queue").status_code, rita.get("/queue").headers["location"]) == (
@@ -359,7 +388,8 @@ def test_a_deactivation_ends_the_accounts_sessions_for_good(review: ReviewApp):
     fresh, _ = review.login("rita")
     assert fresh.get("/api/cases/1").status_code == 200
     # A role change is read on every request and ends nothing.
-    admin.post("/admin/users/rita", data={"csrf_token": csrf, "role": "admin"})
+    promote = {"csrf_token": csrf, "role": "admin", "your_password": PASSWORD}
+    assert admin.post("/admin/users/rita", data=promote).status_code == 303
     assert fresh.get("/admin/users").status_code == 200
 
 

@@ -285,6 +285,9 @@ def code_search(request: Request, login: CurrentLogin, q: str = "") -> Response:
 OWN_PASSWORD_ON_ACCOUNT_PAGE = (
     "change your own password on the Account page, which asks for the current one"
 )
+CONFIRM_WITH_YOUR_PASSWORD = (
+    "to grant admin or set another account's password, enter your own password too"
+)
 
 
 @router.get("/account", response_class=HTMLResponse, include_in_schema=False)
@@ -371,9 +374,33 @@ def _users_page(request: Request, login: Login, error: str, status: int) -> Resp
     return _render(request, "users.html", context, status)
 
 
+def _role_of(request: Request, name: str) -> str | None:
+    return next((user.role for user in users(_store(request)) if user.name == name), None)
+
+
+def confirmed_by_password(request: Request, login: Login, password: str) -> LoginRefused | None:
+    """None when `password` is the acting admin's own, else why not. Granting admin or
+    setting another account's password asks for it: a stolen admin session alone must
+    not make itself a lasting account. Wrong passwords count as wrong logins."""
+    address, limiter, name = _client_address(request), request.app.state.limiter, login.user.name
+    if refused := _rate_limited(request, name):
+        return refused
+    if not password:  # not asked yet: no guess to count
+        return LoginRefused(CONFIRM_WITH_YOUR_PASSWORD, 403)
+    if authenticate(_store(request), name, password) is None:
+        limiter.failed(name, address)
+        return LoginRefused(CONFIRM_WITH_YOUR_PASSWORD, 403)
+    limiter.succeeded(name)
+    return None
+
+
 @router.post("/admin/users", include_in_schema=False)
 async def create_user(request: Request, login: CheckedAdmin) -> Response:
     form = await request.form()
+    if _field(form, "role") == "admin" and (
+        refused := confirmed_by_password(request, login, _field(form, "your_password"))
+    ):
+        return _users_page(request, login, refused.message, refused.status)
     try:
         add_user(
             _store(request),
@@ -398,6 +425,11 @@ async def change_user(request: Request, name: str, login: CheckedAdmin) -> Respo
     if name == login.user.name and password is not None:
         # Whoever holds an admin's session must not take the account over for good.
         return _users_page(request, login, OWN_PASSWORD_ON_ACCOUNT_PAGE, 422)
+    grants_admin = role == "admin" and _role_of(request, name) != "admin"
+    if (grants_admin or password is not None) and (
+        refused := confirmed_by_password(request, login, _field(form, "your_password"))
+    ):
+        return _users_page(request, login, refused.message, refused.status)
     try:
         update_user(
             _store(request), name, login.user.name, role=role, active=active, password=password
