@@ -1,6 +1,7 @@
 """CodiEsp dev: the open part alone (codes unseen in training), lexical candidates against
-lexical + sibling, lexical + pair-feature and lexical + semantic ones, in one run; and
-the ICD-10-PCS open part (`procedures`: prefixes named by operation and body part).
+lexical + sibling, lexical + pair-feature, lexical + side and lexical + semantic ones, in
+one run; and the ICD-10-PCS open part (`procedures`: prefixes named by operation and
+body part).
 
 Each variant is fitted as `configs/codiesp-best.yaml` fits it — on CodiEsp train, its
 pooled calibration on codes held out of the training folds — and scored on dev's
@@ -35,7 +36,7 @@ def main() -> None:
     parser.add_argument("--min-cosine", type=float, help="overrides semantic.min_cosine")
     parser.add_argument(
         "--variants",
-        default="lexical+semantic,lexical,lexical+siblings,lexical+pairs,procedures",
+        default="lexical+semantic,lexical,lexical+siblings,lexical+pairs,lexical+sides,procedures",
     )
     args = parser.parse_args()
 
@@ -57,17 +58,19 @@ def main() -> None:
     started = time.perf_counter()
     matcher = semantic_matcher(semantic_config)
     results["semantic_setup_seconds"] = round(time.perf_counter() - started, 1)
-    variants = (  # name, semantic matcher, siblings, pairs, system
-        ("lexical+semantic", matcher, False, False, ICD10CM),
-        ("lexical", None, False, False, ICD10CM),
-        ("lexical+siblings", None, True, False, ICD10CM),
-        ("lexical+pairs", None, False, True, ICD10CM),
-        ("procedures", None, False, False, ICD10PCS),
+    numbers = open_config is None or open_config.numbers
+    variants = (  # name, semantic matcher, siblings, pairs, sides, system
+        ("lexical+semantic", matcher, False, False, False, ICD10CM),
+        ("lexical", None, False, False, False, ICD10CM),
+        ("lexical+siblings", None, True, False, False, ICD10CM),
+        ("lexical+pairs", None, False, True, False, ICD10CM),
+        ("lexical+sides", None, False, False, True, ICD10CM),
+        ("procedures", None, False, False, False, ICD10PCS),
     )
     wanted = set(args.variants.split(","))
     if args.language != "en":  # the PCS names are English: nothing to calibrate on
         wanted.discard("procedures")
-    for name, semantic, siblings, pairs, system in (v for v in variants if v[0] in wanted):
+    for name, semantic, siblings, pairs, sides, system in (v for v in variants if v[0] in wanted):
         started = time.perf_counter()
         part = fit_open_codes(
             train_texts,
@@ -80,6 +83,8 @@ def main() -> None:
             siblings=siblings,
             pairs=pairs,
             system=system,
+            numbers=numbers and system == ICD10CM,
+            sides=sides,
         )
         results[name] = {
             **score(part, dev_texts, dev_codes, counts),
@@ -144,7 +149,8 @@ def _paired_candidates(
 
 def _table(results: dict[str, Any]) -> str:
     lines = ["variant            unseen recall  precision  listed  auto  auto precision  ceiling"]
-    for name in ("lexical", "lexical+siblings", "lexical+pairs", "lexical+semantic", "procedures"):
+    names = ("lexical", "lexical+siblings", "lexical+pairs", "lexical+sides", "lexical+semantic")
+    for name in (*names, "procedures"):
         if name not in results:
             continue
         r = results[name]

@@ -220,6 +220,13 @@ class OpenCodesConfig(StrictModel):
     # A feature: the tabular pairs the candidate with another of the note's candidates
     # (use additional code, code also, code first).
     pairs: bool = False
+    # Codes a stated number decides are ICD-10-CM candidates too: weeks of gestation
+    # (Z3A) and adult BMI (Z68) (`knowledge.numeric_codes`).
+    numbers: bool = True
+    # A found code's children and siblings of the side its sentence names are candidates
+    # too ("left eye": H30.92 beside H30.90), with a feature saying so. Off by default:
+    # on CodiEsp it raised the held-out F1 (0.199 to 0.205) but not dev's unseen recall.
+    sides: bool = False
     # An ICD-10-PCS open part too: prefixes named by their operation and body part
     # (`knowledge.pcs_names`), fitted beside the ICD-10-CM one; training needs PCS codes.
     procedures: bool = False

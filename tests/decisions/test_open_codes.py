@@ -18,6 +18,7 @@ from autocode.decisions.open_codes import (
     KnownCodes,
     OpenCodes,
     best_f1_threshold,
+    feature_names,
     fit_open_codes,
     held_out_candidates,
     left_off_extensions,
@@ -256,3 +257,42 @@ def test_an_open_part_keeps_the_7th_characters_it_leaves_off() -> None:
     old = OpenCodes.from_dict(state)
     assert old.left_off == frozenset() and (old.system, old.slack) == ("ICD10CM", 1)
     assert "ICD10CM:M84.40XA" in {p.code for p in old.score(text, {"ICD10CM:I10": 3})[0]}
+
+
+def test_a_stated_number_and_a_named_side_give_candidates_where_asked() -> None:
+    index = icd10cm_index(DEFAULT_BLOCKING)
+    known = KnownCodes.of({"ICD10CM:I10": 2})
+    text = "Seen at 38 weeks of gestation. Chorioretinal inflammation was found on the left."
+    plain, _, _ = open_candidates(index, text, known)
+    assert "ICD10CM:Z3A.38" not in plain and "ICD10CM:H30.92" not in plain
+    codes, X, spans = open_candidates(index, text, known, numbers=True, sides=True)
+    assert {"ICD10CM:Z3A.38", "ICD10CM:H30.92"} <= set(codes)
+    assert "ICD10CM:H30.91" not in codes  # the right eye was not named
+    row = dict(zip(codes, X.tolist(), strict=True))
+    side = list(feature_names(None, sides=True)).index("via_side")
+    assert (row["ICD10CM:H30.92"][side], row["ICD10CM:Z3A.38"][side]) == (1.0, 0.0)
+    ((start, end),) = spans[codes.index("ICD10CM:Z3A.38")]
+    assert text[start:end] == "38 weeks of gestation"
+
+
+def test_numbers_and_sides_are_saved_with_the_part() -> None:
+    notes = training_notes()
+    folds = fold_splits(len(notes), folds=3, seed=0)
+    part = fit_open_codes(notes.texts, notes.codes, folds, numbers=True, sides=True)
+    state = json.loads(json.dumps(part.to_dict()))
+    assert (state["numbers"], state["sides"]) == (True, True)
+    assert state["features"][-1] == "via_side"
+    loaded = OpenCodes.from_dict(state)
+    assert (loaded.numbers, loaded.sides) == (True, True)
+    text = ["Seen for asthma at 38 weeks of gestation."]
+    assert loaded.score(text, {}) == part.score(text, {})
+    assert "ICD10CM:Z3A.38" in {p.code for p in part.score(text, {})[0]}
+    # A part saved before they existed proposes neither.
+    del state["numbers"], state["sides"]
+    state["features"] = state["features"][:-1]
+    old = OpenCodes.from_dict(
+        state
+        | {"coef": state["coef"][:-1], "mean": state["mean"][:-1], "scale": state["scale"][:-1]}
+    )
+    assert (old.numbers, old.sides) == (False, False)
+    assert "ICD10CM:Z3A.38" not in {p.code for p in old.score(text, {})[0]}

@@ -123,7 +123,7 @@ def test_held_out_procedures_calibrate_a_part_that_round_trips() -> None:
 def test_a_pcs_part_refuses_what_reads_the_icd10cm_tabular() -> None:
     notes = procedure_notes()
     folds = fold_splits(len(notes), folds=3, seed=0)
-    with pytest.raises(ValueError, match="ICD10PCS: semantic, siblings and pairs"):
+    with pytest.raises(ValueError, match="ICD10PCS: semantic, siblings, pairs, numbers and sides"):
         fit_open_codes(notes.texts, notes.codes, folds, system="ICD10PCS", siblings=True)
     with pytest.raises(ValueError, match="system 'CPT'"):
         open_index("CPT", ())

@@ -15,6 +15,8 @@ from autocode.knowledge.candidates import (
     is_code,
     name_variants,
     normal_words,
+    sided_relatives,
+    sides_said,
 )
 from autocode.knowledge.cms_names import cms_cm_names
 from autocode.knowledge.context import FAMILY, HISTORICAL, HYPOTHETICAL, NEGATED
@@ -180,3 +182,21 @@ def test_the_cms_names_cover_every_icd10cm_code() -> None:
     assert names["ICD10CM:E11.9"] == "Type 2 diabetes mellitus without complications"
     # A CMS name is one of the code's names in the index.
     assert "Type 2 diabetes mellitus without complications" in icd10cm_names()["ICD10CM:E11.9"]
+
+
+def test_a_codes_sided_relatives_are_its_children_and_siblings_that_name_a_side() -> None:
+    assert sided_relatives("ICD10CM:H30.90") == (
+        ("ICD10CM:H30.91", frozenset({"right"})),
+        ("ICD10CM:H30.92", frozenset({"left"})),
+        ("ICD10CM:H30.93", frozenset({"bilateral"})),
+    )
+    # A 6-character code's children are 7th characters, not sides: only its sibling.
+    assert sided_relatives("ICD10CM:S72.001") == (("ICD10CM:S72.002", frozenset({"left"})),)
+    assert sided_relatives("ICD10CM:I10") == ()
+
+
+def test_the_sides_said_are_those_of_the_mentions_sentences() -> None:
+    text = "Fever. Chorioretinal inflammation of the left eye. Right knee pain."
+    start = text.index("Chorioretinal")
+    assert sides_said(text, [(start, start + 13)]) == frozenset({"left"})
+    assert sides_said(text, [(0, 5)]) == frozenset()

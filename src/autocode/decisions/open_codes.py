@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -42,12 +42,16 @@ from autocode.knowledge.candidates import (
     PARENT,
     SEMANTIC,
     SIBLING,
+    SIDED,
     Candidate,
     CandidateIndex,
     icd10cm_index,
     is_code,
+    sided_relatives,
+    sides_said,
 )
 from autocode.knowledge.context import NOT_CODED, context_scopes
+from autocode.knowledge.numeric_codes import numeric_codes
 from autocode.knowledge.pcs_names import PREFIX_LENGTH, pcs_index
 from autocode.knowledge.terms import code_group
 
@@ -73,6 +77,7 @@ OPEN_FEATURES = (
 # semantic matcher proposed it.
 SEMANTIC_FEATURES = ("best_cosine", "cosine_margin", "via_semantic")
 SIBLING_FEATURES = ("via_sibling",)  # with sibling candidates
+SIDE_FEATURES = ("via_side",)  # with relatives of the side a sentence names
 # With pairs: another candidate of the note names the code in a use-additional-code,
 # code-also or code-first note, or the code's own notes name another candidate.
 PAIR_FEATURES = ("paired",)
@@ -83,6 +88,8 @@ REGULARIZATION = 1.0  # the logistic regression's C, on standardised features
 # at five, 0.160 at eight, which lists 18% more candidates for 0.004. Parts saved before
 # format 3 used one.
 SLACK = {ICD10CM: 3, ICD10PCS: 5}
+# A stated number ("38 weeks of gestation") counts as a name of this many words.
+NUMERIC_NAME_WORDS = 2
 OPEN_SYSTEMS = (ICD10CM, ICD10PCS)  # the systems an open part can propose codes of
 ICD10CM_PREFIX = f"{ICD10CM}:"
 # 2: the 7th characters left off the proposed codes; 3: a system (ICD10PCS too) and the
@@ -126,12 +133,14 @@ class OpenCodes:
     left_off: frozenset[str] = frozenset()
     system: str = ICD10CM  # the code system it proposes from
     slack: int = 1  # words a reordered mention may hold beyond its name's (`SLACK`)
+    numbers: bool = False  # codes a stated number decides are candidates (`numeric_codes`)
+    sides: bool = False  # a found code's relatives of the side its sentence names
     # ICD-10-PCS: the completion training writes per operation (`procedure_tails`).
     tails: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def features(self) -> tuple[str, ...]:
-        return feature_names(self.semantic, self.siblings, self.pairs)
+        return feature_names(self.semantic, self.siblings, self.pairs, self.sides)
 
     def propose(self, texts: Sequence[str], closed: Mapping[str, int]) -> list[list[OpenProposal]]:
         """Per note, the open-part codes at or above `threshold`, most probable first;
@@ -166,6 +175,8 @@ class OpenCodes:
                 self.siblings,
                 pairs=self.pairs,
                 slack=self.slack,
+                numbers=self.numbers,
+                sides=self.sides,
             )
             probs = self.probability(X)
             order = np.argsort(-probs, kind="stable")
@@ -184,6 +195,8 @@ class OpenCodes:
             "format_version": FORMAT_VERSION,
             "system": self.system,
             "slack": self.slack,
+            "numbers": self.numbers,
+            "sides": self.sides,
             "blocking": list(self.blocking),
             "features": list(self.features),
             "semantic": None if self.semantic is None else self.semantic.settings(),
@@ -224,9 +237,10 @@ class OpenCodes:
             semantic = SemanticMatcher.load(directory, settings)
         siblings = bool(state.get("siblings", False))
         pairs = bool(state.get("pairs", False))
+        sides = bool(state.get("sides", False))
         if state.get("system", ICD10CM) not in OPEN_SYSTEMS:
             raise ValueError(f"open codes of {state['system']!r}; expected one of {OPEN_SYSTEMS}")
-        if state["features"] != list(feature_names(semantic, siblings, pairs)):
+        if state["features"] != list(feature_names(semantic, siblings, pairs, sides)):
             raise ValueError(f"open codes were fitted on features {state['features']}")
         return cls(
             semantic=semantic,
@@ -235,6 +249,8 @@ class OpenCodes:
             left_off=frozenset(state.get("left_off", ())),  # format 1: none
             system=state.get("system", ICD10CM),  # formats 1 and 2: ICD-10-CM
             slack=int(state.get("slack", 1)),
+            numbers=bool(state.get("numbers", False)),
+            sides=sides,
             tails=dict(state.get("tails", {})),
             blocking=tuple(state["blocking"]),
             mean=np.asarray(state["mean"], np.float64),
@@ -336,12 +352,19 @@ def open_candidates(
     *,
     pairs: bool = False,
     slack: int = 1,
+    numbers: bool = False,
+    sides: bool = False,
 ) -> tuple[list[str], np.ndarray, list[tuple[tuple[int, int], ...]]]:
-    """The note's candidates outside `known` (names found within `slack`): codes,
-    (codes, features) features (`feature_names`), and each one's mention spans. With a
-    semantic matcher and the note's `matches`, codes near a sentence with no `blocking`
-    context join them."""
+    """The note's candidates outside `known` (names found within `slack`; with `numbers`,
+    codes a stated number decides; with `sides`, a found code's relatives of the side
+    its sentence names): codes, (codes, features) features (`feature_names`), and each
+    one's mention spans. With a semantic matcher and the note's `matches`, codes
+    near a sentence with no `blocking` context join them."""
     found = index.candidates(text, siblings=siblings, slack=slack)
+    if numbers:
+        _add_numeric(found, text)
+    if sides:
+        _add_sides(found, text)
     lexical = len({w for code in found if (w := known.written_as(code)) is not None})
     if semantic is not None and matches is not None:
         for column in semantic_columns(semantic, matches, text, blocking):
@@ -368,13 +391,44 @@ def open_candidates(
             row.append(float(c.via == SIBLING))
         if pairs:
             row.append(float(c.code in paired))
+        if sides:
+            row.append(float(c.via == SIDED))
         rows.append(row)
-    width = len(feature_names(semantic, siblings, pairs))
+    width = len(feature_names(semantic, siblings, pairs, sides))
     return (
         [written for written, _ in kept],
         np.array(rows, np.float64).reshape(len(kept), width),
         [tuple(c.spans) for _, c in kept],
     )
+
+
+def _add_sides(found: dict[str, Candidate], text: str) -> None:
+    """For each code found by name, its relatives of the side its sentences name
+    (`sided_relatives`), supported by the same mentions."""
+    for code, candidate in list(found.items()):
+        if candidate.via != DIRECT:
+            continue
+        said = sides_said(text, candidate.spans)
+        if not said:
+            continue
+        for other, sides in sided_relatives(code):
+            if sides <= said and other not in found:
+                found[other] = replace(
+                    candidate, code=other, via=SIDED, blocked=0, spans=list(candidate.spans)
+                )
+
+
+def _add_numeric(found: dict[str, Candidate], text: str) -> None:
+    """The codes a stated gestational age or adult BMI decides (`numeric_codes`), each an
+    exact, unambiguous mention of its code (a name found as written)."""
+    for code, span in numeric_codes(text):
+        candidate = found.get(code)
+        if candidate is None or candidate.via != DIRECT:
+            candidate = found[code] = Candidate(code, DIRECT, in_order=True, ambiguity=1)
+        candidate.affirmed += 1
+        candidate.whole += 1
+        candidate.longest_name = max(candidate.longest_name, NUMERIC_NAME_WORDS)
+        candidate.spans.append(span)
 
 
 def _written(found: dict[str, Candidate], known: KnownCodes) -> dict[str, Candidate]:
@@ -416,13 +470,17 @@ def semantic_columns(
 
 
 def feature_names(
-    semantic: SemanticMatcher | None, siblings: bool = False, pairs: bool = False
+    semantic: SemanticMatcher | None,
+    siblings: bool = False,
+    pairs: bool = False,
+    sides: bool = False,
 ) -> tuple[str, ...]:
     return (
         OPEN_FEATURES
         + (SEMANTIC_FEATURES if semantic is not None else ())
         + (SIBLING_FEATURES if siblings else ())
         + (PAIR_FEATURES if pairs else ())
+        + (SIDE_FEATURES if sides else ())
     )
 
 
@@ -504,14 +562,18 @@ def fit_open_codes(
     pairs: bool = False,
     system: str = ICD10CM,
     slack: int | None = None,
+    numbers: bool = False,
+    sides: bool = False,
 ) -> OpenCodes:
     """The open part of `system` fitted on out-of-fold data where each code was held out
     (module docstring). `folds` are (fit rows, held rows) of the training notes. Its codes
     are written as the training codes write them (`KnownCodes.written_as`); its names are
     found within `slack` words (None: the system's `SLACK`). The semantic matcher,
-    siblings and pairs read the ICD-10-CM tabular: ICD-10-CM parts only."""
-    if system != ICD10CM and (semantic is not None or siblings or pairs):
-        raise ValueError(f"open codes of {system}: semantic, siblings and pairs are ICD10CM's")
+    siblings, pairs, `numbers` and `sides` are ICD-10-CM's: ICD-10-CM parts only."""
+    if system != ICD10CM and (semantic is not None or siblings or pairs or numbers or sides):
+        raise ValueError(
+            f"open codes of {system}: semantic, siblings, pairs, numbers and sides are ICD10CM's"
+        )
     left_off = left_off_extensions(code_lists) if system == ICD10CM else frozenset()
     tails = procedure_tails(code_lists) if system == ICD10PCS else {}
     slack = SLACK.get(system, 1) if slack is None else slack
@@ -528,6 +590,8 @@ def fit_open_codes(
         tails=tails,
         system=system,
         slack=slack,
+        numbers=numbers,
+        sides=sides,
     )
     X, y, missed = held.features, held.gold, held.missed
     if y.all() or not y.any():
@@ -556,6 +620,8 @@ def fit_open_codes(
         system=system,
         tails=tails,
         slack=slack,
+        numbers=numbers,
+        sides=sides,
     )
     probs = part.probability(X)
     part.threshold, best_f1 = best_f1_threshold(probs, y, missed)
@@ -605,6 +671,8 @@ def held_out_candidates(
     tails: Mapping[str, str] | None = None,
     system: str = ICD10CM,
     slack: int = 1,
+    numbers: bool = False,
+    sides: bool = False,
 ) -> HeldOut:
     """Per fold, its notes' candidates (of `system`, names found within `slack`) for
     codes no note of the other folds has, written without the 7th characters in
@@ -629,6 +697,8 @@ def held_out_candidates(
                 siblings,
                 pairs=pairs,
                 slack=slack,
+                numbers=numbers,
+                sides=sides,
             )
             note_gold = {c for c in code_lists[i] if c.startswith(f"{system}:") and c not in seen}
             features.append(X)
@@ -640,7 +710,7 @@ def held_out_candidates(
         features=(
             np.vstack(features)
             if features
-            else np.zeros((0, len(feature_names(semantic, siblings, pairs))))
+            else np.zeros((0, len(feature_names(semantic, siblings, pairs, sides))))
         ),
         gold=np.array(gold, dtype=np.bool_),
         notes=np.array(notes, dtype=np.int64),

@@ -67,6 +67,8 @@ PARENT = 2
 SIBLING = 4  # shares its parent with a matched code (`CandidateIndex.candidates(siblings=)`)
 MAX_SIBLINGS = 12  # a parent with more children gives none: too many guesses to weigh
 SEMANTIC = 3  # near a sentence by cosine only (`models.semantic`, via `decisions.open_codes`)
+SIDED = 5  # a matched code's relative of the side its sentence names (`sided_relatives`)
+_SIDE_WORD = re.compile(r"\b(right|left|bilateral)\b", re.I)
 
 
 def normal_words(text: str) -> list[tuple[str, int, int]]:
@@ -353,6 +355,37 @@ def siblings_of(code: str) -> tuple[str, ...]:
     return tuple(
         f"{ICD10CM}:{v}" for v in values if f"{ICD10CM}:{v}" != code and is_code(f"{ICD10CM}:{v}")
     )
+
+
+@cache
+def sided_relatives(code: str) -> tuple[tuple[str, frozenset[str]], ...]:
+    """The code's children and siblings whose descriptions name a side, each with the
+    sides it names: H30.91 ("…, right eye") and H30.92 ("…, left eye") of H30.90 ("…,
+    unspecified eye"). A note that names the side codes that relative, not the code."""
+    if not _in_tabular(code):
+        return ()
+    value = code.split(":", 1)[1]
+    # A 6-character code's children are its 7th characters, which name no other side.
+    pool = list(icd10cm.children(value)) if len(value.replace(".", "")) < 6 else []
+    parent = parent_of(code)
+    if parent is not None:
+        pool += icd10cm.children(parent.split(":", 1)[1])
+    relatives = []
+    for relative in dict.fromkeys(pool):
+        other = f"{ICD10CM}:{relative}"
+        named = _SIDE_WORD.findall(icd10cm.describe_value(relative) or "")
+        if other != code and named and is_code(other):
+            relatives.append((other, frozenset(side.lower() for side in named)))
+    return tuple(relatives)
+
+
+def sides_said(text: str, spans: Iterable[tuple[int, int]]) -> frozenset[str]:
+    """The sides ("right", "left", "bilateral") the sentences holding `spans` name."""
+    said: set[str] = set()
+    for start, end in sentence_spans(text):
+        if any(start <= a < end for a, _ in spans):
+            said |= {side.lower() for side in _SIDE_WORD.findall(text[start:end])}
+    return frozenset(said)
 
 
 @cache

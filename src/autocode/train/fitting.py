@@ -126,6 +126,8 @@ def fit_open_part(config: TrainConfig, train: NoteSet, system: str = ICD10CM) ->
             semantic=semantic_matcher(config.open_codes.semantic) if diagnoses else None,
             siblings=diagnoses and config.open_codes.siblings,
             pairs=diagnoses and config.open_codes.pairs,
+            numbers=diagnoses and config.open_codes.numbers,
+            sides=diagnoses and config.open_codes.sides,
             system=system,
         )
     except OpenPartCalibrationError as error:  # PCS names are English: others may name none
