@@ -14,6 +14,11 @@ from autocode.knowledge.numeric_codes import bmi_code, gestation_code, numeric_c
         ("A preterm newborn of 32 weeks gestational age.", ["Z3A.32"]),
         ("A 33-year-old woman, 34 weeks pregnant (third pregnancy).", ["Z3A.34"]),
         ("Gestational age of 38 weeks.", ["Z3A.38"]),
+        # Completed weeks: a decimal or "+days" part does not count ("22.4" is 22, not 4).
+        (
+            "On day 23 (22.4 weeks of gestation) and at 38+2 weeks of gestation.",
+            ["Z3A.22", "Z3A.38"],
+        ),
         ("38 semanas de gestación; embarazada de 18 semanas.", ["Z3A.38", "Z3A.18"]),
         ("BMI 46.62 and weight 120 kg.", ["Z68.42"]),
         ("Her body mass index of 36 was noted.", ["Z68.36"]),

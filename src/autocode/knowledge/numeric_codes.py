@@ -18,12 +18,13 @@ _NUMBER = r"(\d{1,3}(?:[.,]\d+)?)"
 _WEEKS = r"(?:weeks?|wks?|semanas?)"
 _PREGNANCY = r"(?:gestation\w*|pregnan\w*|amenorrh\w*|gestaci\w*|embarazada|de\s+amenorrea)"
 # "38 weeks of gestation", "34 weeks pregnant", "38 semanas de gestación".
+_AGE = r"(?<![\d.,])(\d{1,2})(?:[.,]\d+|\+\d)?"  # whole weeks: "22.4", "38+2" are 22, 38
 _WEEKS_OF_PREGNANCY = re.compile(
-    rf"\b(\d{{1,2}})(?:\+\d)?\s*-?\s*{_WEEKS}['’]?\s+(?:of\s+|de\s+)?{_PREGNANCY}", re.I
+    rf"{_AGE}\s*-?\s*{_WEEKS}['’]?\s+(?:of\s+|de\s+)?{_PREGNANCY}", re.I
 )
 # "gestational age of 38 weeks", "pregnancy of 32 weeks", "embarazada de 18 semanas".
 _PREGNANCY_OF_WEEKS = re.compile(
-    rf"\b{_PREGNANCY}\s+(?:age\s+)?(?:of\s+|de\s+)?(\d{{1,2}})(?:\+\d)?\s*{_WEEKS}\b", re.I
+    rf"\b{_PREGNANCY}\s+(?:age\s+)?(?:of\s+|de\s+)?{_AGE}\s*{_WEEKS}\b", re.I
 )
 _BMI = re.compile(
     rf"\b(?:BMI|body\s+mass\s+index|IMC|[íi]ndice\s+de\s+masa\s+corporal)\b\W{{0,3}}"
