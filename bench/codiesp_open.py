@@ -24,7 +24,7 @@ from typing import Any
 
 from autocode.codes import ICD10CM, ICD10PCS
 from autocode.config import SemanticConfig, load_config
-from autocode.decisions.open_codes import KnownCodes, OpenCodes, fit_open_codes, open_candidates
+from autocode.decisions.open_codes import KnownCodes, OpenCodes, fit_open_codes
 from autocode.models.crossfit import fold_splits
 from autocode.train.fitting import semantic_matcher
 from codiesp_common import codiesp_arguments, codiesp_notes  # bench/ is on the path
@@ -132,16 +132,9 @@ def _paired_candidates(
     index, known = part.candidate_index(), KnownCodes.of(counts, part.left_off, part.tails)
     flagged = flagged_gold = 0
     for text, codes in zip(texts, gold, strict=True):
-        found, X, _ = open_candidates(
-            index,
-            text,
-            known,
-            blocking=part.blocking,
-            siblings=part.siblings,
-            pairs=True,
-            slack=part.slack,
-        )
-        on = {code for code, paired in zip(found, X[:, -1], strict=True) if paired}
+        found, X, _ = part.candidates(index, text, known)  # a part fitted with pairs
+        column = X[:, part.features.index("paired")]
+        on = {code for code, paired in zip(found, column, strict=True) if paired}
         flagged += len(on)
         flagged_gold += len(on & set(codes))
     return {"flagged": flagged, "gold": flagged_gold}

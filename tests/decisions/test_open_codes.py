@@ -40,7 +40,7 @@ def test_calibration_rows_are_codes_held_out_of_the_other_folds_only() -> None:
     codes = [list(c) for c in notes.codes]
     codes[0] = ["ICD10CM:I10", "ICD10CM:Z99.89"]  # a code only note 0 has
     folds = fold_splits(len(notes), folds=4, seed=0)
-    held = held_out_candidates(icd10cm_index(DEFAULT_BLOCKING), notes.texts, codes, folds)
+    held = held_out_candidates(OpenCodes.unfitted(DEFAULT_BLOCKING), notes.texts, codes, folds)
     for fit_rows, held_rows in folds:
         seen = {code for i in fit_rows for code in codes[i]}
         rows = np.flatnonzero(np.isin(held.notes, held_rows))

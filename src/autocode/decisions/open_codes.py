@@ -165,23 +165,34 @@ class OpenCodes:
         matches = self.semantic.matches(texts) if self.semantic else [None] * len(texts)
         result = []
         for text, note_matches in zip(texts, matches, strict=True):
-            codes, X, spans = open_candidates(
-                index,
-                text,
-                known,
-                self.semantic,
-                note_matches,
-                self.blocking,
-                self.siblings,
-                pairs=self.pairs,
-                slack=self.slack,
-                numbers=self.numbers,
-                sides=self.sides,
-            )
+            codes, X, spans = self.candidates(index, text, known, note_matches)
             probs = self.probability(X)
             order = np.argsort(-probs, kind="stable")
             result.append([OpenProposal(codes[k], float(probs[k]), spans[k]) for k in order])
         return result
+
+    def candidates(
+        self,
+        index: CandidateIndex,
+        text: str,
+        known: KnownCodes,
+        matches: SentenceMatches | None = None,
+    ) -> tuple[list[str], np.ndarray, list[tuple[tuple[int, int], ...]]]:
+        """The note's candidates outside `known`, found as this part finds them
+        (`open_candidates` with its settings); `matches`: the semantic matcher's for it."""
+        return open_candidates(
+            index,
+            text,
+            known,
+            self.semantic,
+            matches,
+            self.blocking,
+            self.siblings,
+            pairs=self.pairs,
+            slack=self.slack,
+            numbers=self.numbers,
+            sides=self.sides,
+        )
 
     def probability(self, X: np.ndarray) -> np.ndarray:
         logits = ((X - self.mean) / self.scale) @ self.coef + self.intercept
@@ -217,6 +228,21 @@ class OpenCodes:
         """The semantic matcher's encoder and code embeddings (JSON holds the rest)."""
         if self.semantic is not None:
             self.semantic.save(directory)
+
+    @classmethod
+    def unfitted(
+        cls,
+        blocking: Sequence[str] = DEFAULT_BLOCKING,
+        *,
+        system: str = ICD10CM,
+        **settings: Any,
+    ) -> OpenCodes:
+        """A part that finds and writes candidates (`settings`: the fields after `report`)
+        but has no calibration yet: what `fit_open_codes` fits."""
+        empty = np.zeros(0)
+        return cls(
+            tuple(blocking), empty, empty, empty, 0.0, 0.5, None, {}, system=system, **settings
+        )
 
     @classmethod
     def from_dict(cls, state: dict[str, Any], directory: Path | None = None) -> OpenCodes:
@@ -574,25 +600,19 @@ def fit_open_codes(
         raise ValueError(
             f"open codes of {system}: semantic, siblings, pairs, numbers and sides are ICD10CM's"
         )
-    left_off = left_off_extensions(code_lists) if system == ICD10CM else frozenset()
-    tails = procedure_tails(code_lists) if system == ICD10PCS else {}
-    slack = SLACK.get(system, 1) if slack is None else slack
-    held = held_out_candidates(
-        open_index(system, blocking),
-        texts,
-        code_lists,
-        folds,
-        semantic,
+    part = OpenCodes.unfitted(
         blocking,
-        siblings,
-        pairs=pairs,
-        left_off=left_off,
-        tails=tails,
         system=system,
-        slack=slack,
+        semantic=semantic,
+        siblings=siblings,
+        pairs=pairs,
+        left_off=left_off_extensions(code_lists) if system == ICD10CM else frozenset(),
+        tails=procedure_tails(code_lists) if system == ICD10PCS else {},
+        slack=SLACK.get(system, 1) if slack is None else slack,
         numbers=numbers,
         sides=sides,
     )
+    held = held_out_candidates(part, texts, code_lists, folds)
     X, y, missed = held.features, held.gold, held.missed
     if y.all() or not y.any():
         raise OpenPartCalibrationError(
@@ -600,29 +620,12 @@ def fit_open_codes(
             "gold: a calibration needs both gold and other candidates (the code names are "
             "English: notes in another language name few)"
         )
-    mean, scale = X.mean(axis=0), X.std(axis=0)
-    scale[scale == 0] = 1.0
+    part.mean, part.scale = X.mean(axis=0), X.std(axis=0)
+    part.scale[part.scale == 0] = 1.0
     model = LogisticRegression(C=REGULARIZATION, max_iter=1000)
-    model.fit((X - mean) / scale, y)
-    part = OpenCodes(
-        blocking=tuple(blocking),
-        mean=mean,
-        scale=scale,
-        coef=model.coef_[0].astype(np.float64),
-        intercept=float(model.intercept_[0]),
-        threshold=0.5,
-        accept_threshold=None,
-        report={},
-        semantic=semantic,
-        siblings=siblings,
-        pairs=pairs,
-        left_off=left_off,
-        system=system,
-        tails=tails,
-        slack=slack,
-        numbers=numbers,
-        sides=sides,
-    )
+    model.fit((X - part.mean) / part.scale, y)
+    part.coef = model.coef_[0].astype(np.float64)
+    part.intercept = float(model.intercept_[0])
     probs = part.probability(X)
     part.threshold, best_f1 = best_f1_threshold(probs, y, missed)
     part.accept_threshold = precise_threshold(probs, y, target_precision, min_support)
@@ -658,26 +661,15 @@ class HeldOut:
 
 
 def held_out_candidates(
-    index: CandidateIndex,
+    part: OpenCodes,
     texts: Sequence[str],
     code_lists: Sequence[Sequence[str]],
     folds: Sequence[tuple[np.ndarray, np.ndarray]],
-    semantic: SemanticMatcher | None = None,
-    blocking: Sequence[str] = (),
-    siblings: bool = False,
-    *,
-    pairs: bool = False,
-    left_off: Collection[str] = (),
-    tails: Mapping[str, str] | None = None,
-    system: str = ICD10CM,
-    slack: int = 1,
-    numbers: bool = False,
-    sides: bool = False,
 ) -> HeldOut:
-    """Per fold, its notes' candidates (of `system`, names found within `slack`) for
-    codes no note of the other folds has, written without the 7th characters in
-    `left_off`, with the PCS `tails`."""
-    matches = semantic.matches(texts) if semantic else [None] * len(texts)
+    """Per fold, its notes' candidates, found and written as `part` finds and writes them
+    (`OpenCodes.candidates`), for codes of its system no note of the other folds has."""
+    index = part.candidate_index()
+    matches = part.semantic.matches(texts) if part.semantic else [None] * len(texts)
     features: list[np.ndarray] = []
     gold: list[bool] = []
     notes: list[int] = []
@@ -685,33 +677,17 @@ def held_out_candidates(
     missed = 0
     for fit_rows, held_rows in folds:
         seen = Counter(code for i in fit_rows for code in set(code_lists[i]))
-        known = KnownCodes.of(seen, left_off, tails)
+        known = KnownCodes.of(seen, part.left_off, part.tails)
         for i in held_rows:
-            note_codes, X, _ = open_candidates(
-                index,
-                texts[i],
-                known,
-                semantic,
-                matches[i],
-                blocking,
-                siblings,
-                pairs=pairs,
-                slack=slack,
-                numbers=numbers,
-                sides=sides,
-            )
-            note_gold = {c for c in code_lists[i] if c.startswith(f"{system}:") and c not in seen}
+            note_codes, X, _ = part.candidates(index, texts[i], known, matches[i])
+            note_gold = {c for c in code_lists[i] if part.proposes(c) and c not in seen}
             features.append(X)
             gold.extend(code in note_gold for code in note_codes)
             notes.extend([int(i)] * len(note_codes))
             codes.extend(note_codes)
             missed += len(note_gold - set(note_codes))
     return HeldOut(
-        features=(
-            np.vstack(features)
-            if features
-            else np.zeros((0, len(feature_names(semantic, siblings, pairs, sides))))
-        ),
+        features=(np.vstack(features) if features else np.zeros((0, len(part.features)))),
         gold=np.array(gold, dtype=np.bool_),
         notes=np.array(notes, dtype=np.int64),
         codes=codes,

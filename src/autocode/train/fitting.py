@@ -106,7 +106,8 @@ def fit_open_parts(
 
 def fit_open_part(config: TrainConfig, train: NoteSet, system: str = ICD10CM) -> OpenCodes:
     """The open part of `system`, its calibration from the training notes' folds
-    (`fit_open_codes`). The semantic matcher, siblings and pairs are ICD-10-CM's."""
+    (`fit_open_codes`). The semantic matcher, siblings, pairs, numbers and sides are
+    ICD-10-CM's."""
     assert config.open_codes is not None
     if not any(code.startswith(f"{system}:") for codes in train.codes for code in codes):
         raise ValueError(
