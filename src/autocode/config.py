@@ -164,11 +164,11 @@ class ThresholdConfig(StrictModel):
     shrinkage: float = Field(default=10.0, ge=0)
 
 
-MentionContext = Literal["negated", "hypothetical", "historical", "family"]
+MentionContext = Literal["negated", "hypothetical", "uncertain", "historical", "family"]
 
 
 def _default_blocking() -> list[MentionContext]:
-    return ["negated", "hypothetical", "family"]
+    return ["negated", "hypothetical", "uncertain", "family"]  # `context.NOT_CODED`
 
 
 class TermRulesConfig(StrictModel):

@@ -248,8 +248,13 @@ def test_an_open_part_keeps_the_7th_characters_it_leaves_off() -> None:
     proposed = {p.code for p in part.score(text, {"ICD10CM:I10": 3})[0]}
     assert "ICD10CM:M84.40X" in proposed and "ICD10CM:M84.40XA" not in proposed
     state = json.loads(json.dumps(part.to_dict()))
-    assert (state["format_version"], state["slack"]) == (3, 3)
+    assert (state["format_version"], state["slack"]) == (4, 3)
     assert OpenCodes.from_dict(state).left_off == part.left_off
+    # Blocking "hypothetical" before format 4 blocked "suspected …" too, and still does.
+    state["blocking"] = ["negated", "hypothetical"]
+    assert OpenCodes.from_dict(state).blocking == ("negated", "hypothetical")
+    state["format_version"] = 3
+    assert OpenCodes.from_dict(state).blocking == ("negated", "hypothetical", "uncertain")
     # Parts of formats 1 and 2 (saved before) are ICD-10-CM parts; format 1 proposes
     # codes as the tabular writes them.
     state["format_version"] = 1

@@ -231,8 +231,13 @@ def test_rules_round_trip_through_their_dict() -> None:
     assert restored.rules == rules.rules and restored.terms == rules.terms
     texts = ["Type 2 diabetes.", "no type 2 diabetes"]
     assert restored.accepted(texts) == rules.accepted(texts)
-    with pytest.raises(ValueError, match="term rules format 9, expected 2"):
+    with pytest.raises(ValueError, match=r"term rules format 9, expected one of \(2, 3\)"):
         TermRules.from_dict({**rules.to_dict(), "format": 9})
+    # Format 2's "hypothetical" blocked "suspected …" too, and still does.
+    old = TermRules.from_dict({**rules.to_dict(), "format": 2})
+    assert old.blocking == (*BLOCKING, "uncertain")
+    assert old.accepted(["Suspected type 2 diabetes."]) == [{}]
+    assert rules.accepted(["Suspected type 2 diabetes."]) != [{}]
 
 
 def _coder_with_rules() -> Coder:

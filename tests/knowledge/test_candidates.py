@@ -19,7 +19,7 @@ from autocode.knowledge.candidates import (
     sides_said,
 )
 from autocode.knowledge.cms_names import cms_cm_names
-from autocode.knowledge.context import FAMILY, HISTORICAL, HYPOTHETICAL, NEGATED
+from autocode.knowledge.context import FAMILY, HISTORICAL, HYPOTHETICAL, NEGATED, NOT_CODED
 
 BLOCKING = frozenset({NEGATED, HYPOTHETICAL, FAMILY})
 
@@ -121,6 +121,24 @@ def test_negated_family_and_hypothetical_mentions_propose_no_code(
     assert index.candidates("Return to the emergency room if fever develops.") == {}
     # Blocked mentions are counted, not proposed.
     assert index.candidates("No fever but a fever spike later.")["ICD10CM:R50.9"].blocked == 1
+
+
+def test_uncertain_mentions_propose_where_only_hypothetical_ones_are_blocked() -> None:
+    names = {"ICD10CM:L88": ["Pyoderma gangrenosum"]}
+    note = "Topical corticosteroids with the diagnosis of suspected pyoderma gangrenosum."
+    assert CandidateIndex(names, NOT_CODED).candidates(note) == {}
+    inpatient = CandidateIndex(names, ["negated", "hypothetical", "family"])
+    assert inpatient.candidates(note)["ICD10CM:L88"].affirmed == 1
+    assert inpatient.candidates("Return if pyoderma gangrenosum recurs.") == {}
+
+
+def test_a_name_in_capitals_matches_only_capitals(index: CandidateIndex) -> None:
+    # "PIN" names prostatic intraepithelial neoplasia (N42.31); "pins" hold a fracture.
+    assert "ICD10CM:N42.31" not in index.candidates("Fixation with two proximal pins.")
+    assert "ICD10CM:N42.31" in index.candidates("Biopsy: high-grade PIN.")
+    assert "ICD10CM:N42.31" in index.candidates("Biopsies showed PINs.")
+    # Abbreviations autocode writes out match in any case ("copd" is COPD).
+    assert "ICD10CM:J44.9" in index.candidates("Known copd, on inhalers.")
 
 
 def test_a_family_history_code_is_not_blocked_by_its_own_words(index: CandidateIndex) -> None:

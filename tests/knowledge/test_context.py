@@ -9,9 +9,11 @@ from autocode.knowledge.context import (
     HISTORICAL,
     HYPOTHETICAL,
     NEGATED,
+    UNCERTAIN,
     context_scopes,
     contexts_at,
     has_trigger,
+    saved_blocking,
 )
 
 
@@ -28,6 +30,8 @@ def contexts_of(sentence: str, mention: str) -> frozenset[str]:
         ("There was no evidence of metastasis.", "metastasis", {NEGATED}),
         ("Pneumonia was ruled out.", "Pneumonia", {NEGATED}),  # a backward trigger
         ("Return if fever develops.", "fever", {HYPOTHETICAL}),
+        ("Treated for suspected pyoderma gangrenosum.", "pyoderma", {UNCERTAIN}),
+        ("Clinical suspicion of necrotizing fasciitis.", "fasciitis", {UNCERTAIN}),
         ("Family history of colon cancer.", "colon cancer", {FAMILY}),
         ("Her mother had breast cancer.", "breast cancer", {FAMILY}),
         ("History of duodenal ulcer.", "duodenal ulcer", {HISTORICAL}),
@@ -82,6 +86,7 @@ def test_trigger_words_inside_other_words_do_not_trigger() -> None:
         ("Antecedentes familiares de diabetes.", "diabetes", {FAMILY}),
         ("Su madre tuvo cáncer de mama.", "cáncer de mama", {FAMILY}),
         ("En caso de fiebre, acudir a urgencias.", "fiebre", {HYPOTHETICAL}),
+        ("Ante la sospecha de apendicitis, se opera.", "apendicitis", {UNCERTAIN}),
         # Scopes end where Spanish narrative moves on, as English ones do.
         ("Sin alergias conocidas, acude por dolor torácico.", "dolor torácico", set()),
         ("Sin antecedentes de interés y con hipertensión arterial.", "hipertensión", set()),
@@ -98,3 +103,18 @@ def test_spanish_triggers_govern_as_the_english_ones(
     sentence: str, mention: str, expected: set[str]
 ) -> None:
     assert contexts_of(sentence, mention) == expected
+
+
+def test_blocking_saved_before_uncertain_mentions_were_apart_still_blocks_them() -> None:
+    # "hypothetical" then held "suspected …": a part saved so keeps blocking it.
+    assert saved_blocking(["negated", "hypothetical"], uncertain_apart=False) == (
+        NEGATED,
+        HYPOTHETICAL,
+        UNCERTAIN,
+    )
+    assert saved_blocking(["negated"], uncertain_apart=False) == (NEGATED,)
+    # Saved since: as saved, with or without it.
+    assert saved_blocking(["negated", "hypothetical"], uncertain_apart=True) == (
+        NEGATED,
+        HYPOTHETICAL,
+    )

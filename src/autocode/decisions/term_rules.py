@@ -29,9 +29,13 @@ from typing import Any
 import numpy as np
 
 from autocode.knowledge.candidates import CandidateIndex, name_words, renormalised
+from autocode.knowledge.context import saved_blocking
 from autocode.knowledge.mined import MinedTerms, fingerprints
 
-FORMAT_VERSION = 2  # 2: each rule keeps the words it was measured on
+# 2: each rule keeps the words it was measured on; 3: uncertain mentions told apart
+# from hypothetical ones (`context.UNCERTAIN`).
+FORMAT_VERSION = 3
+READS_FORMATS = (2, 3)
 RULE_SYSTEM_PREFIX = "ICD10CM:"  # the system whose mined terms become rules
 # The held-out precisions a term may be asked for, and how many held-out notes must
 # mention it (from the configured `min_notes` up): the held-out check picks one of each.
@@ -113,16 +117,17 @@ class TermRules:
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> TermRules:
-        if state.get("format") != FORMAT_VERSION:
+        if state.get("format") not in READS_FORMATS:
             raise ValueError(
-                f"term rules format {state.get('format')!r}, expected {FORMAT_VERSION}"
+                f"term rules format {state.get('format')!r}, expected one of {READS_FORMATS}"
             )
         rules = [
             TermRule(code, term, tuple(words), int(n), int(k))
             for code, term, words, n, k in state["rules"]
         ]
         terms = {code: list(found) for code, found in state["terms"].items()}
-        return cls(rules, terms, tuple(state["blocking"]), dict(state.get("report", {})))
+        blocking = saved_blocking(state["blocking"], state["format"] >= 3)
+        return cls(rules, terms, blocking, dict(state.get("report", {})))
 
 
 def term_mentions(index: CandidateIndex, text: str) -> dict[Key, Span]:

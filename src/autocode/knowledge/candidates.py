@@ -69,6 +69,8 @@ MAX_SIBLINGS = 12  # a parent with more children gives none: too many guesses to
 SEMANTIC = 3  # near a sentence by cosine only (`models.semantic`, via `decisions.open_codes`)
 SIDED = 5  # a matched code's relative of the side its sentence names (`sided_relatives`)
 _SIDE_WORD = re.compile(r"\b(right|left|bilateral)\b", re.I)
+# A word in capitals, with digits or a plural "s" after the first letter: "PIN", "PINs".
+_ACRONYM = re.compile(r"[A-Z][A-Z0-9]+s?")
 
 
 def normal_words(text: str) -> list[tuple[str, int, int]]:
@@ -139,6 +141,7 @@ class Name:
     words: tuple[str, ...]
     codes: tuple[str, ...]
     own_contexts: frozenset[str]  # contexts its own words trigger; never blocking it
+    acronym: bool = False  # listed in capitals ("PIN"): a note must write it so (`_ACRONYM`)
 
 
 @dataclass
@@ -179,6 +182,7 @@ class CandidateIndex:
         self.blocking = frozenset(blocking)
         by_words: dict[tuple[str, ...], list[str]] = {}
         own: dict[tuple[str, ...], frozenset[str]] = {}
+        acronym: dict[tuple[str, ...], bool] = {}
         for code, names in names_of.items():
             for listed in names:
                 for variant, words in _worded_variants(listed):
@@ -186,7 +190,8 @@ class CandidateIndex:
                     if code not in codes:
                         codes.append(code)
                     own[words] = own.get(words, frozenset()) | _own_contexts(variant)
-        self.names = [Name(w, tuple(c), own[w]) for w, c in by_words.items()]
+                    acronym[words] = acronym.get(words, True) and _is_acronym(variant, words)
+        self.names = [Name(w, tuple(c), own[w], acronym[w]) for w, c in by_words.items()]
         self._automaton = ahocorasick.Automaton()
         self._reordered: dict[tuple[str, ...], list[int]] = {}
         for k, name in enumerate(self.names):
@@ -232,6 +237,8 @@ class CandidateIndex:
         longest_first = sorted(mentions, key=lambda m: -len(self.names[m.name].words))
         for mention in longest_first:
             name = self.names[mention.name]
+            if name.acronym and not _ACRONYM.fullmatch(text[mention.start : mention.end]):
+                continue  # "pins" is no PIN (prostatic intraepithelial neoplasia)
             blocked = self.is_blocked(mention)
             for code in name.codes:
                 candidate = direct.setdefault(code, Candidate(code, DIRECT))
@@ -299,6 +306,12 @@ def _kept_words(window: Sequence[str], slack: int) -> list[tuple[str, ...]]:
             (window[0], *inner, window[-1]) for inner in combinations(window[1:-1], length - 2)
         ]
     return kept
+
+
+def _is_acronym(variant: str, words: tuple[str, ...]) -> bool:
+    """Whether a name is one word in capitals that `abbreviations` does not write out: a
+    note's lower-case word of the same letters is another word ("pins", "ffa")."""
+    return bool(_ACRONYM.fullmatch(variant)) and words == (fold(variant.lower()),)
 
 
 def _joined(words: Sequence[str]) -> str:

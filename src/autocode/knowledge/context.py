@@ -1,4 +1,5 @@
-"""ConText: is a mention negated, hypothetical, historical, or about a family member?
+"""ConText: is a mention negated, hypothetical, uncertain, historical, or about a family
+member?
 
 An implementation of the trigger rules of ConText (Harkema, Dowling, Thornblade, Chapman,
 "ConText: An algorithm for determining negation, experiencer, and temporal status from
@@ -30,12 +31,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 NEGATED = "negated"
-HYPOTHETICAL = "hypothetical"
+HYPOTHETICAL = "hypothetical"  # "if", "risk of", "prophylaxis": not (yet) present
+# "Suspected", "suspicion of": a diagnosis not confirmed. Told apart from hypothetical as
+# pyConText tells "probable existence" apart: the ICD-10-CM Official Guidelines code an
+# uncertain diagnosis at an inpatient discharge as if it existed (Section II.H), and
+# not in outpatient care (Section IV.H), so where it codes is a choice of setting.
+UNCERTAIN = "uncertain"
 HISTORICAL = "historical"
 FAMILY = "family"
 # Mentions in these contexts do not code, by default: "history of" often does (a chronic
 # condition still treated), so historical mentions are blocked only where configured.
-NOT_CODED = (NEGATED, HYPOTHETICAL, FAMILY)
+NOT_CODED = (NEGATED, HYPOTHETICAL, UNCERTAIN, FAMILY)
 
 FORWARD = "forward"
 BACKWARD = "backward"
@@ -75,10 +81,14 @@ TRIGGERS: dict[tuple[str, str], tuple[str, ...]] = {
     (HYPOTHETICAL, FORWARD): (
         "if", "should", "in case of", "return if", "come back if", "risk of", "at risk for",
         "to prevent", "prevention of", "prophylaxis", "prophylaxis of", "in the event of",
-        "watch for", "monitor for", "screening for", "suspicion of", "suspected",
+        "watch for", "monitor for", "screening for",
         # Spanish ("si" is left out: written for "sí", yes, and "SI" in English notes)
-        "en caso de", "riesgo de", "prevención de", "profilaxis de", "sospecha de",
-        "ante la sospecha de",
+        "en caso de", "riesgo de", "prevención de", "profilaxis de",
+    ),
+    (UNCERTAIN, FORWARD): (
+        "suspicion of", "suspected",
+        # Spanish
+        "sospecha de", "ante la sospecha de",
     ),
     (HISTORICAL, FORWARD): (
         "history of", "h/o", "previous", "previously", "prior", "past medical history",
@@ -250,3 +260,12 @@ def has_trigger(text: str) -> bool:
 def contexts_at(scopes: Iterable[ContextScope], start: int, end: int) -> frozenset[str]:
     """The contexts of a mention at [start, end): those of every scope it overlaps."""
     return frozenset(s.context for s in scopes if s.start < end and start < s.end)
+
+
+def saved_blocking(blocking: Iterable[str], uncertain_apart: bool) -> tuple[str, ...]:
+    """Blocking contexts as saved; for what was saved before uncertain mentions were told
+    apart (not `uncertain_apart`), "hypothetical" then blocked "suspected …" as well."""
+    blocking = tuple(blocking)
+    if uncertain_apart or HYPOTHETICAL not in blocking or UNCERTAIN in blocking:
+        return blocking
+    return (*blocking, UNCERTAIN)
