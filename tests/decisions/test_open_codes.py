@@ -280,6 +280,18 @@ def test_a_stated_number_and_a_named_side_give_candidates_where_asked() -> None:
     assert text[start:end] == "38 weeks of gestation"
 
 
+def test_a_stated_number_in_a_blocking_context_proposes_nothing() -> None:
+    index = icd10cm_index(DEFAULT_BLOCKING)
+    known = KnownCodes.of({"ICD10CM:I10": 2})
+    stated = "Her body mass index is 46.6. Surgery is advised if her BMI is 50."
+    codes, _, spans = open_candidates(index, stated, known, numbers=True)
+    assert "ICD10CM:Z68.42" in codes and "ICD10CM:Z68.43" not in codes
+    ((start, _),) = spans[codes.index("ICD10CM:Z68.42")]
+    assert stated[start:].startswith("body mass index is 46.6")
+    family = "Her mother was seen at 38 weeks of gestation."
+    assert "ICD10CM:Z3A.38" not in open_candidates(index, family, known, numbers=True)[0]
+
+
 def test_numbers_and_sides_are_saved_with_the_part() -> None:
     notes = training_notes()
     folds = fold_splits(len(notes), folds=3, seed=0)

@@ -388,7 +388,7 @@ def open_candidates(
     near a sentence with no `blocking` context join them."""
     found = index.candidates(text, siblings=siblings, slack=slack)
     if numbers:
-        _add_numeric(found, text)
+        _add_numeric(found, text, index)
     if sides:
         _add_sides(found, text)
     lexical = len({w for code in found if (w := known.written_as(code)) is not None})
@@ -444,11 +444,16 @@ def _add_sides(found: dict[str, Candidate], text: str) -> None:
                 )
 
 
-def _add_numeric(found: dict[str, Candidate], text: str) -> None:
+def _add_numeric(found: dict[str, Candidate], text: str, index: CandidateIndex) -> None:
     """The codes a stated gestational age or adult BMI decides (`numeric_codes`), each an
-    exact, unambiguous mention of its code (a name found as written)."""
+    exact, unambiguous mention of its code (a name found as written); one stated in a
+    context the index blocks ("if the BMI reaches 40") proposes nothing."""
     for code, span in numeric_codes(text):
         candidate = found.get(code)
+        if index.blocks_span(text, *span):
+            if candidate is not None:
+                candidate.blocked += 1
+            continue
         if candidate is None or candidate.via != DIRECT:
             candidate = found[code] = Candidate(code, DIRECT, in_order=True, ambiguity=1)
         candidate.affirmed += 1

@@ -261,6 +261,14 @@ class CandidateIndex:
         trigger ("Family history of …" is not blocked by its own "family")."""
         return bool((mention.contexts - self.names[mention.name].own_contexts) & self.blocking)
 
+    def blocks_span(self, text: str, start: int, end: int) -> bool:
+        """Whether the characters `start:end` of `text` (a mention found without a name:
+        a stated number) sit in a blocking context of their sentence."""
+        for a, b in sentence_spans(text):
+            if a <= start < b:
+                return bool(contexts_at(context_scopes(text[a:b], a), start, end) & self.blocking)
+        return False
+
     def inside_longer(self, mention: Mention, mentions: Sequence[Mention]) -> bool:
         """Whether a longer name was found around `mention` ("plaque psoriasis" around
         "psoriasis"): the shorter name is then likely not what the note means."""
