@@ -5,7 +5,7 @@ where one of its mined terms, held out, was coded at the routing target: a yes o
 term. This asks whether one logistic regression over what is known of a (note, code)
 pair whose mined terms the note mentions accepts more at the same held-out precision:
 the terms' held-out counts (best and pooled), how many of them the note mentions, how
-often affirmed and how often in a blocking context (negated, hypothetical, family),
+often affirmed and how often in a blocking context (the config's term-rule blocking),
 outside a longer term or not, first and last place in the note, whether in a sentence
 saying "diagnos…", the longest term's words, how many codes the note's terms name, the
 code's training count, and (second feature set) the Coder's calibrated probability.

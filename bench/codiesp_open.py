@@ -24,7 +24,7 @@ from typing import Any
 
 from autocode.codes import ICD10CM, ICD10PCS
 from autocode.config import SemanticConfig, load_config
-from autocode.decisions.open_codes import KnownCodes, OpenCodes, fit_open_codes
+from autocode.decisions.open_codes import DEFAULT_BLOCKING, KnownCodes, OpenCodes, fit_open_codes
 from autocode.models.crossfit import fold_splits
 from autocode.train.fitting import semantic_matcher
 from codiesp_common import codiesp_arguments, codiesp_notes  # bench/ is on the path
@@ -42,7 +42,7 @@ def main() -> None:
 
     config = load_config(args.config)
     open_config = config.open_codes
-    blocking = open_config.blocking if open_config else ["negated", "hypothetical", "family"]
+    blocking = open_config.blocking if open_config else list(DEFAULT_BLOCKING)
     semantic_config = (open_config.semantic if open_config else None) or SemanticConfig()
     overrides = {"top_k": args.top_k, "min_cosine": args.min_cosine}
     semantic_config = semantic_config.model_copy(

@@ -12,7 +12,7 @@ the English terms are learned from all training notes' parallel text, codes unse
 Reported: each language's accepted (note, code) pairs and precision; the English false
 accepts by what the Spanish side did with the same pair; and the Spanish true accepts
 English misses, by why: the English note mentions none of the code's mined terms, only in
-a blocking context (negated, hypothetical, family), only inside a longer mined term, or
+a blocking context (the config's term-rule blocking), only inside a longer mined term, or
 mentions a term that is no rule.
 
     python bench/codiesp_rules_gap.py [--data DIR] [--config FILE] [--json]

@@ -137,8 +137,14 @@ def test_a_name_in_capitals_matches_only_capitals(index: CandidateIndex) -> None
     assert "ICD10CM:N42.31" not in index.candidates("Fixation with two proximal pins.")
     assert "ICD10CM:N42.31" in index.candidates("Biopsy: high-grade PIN.")
     assert "ICD10CM:N42.31" in index.candidates("Biopsies showed PINs.")
-    # Abbreviations autocode writes out match in any case ("copd" is COPD).
+    # Abbreviations autocode writes out match in any case ("copd" is COPD), even as the
+    # only name of a code.
     assert "ICD10CM:J44.9" in index.candidates("Known copd, on inhalers.")
+    written_out = CandidateIndex({"ICD10CM:J44.9": ["COPD"]}, ())
+    assert "ICD10CM:J44.9" in written_out.candidates("Known copd, on inhalers.")
+    capitals = CandidateIndex({"ICD10CM:N42.31": ["PIN"]}, ())
+    assert capitals.mentions("Two pins.") == []
+    assert len(capitals.mentions("Two PINs.")) == 1
 
 
 def test_a_family_history_code_is_not_blocked_by_its_own_words(index: CandidateIndex) -> None:

@@ -9,6 +9,7 @@ from autocode.knowledge.context import (
     HISTORICAL,
     HYPOTHETICAL,
     NEGATED,
+    NOT_CODED,
     UNCERTAIN,
     context_scopes,
     contexts_at,
@@ -113,8 +114,19 @@ def test_blocking_saved_before_uncertain_mentions_were_apart_still_blocks_them()
         UNCERTAIN,
     )
     assert saved_blocking(["negated"], uncertain_apart=False) == (NEGATED,)
+    assert saved_blocking(["uncertain", "hypothetical"], uncertain_apart=False) == (
+        UNCERTAIN,
+        HYPOTHETICAL,
+    )
     # Saved since: as saved, with or without it.
     assert saved_blocking(["negated", "hypothetical"], uncertain_apart=True) == (
         NEGATED,
         HYPOTHETICAL,
     )
+
+
+def test_the_configs_default_blocking_is_contexts_not_coded() -> None:
+    from autocode.config import OpenCodesConfig, TermRulesConfig
+
+    assert OpenCodesConfig().blocking == list(NOT_CODED)
+    assert TermRulesConfig().blocking == list(NOT_CODED)

@@ -1,12 +1,13 @@
 """The open part of a label space: codes of one system proposed beyond the training labels.
 
 A model scores only the codes it was trained on (the closed part, `LabelSpace.codes_`).
-The open part is every other code of its system that a note names (affirmed: not
-negated, hypothetical or about family): ICD-10-CM codes by their tabular and CMS names
-(`knowledge.candidates`), ICD-10-PCS prefixes by their operation and body part
-(`knowledge.pcs_names`). A Coder has one open part per system. Its proposals are scored by
-one pooled calibration — a logistic regression over what speaks for the candidate
-(`OPEN_FEATURES`), the same for every code, because an unseen code has no data of its own.
+The open part is every other code of its system that a note names (affirmed: in none of
+its blocking contexts, by default negated, hypothetical, uncertain or about family):
+ICD-10-CM codes by their tabular and CMS names (`knowledge.candidates`), ICD-10-PCS
+prefixes by their operation and body part (`knowledge.pcs_names`). A Coder has one open
+part per system. Its proposals are scored by one pooled calibration — a logistic
+regression over what speaks for the candidate (`OPEN_FEATURES`), the same for every
+code, because an unseen code has no data of its own.
 
 Honesty of that calibration (`fit_open_codes`): it is fitted on out-of-fold data where
 the code was held out. The training notes are split in folds; for each fold, the codes
@@ -278,7 +279,9 @@ class OpenCodes:
             numbers=bool(state.get("numbers", False)),
             sides=sides,
             tails=dict(state.get("tails", {})),
-            blocking=saved_blocking(state["blocking"], state["format_version"] >= 4),
+            blocking=saved_blocking(
+                state["blocking"], uncertain_apart=state["format_version"] >= 4
+            ),
             mean=np.asarray(state["mean"], np.float64),
             scale=np.asarray(state["scale"], np.float64),
             coef=np.asarray(state["coef"], np.float64),
@@ -388,7 +391,7 @@ def open_candidates(
     near a sentence with no `blocking` context join them."""
     found = index.candidates(text, siblings=siblings, slack=slack)
     if numbers:
-        _add_numeric(found, text, index)
+        _add_numeric(found, text)
     if sides:
         _add_sides(found, text)
     lexical = len({w for code in found if (w := known.written_as(code)) is not None})
@@ -444,16 +447,14 @@ def _add_sides(found: dict[str, Candidate], text: str) -> None:
                 )
 
 
-def _add_numeric(found: dict[str, Candidate], text: str, index: CandidateIndex) -> None:
+def _add_numeric(found: dict[str, Candidate], text: str) -> None:
     """The codes a stated gestational age or adult BMI decides (`numeric_codes`), each an
-    exact, unambiguous mention of its code (a name found as written); one stated in a
-    context the index blocks ("if the BMI reaches 40") proposes nothing."""
+    exact, unambiguous mention of its code (a name found as written). Not checked for
+    context: a ConText scope runs to the sentence end, and a number there is mostly a
+    fact about the patient ("risk of preeclampsia at 34 weeks of gestation", "maternal
+    age 35, 38 weeks of gestation")."""
     for code, span in numeric_codes(text):
         candidate = found.get(code)
-        if index.blocks_span(text, *span):
-            if candidate is not None:
-                candidate.blocked += 1
-            continue
         if candidate is None or candidate.via != DIRECT:
             candidate = found[code] = Candidate(code, DIRECT, in_order=True, ambiguity=1)
         candidate.affirmed += 1

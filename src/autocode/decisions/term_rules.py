@@ -126,7 +126,7 @@ class TermRules:
             for code, term, words, n, k in state["rules"]
         ]
         terms = {code: list(found) for code, found in state["terms"].items()}
-        blocking = saved_blocking(state["blocking"], state["format"] >= 3)
+        blocking = saved_blocking(state["blocking"], uncertain_apart=state["format"] >= 3)
         return cls(rules, terms, blocking, dict(state.get("report", {})))
 
 

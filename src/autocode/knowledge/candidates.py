@@ -69,7 +69,7 @@ MAX_SIBLINGS = 12  # a parent with more children gives none: too many guesses to
 SEMANTIC = 3  # near a sentence by cosine only (`models.semantic`, via `decisions.open_codes`)
 SIDED = 5  # a matched code's relative of the side its sentence names (`sided_relatives`)
 _SIDE_WORD = re.compile(r"\b(right|left|bilateral)\b", re.I)
-# A word in capitals, with digits or a plural "s" after the first letter: "PIN", "PINs".
+# A capital, then capitals or digits, maybe a plural "s": "PIN", "PINs", "CDKL5".
 _ACRONYM = re.compile(r"[A-Z][A-Z0-9]+s?")
 
 
@@ -215,6 +215,8 @@ class CandidateIndex:
             spans = [(a + start, b + start) for _, a, b in words]
             for first, last, k, in_order in matches:
                 a, b = spans[first][0], spans[last][1]
+                if self.names[k].acronym and not _ACRONYM.fullmatch(text[a:b]):
+                    continue  # "pins" is no PIN (prostatic intraepithelial neoplasia)
                 found.append(Mention(k, a, b, in_order, contexts_at(scopes, a, b)))
         return found
 
@@ -237,8 +239,6 @@ class CandidateIndex:
         longest_first = sorted(mentions, key=lambda m: -len(self.names[m.name].words))
         for mention in longest_first:
             name = self.names[mention.name]
-            if name.acronym and not _ACRONYM.fullmatch(text[mention.start : mention.end]):
-                continue  # "pins" is no PIN (prostatic intraepithelial neoplasia)
             blocked = self.is_blocked(mention)
             for code in name.codes:
                 candidate = direct.setdefault(code, Candidate(code, DIRECT))
@@ -260,14 +260,6 @@ class CandidateIndex:
         """Whether the mention sits in a blocking context its name's own words do not
         trigger ("Family history of …" is not blocked by its own "family")."""
         return bool((mention.contexts - self.names[mention.name].own_contexts) & self.blocking)
-
-    def blocks_span(self, text: str, start: int, end: int) -> bool:
-        """Whether the characters `start:end` of `text` (a mention found without a name:
-        a stated number) sit in a blocking context of their sentence."""
-        for a, b in sentence_spans(text):
-            if a <= start < b:
-                return bool(contexts_at(context_scopes(text[a:b], a), start, end) & self.blocking)
-        return False
 
     def inside_longer(self, mention: Mention, mentions: Sequence[Mention]) -> bool:
         """Whether a longer name was found around `mention` ("plaque psoriasis" around

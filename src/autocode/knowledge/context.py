@@ -36,6 +36,8 @@ HYPOTHETICAL = "hypothetical"  # "if", "risk of", "prophylaxis": not (yet) prese
 # pyConText tells "probable existence" apart: the ICD-10-CM Official Guidelines code an
 # uncertain diagnosis at an inpatient discharge as if it existed (Section II.H), and
 # not in outpatient care (Section IV.H), so where it codes is a choice of setting.
+# Its triggers are the ones hypothetical held before; the guidelines' other words
+# ("probable", "possible", "likely") are no triggers, so those mentions code anywhere.
 UNCERTAIN = "uncertain"
 HISTORICAL = "historical"
 FAMILY = "family"
@@ -262,7 +264,7 @@ def contexts_at(scopes: Iterable[ContextScope], start: int, end: int) -> frozens
     return frozenset(s.context for s in scopes if s.start < end and start < s.end)
 
 
-def saved_blocking(blocking: Iterable[str], uncertain_apart: bool) -> tuple[str, ...]:
+def saved_blocking(blocking: Iterable[str], *, uncertain_apart: bool) -> tuple[str, ...]:
     """Blocking contexts as saved; for what was saved before uncertain mentions were told
     apart (not `uncertain_apart`), "hypothetical" then blocked "suspected …" as well."""
     blocking = tuple(blocking)

@@ -80,7 +80,8 @@ class MatcherModel:
     context_features : bool, default False
         Adds `CONTEXT_FEATURES` to the pair features: how often the note mentions one of
         the code's names (over the whole ICD-10-CM name index, `knowledge.candidates`)
-        outside negated, hypothetical and family-history context, and whether it
+        outside negated, hypothetical, uncertain and family-history context
+        (`context.NOT_CODED`), and whether it
         mentions them only inside such context ("no fever"). A stack's re-ranker learns
         how much that counts.
     """
@@ -333,7 +334,8 @@ def fold_terms(
 
 def context_feature_columns(texts: Sequence[str], codes: Sequence[str]) -> list[np.ndarray]:
     """(notes, labels) columns of `CONTEXT_FEATURES`: log(1 + mentions of the code's names
-    not negated, hypothetical or about family), and 1 where every mention is."""
+    in no `NOT_CODED` context: negated, hypothetical, uncertain or about family), and 1
+    where every mention is."""
     index = icd10cm_index(frozenset(NOT_CODED))
     column = {code: j for j, code in enumerate(codes)}
     affirmed = np.zeros((len(texts), len(codes)), np.float32)
