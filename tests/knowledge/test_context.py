@@ -33,6 +33,10 @@ def contexts_of(sentence: str, mention: str) -> frozenset[str]:
         ("Return if fever develops.", "fever", {HYPOTHETICAL}),
         ("Treated for suspected pyoderma gangrenosum.", "pyoderma", {UNCERTAIN}),
         ("Clinical suspicion of necrotizing fasciitis.", "fasciitis", {UNCERTAIN}),
+        ("Chest X-ray consistent with pneumonia.", "pneumonia", {UNCERTAIN}),
+        ("Probable viral exanthema.", "exanthema", {UNCERTAIN}),
+        ("Pulmonary embolism cannot be excluded.", "embolism", {UNCERTAIN}),
+        ("Start antibiotics as soon as possible for the pneumonia.", "pneumonia", set()),
         ("Family history of colon cancer.", "colon cancer", {FAMILY}),
         ("Her mother had breast cancer.", "breast cancer", {FAMILY}),
         ("History of duodenal ulcer.", "duodenal ulcer", {HISTORICAL}),
@@ -88,6 +92,7 @@ def test_trigger_words_inside_other_words_do_not_trigger() -> None:
         ("Su madre tuvo cáncer de mama.", "cáncer de mama", {FAMILY}),
         ("En caso de fiebre, acudir a urgencias.", "fiebre", {HYPOTHETICAL}),
         ("Ante la sospecha de apendicitis, se opera.", "apendicitis", {UNCERTAIN}),
+        ("Imagen compatible con neumonía.", "neumonía", {UNCERTAIN}),
         # Scopes end where Spanish narrative moves on, as English ones do.
         ("Sin alergias conocidas, acude por dolor torácico.", "dolor torácico", set()),
         ("Sin antecedentes de interés y con hipertensión arterial.", "hipertensión", set()),

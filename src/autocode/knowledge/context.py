@@ -35,9 +35,9 @@ HYPOTHETICAL = "hypothetical"  # "if", "risk of", "prophylaxis": not (yet) prese
 # "Suspected", "suspicion of": a diagnosis not confirmed. Told apart from hypothetical as
 # pyConText tells "probable existence" apart: the ICD-10-CM Official Guidelines code an
 # uncertain diagnosis at an inpatient discharge as if it existed (Section II.H), and
-# not in outpatient care (Section IV.H), so where it codes is a choice of setting.
-# Its triggers are the ones hypothetical held before; the guidelines' other words
-# ("probable", "possible", "likely") are no triggers, so those mentions code anywhere.
+# not in outpatient care (Section IV.H), so where it codes is a choice of setting. Its
+# triggers are the guidelines' words (probable, suspected, likely, questionable,
+# possible, compatible with, consistent with); "rule out" stays negation, as in NegEx.
 UNCERTAIN = "uncertain"
 HISTORICAL = "historical"
 FAMILY = "family"
@@ -88,9 +88,15 @@ TRIGGERS: dict[tuple[str, str], tuple[str, ...]] = {
         "en caso de", "riesgo de", "prevención de", "profilaxis de",
     ),
     (UNCERTAIN, FORWARD): (
-        "suspicion of", "suspected",
+        "suspicion of", "suspected", "probable", "probably", "possible", "possibly",
+        "likely", "questionable", "presumed", "presumably", "suspicious for",
+        "compatible with", "consistent with", "suggestive of",
         # Spanish
-        "sospecha de", "ante la sospecha de",
+        "sospecha de", "ante la sospecha de", "probable", "posible", "compatible con",
+        "sugestivo de", "sugestiva de", "sugestivos de", "sugestivas de", "sugerente de",
+    ),
+    (UNCERTAIN, BACKWARD): (
+        "cannot be excluded", "cannot be ruled out", "is suspected", "was suspected",
     ),
     (HISTORICAL, FORWARD): (
         "history of", "h/o", "previous", "previously", "prior", "past medical history",
@@ -137,6 +143,9 @@ PSEUDO_TRIGGERS = (
     "sign of infection free",
     "no suspicious change",
     "if any",
+    "if possible",
+    "as soon as possible",
+    "whenever possible",
     "if needed",
     "as needed",
     "history and physical",
