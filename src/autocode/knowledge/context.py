@@ -32,12 +32,13 @@ from dataclasses import dataclass
 
 NEGATED = "negated"
 HYPOTHETICAL = "hypothetical"  # "if", "risk of", "prophylaxis": not (yet) present
-# "Suspected", "suspicion of": a diagnosis not confirmed. Told apart from hypothetical as
-# pyConText tells "probable existence" apart: the ICD-10-CM Official Guidelines code an
-# uncertain diagnosis at an inpatient discharge as if it existed (Section II.H), and
-# not in outpatient care (Section IV.H), so where it codes is a choice of setting. Its
-# triggers are the guidelines' words (probable, suspected, likely, questionable,
-# possible, compatible with, consistent with); "rule out" stays negation, as in NegEx.
+# "Suspected", "probable", "compatible with": a diagnosis not confirmed. Told apart from
+# hypothetical as pyConText tells "probable existence" apart: the ICD-10-CM Official
+# Guidelines code an uncertain diagnosis at an inpatient discharge as if it existed
+# (Section II.H), and not in outpatient care (Section IV.H), so where it codes is a
+# choice of setting. Its triggers are the guidelines' words (probable, suspected, likely,
+# questionable, possible, compatible with, consistent with); "rule out" stays negation,
+# as in NegEx.
 UNCERTAIN = "uncertain"
 HISTORICAL = "historical"
 FAMILY = "family"
@@ -91,8 +92,8 @@ TRIGGERS: dict[tuple[str, str], tuple[str, ...]] = {
         "suspicion of", "suspected", "probable", "probably", "possible", "possibly",
         "likely", "questionable", "presumed", "presumably", "suspicious for",
         "compatible with", "consistent with", "suggestive of",
-        # Spanish
-        "sospecha de", "ante la sospecha de", "probable", "posible", "compatible con",
+        # Spanish ("probable" is the same word)
+        "sospecha de", "ante la sospecha de", "posible", "compatible con",
         "sugestivo de", "sugestiva de", "sugestivos de", "sugestivas de", "sugerente de",
     ),
     (UNCERTAIN, BACKWARD): (
