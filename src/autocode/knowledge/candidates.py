@@ -68,7 +68,9 @@ SIBLING = 4  # shares its parent with a matched code (`CandidateIndex.candidates
 MAX_SIBLINGS = 12  # a parent with more children gives none: too many guesses to weigh
 SEMANTIC = 3  # near a sentence by cosine only (`models.semantic`, via `decisions.open_codes`)
 SIDED = 5  # a matched code's relative of the side its sentence names (`sided_relatives`)
-_SIDE_WORD = re.compile(r"\b(right|left|bilateral)\b", re.I)
+# Words that tell a side of the body (ICD-10-CM's relatives, ICD-10-PCS body parts).
+SIDE_WORDS = frozenset({"left", "right", "bilateral"})
+_SIDE_WORD = re.compile(rf"\b({'|'.join(sorted(SIDE_WORDS))})\b", re.I)
 # A capital, then capitals or digits, maybe a plural "s": "PIN", "PINs", "CDKL5".
 _ACRONYM = re.compile(r"[A-Z][A-Z0-9]+s?")
 

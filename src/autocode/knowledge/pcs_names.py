@@ -26,11 +26,9 @@ from functools import cache
 
 from autocode.codes.icd_tables import code_table
 from autocode.codes.systems import ICD10PCS
-from autocode.knowledge.candidates import CandidateIndex
+from autocode.knowledge.candidates import SIDE_WORDS, CandidateIndex
 
 PREFIX_LENGTH = 4  # section, body system, operation, body part
-# Words that tell a body part's side: notes often leave them out.
-SIDE_WORDS = frozenset({"left", "right", "bilateral"})
 _JOINING = re.compile(r"^(?:of|into|from|in|on|to|with)\s+", re.I)
 # Where a description goes on to the approach, which notes seldom name: ", Open Approach",
 # ", Via Natural or Artificial Opening".
