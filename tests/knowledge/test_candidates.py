@@ -10,6 +10,7 @@ from autocode.knowledge.candidates import (
     PARENT,
     SIBLING,
     CandidateIndex,
+    default_child,
     icd10cm_index,
     icd10cm_names,
     is_code,
@@ -160,6 +161,44 @@ def test_the_hierarchy_adds_parents_and_default_children(index: CandidateIndex) 
     found = index.candidates("Acute appendicitis was confirmed at surgery.")
     assert found["ICD10CM:K35"].via == PARENT or "ICD10CM:K35.80" in found
     assert found["ICD10CM:K35.80"].via in {DIRECT, DEFAULT_CHILD}
+
+
+def test_a_default_child_is_the_child_that_says_most_that_nothing_more_is_known() -> None:
+    # "Unspecified blepharitis right upper eyelid" (H01.001) says less than "... unspecified
+    # eye, unspecified eyelid"; of "Left ventricular failure, unspecified" (I50.1) and "Heart
+    # failure, unspecified", the one adding no word to "Heart failure".
+    assert default_child("ICD10CM:H01.00") == "ICD10CM:H01.009"
+    assert default_child("ICD10CM:I50") == "ICD10CM:I50.9"
+    assert default_child("ICD10CM:J18") == "ICD10CM:J18.9"
+    # "Without complications" over "with unspecified complications" (E11.8).
+    assert default_child("ICD10CM:E11") == "ICD10CM:E11.9"
+    # "Not intractable" (G43.90) over "intractable" (G43.91).
+    assert default_child("ICD10CM:G43.9") == "ICD10CM:G43.90"
+    assert default_child("ICD10CM:N01") == "ICD10CM:N01.9"  # "with unspecified morphologic …"
+    assert default_child("ICD10CM:I10") is None  # no children
+
+
+def test_a_bare_term_names_the_code_it_is_the_whole_name_of(index: CandidateIndex) -> None:
+    # "Migraine" is the whole name of G43.909 ("Migraine NOS") and only the head of
+    # "Migraine without aura, ..." (G43.0x): as the alphabetic index reads a bare term.
+    found = index.candidates("A history of migraine since childhood.")
+    assert found["ICD10CM:G43.909"].via == DIRECT
+    assert not {"ICD10CM:G43.001", "ICD10CM:G43.009", "ICD10CM:G43.019"} & set(found)
+    # Where the code with the whole name is an ancestor, the head still names its code:
+    # "Myopia" is H52.1 and the head of "Myopia, unspecified eye" (H52.10).
+    found = index.candidates("She has myopia.")
+    assert found["ICD10CM:H52.10"].via == found["ICD10CM:H52.1"].via == DIRECT
+    # The same on a small index of made-up names.
+    names = {
+        "ICD10CM:U99.1": ["Widget syndrome"],
+        "ICD10CM:U99.2": ["Widget syndrome without fever"],
+    }
+    assert set(CandidateIndex(names, BLOCKING).candidates("Widget syndrome.")) == {"ICD10CM:U99.1"}
+    names["ICD10CM:U99"] = names.pop("ICD10CM:U99.1")
+    assert set(CandidateIndex(names, BLOCKING).candidates("Widget syndrome.")) == {
+        "ICD10CM:U99",
+        "ICD10CM:U99.2",
+    }
 
 
 def test_siblings_of_a_matched_code_are_candidates_only_when_asked() -> None:

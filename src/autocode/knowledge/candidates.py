@@ -15,8 +15,11 @@ sentences, normalised the same way, are searched for every name at once:
 3. Each mention gets the ConText contexts around it (`context`); a name whose own words
    hold a trigger ("Family history of …") is not blocked by that trigger's context.
 4. Hierarchy: a matched code supports its parent, and a matched category supports its
-   default child (the child that says "unspecified" or "without complications"), as
-   candidates of their own.
+   default child (the child that says most that nothing more is known: "unspecified",
+   "without complications"), as candidates of their own.
+
+A head stands for its codes only where no most specific code has it as its whole name:
+a bare "migraine" is "Migraine NOS" (G43.909), not "Migraine without aura" (G43.0x).
 """
 
 from __future__ import annotations
@@ -71,6 +74,9 @@ SIDED = 5  # a matched code's relative of the side its sentence names (`sided_re
 # Words that tell a side of the body (ICD-10-CM's relatives, ICD-10-PCS body parts).
 SIDE_WORDS = frozenset({"left", "right", "bilateral"})
 _SIDE_WORD = re.compile(rf"\b({'|'.join(sorted(SIDE_WORDS))})\b", re.I)
+# What a default child's description says: nothing more is known. "Without" (E11.9) and
+# "not intractable" (G43.90) are what a bare "diabetes" or "migraine" means.
+_DEFAULTS = re.compile(r"unspecified|\bwithout\b|not intractable")
 # A capital, then capitals or digits, maybe a plural "s": "PIN", "PINs", "CDKL5".
 _ACRONYM = re.compile(r"[A-Z][A-Z0-9]+s?")
 
@@ -106,13 +112,22 @@ def _normal_word(raw: str) -> str:
 
 def name_variants(name: str) -> list[str]:
     """A code's name as listed, without its parenthesised words, and its head."""
+    return [variant for variant, _ in _variants(name)]
+
+
+def _variants(name: str) -> list[tuple[str, bool]]:
+    """`name_variants`, each with whether it is a head (a name cut short)."""
     plain = _PARENTHESISED.sub(" ", name)
-    variants = [plain, _BRACKETED.sub(" ", plain)]
+    variants = [(plain, False), (_BRACKETED.sub(" ", plain), False)]
     if _QUALIFIER.search(plain):
-        variants.append(_QUALIFIER.split(plain, maxsplit=1)[0])
+        variants.append((_QUALIFIER.split(plain, maxsplit=1)[0], True))
     if status := _STATUS.match(" ".join(plain.split())):
-        variants.append(status.group(1))
-    return list(dict.fromkeys(" ".join(v.split()) for v in variants if v.strip()))
+        variants.append((status.group(1), True))
+    kept: dict[str, bool] = {}
+    for variant, head in variants:
+        if key := " ".join(variant.split()):
+            kept[key] = kept.get(key, True) and head
+    return list(kept.items())
 
 
 def renormalised(words: Sequence[str]) -> tuple[str, ...]:
@@ -129,9 +144,13 @@ def name_words(name: str) -> list[tuple[str, ...]]:
 
 
 def _worded_variants(name: str) -> list[tuple[str, tuple[str, ...]]]:
+    return [(variant, words) for variant, words, _ in _worded_heads(name)]
+
+
+def _worded_heads(name: str) -> list[tuple[str, tuple[str, ...], bool]]:
     return [
-        (variant, words)
-        for variant in name_variants(name)
+        (variant, words, head)
+        for variant, head in _variants(name)
         if (words := tuple(w for w, _, _ in normal_words(variant)))
     ]
 
@@ -183,17 +202,27 @@ class CandidateIndex:
     def __init__(self, names_of: Mapping[str, Iterable[str]], blocking: Iterable[str]) -> None:
         self.blocking = frozenset(blocking)
         by_words: dict[tuple[str, ...], list[str]] = {}
+        whole: dict[tuple[str, ...], set[str]] = {}  # codes it is the whole name of
         own: dict[tuple[str, ...], frozenset[str]] = {}
         acronym: dict[tuple[str, ...], bool] = {}
         for code, names in names_of.items():
             for listed in names:
-                for variant, words in _worded_variants(listed):
+                for variant, words, head in _worded_heads(listed):
                     codes = by_words.setdefault(words, [])
                     if code not in codes:
                         codes.append(code)
+                    if not head:
+                        whole.setdefault(words, set()).add(code)
                     own[words] = own.get(words, frozenset()) | _own_contexts(variant)
                     acronym[words] = acronym.get(words, True) and _is_acronym(variant, words)
-        self.names = [Name(w, tuple(c), own[w], acronym[w]) for w, c in by_words.items()]
+        # A head ("Migraine" of "Migraine without aura, ...", G43.0x) does not name its
+        # codes where a most specific code has it as its whole name ("Migraine NOS",
+        # G43.909): the alphabetic index reads a bare main term so. A category's whole
+        # name ("Myopia", H52.1) leaves its children's heads be ("Myopia, unspecified eye").
+        self.names = [
+            Name(w, _named_codes(codes, whole.get(w, set())), own[w], acronym[w])
+            for w, codes in by_words.items()
+        ]
         self._automaton = ahocorasick.Automaton()
         self._reordered: dict[tuple[str, ...], list[int]] = {}
         for k, name in enumerate(self.names):
@@ -296,6 +325,18 @@ class CandidateIndex:
                     for k in self._reordered.get(tuple(sorted(kept)), []):
                         found.setdefault((first, first + size - 1, k), False)
         return [(a, b, k, in_order) for (a, b, k), in_order in found.items()]
+
+
+def _named_codes(codes: Sequence[str], whole: set[str]) -> tuple[str, ...]:
+    """The codes a name names: all, but where a most specific code (no other's ancestor)
+    has it as its whole name, only the codes that have it whole."""
+
+    def below(code: str, other: str) -> bool:
+        return other != code and other.replace(".", "").startswith(code.replace(".", ""))
+
+    if any(not any(below(w, c) for c in codes) for w in whole):
+        return tuple(c for c in codes if c in whole)
+    return tuple(codes)
 
 
 def _kept_words(window: Sequence[str], slack: int) -> list[tuple[str, ...]]:
@@ -417,14 +458,22 @@ def is_code(code: str) -> bool:
 @cache
 def default_child(code: str) -> str | None:
     """The child of a category that a coder reaches when the note says no more: the one
-    whose description says "unspecified" or "without complications"; None if none does."""
+    whose description says most that nothing more is known ("unspecified", "without
+    complications", "not intractable": `_DEFAULTS`), and of those the one that adds
+    fewest words to the category's own description ("Heart failure, unspecified", not
+    "Left ventricular failure, unspecified"); None if no child says it."""
     if not _in_tabular(code):
         return None
-    for child in icd10cm.children(code.split(":", 1)[1]):
+    value = code.split(":", 1)[1]
+    own = set(_WORD.findall((icd10cm.describe_value(value) or "").lower()))
+    best, best_key = None, (0, 0)
+    for child in icd10cm.children(value):
         description = (icd10cm.describe_value(child) or "").lower()
-        if "unspecified" in description or "without complication" in description:
-            return f"{ICD10CM}:{child}"
-    return None
+        said = len(_DEFAULTS.findall(description))
+        key = (said, -len(set(_WORD.findall(description)) - own))
+        if said and (best is None or key > best_key):
+            best, best_key = child, key
+    return None if best is None else f"{ICD10CM}:{best}"
 
 
 def _in_tabular(code: str) -> bool:
