@@ -240,7 +240,10 @@ def test_each_mode_trains_only_its_part_of_the_encoder(
 
 
 def test_full_fine_tuning_learns_the_signal_words(tiny_corpus: TinyCorpus) -> None:
-    settings = {"epochs": 20, "token_budget": 64, "dropout": 0.0}
+    # 40 epochs: at 20, whether the held-out notes were learned varied with the machine's
+    # float kernels (passing on earlier machines, three of six learned on an AVX2 AMD
+    # EPYC); at 40 the tiny corpora of seeds 0, 1 and 2 all clear both checks there.
+    settings = {"epochs": 40, "token_budget": 64, "dropout": 0.0}
     model = fit(
         tiny(mode="full", learning_rate=3e-2, encoder_learning_rate=3e-3, **settings),
         tiny_corpus,
