@@ -4,6 +4,7 @@ calibrated on codes held out of the training folds, and routed to review."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +27,14 @@ from autocode.decisions.open_codes import (
     paired_codes,
     precise_threshold,
 )
+from autocode.decisions.policy import ReviewPolicy
 from autocode.decisions.records import REVIEW
 from autocode.decisions.routing import decide
 from autocode.infer.batch import BatchSettings, predict_archive
 from autocode.infer.pyfunc import predict_frame
 from autocode.knowledge.candidates import icd10cm_index
 from autocode.models.crossfit import fold_splits
+from autocode.train.evaluation import evaluate_coder
 from coders import RARE_CONDITIONS, train_open_coder, training_notes
 
 
@@ -112,6 +115,31 @@ def test_a_negated_or_family_mention_proposes_no_open_code(open_coder: Coder) ->
         ["Seen today. No asthma.", "Her mother has asthma."]
     )
     assert negated == [] and family == []
+
+
+def test_a_code_named_only_negated_is_not_auto_accepted(open_coder: Coder) -> None:
+    # A policy that accepts every code from 0.02: gout's score reads the word "gout".
+    size = len(open_coder.labels)
+    accepting = ReviewPolicy(np.full(size, 0.02), np.full(size, 0.01), 0.95, 0.95, True)
+    coder = replace(open_coder, policy=accepting)
+    gout = "ICD10CM:M10.9"
+    texts = ["Seen for gout.", "Seen for plaque psoriasis. No gout.", "Gout. No gout today."]
+    probs = coder.predict_proba(texts)
+    assert (probs[:, coder.labels.index(gout)] >= 0.02).all()  # the policy alone accepts it
+    assert coder.unaffirmed(texts) == [set(), {gout}, set()]
+    affirmed, negated, both = decide(coder, probs, texts)
+    assert gout in affirmed.codes and gout in both.codes
+    assert gout not in negated.codes and negated.route == REVIEW
+    [listed] = [p for p in negated.predictions if p.code == gout]
+    assert not listed.accepted  # still listed, for the reviewer
+    assert f"not affirmed: {gout} (named only negated, hypothetical or about family)" in (
+        negated.reasons
+    )
+    assert not any(reason.startswith("not affirmed") for reason in affirmed.reasons)
+    # Evaluation counts the same: its accepted entries leave the negated gout out.
+    scored = evaluate_coder(coder, texts, [[gout], [], [gout]]).scored
+    column = scored.codes.index(gout)
+    assert scored.accepted[:, column].tolist() == [True, False, True]
 
 
 def test_the_open_part_is_saved_with_the_coder(open_coder: Coder, tmp_path: Path) -> None:

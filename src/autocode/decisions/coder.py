@@ -24,6 +24,8 @@ from autocode.decisions.policy import ReviewPolicy
 from autocode.decisions.routing_facts import RoutingFacts
 from autocode.decisions.term_rules import Span, TermRules
 from autocode.decisions.thresholds import Thresholds
+from autocode.knowledge.candidates import icd10cm_index
+from autocode.knowledge.context import NOT_CODED
 from autocode.labels import LABELS_FILE, LabelSpace
 from autocode.models import CodingModel, model_class
 from autocode.models.base import (
@@ -105,6 +107,24 @@ class Coder:
         return [
             {code: span for code, span in spans.items() if code in known}
             for spans in self.term_rules.accepted(texts)
+        ]
+
+    def unaffirmed(self, texts: Sequence[str]) -> list[set[str]]:
+        """Per note, the label-space ICD-10-CM codes whose names (`knowledge.candidates`)
+        it mentions only in contexts that do not code ("No fever." names R50.9 negated):
+        the open part's blocking contexts, or `NOT_CODED` without one. The policy never
+        accepts these without review (`decisions.routing`): the learned scores read the
+        word, not its negation."""
+        blocking = self.open_codes.blocking if self.open_codes is not None else NOT_CODED
+        index = icd10cm_index(frozenset(blocking))
+        known = set(self.labels.codes_)
+        return [
+            {
+                code
+                for code, candidate in index.mentioned(text).items()
+                if code in known and candidate.blocked and not candidate.affirmed
+            }
+            for text in texts
         ]
 
     def predicted_codes(self, probs: np.ndarray) -> list[list[str]]:

@@ -16,7 +16,7 @@ open part's `accept_threshold`, where out-of-fold precision met the routing targ
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,27 +38,31 @@ def decide(
     truncated: Sequence[bool] | None = None,
     open_proposals: Sequence[Sequence[OpenProposal]] | None = None,
     rule_accepted: Sequence[Mapping[str, Span]] | None = None,
+    unaffirmed: Sequence[Collection[str]] | None = None,
 ) -> list[Decision]:
     """One decision per row of calibrated probabilities; with `texts`, evidence spans too.
 
     `truncated[i]` says the model read only part of note i (see `Coder.truncated`).
     `open_proposals[i]` are note i's codes beyond the label space (`Coder.open_proposals`),
     `rule_accepted[i]` the codes its term rules accept, each with the characters of the
-    rule term's mention (`Coder.rule_accepts`); when not
-    given, both are found in `texts` where the Coder has an open part or term rules.
+    rule term's mention (`Coder.rule_accepts`), `unaffirmed[i]` the codes it names only
+    negated, hypothetical or about family (`Coder.unaffirmed`), which the policy then
+    does not accept; when not given, all three are found in `texts`.
     """
     if texts is not None:
         if open_proposals is None:
             open_proposals = coder.open_proposals(texts)
         if rule_accepted is None:
             rule_accepted = coder.rule_accepts(texts)
+        if unaffirmed is None:
+            unaffirmed = coder.unaffirmed(texts)
     elif rule_accepted is None and coder.term_rules is not None and coder.term_rules.rules:
         # Rules read the notes: deciding without them would silently skip every rule.
         raise ValueError("this Coder has term rules: give texts or rule_accepted")
     # Records and spans: many small objects, no cycles. A caller that pauses the collector
     # until they die (batch coding, the pyfunc) spares them its walk altogether.
     with collector_paused():
-        return _decisions(coder, probs, texts, truncated, open_proposals, rule_accepted)
+        return _decisions(coder, probs, texts, truncated, open_proposals, rule_accepted, unaffirmed)
 
 
 def _decisions(
@@ -68,6 +72,7 @@ def _decisions(
     truncated: Sequence[bool] | None,
     open_proposals: Sequence[Sequence[OpenProposal]] | None,
     rule_accepted: Sequence[Mapping[str, Span]] | None,
+    unaffirmed: Sequence[Collection[str]] | None,
 ) -> list[Decision]:
     status = coder.policy.classify(probs)
     # Predicted codes are always listed, even where the review cap left them out.
@@ -86,6 +91,14 @@ def _decisions(
             row_cut = row_cut.copy()
             row_cut[[coder.labels.index(code) for code in by_rule]] = -1.0
             _accept_by_rule(predictions, by_rule, probs[row], coder.labels.index)
+        # A code named only "no fever" is not accepted on the word alone; a rule's own
+        # mention is affirmed, so what a rule accepts stays accepted.
+        named_unaffirmed = set(unaffirmed[row]) if unaffirmed is not None else set()
+        demoted = [p.code for p in predictions if p.accepted and p.code in named_unaffirmed]
+        demoted = [code for code in demoted if code not in by_rule]
+        for prediction in predictions:
+            if prediction.code in demoted:
+                prediction.accepted = False
         unseen: list[str] = []
         for proposal in open_proposals[row] if open_proposals is not None else []:
             part = coder.open_part_of(proposal.code)
@@ -103,6 +116,7 @@ def _decisions(
             unlisted_likeliest=float(row_cut.max(initial=-1.0)),
             facts=coder.routing_facts,
             unseen=unseen,
+            unaffirmed=demoted,
         )
         decisions.append(Decision(accepted, predictions, REVIEW if reasons else AUTO, reasons))
     if texts is not None:
@@ -201,12 +215,14 @@ def route_reasons(
     unlisted_likeliest: float | None = None,
     facts: RoutingFacts | None = None,
     unseen: Sequence[str] = (),
+    unaffirmed: Sequence[str] = (),
 ) -> list[str]:
     """Every reason a note needs review; empty means it can be auto-coded.
 
     `unlisted` counts uncertain codes beyond the policy's review cap (not in `uncertain`),
     `unlisted_likeliest` is the highest probability among them (what a reviewer may skip).
-    `unseen` are codes beyond the label space proposed but not accepted (the open part).
+    `unseen` are codes beyond the label space proposed but not accepted (the open part);
+    `unaffirmed` listed codes the note names only negated, hypothetical or about family.
     `facts` answer the ICD-10-CM rules; where they are None or do not cover an accepted
     code (a hand-built Coder's), the accepted codes are looked up in the tabular.
     """
@@ -214,6 +230,10 @@ def route_reasons(
         facts = RoutingFacts.for_codes(accepted)
     reasons = [f"uncertain: {code}" for code in uncertain]
     reasons += [f"unseen code: {code} (outside the label space)" for code in unseen]
+    reasons += [
+        f"not affirmed: {code} (named only negated, hypothetical or about family)"
+        for code in unaffirmed
+    ]
     if unlisted:
         likeliest = "" if unlisted_likeliest is None else f", {_likeliest(unlisted_likeliest)}"
         reasons.append(f"review cap: {unlisted} more uncertain codes not listed{likeliest}")

@@ -43,6 +43,9 @@ class Widened:
     policy: ReviewPolicy | None = None  # over every column (`widened_policy`)
     # (notes, codes): accepted by the Coder's term rules (listed too); None: no rules.
     rule_accepted: npt.NDArray[np.bool_] | None = None
+    # (notes, codes): named only in contexts that do not code; the policy's accepts of
+    # them go to review (`Coder.unaffirmed`). None: not looked for.
+    unaffirmed: npt.NDArray[np.bool_] | None = None
 
     @property
     def outer(self) -> npt.NDArray[np.bool_]:
@@ -68,6 +71,8 @@ class Widened:
         if self.policy is None:
             return np.zeros(self.probs.shape, bool)
         accepted = np.asarray(self.policy.classify(self.probs) == ACCEPTED)
+        if self.unaffirmed is not None:
+            accepted &= ~self.unaffirmed
         return accepted if self.rule_accepted is None else accepted | self.rule_accepted
 
 
@@ -81,11 +86,13 @@ def widen(
     policy: ReviewPolicy | None = None,
     open_parts: Sequence[OpenCodes] = (),
     rule_accepted: Sequence[Collection[str]] | None = None,
+    unaffirmed: Sequence[Collection[str]] | None = None,
 ) -> Widened:
     """The label space's `probs` and `predicted` widened with the gold codes it lacks and
     the open `proposals` (one list per note); with the Coder's review `policy`, that
     policy widened for the outer codes (`widened_policy`, with the Coder's `open_parts`).
-    `rule_accepted[i]`: label-space codes note i's term rules accept (and so list)."""
+    `rule_accepted[i]`: label-space codes note i's term rules accept (and so list);
+    `unaffirmed[i]`: those it names only negated, hypothetical or about family."""
     n_notes, known = len(gold_codes), list(space.codes_)
     if probs.shape != (n_notes, len(known)) or predicted.shape != probs.shape:
         raise ValueError(
@@ -115,6 +122,11 @@ def widen(
         for i, accepted_codes in enumerate(rule_accepted):
             by_rule[i, [column[c] for c in accepted_codes]] = True
         wide_predicted |= by_rule
+    not_affirmed = None
+    if unaffirmed is not None:
+        not_affirmed = np.zeros(wide_predicted.shape, bool)
+        for i, named in enumerate(unaffirmed):
+            not_affirmed[i, [column[c] for c in named]] = True
     gold = LabelSpace.from_codes(codes).encode(gold_codes).astype(bool)
     counts = np.zeros(len(codes), np.int64)
     counts[: len(known)] = space.counts_
@@ -122,7 +134,15 @@ def widen(
         None if policy is None else widened_policy(policy, codes[len(known) :], open_parts)
     )
     return Widened(
-        codes, len(known), gold, wide_probs, wide_predicted, counts, wide_policy, by_rule
+        codes,
+        len(known),
+        gold,
+        wide_probs,
+        wide_predicted,
+        counts,
+        wide_policy,
+        by_rule,
+        not_affirmed,
     )
 
 
@@ -166,13 +186,14 @@ class CoderWidened:
 def coder_widened(
     coder: Coder, texts: Sequence[str], gold_codes: Sequence[Sequence[str]]
 ) -> CoderWidened:
-    """The Coder's calibrated probabilities, thresholds, open proposals, term rules and
-    review policy on `texts`, computed once and widened with and without the open part
-    (the same without an open part)."""
+    """The Coder's calibrated probabilities, thresholds, open proposals, term rules,
+    unaffirmed codes and review policy on `texts`, computed once and widened with and
+    without the open part (the same without an open part)."""
     probs = coder.predict_proba(texts)
     predicted = coder.thresholds.apply(probs)
     proposals = coder.open_proposals(texts)
     rule_accepted = coder.rule_accepts(texts)
+    unaffirmed = coder.unaffirmed(texts)
     as_coded, label_space_only = (
         widen(
             coder.labels,
@@ -183,6 +204,7 @@ def coder_widened(
             policy=coder.policy,
             open_parts=coder.open_parts,
             rule_accepted=rule_accepted,
+            unaffirmed=unaffirmed,
         )
         for note_proposals in (proposals, None)
     )

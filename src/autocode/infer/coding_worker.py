@@ -110,9 +110,11 @@ def code_part(job: PartJob) -> PartResult:
         return finish_part(_state, job, [])
     probabilities = coder.predict_proba(job.texts)
     truncated = coder.truncated(job.texts)
-    # Codes beyond the label space, and codes term rules accept, with or without evidence.
+    # Codes beyond the label space, codes term rules accept and codes named only negated
+    # (never accepted), with or without evidence.
     proposals = coder.open_proposals(job.texts)
     rule_accepted = coder.rule_accepts(job.texts)
+    unaffirmed = coder.unaffirmed(job.texts)
     # The part's records (some 100k evidence spans) live until its file is written, and die
     # before the collector, paused until then, is back: it never walks them (were they
     # alive as it resumed, its first pass would walk them all once).
@@ -124,6 +126,7 @@ def code_part(job: PartJob) -> PartResult:
             truncated=truncated,
             open_proposals=proposals,
             rule_accepted=rule_accepted,
+            unaffirmed=unaffirmed,
         )
         result = finish_part(_state, job, decisions)
         del decisions
