@@ -93,12 +93,13 @@ def _decisions(
             _accept_by_rule(predictions, by_rule, probs[row], coder.labels.index)
         # A code named only "no fever" is not accepted on the word alone; a rule's own
         # mention is affirmed, so what a rule accepts stays accepted.
-        named_unaffirmed = set(unaffirmed[row]) if unaffirmed is not None else set()
-        demoted = [p.code for p in predictions if p.accepted and p.code in named_unaffirmed]
-        demoted = [code for code in demoted if code not in by_rule]
+        named_unaffirmed = unaffirmed[row] if unaffirmed is not None else ()
+        demoted = []
         for prediction in predictions:
-            if prediction.code in demoted:
+            code = prediction.code
+            if prediction.accepted and code in named_unaffirmed and code not in by_rule:
                 prediction.accepted = False
+                demoted.append(code)
         unseen: list[str] = []
         for proposal in open_proposals[row] if open_proposals is not None else []:
             part = coder.open_part_of(proposal.code)

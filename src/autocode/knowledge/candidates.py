@@ -140,14 +140,11 @@ def renormalised(words: Sequence[str]) -> tuple[str, ...]:
 
 def name_words(name: str) -> list[tuple[str, ...]]:
     """The normalised words of each variant of a name: what `CandidateIndex` finds."""
-    return [words for _, words in _worded_variants(name)]
+    return [words for _, words, _ in _worded_variants(name)]
 
 
-def _worded_variants(name: str) -> list[tuple[str, tuple[str, ...]]]:
-    return [(variant, words) for variant, words, _ in _worded_heads(name)]
-
-
-def _worded_heads(name: str) -> list[tuple[str, tuple[str, ...], bool]]:
+def _worded_variants(name: str) -> list[tuple[str, tuple[str, ...], bool]]:
+    """Each variant of a name with its normalised words and whether it is a head."""
     return [
         (variant, words, head)
         for variant, head in _variants(name)
@@ -207,7 +204,7 @@ class CandidateIndex:
         acronym: dict[tuple[str, ...], bool] = {}
         for code, names in names_of.items():
             for listed in names:
-                for variant, words, head in _worded_heads(listed):
+                for variant, words, head in _worded_variants(listed):
                     codes = by_words.setdefault(words, [])
                     if code not in codes:
                         codes.append(code)
