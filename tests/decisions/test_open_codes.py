@@ -27,7 +27,7 @@ from autocode.decisions.open_codes import (
     paired_codes,
     precise_threshold,
 )
-from autocode.decisions.policy import ReviewPolicy
+from autocode.decisions.policy import ABOVE_ONE, ReviewPolicy
 from autocode.decisions.records import REVIEW
 from autocode.decisions.routing import decide
 from autocode.infer.batch import BatchSettings, predict_archive
@@ -140,6 +140,31 @@ def test_a_code_named_only_negated_is_not_auto_accepted(open_coder: Coder) -> No
     scored = evaluate_coder(coder, texts, [[gout], [], [gout]]).scored
     column = scored.codes.index(gout)
     assert scored.accepted[:, column].tolist() == [True, False, True]
+
+
+def test_the_guard_reads_the_coders_own_code_names_for_the_codes_its_policy_accepts(
+    open_coder: Coder, tmp_path: Path
+) -> None:
+    gout, psoriasis = "ICD10CM:M10.9", "ICD10CM:L40.0"
+    size = len(open_coder.labels)
+    accept = np.full(size, ABOVE_ONE)  # accepts nothing ...
+    accept[open_coder.labels.index(gout)] = 0.02  # ... but gout
+    policy = ReviewPolicy(accept, np.full(size, 0.01), 0.95, 0.95, True)
+    replace(open_coder, policy=policy).save(tmp_path / "coder")
+    texts = ["No gout, no plaque psoriasis.", "Seen for plaque psoriasis.", "No gout."]
+    icd10cm_index.cache_clear()
+    coder = Coder.load(tmp_path / "coder")
+    assert coder.label_names is not None
+    assert coder.unaffirmed(texts) == [{gout, psoriasis}, set(), {gout}]
+    probs = coder.predict_proba(texts)
+    assert (probs[[0, 2], coder.labels.index(gout)] >= 0.02).all()  # accepted there
+    assert coder.unaffirmed(texts, probs) == [{gout}, set(), {gout}]
+    # Its saved names: no code system's index was built.
+    assert icd10cm_index.cache_info().currsize == 0
+    # A Coder saved without them indexes every code's names, and finds the same.
+    older = replace(coder, label_names=None)
+    assert older.unaffirmed(texts) == [{gout, psoriasis}, set(), {gout}]
+    assert icd10cm_index.cache_info().currsize == 1
 
 
 def test_the_open_part_is_saved_with_the_coder(open_coder: Coder, tmp_path: Path) -> None:

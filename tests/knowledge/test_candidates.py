@@ -10,10 +10,12 @@ from autocode.knowledge.candidates import (
     PARENT,
     SIBLING,
     CandidateIndex,
+    Name,
     default_child,
     icd10cm_index,
     icd10cm_names,
     is_code,
+    label_code_names,
     name_variants,
     normal_words,
     sided_relatives,
@@ -263,3 +265,90 @@ def test_the_sides_said_are_those_of_the_mentions_sentences() -> None:
     start = text.index("Chorioretinal")
     assert sides_said(text, [(start, start + 13)]) == frozenset({"left"})
     assert sides_said(text, [(0, 5)]) == frozenset()
+
+
+# Notes that name codes affirmed, negated, about family and both, in sentences with and
+# without triggers.
+GUARD_NOTES = [
+    "No fever. Type 2 diabetes mellitus, well controlled.",
+    "Fever since Monday. She denies any fever today.",
+    "Her mother has asthma. Cough and fever, no type 2 diabetes mellitus.",
+    "Seen for migraine. Without rash, without fever.",
+    "",
+]
+GUARD_CODES = ["ICD10CM:R50.9", "ICD10CM:E11.9", "ICD10CM:J45.909", "ICD10CM:G43.909"]
+
+
+def only_blocked_by_mentioned(index: CandidateIndex, text: str, codes: set[str]) -> set[str]:
+    return {
+        code
+        for code, candidate in index.mentioned(text).items()
+        if code in codes and candidate.blocked and not candidate.affirmed
+    }
+
+
+Span = tuple[int, int]
+
+
+def test_a_restricted_index_finds_its_codes_mentions_as_the_whole_index_does(
+    index: CandidateIndex,
+) -> None:
+    restricted = index.restricted(GUARD_CODES)
+    assert restricted.codes == frozenset(GUARD_CODES)
+    assert len(restricted.names) < len(index.names) / 1000
+
+    def found(index: CandidateIndex, text: str) -> dict[str, tuple[int, int, list[Span]]]:
+        return {
+            code: (candidate.affirmed, candidate.blocked, candidate.spans)
+            for code, candidate in index.mentioned(text).items()
+            if code in GUARD_CODES
+        }
+
+    for text in GUARD_NOTES:
+        assert found(restricted, text) == found(index, text)
+    # What other codes' names tell (how many codes share a name) it does not know.
+    diabetes = "ICD10CM:E11.9"
+    assert index.mentioned(GUARD_NOTES[0])[diabetes].ambiguity > 1
+    assert restricted.mentioned(GUARD_NOTES[0])[diabetes].ambiguity == 1
+    # Saved and read back as rows, the names index the same mentions.
+    rows = [name.to_row() for name in restricted.names]
+    again = CandidateIndex.of_names([Name.from_row(row) for row in rows], BLOCKING)
+    assert [again.mentioned(t) for t in GUARD_NOTES] == [
+        restricted.mentioned(t) for t in GUARD_NOTES
+    ]
+
+
+def test_only_blocked_codes_are_those_mentioned_blocked_and_never_affirmed(
+    index: CandidateIndex,
+) -> None:
+    fever, diabetes, asthma, migraine = GUARD_CODES
+    restricted = index.restricted(GUARD_CODES)
+    found = [restricted.only_blocked(text) for text in GUARD_NOTES]
+    # Fever affirmed in the second note's first sentence; asthma is the mother's.
+    assert found == [{fever}, set(), {asthma, diabetes}, {fever}, set()]
+    assert found == [only_blocked_by_mentioned(index, t, set(GUARD_CODES)) for t in GUARD_NOTES]
+    # Asked for some codes only, it finds only those, however the others are mentioned.
+    assert [restricted.only_blocked(t, {fever, migraine}) for t in GUARD_NOTES] == [
+        {fever},
+        set(),
+        set(),
+        {fever},
+        set(),
+    ]
+
+
+def test_the_whole_index_is_built_once_whatever_the_blocking() -> None:
+    negated_only = icd10cm_index(frozenset({NEGATED}))
+    default = icd10cm_index(frozenset(NOT_CODED))
+    assert negated_only.blocking != default.blocking
+    assert negated_only.names is default.names  # one table, read two ways
+    [fever] = [c for c in negated_only.mentioned("Her mother has fever.") if c == "ICD10CM:R50.9"]
+    assert negated_only.mentioned("Her mother has fever.")[fever].affirmed == 1
+    assert default.mentioned("Her mother has fever.")[fever].blocked == 1
+
+
+def test_label_code_names_are_the_names_of_the_icd10cm_codes_asked_for() -> None:
+    names = label_code_names(["ICD10CM:R50.9", "HCPCS:A0021", "ICD10CM:NOPE"])
+    assert names and {code for name in names for code in name.codes} == {"ICD10CM:R50.9"}
+    assert ("fever",) in {name.words for name in names}
+    assert label_code_names(["HCPCS:A0021"]) == ()

@@ -1,7 +1,8 @@
 """The Coder: everything inference needs, saved and loaded as one directory.
 
 model + LabelSpace + calibration + thresholds + review policy, the ICD-10-CM facts
-routing needs about its codes (`RoutingFacts`), and optionally the open part: codes
+routing needs about its codes (`RoutingFacts`) and their names (`label_names`, which
+`unaffirmed` finds in a note), and optionally the open part: codes
 beyond the label space that the code names in a note propose (`OpenCodes`). Loading it
 needs no training data and reads no code table (an open part builds its index of code
 names on first use); `predict_proba` returns calibrated probabilities.
@@ -20,11 +21,11 @@ import numpy as np
 
 from autocode.decisions.calibration import Calibrator, calibrator_from_dict
 from autocode.decisions.open_codes import OpenCodes, OpenProposal, part_for
-from autocode.decisions.policy import ReviewPolicy
+from autocode.decisions.policy import ACCEPTED, ReviewPolicy
 from autocode.decisions.routing_facts import RoutingFacts
 from autocode.decisions.term_rules import Span, TermRules
 from autocode.decisions.thresholds import Thresholds
-from autocode.knowledge.candidates import icd10cm_index
+from autocode.knowledge.candidates import CandidateIndex, Name, label_code_names
 from autocode.knowledge.context import NOT_CODED
 from autocode.labels import LABELS_FILE, LabelSpace
 from autocode.models import CodingModel, model_class
@@ -71,6 +72,12 @@ class Coder:
     term_rules: TermRules | None = None
     # ICD-10-PCS prefixes beyond the label space, named by operation and body part.
     open_procedures: OpenCodes | None = None
+    # The names of the label space's ICD-10-CM codes, read from the whole code system at
+    # training (`label_code_names`), for `unaffirmed`; None (a Coder saved before they
+    # were stored) makes it index every code's names again, in each process.
+    label_names: tuple[Name, ...] | None = None
+    # `unaffirmed`'s index of `label_names`, built on first use.
+    _label_index: CandidateIndex | None = field(default=None, init=False, repr=False)
 
     @property
     def open_parts(self) -> list[OpenCodes]:
@@ -109,23 +116,34 @@ class Coder:
             for spans in self.term_rules.accepted(texts)
         ]
 
-    def unaffirmed(self, texts: Sequence[str]) -> list[set[str]]:
+    def unaffirmed(self, texts: Sequence[str], probs: np.ndarray | None = None) -> list[set[str]]:
         """Per note, the label-space ICD-10-CM codes whose names (`knowledge.candidates`)
         it mentions only in contexts that do not code ("No fever." names R50.9 negated):
         the open part's blocking contexts, or `NOT_CODED` without one. The policy never
         accepts these without review (`decisions.routing`): the learned scores read the
-        word, not its negation."""
-        blocking = self.open_codes.blocking if self.open_codes is not None else NOT_CODED
-        index = icd10cm_index(frozenset(blocking))
-        known = set(self.labels.codes_)
-        return [
-            {
-                code
-                for code, candidate in index.mentioned(text).items()
-                if code in known and candidate.blocked and not candidate.affirmed
-            }
-            for text in texts
-        ]
+        word, not its negation. Given the notes' calibrated `probs`, only the codes the
+        review policy accepts are looked for, and a note it accepts none of is not read."""
+        index = self.label_name_index()
+        if probs is None:
+            return [index.only_blocked(text) for text in texts]
+        accepted = self.policy.classify(probs) == ACCEPTED
+        found = []
+        for text, row in zip(texts, accepted, strict=True):
+            codes = {self.labels.codes_[j] for j in np.flatnonzero(row)} & index.codes
+            found.append(index.only_blocked(text, codes) if codes else set())
+        return found
+
+    def label_name_index(self) -> CandidateIndex:
+        """The index of the label space's ICD-10-CM code names, read with the open part's
+        blocking contexts (else `NOT_CODED`): only these codes' mentions matter to
+        `unaffirmed`, and a few thousand names are found far faster than every code's."""
+        if self._label_index is None:
+            blocking = self.open_codes.blocking if self.open_codes is not None else NOT_CODED
+            names = self.label_names
+            if names is None:
+                names = label_code_names(self.labels.codes_)
+            self._label_index = CandidateIndex.of_names(names, blocking)
+        return self._label_index
 
     def predicted_codes(self, probs: np.ndarray) -> list[list[str]]:
         """Codes at or above their tuned decision threshold."""
@@ -167,6 +185,7 @@ class Coder:
         for part in self.open_parts:
             part.candidate_index()
         self.rule_accepts(made_up[:1])  # builds the rules' term index
+        self.label_name_index()
 
     def for_batch_coding(self) -> Coder:
         """This Coder with its model's faster batch-coding copy (int8 on CPUs), where the
@@ -199,6 +218,9 @@ class Coder:
             "open_procedures": None
             if self.open_procedures is None
             else self.open_procedures.to_dict(),
+            "label_names": None
+            if self.label_names is None
+            else [name.to_row() for name in self.label_names],
         }
         if self.open_codes is not None:
             self.open_codes.save_semantic(directory / SEMANTIC_DIR)
@@ -238,6 +260,9 @@ class Coder:
             open_procedures=None
             if state.get("open_procedures") is None
             else OpenCodes.from_dict(state["open_procedures"]),
+            label_names=None
+            if state.get("label_names") is None
+            else tuple(Name.from_row(row) for row in state["label_names"]),
         )
 
 

@@ -55,7 +55,7 @@ def decide(
         if rule_accepted is None:
             rule_accepted = coder.rule_accepts(texts)
         if unaffirmed is None:
-            unaffirmed = coder.unaffirmed(texts)
+            unaffirmed = coder.unaffirmed(texts, probs)
     elif rule_accepted is None and coder.term_rules is not None and coder.term_rules.rules:
         # Rules read the notes: deciding without them would silently skip every rule.
         raise ValueError("this Coder has term rules: give texts or rule_accepted")

@@ -193,7 +193,7 @@ def coder_widened(
     predicted = coder.thresholds.apply(probs)
     proposals = coder.open_proposals(texts)
     rule_accepted = coder.rule_accepts(texts)
-    unaffirmed = coder.unaffirmed(texts)
+    unaffirmed = coder.unaffirmed(texts, probs)
     as_coded, label_space_only = (
         widen(
             coder.labels,

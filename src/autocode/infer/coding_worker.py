@@ -114,7 +114,7 @@ def code_part(job: PartJob) -> PartResult:
     # (never accepted), with or without evidence.
     proposals = coder.open_proposals(job.texts)
     rule_accepted = coder.rule_accepts(job.texts)
-    unaffirmed = coder.unaffirmed(job.texts)
+    unaffirmed = coder.unaffirmed(job.texts, probabilities)
     # The part's records (some 100k evidence spans) live until its file is written, and die
     # before the collector, paused until then, is back: it never walks them (were they
     # alive as it resumed, its first pass would walk them all once).

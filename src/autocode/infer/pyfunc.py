@@ -92,7 +92,7 @@ def predict_frame(coder: Coder, notes: pd.DataFrame, *, evidence: bool = True) -
             truncated=coder.truncated(texts),
             open_proposals=coder.open_proposals(texts),  # with or without evidence spans
             rule_accepted=coder.rule_accepts(texts),
-            unaffirmed=coder.unaffirmed(texts),
+            unaffirmed=coder.unaffirmed(texts, probs),
         )
         frame = pd.DataFrame(
             {

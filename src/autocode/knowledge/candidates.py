@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from copy import copy
 from dataclasses import dataclass, field, replace
-from functools import cache, lru_cache
+from functools import cache, cached_property, lru_cache
 from itertools import combinations
+from typing import Any
 
 import ahocorasick
 
@@ -161,6 +163,14 @@ class Name:
     own_contexts: frozenset[str]  # contexts its own words trigger; never blocking it
     acronym: bool = False  # listed in capitals ("PIN"): a note must write it so (`_ACRONYM`)
 
+    def to_row(self) -> list[Any]:
+        return [list(self.words), list(self.codes), sorted(self.own_contexts), self.acronym]
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Name:
+        words, codes, own_contexts, acronym = row
+        return cls(tuple(words), tuple(codes), frozenset(own_contexts), bool(acronym))
+
 
 @dataclass
 class Mention:
@@ -188,6 +198,45 @@ class Candidate:
     spans: list[tuple[int, int]] = field(default_factory=list)  # every mention's, blocked too
 
 
+# A sentence's characters [start, end) and its `normal_words`.
+WordedSentence = tuple[int, int, list[tuple[str, int, int]]]
+
+
+def _worded_sentences(text: str, spans: Iterable[tuple[int, int]]) -> list[WordedSentence]:
+    return [(start, end, normal_words(text[start:end])) for start, end in spans]
+
+
+def _word_set(text: str) -> set[str]:
+    """The words `normal_words` gives, without their spans (a quicker test)."""
+    return {word for raw in _WORD.findall(text) for word in _word_parts(raw)}
+
+
+def _index_names(names_of: Mapping[str, Iterable[str]]) -> list[Name]:
+    """Each distinct normalised name of the listed names and the codes it names."""
+    by_words: dict[tuple[str, ...], list[str]] = {}
+    whole: dict[tuple[str, ...], set[str]] = {}  # codes it is the whole name of
+    own: dict[tuple[str, ...], frozenset[str]] = {}
+    acronym: dict[tuple[str, ...], bool] = {}
+    for code, names in names_of.items():
+        for listed in names:
+            for variant, words, head in _worded_variants(listed):
+                codes = by_words.setdefault(words, [])
+                if code not in codes:
+                    codes.append(code)
+                if not head:
+                    whole.setdefault(words, set()).add(code)
+                own[words] = own.get(words, frozenset()) | _own_contexts(variant)
+                acronym[words] = acronym.get(words, True) and _is_acronym(variant, words)
+    # A head ("Migraine" of "Migraine without aura, ...", G43.0x) does not name its
+    # codes where a most specific code has it as its whole name ("Migraine NOS",
+    # G43.909): the alphabetic index reads a bare main term so. A category's whole
+    # name ("Myopia", H52.1) leaves its children's heads be ("Myopia, unspecified eye").
+    return [
+        Name(w, _named_codes(codes, whole.get(w, set())), own[w], acronym[w])
+        for w, codes in by_words.items()
+    ]
+
+
 class CandidateIndex:
     """Names of codes and the automaton that finds them; `names_of[code]` are a code's names.
 
@@ -198,28 +247,37 @@ class CandidateIndex:
 
     def __init__(self, names_of: Mapping[str, Iterable[str]], blocking: Iterable[str]) -> None:
         self.blocking = frozenset(blocking)
-        by_words: dict[tuple[str, ...], list[str]] = {}
-        whole: dict[tuple[str, ...], set[str]] = {}  # codes it is the whole name of
-        own: dict[tuple[str, ...], frozenset[str]] = {}
-        acronym: dict[tuple[str, ...], bool] = {}
-        for code, names in names_of.items():
-            for listed in names:
-                for variant, words, head in _worded_variants(listed):
-                    codes = by_words.setdefault(words, [])
-                    if code not in codes:
-                        codes.append(code)
-                    if not head:
-                        whole.setdefault(words, set()).add(code)
-                    own[words] = own.get(words, frozenset()) | _own_contexts(variant)
-                    acronym[words] = acronym.get(words, True) and _is_acronym(variant, words)
-        # A head ("Migraine" of "Migraine without aura, ...", G43.0x) does not name its
-        # codes where a most specific code has it as its whole name ("Migraine NOS",
-        # G43.909): the alphabetic index reads a bare main term so. A category's whole
-        # name ("Myopia", H52.1) leaves its children's heads be ("Myopia, unspecified eye").
-        self.names = [
-            Name(w, _named_codes(codes, whole.get(w, set())), own[w], acronym[w])
-            for w, codes in by_words.items()
-        ]
+        self._build(_index_names(names_of))
+
+    @classmethod
+    def of_names(cls, names: Iterable[Name], blocking: Iterable[str]) -> CandidateIndex:
+        """The index of names already normalised (`restricted`, or saved `Name.to_row`)."""
+        index = cls.__new__(cls)
+        index.blocking = frozenset(blocking)
+        index._build(list(names))
+        return index
+
+    def restricted(self, codes: Iterable[str]) -> CandidateIndex:
+        """The index of the names that name any of `codes`, each naming only those: their
+        mentions (where, blocked or not) are found as the whole index finds them, at a
+        fraction of the cost; what other codes' names tell (`Candidate.ambiguity`,
+        `whole`) is not known."""
+        wanted = frozenset(codes)
+        kept = []
+        for name in self.names:
+            named = tuple(code for code in name.codes if code in wanted)
+            if named:
+                kept.append(replace(name, codes=named))
+        return CandidateIndex.of_names(kept, self.blocking)
+
+    def with_blocking(self, blocking: Iterable[str]) -> CandidateIndex:
+        """The same names and automaton, read with other blocking contexts."""
+        index = copy(self)
+        index.blocking = frozenset(blocking)
+        return index
+
+    def _build(self, names: list[Name]) -> None:
+        self.names = names
         self._automaton = ahocorasick.Automaton()
         self._reordered: dict[tuple[str, ...], list[int]] = {}
         for k, name in enumerate(self.names):
@@ -227,19 +285,32 @@ class CandidateIndex:
             if 2 <= len(name.words) <= MAX_REORDERED:
                 self._reordered.setdefault(tuple(sorted(name.words)), []).append(k)
         self._automaton.make_automaton()
+        self._reordered_words = frozenset(w for key in self._reordered for w in key)
+        self.codes = frozenset(code for name in names for code in name.codes)
 
     def mentions(self, text: str, *, reordered: bool = True, slack: int = 1) -> list[Mention]:
         """Every name found in each sentence of `text`, in order or (with `reordered`)
         reordered, within `slack` more words than it holds."""
+        sentences = _worded_sentences(text, sentence_spans(text))
+        return self._mentions_in(text, sentences, reordered=reordered, slack=slack)
+
+    def _mentions_in(
+        self,
+        text: str,
+        sentences: Iterable[WordedSentence],
+        *,
+        reordered: bool = True,
+        slack: int = 1,
+    ) -> list[Mention]:
         found = []
-        for start, end in sentence_spans(text):
-            words = normal_words(text[start:end])
+        for start, end, words in sentences:
             if not words:
                 continue
             matches = self._matches([w for w, _, _ in words], reordered=reordered, slack=slack)
             if not matches:  # most sentences name no code: their contexts are not read
                 continue
-            scopes = context_scopes(text[start:end], start)
+            sentence = text[start:end]
+            scopes = context_scopes(sentence, start) if has_trigger(sentence) else []
             spans = [(a + start, b + start) for _, a, b in words]
             for first, last, k, in_order in matches:
                 a, b = spans[first][0], spans[last][1]
@@ -262,8 +333,55 @@ class CandidateIndex:
         Two names of one code found at overlapping places ("heart failure" inside
         "congestive heart failure") are one mention of it, the longer name's.
         """
+        return self._by_code(self.mentions(text, slack=slack))
+
+    def only_blocked(self, text: str, codes: Iterable[str] | None = None) -> set[str]:
+        """The codes (of `codes`, else any) that `mentioned` finds in `text` blocked and
+        never affirmed. Read in two steps: the sentences holding a trigger first (no
+        other sentence blocks a mention), the others only when the first step found
+        some, and only for the codes it found. Given `codes`, a sentence lacking a word
+        of each of their names is not searched."""
+        wanted = None if codes is None else set(codes)
+        spans = sentence_spans(text)
+        word_sets: dict[tuple[int, int], set[str]] = {}
+
+        def may_name(span: tuple[int, int], codes: set[str] | None) -> bool:
+            if codes is None:
+                return True
+            if span not in word_sets:
+                word_sets[span] = _word_set(text[span[0] : span[1]])
+            return self._may_name(word_sets[span], codes)
+
+        spans = [span for span in spans if may_name(span, wanted)]
+        triggered = [(a, b) for a, b in spans if has_trigger(text[a:b])]
+        mentions = self._mentions_in(text, _worded_sentences(text, triggered))
+        blocked = {
+            code
+            for code, candidate in self._by_code(mentions).items()
+            if candidate.blocked and not candidate.affirmed and (wanted is None or code in wanted)
+        }
+        if blocked:
+            read = set(triggered)
+            plain = [span for span in spans if span not in read and may_name(span, blocked)]
+            for mention in self._mentions_in(text, _worded_sentences(text, plain)):
+                blocked.difference_update(self.names[mention.name].codes)
+        return blocked
+
+    def _may_name(self, words: set[str], codes: set[str]) -> bool:
+        """Whether the words hold every word of some name of one of `codes`."""
+        return any(name <= words for code in codes for name in self._word_sets.get(code, ()))
+
+    @cached_property
+    def _word_sets(self) -> dict[str, list[frozenset[str]]]:
+        """Each code's names as sets of words."""
+        sets: dict[str, list[frozenset[str]]] = {}
+        for name in self.names:
+            for code in name.codes:
+                sets.setdefault(code, []).append(frozenset(name.words))
+        return sets
+
+    def _by_code(self, mentions: Sequence[Mention]) -> dict[str, Candidate]:
         direct: dict[str, Candidate] = {}
-        mentions = self.mentions(text, slack=slack)
         longest_first = sorted(mentions, key=lambda m: -len(self.names[m.name].words))
         for mention in longest_first:
             name = self.names[mention.name]
@@ -315,8 +433,14 @@ class CandidateIndex:
             length = len(self.names[k].words)
             first = starts[end + 1 - len(_joined(self.names[k].words))]
             found[(first, first + length - 1, k)] = True
+        # Every reordering keeps a window's first and last words: both must be some short
+        # name's words, or no reordering of it is a name.
+        known = [word in self._reordered_words for word in words] if reordered else []
+        firsts = [i for i, k in enumerate(known) if k]
         for size in range(2, MAX_REORDERED + 1 + slack) if reordered else ():
-            for first in range(len(words) - size + 1):
+            for first in firsts:
+                if first + size > len(words) or not known[first + size - 1]:
+                    continue
                 window = words[first : first + size]
                 for kept in _kept_words(window, slack):
                     for k in self._reordered.get(tuple(sorted(kept)), []):
@@ -385,9 +509,22 @@ def _with_hierarchy(direct: dict[str, Candidate], *, siblings: bool) -> dict[str
 
 @cache
 def icd10cm_index(blocking: frozenset[str]) -> CandidateIndex:
-    """The index of every ICD-10-CM code's names (`icd10cm_names`), built once per process
-    for each set of blocking contexts (it takes seconds)."""
-    return CandidateIndex(icd10cm_names(), blocking)
+    """The index of every ICD-10-CM code's names (`icd10cm_names`) read with `blocking`;
+    the names are indexed once per process (it takes seconds), whatever the blocking."""
+    return _icd10cm_names_index().with_blocking(blocking)
+
+
+@cache
+def _icd10cm_names_index() -> CandidateIndex:
+    return CandidateIndex(icd10cm_names(), ())
+
+
+def label_code_names(codes: Iterable[str]) -> tuple[Name, ...]:
+    """The names of the ICD-10-CM codes among `codes`, each naming only those, as the whole
+    code system's index reads them: what a Coder saves to find its own codes' mentions
+    without indexing every code again (`CandidateIndex.of_names`)."""
+    wanted = [code for code in codes if code.startswith(f"{ICD10CM}:")]
+    return tuple(icd10cm_index(frozenset()).restricted(wanted).names) if wanted else ()
 
 
 @cache

@@ -22,6 +22,7 @@ from autocode.decisions.routing_facts import RoutingFacts
 from autocode.decisions.term_rules import TermRules, fit_term_rules
 from autocode.decisions.thresholds import tune_thresholds
 from autocode.knowledge import CodeKnowledge
+from autocode.knowledge.candidates import label_code_names
 from autocode.knowledge.mined import fingerprints
 from autocode.labels import LabelSpace
 from autocode.models import CodingModel, model_class
@@ -247,8 +248,10 @@ def tune_decisions(
         thresholds=thresholds,
         policy=policy,
         info={"config_name": config.name},
-        # Looked up now, so that a loaded Coder routes without parsing the tabular.
+        # Looked up now, so that a loaded Coder routes without parsing the tabular or
+        # indexing every code's names.
         routing_facts=RoutingFacts.for_codes(labels.codes_),
+        label_names=label_code_names(labels.codes_),
     )
 
 
