@@ -342,6 +342,8 @@ class CandidateIndex:
         some, and only for the codes it found. Given `codes`, a sentence lacking a word
         of each of their names is not searched."""
         wanted = None if codes is None else set(codes)
+        if not has_trigger(text):
+            return set()  # nothing blocked
         spans = sentence_spans(text)
         word_sets: dict[tuple[int, int], set[str]] = {}
 
@@ -352,8 +354,9 @@ class CandidateIndex:
                 word_sets[span] = _word_set(text[span[0] : span[1]])
             return self._may_name(word_sets[span], codes)
 
-        spans = [span for span in spans if may_name(span, wanted)]
-        triggered = [(a, b) for a, b in spans if has_trigger(text[a:b])]
+        triggered = [
+            (a, b) for a, b in spans if has_trigger(text[a:b]) and may_name((a, b), wanted)
+        ]
         mentions = self._mentions_in(text, _worded_sentences(text, triggered))
         blocked = {
             code
