@@ -183,7 +183,10 @@ class TermRulesConfig(StrictModel):
 
 class RoutingConfig(StrictModel):
     """Named as `tune_review_bands` names them; defaults from `ROUTING_DEFAULTS`.
-    `term_rules`: mined terms that accept their code (needs `codes.mentions`; None: off)."""
+    `term_rules`: mined terms that accept their code (needs `codes.mentions`; None: off).
+    `hold_unaffirmed`: a label-space ICD-10-CM code the note names only negated,
+    hypothetical or about family is not accepted on its probability (`Coder.unaffirmed`);
+    false for corpora whose coders code such mentions, as CodiEsp's do."""
 
     target_precision: float = Field(default=ROUTING_DEFAULTS.target_precision, gt=0, le=1)
     target_recall: float = Field(default=ROUTING_DEFAULTS.target_recall, gt=0, le=1)
@@ -191,6 +194,7 @@ class RoutingConfig(StrictModel):
     # A note lists at most this many uncertain codes for review (its most probable).
     max_review_codes: int | None = Field(default=ROUTING_DEFAULTS.max_review_codes, ge=1)
     term_rules: TermRulesConfig | None = None
+    hold_unaffirmed: bool = True
 
 
 class SemanticConfig(StrictModel):

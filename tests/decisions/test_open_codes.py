@@ -142,6 +142,22 @@ def test_a_code_named_only_negated_is_not_auto_accepted(open_coder: Coder) -> No
     assert scored.accepted[:, column].tolist() == [True, False, True]
 
 
+def test_a_coder_trained_not_to_hold_unaffirmed_codes_accepts_them(
+    open_coder: Coder, tmp_path: Path
+) -> None:
+    # As CodiEsp's coders do: "No gout." is coded gout.
+    size = len(open_coder.labels)
+    accepting = ReviewPolicy(np.full(size, 0.02), np.full(size, 0.01), 0.95, 0.95, True)
+    replace(open_coder, policy=accepting, hold_unaffirmed=False).save(tmp_path / "coder")
+    coder = Coder.load(tmp_path / "coder")
+    assert not coder.hold_unaffirmed
+    gout, texts = "ICD10CM:M10.9", ["Seen for plaque psoriasis. No gout."]
+    assert coder.unaffirmed(texts) == [set()]
+    [negated] = decide(coder, coder.predict_proba(texts), texts)
+    assert gout in negated.codes
+    assert not any(reason.startswith("not affirmed") for reason in negated.reasons)
+
+
 def test_the_guard_reads_the_coders_own_code_names_for_the_codes_its_policy_accepts(
     open_coder: Coder, tmp_path: Path
 ) -> None:

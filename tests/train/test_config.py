@@ -411,6 +411,6 @@ def test_routing_defaults_are_written_once() -> None:
 
     defaults = dataclasses.asdict(ROUTING_DEFAULTS)
     # Term rules are off unless a config asks for them (they need mined terms).
-    assert RoutingConfig().model_dump() == {**defaults, "term_rules": None}
+    assert RoutingConfig().model_dump() == {**defaults, "term_rules": None, "hold_unaffirmed": True}
     tuning = inspect.signature(tune_review_bands).parameters
     assert {name: tuning[name].default for name in defaults} == defaults

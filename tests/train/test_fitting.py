@@ -102,3 +102,24 @@ def test_each_code_systems_decisions_are_tuned_on_its_own_codes() -> None:
     accept_after, per_code_after = decided(worse)
     np.testing.assert_array_equal(accept_after[:2], accept[:2])
     np.testing.assert_array_equal(per_code_after[:2], per_code[:2])
+
+
+@pytest.mark.parametrize("hold", [True, False])
+def test_the_coder_keeps_its_icd10cm_codes_names_and_whether_it_holds_unaffirmed_codes(
+    hold: bool,
+) -> None:
+    config = TrainConfig(
+        name="names",
+        data=DataConfig(source="unused"),
+        model=ModelConfig(name="tfidf"),
+        calibration=CalibrationConfig(method="none"),
+        routing=RoutingConfig(min_support=10**6, hold_unaffirmed=hold),
+    )
+    labels = LabelSpace().fit([["ICD10CM:I10", "ICD10CM:E11.9", "ICD10PCS:0DTJ"]])
+    gold = sp.csr_matrix(np.eye(3, dtype=np.int8))
+    coder = fitting.tune_decisions(config, None, labels, np.eye(3) * 0.9, gold)  # type: ignore[arg-type]
+    assert coder.hold_unaffirmed is hold
+    assert coder.label_names is not None
+    named = {code for name in coder.label_names for code in name.codes}
+    assert named == {"ICD10CM:I10", "ICD10CM:E11.9"}  # the procedure has no names here
+    assert ("essential", "hypertension") in {name.words for name in coder.label_names}

@@ -76,6 +76,8 @@ class Coder:
     # training (`label_code_names`), for `unaffirmed`; None (a Coder saved before they
     # were stored) makes it index every code's names again, in each process.
     label_names: tuple[Name, ...] | None = None
+    # Whether `unaffirmed` looks for codes named only negated (else it finds none).
+    hold_unaffirmed: bool = True
     # `unaffirmed`'s index of `label_names`, built on first use.
     _label_index: CandidateIndex | None = field(default=None, init=False, repr=False)
 
@@ -122,7 +124,10 @@ class Coder:
         the open part's blocking contexts, or `NOT_CODED` without one. The policy never
         accepts these without review (`decisions.routing`): the learned scores read the
         word, not its negation. Given the notes' calibrated `probs`, only the codes the
-        review policy accepts are looked for, and a note it accepts none of is not read."""
+        review policy accepts are looked for, and a note it accepts none of is not read.
+        None at all where the Coder was trained not to hold them (`hold_unaffirmed`)."""
+        if not self.hold_unaffirmed:
+            return [set() for _ in texts]
         index = self.label_name_index()
         if probs is None:
             return [index.only_blocked(text) for text in texts]
@@ -185,7 +190,8 @@ class Coder:
         for part in self.open_parts:
             part.candidate_index()
         self.rule_accepts(made_up[:1])  # builds the rules' term index
-        self.label_name_index()
+        if self.hold_unaffirmed:
+            self.label_name_index()
 
     def for_batch_coding(self) -> Coder:
         """This Coder with its model's faster batch-coding copy (int8 on CPUs), where the
@@ -221,6 +227,7 @@ class Coder:
             "label_names": None
             if self.label_names is None
             else [name.to_row() for name in self.label_names],
+            "hold_unaffirmed": self.hold_unaffirmed,
         }
         if self.open_codes is not None:
             self.open_codes.save_semantic(directory / SEMANTIC_DIR)
@@ -263,6 +270,7 @@ class Coder:
             label_names=None
             if state.get("label_names") is None
             else tuple(Name.from_row(row) for row in state["label_names"]),
+            hold_unaffirmed=state.get("hold_unaffirmed", True),
         )
 
 

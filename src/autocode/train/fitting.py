@@ -252,6 +252,7 @@ def tune_decisions(
         # indexing every code's names.
         routing_facts=RoutingFacts.for_codes(labels.codes_),
         label_names=label_code_names(labels.codes_),
+        hold_unaffirmed=config.routing.hold_unaffirmed,
     )
 
 
