@@ -13,7 +13,7 @@ training-frequency bucket from it: one widening for both.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,17 +116,10 @@ def widen(
                 raise ValueError(f"open proposal {p.code} is a code of the label space")
             wide_probs[i, column[p.code]] = p.probability
             wide_predicted[i, column[p.code]] = True
-    by_rule = None
-    if rule_accepted is not None:
-        by_rule = np.zeros(wide_predicted.shape, bool)
-        for i, accepted_codes in enumerate(rule_accepted):
-            by_rule[i, [column[c] for c in accepted_codes]] = True
+    by_rule = _marked(rule_accepted, column, wide_predicted.shape)
+    if by_rule is not None:
         wide_predicted |= by_rule
-    not_affirmed = None
-    if unaffirmed is not None:
-        not_affirmed = np.zeros(wide_predicted.shape, bool)
-        for i, named in enumerate(unaffirmed):
-            not_affirmed[i, [column[c] for c in named]] = True
+    not_affirmed = _marked(unaffirmed, column, wide_predicted.shape)
     gold = LabelSpace.from_codes(codes).encode(gold_codes).astype(bool)
     counts = np.zeros(len(codes), np.int64)
     counts[: len(known)] = space.counts_
@@ -181,6 +174,20 @@ class CoderWidened:
 
     as_coded: Widened  # the label space and the open part's proposals
     label_space_only: Widened  # the label space alone: every outer gold code is missed
+
+
+def _marked(
+    note_codes: Sequence[Collection[str]] | None,
+    column: Mapping[str, int],
+    shape: tuple[int, ...],
+) -> npt.NDArray[np.bool_] | None:
+    """A (notes, codes) mask true at each note's `note_codes`; None for None."""
+    if note_codes is None:
+        return None
+    mask = np.zeros(shape, bool)
+    for i, codes in enumerate(note_codes):
+        mask[i, [column[c] for c in codes]] = True
+    return mask
 
 
 def coder_widened(
