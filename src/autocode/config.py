@@ -179,6 +179,9 @@ class TermRulesConfig(StrictModel):
 
     min_notes: int = Field(default=2, ge=1)
     blocking: list[MentionContext] = Field(default_factory=_default_blocking)
+    # A mention inside a longer ICD-10-CM code name of other codes does not count ("fever"
+    # in "dengue fever"): `decisions.term_rules.term_mentions`.
+    code_names: bool = True
 
 
 class RoutingConfig(StrictModel):

@@ -77,6 +77,22 @@ def test_classify_hand_example():
     np.testing.assert_array_equal(decisions, expected)
 
 
+def test_entries_settled_by_rules_are_left_out_of_the_tuning():
+    # 10 notes a rule settles (0.9, all gold), 10 at 0.8 (8 gold), 10 at 0.1 (none).
+    probs = np.array([[0.9]] * 10 + [[0.8]] * 10 + [[0.1]] * 10)
+    gold = np.array([[1]] * 18 + [[0]] * 12)
+    settled = np.zeros(probs.shape, bool)
+    settled[:10] = True
+    # Counting the rules' entries as its own, the policy accepts 0.8 (18 of 20 gold).
+    tuned = tune_review_bands(gold, probs, 0.9, min_support=NO_PER_CODE)
+    assert tuned.accept.tolist() == [0.8]
+    # Beside them, what it would accept alone is 8 of 10 at best: nothing.
+    beside = tune_review_bands(gold, probs, 0.9, min_support=NO_PER_CODE, settled=settled)
+    assert beside.accept.tolist() == [ABOVE_ONE] and not beside.reachable
+    with pytest.raises(ValueError, match=r"settled has shape \(2, 1\); probs have \(30, 1\)"):
+        tune_review_bands(gold, probs, 0.9, settled=settled[:2])
+
+
 def test_review_lists_keep_only_the_most_probable_uncertain_codes():
     probs = np.array([[0.5, 0.2, 0.4, 0.95, 0.3], [0.25, 0.01, 0.02, 0.03, 0.3]])
     band = ReviewPolicy(np.full(5, 0.9), np.full(5, 0.1), 0.95, 0.95, True, max_review_codes=2)
@@ -93,6 +109,10 @@ def test_review_lists_keep_only_the_most_probable_uncertain_codes():
     assert not uncapped.cut_by_cap(probs).any()
     restored = ReviewPolicy.from_dict(json.loads(json.dumps(band.to_dict())))
     assert restored.max_review_codes == 2
+    # What it accepts, asked alone, is what it classifies as accepted, cap or no cap.
+    accepted = [[False, False, False, True, False], [False] * 5]
+    np.testing.assert_array_equal(band.accepts(probs), accepted)
+    np.testing.assert_array_equal(uncapped.accepts(probs), accepted)
 
 
 def test_the_review_cap_breaks_ties_by_label_order():

@@ -21,10 +21,17 @@ from autocode.decisions.coder import Coder
 from autocode.decisions.policy import ABOVE_ONE, ReviewPolicy
 from autocode.decisions.records import AUTO, REVIEW
 from autocode.decisions.routing import decide
-from autocode.decisions.term_rules import TermRule, TermRules, fit_term_rules
+from autocode.decisions.term_rules import (
+    TermRule,
+    TermRules,
+    fit_term_rules,
+    holding_code_names,
+    term_mentions,
+)
 from autocode.decisions.thresholds import Thresholds
 from autocode.decisions.widening import coder_widened
 from autocode.knowledge import CodeKnowledge
+from autocode.knowledge.candidates import icd10cm_index
 from autocode.knowledge.mined import Mention, MinedTerms, note_fingerprint
 from autocode.models.crossfit import fold_splits
 from coders import in_memory_config
@@ -91,6 +98,16 @@ def test_a_term_becomes_a_rule_only_where_held_out_notes_coded_it_at_the_target(
     assert (ZEBRA, "zebra fever") not in {(r.code, r.term) for r in rules.rules}
 
 
+def test_the_fit_says_what_its_rules_accept_in_each_training_note_held_out() -> None:
+    # What the review policy is tuned beside: each note's codes accepted by the rules the
+    # other folds' counts make at the chosen cut. Diabetes in every note writing it.
+    rules = _fit()
+    assert rules.held_out_accepts == [{DIABETES} if k % 2 == 0 else set() for k in range(40)]
+    assert _fit(min_support=21).held_out_accepts == [set()] * 40  # no rules, none accepted
+    # Not saved: a loaded Coder has no training notes.
+    assert "held_out_accepts" not in rules.to_dict()
+
+
 def test_no_rules_where_no_cut_reaches_the_target_on_enough_pairs() -> None:
     assert _fit(min_support=21).rules == []  # 20 held-out diabetes pairs only
     # A term coded in half its notes is no rule at any target: the least strict cut asks
@@ -120,6 +137,42 @@ def test_a_mention_inside_a_longer_mined_term_does_not_count() -> None:
         BLOCKING,
     )
     assert rules.accepted(["Pain at rest.", "Abdominal pain since noon."]) == [{PAIN: (0, 4)}, {}]
+
+
+def test_a_mention_inside_a_longer_code_name_of_other_codes_does_not_count() -> None:
+    # ICD-10-CM names: "Dengue fever [classical dengue]" (A90), "Abdominal pain" under
+    # R10.9's names, "Essential (primary) hypertension" (I10). The rule terms are bare.
+    fever, hypertension = "ICD10CM:R50.9", "ICD10CM:I10"
+    rules = [
+        TermRule(fever, "fever", ("fever",), 10, 10),
+        TermRule(PAIN, "pain", ("pain",), 10, 10),
+        TermRule(hypertension, "hypertension", ("hypertension",), 10, 10),
+    ]
+    texts = [
+        "Dengue fever since Monday.",  # A90's name holds "fever"
+        "Abdominal pain and fever.",  # R10.9's holds "pain"; this "fever" is bare
+        "Essential hypertension, treated.",  # a longer name of the rule's own code
+        "Pain and fever.",
+    ]
+    every_name = icd10cm_index(frozenset())
+    holding = holding_code_names(rules, every_name)
+    assert len(holding) < len(every_name.names) / 50  # what a saved Coder indexes
+    named = TermRules(rules, {}, BLOCKING, code_names=holding)
+    expected = [{}, {fever: (19, 24)}, {hypertension: (10, 22)}, {PAIN: (0, 4), fever: (9, 14)}]
+    assert named.accepted(texts) == expected
+    # The names kept are all that matter: every code's names find the same.
+    for text in texts:
+        assert term_mentions(named.index, text, every_name) == term_mentions(
+            named.index, text, named.code_name_index
+        )
+    # Without code names (rules saved before them), every bare mention counts.
+    unnamed = TermRules(rules, {}, BLOCKING)
+    assert unnamed.accepted(texts[:2]) == [{fever: (7, 12)}, {PAIN: (10, 14), fever: (19, 24)}]
+    # Saved and read back, the rules keep their code names; format 3 had none.
+    saved = json.loads(json.dumps(named.to_dict()))
+    assert TermRules.from_dict(saved).accepted(texts) == expected
+    del saved["code_names"]
+    assert TermRules.from_dict({**saved, "format": 3}).accepted(texts[:1]) == [{fever: (7, 12)}]
 
 
 def test_a_rule_fires_on_the_words_it_was_measured_on_only() -> None:
@@ -231,7 +284,7 @@ def test_rules_round_trip_through_their_dict() -> None:
     assert restored.rules == rules.rules and restored.terms == rules.terms
     texts = ["Type 2 diabetes.", "no type 2 diabetes"]
     assert restored.accepted(texts) == rules.accepted(texts)
-    with pytest.raises(ValueError, match=r"term rules format 9, expected one of \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"term rules format 9, expected one of \(2, 3, 4\)"):
         TermRules.from_dict({**rules.to_dict(), "format": 9})
     # Format 2's "hypothetical" blocked "suspected …" too, and still does.
     old = TermRules.from_dict({**rules.to_dict(), "format": 2})
@@ -257,6 +310,29 @@ def _coder_with_rules() -> Coder:
     never = np.full(len(coder.labels), ABOVE_ONE)
     policy = ReviewPolicy(never, np.zeros(len(coder.labels)), 0.95, 0.95, True)
     return replace(coder, policy=policy)
+
+
+def test_the_review_policy_is_tuned_beside_what_the_rules_accept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from autocode.train import fitting
+
+    tuned_with: list[np.ndarray | None] = []
+    tune = fitting.tune_review_bands
+
+    def spy(*args: object, settled: np.ndarray | None = None, **kwargs: object) -> ReviewPolicy:
+        tuned_with.append(settled)
+        return tune(*args, settled=settled, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fitting, "tune_review_bands", spy)
+    coder = _coder_with_rules()
+    assert coder.term_rules is not None
+    (settled,) = tuned_with
+    assert settled is not None
+    # Out of fold, the diabetes rule accepted every note writing it, and nothing else.
+    column = coder.labels.index(DIABETES)
+    assert settled[:, column].tolist() == [k % 2 == 0 for k in range(40)]
+    assert settled.sum() == 20
 
 
 def test_a_coder_accepts_and_lists_what_its_rules_accept(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from autocode.knowledge.context import (
     HYPOTHETICAL,
     NEGATED,
     NOT_CODED,
+    TRIGGERS,
     UNCERTAIN,
     context_scopes,
     contexts_at,
@@ -75,6 +76,32 @@ def test_trigger_words_inside_other_words_do_not_trigger() -> None:
     assert context_scopes("Known ifosfamide nephrotoxicity.") == []
     assert not has_trigger("Known ifosfamide nephrotoxicity.")
     assert has_trigger("Family history of diabetes")
+
+
+def test_common_words_that_open_a_trigger_do_not_alone_make_one() -> None:
+    # "is", "was", "at", "in the" open triggers ("is negative", "at risk for", "in the
+    # past") and are in most sentences: alone they make none.
+    sentence = "The patient was in the ward and is at home with her husband."
+    assert context_scopes(sentence) == []
+    assert not has_trigger(sentence)
+
+
+def test_the_quick_test_can_ask_for_some_contexts_only() -> None:
+    sentence = "History of asthma, in the past treated by her mother."
+    assert has_trigger(sentence)
+    assert has_trigger(sentence, {FAMILY})  # "mother"
+    assert not has_trigger(sentence, {NEGATED, HYPOTHETICAL})
+    assert has_trigger("Asthma is ruled out.", {NEGATED})  # a backward trigger's opening
+    assert not has_trigger("Asthma is treated.", {NEGATED})
+
+
+@pytest.mark.parametrize("phrase", sorted({p for ps in TRIGGERS.values() for p in ps}))
+def test_has_trigger_finds_every_trigger_phrase(phrase: str) -> None:
+    # The quick test may say yes where no trigger is, never no where one is.
+    spaced = phrase.replace(" ", " \n ").upper()
+    sentence = f"Seen today; {spaced}, fever."
+    assert context_scopes(sentence)
+    assert has_trigger(sentence)
 
 
 @pytest.mark.parametrize(

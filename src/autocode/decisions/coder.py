@@ -21,7 +21,7 @@ import numpy as np
 
 from autocode.decisions.calibration import Calibrator, calibrator_from_dict
 from autocode.decisions.open_codes import OpenCodes, OpenProposal, part_for
-from autocode.decisions.policy import ACCEPTED, ReviewPolicy
+from autocode.decisions.policy import ReviewPolicy
 from autocode.decisions.routing_facts import RoutingFacts
 from autocode.decisions.term_rules import Span, TermRules
 from autocode.decisions.thresholds import Thresholds
@@ -131,7 +131,7 @@ class Coder:
         index = self.label_name_index()
         if probs is None:
             return [index.only_blocked(text) for text in texts]
-        accepted = self.policy.classify(probs) == ACCEPTED
+        accepted = self.policy.accepts(probs)
         found = []
         for text, row in zip(texts, accepted, strict=True):
             codes = {self.labels.codes_[j] for j in np.flatnonzero(row)} & index.codes

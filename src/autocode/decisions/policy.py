@@ -103,6 +103,14 @@ class ReviewPolicy:
             _keep_most_probable_uncertain(decisions, values, self.max_review_codes)
         return decisions
 
+    def accepts(self, probs: np.ndarray) -> npt.NDArray[np.bool_]:
+        """Per entry: accepted by `classify` (which the review cap never changes), without
+        working out the review band."""
+        values = as_probs(probs)
+        if values.shape[1] != self.accept.size:
+            raise ValueError(f"probs have {values.shape[1]} labels; policy has {self.accept.size}")
+        return (values >= self.accept) & (values >= self.reject)
+
     def cut_by_cap(
         self, probs: np.ndarray, status: npt.NDArray[np.int8] | None = None
     ) -> npt.NDArray[np.bool_]:
@@ -235,6 +243,7 @@ def tune_review_bands(
     target_recall: float = ROUTING_DEFAULTS.target_recall,
     max_review_codes: int | None = ROUTING_DEFAULTS.max_review_codes,
     groups: Sequence[np.ndarray] | None = None,
+    settled: npt.NDArray[np.bool_] | None = None,
 ) -> ReviewPolicy:
     """Accept and reject thresholds per code from validation calibrated probabilities.
 
@@ -254,9 +263,21 @@ def tune_review_bands(
     must not raise the CM accept threshold, nor CM's many codes set PCS's). Together they
     must cover every column. A set without a gold entry keeps the pooled bands.
     ``reachable`` is then True when any set can accept a code.
+
+    ``settled``: (notes, codes) entries accepted whatever the policy says (by term
+    rules, measured held out as these scores are), left out of every step: the policy
+    is tuned for what it accepts beside them, so that this too reaches the target
+    (tuned on every entry, it would count the rules' surest codes as its own and accept
+    less precise ones beside them).
     """
     values = as_probs(probs)
     gold = as_gold(y_true, values.shape)
+    if settled is not None:
+        if settled.shape != values.shape:
+            raise ValueError(f"settled has shape {settled.shape}; probs have {values.shape}")
+        values = np.where(settled, -1.0, values)  # below every threshold
+        gold = sp.csr_array(gold.multiply(sp.csr_array(~settled)))
+        gold.eliminate_zeros()
     return _tune_groups(
         values, gold, target_precision, min_support, target_recall, max_review_codes, groups
     )

@@ -20,7 +20,7 @@ accepted on the strength of their words, where those words have been precise.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -28,14 +28,21 @@ from typing import Any
 
 import numpy as np
 
-from autocode.knowledge.candidates import CandidateIndex, name_words, renormalised
+from autocode.knowledge.candidates import (
+    CandidateIndex,
+    Mention,
+    Name,
+    icd10cm_index,
+    name_words,
+    renormalised,
+)
 from autocode.knowledge.context import saved_blocking
 from autocode.knowledge.mined import MinedTerms, fingerprints
 
 # 2: each rule keeps the words it was measured on; 3: uncertain mentions told apart
-# from hypothetical ones (`context.UNCERTAIN`).
-FORMAT_VERSION = 3
-READS_FORMATS = (2, 3)
+# from hypothetical ones (`context.UNCERTAIN`); 4: the code names that hold rule terms.
+FORMAT_VERSION = 4
+READS_FORMATS = (2, 3, 4)
 RULE_SYSTEM_PREFIX = "ICD10CM:"  # the system whose mined terms become rules
 # The held-out precisions a term may be asked for, and how many held-out notes must
 # mention it (from the configured `min_notes` up): the held-out check picks one of each.
@@ -73,6 +80,14 @@ class TermRules:
     terms: dict[str, list[str]]
     blocking: tuple[str, ...]
     report: dict[str, Any] = field(default_factory=dict)
+    # The ICD-10-CM code names that can hold a rule's mention (`term_mentions`): those
+    # longer than a rule term and holding its words. None: no mention is so held, as
+    # when rules saved before them (format 2 and 3) were measured.
+    code_names: tuple[Name, ...] | None = None
+    # Of the fit only, never saved: per training note (in the order given to
+    # `fit_term_rules`), the codes that the rules chosen from the other folds' counts
+    # accept in it, which the review policy is tuned beside (`train.fitting`).
+    held_out_accepts: list[set[str]] = field(default_factory=list, compare=False, repr=False)
 
     @cached_property
     def index(self) -> CandidateIndex:
@@ -80,6 +95,12 @@ class TermRules:
         for rule in self.rules:
             names.setdefault(rule.code, []).append(rule.term)
         return CandidateIndex(names, self.blocking)
+
+    @cached_property
+    def code_name_index(self) -> CandidateIndex | None:
+        if self.code_names is None:
+            return None
+        return CandidateIndex.of_names(self.code_names, ())
 
     @cached_property
     def _rule_keys(self) -> frozenset[Key]:
@@ -100,7 +121,8 @@ class TermRules:
         accepted: list[dict[str, Span]] = []
         for text in texts:
             spans: dict[str, Span] = {}
-            for (code, words), span in sorted(term_mentions(self.index, text).items(), key=_at):
+            found = term_mentions(self.index, text, self.code_name_index)
+            for (code, words), span in sorted(found.items(), key=_at):
                 if (code, words) in keys:
                     spans.setdefault(code, span)
             accepted.append(spans)
@@ -113,6 +135,9 @@ class TermRules:
             "rules": [[r.code, r.term, list(r.words), r.notes, r.coded] for r in self.rules],
             "terms": self.terms,
             "report": self.report,
+            "code_names": None
+            if self.code_names is None
+            else [name.to_row() for name in self.code_names],
         }
 
     @classmethod
@@ -127,21 +152,57 @@ class TermRules:
         ]
         terms = {code: list(found) for code, found in state["terms"].items()}
         blocking = saved_blocking(state["blocking"], uncertain_apart=state["format"] >= 3)
-        return cls(rules, terms, blocking, dict(state.get("report", {})))
+        report = dict(state.get("report", {}))
+        rows = state.get("code_names")
+        code_names = None if rows is None else tuple(Name.from_row(row) for row in rows)
+        return cls(rules, terms, blocking, report, code_names)
 
 
-def term_mentions(index: CandidateIndex, text: str) -> dict[Key, Span]:
+def term_mentions(
+    index: CandidateIndex, text: str, code_names: CandidateIndex | None = None
+) -> dict[Key, Span]:
     """(code, words of its term) for every term the note mentions affirmed and in order,
-    where no longer term found in order holds the mention; each with its first mention."""
+    where no longer term found in order holds the mention; each with its first mention.
+    Given `code_names` (ICD-10-CM code names, `icd10cm_names`), nor does a longer code
+    name that names other codes: "fever" in "dengue fever" (A90) is not fever (R50.9),
+    nor "pain" in "abdominal pain" (R10.9) pain (R52), as a coder codes the most
+    specific term."""
     # A rule is its words in their order.
     mentions = [m for m in index.mentions(text, reordered=False) if not index.is_blocked(m)]
+    named = (
+        code_names.mentions(text, reordered=False, within=[(m.start, m.end) for m in mentions])
+        if code_names is not None and mentions
+        else []
+    )
     found: dict[Key, Span] = {}
     for mention in sorted(mentions, key=lambda m: (m.start, m.end)):
         if not index.inside_longer(mention, mentions):
             name = index.names[mention.name]
             for code in name.codes:
-                found.setdefault((code, name.words), (mention.start, mention.end))
+                if not named or not _named_more_specifically(
+                    mention, len(name.words), code, code_names, named
+                ):
+                    found.setdefault((code, name.words), (mention.start, mention.end))
     return found
+
+
+def _named_more_specifically(
+    mention: Mention,
+    words: int,
+    code: str,
+    names: CandidateIndex | None,
+    named: Sequence[Mention],
+) -> bool:
+    """Whether a code name of more words than the mention's, naming codes other than
+    `code`, was found around it."""
+    assert names is not None  # `named` are its mentions
+    return any(
+        other.start <= mention.start
+        and mention.end <= other.end
+        and len(names.names[other.name].words) > words
+        and code not in names.names[other.name].codes
+        for other in named
+    )
 
 
 def _at(item: tuple[Key, Span]) -> Span:
@@ -159,6 +220,7 @@ def fit_term_rules(
     min_support: int,
     min_notes: int = 2,
     codes: Collection[str] | None = None,
+    code_names: bool = False,
 ) -> TermRules:
     """Rules from held-out mentions of terms mined from the other folds (module docstring).
     `codes`: those a rule may accept (the Coder's label space; None: any ICD-10-CM code
@@ -171,8 +233,9 @@ def fit_term_rules(
     `target_precision` over at least `min_support` (note, code) pairs, the one accepting
     the most pairs is used. Where none does, there are no rules.
     """
+    names = icd10cm_index(frozenset()) if code_names else None
     per_fold = [
-        held_out_counts(texts, code_lists, fit_rows, held_rows, mined, blocking, codes)
+        held_out_counts(texts, code_lists, fit_rows, held_rows, mined, blocking, codes, names)
         for fit_rows, held_rows in folds
     ]
     notes: Counter[Key] = Counter()
@@ -210,9 +273,16 @@ def fit_term_rules(
             for (needed, cut), (n, p) in checked.items()
         },
     }
-    return TermRules(
-        rules, _holding_terms(rules, texts, code_lists, mined), tuple(blocking), report
-    )
+    holding = _holding_terms(rules, texts, code_lists, mined)
+    holding_names = None if names is None else holding_code_names(rules, names)
+    fitted = TermRules(rules, holding, tuple(blocking), report, holding_names)
+    fitted.held_out_accepts = [set() for _ in texts]
+    if chosen is not None:
+        for (_, held_rows), fold in zip(folds, per_fold, strict=True):
+            accepts = _fold_accepts(fold, notes, coded, chosen[1], chosen[2])
+            for row, codes in zip(held_rows, accepts, strict=True):
+                fitted.held_out_accepts[row] = codes
+    return fitted
 
 
 def _holding_terms(
@@ -243,6 +313,21 @@ def _holding_terms(
     return holding
 
 
+def holding_code_names(rules: Sequence[TermRule], names: CandidateIndex) -> tuple[Name, ...]:
+    """The code names that can hold a rule's mention: of more words than its term, and
+    holding them all (a name found in order around a mention holds its words). Only
+    these are kept with the rules, so that a loaded Coder never indexes every code."""
+    by_word: dict[str, set[int]] = defaultdict(set)
+    for k, name in enumerate(names.names):
+        for word in name.words:
+            by_word[word].add(k)
+    kept: set[int] = set()
+    for words in {w for r in rules for w in (r.words, renormalised(r.words)) if w}:
+        holding = set.intersection(*(by_word.get(word, set()) for word in words))
+        kept.update(k for k in holding if len(names.names[k].words) > len(words))
+    return tuple(names.names[k] for k in sorted(kept))
+
+
 @dataclass
 class FoldCounts:
     """Of one held-out fold: per (code, term words), the notes mentioning it and those
@@ -262,15 +347,18 @@ def held_out_counts(
     mined: MinedTerms,
     blocking: Sequence[str],
     codes: Collection[str] | None,
+    code_names: CandidateIndex | None = None,
 ) -> FoldCounts:
-    """The mined terms of `fit_rows`' notes (and codes), looked for in `held_rows`' notes."""
+    """The mined terms of `fit_rows`' notes (and codes), looked for in `held_rows`' notes
+    (`term_mentions`)."""
     counts = FoldCounts(Counter(), Counter(), {}, [])
     fit_notes = fingerprints(texts[i] for i in fit_rows)
     seen = {c for i in fit_rows for c in code_lists[i] if c.startswith(RULE_SYSTEM_PREFIX)}
     if codes is not None:
         seen &= set(codes)
     names = {code: terms for code in sorted(seen) if (terms := mined.terms(code, fit_notes))}
-    if not names:
+    if not names:  # no term to look for: every held-out note mentions none
+        counts.per_note = [(set(), set(code_lists[i])) for i in held_rows]
         return counts
     index = CandidateIndex(names, blocking)
     for code, terms in names.items():
@@ -279,7 +367,7 @@ def held_out_counts(
                 counts.spelling.setdefault((code, words), term)
     for i in held_rows:
         gold = set(code_lists[i])
-        mentioned = set(term_mentions(index, texts[i]))
+        mentioned = set(term_mentions(index, texts[i], code_names))
         counts.per_note.append((mentioned, gold))
         for key in mentioned:
             counts.notes[key] += 1
@@ -304,14 +392,23 @@ def _checked_precision(
     code is one pair, as the Coder accepts it once)."""
     pairs = hits = 0
     for fold in per_fold:
-        for mentioned, gold in fold.per_note:
-            accepted = {
-                key[0]
-                for key in mentioned
-                if _is_rule(
-                    notes[key] - fold.notes[key], coded[key] - fold.coded[key], cut, min_notes
-                )
-            }
+        accepts = _fold_accepts(fold, notes, coded, cut, min_notes)
+        for accepted, (_, gold) in zip(accepts, fold.per_note, strict=True):
             pairs += len(accepted)
             hits += len(accepted & gold)
     return pairs, hits / pairs if pairs else 0.0
+
+
+def _fold_accepts(
+    fold: FoldCounts, notes: Counter[Key], coded: Counter[Key], cut: float, min_notes: int
+) -> list[set[str]]:
+    """Per note of the fold, the codes the rules made at `cut` from the other folds'
+    counts accept in it."""
+    return [
+        {
+            key[0]
+            for key in mentioned
+            if _is_rule(notes[key] - fold.notes[key], coded[key] - fold.coded[key], cut, min_notes)
+        }
+        for mentioned, _ in fold.per_note
+    ]

@@ -38,7 +38,7 @@ from autocode.codes import icd10cm
 from autocode.codes.systems import ICD10CM, CodeError, normalize_code
 from autocode.knowledge.abbreviations import expand_abbreviation
 from autocode.knowledge.cms_names import cms_cm_names
-from autocode.knowledge.context import context_scopes, contexts_at, has_trigger
+from autocode.knowledge.context import context_scopes, contexts_at, has_trigger, trigger_words
 from autocode.knowledge.lexicon import fold, sentence_spans, strip_accents
 from autocode.knowledge.word_forms import tabular_words
 
@@ -288,10 +288,23 @@ class CandidateIndex:
         self._reordered_words = frozenset(w for key in self._reordered for w in key)
         self.codes = frozenset(code for name in names for code in name.codes)
 
-    def mentions(self, text: str, *, reordered: bool = True, slack: int = 1) -> list[Mention]:
+    def mentions(
+        self,
+        text: str,
+        *,
+        reordered: bool = True,
+        slack: int = 1,
+        within: Sequence[tuple[int, int]] | None = None,
+    ) -> list[Mention]:
         """Every name found in each sentence of `text`, in order or (with `reordered`)
-        reordered, within `slack` more words than it holds."""
-        sentences = _worded_sentences(text, sentence_spans(text))
+        reordered, within `slack` more words than it holds; given `within` (character
+        spans), only in the sentences that overlap one of them."""
+        spans = sentence_spans(text)
+        if within is not None:
+            spans = [
+                (a, b) for a, b in spans if any(a < end and start < b for start, end in within)
+            ]
+        sentences = _worded_sentences(text, spans)
         return self._mentions_in(text, sentences, reordered=reordered, slack=slack)
 
     def _mentions_in(
@@ -337,12 +350,13 @@ class CandidateIndex:
 
     def only_blocked(self, text: str, codes: Iterable[str] | None = None) -> set[str]:
         """The codes (of `codes`, else any) that `mentioned` finds in `text` blocked and
-        never affirmed. Read in two steps: the sentences holding a trigger first (no
-        other sentence blocks a mention), the others only when the first step found
+        never affirmed. Read in two steps: the sentences holding a trigger of a blocking
+        context first (no other sentence blocks a mention), the others only when it found
         some, and only for the codes it found. Given `codes`, a sentence lacking a word
         of each of their names is not searched."""
         wanted = None if codes is None else set(codes)
-        if not has_trigger(text):
+        triggers = trigger_words(self.blocking)
+        if not triggers.may_occur_in(text):
             return set()  # nothing blocked
         spans = sentence_spans(text)
         word_sets: dict[tuple[int, int], set[str]] = {}
@@ -355,12 +369,14 @@ class CandidateIndex:
             return self._may_name(word_sets[span], codes)
 
         triggered = [
-            (a, b) for a, b in spans if has_trigger(text[a:b]) and may_name((a, b), wanted)
+            (a, b)
+            for a, b in spans
+            if triggers.may_occur_in(text[a:b]) and may_name((a, b), wanted)
         ]
         mentions = self._mentions_in(text, _worded_sentences(text, triggered))
         blocked = {
             code
-            for code, candidate in self._by_code(mentions).items()
+            for code, candidate in self._by_code(mentions, whole=False).items()
             if candidate.blocked and not candidate.affirmed and (wanted is None or code in wanted)
         }
         if blocked:
@@ -383,7 +399,9 @@ class CandidateIndex:
                 sets.setdefault(code, []).append(frozenset(name.words))
         return sets
 
-    def _by_code(self, mentions: Sequence[Mention]) -> dict[str, Candidate]:
+    def _by_code(self, mentions: Sequence[Mention], *, whole: bool = True) -> dict[str, Candidate]:
+        """Per code, its mentions counted (`whole`: also those not inside a longer one, a
+        test against every mention that the negation guard does not need)."""
         direct: dict[str, Candidate] = {}
         longest_first = sorted(mentions, key=lambda m: -len(self.names[m.name].words))
         for mention in longest_first:
@@ -398,7 +416,7 @@ class CandidateIndex:
                     candidate.blocked += 1
                     continue
                 candidate.affirmed += 1
-                candidate.whole += not self.inside_longer(mention, mentions)
+                candidate.whole += whole and not self.inside_longer(mention, mentions)
                 candidate.longest_name = max(candidate.longest_name, len(name.words))
                 candidate.in_order |= mention.in_order
                 ambiguity = len(name.codes)

@@ -29,6 +29,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import pairwise
 
 NEGATED = "negated"
 HYPOTHETICAL = "hypothetical"  # "if", "risk of", "prophylaxis": not (yet) present
@@ -220,8 +222,6 @@ def _phrase_pattern(phrases: Iterable[str]) -> re.Pattern[str]:
 
 
 _TRIGGER_PATTERNS = {key: _phrase_pattern(phrases) for key, phrases in TRIGGERS.items()}
-# Each trigger's first word: a text holding none of them holds no trigger.
-_TRIGGER_FIRST_WORDS = frozenset(p.split()[0] for ps in TRIGGERS.values() for p in ps)
 _TEXT_WORD = re.compile(r"[\w/]+")
 _PSEUDO = _phrase_pattern(PSEUDO_TRIGGERS)
 _TERMINATOR = _phrase_pattern(TERMINATORS)
@@ -233,13 +233,15 @@ def context_scopes(sentence: str, offset: int = 0) -> list[ContextScope]:
     A trigger inside a pseudo-trigger, or inside a longer trigger ("history of" in
     "family history of"), does not trigger.
     """
-    pseudo = [m.span() for m in _PSEUDO.finditer(sentence)]
-    terminators = [m.span() for m in _TERMINATOR.finditer(sentence)]
     triggers = [
         (context, direction, match.span())
         for (context, direction), pattern in _TRIGGER_PATTERNS.items()
         for match in pattern.finditer(sentence)
     ]
+    if not triggers:
+        return []
+    pseudo = [m.span() for m in _PSEUDO.finditer(sentence)]
+    terminators = [m.span() for m in _TERMINATOR.finditer(sentence)]
     spans = [span for _, _, span in triggers]
     scopes = []
     for context, direction, (start, end) in triggers:
@@ -264,9 +266,50 @@ def _inside(
     )
 
 
-def has_trigger(text: str) -> bool:
-    """Whether any trigger phrase occurs in `text` (a quick test before `context_scopes`)."""
-    return not _TRIGGER_FIRST_WORDS.isdisjoint(_TEXT_WORD.findall(text.lower()))
+@dataclass(frozen=True)
+class TriggerWords:
+    """What a text must hold for a trigger of some contexts to occur in it: a one-word
+    trigger as a word, or the first two or three words of a longer one side by side ("is
+    negative", "in the past": "is" and "in the" alone are in most sentences)."""
+
+    words: frozenset[str]
+    openings: frozenset[tuple[str, ...]]
+    opening_words: frozenset[str]
+
+    @classmethod
+    def of(cls, contexts: Iterable[str]) -> TriggerWords:
+        wanted = set(contexts)
+        phrases = {p for (context, _), ps in TRIGGERS.items() if context in wanted for p in ps}
+        openings = frozenset(tuple(p.split()[:3]) for p in phrases if " " in p)
+        words = frozenset(p for p in phrases if " " not in p)
+        return cls(words, openings, frozenset(opening[0] for opening in openings))
+
+    def may_occur_in(self, text: str) -> bool:
+        """False only where no trigger of these contexts occurs in `text`."""
+        words = _TEXT_WORD.findall(text.lower())
+        if not self.words.isdisjoint(words):
+            return True
+        if self.opening_words.isdisjoint(words):
+            return False
+        pairs = pairwise(words)
+        triples = zip(words, words[1:], words[2:], strict=False)
+        return not (self.openings.isdisjoint(pairs) and self.openings.isdisjoint(triples))
+
+
+@lru_cache(maxsize=64)
+def trigger_words(contexts: frozenset[str]) -> TriggerWords:
+    """What a text must hold for a trigger of `contexts` to occur in it."""
+    return TriggerWords.of(contexts)
+
+
+_ANY_CONTEXT = frozenset(context for context, _ in TRIGGERS)
+
+
+def has_trigger(text: str, contexts: Iterable[str] = _ANY_CONTEXT) -> bool:
+    """Whether a trigger phrase of `contexts` (any by default) may occur in `text`: false
+    only where none does (a quick test before `context_scopes`). A reader that only asks
+    what blocks passes the blocking contexts: "history of" blocks nothing."""
+    return trigger_words(frozenset(contexts)).may_occur_in(text)
 
 
 def contexts_at(scopes: Iterable[ContextScope], start: int, end: int) -> frozenset[str]:

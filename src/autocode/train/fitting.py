@@ -5,6 +5,7 @@ tuned on validation scores (a validation split, or out-of-fold scores).
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -85,12 +86,33 @@ def fit_coder(
         gold = Y_train
         logger.info("fitting the final model on all %d training notes", len(train))
         model = _new_model(config).fit(train.texts, Y_train, labels=labels, groups=train.groups)
-    logger.info("calibrating, tuning thresholds and review bands")
-    coder = tune_decisions(config, model, labels, raw, gold)
-    coder.open_codes, coder.open_procedures = open_codes, open_procedures
+    rules = None
+    settled = None
     if config.routing.term_rules is not None:
-        coder.term_rules = fit_rules(config, train, knowledge, labels)
+        rules = fit_rules(config, train, knowledge, labels)
+        # What the rules accept in the notes the policy is tuned on, held out as its
+        # scores are: a validation split's notes, else each training note's fold.
+        held_out = (
+            rules.accepted(validation.texts)
+            if validation is not None and len(validation) > 0
+            else rules.held_out_accepts
+        )
+        settled = _label_mask(labels, held_out)
+    logger.info("calibrating, tuning thresholds and review bands")
+    coder = tune_decisions(config, model, labels, raw, gold, settled=settled)
+    coder.open_codes, coder.open_procedures = open_codes, open_procedures
+    coder.term_rules = rules
     return FittedCoder(coder=coder, validation_raw=raw, validation_gold=gold)
+
+
+def _label_mask(labels: LabelSpace, codes: Sequence[Collection[str]]) -> np.ndarray:
+    """(notes, labels) True where the note's codes hold the label (codes outside the
+    label space are left out)."""
+    mask = np.zeros((len(codes), len(labels)), dtype=bool)
+    known = set(labels.codes_)
+    for row, note_codes in enumerate(codes):
+        mask[row, [labels.index(code) for code in note_codes if code in known]] = True
+    return mask
 
 
 def fit_open_parts(
@@ -164,6 +186,7 @@ def fit_rules(
         min_support=config.routing.min_support,
         min_notes=settings.min_notes,
         codes=labels.codes_,  # the Coder accepts label-space codes only
+        code_names=settings.code_names,
     )
     report = rules.report
     checks = ", ".join(
@@ -213,6 +236,8 @@ def tune_decisions(
     labels: LabelSpace,
     raw: np.ndarray,
     gold: sp.csr_matrix,
+    *,
+    settled: np.ndarray | None = None,
 ) -> Coder:
     """The Coder of a fitted `model`: its decisions tuned on validation scores.
 
@@ -225,7 +250,9 @@ def tune_decisions(
     thresholds per code) for `config.routing`'s targets: one system's scores do not move
     another's decisions (PCS's weaker scores once raised the CM accept threshold).
     Returns the Coder bundling the model, `labels`, those decisions and the ICD-10-CM
-    facts routing needs about `labels` (`RoutingFacts`); logs nothing.
+    facts routing needs about `labels` (`RoutingFacts`); logs nothing. `settled`: the
+    (notes, labels) entries term rules accept, which the review bands are tuned beside
+    (`tune_review_bands`).
     """
     calibrator = make_calibrator(config.calibration.method).fit(raw, gold)
     probs = calibrator.transform(raw)
@@ -239,6 +266,7 @@ def tune_decisions(
         target_recall=config.routing.target_recall,
         max_review_codes=config.routing.max_review_codes,
         groups=systems,
+        settled=settled,
     )
     return Coder(
         model=model,
