@@ -77,20 +77,29 @@ def test_classify_hand_example():
     np.testing.assert_array_equal(decisions, expected)
 
 
-def test_entries_settled_by_rules_are_left_out_of_the_tuning():
-    # 10 notes a rule settles (0.9, all gold), 10 at 0.8 (8 gold), 10 at 0.1 (none).
-    probs = np.array([[0.9]] * 10 + [[0.8]] * 10 + [[0.1]] * 10)
-    gold = np.array([[1]] * 18 + [[0]] * 12)
-    settled = np.zeros(probs.shape, bool)
-    settled[:10] = True
-    # Counting the rules' entries as its own, the policy accepts 0.8 (18 of 20 gold).
-    tuned = tune_review_bands(gold, probs, 0.9, min_support=NO_PER_CODE)
-    assert tuned.accept.tolist() == [0.8]
-    # Beside them, what it would accept alone is 8 of 10 at best: nothing.
-    beside = tune_review_bands(gold, probs, 0.9, min_support=NO_PER_CODE, settled=settled)
-    assert beside.accept.tolist() == [ABOVE_ONE] and not beside.reachable
-    with pytest.raises(ValueError, match=r"settled has shape \(2, 1\); probs have \(30, 1\)"):
-        tune_review_bands(gold, probs, 0.9, settled=settled[:2])
+def test_entries_settled_by_rules_count_as_accepted_at_every_threshold():
+    # Rows 0-9 a rule settles (their score 0.3); 10-19 score 0.9 (all gold); 20-29 0.8
+    # (8 gold, or 9 below); 30-39 0.1 (none).
+    def tuned(rules_gold: int, gold_at_08: int, settled: bool) -> float:
+        probs = np.array([[0.3]] * 10 + [[0.9]] * 10 + [[0.8]] * 10 + [[0.1]] * 10)
+        gold = np.zeros((40, 1), int)
+        gold[:rules_gold] = 1
+        gold[10:20] = 1
+        gold[20 : 20 + gold_at_08] = 1
+        mask = np.zeros(probs.shape, bool)
+        mask[:10] = settled
+        policy = tune_review_bands(gold, probs, 0.92, min_support=NO_PER_CODE, settled=mask)
+        return float(policy.accept[0])
+
+    # Sure rules (10 of 10 gold): counted as the policy's own at their scores, they pull
+    # its cut down to 0.3 (28 of 30); settled, 0.8 (10 + 18 of 30), not lower.
+    assert tuned(10, 8, settled=False) == 0.3
+    assert tuned(10, 8, settled=True) == 0.8
+    # Weak rules (8 of 10): the policy's accepts must make up for them, or there are none.
+    assert tuned(8, 9, settled=False) == 0.8  # 19 of 20 at 0.8
+    assert tuned(8, 9, settled=True) == ABOVE_ONE  # 18 of 20 at 0.9, 27 of 30 at 0.8
+    with pytest.raises(ValueError, match=r"settled has shape \(2, 1\); probs have \(3, 1\)"):
+        tune_review_bands(np.ones((3, 1)), np.ones((3, 1)), settled=np.ones((2, 1), bool))
 
 
 def test_review_lists_keep_only_the_most_probable_uncertain_codes():

@@ -168,10 +168,38 @@ def _keep_most_probable_uncertain(decisions: np.ndarray, values: FloatArray, lim
     decisions[uncertain & over & ~keep] = REJECTED
 
 
+@dataclass(frozen=True)
+class Settled:
+    """Per code, the entries accepted whatever the policy says: how many are gold, and
+    how many in all (`tune_review_bands`' ``settled``)."""
+
+    gold: npt.NDArray[np.int64]
+    total: npt.NDArray[np.int64]
+
+    @classmethod
+    def none(cls, codes: int) -> Settled:
+        return cls(np.zeros(codes, np.int64), np.zeros(codes, np.int64))
+
+    @property
+    def pooled(self) -> tuple[int, int]:
+        return int(self.gold.sum()), int(self.total.sum())
+
+    def of_code(self, code: int) -> tuple[int, int]:
+        return int(self.gold[code]), int(self.total[code])
+
+    def of_columns(self, columns: np.ndarray) -> Settled:
+        return Settled(self.gold[columns], self.total[columns])
+
+
 def _lowest_precise_threshold(
-    scores: FloatArray, positive_scores: FloatArray, target: float, floor: float = 0.0
+    scores: FloatArray,
+    positive_scores: FloatArray,
+    target: float,
+    floor: float = 0.0,
+    settled: tuple[int, int] = (0, 0),
 ) -> float:
-    """Lowest t >= floor such that the entries with score >= t reach ``target`` precision.
+    """Lowest t >= floor such that the entries with score >= t reach ``target`` precision,
+    counted together with ``settled`` (gold, all) entries accepted anyway.
 
     Only positives' scores are candidates: moving a cut down past a negative alone adds
     a false positive and no true one. ``ABOVE_ONE`` when no candidate reaches the target.
@@ -179,9 +207,9 @@ def _lowest_precise_threshold(
     positives = np.sort(positive_scores)
     candidates = np.unique(positives[positives >= floor])
     everything = np.sort(scores, axis=None)
-    tp = positives.size - np.searchsorted(positives, candidates, side="left")
+    tp = positives.size - np.searchsorted(positives, candidates, side="left") + settled[0]
     predicted = everything.size - np.searchsorted(everything, candidates, side="left")
-    reaching = candidates[tp / predicted >= target]
+    reaching = candidates[tp / (predicted + settled[1]) >= target]
     return float(reaching[0]) if reaching.size else ABOVE_ONE
 
 
@@ -206,15 +234,20 @@ def _tune(
     min_support: int,
     target_recall: float,
     max_review_codes: int | None = None,
+    settled: Settled | None = None,
 ) -> ReviewPolicy:
     for name, target in (("target_precision", target_precision), ("target_recall", target_recall)):
         if not 0.0 < target <= 1.0:
             raise ValueError(f"{name} must lie in (0, 1]; got {target!r}")
     if min_support < 1:
         raise ValueError(f"min_support must be >= 1; got {min_support}")
+    if settled is None:
+        settled = Settled.none(values.shape[1])
     # 1. Pooled, because most codes are too rare to measure precision on alone.
     rows, cols = gold.nonzero()
-    global_accept = _lowest_precise_threshold(values, values[rows, cols], target_precision)
+    global_accept = _lowest_precise_threshold(
+        values, values[rows, cols], target_precision, settled=settled.pooled
+    )
     accept = np.full(values.shape[1], global_accept)
     by_code = sp.csc_array(gold)
     support = np.diff(by_code.indptr)
@@ -224,7 +257,11 @@ def _tune(
         gold_rows = by_code.indices[by_code.indptr[code] : by_code.indptr[code + 1]]
         column = values[:, code]
         accept[code] = _lowest_precise_threshold(
-            column, column[gold_rows], target_precision, floor=global_accept
+            column,
+            column[gold_rows],
+            target_precision,
+            floor=global_accept,
+            settled=settled.of_code(int(code)),
         )
     # 3. Rejecting is pooled and global: missing a gold code costs the same for every code,
     #    and the false-negative mass needs all codes' positives to be estimated at all.
@@ -265,21 +302,34 @@ def tune_review_bands(
     ``reachable`` is then True when any set can accept a code.
 
     ``settled``: (notes, codes) entries accepted whatever the policy says (by term
-    rules, measured held out as these scores are), left out of every step: the policy
-    is tuned for what it accepts beside them, so that this too reaches the target
-    (tuned on every entry, it would count the rules' surest codes as its own and accept
-    less precise ones beside them).
+    rules, measured held out as these scores are). Steps 1 and 2 then count them as
+    accepted at every t, and only the others' scores are cut: what is accepted in all,
+    theirs and the policy's, reaches the target (tuned on every entry alike, the policy
+    counted the rules' surest codes as its own and accepted less precise ones beside
+    them). They are left out of step 3's gold: nothing rejects them.
     """
     values = as_probs(probs)
     gold = as_gold(y_true, values.shape)
-    if settled is not None:
-        if settled.shape != values.shape:
-            raise ValueError(f"settled has shape {settled.shape}; probs have {values.shape}")
-        values = np.where(settled, -1.0, values)  # below every threshold
-        gold = sp.csr_array(gold.multiply(sp.csr_array(~settled)))
-        gold.eliminate_zeros()
+    if settled is None:
+        return _tune_groups(
+            values, gold, target_precision, min_support, target_recall, max_review_codes, groups
+        )
+    if settled.shape != values.shape:
+        raise ValueError(f"settled has shape {settled.shape}; probs have {values.shape}")
+    settled_gold = gold.multiply(sp.csr_array(settled)).toarray() > 0
+    values = np.where(settled, -1.0, values)  # below every threshold
+    gold = sp.csr_array(gold.multiply(sp.csr_array(~settled)))
+    gold.eliminate_zeros()
+    counts = Settled(settled_gold.sum(axis=0), settled.sum(axis=0))
     return _tune_groups(
-        values, gold, target_precision, min_support, target_recall, max_review_codes, groups
+        values,
+        gold,
+        target_precision,
+        min_support,
+        target_recall,
+        max_review_codes,
+        groups,
+        counts,
     )
 
 
@@ -291,10 +341,13 @@ def _tune_groups(
     target_recall: float,
     max_review_codes: int | None,
     groups: Sequence[np.ndarray] | None,
+    settled: Settled | None = None,
 ) -> ReviewPolicy:
     """`tune_review_bands` on checked inputs."""
     if groups is None:
-        return _tune(values, gold, target_precision, min_support, target_recall, max_review_codes)
+        return _tune(
+            values, gold, target_precision, min_support, target_recall, max_review_codes, settled
+        )
     check_partition(groups, values.shape[1])
     accept, reject = np.empty(values.shape[1]), np.empty(values.shape[1])
     reachable = False
@@ -303,13 +356,20 @@ def _tune_groups(
         group_gold = sp.csr_array(gold[:, columns])
         if group_gold.nnz:
             part = _tune(
-                values[:, columns], group_gold, target_precision, min_support, target_recall
+                values[:, columns],
+                group_gold,
+                target_precision,
+                min_support,
+                target_recall,
+                settled=None if settled is None else settled.of_columns(columns),
             )
             accept[columns], reject[columns] = part.accept, part.reject
             reachable |= part.reachable
             continue
         if pooled is None:
-            pooled = _tune(values, gold, target_precision, min_support, target_recall)
+            pooled = _tune(
+                values, gold, target_precision, min_support, target_recall, settled=settled
+            )
         accept[columns], reject[columns] = pooled.accept[columns], pooled.reject[columns]
         reachable |= bool((pooled.accept[columns] <= 1.0).any())
     return ReviewPolicy(

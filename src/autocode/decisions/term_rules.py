@@ -169,39 +169,42 @@ def term_mentions(
     specific term."""
     # A rule is its words in their order.
     mentions = [m for m in index.mentions(text, reordered=False) if not index.is_blocked(m)]
-    named = (
-        code_names.mentions(text, reordered=False, within=[(m.start, m.end) for m in mentions])
-        if code_names is not None and mentions
-        else []
-    )
+    named = _code_names_around(code_names, text, mentions)
     found: dict[Key, Span] = {}
     for mention in sorted(mentions, key=lambda m: (m.start, m.end)):
         if not index.inside_longer(mention, mentions):
             name = index.names[mention.name]
             for code in name.codes:
-                if not named or not _named_more_specifically(
-                    mention, len(name.words), code, code_names, named
-                ):
+                if not _named_more_specifically(mention, name, code, named):
                     found.setdefault((code, name.words), (mention.start, mention.end))
     return found
 
 
+NamedSpan = tuple[int, int, Name]  # a code name found in a note, with its characters
+
+
+def _code_names_around(
+    code_names: CandidateIndex | None, text: str, mentions: Sequence[Mention]
+) -> list[NamedSpan]:
+    """The code names found in order in the sentences holding `mentions`."""
+    if code_names is None or not mentions:
+        return []
+    within = [(m.start, m.end) for m in mentions]
+    found = code_names.mentions(text, reordered=False, within=within)
+    return [(m.start, m.end, code_names.names[m.name]) for m in found]
+
+
 def _named_more_specifically(
-    mention: Mention,
-    words: int,
-    code: str,
-    names: CandidateIndex | None,
-    named: Sequence[Mention],
+    mention: Mention, name: Name, code: str, named: Sequence[NamedSpan]
 ) -> bool:
-    """Whether a code name of more words than the mention's, naming codes other than
-    `code`, was found around it."""
-    assert names is not None  # `named` are its mentions
+    """Whether a code name of more words than `name`, naming codes other than `code`, was
+    found around the mention."""
     return any(
-        other.start <= mention.start
-        and mention.end <= other.end
-        and len(names.names[other.name].words) > words
-        and code not in names.names[other.name].codes
-        for other in named
+        start <= mention.start
+        and mention.end <= end
+        and len(other.words) > len(name.words)
+        and code not in other.codes
+        for start, end, other in named
     )
 
 
@@ -273,15 +276,19 @@ def fit_term_rules(
             for (needed, cut), (n, p) in checked.items()
         },
     }
-    holding = _holding_terms(rules, texts, code_lists, mined)
-    holding_names = None if names is None else holding_code_names(rules, names)
-    fitted = TermRules(rules, holding, tuple(blocking), report, holding_names)
+    fitted = TermRules(
+        rules,
+        _holding_terms(rules, texts, code_lists, mined),
+        tuple(blocking),
+        report,
+        None if names is None else holding_code_names(rules, names),
+    )
     fitted.held_out_accepts = [set() for _ in texts]
     if chosen is not None:
         for (_, held_rows), fold in zip(folds, per_fold, strict=True):
             accepts = _fold_accepts(fold, notes, coded, chosen[1], chosen[2])
-            for row, codes in zip(held_rows, accepts, strict=True):
-                fitted.held_out_accepts[row] = codes
+            for row, accepted in zip(held_rows, accepts, strict=True):
+                fitted.held_out_accepts[row] = accepted
     return fitted
 
 

@@ -5,7 +5,6 @@ tuned on validation scores (a validation split, or out-of-fold scores).
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -97,22 +96,12 @@ def fit_coder(
             if validation is not None and len(validation) > 0
             else rules.held_out_accepts
         )
-        settled = _label_mask(labels, held_out)
+        settled = labels.encode([list(codes) for codes in held_out]).toarray() > 0
     logger.info("calibrating, tuning thresholds and review bands")
     coder = tune_decisions(config, model, labels, raw, gold, settled=settled)
     coder.open_codes, coder.open_procedures = open_codes, open_procedures
     coder.term_rules = rules
     return FittedCoder(coder=coder, validation_raw=raw, validation_gold=gold)
-
-
-def _label_mask(labels: LabelSpace, codes: Sequence[Collection[str]]) -> np.ndarray:
-    """(notes, labels) True where the note's codes hold the label (codes outside the
-    label space are left out)."""
-    mask = np.zeros((len(codes), len(labels)), dtype=bool)
-    known = set(labels.codes_)
-    for row, note_codes in enumerate(codes):
-        mask[row, [labels.index(code) for code in note_codes if code in known]] = True
-    return mask
 
 
 def fit_open_parts(
