@@ -93,9 +93,7 @@ class ReviewPolicy:
 
     def classify(self, probs: np.ndarray) -> npt.NDArray[np.int8]:
         """Per entry: 1 accepted, 0 rejected, -1 uncertain (in the review band)."""
-        values = as_probs(probs)
-        if values.shape[1] != self.accept.size:
-            raise ValueError(f"probs have {values.shape[1]} labels; policy has {self.accept.size}")
+        values = self._checked(probs)
         decisions = np.full(values.shape, UNCERTAIN, dtype=np.int8)
         decisions[values >= self.accept] = ACCEPTED
         decisions[values < self.reject] = REJECTED
@@ -106,10 +104,14 @@ class ReviewPolicy:
     def accepts(self, probs: np.ndarray) -> npt.NDArray[np.bool_]:
         """Per entry: accepted by `classify` (which the review cap never changes), without
         working out the review band."""
+        values = self._checked(probs)
+        return (values >= self.accept) & (values >= self.reject)
+
+    def _checked(self, probs: np.ndarray) -> FloatArray:
         values = as_probs(probs)
         if values.shape[1] != self.accept.size:
             raise ValueError(f"probs have {values.shape[1]} labels; policy has {self.accept.size}")
-        return (values >= self.accept) & (values >= self.reject)
+        return values
 
     def cut_by_cap(
         self, probs: np.ndarray, status: npt.NDArray[np.int8] | None = None
@@ -310,26 +312,17 @@ def tune_review_bands(
     """
     values = as_probs(probs)
     gold = as_gold(y_true, values.shape)
-    if settled is None:
-        return _tune_groups(
-            values, gold, target_precision, min_support, target_recall, max_review_codes, groups
-        )
-    if settled.shape != values.shape:
-        raise ValueError(f"settled has shape {settled.shape}; probs have {values.shape}")
-    settled_gold = gold.multiply(sp.csr_array(settled)).toarray() > 0
-    values = np.where(settled, -1.0, values)  # below every threshold
-    gold = sp.csr_array(gold.multiply(sp.csr_array(~settled)))
-    gold.eliminate_zeros()
-    counts = Settled(settled_gold.sum(axis=0), settled.sum(axis=0))
+    counts = None
+    if settled is not None:
+        if settled.shape != values.shape:
+            raise ValueError(f"settled has shape {settled.shape}; probs have {values.shape}")
+        settled_gold = gold.multiply(sp.csr_array(settled)).toarray() > 0
+        counts = Settled(settled_gold.sum(axis=0), settled.sum(axis=0))
+        values = np.where(settled, -1.0, values)  # below every threshold
+        gold = sp.csr_array(gold.multiply(sp.csr_array(~settled)))
+        gold.eliminate_zeros()
     return _tune_groups(
-        values,
-        gold,
-        target_precision,
-        min_support,
-        target_recall,
-        max_review_codes,
-        groups,
-        counts,
+        values, gold, target_precision, min_support, target_recall, max_review_codes, groups, counts
     )
 
 

@@ -32,9 +32,11 @@ from autocode.knowledge.candidates import (
     CandidateIndex,
     Mention,
     Name,
+    WordedSentence,
     icd10cm_index,
     name_words,
     renormalised,
+    worded_sentences,
 )
 from autocode.knowledge.context import saved_blocking
 from autocode.knowledge.mined import MinedTerms, fingerprints
@@ -168,8 +170,10 @@ def term_mentions(
     nor "pain" in "abdominal pain" (R10.9) pain (R52), as a coder codes the most
     specific term."""
     # A rule is its words in their order.
-    mentions = [m for m in index.mentions(text, reordered=False) if not index.is_blocked(m)]
-    named = _code_names_around(code_names, text, mentions)
+    sentences = worded_sentences(text)
+    found_terms = index.mentions_in(text, sentences, reordered=False)
+    mentions = [m for m in found_terms if not index.is_blocked(m)]
+    named = _code_names_around(code_names, text, sentences, mentions)
     found: dict[Key, Span] = {}
     for mention in sorted(mentions, key=lambda m: (m.start, m.end)):
         if not index.inside_longer(mention, mentions):
@@ -184,13 +188,20 @@ NamedSpan = tuple[int, int, Name]  # a code name found in a note, with its chara
 
 
 def _code_names_around(
-    code_names: CandidateIndex | None, text: str, mentions: Sequence[Mention]
+    code_names: CandidateIndex | None,
+    text: str,
+    sentences: Sequence[WordedSentence],
+    mentions: Sequence[Mention],
 ) -> list[NamedSpan]:
-    """The code names found in order in the sentences holding `mentions`."""
+    """The code names found in order in the `sentences` holding `mentions`."""
     if code_names is None or not mentions:
         return []
-    within = [(m.start, m.end) for m in mentions]
-    found = code_names.mentions(text, reordered=False, within=within)
+    holding = [
+        sentence
+        for sentence in sentences
+        if any(sentence[0] <= m.start < sentence[1] for m in mentions)
+    ]
+    found = code_names.mentions_in(text, holding, reordered=False)
     return [(m.start, m.end, code_names.names[m.name]) for m in found]
 
 
@@ -276,20 +287,20 @@ def fit_term_rules(
             for (needed, cut), (n, p) in checked.items()
         },
     }
-    fitted = TermRules(
+    held_out_accepts: list[set[str]] = [set() for _ in texts]
+    if chosen is not None:
+        for (_, held_rows), fold in zip(folds, per_fold, strict=True):
+            accepts = _fold_accepts(fold, notes, coded, chosen[1], chosen[2])
+            for row, accepted in zip(held_rows, accepts, strict=True):
+                held_out_accepts[row] = accepted
+    return TermRules(
         rules,
         _holding_terms(rules, texts, code_lists, mined),
         tuple(blocking),
         report,
         None if names is None else holding_code_names(rules, names),
+        held_out_accepts,
     )
-    fitted.held_out_accepts = [set() for _ in texts]
-    if chosen is not None:
-        for (_, held_rows), fold in zip(folds, per_fold, strict=True):
-            accepts = _fold_accepts(fold, notes, coded, chosen[1], chosen[2])
-            for row, accepted in zip(held_rows, accepts, strict=True):
-                fitted.held_out_accepts[row] = accepted
-    return fitted
 
 
 def _holding_terms(

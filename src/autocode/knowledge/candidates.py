@@ -202,7 +202,12 @@ class Candidate:
 WordedSentence = tuple[int, int, list[tuple[str, int, int]]]
 
 
-def _worded_sentences(text: str, spans: Iterable[tuple[int, int]]) -> list[WordedSentence]:
+def worded_sentences(
+    text: str, spans: Iterable[tuple[int, int]] | None = None
+) -> list[WordedSentence]:
+    """The sentences (`spans`, else all of `text`'s) with their `normal_words`: what
+    `CandidateIndex.mentions_in` reads; indexes reading one note share them."""
+    spans = sentence_spans(text) if spans is None else spans
     return [(start, end, normal_words(text[start:end])) for start, end in spans]
 
 
@@ -288,26 +293,12 @@ class CandidateIndex:
         self._reordered_words = frozenset(w for key in self._reordered for w in key)
         self.codes = frozenset(code for name in names for code in name.codes)
 
-    def mentions(
-        self,
-        text: str,
-        *,
-        reordered: bool = True,
-        slack: int = 1,
-        within: Sequence[tuple[int, int]] | None = None,
-    ) -> list[Mention]:
+    def mentions(self, text: str, *, reordered: bool = True, slack: int = 1) -> list[Mention]:
         """Every name found in each sentence of `text`, in order or (with `reordered`)
-        reordered, within `slack` more words than it holds; given `within` (character
-        spans), only in the sentences that overlap one of them."""
-        spans = sentence_spans(text)
-        if within is not None:
-            spans = [
-                (a, b) for a, b in spans if any(a < end and start < b for start, end in within)
-            ]
-        sentences = _worded_sentences(text, spans)
-        return self._mentions_in(text, sentences, reordered=reordered, slack=slack)
+        reordered, within `slack` more words than it holds."""
+        return self.mentions_in(text, worded_sentences(text), reordered=reordered, slack=slack)
 
-    def _mentions_in(
+    def mentions_in(
         self,
         text: str,
         sentences: Iterable[WordedSentence],
@@ -373,7 +364,7 @@ class CandidateIndex:
             for a, b in spans
             if triggers.may_occur_in(text[a:b]) and may_name((a, b), wanted)
         ]
-        mentions = self._mentions_in(text, _worded_sentences(text, triggered))
+        mentions = self.mentions_in(text, worded_sentences(text, triggered))
         blocked = {
             code
             for code, candidate in self._by_code(mentions, whole=False).items()
@@ -382,7 +373,7 @@ class CandidateIndex:
         if blocked:
             read = set(triggered)
             plain = [span for span in spans if span not in read and may_name(span, blocked)]
-            for mention in self._mentions_in(text, _worded_sentences(text, plain)):
+            for mention in self.mentions_in(text, worded_sentences(text, plain)):
                 blocked.difference_update(self.names[mention.name].codes)
         return blocked
 
