@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from autocode import __version__
-from autocode.cli import app
+from autocode.cli import _rate, app
 from autocode.corpus.synth import write_synthetic_archive
 
 # Typer's runner keeps stdout and stderr apart (`result.stdout`, `result.stderr`).
@@ -200,3 +200,11 @@ def test_column_mapping_on_a_csv(tmp_path: Path) -> None:
     unplaced = stats_json(path, *mapping)
     assert unplaced["documents"] == 0
     assert unplaced["quarantined_by_reason"] == {"invalid_code": 3}
+
+
+def test_a_job_s_rate_keeps_two_digits_below_ten_notes_a_second() -> None:
+    # 3 notes in 20 s read "0 notes/s" when every rate was rounded to whole notes.
+    assert _rate(3 / 20) == "0.15"
+    assert _rate(0.0) == "0"
+    assert _rate(9.96) == "10"
+    assert _rate(1234.4) == "1,234"

@@ -373,10 +373,16 @@ def predict(
     console.print(
         f"read {summary.read}: coded {summary.coded} (auto {summary.auto}, review "
         f"{summary.review}), quarantined {quarantined}, skipped {summary.skipped}; "
-        f"{summary.notes_per_second:.0f} notes/s; {summary.queue_inserted} new review cases; "
+        f"{summary.seconds:.1f} s, {_rate(summary.notes_per_second)} notes/s; "
+        f"{summary.queue_inserted} new review cases; "
         f"parts written {summary.parts_written}, resumed past {summary.parts_resumed}",
         soft_wrap=True,
     )
+
+
+def _rate(per_second: float) -> str:
+    """A rate to two significant digits below 10 ("0.15", not "0", for 3 notes in 20 s)."""
+    return f"{per_second:,.0f}" if per_second >= 10 else f"{per_second:.2g}"
 
 
 def _use_tracking_uri(tracking_uri: str | None) -> None:

