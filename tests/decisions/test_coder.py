@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import pickle
 import shutil
@@ -113,7 +114,8 @@ MODEL_PARAMS: dict[str, dict[str, Any]] = {
         "inner_folds": 3,
     },
 }
-SAVED_FILES = {"tfidf": 7, "tfidf-lexicon": 13, "stack": 13}
+# Each Coder's label-holding-names.json.gz among them.
+SAVED_FILES = {"tfidf": 8, "tfidf-lexicon": 14, "stack": 14}
 
 
 @pytest.fixture(scope="module", params=sorted(MODEL_PARAMS))
@@ -142,7 +144,11 @@ def test_a_saved_coder_loads_without_unpickling_anything(
 ) -> None:
     model_coder.save(tmp_path / "coder")
     files = [p for p in (tmp_path / "coder").rglob("*") if p.is_file()]
-    assert {p.suffix for p in files} == {".json", ".npz"}, files
+    assert {"".join(p.suffixes[-2:]) if p.suffix == ".gz" else p.suffix for p in files} == {
+        ".json",
+        ".npz",
+        ".json.gz",  # code names, gzipped JSON
+    }, files
     for name in ("load", "loads", "Unpickler", "_Unpickler"):
         monkeypatch.setattr(pickle, name, refuse_to_unpickle)
     monkeypatch.setattr(joblib, "load", refuse_to_unpickle)
@@ -162,11 +168,15 @@ def test_a_saved_coder_loads_without_unpickling_anything(
 
 
 def with_version(path: Path, version: int) -> None:
-    """Rewrite a saved JSON or .npz file with another format_version."""
+    """Rewrite a saved JSON (maybe gzipped) or .npz file with another format_version."""
     if path.suffix == ".json":
         state = json.loads(path.read_text())
         state["format_version"] = version
         path.write_text(json.dumps(state))
+        return
+    if path.name.endswith(".json.gz"):
+        state = json.loads(gzip.decompress(path.read_bytes()))
+        path.write_bytes(gzip.compress(json.dumps({**state, "format_version": version}).encode()))
         return
     with np.load(path, allow_pickle=False) as stored:
         arrays = {name: stored[name] for name in stored.files}

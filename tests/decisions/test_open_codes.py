@@ -3,7 +3,9 @@ calibrated on codes held out of the training folds, and routed to review."""
 
 from __future__ import annotations
 
+import gzip
 import json
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,14 +29,13 @@ from autocode.decisions.open_codes import (
     open_candidates,
     paired_codes,
     precise_threshold,
-    read_names,
 )
 from autocode.decisions.policy import ABOVE_ONE, ReviewPolicy
 from autocode.decisions.records import REVIEW
 from autocode.decisions.routing import decide
 from autocode.infer.batch import BatchSettings, predict_archive
 from autocode.infer.pyfunc import predict_frame
-from autocode.knowledge.candidates import Name, icd10cm_index
+from autocode.knowledge.candidates import CandidateIndex, Name, icd10cm_index
 from autocode.models.crossfit import fold_splits
 from autocode.train.evaluation import evaluate_coder
 from coders import RARE_CONDITIONS, train_open_coder, training_notes
@@ -185,6 +186,32 @@ def test_the_guard_reads_the_coders_own_code_names_for_the_codes_its_policy_acce
     assert icd10cm_index.cache_info().currsize == 1
 
 
+def test_the_guard_knows_a_mention_inside_a_longer_code_name_from_the_saved_coder(
+    open_coder: Coder, tmp_path: Path
+) -> None:
+    gout = "ICD10CM:M10.9"
+    size = len(open_coder.labels)
+    accept = np.full(size, ABOVE_ONE)
+    accept[open_coder.labels.index(gout)] = 0.02  # the policy accepts gout alone
+    policy = ReviewPolicy(accept, np.full(size, 0.01), 0.95, 0.95, True)
+    replace(open_coder, policy=policy).save(tmp_path / "coder")
+    assert (tmp_path / "coder" / "label-holding-names.json.gz").is_file()
+    icd10cm_index.cache_clear()
+    coder = Coder.load(tmp_path / "coder")
+    assert coder.label_holding_names == open_coder.label_holding_names
+    # Drug-induced gout (M10.2x) is another code's name: it does not affirm gout.
+    texts = ["Drug-induced gout in 2015. No gout today.", "Gout since Monday. No gout today."]
+    probs = coder.predict_proba(texts)
+    assert (probs[:, coder.labels.index(gout)] >= 0.02).all()
+    assert coder.unaffirmed(texts, probs) == [{gout}, set()]
+    assert icd10cm_index.cache_info().currsize == 0  # read from the Coder's own files
+    [held, affirmed] = decide(coder, probs, texts)
+    assert gout not in held.codes and gout in affirmed.codes
+    # A Coder saved before the holding names reads the longer name as gout affirmed.
+    older = replace(coder, label_holding_names=None)
+    assert older.unaffirmed(texts, probs) == [set(), set()]
+
+
 def test_the_open_part_is_saved_with_the_coder(open_coder: Coder, tmp_path: Path) -> None:
     open_coder.save(tmp_path / "coder")
     loaded = Coder.load(tmp_path / "coder")
@@ -231,6 +258,12 @@ def test_a_loaded_open_part_reads_its_saved_names_not_the_code_tables(
     first = (tmp_path / "coder" / "open-names-ICD10CM.json.gz").read_bytes()
     loaded.save(tmp_path / "again")
     assert (tmp_path / "again" / "open-names-ICD10CM.json.gz").read_bytes() == first
+    # Names of another format are refused at load, in one line naming the file.
+    state = json.loads(gzip.decompress(first))
+    names_file = tmp_path / "again" / "open-names-ICD10CM.json.gz"
+    names_file.write_bytes(gzip.compress(json.dumps(state | {"format_version": 9}).encode()))
+    with pytest.raises(ValueError, match=rf"{names_file}: format_version 9, this autocode"):
+        Coder.load(tmp_path / "again")
 
 
 def test_an_open_part_saved_without_its_names_reads_the_code_tables(
@@ -253,13 +286,16 @@ def test_forked_workers_share_the_name_index_the_job_built(
         {"note_id": [f"n{i}" for i in range(12)], "text": ["Seen for asthma."] * 12}
     )
     notes.to_parquet(tmp_path / "notes.parquet")
-    reads: list[Path] = []
+    builds: list[int] = []
 
-    def counted(path: Path) -> list[Name]:
-        reads.append(path)
-        return read_names(path)
+    class Counted(CandidateIndex):
+        @classmethod
+        def of_names(cls, names: Iterable[Name], blocking: Iterable[str]) -> CandidateIndex:
+            built = CandidateIndex.of_names(names, blocking)
+            builds.append(len(built.names))
+            return built
 
-    monkeypatch.setattr(open_codes, "read_names", counted)
+    monkeypatch.setattr(open_codes, "CandidateIndex", Counted)
     settings = BatchSettings(batch_size=3, workers=2, evidence=False)
     summary = predict_archive(
         str(tmp_path / "coder"),
@@ -271,7 +307,7 @@ def test_forked_workers_share_the_name_index_the_job_built(
     assert summary.coded == 12
     # Built in the job's own process before the fork (the workers' builds would not
     # show here), so the workers inherit it.
-    assert reads == [tmp_path / "coder" / "open-names-ICD10CM.json.gz"]
+    assert builds == [len(icd10cm_index(frozenset()).names)]
 
 
 def test_paired_codes_are_those_the_tabular_pairs_with_another_candidate() -> None:

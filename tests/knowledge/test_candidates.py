@@ -12,10 +12,12 @@ from autocode.knowledge.candidates import (
     CandidateIndex,
     Name,
     default_child,
+    holding_names,
     icd10cm_index,
     icd10cm_names,
     is_code,
     label_code_names,
+    label_holding_names,
     name_variants,
     normal_words,
     sided_relatives,
@@ -335,6 +337,42 @@ def test_only_blocked_codes_are_those_mentioned_blocked_and_never_affirmed(
         {fever},
         set(),
     ]
+
+
+def test_a_mention_inside_a_longer_name_of_other_codes_affirms_nothing(
+    index: CandidateIndex,
+) -> None:
+    fever, hypertension = "ICD10CM:R50.9", "ICD10CM:I10"
+    restricted = index.restricted([fever, hypertension])
+    holding = CandidateIndex.of_names(label_holding_names(restricted.names), ())
+    texts = [
+        # The only affirmed "fever" is dengue fever's (A90): in a sentence of its own ...
+        "No fever. He had dengue fever in 2010.",
+        # ... or beside the negated one, after "but" ends the negation's scope.
+        "No cough, but dengue fever in 2010 and no fever today.",
+        # Pulmonary hypertension (I27.2x) is not hypertension (I10).
+        "No hypertension. Pulmonary hypertension on echo.",
+        # Fever affirmed on its own; a longer name of hypertension's own code affirms it.
+        "Fever since Monday. Dengue fever in 2010. No fever today.",
+        "No hypertension. Essential hypertension, treated.",
+    ]
+    assert [restricted.only_blocked(t, holding=holding) for t in texts] == [
+        {fever},
+        {fever},
+        {hypertension},
+        set(),
+        set(),
+    ]
+    # Without the holding names, as Coders saved before them read it, they affirm.
+    assert [restricted.only_blocked(t) for t in texts] == [set()] * 5
+    # The holding names: longer than a name of the codes, and holding all its words.
+    words = {name.words for name in restricted.names}
+    assert ("dengue", "fever") in {name.words for name in holding.names}
+    assert all(
+        any(len(held.words) > len(w) and set(w) <= set(held.words) for w in words)
+        for held in holding.names
+    )
+    assert holding_names([(), ("no-such-word",)], index) == ()
 
 
 def test_the_whole_index_is_built_once_whatever_the_blocking() -> None:

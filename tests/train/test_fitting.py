@@ -19,6 +19,7 @@ from autocode.config import (
 from autocode.corpus.schema import NoteSet
 from autocode.decisions.policy import ABOVE_ONE
 from autocode.knowledge import CodeKnowledge
+from autocode.knowledge.candidates import name_words
 from autocode.labels import LabelSpace
 from autocode.models import TfidfModel
 from autocode.train import fitting
@@ -123,3 +124,10 @@ def test_the_coder_keeps_its_icd10cm_codes_names_and_whether_it_holds_unaffirmed
     named = {code for name in coder.label_names for code in name.codes}
     assert named == {"ICD10CM:I10", "ICD10CM:E11.9"}  # the procedure has no names here
     assert ("essential", "hypertension") in {name.words for name in coder.label_names}
+    # And, where it holds them, the longer names of other codes that hold theirs.
+    if hold:
+        assert coder.label_holding_names is not None
+        [pulmonary] = name_words("pulmonary hypertension")  # normalised: lung hypertension
+        assert pulmonary in {name.words for name in coder.label_holding_names}
+    else:
+        assert coder.label_holding_names is None

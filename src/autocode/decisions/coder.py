@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from autocode.decisions.calibration import Calibrator, calibrator_from_dict
+from autocode.decisions.name_files import read_names, write_names
 from autocode.decisions.open_codes import OpenCodes, OpenProposal, part_for
 from autocode.decisions.policy import ReviewPolicy
 from autocode.decisions.routing_facts import RoutingFacts
@@ -48,6 +49,7 @@ MODEL_DIR = "model"
 # 2: models saved as JSON and arrays, no pickles.
 FORMAT_VERSION = 2
 SEMANTIC_DIR = "semantic"  # the open part's sentence encoder and code embeddings
+HOLDING_NAMES_FILE = "label-holding-names.json.gz"  # `Coder.label_holding_names`
 # Made-up notes `warm_up` codes (what they save a server's first request: `infer/pyfunc.py`).
 WARM_UP_NOTES = 20
 
@@ -78,8 +80,13 @@ class Coder:
     label_names: tuple[Name, ...] | None = None
     # Whether `unaffirmed` looks for codes named only negated (else it finds none).
     hold_unaffirmed: bool = True
-    # `unaffirmed`'s index of `label_names`, built on first use.
+    # The ICD-10-CM code names that can hold a mention of `label_names`
+    # (`label_holding_names`): for `unaffirmed`, a mention inside a longer name of other
+    # codes affirms nothing. None (a Coder saved before they were stored): it affirms.
+    label_holding_names: tuple[Name, ...] | None = field(default=None, repr=False)
+    # `unaffirmed`'s indexes of `label_names` and `label_holding_names`, built on first use.
     _label_index: CandidateIndex | None = field(default=None, init=False, repr=False)
+    _holding_index: CandidateIndex | None = field(default=None, init=False, repr=False)
 
     @property
     def open_parts(self) -> list[OpenCodes]:
@@ -128,14 +135,14 @@ class Coder:
         None at all where the Coder was trained not to hold them (`hold_unaffirmed`)."""
         if not self.hold_unaffirmed:
             return [set() for _ in texts]
-        index = self.label_name_index()
+        index, holding = self.label_name_index(), self.holding_name_index()
         if probs is None:
-            return [index.only_blocked(text) for text in texts]
+            return [index.only_blocked(text, holding=holding) for text in texts]
         accepted = self.policy.accepts(probs)
         found = []
         for text, row in zip(texts, accepted, strict=True):
             codes = {self.labels.codes_[j] for j in np.flatnonzero(row)} & index.codes
-            found.append(index.only_blocked(text, codes) if codes else set())
+            found.append(index.only_blocked(text, codes, holding) if codes else set())
         return found
 
     def label_name_index(self) -> CandidateIndex:
@@ -149,6 +156,12 @@ class Coder:
                 names = label_code_names(self.labels.codes_)
             self._label_index = CandidateIndex.of_names(names, blocking)
         return self._label_index
+
+    def holding_name_index(self) -> CandidateIndex | None:
+        """The index of `label_holding_names` (None without them), built on first use."""
+        if self._holding_index is None and self.label_holding_names is not None:
+            self._holding_index = CandidateIndex.of_names(self.label_holding_names, ())
+        return self._holding_index
 
     def predicted_codes(self, probs: np.ndarray) -> list[list[str]]:
         """Codes at or above their tuned decision threshold."""
@@ -192,6 +205,7 @@ class Coder:
         self.rule_accepts(made_up[:1])  # builds the rules' term index
         if self.hold_unaffirmed:
             self.label_name_index()
+            self.holding_name_index()
 
     def for_batch_coding(self) -> Coder:
         """This Coder with its model's faster batch-coding copy (int8 on CPUs), where the
@@ -233,6 +247,8 @@ class Coder:
             self.open_codes.save_semantic(directory / SEMANTIC_DIR)
         for part in self.open_parts:
             part.save_names(directory)
+        if self.label_holding_names is not None:
+            write_names(directory / HOLDING_NAMES_FILE, self.label_holding_names)
         (directory / CODER_FILE).write_text(json.dumps(state), encoding="utf-8")
 
     @classmethod
@@ -275,6 +291,9 @@ class Coder:
             if state.get("label_names") is None
             else tuple(Name.from_row(row) for row in state["label_names"]),
             hold_unaffirmed=state.get("hold_unaffirmed", True),
+            label_holding_names=tuple(read_names(holding))
+            if (holding := directory / HOLDING_NAMES_FILE).is_file()
+            else None,
         )
 
 

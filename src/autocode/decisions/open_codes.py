@@ -24,8 +24,6 @@ proposals. Where none did, every open proposal goes to review.
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -38,6 +36,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from autocode.codes import ICD10CM, ICD10PCS, icd10cm
+from autocode.decisions.name_files import read_names, write_names
 from autocode.decisions.procedure_writing import PCS_PREFIX, procedure_tails, written_procedure
 from autocode.knowledge.candidates import (
     DEFAULT_CHILD,
@@ -58,7 +57,6 @@ from autocode.knowledge.context import NOT_CODED, context_scopes, saved_blocking
 from autocode.knowledge.numeric_codes import numeric_codes
 from autocode.knowledge.pcs_names import PREFIX_LENGTH, pcs_index
 from autocode.knowledge.terms import code_group
-from autocode.models.saved import check_version
 
 if TYPE_CHECKING:  # torch is imported only where a semantic matcher is configured
     from autocode.models.semantic import SemanticMatcher, SentenceMatches
@@ -110,7 +108,6 @@ NAME_SOURCES = {
 # coder.json (`save_names`): a loaded part builds its index from them in about a second,
 # where normalising the code tables' names again takes ten (ICD-10-CM) and five (PCS).
 NAMES_FILE = "open-names-{}.json.gz"
-NAMES_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -147,9 +144,9 @@ class OpenCodes:
     sides: bool = False  # a found code's relatives of the side its sentence names
     # ICD-10-PCS: the completion training writes per operation (`procedure_tails`).
     tails: Mapping[str, str] = field(default_factory=dict)
-    # Where `save_names` wrote the part's code names; None (a part just fitted, or saved
-    # before they were): from the installed code tables, once per process.
-    names_file: Path | None = field(default=None, compare=False)
+    # The code names `save_names` wrote, read back; None (a part just fitted, or saved
+    # before they were): the installed code tables', indexed once per process.
+    names: tuple[Name, ...] | None = field(default=None, repr=False, compare=False)
     _index: CandidateIndex | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -168,10 +165,10 @@ class OpenCodes:
         """The name index this part proposes from: of its saved names, else of the code
         tables' (built once per process)."""
         if self._index is None:
-            if self.names_file is None:
+            if self.names is None:
                 self._index = open_index(self.system, self.blocking)
             else:
-                self._index = CandidateIndex.of_names(read_names(self.names_file), self.blocking)
+                self._index = CandidateIndex.of_names(self.names, self.blocking)
         return self._index
 
     def save_names(self, directory: Path) -> None:
@@ -306,7 +303,9 @@ class OpenCodes:
             pairs=pairs,
             left_off=frozenset(state.get("left_off", ())),  # format 1: none
             system=system,
-            names_file=names_file if names_file is not None and names_file.is_file() else None,
+            names=tuple(read_names(names_file))
+            if names_file is not None and names_file.is_file()
+            else None,
             slack=int(state.get("slack", 1)),
             numbers=bool(state.get("numbers", False)),
             sides=sides,
@@ -322,22 +321,6 @@ class OpenCodes:
             accept_threshold=state["accept_threshold"],
             report=state["report"],
         )
-
-
-def write_names(path: Path, names: Sequence[Name]) -> None:
-    """`names` as gzipped JSON rows (`Name.to_row`), with their format."""
-    payload = {"format_version": NAMES_FORMAT, "names": [name.to_row() for name in names]}
-    # mtime 0: the same names write the same bytes, so a saved Coder's digest is stable.
-    with gzip.GzipFile(path, "wb", mtime=0) as file:
-        file.write(json.dumps(payload).encode("utf-8"))
-
-
-def read_names(path: Path) -> list[Name]:
-    """The names `write_names` wrote."""
-    with gzip.open(path, "rb") as file:
-        payload = json.loads(file.read())
-    check_version(path, payload.get("format_version"), NAMES_FORMAT)
-    return [Name.from_row(row) for row in payload["names"]]
 
 
 @dataclass(frozen=True)

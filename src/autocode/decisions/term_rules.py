@@ -20,7 +20,7 @@ accepted on the strength of their words, where those words have been precise.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -30,11 +30,12 @@ import numpy as np
 
 from autocode.knowledge.candidates import (
     CandidateIndex,
-    Mention,
     Name,
-    WordedSentence,
+    holding_names,
     icd10cm_index,
     name_words,
+    named_more_specifically,
+    names_around,
     renormalised,
     worded_sentences,
 )
@@ -173,50 +174,15 @@ def term_mentions(
     sentences = worded_sentences(text)
     found_terms = index.mentions_in(text, sentences, reordered=False)
     mentions = [m for m in found_terms if not index.is_blocked(m)]
-    named = _code_names_around(code_names, text, sentences, mentions)
+    named = names_around(code_names, text, sentences, mentions)
     found: dict[Key, Span] = {}
     for mention in sorted(mentions, key=lambda m: (m.start, m.end)):
         if not index.inside_longer(mention, mentions):
             name = index.names[mention.name]
             for code in name.codes:
-                if not _named_more_specifically(mention, name, code, named):
+                if not named_more_specifically(mention, name, code, named):
                     found.setdefault((code, name.words), (mention.start, mention.end))
     return found
-
-
-NamedSpan = tuple[int, int, Name]  # a code name found in a note, with its characters
-
-
-def _code_names_around(
-    code_names: CandidateIndex | None,
-    text: str,
-    sentences: Sequence[WordedSentence],
-    mentions: Sequence[Mention],
-) -> list[NamedSpan]:
-    """The code names found in order in the `sentences` holding `mentions`."""
-    if code_names is None or not mentions:
-        return []
-    holding = [
-        sentence
-        for sentence in sentences
-        if any(sentence[0] <= m.start < sentence[1] for m in mentions)
-    ]
-    found = code_names.mentions_in(text, holding, reordered=False)
-    return [(m.start, m.end, code_names.names[m.name]) for m in found]
-
-
-def _named_more_specifically(
-    mention: Mention, name: Name, code: str, named: Sequence[NamedSpan]
-) -> bool:
-    """Whether a code name of more words than `name`, naming codes other than `code`, was
-    found around the mention."""
-    return any(
-        start <= mention.start
-        and mention.end <= end
-        and len(other.words) > len(name.words)
-        and code not in other.codes
-        for start, end, other in named
-    )
 
 
 def _at(item: tuple[Key, Span]) -> Span:
@@ -332,18 +298,9 @@ def _holding_terms(
 
 
 def holding_code_names(rules: Sequence[TermRule], names: CandidateIndex) -> tuple[Name, ...]:
-    """The code names that can hold a rule's mention: of more words than its term, and
-    holding them all (a name found in order around a mention holds its words). Only
-    these are kept with the rules, so that a loaded Coder never indexes every code."""
-    by_word: dict[str, set[int]] = defaultdict(set)
-    for k, name in enumerate(names.names):
-        for word in name.words:
-            by_word[word].add(k)
-    kept: set[int] = set()
-    for words in {w for r in rules for w in (r.words, renormalised(r.words)) if w}:
-        holding = set.intersection(*(by_word.get(word, set()) for word in words))
-        kept.update(k for k in holding if len(names.names[k].words) > len(words))
-    return tuple(names.names[k] for k in sorted(kept))
+    """The code names that can hold a rule's mention (`holding_names`): only these are
+    kept with the rules, so that a loaded Coder never indexes every code."""
+    return holding_names({w for r in rules for w in (r.words, renormalised(r.words)) if w}, names)
 
 
 @dataclass

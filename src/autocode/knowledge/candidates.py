@@ -25,7 +25,8 @@ a bare "migraine" is "Migraine NOS" (G43.909), not "Migraine without aura" (G43.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from copy import copy
 from dataclasses import dataclass, field, replace
 from functools import cache, cached_property, lru_cache
@@ -211,6 +212,55 @@ def worded_sentences(
     return [(start, end, normal_words(text[start:end])) for start, end in spans]
 
 
+NamedSpan = tuple[int, int, Name]  # a code name found in a note, with its characters
+
+
+def names_around(
+    names: CandidateIndex | None,
+    text: str,
+    sentences: Sequence[WordedSentence],
+    mentions: Sequence[Mention],
+) -> list[NamedSpan]:
+    """The `names` found in order in the `sentences` holding `mentions`."""
+    if names is None or not mentions:
+        return []
+    holding = [
+        sentence
+        for sentence in sentences
+        if any(sentence[0] <= m.start < sentence[1] for m in mentions)
+    ]
+    found = names.mentions_in(text, holding, reordered=False)
+    return [(m.start, m.end, names.names[m.name]) for m in found]
+
+
+def named_more_specifically(
+    mention: Mention, name: Name, code: str, named: Sequence[NamedSpan]
+) -> bool:
+    """Whether a code name of more words than `name`, naming codes other than `code`, was
+    found around the mention: a coder codes the most specific term ("fever" in "dengue
+    fever" is A90, not R50.9; "pain" in "abdominal pain" R10.9, not R52)."""
+    return any(
+        start <= mention.start
+        and mention.end <= end
+        and len(other.words) > len(name.words)
+        and code not in other.codes
+        for start, end, other in named
+    )
+
+
+def holding_names(
+    word_tuples: Iterable[tuple[str, ...]], names: CandidateIndex
+) -> tuple[Name, ...]:
+    """The `names` that can hold a mention of any of `word_tuples`: of more words, and
+    holding them all (a name found in order around a mention holds its words)."""
+    by_word = names.names_with_word
+    kept: set[int] = set()
+    for words in {words for words in word_tuples if words}:
+        holding = set.intersection(*(by_word.get(word, set()) for word in words))
+        kept.update(k for k in holding if len(names.names[k].words) > len(words))
+    return tuple(names.names[k] for k in sorted(kept))
+
+
 def _word_set(text: str) -> set[str]:
     """The words `normal_words` gives, without their spans (a quicker test)."""
     return {word for raw in _WORD.findall(text) for word in _word_parts(raw)}
@@ -339,12 +389,20 @@ class CandidateIndex:
         """
         return self._by_code(self.mentions(text, slack=slack))
 
-    def only_blocked(self, text: str, codes: Iterable[str] | None = None) -> set[str]:
+    def only_blocked(
+        self,
+        text: str,
+        codes: Iterable[str] | None = None,
+        holding: CandidateIndex | None = None,
+    ) -> set[str]:
         """The codes (of `codes`, else any) that `mentioned` finds in `text` blocked and
-        never affirmed. Read in two steps: the sentences holding a trigger of a blocking
-        context first (no other sentence blocks a mention), the others only when it found
-        some, and only for the codes it found. Given `codes`, a sentence lacking a word
-        of each of their names is not searched."""
+        never affirmed. Given `holding` (code names that can hold these names:
+        `holding_names`), a mention inside a longer name of other codes affirms nothing:
+        "fever" in "dengue fever" is not fever, so "No fever. Dengue fever in 2010." names
+        fever only negated. Read in two steps: the sentences holding a trigger of a
+        blocking context first (no other sentence blocks a mention), the others only when
+        it found some, and only for the codes it found. Given `codes`, a sentence lacking
+        a word of each of their names is not searched."""
         wanted = None if codes is None else set(codes)
         triggers = trigger_words(self.blocking)
         if not triggers.may_occur_in(text):
@@ -364,22 +422,58 @@ class CandidateIndex:
             for a, b in spans
             if triggers.may_occur_in(text[a:b]) and may_name((a, b), wanted)
         ]
-        mentions = self.mentions_in(text, worded_sentences(text, triggered))
-        blocked = {
+        sentences = worded_sentences(text, triggered)
+        mentions = self.mentions_in(text, sentences)
+        found = self._by_code(mentions, whole=False)
+        blocked_once = {
             code
-            for code, candidate in self._by_code(mentions, whole=False).items()
-            if candidate.blocked and not candidate.affirmed and (wanted is None or code in wanted)
+            for code, candidate in found.items()
+            if candidate.blocked and (wanted is None or code in wanted)
         }
+        blocked = {code for code in blocked_once if not found[code].affirmed}
+        if holding is not None and blocked_once - blocked:  # affirmed: perhaps only inside
+            inside = self._held(holding, text, sentences, mentions)
+            recounted = self._by_code(mentions, whole=False, held=inside)
+            blocked |= {code for code in blocked_once if not recounted[code].affirmed}
         if blocked:
             read = set(triggered)
-            plain = [span for span in spans if span not in read and may_name(span, blocked)]
-            for mention in self.mentions_in(text, worded_sentences(text, plain)):
-                blocked.difference_update(self.names[mention.name].codes)
+            plain = worded_sentences(
+                text, [span for span in spans if span not in read and may_name(span, blocked)]
+            )
+            others = self.mentions_in(text, plain)
+            held = None if holding is None else self._held(holding, text, plain, others)
+            for code, candidate in self._by_code(others, whole=False, held=held).items():
+                if candidate.affirmed:
+                    blocked.discard(code)
         return blocked
+
+    def _held(
+        self,
+        holding: CandidateIndex,
+        text: str,
+        sentences: Sequence[WordedSentence],
+        mentions: Sequence[Mention],
+    ) -> Callable[[Mention, str], bool]:
+        """Whether a longer name of codes other than `code`, among `holding`'s found in
+        the sentences, holds the mention (`named_more_specifically`)."""
+        affirmed = [m for m in mentions if not self.is_blocked(m)]
+        named = names_around(holding, text, sentences, affirmed)
+        return lambda mention, code: named_more_specifically(
+            mention, self.names[mention.name], code, named
+        )
 
     def _may_name(self, words: set[str], codes: set[str]) -> bool:
         """Whether the words hold every word of some name of one of `codes`."""
         return any(name <= words for code in codes for name in self._word_sets.get(code, ()))
+
+    @cached_property
+    def names_with_word(self) -> dict[str, set[int]]:
+        """Per word, the names (indexes into `names`) holding it."""
+        by_word: dict[str, set[int]] = defaultdict(set)
+        for k, name in enumerate(self.names):
+            for word in name.words:
+                by_word[word].add(k)
+        return dict(by_word)
 
     @cached_property
     def _word_sets(self) -> dict[str, list[frozenset[str]]]:
@@ -390,9 +484,16 @@ class CandidateIndex:
                 sets.setdefault(code, []).append(frozenset(name.words))
         return sets
 
-    def _by_code(self, mentions: Sequence[Mention], *, whole: bool = True) -> dict[str, Candidate]:
+    def _by_code(
+        self,
+        mentions: Sequence[Mention],
+        *,
+        whole: bool = True,
+        held: Callable[[Mention, str], bool] | None = None,
+    ) -> dict[str, Candidate]:
         """Per code, its mentions counted (`whole`: also those not inside a longer one, a
-        test against every mention that the negation guard does not need)."""
+        test against every mention that the negation guard does not need; `held`: an
+        affirmed mention it says a longer name holds does not count for the code)."""
         direct: dict[str, Candidate] = {}
         longest_first = sorted(mentions, key=lambda m: -len(self.names[m.name].words))
         for mention in longest_first:
@@ -400,6 +501,8 @@ class CandidateIndex:
             blocked = self.is_blocked(mention)
             for code in name.codes:
                 candidate = direct.setdefault(code, Candidate(code, DIRECT))
+                if not blocked and held is not None and held(mention, code):
+                    continue
                 if any(a < mention.end and mention.start < b for a, b in candidate.spans):
                     continue
                 candidate.spans.append((mention.start, mention.end))
@@ -537,6 +640,14 @@ def label_code_names(codes: Iterable[str]) -> tuple[Name, ...]:
     without indexing every code again (`CandidateIndex.of_names`)."""
     wanted = [code for code in codes if code.startswith(f"{ICD10CM}:")]
     return tuple(icd10cm_index(frozenset()).restricted(wanted).names) if wanted else ()
+
+
+def label_holding_names(label_names: Iterable[Name]) -> tuple[Name, ...]:
+    """The ICD-10-CM code names that can hold a mention of `label_names` ("dengue fever"
+    holds "fever"): what a Coder saves so that its negation guard knows a mention inside
+    a longer name of other codes (`CandidateIndex.only_blocked`) without indexing every
+    code again."""
+    return holding_names((name.words for name in label_names), icd10cm_index(frozenset()))
 
 
 @cache

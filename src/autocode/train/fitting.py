@@ -22,7 +22,7 @@ from autocode.decisions.routing_facts import RoutingFacts
 from autocode.decisions.term_rules import TermRules, fit_term_rules
 from autocode.decisions.thresholds import tune_thresholds
 from autocode.knowledge import CodeKnowledge
-from autocode.knowledge.candidates import label_code_names
+from autocode.knowledge.candidates import label_code_names, label_holding_names
 from autocode.knowledge.mined import fingerprints
 from autocode.labels import LabelSpace
 from autocode.models import CodingModel, model_class
@@ -257,6 +257,7 @@ def tune_decisions(
         groups=systems,
         settled=settled,
     )
+    label_names = label_code_names(labels.codes_)
     return Coder(
         model=model,
         model_name=config.model.name,
@@ -268,8 +269,11 @@ def tune_decisions(
         # Looked up now, so that a loaded Coder routes without parsing the tabular or
         # indexing every code's names.
         routing_facts=RoutingFacts.for_codes(labels.codes_),
-        label_names=label_code_names(labels.codes_),
+        label_names=label_names,
         hold_unaffirmed=config.routing.hold_unaffirmed,
+        label_holding_names=label_holding_names(label_names)
+        if config.routing.hold_unaffirmed
+        else None,
     )
 
 
