@@ -68,6 +68,8 @@ TRANSFORM_SETTINGS = (
     "sublinear_tf",
 )
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+# With `single_characters`: "type 2", "stage 3", "hepatitis C" keep their one character.
+SINGLE_CHARACTER_TOKEN_PATTERN = r"(?u)\b\w+\b"
 
 
 def _vectorizer_settings(vectorizer: TfidfVectorizer) -> dict[str, Any]:
@@ -115,6 +117,9 @@ class TfidfModel:
     word_ngram_max : int, default 2
         Word n-grams of 1 to this many words (tokens of 2+ word characters) are the
         features; >= 1. Evidence spans are word n-grams of the same lengths.
+    single_characters : bool, default False
+        Words of one character are tokens too: "type 2" and "type 1" diabetes, "stage 3"
+        and "stage 4" kidney disease, "hepatitis B" and "hepatitis C" are told apart.
     char_ngram_range : tuple of two ints or None, default None
         (min, max) lengths of character n-grams taken within word boundaries, added as
         a second feature block; min <= max. None: words only.
@@ -160,6 +165,7 @@ class TfidfModel:
         self,
         *,
         word_ngram_max: int = 2,
+        single_characters: bool = False,
         char_ngram_range: tuple[int, int] | None = None,
         min_df: int = 2,
         max_features: int | None = 200_000,
@@ -175,6 +181,7 @@ class TfidfModel:
         seed: int = 0,
     ) -> None:
         self.word_ngram_max = word_ngram_max
+        self.single_characters = single_characters
         self.char_ngram_range = char_ngram_range
         self.min_df = min_df
         self.max_features = max_features
@@ -191,6 +198,11 @@ class TfidfModel:
 
     def get_params(self) -> dict[str, Any]:
         return constructor_params(self)
+
+    @property
+    def token_pattern(self) -> str:
+        """The words its n-grams are made of."""
+        return SINGLE_CHARACTER_TOKEN_PATTERN if self.single_characters else TOKEN_PATTERN
 
     def fit(
         self,
@@ -324,7 +336,7 @@ class TfidfModel:
             end = at + top_n * len(note_labels)
             # A note's codes share many of their strongest n-grams: each is located once.
             wanted = set(best_flat[at:end]) - {-1}
-            located = NgramLocator(text, TOKEN_PATTERN, asked=len(wanted))
+            located = NgramLocator(text, self.token_pattern, asked=len(wanted))
             where = {name: located.first(features[name]) for name in wanted}
             result.append(_label_spans(where, best_flat[at:end], value_flat[at:end], top_n))
             at = end
@@ -399,7 +411,7 @@ class TfidfModel:
         vectorizers = [
             TfidfVectorizer(
                 ngram_range=(1, self.word_ngram_max),
-                token_pattern=TOKEN_PATTERN,
+                token_pattern=self.token_pattern,
                 min_df=self.min_df,
                 max_features=self.max_features,
                 sublinear_tf=self.sublinear_tf,
