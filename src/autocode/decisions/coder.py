@@ -204,8 +204,9 @@ class Coder:
             part.candidate_index()
         self.rule_accepts(made_up[:1])  # builds the rules' term index
         if self.hold_unaffirmed:
+            # Not the holding names' index: read only for a code found both blocked and
+            # affirmed, it is built where one first is (under a second for CodiEsp's).
             self.label_name_index()
-            self.holding_name_index()
 
     def for_batch_coding(self) -> Coder:
         """This Coder with its model's faster batch-coding copy (int8 on CPUs), where the
