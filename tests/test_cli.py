@@ -207,4 +207,4 @@ def test_a_job_s_rate_keeps_two_digits_below_ten_notes_a_second() -> None:
     assert _rate(3 / 20) == "0.15"
     assert _rate(0.0) == "0"
     assert _rate(9.96) == "10"
-    assert _rate(1234.4) == "1,234"
+    assert _rate(1234.4) == "1234"

@@ -382,7 +382,7 @@ def predict(
 
 def _rate(per_second: float) -> str:
     """A rate to two significant digits below 10 ("0.15", not "0", for 3 notes in 20 s)."""
-    return f"{per_second:,.0f}" if per_second >= 10 else f"{per_second:.2g}"
+    return f"{per_second:.0f}" if per_second >= 10 else f"{per_second:.2g}"
 
 
 def _use_tracking_uri(tracking_uri: str | None) -> None:

@@ -207,8 +207,12 @@ def test_the_guard_knows_a_mention_inside_a_longer_code_name_from_the_saved_code
     assert icd10cm_index.cache_info().currsize == 0  # read from the Coder's own files
     [held, affirmed] = decide(coder, probs, texts)
     assert gout not in held.codes and gout in affirmed.codes
-    # A Coder saved before the holding names reads the longer name as gout affirmed.
-    older = replace(coder, label_holding_names=None)
+    # A Coder saved before the holding names reads the longer name as gout affirmed; saved
+    # so into the same directory, it leaves the stale file unread.
+    replace(coder, label_holding_names=None).save(tmp_path / "coder")
+    older = Coder.load(tmp_path / "coder")
+    assert (tmp_path / "coder" / "label-holding-names.json.gz").is_file()
+    assert older.label_holding_names is None
     assert older.unaffirmed(texts, probs) == [set(), set()]
 
 
@@ -271,9 +275,20 @@ def test_an_open_part_saved_without_its_names_reads_the_code_tables(
 ) -> None:
     texts = ["Seen for asthma.", "Seen for gout and asthma."]
     open_coder.save(tmp_path / "coder")
-    (tmp_path / "coder" / "open-names-ICD10CM.json.gz").unlink()  # as saved before
+    names_file = tmp_path / "coder" / "open-names-ICD10CM.json.gz"
+    # A Coder whose coder.json names the file needs it: a copy without it is refused.
+    names_file.rename(tmp_path / "elsewhere.json.gz")
+    with pytest.raises(FileNotFoundError, match=r"open-names-ICD10CM\.json\.gz"):
+        Coder.load(tmp_path / "coder")
+    # As saved before the names were: coder.json names no file (a stray one is ignored).
+    coder_file = tmp_path / "coder" / "coder.json"
+    state = json.loads(coder_file.read_text())
+    del state["open_codes"]["names_file"]
+    coder_file.write_text(json.dumps(state))
+    (tmp_path / "elsewhere.json.gz").rename(names_file)
     icd10cm_index.cache_clear()
     loaded = Coder.load(tmp_path / "coder")
+    assert loaded.open_codes is not None and loaded.open_codes.names is None
     assert loaded.open_proposals(texts) == open_coder.open_proposals(texts)
     assert icd10cm_index.cache_info().currsize == 1
 

@@ -375,6 +375,17 @@ def test_a_mention_inside_a_longer_name_of_other_codes_affirms_nothing(
     assert holding_names([(), ("no-such-word",)], index) == ()
 
 
+def test_a_held_mention_keeps_its_place_from_a_shorter_name_of_its_code() -> None:
+    # "Colic pain" overlaps "renal colic", held inside "acute renal colic": as two names
+    # of one code at overlapping places are one mention, the held one, it affirms nothing.
+    colic = CandidateIndex({"ICD10CM:N23": ["renal colic", "colic pain"]}, NOT_CODED)
+    holding = CandidateIndex({"ICD10CM:Z99.9": ["acute renal colic"]}, ())
+    assert colic.only_blocked("No renal colic. Acute renal colic pain.", holding=holding) == {
+        "ICD10CM:N23"
+    }
+    assert colic.only_blocked("No renal colic. Renal colic pain.", holding=holding) == set()
+
+
 def test_the_whole_index_is_built_once_whatever_the_blocking() -> None:
     negated_only = icd10cm_index(frozenset({NEGATED}))
     default = icd10cm_index(frozenset(NOT_CODED))

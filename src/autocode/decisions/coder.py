@@ -130,9 +130,11 @@ class Coder:
         it mentions only in contexts that do not code ("No fever." names R50.9 negated):
         the open part's blocking contexts, or `NOT_CODED` without one. The policy never
         accepts these without review (`decisions.routing`): the learned scores read the
-        word, not its negation. Given the notes' calibrated `probs`, only the codes the
-        review policy accepts are looked for, and a note it accepts none of is not read.
-        None at all where the Coder was trained not to hold them (`hold_unaffirmed`)."""
+        word, not its negation. A mention inside a longer name of other codes
+        (`label_holding_names`: "fever" in "dengue fever") affirms nothing. Given the
+        notes' calibrated `probs`, only the codes the review policy accepts are looked
+        for, and a note it accepts none of is not read. None at all where the Coder was
+        trained not to hold them (`hold_unaffirmed`)."""
         if not self.hold_unaffirmed:
             return [set() for _ in texts]
         index, holding = self.label_name_index(), self.holding_name_index()
@@ -204,9 +206,8 @@ class Coder:
             part.candidate_index()
         self.rule_accepts(made_up[:1])  # builds the rules' term index
         if self.hold_unaffirmed:
-            # Not the holding names' index: read only for a code found both blocked and
-            # affirmed, it is built where one first is (under a second for CodiEsp's).
             self.label_name_index()
+            self.holding_name_index()
 
     def for_batch_coding(self) -> Coder:
         """This Coder with its model's faster batch-coding copy (int8 on CPUs), where the
@@ -243,6 +244,7 @@ class Coder:
             if self.label_names is None
             else [name.to_row() for name in self.label_names],
             "hold_unaffirmed": self.hold_unaffirmed,
+            "label_holding_names": None if self.label_holding_names is None else HOLDING_NAMES_FILE,
         }
         if self.open_codes is not None:
             self.open_codes.save_semantic(directory / SEMANTIC_DIR)
@@ -292,9 +294,9 @@ class Coder:
             if state.get("label_names") is None
             else tuple(Name.from_row(row) for row in state["label_names"]),
             hold_unaffirmed=state.get("hold_unaffirmed", True),
-            label_holding_names=tuple(read_names(holding))
-            if (holding := directory / HOLDING_NAMES_FILE).is_file()
-            else None,
+            label_holding_names=None
+            if (holding := state.get("label_holding_names")) is None
+            else tuple(read_names(directory / holding)),
         )
 
 

@@ -173,7 +173,8 @@ class OpenCodes:
 
     def save_names(self, directory: Path) -> None:
         """Writes the code names the part proposes from into its Coder's `directory`."""
-        write_names(directory / NAMES_FILE.format(self.system), self.candidate_index().names)
+        names = self.names if self.names is not None else self.candidate_index().names
+        write_names(directory / NAMES_FILE.format(self.system), names)
 
     def proposes(self, code: str) -> bool:
         """Whether `code` is of the system this part proposes from."""
@@ -243,6 +244,8 @@ class OpenCodes:
             "threshold": self.threshold,
             "accept_threshold": self.accept_threshold,
             "report": self.report,
+            # Its Coder's `save` writes the names there (`save_names`).
+            "names_file": NAMES_FILE.format(self.system),
         }
 
     def save_semantic(self, directory: Path) -> None:
@@ -294,7 +297,12 @@ class OpenCodes:
         system = state.get("system", ICD10CM)  # formats 1 and 2: ICD-10-CM
         if system not in OPEN_SYSTEMS:
             raise ValueError(f"open codes of {system!r}; expected one of {OPEN_SYSTEMS}")
-        names_file = None if names_dir is None else names_dir / NAMES_FILE.format(system)
+        # Absent from parts saved before their names were; the file a Coder wrote must be
+        # there (a part copied without it would propose from other names).
+        names_file = state.get("names_file")
+        names = None
+        if names_dir is not None and names_file is not None:
+            names = tuple(read_names(names_dir / names_file))
         if state["features"] != list(feature_names(semantic, siblings, pairs, sides)):
             raise ValueError(f"open codes were fitted on features {state['features']}")
         return cls(
@@ -303,9 +311,7 @@ class OpenCodes:
             pairs=pairs,
             left_off=frozenset(state.get("left_off", ())),  # format 1: none
             system=system,
-            names=tuple(read_names(names_file))
-            if names_file is not None and names_file.is_file()
-            else None,
+            names=names,
             slack=int(state.get("slack", 1)),
             numbers=bool(state.get("numbers", False)),
             sides=sides,

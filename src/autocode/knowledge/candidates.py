@@ -501,14 +501,14 @@ class CandidateIndex:
             blocked = self.is_blocked(mention)
             for code in name.codes:
                 candidate = direct.setdefault(code, Candidate(code, DIRECT))
-                if not blocked and held is not None and held(mention, code):
-                    continue
                 if any(a < mention.end and mention.start < b for a, b in candidate.spans):
                     continue
                 candidate.spans.append((mention.start, mention.end))
                 if blocked:
                     candidate.blocked += 1
                     continue
+                if held is not None and held(mention, code):
+                    continue  # its place is taken: a shorter name of the code there is it
                 candidate.affirmed += 1
                 candidate.whole += whole and not self.inside_longer(mention, mentions)
                 candidate.longest_name = max(candidate.longest_name, len(name.words))

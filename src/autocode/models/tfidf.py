@@ -46,9 +46,10 @@ PRUNED_WEIGHTS_FILE = "pruned_weights.npz"  # levels and kept departures, compre
 # that a loaded model's first evidence does not rank them again (absent: ranked on first use).
 RANKED_FILE = "ranked_features.npz"
 # Of every file above; 2: the model saves its labels; 3: pruned weights, in their own
-# file (a version 2 model, always dense, still loads).
-FORMAT_VERSION = 3
-READABLE_VERSIONS = (2, 3)
+# file (a version 2 model, always dense, still loads); 4: `single_characters` among the
+# params (an older autocode would fail on it: the version refuses it in one line).
+FORMAT_VERSION = 4
+READABLE_VERSIONS = (2, 3, 4)
 # The vectorizer settings that shape `transform`. min_df, max_df and max_features only
 # choose the vocabulary at fit time, and the vocabulary is saved itself.
 TRANSFORM_SETTINGS = (
