@@ -20,6 +20,7 @@ from autocode.knowledge.candidates import (
     label_holding_names,
     name_variants,
     normal_words,
+    renormalised,
     sided_relatives,
     sides_said,
 )
@@ -49,6 +50,40 @@ def test_words_are_normalised_for_case_accents_punctuation_plurals_and_abbreviat
         ("diabete", 8, 10),  # plurals folded, crudely: the same for names and notes
         ("mellitus", 8, 10),
     ]
+
+
+def words_of(text: str) -> list[str]:
+    return [word for word, _, _ in normal_words(text)]
+
+
+def test_a_letter_is_a_word_only_where_it_types_its_word() -> None:
+    assert words_of("Chronic viral hepatitis C.") == ["chronic", "viral", "hepatitis", "c"]
+    assert words_of("hepatitis b") == ["hepatitis", "b"]
+    assert words_of("Vitamin A deficiency") == ["vitamin", "a", "deficiency"]
+    assert words_of("group B streptococcus") == ["group", "b", "streptococcus"]
+    assert words_of("Q fever") == ["q", "fever"]
+    assert words_of("peripheral T-cell lymphoma") == ["peripheral", "t", "cell", "lymphoma"]
+    assert normal_words("Q fever")[0] == ("q", 0, 1)
+    # Elsewhere one letter is noise, as before: the article, the pronoun, "x 3".
+    assert words_of("A fever developed") == ["fever", "developed"]
+    assert words_of("I had a fever, 3 x 2 cm.") == ["had", "fever", "3", "2", "cm"]
+    assert words_of("hepatitis caused by a drug") == ["hepatitis", "caused", "drug"]
+    # Saved words keep their letters when normalised again (term rules' `renormalised`).
+    assert renormalised(("hepatitis", "c")) == ("hepatitis", "c")
+
+
+def test_a_letter_that_types_a_name_tells_its_codes_apart(index: CandidateIndex) -> None:
+    def named(text: str) -> set[str]:
+        return {code for code, c in index.mentioned(text).items() if c.affirmed and c.whole}
+
+    assert "ICD10CM:A78" in named("Q fever was diagnosed.")
+    assert "ICD10CM:R50.9" not in named("Q fever was diagnosed.")
+    assert "ICD10CM:R50.9" in named("He had a fever.")
+    vitamin_d = named("Vitamin D deficiency was found.")
+    assert "ICD10CM:E55.9" in vitamin_d and "ICD10CM:E50.9" not in vitamin_d
+    hepatitis_b = named("Chronic viral hepatitis B.")
+    assert "ICD10CM:B18.1" in hepatitis_b and "ICD10CM:B18.2" not in hepatitis_b
+    assert "ICD10CM:B18.1" not in named("Chronic viral hepatitis C.")
 
 
 def test_a_name_gives_its_plain_form_and_its_head() -> None:

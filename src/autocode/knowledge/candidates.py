@@ -82,15 +82,33 @@ _SIDE_WORD = re.compile(rf"\b({'|'.join(sorted(SIDE_WORDS))})\b", re.I)
 _DEFAULTS = re.compile(r"unspecified|\bwithout\b|not intractable")
 # A capital, then capitals or digits, maybe a plural "s": "PIN", "PINs", "CDKL5".
 _ACRONYM = re.compile(r"[A-Z][A-Z0-9]+s?")
+# One letter is too short to be a word (MIN_WORD_LENGTH: "x 3", "a") except where it types
+# the word before it, "hepatitis C" (B19.20) against "hepatitis B" (B19.10), "vitamin D
+# deficiency" (E55.9) against "vitamin A deficiency" (E50.9), or, in capitals, the word
+# after it: "Q fever" (A78) is not fever (R50.9), "T-cell lymphoma" (C84) not "B-cell" (C83)
+# ("A" and "I" there are the article and the pronoun: "A fever developed").
+_TYPED_LETTER = re.compile(
+    r"(?i:\b(?:factor|group|hepatitis|influenza|protein|type|vitamin))[\s\-]+([A-Za-z])(?![^\W_])"
+    r"|\b([B-HJ-Z])[\s\-]+(?i:fever|cells?)\b"
+)
 
 
 def normal_words(text: str) -> list[tuple[str, int, int]]:
     """The text's words, normalised for matching, with their character spans; an
-    abbreviation (`expand_abbreviation`) gives its written-out words, each with its span."""
+    abbreviation (`expand_abbreviation`) gives its written-out words, each with its span;
+    a letter that types its word (`_TYPED_LETTER`) is a word too."""
+    typed = {match.start(match.lastindex or 0) for match in _TYPED_LETTER.finditer(text)}
+    if not typed:
+        return [
+            (word, match.start(), match.end())
+            for match in _WORD.finditer(text)
+            for word in _word_parts(match.group())
+        ]
     return [
         (word, match.start(), match.end())
         for match in _WORD.finditer(text)
         for word in _word_parts(match.group())
+        or ((match.group().lower(),) if match.start() in typed else ())
     ]
 
 
@@ -138,7 +156,12 @@ def renormalised(words: Sequence[str]) -> tuple[str, ...]:
     rule still meets its mentions after a new word form ("transplantation" is now
     "transplant"). Not always what normalising the raw words gives: the word table reads
     raw words with their accents ("metástasis" stays, "metastasis" is rewritten)."""
-    return tuple(word for raw in words for word in _word_parts(raw))
+    # A letter among saved words is one that typed its word (`_TYPED_LETTER`): kept.
+    return tuple(
+        word
+        for raw in words
+        for word in _word_parts(raw) or ((raw,) if len(raw) == 1 and raw.isalpha() else ())
+    )
 
 
 def name_words(name: str) -> list[tuple[str, ...]]:
@@ -262,8 +285,13 @@ def holding_names(
 
 
 def _word_set(text: str) -> set[str]:
-    """The words `normal_words` gives, without their spans (a quicker test)."""
-    return {word for raw in _WORD.findall(text) for word in _word_parts(raw)}
+    """The words `normal_words` gives, without their spans (a quicker test), and every
+    letter (some type their word: `_TYPED_LETTER`)."""
+    return {
+        word
+        for raw in _WORD.findall(text)
+        for word in _word_parts(raw) or ((raw.lower(),) if len(raw) == 1 else ())
+    }
 
 
 def _index_names(names_of: Mapping[str, Iterable[str]]) -> list[Name]:
