@@ -16,6 +16,7 @@ from autocode.knowledge.lexicon import (
     content_words,
     fold,
     sentence_spans,
+    typed_letters,
 )
 
 KNOWLEDGE = CodeKnowledge()
@@ -245,3 +246,22 @@ def test_icd9_categories_keep_their_plain_shared_words() -> None:
     # ICD-9 names are not built axis by axis: no place phrase, no dropped joining word.
     assert code_terms("ICD9CM:862")[0] == "Injury to"
     assert code_terms("ICD9CM:482.3")[0] == "Pneumonia due to"
+
+
+def test_an_a_that_types_its_word_is_a_word_not_an_article() -> None:
+    terms = [["Vitamin A deficiency"], ["Vitamin D deficiency"], ["Hepatitis A"]]
+    notes = ["Vitamin D deficiency was found.", "A vitamin A deficiency.", "Hepatitis A."]
+    lexicon = CodeLexicon(terms).fit(notes)
+    best = lexicon.match(notes).best
+    # Vitamin D deficiency covers vitamin A deficiency's words but its "A": not whole.
+    assert best[0, 1] == pytest.approx(1.0) and best[0, 0] < 0.8
+    assert best[1, 0] == pytest.approx(1.0)  # the sentence's first "A" is the article
+    assert best[2, 2] == pytest.approx(1.0)
+    # Its span is the letter itself, where the note writes it.
+    [(coverage, spans)] = lexicon.spans(notes[1], [0])
+    assert coverage == pytest.approx(1.0)
+    assert [notes[1][a:b] for a, b in spans] == ["vitamin", "A", "deficiency"]
+    assert typed_letters("Type-a, vitamins A and a patient") == "Type-α, vitamins α and a patient"
+    # As lexicons saved before it read them: "A" a stop word, vitamin A in vitamin D.
+    older = CodeLexicon(terms, typed_letters=False).fit(notes)
+    assert older.match(notes).best[0, 0] == pytest.approx(1.0)

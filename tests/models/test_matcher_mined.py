@@ -143,7 +143,7 @@ def test_a_matcher_with_mined_terms_survives_save_and_load(
     notes = ["Ingresa por dolor retroesternal.", "Edemas con fóvea.", "Teste aumentado."]
     assert np.array_equal(loaded.predict_proba(notes), matcher.predict_proba(notes))
     assert loaded.evidence(notes[0], [1]) == matcher.evidence(notes[0], [1])
-    assert loaded.terms_.lexicon.unicode_words
+    assert loaded.terms_.lexicon.unicode_words and loaded.terms_.lexicon.typed_letters
     saved = (tmp_path / "matcher" / "matcher.json").read_text(encoding="utf-8")
     # The mined terms are saved as terms; neither the notes nor their fingerprints are.
     assert "dolor retroesternal" in json.loads(saved)["terms"][CODES.index(CHEST_PAIN)]
@@ -163,4 +163,5 @@ def test_english_notes_get_no_spanish_term(labels: LabelSpace) -> None:
 def test_a_matcher_saved_before_unicode_words_loads_with_its_ascii_words() -> None:
     saved = Path(__file__).parent / "data" / "tiny-stack" / "model" / "base_1"
     assert json.loads((saved / "matcher.json").read_text("utf-8"))["format_version"] == 1
-    assert not MatcherModel.load(saved).terms_.lexicon.unicode_words
+    lexicon = MatcherModel.load(saved).terms_.lexicon
+    assert not lexicon.unicode_words and not lexicon.typed_letters

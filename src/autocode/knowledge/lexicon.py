@@ -51,6 +51,14 @@ SPANISH_STOP_WORDS = frozenset(
     "al con de del el en la las los para por que se sin su sus un una y".split()  # noqa: SIM905
 )
 UNICODE_STOP_WORDS = STOP_WORDS | SPANISH_STOP_WORDS
+# A letter "A" that types the word before it is no article: "vitamin A" (E50.9) is not
+# the vitamin of "vitamin D deficiency" (E55.9), nor "hepatitis A" (B15.9) any hepatitis.
+# It is read as "α", which no stop word list holds: one character for one, so every span
+# stays put. Other letters are words already ("hepatitis C": "c").
+TYPED_A = re.compile(
+    r"(?i:\b(?:factor|group|hepatitis|influenza|protein|type|vitamin)s?)[ \t\-]+[aA](?![^\W_])"
+)
+TYPED_A_WORD = "α"
 FULL_MATCH = 0.999  # float sums of idf weights may miss 1.0 by rounding
 WORD_MEMO_SIZE = 500_000  # raw words remembered with their vocabulary id
 STOP_WORD_ID = -2
@@ -65,6 +73,11 @@ def fold(word: str) -> str:
     if word.endswith(("sses", "xes", "zes", "ches", "shes")):
         return word[:-2]
     return word[:-1]
+
+
+def typed_letters(text: str) -> str:
+    """The text with each typing "A" read as `TYPED_A_WORD` (`TYPED_A`)."""
+    return TYPED_A.sub(lambda match: match.group()[:-1] + TYPED_A_WORD, text)
 
 
 def content_words(text: str, unicode_words: bool = True) -> list[tuple[str, int, int]]:
@@ -173,18 +186,27 @@ class CodeLexicon:
     The first term of each code is its description; `fit` learns word weights (idf) from
     the training notes' sentences, so words common in notes ("patient") count for little.
     `unicode_words=False` reads words as lexicons saved before Unicode words did (ASCII
-    letters and digits, no Spanish stop words).
+    letters and digits, no Spanish stop words); `typed_letters=False` as lexicons saved
+    before a typing "A" was a word (`TYPED_A`).
     """
 
-    def __init__(self, terms: Sequence[Sequence[str]], *, unicode_words: bool = True) -> None:
+    def __init__(
+        self,
+        terms: Sequence[Sequence[str]],
+        *,
+        unicode_words: bool = True,
+        typed_letters: bool = True,
+    ) -> None:
         self.terms = [list(code_terms) for code_terms in terms]
         self.unicode_words = unicode_words
+        self.typed_letters = typed_letters and unicode_words
         self._word = WORD if unicode_words else ASCII_WORD
         self._word_split = WORD_SPLIT if unicode_words else ASCII_WORD_SPLIT
         owners, is_description, term_words = [], [], []
         for code, code_terms in enumerate(self.terms):
             for position, term in enumerate(code_terms):
-                words = sorted({word for word, _, _ in content_words(term, unicode_words)})
+                read = self._read(term)
+                words = sorted({word for word, _, _ in content_words(read, unicode_words)})
                 if words:
                     owners.append(code)
                     is_description.append(position == 0)
@@ -323,7 +345,7 @@ class CodeLexicon:
         into words and the text between them (between, word, between, ..., between) ends
         in the note. Split once (no match object per word), ids looked up at C speed."""
         start, end = sentence
-        parts = self._word_split.split(text[start:end])
+        parts = self._word_split.split(self._read(text[start:end]))
         words = parts[1::2]
         word_id = self._word_id_of_raw()
         looked_up = list(map(word_id.get, words))
@@ -351,7 +373,7 @@ class CodeLexicon:
         for note, text in enumerate(texts):
             # The pieces between breaks are `sentence_spans`' (spans are not needed here),
             # and their words are looked up all at once (`map` runs the lookups in C).
-            for sentence in SENTENCE_BREAK.split(text):
+            for sentence in SENTENCE_BREAK.split(self._read(text)):
                 if not sentence.strip():
                     continue
                 raws = self._word.findall(sentence)
@@ -370,6 +392,10 @@ class CodeLexicon:
             shape=(len(notes), len(self.vocabulary)),
         )
         return matrix, np.array(notes, dtype=np.int64)
+
+    def _read(self, text: str) -> str:
+        """The text as its words are read: with `typed_letters`, a typing "A" as "α"."""
+        return typed_letters(text) if self.typed_letters else text
 
     def _word_id(self, raw: str) -> int:
         """The vocabulary id of a raw word; -1 for a content word not in the vocabulary,

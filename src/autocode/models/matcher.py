@@ -204,6 +204,7 @@ class MatcherModel:
             "labels": self.labels_,
             "terms": terms.lexicon.terms,
             "unicode_words": terms.lexicon.unicode_words,
+            "typed_letters": terms.lexicon.typed_letters,
         }
         write_json(path / STATE_FILE, state, FORMAT_VERSION)
         arrays = {"lexicon.idf": terms.lexicon.idf_}
@@ -217,7 +218,10 @@ class MatcherModel:
         state = read_json(path / STATE_FILE, READS_VERSIONS)
         arrays = read_arrays(path / ARRAYS_FILE, READS_VERSIONS)
         unicode_words = state.get("unicode_words", False)  # version 1: ASCII words
-        lexicon = CodeLexicon(state["terms"], unicode_words=unicode_words)
+        typed_letters = state.get("typed_letters", False)  # saved before: "A" a stop word
+        lexicon = CodeLexicon(
+            state["terms"], unicode_words=unicode_words, typed_letters=typed_letters
+        )
         lexicon.set_idf(arrays["lexicon.idf"])
         facts = {
             name[len("facts.") :]: a for name, a in arrays.items() if name.startswith("facts.")
