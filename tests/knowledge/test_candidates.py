@@ -61,6 +61,7 @@ def test_a_letter_is_a_word_only_where_it_types_its_word() -> None:
     assert words_of("hepatitis b") == ["hepatitis", "b"]
     assert words_of("Vitamin A deficiency") == ["vitamin", "a", "deficiency"]
     assert words_of("group B streptococcus") == ["group", "b", "streptococcus"]
+    assert words_of("low vitamins D") == ["low", "vitamin", "d"]
     assert words_of("Q fever") == ["q", "fever"]
     assert words_of("peripheral T-cell lymphoma") == ["peripheral", "t", "cell", "lymphoma"]
     assert normal_words("Q fever")[0] == ("q", 0, 1)

@@ -88,7 +88,7 @@ _ACRONYM = re.compile(r"[A-Z][A-Z0-9]+s?")
 # after it: "Q fever" (A78) is not fever (R50.9), "T-cell lymphoma" (C84) not "B-cell" (C83)
 # ("A" and "I" there are the article and the pronoun: "A fever developed").
 _TYPED_LETTER = re.compile(
-    r"(?i:\b(?:factor|group|hepatitis|influenza|protein|type|vitamin))[\s\-]+([A-Za-z])(?![^\W_])"
+    r"(?i:\b(?:factor|group|hepatitis|influenza|protein|type|vitamin)s?)[\s\-]+([A-Za-z])(?![^\W_])"
     r"|\b([B-HJ-Z])[\s\-]+(?i:fever|cells?)\b"
 )
 
