@@ -87,29 +87,54 @@ _ACRONYM = re.compile(r"[A-Z][A-Z0-9]+s?")
 # deficiency" (E55.9) against "vitamin A deficiency" (E50.9), or, in capitals, the word
 # after it: "Q fever" (A78) is not fever (R50.9), "T-cell lymphoma" (C84) not "B-cell" (C83)
 # ("A" and "I" there are the article and the pronoun: "A fever developed").
-_TYPED_LETTER = re.compile(
-    r"(?i:\b(?:factor|group|hepatitis|influenza|protein|type|vitamin)s?)[\s\-]+([A-Za-z])(?![^\W_])"
-    r"|\b([B-HJ-Z])[\s\-]+(?i:fever|cells?)\b"
+_TYPED_BY_LETTER_AFTER = frozenset(
+    head + plural
+    for head in ("factor", "group", "hepatitis", "influenza", "protein", "type", "vitamin")
+    for plural in ("", "s")
 )
+_TYPED_BY_CAPITAL_BEFORE = frozenset({"fever", "cell", "cells"})
+_CAPITALS_BEFORE = frozenset("BCDEFGHJKLMNOPQRSTUVWXYZ")
 
 
 def normal_words(text: str) -> list[tuple[str, int, int]]:
     """The text's words, normalised for matching, with their character spans; an
     abbreviation (`expand_abbreviation`) gives its written-out words, each with its span;
-    a letter that types its word (`_TYPED_LETTER`) is a word too."""
-    typed = {match.start(match.lastindex or 0) for match in _TYPED_LETTER.finditer(text)}
-    if not typed:
-        return [
-            (word, match.start(), match.end())
-            for match in _WORD.finditer(text)
-            for word in _word_parts(match.group())
-        ]
+    a letter that types its word is a word too (`_typing_letter`)."""
+    matches = list(_WORD.finditer(text))
     return [
         (word, match.start(), match.end())
-        for match in _WORD.finditer(text)
-        for word in _word_parts(match.group())
-        or ((match.group().lower(),) if match.start() in typed else ())
+        for k, match in enumerate(matches)
+        for word in _word_parts(match.group()) or _typing_letter(text, matches, k)
     ]
+
+
+def _typing_letter(text: str, matches: Sequence[re.Match[str]], k: int) -> tuple[str, ...]:
+    """Word k lower-cased if it is one letter typing the word next to it, joined to it
+    by blanks or a hyphen ("hepatitis C", "T-cell"); else nothing."""
+    letter = matches[k].group()
+    if len(letter) != 1 or not letter.isascii() or not letter.isalpha():
+        return ()
+    word = matches[k]
+    before = matches[k - 1] if k > 0 else None
+    after = matches[k + 1] if k + 1 < len(matches) else None
+    types_before = (
+        before is not None
+        and before.group().lower() in _TYPED_BY_LETTER_AFTER
+        and _joined_by_blanks(text, before, word)
+    )
+    types_after = (
+        letter in _CAPITALS_BEFORE
+        and after is not None
+        and after.group().lower() in _TYPED_BY_CAPITAL_BEFORE
+        and _joined_by_blanks(text, word, after)
+    )
+    return (letter.lower(),) if types_before or types_after else ()
+
+
+def _joined_by_blanks(text: str, first: re.Match[str], second: re.Match[str]) -> bool:
+    """Whether only blanks or hyphens, and some, stand between the two words."""
+    between = text[first.end() : second.start()]
+    return bool(between) and not between.strip().strip("-")
 
 
 @lru_cache(maxsize=200_000)
