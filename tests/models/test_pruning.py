@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -113,6 +114,29 @@ def test_a_pruned_model_saves_sparse_and_loads_the_same_probabilities(
     top = np.argmax(pruned.predict_proba(heldout), axis=1)
     assert np.array_equal(top, np.argmax(dense.predict_proba(heldout), axis=1))
     assert loaded.evidence(texts[0], [0, 1]) == pruned.evidence(texts[0], [0, 1])
+
+
+def test_a_pruned_model_saved_as_format_3_still_loads(
+    tiny_corpus: TinyCorpus, tmp_path: Path
+) -> None:
+    # Format 4 only added `single_characters`: every Coder pruned before it must load.
+    pruned = TfidfModel(**TINY_PARAMS, prune_tolerance=0.05).fit(
+        tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels
+    )
+    pruned.save(tmp_path)
+    for path in tmp_path.iterdir():
+        if path.suffix == ".json":
+            state = json.loads(path.read_text())
+            state.get("params", {}).pop("single_characters", None)  # as format 3 wrote
+            path.write_text(json.dumps({**state, "format_version": 3}))
+        else:
+            with np.load(path, allow_pickle=False) as stored:
+                arrays = {name: stored[name] for name in stored.files}
+            np.savez(path, **{**arrays, "format_version": np.int64(3)})
+    loaded = TfidfModel.load(tmp_path)
+    assert isinstance(loaded.weights_, PrunedWeights) and not loaded.single_characters
+    texts = tiny_corpus.heldout_texts + tiny_corpus.texts
+    assert np.array_equal(loaded.predict_proba(texts), pruned.predict_proba(texts))
 
 
 def test_a_model_pruned_at_zero_predicts_as_the_dense_one(tiny_corpus: TinyCorpus) -> None:

@@ -376,7 +376,7 @@ class TfidfModel:
             _vectorizer_from_settings(saved, idf[f"idf_{k}"]) for k, saved in enumerate(settings)
         ]
         if (path / PRUNED_WEIGHTS_FILE).is_file():
-            pruned = read_arrays(path / PRUNED_WEIGHTS_FILE, FORMAT_VERSION)
+            pruned = read_arrays(path / PRUNED_WEIGHTS_FILE, READABLE_VERSIONS)
             model.weights_ = _pruned_from_arrays(pruned)
         else:
             arrays = read_arrays(path / WEIGHTS_FILE, READABLE_VERSIONS)
