@@ -262,6 +262,11 @@ def test_an_a_that_types_its_word_is_a_word_not_an_article() -> None:
     assert coverage == pytest.approx(1.0)
     assert [notes[1][a:b] for a, b in spans] == ["vitamin", "A", "deficiency"]
     assert typed_letters("Type-a, vitamins A and a patient") == "Type-α, vitamins α and a patient"
+    # Head words found as words only, in any case, whatever the text's letters.
+    assert typed_letters("Prototype A, TYPE A; group\tA. Influenza Ab.") == (
+        "Prototype A, TYPE α; group\tα. Influenza Ab."
+    )
+    assert typed_letters("İ: hepatitis A") == "İ: hepatitis α"  # "İ" lowercases to 2
     # As lexicons saved before it read them: "A" a stop word, vitamin A in vitamin D.
     older = CodeLexicon(terms, typed_letters=False).fit(notes)
     assert older.match(notes).best[0, 0] == pytest.approx(1.0)
