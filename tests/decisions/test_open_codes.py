@@ -135,9 +135,10 @@ def test_a_code_named_only_negated_is_not_auto_accepted(open_coder: Coder) -> No
     assert gout not in negated.codes and negated.route == REVIEW
     [listed] = [p for p in negated.predictions if p.code == gout]
     assert not listed.accepted  # still listed, for the reviewer
-    assert f"not affirmed: {gout} (named only negated, hypothetical or about family)" in (
-        negated.reasons
-    )
+    assert (
+        f"not affirmed: {gout} (named only negated, hypothetical, about family"
+        " or within a longer name of another code)"
+    ) in negated.reasons
     assert not any(reason.startswith("not affirmed") for reason in affirmed.reasons)
     # Evaluation counts the same: its accepted entries leave the negated gout out.
     scored = evaluate_coder(coder, texts, [[gout], [], [gout]]).scored
@@ -214,6 +215,41 @@ def test_the_guard_knows_a_mention_inside_a_longer_code_name_from_the_saved_code
     assert (tmp_path / "coder" / "label-holding-names.json.gz").is_file()
     assert older.label_holding_names is None
     assert older.unaffirmed(texts, probs) == [set(), set()]
+
+
+def test_a_code_named_only_within_another_codes_name_is_not_auto_accepted(
+    open_coder: Coder, tmp_path: Path
+) -> None:
+    gout = "ICD10CM:M10.9"
+    size = len(open_coder.labels)
+    accept = np.full(size, ABOVE_ONE)
+    accept[open_coder.labels.index(gout)] = 0.02  # the policy accepts gout alone
+    policy = ReviewPolicy(accept, np.full(size, 0.01), 0.95, 0.95, True)
+    replace(open_coder, policy=policy).save(tmp_path / "coder")
+    coder = Coder.load(tmp_path / "coder")
+    assert coder.hold_named_within
+    # Drug-induced gout is M10.2x: the note never names gout (M10.9) as itself.
+    texts = ["Drug-induced gout in 2015.", "Gout since Monday. Drug-induced gout in 2015."]
+    probs = coder.predict_proba(texts)
+    assert (probs[:, coder.labels.index(gout)] >= 0.02).all()
+    assert coder.unaffirmed(texts, probs) == [{gout}, set()]
+    assert coder.unaffirmed(texts) == [{gout}, set()]
+    held, affirmed = decide(coder, probs, texts)
+    assert gout not in held.codes and held.route == REVIEW
+    assert (
+        f"not affirmed: {gout} (named only negated, hypothetical, about family"
+        " or within a longer name of another code)"
+    ) in held.reasons
+    assert gout in affirmed.codes
+    # A Coder saved before it held these decides as it did: only negated ones are held.
+    state_file = tmp_path / "coder" / "coder.json"
+    state = json.loads(state_file.read_text())
+    del state["hold_named_within"]
+    state_file.write_text(json.dumps(state))
+    older = Coder.load(tmp_path / "coder")
+    assert not older.hold_named_within
+    assert older.unaffirmed(texts, probs) == [set(), set()]
+    assert gout in decide(older, probs, texts)[0].codes
 
 
 def test_the_open_part_is_saved_with_the_coder(open_coder: Coder, tmp_path: Path) -> None:

@@ -411,6 +411,36 @@ def test_a_mention_inside_a_longer_name_of_other_codes_affirms_nothing(
     assert holding_names([(), ("no-such-word",)], index) == ()
 
 
+def test_codes_never_affirmed_are_named_only_blocked_or_within_another_codes_name(
+    index: CandidateIndex,
+) -> None:
+    fever, pain = "ICD10CM:R50.9", "ICD10CM:R52"
+    restricted = index.restricted([fever, pain])
+    holding = CandidateIndex.of_names(label_holding_names(restricted.names), ())
+    texts = [
+        "Q fever was diagnosed.",  # A78: fever integral to it
+        "Abdominal pain since Monday.",  # R10.9, not pain
+        "Q fever. Fever and pain since Monday.",  # both affirmed on their own
+        "No fever. Abdominal pain.",  # negated, and within R10.9's name
+        "Seen today for a check-up.",  # named nowhere: a score may read other words
+    ]
+    found = [restricted.never_affirmed(t, None, holding) for t in texts]
+    assert found == [{fever}, {pain}, set(), {fever, pain}, set()]
+    # Asked for one code, it reads that one only.
+    assert [restricted.never_affirmed(t, {fever}, holding) for t in texts] == [
+        {fever},
+        set(),
+        set(),
+        {fever},
+        set(),
+    ]
+    # It holds every code `only_blocked` holds, and those it holds alone are named within.
+    for text in GUARD_NOTES + texts:
+        blocked = restricted.only_blocked(text, holding=holding)
+        assert blocked <= restricted.never_affirmed(text, None, holding)
+    assert restricted.only_blocked(texts[0], holding=holding) == set()
+
+
 def test_a_held_mention_keeps_its_place_from_a_shorter_name_of_its_code() -> None:
     # "Colic pain" overlaps "renal colic", held inside "acute renal colic": as two names
     # of one code at overlapping places are one mention, the held one, it affirms nothing.

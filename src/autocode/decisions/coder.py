@@ -84,6 +84,10 @@ class Coder:
     # (`label_holding_names`): for `unaffirmed`, a mention inside a longer name of other
     # codes affirms nothing. None (a Coder saved before they were stored): it affirms.
     label_holding_names: tuple[Name, ...] | None = field(default=None, repr=False)
+    # Whether `unaffirmed` also finds the codes named only inside those longer names
+    # ("fever" in "Q fever"), affirmed or not. False for a Coder saved before it did, so
+    # that a saved Coder keeps deciding as it did.
+    hold_named_within: bool = True
     # `unaffirmed`'s indexes of `label_names` and `label_holding_names`, built on first use.
     _label_index: CandidateIndex | None = field(default=None, init=False, repr=False)
     _holding_index: CandidateIndex | None = field(default=None, init=False, repr=False)
@@ -131,21 +135,29 @@ class Coder:
         the open part's blocking contexts, or `NOT_CODED` without one. The policy never
         accepts these without review (`decisions.routing`): the learned scores read the
         word, not its negation. A mention inside a longer name of other codes
-        (`label_holding_names`: "fever" in "dengue fever") affirms nothing. Given the
-        notes' calibrated `probs`, only the codes the review policy accepts are looked
-        for, and a note it accepts none of is not read. None at all where the Coder was
-        trained not to hold them (`hold_unaffirmed`)."""
+        (`label_holding_names`: "fever" in "dengue fever") affirms nothing, so with
+        `hold_named_within` a code named only so ("Q fever was diagnosed.") is among
+        them too. Given the notes' calibrated `probs`, only the codes the review policy
+        accepts are looked for, and a note it accepts none of is not read. None at all
+        where the Coder was trained not to hold them (`hold_unaffirmed`)."""
         if not self.hold_unaffirmed:
             return [set() for _ in texts]
-        index, holding = self.label_name_index(), self.holding_name_index()
+        index = self.label_name_index()
         if probs is None:
-            return [index.only_blocked(text, holding=holding) for text in texts]
+            return [self._unaffirmed_in(text, None) for text in texts]
         accepted = self.policy.accepts(probs)
         found = []
         for text, row in zip(texts, accepted, strict=True):
             codes = {self.labels.codes_[j] for j in np.flatnonzero(row)} & index.codes
-            found.append(index.only_blocked(text, codes, holding) if codes else set())
+            found.append(self._unaffirmed_in(text, codes) if codes else set())
         return found
+
+    def _unaffirmed_in(self, text: str, codes: set[str] | None) -> set[str]:
+        """`unaffirmed` for one note, of `codes` (else any label-space code)."""
+        index, holding = self.label_name_index(), self.holding_name_index()
+        if holding is not None and self.hold_named_within:
+            return index.never_affirmed(text, codes, holding)
+        return index.only_blocked(text, codes, holding)
 
     def label_name_index(self) -> CandidateIndex:
         """The index of the label space's ICD-10-CM code names, read with the open part's
@@ -245,6 +257,7 @@ class Coder:
             else [name.to_row() for name in self.label_names],
             "hold_unaffirmed": self.hold_unaffirmed,
             "label_holding_names": None if self.label_holding_names is None else HOLDING_NAMES_FILE,
+            "hold_named_within": self.hold_named_within,
         }
         if self.open_codes is not None:
             self.open_codes.save_semantic(directory / SEMANTIC_DIR)
@@ -297,6 +310,7 @@ class Coder:
             label_holding_names=None
             if (holding := state.get("label_holding_names")) is None
             else tuple(read_names(directory / holding)),
+            hold_named_within=state.get("hold_named_within", False),
         )
 
 

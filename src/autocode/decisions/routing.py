@@ -223,7 +223,8 @@ def route_reasons(
     `unlisted` counts uncertain codes beyond the policy's review cap (not in `uncertain`),
     `unlisted_likeliest` is the highest probability among them (what a reviewer may skip).
     `unseen` are codes beyond the label space proposed but not accepted (the open part);
-    `unaffirmed` listed codes the note names only negated, hypothetical or about family.
+    `unaffirmed` listed codes the note names only negated, hypothetical, about family or
+    within a longer name of another code (`Coder.unaffirmed`).
     `facts` answer the ICD-10-CM rules; where they are None or do not cover an accepted
     code (a hand-built Coder's), the accepted codes are looked up in the tabular.
     """
@@ -232,7 +233,8 @@ def route_reasons(
     reasons = [f"uncertain: {code}" for code in uncertain]
     reasons += [f"unseen code: {code} (outside the label space)" for code in unseen]
     reasons += [
-        f"not affirmed: {code} (named only negated, hypothetical or about family)"
+        f"not affirmed: {code} (named only negated, hypothetical, about family"
+        " or within a longer name of another code)"
         for code in unaffirmed
     ]
     if unlisted:

@@ -500,6 +500,32 @@ class CandidateIndex:
                     blocked.discard(code)
         return blocked
 
+    def never_affirmed(
+        self, text: str, codes: Iterable[str] | None, holding: CandidateIndex
+    ) -> set[str]:
+        """The codes (of `codes`, else any) that `text` names and never affirms: each
+        mention blocked (as `only_blocked` finds them) or inside a longer name of other
+        codes (`holding`). So "Q fever was diagnosed." names A78, not fever (R50.9), and
+        "abdominal pain" R10.9, not pain (R52): a coder codes the most specific term, and
+        no sign or symptom integral to a diagnosis (ICD-10-CM guidelines, I.B.5). Codes
+        never mentioned are not among them (a score may read other words). One pass over
+        the sentences holding every word of one of their names (given `codes`)."""
+        wanted: set[str] = set(self.codes if codes is None else codes)
+        spans = [
+            (a, b)
+            for a, b in sentence_spans(text)
+            if codes is None or self._may_name(_word_set(text[a:b]), wanted)
+        ]
+        if not spans:
+            return set()
+        sentences = worded_sentences(text, spans)
+        mentions = self.mentions_in(text, sentences)
+        found = self._by_code(mentions, whole=False)
+        if any(found[code].affirmed for code in wanted & found.keys()):
+            held = self._held(holding, text, sentences, mentions)
+            found = self._by_code(mentions, whole=False, held=held)
+        return {code for code in wanted & found.keys() if not found[code].affirmed}
+
     def _held(
         self,
         holding: CandidateIndex,
