@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import gzip
 import json
 import pickle
@@ -81,6 +82,27 @@ def test_save_then_load_gives_identical_probabilities_and_decisions(
     assert np.array_equal(loaded.policy.accept, coder.policy.accept)
     assert np.array_equal(loaded.policy.reject, coder.policy.reject)
     assert loaded.info == coder.info == {"config_name": "tiny"}
+
+
+def test_loading_pauses_the_garbage_collector_and_restores_it(
+    coder: Coder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its many long-lived objects would set off collector passes that free nothing.
+    coder.save(tmp_path / "coder")
+    seen: list[bool] = []
+    reading = LabelSpace.load
+
+    def load_labels(directory: Path) -> LabelSpace:
+        seen.append(gc.isenabled())
+        return reading(directory)
+
+    monkeypatch.setattr(LabelSpace, "load", staticmethod(load_labels))
+    assert gc.isenabled()
+    Coder.load(tmp_path / "coder")
+    assert seen == [False] and gc.isenabled()
+    with pytest.raises(FileNotFoundError):
+        Coder.load(tmp_path / "missing")
+    assert gc.isenabled()  # a failed load restores it too
 
 
 def test_loading_a_directory_without_coder_json_is_a_clear_error(tmp_path: Path) -> None:

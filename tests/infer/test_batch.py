@@ -356,9 +356,9 @@ def test_the_records_die_before_the_collector_is_back(
     collector is paused: were they alive as it resumed, its first pass would walk them all."""
     import gc
 
+    from autocode import collector
     from autocode.decisions.records import Prediction
     from autocode.infer import coding_worker
-    from autocode.models import evidence
 
     def predictions_alive() -> int:
         return sum(isinstance(o, Prediction) for o in gc.get_objects())
@@ -380,7 +380,7 @@ def test_the_records_die_before_the_collector_is_back(
     note_ids = [f"n{k}" for k in range(notes.num_rows)]
     texts = [text or "Gout flare." for text in notes.column("text").to_pylist()]
     before = predictions_alive()
-    monkeypatch.setattr(evidence, "gc", RecordingCollector())
+    monkeypatch.setattr(collector, "gc", RecordingCollector())
     if path == "code_part":
         settings = coding_worker.WorkerSettings("m", "1", str(tmp_path), True, None)
         coding_worker.use_coder(settings, coder)

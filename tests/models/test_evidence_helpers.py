@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from autocode.collector import collector_paused
 from autocode.models import evidence
 from autocode.models.evidence import (
     NgramLocator,
     RecentBatches,
     StrongestFeatures,
-    collector_paused,
     top_weighted_features,
 )
 from autocode.models.linear import LinearWeights

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from autocode.collector import collector_paused
 from autocode.decisions.calibration import Calibrator, calibrator_from_dict
 from autocode.decisions.name_files import read_names, write_names
 from autocode.decisions.open_codes import OpenCodes, OpenProposal, part_for
@@ -204,6 +205,7 @@ class Coder:
         """Whether the model (or a base model of its stack) predicts on a GPU."""
         return isinstance(self.model, CodesOnGpu) and self.model.codes_on_gpu()
 
+    @collector_paused()  # indexes and lookup tables that live as long as the Coder
     def warm_up(self) -> None:
         """Builds now what coding the first notes would build: the libraries' first-call
         checks, the model's lookup tables (evidence's too) and the open part's name index;
@@ -268,6 +270,7 @@ class Coder:
         (directory / CODER_FILE).write_text(json.dumps(state), encoding="utf-8")
 
     @classmethod
+    @collector_paused()  # some 200,000 code names and their indexes, none freed
     def load(cls, directory: Path) -> Coder:
         state_file = directory / CODER_FILE
         if not state_file.is_file():

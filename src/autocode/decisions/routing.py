@@ -21,13 +21,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from autocode.collector import collector_paused
 from autocode.decisions.coder import Coder
 from autocode.decisions.open_codes import OpenProposal
 from autocode.decisions.policy import ACCEPTED, UNCERTAIN
 from autocode.decisions.records import AUTO, REVIEW, Decision, Prediction
 from autocode.decisions.routing_facts import RoutingFacts
 from autocode.decisions.term_rules import Span
-from autocode.models.evidence import EvidenceSpan, collector_paused
+from autocode.models.evidence import EvidenceSpan
 
 
 def decide(

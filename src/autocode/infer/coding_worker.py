@@ -15,12 +15,12 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
+from autocode.collector import collector_paused
 from autocode.decisions.coder import Coder
 from autocode.decisions.records import REVIEW, Decision, to_arrow
 from autocode.decisions.routing import decide
 from autocode.infer.locking import hold_as_worker, release_inherited_lock
 from autocode.infer.output import part_name, write_atomically
-from autocode.models.evidence import collector_paused
 
 
 @dataclass(frozen=True)

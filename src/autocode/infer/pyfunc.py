@@ -19,9 +19,9 @@ import pandas as pd
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.pyfunc import PythonModel
 
+from autocode.collector import collector_paused
 from autocode.decisions.coder import CODER_ARTIFACT, Coder
 from autocode.decisions.routing import decide
-from autocode.models.evidence import collector_paused
 
 INPUT_COLUMNS = ("note_id", "text")
 OUTPUT_COLUMNS = ("note_id", "codes", "predictions", "route", "reasons")

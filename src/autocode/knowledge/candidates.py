@@ -37,6 +37,7 @@ import ahocorasick
 
 from autocode.codes import icd10cm
 from autocode.codes.systems import ICD10CM, CodeError, normalize_code
+from autocode.collector import collector_paused
 from autocode.knowledge.abbreviations import expand_abbreviation
 from autocode.knowledge.cms_names import cms_cm_names
 from autocode.knowledge.context import context_scopes, contexts_at, has_trigger, trigger_words
@@ -709,6 +710,7 @@ def icd10cm_index(blocking: frozenset[str]) -> CandidateIndex:
 
 
 @cache
+@collector_paused()  # 110,000 names and their automaton: 12.3 s with the collector, 10.3 without
 def _icd10cm_names_index() -> CandidateIndex:
     return CandidateIndex(icd10cm_names(), ())
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import gc
 import re
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from itertools import accumulate, pairwise
@@ -379,33 +377,6 @@ class StrongestFeatures:
                     chunk, seen = chunk[seen < top_n], seen[seen < top_n]
                 settled[chunk] = self.complete[labels[chunk]]
         return features, values, settled
-
-
-_pauses = {"active": 0, "was_enabled": False}
-_pauses_lock = threading.Lock()
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off while the body runs (and back on as it was).
-
-    A batch's evidence is some 100k small span objects, none in a reference cycle, that
-    all outlive the loop building them: each of the collector's full passes walks them and
-    every object alive, and building them set off enough passes to cost as much as the
-    building itself. Nested and concurrent pauses end with the last one.
-    """
-    with _pauses_lock:
-        if _pauses["active"] == 0:
-            _pauses["was_enabled"] = gc.isenabled()
-            gc.disable()
-        _pauses["active"] += 1
-    try:
-        yield
-    finally:
-        with _pauses_lock:
-            _pauses["active"] -= 1
-            if _pauses["active"] == 0 and _pauses["was_enabled"]:
-                gc.enable()
 
 
 class RecentBatches(Generic[T]):
