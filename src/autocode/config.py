@@ -188,8 +188,9 @@ class RoutingConfig(StrictModel):
     """Named as `tune_review_bands` names them; defaults from `ROUTING_DEFAULTS`.
     `term_rules`: mined terms that accept their code (needs `codes.mentions`; None: off).
     `hold_unaffirmed`: a label-space ICD-10-CM code the note names only negated,
-    hypothetical or about family is not accepted on its probability (`Coder.unaffirmed`);
-    false for corpora whose coders code such mentions, as CodiEsp's do."""
+    hypothetical, about family or within longer names of other codes ("Q fever" names no
+    fever) is not accepted on its probability (`Coder.unaffirmed`); false for corpora
+    whose coders code such mentions, as CodiEsp's do (it then holds neither)."""
 
     target_precision: float = Field(default=ROUTING_DEFAULTS.target_precision, gt=0, le=1)
     target_recall: float = Field(default=ROUTING_DEFAULTS.target_recall, gt=0, le=1)

@@ -434,10 +434,15 @@ def test_codes_never_affirmed_are_named_only_blocked_or_within_another_codes_nam
         {fever},
         set(),
     ]
-    # It holds every code `only_blocked` holds, and those it holds alone are named within.
+    # It holds every code `only_blocked` holds; those it holds alone are named, and only
+    # within longer names: counted without the holding names, they are affirmed.
     for text in GUARD_NOTES + texts:
-        blocked = restricted.only_blocked(text, holding=holding)
-        assert blocked <= restricted.never_affirmed(text, None, holding)
+        for codes in (None, {fever}, {pain}):
+            blocked = restricted.only_blocked(text, codes, holding)
+            held = restricted.never_affirmed(text, codes, holding)
+            assert blocked <= held
+            mentioned = restricted.mentioned(text)
+            assert all(mentioned[code].affirmed for code in held - blocked)
     assert restricted.only_blocked(texts[0], holding=holding) == set()
 
 

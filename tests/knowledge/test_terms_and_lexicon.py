@@ -12,6 +12,8 @@ import pytest
 from autocode.knowledge import CodeKnowledge, code_group
 from autocode.knowledge.lexicon import (
     SENTENCE_BREAK,
+    TYPED_A,
+    TYPED_A_WORD,
     CodeLexicon,
     content_words,
     fold,
@@ -267,6 +269,12 @@ def test_an_a_that_types_its_word_is_a_word_not_an_article() -> None:
         "Prototype A, TYPE α; group\tα. Influenza Ab."
     )
     assert typed_letters("İ: hepatitis A") == "İ: hepatitis α"  # "İ" lowercases to 2
+    # The same as the pattern replaced everywhere, where lowercasing and the pattern's
+    # ignored case read letters apart ("ı" is "i" to it, "ſ" is "s").
+    tricky = ["hepatıtis A", "hepatitiſ A", "vıtamin A", "typeſ A", "_type A", "type\u00a0A"]
+    tricky += ["TYPES-A", "xtype A", "type A type A", "Type-A-type a", "protein Aa", ""]
+    for text in tricky:
+        assert typed_letters(text) == TYPED_A.sub(lambda m: m.group()[:-1] + TYPED_A_WORD, text)
     # As lexicons saved before it read them: "A" a stop word, vitamin A in vitamin D.
     older = CodeLexicon(terms, typed_letters=False).fit(notes)
     assert older.match(notes).best[0, 0] == pytest.approx(1.0)

@@ -79,15 +79,16 @@ class Coder:
     # training (`label_code_names`), for `unaffirmed`; None (a Coder saved before they
     # were stored) makes it index every code's names again, in each process.
     label_names: tuple[Name, ...] | None = None
-    # Whether `unaffirmed` looks for codes named only negated (else it finds none).
+    # Whether `unaffirmed` looks for codes named only negated (and, with
+    # `hold_named_within`, within other codes' names); else it finds none.
     hold_unaffirmed: bool = True
     # The ICD-10-CM code names that can hold a mention of `label_names`
     # (`label_holding_names`): for `unaffirmed`, a mention inside a longer name of other
     # codes affirms nothing. None (a Coder saved before they were stored): it affirms.
     label_holding_names: tuple[Name, ...] | None = field(default=None, repr=False)
-    # Whether `unaffirmed` also finds the codes named only inside those longer names
-    # ("fever" in "Q fever"), affirmed or not. False for a Coder saved before it did, so
-    # that a saved Coder keeps deciding as it did.
+    # Whether `unaffirmed` also finds the codes whose every mention not negated lies
+    # inside those longer names ("fever" in "Q fever"). False for a Coder saved before it
+    # did, so that a saved Coder keeps deciding as it did.
     hold_named_within: bool = True
     # `unaffirmed`'s indexes of `label_names` and `label_holding_names`, built on first use.
     _label_index: CandidateIndex | None = field(default=None, init=False, repr=False)

@@ -47,8 +47,9 @@ def decide(
     `open_proposals[i]` are note i's codes beyond the label space (`Coder.open_proposals`),
     `rule_accepted[i]` the codes its term rules accept, each with the characters of the
     rule term's mention (`Coder.rule_accepts`), `unaffirmed[i]` the codes it names only
-    negated, hypothetical or about family (`Coder.unaffirmed`), which the policy then
-    does not accept; when not given, all three are found in `texts`.
+    negated, hypothetical, about family or within longer names of other codes
+    (`Coder.unaffirmed`), which the policy then does not accept; when not given, all
+    three are found in `texts`.
     """
     if texts is not None:
         if open_proposals is None:

@@ -92,7 +92,8 @@ def widen(
     the open `proposals` (one list per note); with the Coder's review `policy`, that
     policy widened for the outer codes (`widened_policy`, with the Coder's `open_parts`).
     `rule_accepted[i]`: label-space codes note i's term rules accept (and so list);
-    `unaffirmed[i]`: those it names only negated, hypothetical or about family."""
+    `unaffirmed[i]`: those it names only negated, hypothetical, about family or within
+    longer names of other codes (`Coder.unaffirmed`)."""
     n_notes, known = len(gold_codes), list(space.codes_)
     if probs.shape != (n_notes, len(known)) or predicted.shape != probs.shape:
         raise ValueError(

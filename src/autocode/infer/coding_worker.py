@@ -111,7 +111,7 @@ def code_part(job: PartJob) -> PartResult:
     probabilities = coder.predict_proba(job.texts)
     truncated = coder.truncated(job.texts)
     # Codes beyond the label space, codes term rules accept and codes named only negated
-    # (never accepted), with or without evidence.
+    # or within other codes' names (never accepted), with or without evidence.
     proposals = coder.open_proposals(job.texts)
     rule_accepted = coder.rule_accepts(job.texts)
     unaffirmed = coder.unaffirmed(job.texts, probabilities)

@@ -726,8 +726,8 @@ def label_code_names(codes: Iterable[str]) -> tuple[Name, ...]:
 def label_holding_names(label_names: Iterable[Name]) -> tuple[Name, ...]:
     """The ICD-10-CM code names that can hold a mention of `label_names` ("dengue fever"
     holds "fever"): what a Coder saves so that its negation guard knows a mention inside
-    a longer name of other codes (`CandidateIndex.only_blocked`) without indexing every
-    code again."""
+    a longer name of other codes (`CandidateIndex.only_blocked`, `never_affirmed`)
+    without indexing every code again."""
     return holding_names((name.words for name in label_names), icd10cm_index(frozenset()))
 
 

@@ -55,13 +55,15 @@ UNICODE_STOP_WORDS = STOP_WORDS | SPANISH_STOP_WORDS
 # the vitamin of "vitamin D deficiency" (E55.9), nor "hepatitis A" (B15.9) any hepatitis.
 # It is read as "α", which no stop word list holds: one character for one, so every span
 # stays put. Other letters are words already ("hepatitis C": "c").
-TYPED_A = re.compile(
-    r"(?i:\b(?:factor|group|hepatitis|influenza|protein|type|vitamin)s?)[ \t\-]+[aA](?![^\W_])"
-)
-TYPED_A_WORD = "α"
-# The head words, found by `str.find` in the lowercased text: scanning every place of a
-# note for the pattern took about 150 us a note, 5-7% of predicting with the lexicon.
+# The head words are found by `str.find` in the lowercased text, then the pattern is
+# tried there: scanning every place of a note for it took about 150 us a note, 5-7% of
+# predicting with the lexicon.
 _TYPED_A_HEADS = ("factor", "group", "hepatitis", "influenza", "protein", "type", "vitamin")
+TYPED_A = re.compile(rf"(?i:\b(?:{'|'.join(_TYPED_A_HEADS)})s?)[ \t\-]+[aA](?![^\W_])")
+TYPED_A_WORD = "α"
+# Letters the pattern's ignored case reads as another ("ı" as "i", "ſ" as "s") that
+# `str.lower` keeps: a text holding one is scanned whole.
+_CASE_FOLDED_APART = ("\u0131", "\u017f")
 FULL_MATCH = 0.999  # float sums of idf weights may miss 1.0 by rounding
 WORD_MEMO_SIZE = 500_000  # raw words remembered with their vocabulary id
 STOP_WORD_ID = -2
@@ -81,7 +83,8 @@ def fold(word: str) -> str:
 def typed_letters(text: str) -> str:
     """The text with each typing "A" read as `TYPED_A_WORD` (`TYPED_A`)."""
     lowered = text.lower()
-    if len(lowered) != len(text):  # a letter whose lowercase is longer moves every place
+    # A letter whose lowercase is longer ("İ") moves every place after it.
+    if len(lowered) != len(text) or any(letter in text for letter in _CASE_FOLDED_APART):
         return TYPED_A.sub(lambda match: match.group()[:-1] + TYPED_A_WORD, text)
     letters = []
     for head in _TYPED_A_HEADS:
