@@ -162,15 +162,20 @@ def test_a_coder_trained_not_to_hold_unaffirmed_codes_accepts_them(
     assert not any(reason.startswith("not affirmed") for reason in negated.reasons)
 
 
+def save_accepting_only(coder: Coder, code: str, directory: Path) -> None:
+    """`coder` saved to `directory` with a policy that accepts `code` alone, from 0.02."""
+    size = len(coder.labels)
+    accept = np.full(size, ABOVE_ONE)  # accepts nothing ...
+    accept[coder.labels.index(code)] = 0.02  # ... but the code
+    policy = ReviewPolicy(accept, np.full(size, 0.01), 0.95, 0.95, True)
+    replace(coder, policy=policy).save(directory)
+
+
 def test_the_guard_reads_the_coders_own_code_names_for_the_codes_its_policy_accepts(
     open_coder: Coder, tmp_path: Path
 ) -> None:
     gout, psoriasis = "ICD10CM:M10.9", "ICD10CM:L40.0"
-    size = len(open_coder.labels)
-    accept = np.full(size, ABOVE_ONE)  # accepts nothing ...
-    accept[open_coder.labels.index(gout)] = 0.02  # ... but gout
-    policy = ReviewPolicy(accept, np.full(size, 0.01), 0.95, 0.95, True)
-    replace(open_coder, policy=policy).save(tmp_path / "coder")
+    save_accepting_only(open_coder, gout, tmp_path / "coder")
     texts = ["No gout, no plaque psoriasis.", "Seen for plaque psoriasis.", "No gout."]
     icd10cm_index.cache_clear()
     coder = Coder.load(tmp_path / "coder")
@@ -191,11 +196,7 @@ def test_the_guard_knows_a_mention_inside_a_longer_code_name_from_the_saved_code
     open_coder: Coder, tmp_path: Path
 ) -> None:
     gout = "ICD10CM:M10.9"
-    size = len(open_coder.labels)
-    accept = np.full(size, ABOVE_ONE)
-    accept[open_coder.labels.index(gout)] = 0.02  # the policy accepts gout alone
-    policy = ReviewPolicy(accept, np.full(size, 0.01), 0.95, 0.95, True)
-    replace(open_coder, policy=policy).save(tmp_path / "coder")
+    save_accepting_only(open_coder, gout, tmp_path / "coder")
     assert (tmp_path / "coder" / "label-holding-names.json.gz").is_file()
     icd10cm_index.cache_clear()
     coder = Coder.load(tmp_path / "coder")
@@ -221,11 +222,7 @@ def test_a_code_named_only_within_another_codes_name_is_not_auto_accepted(
     open_coder: Coder, tmp_path: Path
 ) -> None:
     gout = "ICD10CM:M10.9"
-    size = len(open_coder.labels)
-    accept = np.full(size, ABOVE_ONE)
-    accept[open_coder.labels.index(gout)] = 0.02  # the policy accepts gout alone
-    policy = ReviewPolicy(accept, np.full(size, 0.01), 0.95, 0.95, True)
-    replace(open_coder, policy=policy).save(tmp_path / "coder")
+    save_accepting_only(open_coder, gout, tmp_path / "coder")
     coder = Coder.load(tmp_path / "coder")
     assert coder.hold_named_within
     # Drug-induced gout is M10.2x: the note never names gout (M10.9) as itself.
