@@ -41,7 +41,7 @@ from autocode.collector import collector_paused
 from autocode.knowledge.abbreviations import expand_abbreviation
 from autocode.knowledge.cms_names import cms_cm_names
 from autocode.knowledge.context import context_scopes, contexts_at, has_trigger, trigger_words
-from autocode.knowledge.lexicon import fold, sentence_spans, strip_accents
+from autocode.knowledge.lexicon import TYPING_HEADS, fold, sentence_spans, strip_accents
 from autocode.knowledge.word_forms import tabular_words
 
 MAX_REORDERED = 4  # names of at most this many words also match in any word order
@@ -88,11 +88,7 @@ _ACRONYM = re.compile(r"[A-Z][A-Z0-9]+s?")
 # deficiency" (E55.9) against "vitamin A deficiency" (E50.9), or, in capitals, the word
 # after it: "Q fever" (A78) is not fever (R50.9), "T-cell lymphoma" (C84) not "B-cell" (C83)
 # ("A" and "I" there are the article and the pronoun: "A fever developed").
-_TYPED_BY_LETTER_AFTER = frozenset(
-    head + plural
-    for head in ("factor", "group", "hepatitis", "influenza", "protein", "type", "vitamin")
-    for plural in ("", "s")
-)
+_TYPED_BY_LETTER_AFTER = frozenset(head + plural for head in TYPING_HEADS for plural in ("", "s"))
 _TYPED_BY_CAPITAL_BEFORE = frozenset({"fever", "cell", "cells"})
 _CAPITALS_BEFORE = frozenset("BCDEFGHJKLMNOPQRSTUVWXYZ")
 
@@ -182,7 +178,7 @@ def renormalised(words: Sequence[str]) -> tuple[str, ...]:
     rule still meets its mentions after a new word form ("transplantation" is now
     "transplant"). Not always what normalising the raw words gives: the word table reads
     raw words with their accents ("metástasis" stays, "metastasis" is rewritten)."""
-    # A letter among saved words is one that typed its word (`_TYPED_LETTER`): kept.
+    # A letter among saved words is one that typed its word (`_typing_letter`): kept.
     return tuple(
         word
         for raw in words
@@ -312,7 +308,7 @@ def holding_names(
 
 def _word_set(text: str) -> set[str]:
     """The words `normal_words` gives, without their spans (a quicker test), and every
-    letter (some type their word: `_TYPED_LETTER`)."""
+    letter (some type their word: `_typing_letter`)."""
     return {
         word
         for raw in _WORD.findall(text)

@@ -58,8 +58,10 @@ UNICODE_STOP_WORDS = STOP_WORDS | SPANISH_STOP_WORDS
 # The head words are found by `str.find` in the lowercased text, then the pattern is
 # tried there: scanning every place of a note for it took about 150 us a note, 5-7% of
 # predicting with the lexicon.
-_TYPED_A_HEADS = ("factor", "group", "hepatitis", "influenza", "protein", "type", "vitamin")
-TYPED_A = re.compile(rf"(?i:\b(?:{'|'.join(_TYPED_A_HEADS)})s?)[ \t\-]+[aA](?![^\W_])")
+# The words a letter after them types, in the lexicon and in the code names
+# (`knowledge.candidates`): "vitamin D", "hepatitis C", "type A".
+TYPING_HEADS = ("factor", "group", "hepatitis", "influenza", "protein", "type", "vitamin")
+TYPED_A = re.compile(rf"(?i:\b(?:{'|'.join(TYPING_HEADS)})s?)[ \t\-]+[aA](?![^\W_])")
 TYPED_A_WORD = "α"
 # Letters the pattern's ignored case reads as another ("ı" as "i", "ſ" as "s") that
 # `str.lower` keeps: a text holding one is scanned whole.
@@ -87,7 +89,7 @@ def typed_letters(text: str) -> str:
     if len(lowered) != len(text) or any(letter in text for letter in _CASE_FOLDED_APART):
         return TYPED_A.sub(lambda match: match.group()[:-1] + TYPED_A_WORD, text)
     letters = []
-    for head in _TYPED_A_HEADS:
+    for head in TYPING_HEADS:
         place = lowered.find(head)
         while place >= 0:
             found = TYPED_A.match(text, place)
