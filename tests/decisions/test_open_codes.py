@@ -17,6 +17,7 @@ from autocode.corpus.load import LoadOptions
 from autocode.decisions import open_codes
 from autocode.decisions.coder import Coder
 from autocode.decisions.open_codes import (
+    CAUSE_FEATURES,
     DEFAULT_BLOCKING,
     OPEN_FEATURES,
     KnownCodes,
@@ -25,6 +26,7 @@ from autocode.decisions.open_codes import (
     feature_names,
     fit_open_codes,
     held_out_candidates,
+    is_external_cause,
     left_off_extensions,
     open_candidates,
     paired_codes,
@@ -384,7 +386,8 @@ def test_an_open_part_with_the_pair_feature_round_trips() -> None:
     notes = training_notes()
     folds = fold_splits(len(notes), folds=3, seed=0)
     part = fit_open_codes(notes.texts, notes.codes, folds, min_support=1, pairs=True)
-    assert part.features[-1] == "paired" and part.coef.shape == (len(part.features),)
+    assert part.features[-2:] == ("paired", "external_cause")
+    assert part.coef.shape == (len(part.features),)
     restored = OpenCodes.from_dict(json.loads(json.dumps(part.to_dict())))
     assert restored.pairs and restored.features == part.features
     texts = ["Obesity. Body mass index 40.0-44.9, adult.", "Seen for gout."]
@@ -494,18 +497,36 @@ def test_numbers_and_sides_are_saved_with_the_part() -> None:
     part = fit_open_codes(notes.texts, notes.codes, folds, numbers=True, sides=True)
     state = json.loads(json.dumps(part.to_dict()))
     assert (state["numbers"], state["sides"]) == (True, True)
-    assert state["features"][-1] == "via_side"
+    assert state["features"][-2:] == ["via_side", "external_cause"]
     loaded = OpenCodes.from_dict(state)
     assert (loaded.numbers, loaded.sides) == (True, True)
     text = ["Seen for asthma at 38 weeks of gestation."]
     assert loaded.score(text, {}) == part.score(text, {})
     assert "ICD10CM:Z3A.38" in {p.code for p in part.score(text, {})[0]}
     # A part saved before they existed proposes neither.
-    del state["numbers"], state["sides"]
-    state["features"] = state["features"][:-1]
+    del state["numbers"], state["sides"], state["external_causes"]
+    state["features"] = state["features"][:-2]
     old = OpenCodes.from_dict(
         state
-        | {"coef": state["coef"][:-1], "mean": state["mean"][:-1], "scale": state["scale"][:-1]}
+        | {"coef": state["coef"][:-2], "mean": state["mean"][:-2], "scale": state["scale"][:-2]}
     )
-    assert (old.numbers, old.sides) == (False, False)
+    assert (old.numbers, old.sides, old.external_causes) == (False, False, False)
     assert "ICD10CM:Z3A.38" not in {p.code for p in old.score(text, {})[0]}
+
+
+def test_whether_a_code_is_an_external_cause_is_a_feature_of_icd10cm_parts() -> None:
+    assert is_external_cause("ICD10CM:Y93.9") and is_external_cause("ICD10CM:W19.XXXA")
+    assert not is_external_cause("ICD10CM:R50.9")
+    assert not is_external_cause("ICD10PCS:XW033E5")  # PCS's new-technology section
+    index = icd10cm_index(DEFAULT_BLOCKING)
+    text = "Physical activity was limited by knee pain."
+    codes, X, _ = open_candidates(index, text, KnownCodes.of({}), external_causes=True)
+    cause = dict(zip(codes, X[:, -1].tolist(), strict=True))
+    assert cause["ICD10CM:Y93.9"] == 1.0  # "Activity, unspecified"
+    assert cause["ICD10CM:M25.569"] == 0.0  # "Pain in unspecified knee"
+    notes = training_notes()
+    folds = fold_splits(len(notes), folds=3, seed=0)
+    part = fit_open_codes(notes.texts, notes.codes, folds, min_support=1)
+    assert part.external_causes and part.features[-len(CAUSE_FEATURES) :] == CAUSE_FEATURES
+    loaded = OpenCodes.from_dict(json.loads(json.dumps(part.to_dict())))
+    assert loaded.external_causes and loaded.features == part.features

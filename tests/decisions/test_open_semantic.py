@@ -13,6 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")  # the transformer extra
 
 from autocode.decisions.open_codes import (  # noqa: E402
+    CAUSE_FEATURES,
     DEFAULT_BLOCKING,
     OPEN_FEATURES,
     SEMANTIC_FEATURES,
@@ -74,7 +75,7 @@ def test_the_fitted_part_keeps_its_matcher_through_saving(
     part = fit_open_codes(
         texts, codes, fold_splits(len(texts), folds=3, seed=0), min_support=1, semantic=matcher
     )
-    assert part.features == OPEN_FEATURES + SEMANTIC_FEATURES
+    assert part.features == OPEN_FEATURES + SEMANTIC_FEATURES + CAUSE_FEATURES
     state = part.to_dict()
     assert state["semantic"]["top_k"] == 1
     part.save_semantic(tmp_path)

@@ -99,6 +99,42 @@ def test_a_name_gives_its_plain_form_and_its_head() -> None:
     ]
 
 
+def test_a_head_is_cut_only_from_a_qualifier_that_states_nothing_more() -> None:
+    # What follows the cut here states more of the condition (remission, hypoxia,
+    # bleeding): the bare head would name a code the note does not state.
+    for stating in (
+        "Type 2 diabetes mellitus without complications in remission",
+        "Respiratory failure, unspecified with hypoxia",
+        "Diverticulosis of small intestine without perforation or abscess with bleeding",
+        "Surgical procedure, unspecified as the cause of abnormal reaction of the patient",
+    ):
+        assert name_variants(stating) == [stating]
+    unstated = "Respiratory failure, unspecified, unspecified whether with hypoxia or hypercapnia"
+    assert name_variants(unstated)[1:] == ["Respiratory failure"]
+    assert name_variants("Migraine without aura, not intractable")[1:] == ["Migraine"]
+    # An encounter's words are no more of the condition.
+    routine = "Pathological fracture, unspecified site, subsequent encounter for fracture with"
+    assert name_variants(f"{routine} routine healing")[1:] == ["Pathological fracture"]
+
+
+def test_a_name_holding_without_matches_only_in_its_own_order(index: CandidateIndex) -> None:
+    assert "ICD10CM:R11.11" in index.candidates("Vomiting without nausea.")
+    for text in ("Nausea without vomiting.", "Nausea and vomiting without fever."):
+        found = index.candidates(text, slack=2)
+        assert "ICD10CM:R11.11" not in found
+        assert "ICD10CM:R11.0" in found  # "nausea" itself still names its code
+    # Other short names still match reordered.
+    assert not index.candidates("Diabetes mellitus type 2.")["ICD10CM:E11.9"].in_order
+
+
+def test_a_bare_type_2_diabetes_names_no_remission(index: CandidateIndex) -> None:
+    found = index.candidates("Known type 2 diabetes mellitus on metformin.")
+    assert "ICD10CM:E11.9" in found
+    assert "ICD10CM:E11.A" not in found
+    stated = "Type 2 diabetes mellitus without complications in remission."
+    assert "ICD10CM:E11.A" in index.candidates(stated)
+
+
 def test_an_exact_term_is_found_with_its_span(index: CandidateIndex) -> None:
     text = "He has essential hypertension."
     found = index.candidates(text)

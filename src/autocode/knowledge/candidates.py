@@ -11,7 +11,8 @@ sentences, normalised the same way, are searched for every name at once:
 1. An Aho-Corasick automaton (pyahocorasick) finds names whose words appear in order.
 2. Short names (2 to `MAX_REORDERED` words) also match in any order, within a window of
    their length or `slack` words longer (one unless asked: "diabetes type 2", "femur
-   fracture" for "fracture of femur"): sorted-word keys looked up per window.
+   fracture" for "fracture of femur"): sorted-word keys looked up per window. A name
+   holding "without" keeps its order ("nausea without vomiting" is no R11.11).
 3. Each mention gets the ConText contexts around it (`context`); a name whose own words
    hold a trigger ("Family history of …") is not blocked by that trigger's context.
 4. Hierarchy: a matched code supports its parent, and a matched category supports its
@@ -61,6 +62,20 @@ _QUALIFIER = re.compile(
     r"|,\s*initial encounter(?: for closed fracture)?$|\s+without\s+",
     re.I,
 )
+# A head does not stand for a name whose cut-off qualifier states more of the condition:
+# "Type 2 diabetes mellitus without complications in remission" (E11.A), "Respiratory
+# failure, unspecified with hypoxia" (J96.91), "… without perforation or abscess with
+# bleeding" (K57.11), "Surgical procedure, unspecified as the cause of abnormal reaction
+# …" (Y83.9). ("with" is not "without", nor "unspecified whether with", J96.90.)
+# Encounters and sides after the cut stay: CodiEsp writes codes without their 7th
+# character, and `sided_relatives` reads sides.
+_STATED_AFTER_HEAD = re.compile(r"(?<!whether )\bwith\b|\bin remission\b|\bas the cause\b", re.I)
+# The encounter a 7th character names ("subsequent encounter for fracture with routine
+# healing") is no more of the condition.
+_ENCOUNTER = re.compile(r",?\s*(?:initial|subsequent) encounter\b.*$|,\s*sequela$", re.I)
+# Words whose place in a name carries its meaning: "vomiting without nausea" (R11.11)
+# is not "nausea without vomiting", so such a name matches only in its own order.
+_ORDERED_WORDS = frozenset({"without"})
 # A status code's name without "status": notes say "lung transplant", not "lung
 # transplant status" (Z94.2). Only a head of two words or more: "Amputation status"
 # (Z89) is no amputation, "Ventilator status" no ventilator.
@@ -163,7 +178,9 @@ def _variants(name: str) -> list[tuple[str, bool]]:
     plain = _PARENTHESISED.sub(" ", name)
     variants = [(plain, False), (_BRACKETED.sub(" ", plain), False)]
     if _QUALIFIER.search(plain):
-        variants.append((_QUALIFIER.split(plain, maxsplit=1)[0], True))
+        head = _QUALIFIER.split(plain, maxsplit=1)[0]
+        if not _STATED_AFTER_HEAD.search(_ENCOUNTER.sub("", plain), len(head)):
+            variants.append((head, True))
     if status := _STATUS.match(" ".join(plain.split())):
         variants.append((status.group(1), True))
     kept: dict[str, bool] = {}
@@ -387,7 +404,7 @@ class CandidateIndex:
         self._reordered: dict[tuple[str, ...], list[int]] = {}
         for k, name in enumerate(self.names):
             self._automaton.add_word(_joined(name.words), k)
-            if 2 <= len(name.words) <= MAX_REORDERED:
+            if 2 <= len(name.words) <= MAX_REORDERED and _ORDERED_WORDS.isdisjoint(name.words):
                 self._reordered.setdefault(tuple(sorted(name.words)), []).append(k)
         self._automaton.make_automaton()
         self._reordered_words = frozenset(w for key in self._reordered for w in key)
