@@ -107,6 +107,8 @@ def test_a_head_is_cut_only_from_a_qualifier_that_states_nothing_more() -> None:
         "Respiratory failure, unspecified with hypoxia",
         "Diverticulosis of small intestine without perforation or abscess with bleeding",
         "Surgical procedure, unspecified as the cause of abnormal reaction of the patient",
+        "Hodgkin lymphoma, unspecified, lymph nodes of head, face, and neck",  # a site
+        "Mild nonproliferative diabetic retinopathy without macular edema, right eye",
     ):
         assert name_variants(stating) == [stating]
     unstated = "Respiratory failure, unspecified, unspecified whether with hypoxia or hypercapnia"
@@ -125,6 +127,13 @@ def test_a_name_holding_without_matches_only_in_its_own_order(index: CandidateIn
         assert "ICD10CM:R11.0" in found  # "nausea" itself still names its code
     # Other short names still match reordered.
     assert not index.candidates("Diabetes mellitus type 2.")["ICD10CM:E11.9"].in_order
+
+
+def test_a_bare_name_proposes_no_site_its_codes_state(index: CandidateIndex) -> None:
+    found = index.candidates("Hodgkin lymphoma.")
+    # Not C81.91 "…, unspecified, lymph nodes of head, face, and neck" and its 8 other sites.
+    hodgkin = {code for code in found if code.startswith("ICD10CM:C81.9")}
+    assert hodgkin == {"ICD10CM:C81.9", "ICD10CM:C81.90"}  # C81.90: "…, unspecified site"
 
 
 def test_a_bare_type_2_diabetes_names_no_remission(index: CandidateIndex) -> None:

@@ -63,13 +63,15 @@ _QUALIFIER = re.compile(
     re.I,
 )
 # A head does not stand for a name whose cut-off qualifier states more of the condition:
-# "Type 2 diabetes mellitus without complications in remission" (E11.A), "Respiratory
-# failure, unspecified with hypoxia" (J96.91), "… without perforation or abscess with
-# bleeding" (K57.11), "Surgical procedure, unspecified as the cause of abnormal reaction
-# …" (Y83.9). ("with" is not "without", nor "unspecified whether with", J96.90.)
-# Encounters and sides after the cut stay: CodiEsp writes codes without their 7th
-# character, and `sided_relatives` reads sides.
+# a part of it that is no default ("unspecified …", "not …", "without …", "NOS"), as in
+# "Hodgkin lymphoma, unspecified, lymph nodes of head, face, and neck" (C81.91) or "…
+# without macular edema, right eye", or "with", "in remission" or "as the cause" anywhere
+# in it: "Type 2 diabetes mellitus without complications in remission" (E11.A),
+# "Respiratory failure, unspecified with hypoxia" (J96.91), "Surgical procedure,
+# unspecified as the cause of abnormal reaction …" (Y83.9). ("with" is not "without",
+# nor "unspecified whether with", J96.90.)
 _STATED_AFTER_HEAD = re.compile(r"(?<!whether )\bwith\b|\bin remission\b|\bas the cause\b", re.I)
+_DEFAULT_PART = re.compile(r"\s*(?:unspecified|not|without|nos)\b", re.I)
 # The encounter a 7th character names ("subsequent encounter for fracture with routine
 # healing") is no more of the condition.
 _ENCOUNTER = re.compile(r",?\s*(?:initial|subsequent) encounter\b.*$|,\s*sequela$", re.I)
@@ -179,7 +181,7 @@ def _variants(name: str) -> list[tuple[str, bool]]:
     variants = [(plain, False), (_BRACKETED.sub(" ", plain), False)]
     if _QUALIFIER.search(plain):
         head = _QUALIFIER.split(plain, maxsplit=1)[0]
-        if not _STATED_AFTER_HEAD.search(_ENCOUNTER.sub("", plain), len(head)):
+        if not _states_more(plain, head):
             variants.append((head, True))
     if status := _STATUS.match(" ".join(plain.split())):
         variants.append((status.group(1), True))
@@ -200,6 +202,16 @@ def renormalised(words: Sequence[str]) -> tuple[str, ...]:
         word
         for raw in words
         for word in _word_parts(raw) or ((raw,) if len(raw) == 1 and raw.isalpha() else ())
+    )
+
+
+def _states_more(name: str, head: str) -> bool:
+    """Whether what `name` holds beyond its `head` states more of the condition
+    (`_STATED_AFTER_HEAD`, `_DEFAULT_PART`), its encounter aside."""
+    qualifier = _ENCOUNTER.sub("", name)[len(head) :]
+    parts = [part for part in qualifier.split(",") if part.strip()]
+    return bool(_STATED_AFTER_HEAD.search(qualifier)) or not all(
+        _DEFAULT_PART.match(part) for part in parts
     )
 
 
