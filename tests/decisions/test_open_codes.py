@@ -528,5 +528,9 @@ def test_whether_a_code_is_an_external_cause_is_a_feature_of_icd10cm_parts() -> 
     folds = fold_splits(len(notes), folds=3, seed=0)
     part = fit_open_codes(notes.texts, notes.codes, folds, min_support=1)
     assert part.external_causes and part.features[-len(CAUSE_FEATURES) :] == CAUSE_FEATURES
-    loaded = OpenCodes.from_dict(json.loads(json.dumps(part.to_dict())))
+    state = json.loads(json.dumps(part.to_dict()))
+    loaded = OpenCodes.from_dict(state)
     assert loaded.external_causes and loaded.features == part.features
+    # A state whose features lack it while it says it weighs it is refused.
+    with pytest.raises(ValueError, match="fitted on features"):
+        OpenCodes.from_dict(state | {"features": state["features"][:-1]})

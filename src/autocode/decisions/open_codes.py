@@ -576,7 +576,8 @@ def feature_names(
 
 def is_external_cause(code: str) -> bool:
     """Whether `code` is an ICD-10-CM external cause (chapter 20, V00-Y99)."""
-    return code.startswith(ICD10CM_PREFIX) and code[len(ICD10CM_PREFIX)] in EXTERNAL_CAUSE_LETTERS
+    value = code[len(ICD10CM_PREFIX) :] if code.startswith(ICD10CM_PREFIX) else ""
+    return value[:1] in EXTERNAL_CAUSE_LETTERS
 
 
 def paired_codes(codes: Sequence[str], note_codes: Collection[str]) -> set[str]:

@@ -20,7 +20,9 @@ sentences, normalised the same way, are searched for every name at once:
    "without complications"), as candidates of their own.
 
 A head stands for its codes only where no most specific code has it as its whole name:
-a bare "migraine" is "Migraine NOS" (G43.909), not "Migraine without aura" (G43.0x).
+a bare "migraine" is "Migraine NOS" (G43.909), not "Migraine without aura" (G43.0x). Nor
+does it stand for a code whose cut-off qualifier states more (`_states_more`): a bare
+"type 2 diabetes mellitus" is not "… without complications in remission" (E11.A).
 """
 
 from __future__ import annotations
@@ -54,24 +56,33 @@ JOINING_WORDS = frozenset(
 _WORD = re.compile(r"[^\W_]+")
 _PARENTHESISED = re.compile(r"\([^)]*\)")
 _BRACKETED = re.compile(r"\[[^\]]*\]")
-# Where a name's head ends: what follows only qualifies it.
-# A 7th-character code's head is kept only for its initial (closed) encounter: the other
-# encounters' heads would repeat it for every extension.
+# Where a name's head ends: what follows only qualifies it. A 7th-character code's name
+# ending in its initial (closed) encounter is cut there; other encounters keep the head
+# their other qualifiers give ("Concussion" of "… without loss of consciousness,
+# subsequent encounter"), which the written code drops where training leaves it off.
 _QUALIFIER = re.compile(
     r",\s*(?:unspecified|not elsewhere classified|not otherwise specified)"
     r"|,\s*initial encounter(?: for closed fracture)?$|\s+without\s+",
     re.I,
 )
 # A head does not stand for a name whose cut-off qualifier states more of the condition:
-# a part of it that is no default ("unspecified …", "not …", "without …", "NOS"), as in
-# "Hodgkin lymphoma, unspecified, lymph nodes of head, face, and neck" (C81.91) or "…
-# without macular edema, right eye", or "with", "in remission" or "as the cause" anywhere
-# in it: "Type 2 diabetes mellitus without complications in remission" (E11.A),
-# "Respiratory failure, unspecified with hypoxia" (J96.91), "Surgical procedure,
-# unspecified as the cause of abnormal reaction …" (Y83.9). ("with" is not "without",
-# nor "unspecified whether with", J96.90.)
-_STATED_AFTER_HEAD = re.compile(r"(?<!whether )\bwith\b|\bin remission\b|\bas the cause\b", re.I)
-_DEFAULT_PART = re.compile(r"\s*(?:unspecified|not|without|nos)\b", re.I)
+# a part of it that is no default ("unspecified …", "not …", "without …", "NOS",
+# "uncomplicated", "accidental", "… unspecified"), as in "Hodgkin lymphoma, unspecified,
+# lymph nodes of head, face, and neck" (C81.91) or "… without macular edema, right eye";
+# or a side, "with", "in remission", "in relapse" or "as the cause" anywhere in it:
+# "Hemiplegia, unspecified affecting right dominant side" (G81.91), "Type 2 diabetes
+# mellitus without complications in remission" (E11.A), "Respiratory failure,
+# unspecified with hypoxia" (J96.91), "Surgical procedure, unspecified as the cause of
+# abnormal reaction …" (Y83.9). ("with" is not "without", nor "unspecified whether with",
+# J96.90, nor "with or without", S26.90.)
+_STATED_AFTER_HEAD = re.compile(
+    r"(?<!whether )\bwith\b(?!\s+or\s+without)|\bin (?:remission|relapse)\b"
+    r"|\bas the cause\b|\b(?:right|left|bilateral)\b",
+    re.I,
+)
+_DEFAULT_PART = re.compile(
+    r"\s*(?:unspecified|not|without|nos|uncomplicated|accidental)\b|.*\bunspecified\s*$", re.I
+)
 # The encounter a 7th character names ("subsequent encounter for fracture with routine
 # healing") is no more of the condition.
 _ENCOUNTER = re.compile(r",?\s*(?:initial|subsequent) encounter\b.*$|,\s*sequela$", re.I)
@@ -208,7 +219,7 @@ def renormalised(words: Sequence[str]) -> tuple[str, ...]:
 def _states_more(name: str, head: str) -> bool:
     """Whether what `name` holds beyond its `head` states more of the condition
     (`_STATED_AFTER_HEAD`, `_DEFAULT_PART`), its encounter aside."""
-    qualifier = _ENCOUNTER.sub("", name)[len(head) :]
+    qualifier = _ENCOUNTER.sub("", name[len(head) :])
     parts = [part for part in qualifier.split(",") if part.strip()]
     return bool(_STATED_AFTER_HEAD.search(qualifier)) or not all(
         _DEFAULT_PART.match(part) for part in parts

@@ -119,7 +119,7 @@ def fit_open_parts(
 def fit_open_part(config: TrainConfig, train: NoteSet, system: str = ICD10CM) -> OpenCodes:
     """The open part of `system`, its calibration from the training notes' folds
     (`fit_open_codes`). The semantic matcher, siblings, pairs, numbers and sides are
-    ICD-10-CM's."""
+    ICD-10-CM's, as is the external-cause feature every ICD-10-CM part weighs."""
     assert config.open_codes is not None
     if not any(code.startswith(f"{system}:") for codes in train.codes for code in codes):
         raise ValueError(
