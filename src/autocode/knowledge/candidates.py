@@ -65,6 +65,9 @@ _QUALIFIER = re.compile(
     r"|,\s*initial encounter(?: for closed fracture)?$|\s+without\s+",
     re.I,
 )
+# Words that tell a side of the body (ICD-10-CM's relatives, ICD-10-PCS body parts).
+SIDE_WORDS = frozenset({"left", "right", "bilateral"})
+_SIDE_WORD = re.compile(rf"\b({'|'.join(sorted(SIDE_WORDS))})\b", re.I)
 # A head does not stand for a name whose cut-off qualifier states more of the condition:
 # a part of it that is no default ("unspecified …", "not …", "without …", "NOS",
 # "uncomplicated", "accidental", "… unspecified"), as in "Hodgkin lymphoma, unspecified,
@@ -77,7 +80,7 @@ _QUALIFIER = re.compile(
 # J96.90, nor "with or without", S26.90.)
 _STATED_AFTER_HEAD = re.compile(
     r"(?<!whether )\bwith\b(?!\s+or\s+without)|\bin (?:remission|relapse)\b"
-    r"|\bas the cause\b|\b(?:right|left|bilateral)\b",
+    rf"|\bas the cause\b|{_SIDE_WORD.pattern}",
     re.I,
 )
 _DEFAULT_PART = re.compile(
@@ -103,9 +106,6 @@ SIBLING = 4  # shares its parent with a matched code (`CandidateIndex.candidates
 MAX_SIBLINGS = 12  # a parent with more children gives none: too many guesses to weigh
 SEMANTIC = 3  # near a sentence by cosine only (`models.semantic`, via `decisions.open_codes`)
 SIDED = 5  # a matched code's relative of the side its sentence names (`sided_relatives`)
-# Words that tell a side of the body (ICD-10-CM's relatives, ICD-10-PCS body parts).
-SIDE_WORDS = frozenset({"left", "right", "bilateral"})
-_SIDE_WORD = re.compile(rf"\b({'|'.join(sorted(SIDE_WORDS))})\b", re.I)
 # What a default child's description says: nothing more is known. "Without" (E11.9) and
 # "not intractable" (G43.90) are what a bare "diabetes" or "migraine" means.
 _DEFAULTS = re.compile(r"unspecified|\bwithout\b|not intractable")
