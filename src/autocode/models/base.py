@@ -196,6 +196,8 @@ def check_fit_input(
         raise ValueError(f"{len(texts)} texts but {len(groups)} groups")
     if validation is not None:
         valid_texts, valid_Y = validation
+        if not len(valid_texts):
+            raise ValueError("validation holds no notes; pass validation=None to train without it")
         if valid_Y.shape != (len(valid_texts), Y.shape[1]):
             raise ValueError(
                 f"validation Y has shape {valid_Y.shape}; expected ({len(valid_texts)}, "

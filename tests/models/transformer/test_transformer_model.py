@@ -114,6 +114,10 @@ def test_bad_params_fail_at_the_start_of_fit_and_keep_the_previous_fit(
         tiny().fit(
             tiny_corpus.texts, tiny_corpus.Y, labels=LabelSpace.from_codes(tiny_corpus.codes[:5])
         )
+    no_notes = (tiny_corpus.texts[:0], tiny_corpus.Y[:0])
+    with pytest.raises(ValueError, match="validation holds no notes"):
+        fit(tiny(), tiny_corpus, validation=no_notes)
+    assert fitted.predict_proba([]).shape == (0, len(tiny_corpus.codes))
 
 
 def test_chunks_longer_than_the_encoder_reads_are_refused(tiny_corpus: TinyCorpus) -> None:

@@ -65,6 +65,11 @@ def test_map_gives_the_tokens_of_the_plain_path(tokenizer: Any) -> None:
     assert [n.truncated for n in mapped] == [False, False, True]
 
 
+def test_no_notes_give_no_tokens_with_or_without_a_cache(tokenizer: Any, tmp_path: Path) -> None:
+    assert token_data.tokenized_notes(tokenizer, [], SETTINGS) == []
+    assert token_data.tokenized_notes(tokenizer, [], SETTINGS, tmp_path) == []
+
+
 def test_second_run_reads_the_cache_file_and_tokenises_nothing(
     tokenizer: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

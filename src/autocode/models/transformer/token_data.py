@@ -34,6 +34,8 @@ def tokenized_notes(
 ) -> list[NoteTokens]:
     """Each note's tokens, as `tokenize` gives them; read from `cache_dir` when a run with
     the same tokenizer, settings and texts wrote them there, written there otherwise."""
+    if not texts:  # a map over no rows returns a table without the declared columns
+        return []
     with _progress_bars(progress):
         return _map_tokens(tokenizer, texts, settings, cache_dir)
 
