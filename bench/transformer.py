@@ -10,13 +10,15 @@ early-stops on a 10% slice of train; all are scored on dev with every dev gold c
 counted (codes never seen in training are misses). micro-F1 is at the best global
 threshold for each model (the same oracle for all); macro-F1 per training-frequency
 bucket (codes by training notes: unseen, 1, 2-5, 6-50, >50) is at that same threshold,
-over the bucket's codes that are gold or predicted on dev. A transformer is also scored
+over the bucket's codes that are gold or predicted on dev. `recall_at_precision_95`: the
+most of dev's gold codes one global threshold finds at 0.95 precision or more (the same
+oracle again): how large a model's confident head is. A transformer is also scored
 through its ONNX Runtime copy (what `autocode predict` codes with by default) and its
 int8 copy; a stack through its batch-coding copy.
 
     python bench/transformer.py [--data DIR] [--modes frozen] [--speed-modes frozen,top_k_layers]
         [--encoder NAME_OR_PATH] [--epochs N] [--fine-tune-epochs N] [--cache-dir DIR]
-        [--stack] [--json]
+        [--stack] [--stack-mode MODE] [--patience N] [--no-copies] [--json]
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from autocode.models.transformer.training import F1_THRESHOLDS
 REPO = Path(__file__).resolve().parents[1]
 SPEED_NOTES = 16  # notes per speed measurement: a few steps, not an epoch
 # Training notes per code (upper bounds, inclusive) naming each frequency bucket.
+AUTOMATION_PRECISION = 0.95  # the review policy's default target
 FREQUENCY_BUCKETS = {"unseen": 0, "1": 1, "2-5": 5, "6-50": 50, ">50": np.inf}
 
 
@@ -60,6 +63,7 @@ def main() -> None:
     parser.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
     parser.add_argument("--token-budget", type=int, default=8192, help="tokens per step")
     parser.add_argument("--patience", type=int, default=3, help="epochs without a better MAP")
+    parser.add_argument("--no-copies", action="store_true", help="skip the ONNX and int8 copies")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--out", type=Path, help="also write the results so far here, per step")
     parser.add_argument("--limit", type=int, help="first N notes of each split (smoke tests)")
@@ -106,7 +110,7 @@ def main() -> None:
     for mode in (m for m in args.modes.split(",") if m):
         model, seconds = _fit_for_dev(mode, train_texts, Y, space, common, args)
         entry = {
-            **_inference(model, dev_texts, scored, counts),
+            **_inference(model, dev_texts, scored, counts, copies=not args.no_copies),
             "fit_seconds": seconds,
             "best_epoch": model.best_epoch_,
             "epochs_run": len(model.history_),
@@ -121,7 +125,7 @@ def main() -> None:
         started = time.perf_counter()
         stack = _stack_transformer(args, common).fit(train_texts, Y, labels=space)
         results["dev"]["stack-transformer"] = {
-            **_inference(stack, dev_texts, scored, counts),
+            **_inference(stack, dev_texts, scored, counts, copies=not args.no_copies),
             "fit_seconds": time.perf_counter() - started,
             "inner_folds": stack.inner_folds,
             "transformer_epochs": next(
@@ -179,7 +183,11 @@ def _stack_transformer(args: argparse.Namespace, common: dict[str, Any]) -> Stac
 
 
 def _inference(
-    model: Any, texts: list[str], scored: GoldWithUnseen, counts: np.ndarray
+    model: Any,
+    texts: list[str],
+    scored: GoldWithUnseen,
+    counts: np.ndarray,
+    copies: bool = True,
 ) -> dict[str, Any]:
     """Dev scores and notes/s of the model, and of each faster CPU copy: a transformer's
     ONNX Runtime copy (what batch coding uses by default) and int8 copy, or a stack's
@@ -190,12 +198,14 @@ def _inference(
         "inference_notes_per_second_eager": len(texts) / eager_s,
         "copies": {},
     }
-    copies: dict[str, Any] = {}
-    if isinstance(model, TransformerModel):
-        copies = {"onnx": model.onnx_copy(), "int8": model.quantized()}
+    faster: dict[str, Any] = {}
+    if not copies:
+        pass
+    elif isinstance(model, TransformerModel):
+        faster = {"onnx": model.onnx_copy(), "int8": model.quantized()}
     elif model.for_batch_coding() is not model:
-        copies = {"batch": model.for_batch_coding()}
-    for name, copy in copies.items():
+        faster = {"batch": model.for_batch_coding()}
+    for name, copy in faster.items():
         copy_s, probs = _timed(lambda copy=copy: copy.predict_proba(texts))
         copy_scores = _scores(scored, probs, counts)
         entry["copies"][name] = {
@@ -253,7 +263,21 @@ def _scores(scored: GoldWithUnseen, known_probs: np.ndarray, counts: np.ndarray)
         "micro_f1": max(f1),
         "threshold": threshold,
         "macro_f1_by_bucket": _macro_f1_by_bucket(gold, probs >= threshold, counts),
+        "recall_at_precision_95": _recall_at_precision(gold, probs, AUTOMATION_PRECISION),
     }
+
+
+def _recall_at_precision(gold: sp.csr_matrix, probs: np.ndarray, precision: float) -> float:
+    """The most of the gold codes that one global threshold finds at `precision` or more:
+    how much a model's confident head could code unreviewed (an oracle threshold chosen on
+    dev, the same for every model; `autocode`'s policy tunes its own out of fold)."""
+    order = np.argsort(-probs, axis=None, kind="stable")
+    hits = np.cumsum(gold.toarray().ravel()[order])
+    found = np.arange(1, order.size + 1)
+    # Cut only between distinct scores: tied pairs are accepted together or not at all.
+    last_of_tie = np.append(np.diff(probs.ravel()[order]) != 0, True)
+    meets = (hits >= precision * found) & last_of_tie
+    return float(hits[meets].max() / gold.nnz) if meets.any() and gold.nnz else 0.0
 
 
 def _macro_f1_by_bucket(
