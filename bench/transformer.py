@@ -43,8 +43,8 @@ from autocode.models.transformer.training import F1_THRESHOLDS
 
 REPO = Path(__file__).resolve().parents[1]
 SPEED_NOTES = 16  # notes per speed measurement: a few steps, not an epoch
-# Training notes per code (upper bounds, inclusive) naming each frequency bucket.
 AUTOMATION_PRECISION = 0.95  # the review policy's default target
+# Training notes per code (upper bounds, inclusive) naming each frequency bucket.
 FREQUENCY_BUCKETS = {"unseen": 0, "1": 1, "2-5": 5, "6-50": 50, ">50": np.inf}
 
 
@@ -191,7 +191,8 @@ def _inference(
 ) -> dict[str, Any]:
     """Dev scores and notes/s of the model, and of each faster CPU copy: a transformer's
     ONNX Runtime copy (what batch coding uses by default) and int8 copy, or a stack's
-    batch-coding copy; each one's speed-up and what it costs in MAP and micro-F1."""
+    batch-coding copy (unless `copies` is False); each one's speed-up and what it costs in
+    MAP and micro-F1."""
     eager_s, eager = _timed(lambda: model.predict_proba(texts))
     entry = {
         **_scores(scored, eager, counts),
@@ -199,11 +200,9 @@ def _inference(
         "copies": {},
     }
     faster: dict[str, Any] = {}
-    if not copies:
-        pass
-    elif isinstance(model, TransformerModel):
+    if copies and isinstance(model, TransformerModel):
         faster = {"onnx": model.onnx_copy(), "int8": model.quantized()}
-    elif model.for_batch_coding() is not model:
+    elif copies and model.for_batch_coding() is not model:
         faster = {"batch": model.for_batch_coding()}
     for name, copy in faster.items():
         copy_s, probs = _timed(lambda copy=copy: copy.predict_proba(texts))

@@ -90,5 +90,5 @@ print(f"torch {torch.__version__}, CUDA {torch.cuda.is_available()}, transformer
 case "${1:-}" in
     prepare) prepare ;;
     run) shift; run "$@" ;;
-    *) echo "usage: bash bench/transformer_gpu.sh prepare|run" >&2; exit 2 ;;
+    *) echo "usage: bash bench/transformer_gpu.sh prepare | run [bench/transformer.py options]" >&2; exit 2 ;;
 esac

@@ -272,6 +272,57 @@ def test_a_default_child_is_the_child_that_says_most_that_nothing_more_is_known(
     assert default_child("ICD10CM:I10") is None  # no children
 
 
+def test_a_congenital_malformation_is_not_named_without_congenital(
+    index: CandidateIndex,
+) -> None:
+    # "Cyst of kidney NOS (congenital)" (Q61.00): in chapter 17 the modifier is essential.
+    acquired = index.candidates("A simple renal cyst was seen on ultrasound.")
+    assert "ICD10CM:N28.1" in acquired
+    assert not {"ICD10CM:Q61.0", "ICD10CM:Q61.00"} & set(acquired)
+    assert "ICD10CM:Q61.00" in index.candidates("A congenital renal cyst was known.")
+    assert "ICD10CM:Q89.01" in index.candidates("Congenital asplenia.")
+    # Elsewhere it stays optional: "Pernicious (congenital) anemia" is pernicious anemia.
+    assert "ICD10CM:D51.0" in index.candidates("She has pernicious anemia.")
+
+
+def test_a_manifestation_code_is_not_named_by_a_bare_term_another_code_owns(
+    index: CandidateIndex,
+) -> None:
+    # N08 "Glomerular disorders in diseases classified elsewhere" lists "Glomerulonephritis",
+    # which alone is N05.9's ("Glomerulonephritis NOS").
+    found = index.candidates("The biopsy showed glomerulonephritis.")
+    assert "ICD10CM:N05.9" in found and "ICD10CM:N08" not in found
+    assert icd10cm_names()["ICD10CM:N08"] == [
+        "Glomerular disorders in diseases classified elsewhere"
+    ]
+    # Its own terms stay: G32.0's "Dana-Putnam syndrome" is no other code's.
+    assert "Dana-Putnam syndrome" in icd10cm_names()["ICD10CM:G32.0"]
+
+
+def test_a_child_that_states_more_than_its_category_is_no_default() -> None:
+    # A remission, a relapse, a side or a "with" the category does not state.
+    assert default_child("ICD10CM:C92.9") == "ICD10CM:C92.90"  # not C92.91 "in remission"
+    assert default_child("ICD10CM:C95.9") == "ICD10CM:C95.90"
+    assert default_child("ICD10CM:F10.2") == "ICD10CM:F10.20"  # "uncomplicated"
+    # Of "…, uncomplicated" and "…, unspecified", saying as much in as many words, the
+    # latter; other ties keep the first child (G20.A, not G20.C "Parkinsonism, unsp…").
+    assert default_child("ICD10CM:F10.22") == "ICD10CM:F10.229"
+    assert default_child("ICD10CM:G20") == "ICD10CM:G20.A"
+    assert default_child("ICD10CM:C92.0") == "ICD10CM:C92.00"  # "not having achieved …"
+    assert default_child("ICD10CM:F14.1") == "ICD10CM:F14.10"  # not "… with withdrawal"
+    assert default_child("ICD10CM:F17.21") == "ICD10CM:F17.210"
+    assert default_child("ICD10CM:J45.2") == "ICD10CM:J45.20"  # none before "uncomplicated"
+    assert default_child("ICD10CM:K43") == "ICD10CM:K43.9"  # not "… with obstruction"
+    assert default_child("ICD10CM:K40") == "ICD10CM:K40.9"  # not "Bilateral …"
+    assert default_child("ICD10CM:N63.3") is None  # right or left breast only
+    # A "with" followed by something unspecified, "with or without" and "unspecified
+    # whether with" state nothing more.
+    assert default_child("ICD10CM:R11") == "ICD10CM:R11.2"  # "Nausea with vomiting, unsp…"
+    assert default_child("ICD10CM:I12") == "ICD10CM:I12.9"  # "… or unspecified chronic …"
+    assert default_child("ICD10CM:S26") == "ICD10CM:S26.9"  # "with or without hemoperic…"
+    assert default_child("ICD10CM:J96.0") == "ICD10CM:J96.00"  # "unspecified whether with"
+
+
 def test_a_bare_term_names_the_code_it_is_the_whole_name_of(index: CandidateIndex) -> None:
     # "Migraine" is the whole name of G43.909 ("Migraine NOS") and only the head of
     # "Migraine without aura, ..." (G43.0x): as the alphabetic index reads a bare term.

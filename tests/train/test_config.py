@@ -86,6 +86,7 @@ def test_tracking_names_override_the_experiment_name() -> None:
         ("transformer.yaml", "transformer"),
         ("transformer-tiny.yaml", "transformer"),
         ("stack-transformer.yaml", "stack"),
+        ("stack-transformer-gpu.yaml", "stack"),
     ],
 )
 def test_the_shipped_configs_validate(

@@ -55,6 +55,13 @@ JOINING_WORDS = frozenset(
 )
 _WORD = re.compile(r"[^\W_]+")
 _PARENTHESISED = re.compile(r"\([^)]*\)")
+# In chapter 17 (Q00-Q99) a "(congenital)" in parentheses is no optional word: "Cyst of
+# kidney NOS (congenital)" (Q61.00) is no acquired renal cyst (N28.1), "Asplenia
+# (congenital)" (Q89.01) no postsurgical one (D73.0). Kept there as a word of the name.
+_CONGENITAL_CHAPTER = "Q"
+_MANIFESTATION = re.compile(r"\bclassified elsewhere\b", re.I)
+_NOS = re.compile(r"\bNOS\b", re.I)
+_CONGENITAL_MODIFIER = re.compile(r"\(congenital\)", re.I)
 _BRACKETED = re.compile(r"\[[^\]]*\]")
 # Where a name's head ends: what follows only qualifies it. A 7th-character code's name
 # ending in its initial (closed) encounter is cut there; other encounters keep the head
@@ -106,9 +113,25 @@ SIBLING = 4  # shares its parent with a matched code (`CandidateIndex.candidates
 MAX_SIBLINGS = 12  # a parent with more children gives none: too many guesses to weigh
 SEMANTIC = 3  # near a sentence by cosine only (`models.semantic`, via `decisions.open_codes`)
 SIDED = 5  # a matched code's relative of the side its sentence names (`sided_relatives`)
-# What a default child's description says: nothing more is known. "Without" (E11.9) and
-# "not intractable" (G43.90) are what a bare "diabetes" or "migraine" means.
-_DEFAULTS = re.compile(r"unspecified|\bwithout\b|not intractable")
+# What a default child's description says: nothing more is known. "Without" (E11.9),
+# "not intractable" (G43.90), "uncomplicated" (F10.20, J45.20) and "not having achieved
+# remission" (C92.90) are what a bare "diabetes", "migraine", "alcohol dependence", "mild
+# intermittent asthma" or "myeloid leukemia" means.
+_DEFAULTS = re.compile(
+    r"unspecified|\bwithout\b|not intractable|\buncomplicated\b|not having achieved remission"
+)
+# What a child states beyond its category, so that it is no default: a remission or
+# relapse (C92.91 "Myeloid leukemia, unspecified in remission"), a side (K40.0
+# "Bilateral inguinal hernia, …"), or a "with" nothing unspecified follows (K43.6 "… with
+# obstruction, without gangrene", F14.13 "Cocaine abuse, unspecified with withdrawal";
+# not R11.2 "Nausea with vomiting, unspecified", I12.9 "… with stage 1 through stage 4
+# chronic kidney disease, or unspecified chronic kidney disease", J96.00 "…, unspecified
+# whether with hypoxia or hypercapnia", S26.9 "… with or without hemopericardium").
+_STATED_IN_CHILD = re.compile(
+    r"(?<!whether )\bwith\b(?!\s+or\s+without)(?!.*\bunspecified\b)|\bin (?:remission|relapse)\b"
+    rf"|{_SIDE_WORD.pattern}",
+    re.I,
+)
 # A capital, then capitals or digits, maybe a plural "s": "PIN", "PINs", "CDKL5".
 _ACRONYM = re.compile(r"[A-Z][A-Z0-9]+s?")
 # One letter is too short to be a word (MIN_WORD_LENGTH: "x 3", "a") except where it types
@@ -835,16 +858,26 @@ def default_child(code: str) -> str | None:
     whose description says most that nothing more is known ("unspecified", "without
     complications", "not intractable": `_DEFAULTS`), and of those the one that adds
     fewest words to the category's own description ("Heart failure, unspecified", not
-    "Left ventricular failure, unspecified"); None if no child says it."""
+    "Left ventricular failure, unspecified"); None if no child says it. A child that
+    states more than its category (`_STATED_IN_CHILD`: a remission, a side, a "with") is
+    none: "Myeloid leukemia, unspecified" is C92.90, not C92.91 "… in remission"."""
     if not _in_tabular(code):
         return None
     value = code.split(":", 1)[1]
-    own = set(_WORD.findall((icd10cm.describe_value(value) or "").lower()))
-    best, best_key = None, (0, 0)
+    category = (icd10cm.describe_value(value) or "").lower()
+    own = set(_WORD.findall(category))
+    stated = len(_STATED_IN_CHILD.findall(category))
+    best, best_key = None, (0, 0, True)
     for child in icd10cm.children(value):
         description = (icd10cm.describe_value(child) or "").lower()
+        if len(_STATED_IN_CHILD.findall(description)) > stated:
+            continue
+        # "Unspecified" over "uncomplicated" where both say as much in as many words:
+        # F10.22 "… with intoxication" gives F10.229 "…, unspecified", not F10.220
+        # "…, uncomplicated".
         said = len(_DEFAULTS.findall(description))
-        key = (said, -len(set(_WORD.findall(description)) - own))
+        added = len(set(_WORD.findall(description)) - own)
+        key = (said, -added, "uncomplicated" not in description)
         if said and (best is None or key > best_key):
             best, best_key = child, key
     return None if best is None else f"{ICD10CM}:{best}"
@@ -865,5 +898,31 @@ def icd10cm_names() -> dict[str, list[str]]:
         listed = icd10cm.listed_names(value)
         if code in cms:
             listed.append(cms[code])
+        if value.startswith(_CONGENITAL_CHAPTER):
+            listed = [_CONGENITAL_MODIFIER.sub("congenital", name) for name in listed]
         names[code] = list(dict.fromkeys(listed))
+    return _without_bare_manifestations(names)
+
+
+def _without_bare_manifestations(names: dict[str, list[str]]) -> dict[str, list[str]]:
+    """A manifestation code ("… in diseases classified elsewhere", coded after its
+    underlying disease) loses the inclusion terms that another code names bare: N08
+    lists "Glomerulonephritis" and "Nephritis", which alone are N05.9's (a bare
+    "glomerulonephritis" is no glomerular disorder of another disease); N16
+    "Pyelonephritis" (N12)."""
+    manifestations = {code for code, listed in names.items() if _MANIFESTATION.search(listed[0])}
+    elsewhere = {
+        _bare(name)
+        for code, listed in names.items()
+        if code not in manifestations
+        for name in listed
+    }
+    for code in manifestations:
+        names[code] = [names[code][0]] + [
+            name for name in names[code][1:] if _bare(name) not in elsewhere
+        ]
     return names
+
+
+def _bare(name: str) -> str:
+    return " ".join(_NOS.sub(" ", name.lower()).split())
