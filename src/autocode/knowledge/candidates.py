@@ -59,9 +59,10 @@ _PARENTHESISED = re.compile(r"\([^)]*\)")
 # kidney NOS (congenital)" (Q61.00) is no acquired renal cyst (N28.1), "Asplenia
 # (congenital)" (Q89.01) no postsurgical one (D73.0). Kept there as a word of the name.
 _CONGENITAL_CHAPTER = "Q"
+_CONGENITAL_MODIFIER = re.compile(r"\(congenital\)", re.I)
+# A manifestation code's description: coded after the underlying disease, never alone.
 _MANIFESTATION = re.compile(r"\bclassified elsewhere\b", re.I)
 _NOS = re.compile(r"\bNOS\b", re.I)
-_CONGENITAL_MODIFIER = re.compile(r"\(congenital\)", re.I)
 _BRACKETED = re.compile(r"\[[^\]]*\]")
 # Where a name's head ends: what follows only qualifies it. A 7th-character code's name
 # ending in its initial (closed) encounter is cut there; other encounters keep the head
@@ -905,8 +906,8 @@ def icd10cm_names() -> dict[str, list[str]]:
 
 
 def _without_bare_manifestations(names: dict[str, list[str]]) -> dict[str, list[str]]:
-    """A manifestation code ("… in diseases classified elsewhere", coded after its
-    underlying disease) loses the inclusion terms that another code names bare: N08
+    """A manifestation code ("… classified elsewhere", coded after its underlying
+    disease) loses the inclusion terms that another code names bare: N08
     lists "Glomerulonephritis" and "Nephritis", which alone are N05.9's (a bare
     "glomerulonephritis" is no glomerular disorder of another disease); N16
     "Pyelonephritis" (N12)."""
@@ -925,4 +926,5 @@ def _without_bare_manifestations(names: dict[str, list[str]]) -> dict[str, list[
 
 
 def _bare(name: str) -> str:
+    """A name as another code's could say it: lower case, without "NOS"."""
     return " ".join(_NOS.sub(" ", name.lower()).split())
