@@ -86,10 +86,10 @@ _SIDE_WORD = re.compile(rf"\b({'|'.join(sorted(SIDE_WORDS))})\b", re.I)
 # unspecified with hypoxia" (J96.91), "Surgical procedure, unspecified as the cause of
 # abnormal reaction …" (Y83.9). ("with" is not "without", nor "unspecified whether with",
 # J96.90, nor "with or without", S26.90.)
+_STATED_WITH = r"(?<!whether )\bwith\b(?!\s+or\s+without)"
+_REMISSION_OR_RELAPSE = r"\bin (?:remission|relapse)\b"
 _STATED_AFTER_HEAD = re.compile(
-    r"(?<!whether )\bwith\b(?!\s+or\s+without)|\bin (?:remission|relapse)\b"
-    rf"|\bas the cause\b|{_SIDE_WORD.pattern}",
-    re.I,
+    rf"{_STATED_WITH}|{_REMISSION_OR_RELAPSE}|\bas the cause\b|{_SIDE_WORD.pattern}", re.I
 )
 _DEFAULT_PART = re.compile(
     r"\s*(?:unspecified|not|without|nos|uncomplicated|accidental)\b|.*\bunspecified\s*$", re.I
@@ -129,9 +129,7 @@ _DEFAULTS = re.compile(
 # chronic kidney disease, or unspecified chronic kidney disease", J96.00 "…, unspecified
 # whether with hypoxia or hypercapnia", S26.9 "… with or without hemopericardium").
 _STATED_IN_CHILD = re.compile(
-    r"(?<!whether )\bwith\b(?!\s+or\s+without)(?!.*\bunspecified\b)|\bin (?:remission|relapse)\b"
-    rf"|{_SIDE_WORD.pattern}",
-    re.I,
+    rf"{_STATED_WITH}(?!.*\bunspecified\b)|{_REMISSION_OR_RELAPSE}|{_SIDE_WORD.pattern}", re.I
 )
 # A capital, then capitals or digits, maybe a plural "s": "PIN", "PINs", "CDKL5".
 _ACRONYM = re.compile(r"[A-Z][A-Z0-9]+s?")
