@@ -134,6 +134,7 @@ def main() -> None:
         "open_procedures": None if coder.open_procedures is None else coder.open_procedures.report,
         "icd10cm": open_view,
         "term_rules": None if coder.term_rules is None else coder.term_rules.report,
+        "backing_threshold": coder.backing_threshold,
         "term_rules_by_target": _term_rules_by_target(config, knowledge, train, dev, space),
     }
     print(json.dumps(results, indent=2) if args.json else _table(results))
@@ -324,6 +325,7 @@ def _table(results: dict[str, Any]) -> str:
             lines.append(f"{part} (train, held-out codes): " + json.dumps(results[part]))
     if results["term_rules"] is not None:
         lines.append("coder's term rules (train, held out): " + json.dumps(results["term_rules"]))
+        lines.append(f"backing threshold: {results['backing_threshold']}")
     for target, values in (results["term_rules_by_target"] or {}).items():
         lines.append(f"term rules at target {target}: " + json.dumps(values))
     return "\n".join(lines)

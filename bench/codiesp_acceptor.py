@@ -118,7 +118,7 @@ def main() -> None:
         )
     ]
     pairs = PairFeatures(codes, per_fold, train.codes, fold_of)
-    rule_accepts = coder.rule_accepts(dev.texts) or [{} for _ in dev.texts]
+    rule_accepts = coder.rule_accepts(dev.texts, dev_probs) or [{} for _ in dev.texts]
     results: dict[str, Any] = {"language": args.language, "target": config.routing.target_precision}
     for name, with_probability in FEATURE_SETS.items():
         notes = [n for n in train_notes if n is not None]

@@ -182,6 +182,10 @@ class TermRulesConfig(StrictModel):
     # A mention inside a longer ICD-10-CM code name of other codes does not count ("fever"
     # in "dengue fever"): `decisions.term_rules.term_mentions`.
     code_names: bool = True
+    # A term that is no rule but was coded in this share of its `min_notes`+ held-out notes
+    # backs its code: where a note mentions it, the code is accepted from a lower
+    # probability, tuned held out (`decisions.term_rules`). None: no backing terms.
+    backing_cut: float | None = Field(default=0.8, gt=0, le=1)
 
 
 class RoutingConfig(StrictModel):

@@ -12,6 +12,7 @@ from autocode.decisions.policy import (
     ReviewPolicy,
     automation_curve,
     automation_report,
+    backing_threshold,
     code_automation,
     tune_review_bands,
 )
@@ -100,6 +101,24 @@ def test_entries_settled_by_rules_count_as_accepted_at_every_threshold():
     assert tuned(8, 9, settled=True) == ABOVE_ONE  # 18 of 20 at 0.9, 27 of 30 at 0.8
     with pytest.raises(ValueError, match=r"settled has shape \(2, 1\); probs have \(3, 1\)"):
         tune_review_bands(np.ones((3, 1)), np.ones((3, 1)), settled=np.ones((2, 1), bool))
+
+
+def test_a_backing_threshold_is_the_lowest_score_whose_backed_entries_reach_the_target():
+    # Backed entries, by score: 0.9+ 0.8+ 0.7- 0.6+ 0.5-; not backed: a 0.85- and a 0.95+,
+    # which the threshold never reads.
+    probs = np.array([[0.9, 0.85], [0.8, 0.95], [0.7, 0.1], [0.6, 0.1], [0.5, 0.1]])
+    gold = np.array([[1, 0], [1, 1], [0, 0], [1, 0], [0, 0]])
+    backed = np.zeros(probs.shape, bool)
+    backed[:, 0] = True
+    # From 0.6: 3 of 4 gold; from 0.8: 2 of 2.
+    assert backing_threshold(gold, probs, backed, 0.75, min_support=4) == 0.6
+    assert backing_threshold(gold, probs, backed, 0.95, min_support=2) == 0.8
+    # Too few entries from the threshold up, or no score reaching the target: none.
+    assert backing_threshold(gold, probs, backed, 0.75, min_support=5) is None
+    assert backing_threshold(np.zeros_like(gold), probs, backed, 0.5, min_support=1) is None
+    assert backing_threshold(gold, probs, np.zeros_like(backed), 0.5, min_support=1) is None
+    with pytest.raises(ValueError, match=r"backed has shape \(5, 1\); probs have \(5, 2\)"):
+        backing_threshold(gold, probs, backed[:, :1])
 
 
 def test_review_lists_keep_only_the_most_probable_uncertain_codes():

@@ -40,10 +40,11 @@ DIABETES, PAIN, ZEBRA = "ICD10CM:E11.9", "ICD10CM:R52", "ICD10CM:A00.0"
 BLOCKING = ("negated", "hypothetical", "family")
 
 
-def _notes() -> tuple[NoteSet, MinedTerms]:
+def _notes(coded_pain: str = "pain") -> tuple[NoteSet, MinedTerms]:
     """40 notes: "type 2 diabetes" is coded wherever it is written (20 notes); "pain" is
-    written in 20 notes and coded in half; "zebra fever" is coded in one note only, and
-    written uncoded in another. Each coded mention is mined from its note."""
+    written in 20 notes and coded in half (where it is written `coded_pain`); "zebra
+    fever" is coded in one note only, and written uncoded in another. Each coded mention
+    is mined from its note."""
     texts, codes, mentions = [], [], []
     for k in range(40):
         words = [f"Visit {k} for review of chart number {k * 7}."]
@@ -51,10 +52,11 @@ def _notes() -> tuple[NoteSet, MinedTerms]:
         if k % 2 == 0:
             words.append("Known type 2 diabetes on metformin.")
             gold.append(DIABETES)
-        if k % 4 in (1, 2):
+        if k % 4 == 1:
+            words.append(f"Reports {coded_pain} in the left knee.")
+            gold.append(PAIN)
+        if k % 4 == 2:
             words.append("Reports pain in the left knee.")
-            if k % 4 == 1:
-                gold.append(PAIN)
         if k in (3, 5):
             words.append("Seen for zebra fever.")
             if k == 3:
@@ -67,7 +69,9 @@ def _notes() -> tuple[NoteSet, MinedTerms]:
     return NoteSet(texts, codes), MinedTerms.from_mentions(mentions)
 
 
-def _fit(target_precision: float = 0.95, min_support: int = 5) -> TermRules:
+def _fit(
+    target_precision: float = 0.95, min_support: int = 5, backing_cut: float | None = None
+) -> TermRules:
     notes, mined = _notes()
     return fit_term_rules(
         notes.texts,
@@ -77,6 +81,7 @@ def _fit(target_precision: float = 0.95, min_support: int = 5) -> TermRules:
         blocking=BLOCKING,
         target_precision=target_precision,
         min_support=min_support,
+        backing_cut=backing_cut,
     )
 
 
@@ -284,7 +289,7 @@ def test_rules_round_trip_through_their_dict() -> None:
     assert restored.rules == rules.rules and restored.terms == rules.terms
     texts = ["Type 2 diabetes.", "no type 2 diabetes"]
     assert restored.accepted(texts) == rules.accepted(texts)
-    with pytest.raises(ValueError, match=r"term rules format 9, expected one of \(2, 3, 4\)"):
+    with pytest.raises(ValueError, match=r"term rules format 9, expected one of \(2, 3, 4, 5\)"):
         TermRules.from_dict({**rules.to_dict(), "format": 9})
     # Format 2's "hypothetical" blocked "suspected …" too, and still does.
     old = TermRules.from_dict({**rules.to_dict(), "format": 2})
@@ -293,17 +298,46 @@ def test_rules_round_trip_through_their_dict() -> None:
     assert rules.accepted(["Suspected type 2 diabetes."]) != [{}]
 
 
-def _coder_with_rules() -> Coder:
+def test_a_term_coded_often_but_below_the_rules_cut_backs_its_code() -> None:
+    # "pain" is coded in half of the 20 notes writing it: no rule, but at a backing cut
+    # of 0.3 a backing term (each fold's held-out notes by the other folds' counts too).
+    rules = _fit(backing_cut=0.3)
+    assert [r.code for r in rules.rules] == [DIABETES]
+    assert [(r.code, r.term, r.notes, r.coded) for r in rules.backing] == [(PAIN, "pain", 20, 10)]
+    assert rules.held_out_backed == [{PAIN} if k % 4 in (1, 2) else set() for k in range(40)]
+    assert (rules.report["backing_terms"], rules.report["backing_cut"]) == (1, 0.3)
+    assert "held_out_backed" not in rules.to_dict()
+    # Without a cut, or with one pain does not reach, nothing backs.
+    assert _fit().backing == [] and _fit().held_out_backed == [set()] * 40
+    assert _fit(backing_cut=0.8).backing == []
+    texts = ["Reports pain.", "No pain today.", "Type 2 diabetes and pain."]
+    # An affirmed mention backs its code, whatever the model says...
+    assert rules.backed(texts) == [{PAIN}, set(), {PAIN}]
+    # ...and accepts it only where the caller (the Coder, from its probabilities) lets it.
+    assert rules.accepted(texts) == [{}, {}, {DIABETES: (0, 15)}]
+    assert rules.accepted(texts, [{PAIN}, {PAIN}, set()]) == [
+        {PAIN: (8, 12)},
+        {},
+        {DIABETES: (0, 15)},
+    ]
+    # Saved with the rules; rules saved before backing terms (format 4) have none.
+    restored = TermRules.from_dict(json.loads(json.dumps(rules.to_dict())))
+    assert restored.backing == rules.backing and restored.backed(texts) == rules.backed(texts)
+    old = {k: v for k, v in rules.to_dict().items() if k != "backing"} | {"format": 4}
+    assert TermRules.from_dict(old).backing == []
+
+
+def _coder_with_rules(term_rules: TermRulesConfig | None = None, coded_pain: str = "pain") -> Coder:
     from autocode.train.fitting import fit_coder
 
-    notes, mined = _notes()
+    notes, mined = _notes(coded_pain)
     knowledge = CodeKnowledge()
     knowledge.mined = mined
     config = in_memory_config(
         "rules",
         folds=5,
         epochs=5,
-        routing=RoutingConfig(min_support=5, term_rules=TermRulesConfig()),
+        routing=RoutingConfig(min_support=5, term_rules=term_rules or TermRulesConfig()),
     )
     coder = fit_coder(config, notes, None, knowledge=knowledge).coder
     # A policy that accepts nothing: whatever is accepted, a rule accepted.
@@ -363,6 +397,84 @@ def test_a_coder_accepts_and_lists_what_its_rules_accept(tmp_path: Path) -> None
     assert scored.predicted[0, column]
 
 
+def test_a_backing_term_accepts_its_code_where_the_model_scores_it_at_the_threshold(
+    tmp_path: Path,
+) -> None:
+    # Coded pain is "graded severe": the model learns "severe", the backing term "pain"
+    # is mentioned in coded and uncoded notes alike. Held out, the backed pairs the model
+    # scores high are gold, so a threshold is found...
+    # (Not code names: "pain in the left knee" is one, M25.562, and would hold "pain".)
+    backing = TermRulesConfig(backing_cut=0.3, code_names=False)
+    coder = _coder_with_rules(backing, coded_pain="pain, graded severe,")
+    assert coder.term_rules is not None and coder.term_rules.rules
+    assert [r.term for r in coder.term_rules.backing] == ["pain"]
+    assert coder.backing_threshold is not None
+    texts = [
+        "Visit 41 for review of chart number 287. Reports pain, graded severe, in the left knee.",
+        "Visit 42 for review of chart number 294. Reports pain in the left knee.",
+    ]
+    probs = coder.predict_proba(texts)
+    column = coder.labels.index(PAIN)
+    assert probs[0, column] >= coder.backing_threshold > probs[1, column]
+    # ...and pain is accepted where the model scores it there, with the term's words; the
+    # policy (which accepts nothing here) has no part in it.
+    severe, plain = decide(coder, probs, texts)
+    assert [(p.code, p.rule_span) for p in severe.predictions if p.accepted] == [(PAIN, (49, 53))]
+    assert not any(p.accepted for p in plain.predictions)
+    # Not negated, and not without backing terms.
+    negated = ["Visit 43 for review of chart number 301. No pain, graded severe, in the left knee."]
+    assert not any(
+        p.accepted for p in decide(coder, coder.predict_proba(negated), negated)[0].predictions
+    )
+    no_backing = _coder_with_rules(
+        backing.model_copy(update={"backing_cut": None}), coded_pain="pain, graded severe,"
+    )
+    assert no_backing.backing_threshold is None and no_backing.term_rules is not None
+    assert no_backing.term_rules.backing == []
+    assert not any(p.accepted for p in decide(no_backing, probs, texts)[0].predictions)
+    # Saved and loaded, the Coder decides the same.
+    coder.save(tmp_path / "coder")
+    loaded = Coder.load(tmp_path / "coder")
+    assert loaded.backing_threshold == coder.backing_threshold
+    assert [d.codes for d in decide(loaded, loaded.predict_proba(texts), texts)] == [
+        severe.codes,
+        plain.codes,
+    ]
+
+
+def test_with_a_validation_split_the_backed_pairs_are_read_off_its_notes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from autocode.train import fitting
+
+    tuned_with: list[tuple[np.ndarray | None, np.ndarray | None]] = []
+    tune = fitting.tune_decisions
+
+    def spy(*args: object, settled: np.ndarray | None, backed: np.ndarray | None) -> Coder:
+        tuned_with.append((settled, backed))
+        return tune(*args, settled=settled, backed=backed)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fitting, "tune_decisions", spy)
+    notes, mined = _notes()
+    knowledge = CodeKnowledge()
+    knowledge.mined = mined
+    backing = TermRulesConfig(backing_cut=0.3, code_names=False)
+    config = in_memory_config(
+        "rules", folds=5, epochs=5, routing=RoutingConfig(min_support=5, term_rules=backing)
+    )
+    train = NoteSet(notes.texts[:32], notes.codes[:32])
+    validation = NoteSet(notes.texts[32:], notes.codes[32:])
+    coder = fitting.fit_coder(config, train, validation, knowledge=knowledge).coder
+    assert coder.term_rules is not None and [r.term for r in coder.term_rules.backing] == ["pain"]
+    ((settled, backed),) = tuned_with
+    assert settled is not None and backed is not None
+    # Notes 32-39: diabetes (a rule) in the even ones, pain (backing) in 33, 34, 37, 38.
+    labels = coder.labels
+    assert settled[:, labels.index(DIABETES)].tolist() == [k % 2 == 0 for k in range(32, 40)]
+    assert backed[:, labels.index(PAIN)].tolist() == [k % 4 in (1, 2) for k in range(32, 40)]
+    assert backed.sum() == 4 and not (backed & settled).any()
+
+
 def test_a_rule_lists_a_code_nothing_else_listed_and_the_note_is_auto_coded() -> None:
     coder = _coder_with_rules()
     n = len(coder.labels)
@@ -386,7 +498,7 @@ def test_a_rule_lists_a_code_nothing_else_listed_and_the_note_is_auto_coded() ->
     assert (ruled.route, ruled.reasons) == (AUTO, [])
     assert (plain.route, plain.reasons) == (REVIEW, ["no accepted code"])
     # Without evidence (texts not given), the caller's rule_accepted decide the same...
-    bare = decide(silent, probs, None, rule_accepted=silent.rule_accepts(texts))
+    bare = decide(silent, probs, None, rule_accepted=silent.rule_accepts(texts, probs))
     assert [(d.codes, d.route) for d in bare] == [(ruled.codes, AUTO), ([], REVIEW)]
     # ...and leaving both out is refused rather than skipping every rule.
     with pytest.raises(ValueError, match="term rules: give texts or rule_accepted"):

@@ -321,8 +321,9 @@ def test_a_code_a_term_rule_accepted_shows_the_rule_and_its_words(review: Review
     client, _ = review.login("rita")
     page = client.get("/cases/3")
     assert page.status_code == 200
-    assert '<span class="by-rule" title="accepted by a term rule: Hypertension">rule</span>' in (
-        page.text
+    assert (
+        '<span class="by-rule" title="accepted on a mined term (a rule, or one backed by the '
+        'model): Hypertension">rule</span>' in page.text
     )
     assert f'<mark class="ev" data-codes="{HYPERTENSION}">Hypertension</mark>' in page.text
     # A case whose codes no rule accepted has no such mark.
@@ -337,7 +338,10 @@ def test_a_rule_terms_words_are_escaped_in_the_mark(review: ReviewApp):
     review.store.enqueue([dataclasses.replace(case, predictions=predictions)])
     client, _ = review.login("rita")
     page = client.get("/cases/3").text
-    assert 'title="accepted by a term rule: &#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"' in page
+    assert (
+        'title="accepted on a mined term (a rule, or one backed by the model): '
+        '&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"' in page
+    )
     assert "<script>alert(1)" not in page
 
 

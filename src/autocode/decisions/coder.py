@@ -90,6 +90,10 @@ class Coder:
     # inside those longer names ("fever" in "Q fever"). False for a Coder saved before it
     # did, so that a saved Coder keeps deciding as it did.
     hold_named_within: bool = True
+    # The calibrated probability from which a code that a backing term of `term_rules`
+    # backs in a note is accepted there (`decisions.policy.backing_threshold`); None: no
+    # backing term accepts.
+    backing_threshold: float | None = None
     # `unaffirmed`'s indexes of `label_names` and `label_holding_names`, built on first use.
     _label_index: CandidateIndex | None = field(default=None, init=False, repr=False)
     _holding_index: CandidateIndex | None = field(default=None, init=False, repr=False)
@@ -120,15 +124,22 @@ class Coder:
                 note.extend(proposed)
         return [sorted(note, key=lambda p: -p.probability) for note in proposals]
 
-    def rule_accepts(self, texts: Sequence[str]) -> list[dict[str, Span]] | None:
-        """Per note, the label-space codes its term rules accept, each with the characters
-        of the rule term's mention; None without rules."""
-        if self.term_rules is None or not self.term_rules.rules:
+    def rule_accepts(self, texts: Sequence[str], probs: np.ndarray) -> list[dict[str, Span]] | None:
+        """Per note, the label-space codes its term rules accept, and those its backing
+        terms back that its calibrated `probs` score at the backing threshold, each with
+        the characters of the term's mention; None without rules or backing terms."""
+        if self.term_rules is None or not self.term_rules.reads_notes:
             return None
         known = set(self.labels.codes_)
+        backable = None
+        if self.backing_threshold is not None and self.term_rules.backing:
+            codes = self.labels.codes_
+            backable = [
+                {codes[j] for j in np.flatnonzero(row >= self.backing_threshold)} for row in probs
+            ]
         return [
             {code: span for code, span in spans.items() if code in known}
-            for spans in self.term_rules.accepted(texts)
+            for spans in self.term_rules.accepted(texts, backable)
         ]
 
     def unaffirmed(self, texts: Sequence[str], probs: np.ndarray | None = None) -> list[set[str]]:
@@ -215,11 +226,12 @@ class Coder:
         made_up = made_up_notes(
             self.model.known_words() if isinstance(self.model, KnowsWords) else []
         )
-        top_codes = np.argsort(-self.predict_proba(made_up), axis=1, kind="stable")[:, :3]
+        probs = self.predict_proba(made_up)
+        top_codes = np.argsort(-probs, axis=1, kind="stable")[:, :3]
         self.evidence_batch(made_up, [[self.labels.codes_[k] for k in row] for row in top_codes])
         for part in self.open_parts:
             part.candidate_index()
-        self.rule_accepts(made_up[:1])  # builds the rules' term index
+        self.rule_accepts(made_up[:1], probs[:1])  # builds the rules' term index
         if self.hold_unaffirmed:
             self.label_name_index()
             self.holding_name_index()
@@ -261,6 +273,7 @@ class Coder:
             "hold_unaffirmed": self.hold_unaffirmed,
             "label_holding_names": None if self.label_holding_names is None else HOLDING_NAMES_FILE,
             "hold_named_within": self.hold_named_within,
+            "backing_threshold": self.backing_threshold,
         }
         if self.open_codes is not None:
             self.open_codes.save_semantic(directory / SEMANTIC_DIR)
@@ -315,6 +328,7 @@ class Coder:
             if (holding := state.get("label_holding_names")) is None
             else tuple(read_names(directory / holding)),
             hold_named_within=state.get("hold_named_within", False),
+            backing_threshold=state.get("backing_threshold"),
         )
 
 

@@ -215,6 +215,32 @@ def _lowest_precise_threshold(
     return float(reaching[0]) if reaching.size else ABOVE_ONE
 
 
+def backing_threshold(
+    y_true: Matrix,
+    probs: np.ndarray,
+    backed: npt.NDArray[np.bool_],
+    target_precision: float = ROUTING_DEFAULTS.target_precision,
+    min_support: int = ROUTING_DEFAULTS.min_support,
+) -> float | None:
+    """The lowest calibrated probability from which the (notes, codes) entries a term backs
+    (`decisions.term_rules`, measured held out as these probabilities are) reach
+    ``target_precision`` on their own, over at least ``min_support`` entries; None where
+    none does. Entries a rule accepts anyway belong to the rules, not here: leave them out
+    of ``backed``."""
+    values = as_probs(probs)
+    if backed.shape != values.shape:
+        raise ValueError(f"backed has shape {backed.shape}; probs have {values.shape}")
+    rows, cols = np.nonzero(backed)
+    if rows.size == 0:
+        return None
+    scores = values[rows, cols]
+    gold = np.asarray(as_gold(y_true, values.shape)[rows, cols]).ravel() > 0
+    threshold = _lowest_precise_threshold(scores, scores[gold], target_precision)
+    if threshold > 1.0 or np.count_nonzero(scores >= threshold) < min_support:
+        return None
+    return threshold
+
+
 def _reject_threshold(positive_scores: FloatArray, target_recall: float) -> float:
     """Highest t such that at most (1 - target_recall) of the gold entries score below t.
 

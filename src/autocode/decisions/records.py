@@ -35,8 +35,9 @@ class Prediction:
 
     `accepted`: above the code's review band (auto-coded); `predicted`: at or above its
     decision threshold. A listed code that is neither is uncertain. `rule_span`: where a
-    term rule accepted the code, the characters [start, end) of the note's mention of the
-    rule's term (`decisions.term_rules`): why no coder was asked, for an auditor.
+    term rule accepted the code (or a backing term, the model's probability at the
+    backing threshold), the characters [start, end) of the note's mention of the term
+    (`decisions.term_rules`): why no coder was asked, for an auditor.
     """
 
     code: str

@@ -55,10 +55,10 @@ def decide(
         if open_proposals is None:
             open_proposals = coder.open_proposals(texts)
         if rule_accepted is None:
-            rule_accepted = coder.rule_accepts(texts)
+            rule_accepted = coder.rule_accepts(texts, probs)
         if unaffirmed is None:
             unaffirmed = coder.unaffirmed(texts, probs)
-    elif rule_accepted is None and coder.term_rules is not None and coder.term_rules.rules:
+    elif rule_accepted is None and coder.term_rules is not None and coder.term_rules.reads_notes:
         # Rules read the notes: deciding without them would silently skip every rule.
         raise ValueError("this Coder has term rules: give texts or rule_accepted")
     # Records and spans: many small objects, no cycles. A caller that pauses the collector

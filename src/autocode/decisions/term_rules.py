@@ -16,6 +16,12 @@ rule's code is then listed and accepted in every note that mentions its term
 Codes the review policy would send to review for want of support (most codes of a small
 training set: `routing.min_support` asks for 20 validation positives per code) can so be
 accepted on the strength of their words, where those words have been precise.
+
+A term coded often, but not often enough to be a rule (`backing`: coded in at least
+`backing_cut` of its held-out notes), backs its code: where the note mentions it, the
+code is accepted from a lower calibrated probability than the review policy's, one at
+which the pairs so backed reach the target held out (`decisions.policy.backing_threshold`,
+kept by the Coder). The words and the model then agree, and either alone is less sure.
 """
 
 from __future__ import annotations
@@ -43,9 +49,10 @@ from autocode.knowledge.context import saved_blocking
 from autocode.knowledge.mined import MinedTerms, fingerprints
 
 # 2: each rule keeps the words it was measured on; 3: uncertain mentions told apart
-# from hypothetical ones (`context.UNCERTAIN`); 4: the code names that hold rule terms.
-FORMAT_VERSION = 4
-READS_FORMATS = (2, 3, 4)
+# from hypothetical ones (`context.UNCERTAIN`); 4: the code names that hold rule terms;
+# 5: backing terms.
+FORMAT_VERSION = 5
+READS_FORMATS = (2, 3, 4, 5)
 RULE_SYSTEM_PREFIX = "ICD10CM:"  # the system whose mined terms become rules
 # The held-out precisions a term may be asked for, and how many held-out notes must
 # mention it (from the configured `min_notes` up): the held-out check picks one of each.
@@ -74,10 +81,11 @@ class TermRule:
 
 @dataclass
 class TermRules:
-    """The rules; the longer mined terms that can hold a rule's mention (`terms`, code ->
-    terms: a rule's mention inside one does not count, as when it was measured); the
-    contexts in which a mention does not count; and the fit's report (its held-out check,
-    kept even where no rule was chosen)."""
+    """The rules; the longer mined terms that can hold a rule's or backing term's mention
+    (`terms`, code -> terms: a mention inside one does not count, as when it was
+    measured); the contexts in which a mention does not count; the fit's report (its
+    held-out check, kept even where no rule was chosen); and the backing terms (module
+    docstring)."""
 
     rules: list[TermRule]
     terms: dict[str, list[str]]
@@ -91,11 +99,20 @@ class TermRules:
     # `fit_term_rules`), the codes that the rules chosen from the other folds' counts
     # accept in it, which the review policy is tuned beside (`train.fitting`).
     held_out_accepts: list[set[str]] = field(default_factory=list, compare=False, repr=False)
+    backing: list[TermRule] = field(default_factory=list)
+    # Of the fit only, as `held_out_accepts`: per training note, the codes that backing
+    # terms chosen from the other folds' counts back in it.
+    held_out_backed: list[set[str]] = field(default_factory=list, compare=False, repr=False)
+
+    @property
+    def reads_notes(self) -> bool:
+        """Whether any term of these rules can accept a code (a rule or a backing term)."""
+        return bool(self.rules or self.backing)
 
     @cached_property
     def index(self) -> CandidateIndex:
         names = {code: list(terms) for code, terms in self.terms.items()}
-        for rule in self.rules:
+        for rule in (*self.rules, *self.backing):
             names.setdefault(rule.code, []).append(rule.term)
         return CandidateIndex(names, self.blocking)
 
@@ -107,35 +124,52 @@ class TermRules:
 
     @cached_property
     def _rule_keys(self) -> frozenset[Key]:
-        # The words as measured, and renormalised: words saved by an earlier autocode meet
-        # today's index. Both, as normalising twice can read further: "metástasis" passes
-        # the word table with its accent, and read again as "metastasis" it is rewritten.
-        return frozenset(
-            key for r in self.rules for key in ((r.code, r.words), (r.code, renormalised(r.words)))
-        )
+        return _keys(self.rules)
 
-    def accepted(self, texts: Sequence[str]) -> list[dict[str, Span]]:
+    @cached_property
+    def _backing_keys(self) -> frozenset[Key]:
+        return _keys(self.backing)
+
+    def accepted(
+        self, texts: Sequence[str], backable: Sequence[Collection[str]] | None = None
+    ) -> list[dict[str, Span]]:
         """Per note, the codes whose rule terms it mentions (affirmed, in order, not
         inside a longer mined term), each with the characters of its first such mention:
-        what an auditor reads to see why the code was accepted."""
-        if not self.rules:
+        what an auditor reads to see why the code was accepted. `backable[i]`: the codes
+        note i's backing terms may accept too (those the model scores at the Coder's
+        backing threshold); None: rules only."""
+        if not self.rules and not (self.backing and backable is not None):
             return [{} for _ in texts]
-        keys = self._rule_keys
+        rule_keys, backing_keys = self._rule_keys, self._backing_keys
         accepted: list[dict[str, Span]] = []
-        for text in texts:
+        for i, text in enumerate(texts):
+            backed = () if backable is None else backable[i]
             spans: dict[str, Span] = {}
             found = term_mentions(self.index, text, self.code_name_index)
             for (code, words), span in sorted(found.items(), key=_at):
-                if (code, words) in keys:
+                key = (code, words)
+                if key in rule_keys or (code in backed and key in backing_keys):
                     spans.setdefault(code, span)
             accepted.append(spans)
         return accepted
+
+    def backed(self, texts: Sequence[str]) -> list[set[str]]:
+        """Per note, the codes whose backing terms it mentions (as `accepted` reads
+        mentions), whatever the model scores them."""
+        keys = self._backing_keys
+        if not keys:
+            return [set() for _ in texts]
+        return [
+            {key[0] for key in term_mentions(self.index, text, self.code_name_index) if key in keys}
+            for text in texts
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": FORMAT_VERSION,
             "blocking": list(self.blocking),
-            "rules": [[r.code, r.term, list(r.words), r.notes, r.coded] for r in self.rules],
+            "rules": _rows(self.rules),
+            "backing": _rows(self.backing),
             "terms": self.terms,
             "report": self.report,
             "code_names": None
@@ -149,16 +183,36 @@ class TermRules:
             raise ValueError(
                 f"term rules format {state.get('format')!r}, expected one of {READS_FORMATS}"
             )
-        rules = [
-            TermRule(code, term, tuple(words), int(n), int(k))
-            for code, term, words, n, k in state["rules"]
-        ]
         terms = {code: list(found) for code, found in state["terms"].items()}
         blocking = saved_blocking(state["blocking"], uncertain_apart=state["format"] >= 3)
         report = dict(state.get("report", {}))
         rows = state.get("code_names")
         code_names = None if rows is None else tuple(Name.from_row(row) for row in rows)
-        return cls(rules, terms, blocking, report, code_names)
+        return cls(
+            _from_rows(state["rules"]),
+            terms,
+            blocking,
+            report,
+            code_names,
+            backing=_from_rows(state.get("backing", [])),
+        )
+
+
+def _keys(rules: Sequence[TermRule]) -> frozenset[Key]:
+    # The words as measured, and renormalised: words saved by an earlier autocode meet
+    # today's index. Both, as normalising twice can read further: "metástasis" passes
+    # the word table with its accent, and read again as "metastasis" it is rewritten.
+    return frozenset(
+        key for r in rules for key in ((r.code, r.words), (r.code, renormalised(r.words)))
+    )
+
+
+def _rows(rules: Sequence[TermRule]) -> list[list[Any]]:
+    return [[r.code, r.term, list(r.words), r.notes, r.coded] for r in rules]
+
+
+def _from_rows(rows: Sequence[Sequence[Any]]) -> list[TermRule]:
+    return [TermRule(code, term, tuple(words), int(n), int(k)) for code, term, words, n, k in rows]
 
 
 def term_mentions(
@@ -201,10 +255,13 @@ def fit_term_rules(
     min_notes: int = 2,
     codes: Collection[str] | None = None,
     code_names: bool = False,
+    backing_cut: float | None = None,
 ) -> TermRules:
     """Rules from held-out mentions of terms mined from the other folds (module docstring).
     `codes`: those a rule may accept (the Coder's label space; None: any ICD-10-CM code
     of the training notes), so that the check counts only what the Coder will accept.
+    `backing_cut`: the held-out share of coded notes (over `min_notes` or more) that
+    makes a term that is no rule a backing term; None: no backing terms.
 
     Which held-out precision a term needs (`cut`), and on how many held-out notes
     (`min_notes` or more), is itself chosen held out: a term's precision measured on a
@@ -255,22 +312,60 @@ def fit_term_rules(
     }
     held_out_accepts: list[set[str]] = [set() for _ in texts]
     if chosen is not None:
-        for (_, held_rows), fold in zip(folds, per_fold, strict=True):
-            accepts = _fold_accepts(fold, notes, coded, chosen[1], chosen[2])
-            for row, accepted in zip(held_rows, accepts, strict=True):
-                held_out_accepts[row] = accepted
+        held_out_accepts = _held_out(folds, per_fold, notes, coded, chosen[1], chosen[2])
+    backing: list[TermRule] = []
+    held_out_backed: list[set[str]] = [set() for _ in texts]
+    if backing_cut is not None:
+        backing = [
+            TermRule(key[0], spelling[key], key[1], notes[key], coded[key])
+            for key in sorted(notes)
+            if _is_rule(notes[key], coded[key], backing_cut, min_notes)
+            and not (chosen is not None and _is_rule(notes[key], coded[key], chosen[1], chosen[2]))
+        ]
+        # What the rules accept is theirs: backed are the other codes.
+        held_out_backed = [
+            backed - accepted
+            for backed, accepted in zip(
+                _held_out(folds, per_fold, notes, coded, backing_cut, min_notes),
+                held_out_accepts,
+                strict=True,
+            )
+        ]
+        report |= {"backing_terms": len(backing), "backing_cut": backing_cut}
+    terms = [*rules, *backing]
     return TermRules(
         rules,
-        _holding_terms(rules, texts, code_lists, mined),
+        _holding_terms(terms, texts, code_lists, mined),
         tuple(blocking),
         report,
-        None if names is None else holding_code_names(rules, names),
+        None if names is None else holding_code_names(terms, names),
         held_out_accepts,
+        backing=backing,
+        held_out_backed=held_out_backed,
     )
 
 
+def _held_out(
+    folds: Sequence[tuple[np.ndarray, np.ndarray]],
+    per_fold: Sequence[FoldCounts],
+    notes: Counter[Key],
+    coded: Counter[Key],
+    cut: float,
+    min_notes: int,
+) -> list[set[str]]:
+    """Per training note, the codes its terms get accepted by the terms that the other
+    folds' counts make at `cut` (`_fold_accepts`)."""
+    accepted: list[set[str]] = [set() for _ in range(sum(len(held) for _, held in folds))]
+    for (_, held_rows), fold in zip(folds, per_fold, strict=True):
+        for row, codes in zip(
+            held_rows, _fold_accepts(fold, notes, coded, cut, min_notes), strict=True
+        ):
+            accepted[row] = codes
+    return accepted
+
+
 def _holding_terms(
-    rules: Sequence[TermRule],
+    rules: Sequence[TermRule],  # and backing terms
     texts: Sequence[str],
     code_lists: Sequence[Sequence[str]],
     mined: MinedTerms,

@@ -200,7 +200,7 @@ def coder_widened(
     probs = coder.predict_proba(texts)
     predicted = coder.thresholds.apply(probs)
     proposals = coder.open_proposals(texts)
-    rule_accepted = coder.rule_accepts(texts)
+    rule_accepted = coder.rule_accepts(texts, probs)
     unaffirmed = coder.unaffirmed(texts, probs)
     as_coded, label_space_only = (
         widen(

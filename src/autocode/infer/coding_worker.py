@@ -113,7 +113,7 @@ def code_part(job: PartJob) -> PartResult:
     # Codes beyond the label space, codes term rules accept and codes named only negated
     # or within other codes' names (never accepted), with or without evidence.
     proposals = coder.open_proposals(job.texts)
-    rule_accepted = coder.rule_accepts(job.texts)
+    rule_accepted = coder.rule_accepts(job.texts, probabilities)
     unaffirmed = coder.unaffirmed(job.texts, probabilities)
     # The part's records (some 100k evidence spans) live until its file is written, and die
     # before the collector, paused until then, is back: it never walks them (were they

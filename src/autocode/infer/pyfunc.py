@@ -91,7 +91,7 @@ def predict_frame(coder: Coder, notes: pd.DataFrame, *, evidence: bool = True) -
             evidence_texts,
             truncated=coder.truncated(texts),
             open_proposals=coder.open_proposals(texts),  # with or without evidence spans
-            rule_accepted=coder.rule_accepts(texts),
+            rule_accepted=coder.rule_accepts(texts, probs),
             unaffirmed=coder.unaffirmed(texts, probs),
         )
         frame = pd.DataFrame(

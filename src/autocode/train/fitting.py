@@ -5,6 +5,7 @@ tuned on validation scores (a validation split, or out-of-fold scores).
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,7 @@ from autocode.corpus.schema import NoteSet
 from autocode.decisions.calibration import make_calibrator
 from autocode.decisions.coder import Coder
 from autocode.decisions.open_codes import OpenCodes, OpenPartCalibrationError, fit_open_codes
-from autocode.decisions.policy import tune_review_bands
+from autocode.decisions.policy import backing_threshold, tune_review_bands
 from autocode.decisions.routing_facts import RoutingFacts
 from autocode.decisions.term_rules import TermRules, fit_term_rules
 from autocode.decisions.thresholds import tune_thresholds
@@ -86,22 +87,36 @@ def fit_coder(
         logger.info("fitting the final model on all %d training notes", len(train))
         model = _new_model(config).fit(train.texts, Y_train, labels=labels, groups=train.groups)
     rules = None
-    settled = None
+    settled = backed = None
     if config.routing.term_rules is not None:
         rules = fit_rules(config, train, knowledge, labels)
-        # What the rules accept in the notes the policy is tuned on, held out as its
-        # scores are: a validation split's notes, else each training note's fold.
-        held_out = (
-            rules.accepted(validation.texts)
-            if validation is not None and len(validation) > 0
-            else rules.held_out_accepts
-        )
-        settled = labels.encode([list(codes) for codes in held_out]).toarray() > 0
+        # What the rules accept and the backing terms back in the notes the policy is
+        # tuned on, held out as its scores are: a validation split's notes, else each
+        # training note's fold.
+        tuned_on = validation.texts if validation is not None and len(validation) > 0 else None
+        held_out = rules.held_out_accepts if tuned_on is None else rules.accepted(tuned_on)
+        settled = _entries(labels, held_out)
+        if rules.backing:
+            backing = rules.held_out_backed if tuned_on is None else rules.backed(tuned_on)
+            backed = _entries(labels, backing) & ~settled
     logger.info("calibrating, tuning thresholds and review bands")
-    coder = tune_decisions(config, model, labels, raw, gold, settled=settled)
+    coder = tune_decisions(config, model, labels, raw, gold, settled=settled, backed=backed)
+    if backed is not None:
+        logger.info(
+            "backing terms: %d; their codes accepted from probability %s",
+            len(rules.backing) if rules else 0,
+            "(none reached the target)"
+            if coder.backing_threshold is None
+            else f"{coder.backing_threshold:.3f}",
+        )
     coder.open_codes, coder.open_procedures = open_codes, open_procedures
     coder.term_rules = rules
     return FittedCoder(coder=coder, validation_raw=raw, validation_gold=gold)
+
+
+def _entries(labels: LabelSpace, codes: Sequence[Collection[str]]) -> np.ndarray:
+    """(notes, labels) booleans of each note's `codes` (those outside `labels` left out)."""
+    return labels.encode([list(found) for found in codes]).toarray() > 0
 
 
 def fit_open_parts(
@@ -176,6 +191,7 @@ def fit_rules(
         min_notes=settings.min_notes,
         codes=labels.codes_,  # the Coder accepts label-space codes only
         code_names=settings.code_names,
+        backing_cut=settings.backing_cut,
     )
     report = rules.report
     checks = ", ".join(
@@ -227,6 +243,7 @@ def tune_decisions(
     gold: sp.csr_matrix,
     *,
     settled: np.ndarray | None = None,
+    backed: np.ndarray | None = None,
 ) -> Coder:
     """The Coder of a fitted `model`: its decisions tuned on validation scores.
 
@@ -241,10 +258,20 @@ def tune_decisions(
     Returns the Coder bundling the model, `labels`, those decisions and the ICD-10-CM
     facts routing needs about `labels` (`RoutingFacts`); logs nothing. `settled`: the
     (notes, labels) entries term rules accept, which the review bands are tuned beside
-    (`tune_review_bands`).
+    (`tune_review_bands`); `backed`: those backing terms back and no rule accepts, whose
+    own threshold (`backing_threshold`) is tuned first, and what it accepts is settled too.
     """
     calibrator = make_calibrator(config.calibration.method).fit(raw, gold)
     probs = calibrator.transform(raw)
+    backing = None
+    if backed is not None:
+        routing = config.routing
+        backing = backing_threshold(
+            gold, probs, backed, routing.target_precision, routing.min_support
+        )
+        if backing is not None:
+            by_backing = backed & (probs >= backing)
+            settled = by_backing if settled is None else settled | by_backing
     systems = decision_groups(labels)
     thresholds = tune_thresholds(gold, probs, config.thresholds.shrinkage, groups=systems)
     policy = tune_review_bands(
@@ -271,6 +298,7 @@ def tune_decisions(
         routing_facts=RoutingFacts.for_codes(labels.codes_),
         label_names=label_names,
         hold_unaffirmed=config.routing.hold_unaffirmed,
+        backing_threshold=backing,
         label_holding_names=label_holding_names(label_names)
         if config.routing.hold_unaffirmed
         else None,
