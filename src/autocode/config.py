@@ -183,8 +183,8 @@ class TermRulesConfig(StrictModel):
     # in "dengue fever"): `decisions.term_rules.term_mentions`.
     code_names: bool = True
     # A term that is no rule but was coded in this share of its `min_notes`+ held-out notes
-    # backs its code: where a note mentions it, the code is accepted from a lower
-    # probability, tuned held out (`decisions.term_rules`). None: no backing terms.
+    # backs its code: where a note mentions it, the code is accepted from the backing
+    # threshold, tuned held out (`decisions.term_rules`). None: no backing terms.
     backing_cut: float | None = Field(default=0.8, gt=0, le=1)
 
 

@@ -398,8 +398,20 @@ def test_a_coder_accepts_and_lists_what_its_rules_accept(tmp_path: Path) -> None
 
 
 def test_a_backing_term_accepts_its_code_where_the_model_scores_it_at_the_threshold(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from autocode.train import fitting
+
+    tuned_with: list[tuple[np.ndarray, np.ndarray | None]] = []
+    tune = fitting.tune_review_bands
+
+    def spy(
+        gold: object, probs: np.ndarray, *args: object, settled: np.ndarray | None, **kwargs: object
+    ) -> ReviewPolicy:
+        tuned_with.append((probs, settled))
+        return tune(gold, probs, *args, settled=settled, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fitting, "tune_review_bands", spy)
     # Coded pain is "graded severe": the model learns "severe", the backing term "pain"
     # is mentioned in coded and uncoded notes alike. Held out, the backed pairs the model
     # scores high are gold, so a threshold is found...
@@ -409,6 +421,14 @@ def test_a_backing_term_accepts_its_code_where_the_model_scores_it_at_the_thresh
     assert coder.term_rules is not None and coder.term_rules.rules
     assert [r.term for r in coder.term_rules.backing] == ["pain"]
     assert coder.backing_threshold is not None
+    # The review policy was tuned beside what backing accepted held out, as beside the
+    # rules: the training notes backing pain whose out-of-fold probability reached it.
+    ((oof, settled),) = tuned_with
+    assert settled is not None
+    column = coder.labels.index(PAIN)
+    backed = np.array([PAIN in codes for codes in coder.term_rules.held_out_backed])
+    by_backing = backed & (oof[:, column] >= coder.backing_threshold)
+    assert by_backing.any() and settled[:, column].tolist() == by_backing.tolist()
     texts = [
         "Visit 41 for review of chart number 287. Reports pain, graded severe, in the left knee.",
         "Visit 42 for review of chart number 294. Reports pain in the left knee.",
@@ -432,6 +452,12 @@ def test_a_backing_term_accepts_its_code_where_the_model_scores_it_at_the_thresh
     assert no_backing.backing_threshold is None and no_backing.term_rules is not None
     assert no_backing.term_rules.backing == []
     assert not any(p.accepted for p in decide(no_backing, probs, texts)[0].predictions)
+    # Deciding without the notes is refused while a term can accept (here, backing
+    # terms with a threshold, and no rule); not where none can.
+    backing_only = replace(coder, term_rules=replace(coder.term_rules, rules=[]))
+    with pytest.raises(ValueError, match="term rules: give texts or rule_accepted"):
+        decide(backing_only, probs)
+    assert decide(replace(backing_only, backing_threshold=None), probs)[0].codes == []
     # Saved and loaded, the Coder decides the same.
     coder.save(tmp_path / "coder")
     loaded = Coder.load(tmp_path / "coder")

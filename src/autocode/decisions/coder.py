@@ -124,15 +124,26 @@ class Coder:
                 note.extend(proposed)
         return [sorted(note, key=lambda p: -p.probability) for note in proposals]
 
+    @property
+    def backs_on_terms(self) -> bool:
+        """Whether backing terms can accept a code (there are some, and a threshold)."""
+        rules = self.term_rules
+        return rules is not None and bool(rules.backing) and self.backing_threshold is not None
+
+    @property
+    def accepts_on_terms(self) -> bool:
+        """Whether a term of the note can accept a code: a rule, or a backing term."""
+        return self.term_rules is not None and (bool(self.term_rules.rules) or self.backs_on_terms)
+
     def rule_accepts(self, texts: Sequence[str], probs: np.ndarray) -> list[dict[str, Span]] | None:
         """Per note, the label-space codes its term rules accept, and those its backing
         terms back that its calibrated `probs` score at the backing threshold, each with
         the characters of the term's mention; None without rules or backing terms."""
-        if self.term_rules is None or not self.term_rules.reads_notes:
+        if self.term_rules is None or not self.accepts_on_terms:
             return None
         known = set(self.labels.codes_)
         backable = None
-        if self.backing_threshold is not None and self.term_rules.backing:
+        if self.backs_on_terms:
             codes = self.labels.codes_
             backable = [
                 {codes[j] for j in np.flatnonzero(row >= self.backing_threshold)} for row in probs

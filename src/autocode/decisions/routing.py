@@ -45,8 +45,8 @@ def decide(
 
     `truncated[i]` says the model read only part of note i (see `Coder.truncated`).
     `open_proposals[i]` are note i's codes beyond the label space (`Coder.open_proposals`),
-    `rule_accepted[i]` the codes its term rules accept, each with the characters of the
-    rule term's mention (`Coder.rule_accepts`), `unaffirmed[i]` the codes it names only
+    `rule_accepted[i]` the codes its term rules (and backing terms) accept, each with the
+    characters of the term's mention (`Coder.rule_accepts`), `unaffirmed[i]` the codes it names only
     negated, hypothetical, about family or within longer names of other codes
     (`Coder.unaffirmed`), which the policy then does not accept; when not given, all
     three are found in `texts`.
@@ -58,7 +58,7 @@ def decide(
             rule_accepted = coder.rule_accepts(texts, probs)
         if unaffirmed is None:
             unaffirmed = coder.unaffirmed(texts, probs)
-    elif rule_accepted is None and coder.term_rules is not None and coder.term_rules.reads_notes:
+    elif rule_accepted is None and coder.accepts_on_terms:
         # Rules read the notes: deciding without them would silently skip every rule.
         raise ValueError("this Coder has term rules: give texts or rule_accepted")
     # Records and spans: many small objects, no cycles. A caller that pauses the collector

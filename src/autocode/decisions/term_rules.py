@@ -19,8 +19,8 @@ accepted on the strength of their words, where those words have been precise.
 
 A term coded often, but not often enough to be a rule (`backing`: coded in at least
 `backing_cut` of its held-out notes), backs its code: where the note mentions it, the
-code is accepted from a lower calibrated probability than the review policy's, one at
-which the pairs so backed reach the target held out (`decisions.policy.backing_threshold`,
+code is accepted from the backing threshold, the calibrated probability at which the
+pairs so backed reach the target held out (`decisions.policy.backing_threshold`,
 kept by the Coder). The words and the model then agree, and either alone is less sure.
 """
 
@@ -91,9 +91,9 @@ class TermRules:
     terms: dict[str, list[str]]
     blocking: tuple[str, ...]
     report: dict[str, Any] = field(default_factory=dict)
-    # The ICD-10-CM code names that can hold a rule's mention (`term_mentions`): those
-    # longer than a rule term and holding its words. None: no mention is so held, as
-    # when rules saved before them (format 2 and 3) were measured.
+    # The ICD-10-CM code names that can hold a rule's or backing term's mention
+    # (`term_mentions`): those longer than the term and holding its words. None: no
+    # mention is so held, as when rules saved before them (format 2 and 3) were measured.
     code_names: tuple[Name, ...] | None = None
     # Of the fit only, never saved: per training note (in the order given to
     # `fit_term_rules`), the codes that the rules chosen from the other folds' counts
@@ -103,11 +103,6 @@ class TermRules:
     # Of the fit only, as `held_out_accepts`: per training note, the codes that backing
     # terms chosen from the other folds' counts back in it.
     held_out_backed: list[set[str]] = field(default_factory=list, compare=False, repr=False)
-
-    @property
-    def reads_notes(self) -> bool:
-        """Whether any term of these rules can accept a code (a rule or a backing term)."""
-        return bool(self.rules or self.backing)
 
     @cached_property
     def index(self) -> CandidateIndex:
@@ -370,9 +365,9 @@ def _holding_terms(
     code_lists: Sequence[Sequence[str]],
     mined: MinedTerms,
 ) -> dict[str, list[str]]:
-    """The mined terms of all training notes that can hold a rule's mention (their words
-    include a rule's): a rule term found inside one does not count, as when measured.
-    Only these are kept with the rules, not every mined phrase."""
+    """The mined terms of all training notes that can hold a rule's (or backing term's)
+    mention (their words include its): a term found inside one does not count, as when
+    measured. Only these are kept with the rules, not every mined phrase."""
     if not rules:
         return {}
     every_note = fingerprints(texts)
