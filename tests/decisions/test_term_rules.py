@@ -327,6 +327,41 @@ def test_a_term_coded_often_but_below_the_rules_cut_backs_its_code() -> None:
     assert TermRules.from_dict(old).backing == []
 
 
+def test_a_code_its_rule_accepts_is_not_also_backed() -> None:
+    # Diabetes: "type 2 diabetes" (coded in all 20 notes writing it) is a rule; "sugar
+    # disease" (20 notes, 10 coded: those that also write the rule's term) backs it.
+    texts, codes, mentions = [], [], []
+    for k in range(40):
+        words = [f"Visit {k} for review of chart number {k * 7}."]
+        if k % 2 == 0:
+            words.append("Known type 2 diabetes.")
+        if k % 4 in (0, 1):
+            words.append("Sugar disease noted.")
+        text = " ".join(words)
+        gold = [DIABETES] if k % 2 == 0 else []
+        texts.append(text)
+        codes.append(gold)
+        mentions += [Mention(DIABETES, "type 2 diabetes", note_fingerprint(text)) for _ in gold]
+        if k % 4 == 0:
+            mentions.append(Mention(DIABETES, "sugar disease", note_fingerprint(text)))
+    rules = fit_term_rules(
+        texts,
+        codes,
+        fold_splits(len(texts), folds=5, seed=0),
+        MinedTerms.from_mentions(mentions),
+        blocking=BLOCKING,
+        target_precision=0.95,
+        min_support=5,
+        backing_cut=0.3,
+    )
+    assert [r.term for r in rules.rules] == ["type 2 diabetes"]
+    assert [r.term for r in rules.backing] == ["sugar disease"]
+    # Where the rule accepts diabetes, it is the rule's; backed only where the backing
+    # term stands alone (and was never coded).
+    assert rules.held_out_backed == [{DIABETES} if k % 4 == 1 else set() for k in range(40)]
+    assert rules.held_out_accepts == [{DIABETES} if k % 2 == 0 else set() for k in range(40)]
+
+
 def _coder_with_rules(term_rules: TermRulesConfig | None = None, coded_pain: str = "pain") -> Coder:
     from autocode.train.fitting import fit_coder
 
