@@ -88,6 +88,7 @@ def main() -> None:
     lexicon_predict, _ = _timed(lambda: lexicon.predict_proba(repeated))
     knowledge = CodeKnowledge(config.codes.sources(language=config.data.language))
     coder_seconds, coder = _timed(lambda: fit_coder(config, train, None, knowledge=knowledge).coder)
+    coder_predict, _ = _timed(lambda: coder.predict_proba(repeated))
     evaluation = evaluate_coder(coder, dev.texts, dev.codes)
     thresholds = {
         name: _scores(scored, scores)["ICD10CM"]["threshold"]
@@ -120,6 +121,7 @@ def main() -> None:
         "predict_notes_per_second": {
             "tfidf": len(repeated) / stage1_predict,
             "tfidf_lexicon": len(repeated) / lexicon_predict,
+            "coder_model": len(repeated) / coder_predict,  # the Coder's model, calibrated
         },
         "peer_best_global_threshold": _scores(scored, peer_scores),
         "autocode_best_global_threshold": _scores(scored, our_scores),
@@ -142,12 +144,22 @@ def main() -> None:
 
 def _stage1_params(config: TrainConfig) -> dict[str, Any]:
     """The TF-IDF settings: the model's params, or tfidf-lexicon's stage-1 `tfidf` params."""
-    params = config.model.params
-    return dict(params["tfidf"]) if config.model.name == "tfidf-lexicon" else dict(params)
+    name, params = _single_model(config)
+    return dict(params["tfidf"]) if name == "tfidf-lexicon" else dict(params)
 
 
 def _lexicon_params(config: TrainConfig) -> dict[str, Any]:
-    return dict(config.model.params) if config.model.name == "tfidf-lexicon" else {}
+    name, params = _single_model(config)
+    return dict(params) if name == "tfidf-lexicon" else {}
+
+
+def _single_model(config: TrainConfig) -> tuple[str, dict[str, Any]]:
+    """The config's model, or a fold ensemble's member: the name and params the peers'
+    features and the plain tfidf-lexicon line are read off."""
+    if config.model.name == "fold-ensemble":
+        member = config.model.params["member"]
+        return member["name"], member.get("params", {})
+    return config.model.name, config.model.params
 
 
 def _vectorizer(params: dict[str, Any]) -> TfidfVectorizer:
@@ -225,6 +237,7 @@ def _open_view(variants: dict[str, Widened]) -> dict[str, Any]:
             with_open.gold[:, in_space], with_open.probs[:, in_space]
         ),
     }
+    result["confident_reliability"] = open_scoring.confident_reliability(with_open, in_space)
     return result
 
 
@@ -316,6 +329,11 @@ def _table(results: dict[str, Any]) -> str:
     for name, values in icd["ece_that_matters"].items():
         shown = _pairs(values) if isinstance(values, dict) else f"{values:.4f}"
         lines.append(f"ECE {name}: {shown}")
+    lines.append("reliability of the confident label-space pairs (bin: pairs, mean p, gold):")
+    lines += [
+        f"  {row['bin']}: {row['pairs']}, {row['mean_probability']:.3f}, {row['gold_share']:.3f}"
+        for row in icd["confident_reliability"]
+    ]
     open_part = {k: v for k, v in results["coder_open_part"].items() if k != "per_system"}
     lines.append("coder's open part on dev: " + _pairs(open_part))
     for system, values in results["coder_open_part"]["per_system"].items():

@@ -4,6 +4,8 @@ training-frequency bucket, code-level automation, and ECE over the pairs that ma
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from autocode import metrics
@@ -92,3 +94,28 @@ def mattering_ece(scored: Widened, columns: np.ndarray | None = None) -> dict[st
         if (bins == b).any()
     )
     return {"ece": float(ece), "pairs": int(p.size)}
+
+
+# The probabilities routing acts on: where a code is accepted without review or nearly.
+CONFIDENT_BINS = (0.5, 0.7, 0.8, 0.9, 0.95, 1.0)
+
+
+def confident_reliability(scored: Widened, columns: np.ndarray) -> list[dict[str, float]]:
+    """Per bin of CONFIDENT_BINS (the last one closed): how many pairs, their mean
+    probability and the share that is gold. ECE over every pair that matters is mostly
+    the many unlikely pairs; these are the ones an auto-accept rests on."""
+    probs = scored.probs[:, columns]
+    gold = scored.gold[:, columns].toarray() > 0
+    rows = []
+    for low, high in itertools.pairwise(CONFIDENT_BINS):
+        inside = (probs >= low) & ((probs < high) if high < 1.0 else (probs <= high))
+        pairs = int(inside.sum())
+        rows.append(
+            {
+                "bin": f"{low:.2f}-{high:.2f}",
+                "pairs": pairs,
+                "mean_probability": float(probs[inside].mean()) if pairs else 0.0,
+                "gold_share": float(gold[inside].mean()) if pairs else 0.0,
+            }
+        )
+    return rows

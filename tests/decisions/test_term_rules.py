@@ -436,6 +436,7 @@ def test_a_backing_term_accepts_its_code_where_the_model_scores_it_at_the_thresh
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from autocode.train import fitting
+    from autocode.train.run import term_figures
 
     tuned_with: list[tuple[np.ndarray, np.ndarray | None]] = []
     tune = fitting.tune_review_bands
@@ -456,6 +457,13 @@ def test_a_backing_term_accepts_its_code_where_the_model_scores_it_at_the_thresh
     assert coder.term_rules is not None and coder.term_rules.rules
     assert [r.term for r in coder.term_rules.backing] == ["pain"]
     assert coder.backing_threshold is not None
+    # The run logs them (MLflow metrics); a Coder without term rules logs none.
+    assert term_figures(coder) == {
+        "term_rules": len(coder.term_rules.rules),
+        "backing_terms": 1,
+        "backing_threshold": coder.backing_threshold,
+    }
+    assert term_figures(replace(coder, term_rules=None)) == {}
     # The review policy was tuned beside what backing accepted held out, as beside the
     # rules: the training notes backing pain whose out-of-fold probability reached it.
     ((oof, settled),) = tuned_with
@@ -471,6 +479,9 @@ def test_a_backing_term_accepts_its_code_where_the_model_scores_it_at_the_thresh
     probs = coder.predict_proba(texts)
     column = coder.labels.index(PAIN)
     assert probs[0, column] >= coder.backing_threshold > probs[1, column]
+    # A caller without the scores gets the same accepts: the Coder scores the notes.
+    assert coder.rule_accepts(texts) == coder.rule_accepts(texts, probs)
+    assert PAIN in coder.rule_accepts(texts)[0]  # type: ignore[index]
     # ...and pain is accepted where the model scores it there, with the term's words; the
     # policy (which accepts nothing here) has no part in it.
     severe, plain = decide(coder, probs, texts)

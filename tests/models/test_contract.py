@@ -37,6 +37,7 @@ TINY_PARAMS: dict[str, dict[str, Any]] = {
         "device": "cpu",
         "progress": False,
     },
+    "fold-ensemble": {"member": {"name": "tfidf", "params": TINY_TFIDF}, "folds": 2},
 }
 # A value each model's params model refuses, set after construction (as a typo would be).
 BAD_PARAM: dict[str, tuple[str, Any]] = {
@@ -45,6 +46,7 @@ BAD_PARAM: dict[str, tuple[str, Any]] = {
     "stack": ("inner_folds", 1),
     "tfidf-lexicon": ("regularization", 0.0),
     "transformer": ("epochs", 0),
+    "fold-ensemble": ("folds", 1),
 }
 
 

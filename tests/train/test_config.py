@@ -87,6 +87,7 @@ def test_tracking_names_override_the_experiment_name() -> None:
         ("transformer-tiny.yaml", "transformer"),
         ("stack-transformer.yaml", "stack"),
         ("stack-transformer-gpu.yaml", "stack"),
+        ("codiesp-best.yaml", "fold-ensemble"),
     ],
 )
 def test_the_shipped_configs_validate(
@@ -291,7 +292,7 @@ def test_flatten_gives_dotted_string_params() -> None:
             "model.params.min_df",
             "valid: hard_negatives, inner_folds, random_negatives",
         ),
-        ({"name": "tfidf-lexicn"}, "model.name", "unknown model 'tfidf-lexicn'; valid: matcher,"),
+        ({"name": "tfidf-lexicn"}, "model.name", "unknown model 'tfidf-lexicn'; valid: fold-ensemble, matcher,"),
     ],
 )
 def test_model_params_are_checked_against_the_model(
@@ -362,6 +363,12 @@ def test_an_override_value_that_is_not_yaml_is_named() -> None:
         ("name: x\ndata:\n  source: s\n   bad: 1\n", [], "line 4, column 7: YAML syntax error"),
         ({}, ["labels.min_count=1000"], "no code reaches labels.min_count=1000 in training"),
         ({}, ["data.test_splits=[nope]"], "no test notes: no note is in data.test_splits"),
+        (
+            {"model": {"name": "fold-ensemble", "params": {"folds": 500}}},
+            [],
+            "a fold-ensemble with model.params.folds=500 needs at least that many training "
+            "notes, got ",
+        ),
     ],
 )
 def test_a_bad_config_is_one_line_and_starts_no_run(

@@ -135,15 +135,21 @@ class Coder:
         """Whether a term of the note can accept a code: a rule, or a backing term."""
         return self.term_rules is not None and (bool(self.term_rules.rules) or self.backs_on_terms)
 
-    def rule_accepts(self, texts: Sequence[str], probs: np.ndarray) -> list[dict[str, Span]] | None:
+    def rule_accepts(
+        self, texts: Sequence[str], probs: np.ndarray | None = None
+    ) -> list[dict[str, Span]] | None:
         """Per note, the label-space codes its term rules accept, and those its backing
         terms back that its calibrated `probs` score at the backing threshold, each with
-        the characters of the term's mention; None without rules or backing terms."""
+        the characters of the term's mention; None without rules or backing terms.
+        `probs`: the notes' `predict_proba`, when the caller has them (else scored here,
+        where backing terms need them)."""
         if self.term_rules is None or not self.accepts_on_terms:
             return None
         known = set(self.labels.codes_)
         backable = None
         if self.backs_on_terms:
+            if probs is None:
+                probs = self.predict_proba(texts)
             codes = self.labels.codes_
             backable = [
                 {codes[j] for j in np.flatnonzero(row >= self.backing_threshold)} for row in probs

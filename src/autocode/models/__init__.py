@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from autocode.errors import NotFittedError
 from autocode.models.base import CodingModel
+from autocode.models.ensemble import FoldEnsemble, FoldEnsembleParams
 from autocode.models.matcher import MatcherModel, MatcherParams
 from autocode.models.stack import StackModel, StackParams, TfidfLexiconModel, TfidfLexiconParams
 from autocode.models.tfidf import TfidfModel, TfidfParams
@@ -22,6 +23,7 @@ MODELS: dict[str, type[CodingModel]] = {
     "stack": StackModel,
     "tfidf-lexicon": TfidfLexiconModel,  # the preset stack([tfidf, matcher])
     "transformer": TransformerModel,
+    "fold-ensemble": FoldEnsemble,  # a cross-fit's fold models, averaged
 }
 PARAMS: dict[str, type[BaseModel]] = {
     "tfidf": TfidfParams,
@@ -29,6 +31,7 @@ PARAMS: dict[str, type[BaseModel]] = {
     "stack": StackParams,
     "tfidf-lexicon": TfidfLexiconParams,
     "transformer": TransformerParams,
+    "fold-ensemble": FoldEnsembleParams,
 }
 
 
@@ -50,6 +53,8 @@ __all__ = [
     "MODELS",
     "PARAMS",
     "CodingModel",
+    "FoldEnsemble",
+    "FoldEnsembleParams",
     "MatcherModel",
     "MatcherParams",
     "NotFittedError",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 from sklearn.model_selection import KFold
@@ -31,17 +31,35 @@ def out_of_fold_scores(
     note both train the final model and tune what is learned on top of its scores.
     """
     scores = np.zeros(Y.shape, dtype=np.float32)
-    for fold, (fit_rows, held_rows) in enumerate(fold_splits(len(texts), folds=folds, seed=seed)):
-        logger.info("%s fold %d/%d: fit on %d notes", purpose, fold + 1, folds, len(fit_rows))
+    splits = fold_splits(len(texts), folds=folds, seed=seed)
+    for model, held_rows in fold_fits(new_model, texts, Y, splits, labels, purpose, groups):
+        scores[held_rows] = model.predict_proba([texts[i] for i in held_rows])
+        del model  # free this fold's weights before the next fold allocates its own
+    return scores
+
+
+def fold_fits(
+    new_model: Callable[[], CodingModel],
+    texts: Sequence[str],
+    Y: LabelMatrix,
+    splits: Sequence[tuple[np.ndarray, np.ndarray]],
+    labels: LabelSpace,
+    purpose: str,
+    groups: Sequence[str] | None = None,
+    validation: tuple[Sequence[str], LabelMatrix] | None = None,
+) -> Iterator[tuple[CodingModel, np.ndarray]]:
+    """Per (fit rows, held-out rows) split, lazily: a new model fitted on the fit rows, and
+    the held-out rows it never saw."""
+    for fold, (fit_rows, held_rows) in enumerate(splits):
+        logger.info("%s fold %d/%d: fit on %d notes", purpose, fold + 1, len(splits), len(fit_rows))
         model = new_model().fit(
             [texts[i] for i in fit_rows],
             Y[fit_rows],
             labels=labels,
+            validation=validation,
             groups=None if groups is None else [groups[i] for i in fit_rows],
         )
-        scores[held_rows] = model.predict_proba([texts[i] for i in held_rows])
-        del model  # free this fold's weights before the next fold allocates its own
-    return scores
+        yield model, held_rows
 
 
 def fold_splits(n_notes: int, *, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -26,7 +26,7 @@ from autocode.knowledge import CodeKnowledge
 from autocode.knowledge.candidates import label_code_names, label_holding_names
 from autocode.knowledge.mined import fingerprints
 from autocode.labels import LabelSpace
-from autocode.models import CodingModel, model_class
+from autocode.models import CodingModel, FoldEnsemble, model_class
 from autocode.models.crossfit import fold_splits, out_of_fold_scores
 
 if TYPE_CHECKING:
@@ -54,7 +54,9 @@ def fit_coder(
     `knowledge` is what the codes mean, built by the entry point from the config's code
     sources (None: the packaged ICD tables only); the models that read it get it through
     the label space. The validation split, when there is one, is also handed to the
-    model's `fit` (e.g. for early stopping).
+    model's `fit` (e.g. for early stopping). A `fold-ensemble` model cross-fits itself:
+    without a validation split its members' out-of-fold scores tune the decisions (its
+    `folds` and `seed`, not `crossfit_folds`), and nothing is refitted.
     """
     labels = fit_label_space(config, train, knowledge)
     Y_train = labels.encode(train.codes)
@@ -72,6 +74,10 @@ def fit_coder(
             groups=train.groups,
         )
         raw = model.predict_proba(validation.texts)
+    elif isinstance(model := _new_model(config), FoldEnsemble):
+        # Its fit is the cross-fit: its members' out-of-fold scores, and no refit.
+        model.fit(train.texts, Y_train, labels=labels, groups=train.groups)
+        raw, gold = model.out_of_fold_, Y_train
     else:
         raw = out_of_fold_scores(
             lambda: _new_model(config),
@@ -85,7 +91,7 @@ def fit_coder(
         )
         gold = Y_train
         logger.info("fitting the final model on all %d training notes", len(train))
-        model = _new_model(config).fit(train.texts, Y_train, labels=labels, groups=train.groups)
+        model.fit(train.texts, Y_train, labels=labels, groups=train.groups)
     rules = None
     settled = backed = None
     if config.routing.term_rules is not None:

@@ -14,6 +14,7 @@ from autocode.config import TrainConfig, flatten
 from autocode.decisions.coder import Coder
 from autocode.decisions.policy import automation_curve
 from autocode.knowledge import CodeKnowledge
+from autocode.models import FoldEnsemble, model_class
 from autocode.train import plots, tracking
 from autocode.train.data import ExperimentData, load_experiment_data
 from autocode.train.evaluation import evaluate_coder
@@ -72,7 +73,7 @@ def run_training(config: TrainConfig, tracking_uri: str | None = None) -> TrainR
         tracking.log_metrics({"fit_seconds": time.perf_counter() - started})
         coder = fitted.coder
         coder.info.update({"run_id": run.info.run_id, "labels": len(coder.labels)})
-        tracking.log_metrics({"labels": len(coder.labels)})
+        tracking.log_metrics({"labels": len(coder.labels), **term_figures(coder)})
         tracking.log_epoch_history(getattr(coder.model, "history_", []))
 
         validation_probs = coder.calibrator.transform(fitted.validation_raw)
@@ -114,6 +115,26 @@ def check_trainable(config: TrainConfig, data: ExperimentData) -> None:
             f"cross-fitting with crossfit_folds={config.crossfit_folds} needs at least that "
             f"many training notes, got {len(data.train)}"
         )
+    model = model_class(config.model.name)(**config.model.params)
+    if isinstance(model, FoldEnsemble) and len(data.train) < model.folds:
+        raise ValueError(
+            f"a fold-ensemble with model.params.folds={model.folds} needs at least that many "
+            f"training notes, got {len(data.train)}"
+        )
+
+
+def term_figures(coder: Coder) -> dict[str, float]:
+    """How many term rules and backing terms the Coder accepts codes on, and the backing
+    threshold; nothing for a Coder without term rules, no threshold where none was found."""
+    if coder.term_rules is None:
+        return {}
+    figures = {
+        "term_rules": float(len(coder.term_rules.rules)),
+        "backing_terms": float(len(coder.term_rules.backing)),
+    }
+    if coder.backing_threshold is not None:
+        figures["backing_threshold"] = coder.backing_threshold
+    return figures
 
 
 def _validation_metrics(coder: Coder, data: ExperimentData) -> dict[str, Any]:
