@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from autocode.config import DataConfig, LabelConfig, ModelConfig, RoutingConfig,
 from autocode.corpus.schema import NoteSet
 from autocode.decisions.coder import Coder
 from autocode.models import FoldEnsemble, TfidfModel
+from autocode.models import ensemble as ensemble_module
 from autocode.models.crossfit import fold_splits, out_of_fold_scores
 from autocode.train.fitting import fit_coder
 
@@ -26,8 +28,16 @@ def tiny_ensemble(folds: int = 3, seed: int = 0) -> FoldEnsemble:
 
 
 @pytest.fixture(scope="module")
-def ensemble(tiny_corpus: TinyCorpus) -> FoldEnsemble:
-    return tiny_ensemble().fit(tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels)
+def fitted(tiny_corpus: TinyCorpus) -> tuple[FoldEnsemble, np.ndarray]:
+    """A fitted ensemble and its out-of-fold scores."""
+    ensemble = tiny_ensemble()
+    scores = ensemble.fit_out_of_fold(tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels)
+    return ensemble, scores
+
+
+@pytest.fixture(scope="module")
+def ensemble(fitted: tuple[FoldEnsemble, np.ndarray]) -> FoldEnsemble:
+    return fitted[0]
 
 
 def test_it_predicts_its_members_mean(ensemble: FoldEnsemble, tiny_corpus: TinyCorpus) -> None:
@@ -41,10 +51,11 @@ def test_it_predicts_its_members_mean(ensemble: FoldEnsemble, tiny_corpus: TinyC
 
 
 def test_its_out_of_fold_scores_are_the_cross_fits(
-    ensemble: FoldEnsemble, tiny_corpus: TinyCorpus
+    fitted: tuple[FoldEnsemble, np.ndarray], tiny_corpus: TinyCorpus
 ) -> None:
     """Each note scored by the member that never saw it: the scores a refitted model's
     Coder would be tuned on, with the same folds."""
+    ensemble, scores = fitted
     expected = out_of_fold_scores(
         lambda: TfidfModel(**TINY_TFIDF),
         tiny_corpus.texts,
@@ -53,7 +64,8 @@ def test_its_out_of_fold_scores_are_the_cross_fits(
         folds=3,
         seed=0,
     )
-    np.testing.assert_array_equal(ensemble.out_of_fold_, expected)
+    assert scores.dtype == np.float32
+    np.testing.assert_array_equal(scores, expected)
     for member, (_, held_rows) in zip(
         ensemble.members_, fold_splits(len(tiny_corpus.texts), folds=3, seed=0), strict=True
     ):
@@ -62,13 +74,13 @@ def test_its_out_of_fold_scores_are_the_cross_fits(
 
 
 def test_the_seed_chooses_the_folds(tiny_corpus: TinyCorpus) -> None:
-    other = tiny_ensemble(seed=1).fit(tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels)
-    same = tiny_ensemble(seed=0).fit(tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels)
-    reference = tiny_ensemble(seed=0).fit(
-        tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels
-    )
-    np.testing.assert_array_equal(same.out_of_fold_, reference.out_of_fold_)
-    assert not np.array_equal(other.out_of_fold_, reference.out_of_fold_)
+    def scores(seed: int) -> np.ndarray:
+        return tiny_ensemble(seed=seed).fit_out_of_fold(
+            tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels
+        )
+
+    np.testing.assert_array_equal(scores(0), scores(0))
+    assert not np.array_equal(scores(1), scores(0))
 
 
 def test_it_explains_with_its_first_member(ensemble: FoldEnsemble, tiny_corpus: TinyCorpus) -> None:
@@ -90,7 +102,6 @@ def test_it_saves_each_member_and_loads_them_back(
     ]
     loaded = FoldEnsemble.load(tmp_path / "model")
     assert loaded.get_params() == ensemble.get_params()
-    assert not hasattr(loaded, "out_of_fold_")  # training's scores are not saved
     np.testing.assert_array_equal(
         loaded.predict_proba(tiny_corpus.heldout_texts),
         ensemble.predict_proba(tiny_corpus.heldout_texts),
@@ -129,8 +140,14 @@ def test_a_coder_is_tuned_on_its_out_of_fold_scores_and_refits_nothing(
     fitted = fit_coder(config, train, None)
     model = fitted.coder.model
     assert isinstance(model, FoldEnsemble) and len(model.members_) == 3
-    assert fitted.validation_raw is model.out_of_fold_
     assert fitted.coder.model_name == "fold-ensemble"
+    # Tuned on the members' own out-of-fold scores (3 folds), not a 2-fold cross-fit's.
+    np.testing.assert_array_equal(
+        fitted.validation_raw,
+        tiny_ensemble().fit_out_of_fold(
+            tiny_corpus.texts, tiny_corpus.Y, labels=tiny_corpus.labels
+        ),
+    )
 
     fitted.coder.save(tmp_path / "coder")
     loaded = Coder.load(tmp_path / "coder")
@@ -186,3 +203,59 @@ def test_its_words_are_its_members_each_once(ensemble: FoldEnsemble) -> None:
     assert set(words) == {w for member in ensemble.members_ for w in member.known_words()}
     assert not ensemble.codes_on_gpu()
     assert ensemble.truncated(["a note", "another"]) == [False, False]
+
+
+def test_its_batch_copy_is_itself_where_no_member_has_one(ensemble: FoldEnsemble) -> None:
+    assert ensemble.for_batch_coding() is ensemble
+
+
+class FakeMember:
+    """A member on a GPU that reads at most 5 characters and explains nothing."""
+
+    def codes_on_gpu(self) -> bool:
+        return True
+
+    def truncated(self, texts: Sequence[str]) -> list[bool]:
+        return [len(text) > 5 for text in texts]
+
+
+def test_it_asks_its_members_what_they_are(ensemble: FoldEnsemble) -> None:
+    faked = tiny_ensemble()
+    faked.members_ = [FakeMember(), *ensemble.members_[1:]]  # type: ignore[list-item]
+    faked.labels_ = ensemble.labels_
+    assert faked.codes_on_gpu()
+    assert faked.truncated(["short", "longer note"]) == [False, True]
+    # Its first member explains nothing: no spans, one empty list per label asked for.
+    assert faked.evidence_batch(["a note", "another"], [[0, 1], [2]]) == [[[], []], [[]]]
+
+
+class RecordingMember(TfidfModel):
+    """A TF-IDF member that remembers what its fit was given besides the notes."""
+
+    calls: ClassVar[list[dict[str, Any]]] = []
+
+    def fit(self, texts: Sequence[str], Y: Any, **kwargs: Any) -> RecordingMember:  # type: ignore[override]
+        RecordingMember.calls.append({"notes": len(texts), **kwargs})
+        return super().fit(texts, Y, **kwargs)
+
+
+def test_each_member_gets_its_notes_patients_and_the_validation_split(
+    tiny_corpus: TinyCorpus, tiny_validation_corpus: TinyCorpus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ensemble_module, "registered_model", lambda _: RecordingMember)
+    RecordingMember.calls.clear()
+    patients = [f"patient-{i // 2}" for i in range(len(tiny_corpus.texts))]
+    validation = (tiny_validation_corpus.texts, tiny_validation_corpus.Y)
+    tiny_ensemble().fit(
+        tiny_corpus.texts,
+        tiny_corpus.Y,
+        labels=tiny_corpus.labels,
+        validation=validation,
+        groups=patients,
+    )
+    splits = fold_splits(len(tiny_corpus.texts), folds=3, seed=0)
+    assert len(RecordingMember.calls) == 3
+    for call, (fit_rows, _) in zip(RecordingMember.calls, splits, strict=True):
+        assert call["notes"] == len(fit_rows)
+        assert call["groups"] == [patients[i] for i in fit_rows]
+        assert call["validation"] is validation

@@ -63,7 +63,9 @@ def test_base_model_params_are_checked_when_the_config_loads() -> None:
     with pytest.raises(ValidationError, match=r"tfidf params\.epoch: Extra inputs"):
         ModelConfig.model_validate(stack)
     unknown = {"name": "stack", "params": {"base_models": [{"name": "bert"}]}}
-    with pytest.raises(ValidationError, match=r"unknown model 'bert'; valid: fold-ensemble, matcher, stack"):
+    with pytest.raises(
+        ValidationError, match=r"unknown model 'bert'; valid: fold-ensemble, matcher, stack"
+    ):
         ModelConfig.model_validate(unknown)
 
 

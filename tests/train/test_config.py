@@ -292,7 +292,11 @@ def test_flatten_gives_dotted_string_params() -> None:
             "model.params.min_df",
             "valid: hard_negatives, inner_folds, random_negatives",
         ),
-        ({"name": "tfidf-lexicn"}, "model.name", "unknown model 'tfidf-lexicn'; valid: fold-ensemble, matcher,"),
+        (
+            {"name": "tfidf-lexicn"},
+            "model.name",
+            "unknown model 'tfidf-lexicn'; valid: fold-ensemble, matcher,",
+        ),
     ],
 )
 def test_model_params_are_checked_against_the_model(

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.model_selection import KFold
 
 from autocode.labels import LabelSpace
-from autocode.models.base import CodingModel, LabelMatrix
+from autocode.models.base import CodingModel, Folds, LabelMatrix
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,8 @@ def out_of_fold_scores(
     """
     scores = np.zeros(Y.shape, dtype=np.float32)
     splits = fold_splits(len(texts), folds=folds, seed=seed)
-    for model, held_rows in fold_fits(new_model, texts, Y, splits, labels, purpose, groups):
+    fits = fold_fits(new_model, texts, Y, splits, labels=labels, purpose=purpose, groups=groups)
+    for model, held_rows in fits:
         scores[held_rows] = model.predict_proba([texts[i] for i in held_rows])
         del model  # free this fold's weights before the next fold allocates its own
     return scores
@@ -42,24 +43,28 @@ def fold_fits(
     new_model: Callable[[], CodingModel],
     texts: Sequence[str],
     Y: LabelMatrix,
-    splits: Sequence[tuple[np.ndarray, np.ndarray]],
+    splits: Folds,
+    *,
     labels: LabelSpace,
     purpose: str,
     groups: Sequence[str] | None = None,
     validation: tuple[Sequence[str], LabelMatrix] | None = None,
 ) -> Iterator[tuple[CodingModel, np.ndarray]]:
     """Per (fit rows, held-out rows) split, lazily: a new model fitted on the fit rows, and
-    the held-out rows it never saw."""
+    the held-out rows it never saw. The generator keeps no model: one the caller lets go
+    is freed before the next fold's is fitted."""
     for fold, (fit_rows, held_rows) in enumerate(splits):
         logger.info("%s fold %d/%d: fit on %d notes", purpose, fold + 1, len(splits), len(fit_rows))
-        model = new_model().fit(
-            [texts[i] for i in fit_rows],
-            Y[fit_rows],
-            labels=labels,
-            validation=validation,
-            groups=None if groups is None else [groups[i] for i in fit_rows],
+        yield (
+            new_model().fit(
+                [texts[i] for i in fit_rows],
+                Y[fit_rows],
+                labels=labels,
+                validation=validation,
+                groups=None if groups is None else [groups[i] for i in fit_rows],
+            ),
+            held_rows,
         )
-        yield model, held_rows
 
 
 def fold_splits(n_notes: int, *, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:

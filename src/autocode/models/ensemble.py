@@ -5,15 +5,17 @@ training note scored by a model fitted on the other folds. The usual next step r
 model on every note, and that model is surer than the fold models whose scores were
 tuned on (it saw a quarter more notes of each code): CodiEsp's `codiesp-best` Coder
 called 0.90-0.95 codes that were right 85% of the time on dev. Predicting with the fold
-models themselves, averaged, keeps prediction on the footing the decisions were tuned on
-(92% there), and the average ranks better than one model. It costs a prediction per fold.
+models themselves, trained on as many notes as those that gave the tuning scores, keeps
+prediction near the footing the decisions were tuned on (92% there; their average is a
+little less extreme than one of them, so it may err the other way), and the average
+ranks better than one model. It costs a prediction per fold.
 
     model:
       name: fold-ensemble
       params: {member: {name: tfidf-lexicon, params: {...}}, folds: 5}
 
-A Coder cross-fits such a model once: its fit gives the out-of-fold scores
-(`out_of_fold_`) on which the Coder's decisions are tuned (`train.fitting.fit_coder`).
+A Coder cross-fits such a model once: `fit_out_of_fold` fits it and gives the out-of-fold
+scores on which the Coder's decisions are tuned (`train.fitting.fit_coder`).
 """
 
 from __future__ import annotations
@@ -42,12 +44,18 @@ from autocode.models.base import (
 )
 from autocode.models.crossfit import fold_fits, fold_splits
 from autocode.models.evidence import EvidenceSpan
-from autocode.models.params import ModelSpec, check_params, constructor_params_model
+from autocode.models.params import (
+    ModelSpec,
+    check_params,
+    constructor_params_model,
+    registered_model,
+)
 from autocode.models.saved import read_json, write_json
 
 PARAMS_FILE = "params.json"
 STATE_FILE = "ensemble.json"  # labels, the member model's name, how many members
 MEMBER_DIR = "member_{}"
+DEFAULT_MEMBER = {"name": "tfidf"}
 FORMAT_VERSION = 1
 
 
@@ -65,8 +73,7 @@ class FoldEnsemble:
     seed : int, default 0
         Seeds the fold split (not the members, which take their own); >= 0.
 
-    Fitted: `members_`, `labels_`, and `out_of_fold_`, the (training notes, labels)
-    scores each note got from the member that never saw it (not saved: training only).
+    Fitted: `members_` and `labels_`.
     """
 
     params_model: ClassVar[type[BaseModel]]  # set below, once the params model is built
@@ -74,7 +81,7 @@ class FoldEnsemble:
     def __init__(
         self, *, member: Mapping[str, Any] | None = None, folds: int = 5, seed: int = 0
     ) -> None:
-        self.member = {"name": "tfidf"} if member is None else dict(member)
+        self.member = dict(DEFAULT_MEMBER if member is None else member)
         self.folds = folds
         self.seed = seed
 
@@ -91,28 +98,41 @@ class FoldEnsemble:
         groups: Sequence[str] | None = None,
     ) -> Self:
         """One member per fold; `validation` (for early stopping) goes to every member."""
+        self.fit_out_of_fold(texts, Y, labels=labels, validation=validation, groups=groups)
+        return self
+
+    def fit_out_of_fold(
+        self,
+        texts: Sequence[str],
+        Y: LabelMatrix,
+        *,
+        labels: LabelSpace,
+        validation: tuple[Sequence[str], LabelMatrix] | None = None,
+        groups: Sequence[str] | None = None,
+    ) -> np.ndarray:
+        """`fit`, and the (notes, labels) float32 scores each training note got from the
+        member that never saw it: what a refitted model's Coder would be tuned on."""
         check_params(self, self.params_model)
         check_fit_input(texts, Y, labels, groups, validation)
         spec = ModelSpec.model_validate(self.member)
-        splits = fold_splits(len(texts), folds=self.folds, seed=self.seed)
-        members: list[CodingModel] = []
-        scores = np.zeros(Y.shape, dtype=np.float32)
+        member_class = registered_model(spec.name)
         fits = fold_fits(
-            lambda: _registered(spec.name)(**spec.params),
+            lambda: member_class(**spec.params),
             texts,
             Y,
-            splits,
-            labels,
-            f"fold ensemble ({spec.name})",
-            groups,
-            validation,
+            fold_splits(len(texts), folds=self.folds, seed=self.seed),
+            labels=labels,
+            purpose=f"fold ensemble ({spec.name})",
+            groups=groups,
+            validation=validation,
         )
+        members: list[CodingModel] = []
+        scores = np.zeros(Y.shape, dtype=np.float32)
         for model, held_rows in fits:
             scores[held_rows] = model.predict_proba([texts[i] for i in held_rows])
             members.append(model)
-        self.members_, self.out_of_fold_ = members, scores
-        self.labels_ = list(labels.codes_)
-        return self
+        self.members_, self.labels_ = members, list(labels.codes_)
+        return scores
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         members = self._fitted()
@@ -151,7 +171,7 @@ class FoldEnsemble:
         """Rebuilds the ensemble and its members from their files: no saved code runs."""
         model = cls(**read_json(path / PARAMS_FILE, FORMAT_VERSION)["params"])
         state = read_json(path / STATE_FILE, FORMAT_VERSION)
-        member_class = _registered(state["member"])
+        member_class = registered_model(state["member"])
         model.members_ = [
             member_class.load(path / MEMBER_DIR.format(k)) for k in range(state["members"])
         ]
@@ -179,12 +199,16 @@ class FoldEnsemble:
         return [False] * len(texts)
 
     def for_batch_coding(self) -> Self:
-        """A copy whose members are their batch-coding copies where they have one."""
-        fast = copy.copy(self)
-        fast.members_ = [
-            m.for_batch_coding() if isinstance(m, CopiesForBatchCoding) else m
-            for m in self._fitted()
+        """A copy whose members are their batch-coding copies where they have one; itself
+        where none has."""
+        members = self._fitted()
+        copies = [
+            m.for_batch_coding() if isinstance(m, CopiesForBatchCoding) else m for m in members
         ]
+        if all(fast is member for fast, member in zip(copies, members, strict=True)):
+            return self
+        fast = copy.copy(self)
+        fast.members_ = copies
         return fast
 
     def _fitted(self) -> list[CodingModel]:
@@ -193,17 +217,10 @@ class FoldEnsemble:
         return self.members_
 
 
-def _registered(name: str) -> type[CodingModel]:
-    # The registry imports every model, this one among them: looked up when used.
-    from autocode.models import model_class
-
-    return model_class(name)
-
-
 FoldEnsembleParams = constructor_params_model(
     FoldEnsemble,
     "FoldEnsembleParams",
-    member=ModelSpec,
+    member=ModelSpec | None,
     folds=Annotated[int, Field(ge=2)],
     seed=Annotated[int, Field(ge=0)],
 )

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model, model_validator
 
-from autocode.models.base import constructor_params
+from autocode.models.base import CodingModel, constructor_params
 
 
 def constructor_params_model(model: type, name: str, **field_types: Any) -> type[BaseModel]:
@@ -49,6 +49,15 @@ def check_params(model: object, params_model: type[BaseModel]) -> None:
         raise ValueError(
             f"{type(model).__name__} parameter {where}: {first['msg']} (got {first['input']!r})"
         ) from None
+
+
+def registered_model(name: str) -> type[CodingModel]:
+    """The registered model class named `name`, unknown names listing the valid ones."""
+    # The registry imports every model, those made of other models among them: looked up
+    # when used.
+    from autocode.models import model_class
+
+    return model_class(name)
 
 
 class ModelSpec(BaseModel):

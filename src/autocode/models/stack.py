@@ -44,7 +44,12 @@ from autocode.models.base import (
 from autocode.models.crossfit import fold_splits
 from autocode.models.evidence import EvidenceSpan
 from autocode.models.matcher import family_index
-from autocode.models.params import ModelSpec, check_params, constructor_params_model
+from autocode.models.params import (
+    ModelSpec,
+    check_params,
+    constructor_params_model,
+    registered_model,
+)
 from autocode.models.rerank import (
     SCORE_FEATURES,
     LabelRerankers,
@@ -261,7 +266,7 @@ class StackModel:
         state = read_json(path / STATE_FILE, FORMAT_VERSION)
         arrays = read_arrays(path / ARRAYS_FILE, FORMAT_VERSION)
         model.bases_ = [
-            _registered(name).load(path / BASE_DIR.format(k))
+            registered_model(name).load(path / BASE_DIR.format(k))
             for k, name in enumerate(state["base_models"])
         ]
         model.family_ = arrays["family"]
@@ -541,14 +546,7 @@ TfidfLexiconModel.params_model = TfidfLexiconParams
 
 
 def _new_model(spec: ModelSpec) -> CodingModel:
-    return _registered(spec.name)(**spec.params)
-
-
-def _registered(name: str) -> type[CodingModel]:
-    # The registry imports every model, this one among them: looked up when used.
-    from autocode.models import model_class
-
-    return model_class(name)
+    return registered_model(spec.name)(**spec.params)
 
 
 def _prefixed(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:

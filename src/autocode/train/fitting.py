@@ -56,17 +56,19 @@ def fit_coder(
     the label space. The validation split, when there is one, is also handed to the
     model's `fit` (e.g. for early stopping). A `fold-ensemble` model cross-fits itself:
     without a validation split its members' out-of-fold scores tune the decisions (its
-    `folds` and `seed`, not `crossfit_folds`), and nothing is refitted.
+    own `folds` and `seed`; term rules and open parts keep `crossfit_folds` and `seed`),
+    and nothing is refitted.
     """
     labels = fit_label_space(config, train, knowledge)
     Y_train = labels.encode(train.codes)
     logger.info("label space: %d codes", len(labels))
     # Before the model: an open part these notes cannot calibrate fails in seconds.
     open_codes, open_procedures = fit_open_parts(config, train)
+    model = _new_model(config)
     if validation is not None and len(validation) > 0:
         logger.info("fitting on %d notes, scoring %d validation notes", len(train), len(validation))
         gold = labels.encode(validation.codes)
-        model = _new_model(config).fit(
+        model.fit(
             train.texts,
             Y_train,
             labels=labels,
@@ -74,10 +76,10 @@ def fit_coder(
             groups=train.groups,
         )
         raw = model.predict_proba(validation.texts)
-    elif isinstance(model := _new_model(config), FoldEnsemble):
+    elif isinstance(model, FoldEnsemble):
         # Its fit is the cross-fit: its members' out-of-fold scores, and no refit.
-        model.fit(train.texts, Y_train, labels=labels, groups=train.groups)
-        raw, gold = model.out_of_fold_, Y_train
+        raw = model.fit_out_of_fold(train.texts, Y_train, labels=labels, groups=train.groups)
+        gold = Y_train
     else:
         raw = out_of_fold_scores(
             lambda: _new_model(config),
