@@ -290,11 +290,7 @@ def fit_term_rules(
         if pairs >= min_support and precision >= target_precision
     ]
     chosen = max(reaching) if reaching else None
-    rules = [
-        TermRule(key[0], spelling[key], key[1], notes[key], coded[key])
-        for key in sorted(notes)
-        if chosen is not None and _is_rule(notes[key], coded[key], chosen[1], chosen[2])
-    ]
+    rules = [] if chosen is None else _terms(notes, coded, spelling, chosen[1], chosen[2])
     report = {
         "held_out_terms": len(notes),
         "rules": len(rules),
@@ -311,11 +307,11 @@ def fit_term_rules(
     backing: list[TermRule] = []
     held_out_backed: list[set[str]] = [set() for _ in texts]
     if backing_cut is not None:
+        rule_keys = {(rule.code, rule.words) for rule in rules}
         backing = [
-            TermRule(key[0], spelling[key], key[1], notes[key], coded[key])
-            for key in sorted(notes)
-            if _is_rule(notes[key], coded[key], backing_cut, min_notes)
-            and not (chosen is not None and _is_rule(notes[key], coded[key], chosen[1], chosen[2]))
+            term
+            for term in _terms(notes, coded, spelling, backing_cut, min_notes)
+            if (term.code, term.words) not in rule_keys
         ]
         # What the rules accept is theirs: backed are the other codes.
         held_out_backed = [
@@ -338,6 +334,18 @@ def fit_term_rules(
         backing=backing,
         held_out_backed=held_out_backed,
     )
+
+
+def _terms(
+    notes: Counter[Key], coded: Counter[Key], spelling: dict[Key, str], cut: float, min_notes: int
+) -> list[TermRule]:
+    """The terms mentioned in `min_notes` or more held-out notes and coded in `cut` of them,
+    in key order."""
+    return [
+        TermRule(key[0], spelling[key], key[1], notes[key], coded[key])
+        for key in sorted(notes)
+        if _is_rule(notes[key], coded[key], cut, min_notes)
+    ]
 
 
 def _held_out(

@@ -109,10 +109,10 @@ def fit_coder(
             backed = _entries(labels, backing) & ~settled
     logger.info("calibrating, tuning thresholds and review bands")
     coder = tune_decisions(config, model, labels, raw, gold, settled=settled, backed=backed)
-    if backed is not None:
+    if rules is not None and backed is not None:
         logger.info(
             "backing terms: %d; their codes accepted from probability %s",
-            len(rules.backing) if rules else 0,
+            len(rules.backing),
             "(none reached the target)"
             if coder.backing_threshold is None
             else f"{coder.backing_threshold:.3f}",
