@@ -36,6 +36,7 @@ from autocode.corpus.codiesp import read_codiesp_mentions
 from autocode.corpus.load import LoadOptions, load_notes
 from autocode.decisions.coder import Coder
 from autocode.metrics import CharSpan, evidence_hit_rates
+from autocode.models import FoldEnsemble
 from autocode.models.base import ExplainsPredictions, explain_notes
 from autocode.models.evidence import EvidenceSpan
 from codiesp_coder import codiesp_coder_dir
@@ -105,7 +106,9 @@ def explainers(coder: Coder) -> dict[str, Explainer]:
         ]
 
     found: dict[str, Explainer] = {"coder": of_coder}
-    for k, base in enumerate(getattr(coder.model, "bases_", [])):
+    # A fold ensemble explains with its first member, so its peers are that member's bases.
+    model = coder.model.members_[0] if isinstance(coder.model, FoldEnsemble) else coder.model
+    for k, base in enumerate(getattr(model, "bases_", [])):
         if isinstance(base, ExplainsPredictions):
             found[f"base{k}-{type(base).__name__}"] = _base_explainer(coder, base)
     return found

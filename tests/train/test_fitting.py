@@ -47,7 +47,7 @@ def test_the_validation_split_and_the_knowledge_reach_the_model(
         data=DataConfig(source="unused"),
         model=ModelConfig(name="tfidf", params={"min_df": 1, "epochs": 2}),
     )
-    monkeypatch.setattr(fitting, "_new_model", lambda _: RecordingTfidf(min_df=1, epochs=2))
+    monkeypatch.setattr(fitting, "new_model", lambda _: RecordingTfidf(min_df=1, epochs=2))
     knowledge = CodeKnowledge()
     train = NoteSet(tiny_corpus.texts, tiny_corpus.code_lists)
     validation = NoteSet(tiny_validation_corpus.texts, tiny_validation_corpus.code_lists)
@@ -131,3 +131,34 @@ def test_the_coder_keeps_its_icd10cm_codes_names_and_whether_it_holds_unaffirmed
         assert pulmonary in {name.words for name in coder.label_holding_names}
     else:
         assert coder.label_holding_names is None
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "expected_seed"),
+    [
+        ("tfidf", {}, 3),  # no seed of its own: the run's
+        ("tfidf", {"seed": 11}, 11),  # its own wins
+        ("fold-ensemble", {"folds": 2}, 3),  # the ensemble's folds follow the run's seed
+        ("fold-ensemble", {"member": {"name": "tfidf", "params": {"seed": 5}}}, 3),
+    ],
+)
+def test_a_model_without_a_seed_of_its_own_takes_the_runs(
+    name: str, params: dict[str, Any], expected_seed: int
+) -> None:
+    config = TrainConfig(
+        name="tiny",
+        seed=3,
+        data=DataConfig(source="unused"),
+        model=ModelConfig(name=name, params=params),
+    )
+    model = fitting.new_model(config)
+    assert model.get_params()["seed"] == expected_seed  # type: ignore[attr-defined]
+    if name == "fold-ensemble" and "member" in params:  # a nested model keeps its own
+        assert model.get_params()["member"]["params"]["seed"] == 5  # type: ignore[attr-defined]
+
+
+def test_a_model_that_takes_no_seed_is_built_as_configured() -> None:
+    config = TrainConfig(
+        name="tiny", seed=3, data=DataConfig(source="unused"), model=ModelConfig(name="matcher")
+    )
+    assert "seed" not in fitting.new_model(config).get_params()  # type: ignore[attr-defined]

@@ -26,7 +26,7 @@ from autocode.knowledge import CodeKnowledge
 from autocode.knowledge.candidates import label_code_names, label_holding_names
 from autocode.knowledge.mined import fingerprints
 from autocode.labels import LabelSpace
-from autocode.models import CodingModel, FoldEnsemble, model_class
+from autocode.models import PARAMS, CodingModel, FoldEnsemble, model_class
 from autocode.models.crossfit import fold_splits, out_of_fold_scores
 
 if TYPE_CHECKING:
@@ -56,15 +56,15 @@ def fit_coder(
     the label space. The validation split, when there is one, is also handed to the
     model's `fit` (e.g. for early stopping). A `fold-ensemble` model cross-fits itself:
     without a validation split its members' out-of-fold scores tune the decisions (its
-    own `folds` and `seed`; term rules and open parts keep `crossfit_folds` and `seed`),
-    and nothing is refitted.
+    own `folds`, and `seed` unless it sets one; term rules and open parts keep
+    `crossfit_folds`), and nothing is refitted.
     """
     labels = fit_label_space(config, train, knowledge)
     Y_train = labels.encode(train.codes)
     logger.info("label space: %d codes", len(labels))
     # Before the model: an open part these notes cannot calibrate fails in seconds.
     open_codes, open_procedures = fit_open_parts(config, train)
-    model = _new_model(config)
+    model = new_model(config)
     if validation is not None and len(validation) > 0:
         logger.info("fitting on %d notes, scoring %d validation notes", len(train), len(validation))
         gold = labels.encode(validation.codes)
@@ -82,7 +82,7 @@ def fit_coder(
         gold = Y_train
     else:
         raw = out_of_fold_scores(
-            lambda: _new_model(config),
+            lambda: new_model(config),
             train.texts,
             Y_train,
             labels=labels,
@@ -318,5 +318,12 @@ def decision_groups(labels: LabelSpace) -> list[np.ndarray]:
     return list(labels.system_columns().values())
 
 
-def _new_model(config: TrainConfig) -> CodingModel:
-    return model_class(config.model.name)(**config.model.params)
+def new_model(config: TrainConfig) -> CodingModel:
+    """The config's model, unfitted. A model that takes a `seed` and is given none in
+    `model.params` takes the run's: `--set seed=N` reseeds the model (a fold ensemble's
+    folds too) with the Coder's cross-fit. Nested models (an ensemble's member, a stack's
+    bases) keep their own."""
+    params = dict(config.model.params)
+    if "seed" in PARAMS[config.model.name].model_fields:
+        params.setdefault("seed", config.seed)
+    return model_class(config.model.name)(**params)

@@ -14,11 +14,11 @@ from autocode.config import TrainConfig, flatten
 from autocode.decisions.coder import Coder
 from autocode.decisions.policy import automation_curve
 from autocode.knowledge import CodeKnowledge
-from autocode.models import FoldEnsemble, model_class
+from autocode.models import FoldEnsemble
 from autocode.train import plots, tracking
 from autocode.train.data import ExperimentData, load_experiment_data
 from autocode.train.evaluation import evaluate_coder
-from autocode.train.fitting import decision_groups, fit_coder, fit_label_space
+from autocode.train.fitting import decision_groups, fit_coder, fit_label_space, new_model
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def check_trainable(config: TrainConfig, data: ExperimentData) -> None:
             f"cross-fitting with crossfit_folds={config.crossfit_folds} needs at least that "
             f"many training notes, got {len(data.train)}"
         )
-    model = model_class(config.model.name)(**config.model.params)
+    model = new_model(config)
     if isinstance(model, FoldEnsemble) and len(data.train) < model.folds:
         raise ValueError(
             f"a fold-ensemble with model.params.folds={model.folds} needs at least that many "
