@@ -478,6 +478,10 @@ def test_a_stated_number_and_a_named_side_give_candidates_where_asked() -> None:
     assert (row["ICD10CM:H30.92"][side], row["ICD10CM:Z3A.38"][side]) == (1.0, 0.0)
     ((start, end),) = spans[codes.index("ICD10CM:Z3A.38")]
     assert text[start:end] == "38 weeks of gestation"
+    # Both eyes are the bilateral code, not either side's.
+    codes = open_candidates(index, "Myopia was found in both eyes.", known, sides=True)[0]
+    assert "ICD10CM:H52.13" in codes
+    assert not {"ICD10CM:H52.11", "ICD10CM:H52.12"} & set(codes)
 
 
 def test_a_stated_number_is_read_past_the_triggers_of_its_sentence() -> None:

@@ -11,6 +11,7 @@ def test_abbreviations_are_written_out() -> None:
     assert expand_abbreviation("CHF") == "congestive heart failure"
     assert expand_abbreviation("COPD") == "chronic obstructive pulmonary disease"
     assert expand_abbreviation("MI") == "myocardial infarction"
+    assert expand_abbreviation("WPW") == "Wolff-Parkinson-White syndrome"
 
 
 def test_short_abbreviations_count_only_in_capitals_long_ones_in_any_case() -> None:

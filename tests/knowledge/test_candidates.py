@@ -178,6 +178,7 @@ def test_abbreviations_and_word_order_variation_are_found(index: CandidateIndex)
     assert not found["ICD10CM:E11.9"].in_order  # reordered words
     assert index.candidates("Admitted with CHF.")["ICD10CM:I50.9"].affirmed == 1
     assert "ICD10CM:I21.9" in index.candidates("Old MI on the ECG.")
+    assert "ICD10CM:I45.6" in index.candidates("Sinus rhythm with WPW on the Holter.")
 
 
 def test_organ_adjectives_meet_the_tabulars_nouns(index: CandidateIndex) -> None:
@@ -408,6 +409,15 @@ def test_the_sides_said_are_those_of_the_mentions_sentences() -> None:
     start = text.index("Chorioretinal")
     assert sides_said(text, [(start, start + 13)]) == frozenset({"left"})
     assert sides_said(text, [(0, 5)]) == frozenset()
+
+
+def test_a_pair_of_parts_named_together_is_bilateral() -> None:
+    text = "Myopia of -0.75 diopters in both eyes. Pain in both lower limbs. Both were seen."
+    assert sides_said(text, [(0, 6)]) == frozenset({"bilateral"})
+    limbs = text.index("Pain")
+    assert sides_said(text, [(limbs, limbs + 4)]) == frozenset({"bilateral"})
+    both = text.index("Both were")  # "both" alone names no pair of parts
+    assert sides_said(text, [(both, both + 4)]) == frozenset()
 
 
 # Notes that name codes affirmed, negated, about family and both, in sentences with and

@@ -39,6 +39,7 @@ CLINICAL_ABBREVIATIONS: dict[str, str] = {
     "T2DM": "type 2 diabetes mellitus",
     "TB": "tuberculosis",
     "UTI": "urinary tract infection",
+    "WPW": "Wolff-Parkinson-White syndrome",
 }
 CASE_FREE_LENGTH = 4  # abbreviations this long or longer are read in any case
 

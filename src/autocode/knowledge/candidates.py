@@ -76,6 +76,14 @@ _QUALIFIER = re.compile(
 # Words that tell a side of the body (ICD-10-CM's relatives, ICD-10-PCS body parts).
 SIDE_WORDS = frozenset({"left", "right", "bilateral"})
 _SIDE_WORD = re.compile(rf"\b({'|'.join(sorted(SIDE_WORDS))})\b", re.I)
+# A pair of body parts named together is the tabular's "bilateral": "myopia of -0.75
+# diopters in both eyes" is H52.13 (Myopia, bilateral).
+_BOTH_SIDES = re.compile(
+    r"\bboth\s+(?:(?:upper|lower)\s+)?(?:eyes|ears|sides|lungs|kidneys|ovaries|breasts|hips"
+    r"|knees|legs|arms|feet|hands|limbs|extremities|ankles|wrists|elbows|shoulders|testicles"
+    r"|testes|adrenals|adrenal glands|ureters|tonsils|eyelids|lobes)\b",
+    re.I,
+)
 # A head does not stand for a name whose cut-off qualifier states more of the condition:
 # a part of it that is no default ("unspecified …", "not …", "without …", "NOS",
 # "uncomplicated", "accidental", "… unspecified"), as in "Hodgkin lymphoma, unspecified,
@@ -832,11 +840,15 @@ def sided_relatives(code: str) -> tuple[tuple[str, frozenset[str]], ...]:
 
 
 def sides_said(text: str, spans: Iterable[tuple[int, int]]) -> frozenset[str]:
-    """The sides ("right", "left", "bilateral") the sentences holding `spans` name."""
+    """The sides ("right", "left", "bilateral") the sentences holding `spans` name; a
+    paired part named together ("both eyes") names "bilateral"."""
     said: set[str] = set()
     for start, end in sentence_spans(text):
         if any(start <= a < end for a, _ in spans):
-            said |= {side.lower() for side in _SIDE_WORD.findall(text[start:end])}
+            sentence = text[start:end]
+            said |= {side.lower() for side in _SIDE_WORD.findall(sentence)}
+            if _BOTH_SIDES.search(sentence):
+                said.add("bilateral")
     return frozenset(said)
 
 
