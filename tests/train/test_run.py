@@ -314,7 +314,9 @@ def test_run_logs_the_config_metrics_and_tags(demo_run: DemoRun) -> None:
         f"code_sources.{n}": str(p)
         for n, p in config.codes.sources(language=config.data.language).files().items()
     }
-    assert params == flatten(config) | sources
+    # The model's seed is logged as it was built: the run's, as the config sets none.
+    assert "seed" not in config.model.params
+    assert params == flatten(config) | sources | {"model.params.seed": str(config.seed)}
     assert params["model.params.epochs"] == "3"
     assert params["labels.min_count"] == "3"
     assert params["data.source"] == str(demo_run.archive)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -319,11 +319,16 @@ def decision_groups(labels: LabelSpace) -> list[np.ndarray]:
 
 
 def new_model(config: TrainConfig) -> CodingModel:
-    """The config's model, unfitted. A model that takes a `seed` and is given none in
-    `model.params` takes the run's: `--set seed=N` reseeds the model (a fold ensemble's
-    folds too) with the Coder's cross-fit. Nested models (an ensemble's member, a stack's
-    bases) keep their own."""
+    """The config's model, unfitted, built with `model_params`."""
+    return model_class(config.model.name)(**model_params(config))
+
+
+def model_params(config: TrainConfig) -> dict[str, Any]:
+    """The model's constructor arguments: `model.params`, and the run's `seed` for a model
+    that takes one and is given none there, so that `--set seed=N` reseeds the model (a
+    fold ensemble's folds too) with the Coder's cross-fit. Nested models (an ensemble's
+    member, a stack's bases) keep their own."""
     params = dict(config.model.params)
     if "seed" in PARAMS[config.model.name].model_fields:
         params.setdefault("seed", config.seed)
-    return model_class(config.model.name)(**params)
+    return params

@@ -18,7 +18,13 @@ from autocode.models import FoldEnsemble
 from autocode.train import plots, tracking
 from autocode.train.data import ExperimentData, load_experiment_data
 from autocode.train.evaluation import evaluate_coder
-from autocode.train.fitting import decision_groups, fit_coder, fit_label_space, new_model
+from autocode.train.fitting import (
+    decision_groups,
+    fit_coder,
+    fit_label_space,
+    model_params,
+    new_model,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +69,7 @@ def run_training(config: TrainConfig, tracking_uri: str | None = None) -> TrainR
         data.report.quarantined_total,
     )
     with tracking.start_run(config.experiment_name, tracking_uri) as run:
-        tracking.log_params(flatten(config))
+        tracking.log_params(logged_params(config))
         tracking.log_lineage(data.lineage(), config.name)
         tracking.log_code_sources(knowledge.lineage())
         tracking.log_json(data.report.to_dict(), "data/quarantine_summary.json")
@@ -103,6 +109,13 @@ def run_training(config: TrainConfig, tracking_uri: str | None = None) -> TrainR
             else ""
         )
         return TrainResult(run.info.run_id, model_uri, test.report, validation_metrics)
+
+
+def logged_params(config: TrainConfig) -> dict[str, str]:
+    """The flattened config, with the model's params as the model is built (the run's
+    seed filled in where the model takes one and sets none: `model_params`)."""
+    model = config.model.model_copy(update={"params": model_params(config)})
+    return flatten(config.model_copy(update={"model": model}))
 
 
 def check_trainable(config: TrainConfig, data: ExperimentData) -> None:
