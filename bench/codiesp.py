@@ -48,7 +48,7 @@ from autocode.labels import GoldWithUnseen, LabelSpace, gold_with_unseen
 from autocode.models import TfidfLexiconModel
 from autocode.models.linear import LinearSettings, train_linear
 from autocode.train.evaluation import evaluate_coder
-from autocode.train.fitting import fit_coder, fit_rules
+from autocode.train.fitting import fit_coder, fit_rules, model_params
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import open_scoring  # bench/ is not a package: its own folder on the path
@@ -159,7 +159,7 @@ def _single_model(config: TrainConfig) -> tuple[str, dict[str, Any]]:
     if config.model.name == "fold-ensemble":
         member = config.model.params["member"]
         return member["name"], member.get("params", {})
-    return config.model.name, config.model.params
+    return config.model.name, model_params(config)
 
 
 def _vectorizer(params: dict[str, Any]) -> TfidfVectorizer:

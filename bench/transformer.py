@@ -40,6 +40,7 @@ from autocode.corpus.load import LoadOptions, load_notes
 from autocode.labels import GoldWithUnseen, LabelSpace, gold_with_unseen
 from autocode.models import StackModel, TfidfLexiconModel, TfidfModel, TransformerModel
 from autocode.models.transformer.training import F1_THRESHOLDS
+from autocode.train.fitting import model_params
 
 REPO = Path(__file__).resolve().parents[1]
 SPEED_NOTES = 16  # notes per speed measurement: a few steps, not an epoch
@@ -159,7 +160,8 @@ def _tfidf_params() -> dict[str, Any]:
 
 
 def _config_params(name: str) -> dict[str, Any]:
-    return dict(load_config(REPO / "configs" / name).model.params)
+    """The config's model params as a run builds the model (the run's seed filled in)."""
+    return model_params(load_config(REPO / "configs" / name))
 
 
 def _stack_transformer(args: argparse.Namespace, common: dict[str, Any]) -> StackModel:

@@ -418,6 +418,18 @@ def test_a_pair_of_parts_named_together_is_bilateral() -> None:
     assert sides_said(text, [(limbs, limbs + 4)]) == frozenset({"bilateral"})
     both = text.index("Both were")  # "both" alone names no pair of parts
     assert sides_said(text, [(both, both + 4)]) == frozenset()
+    for sentence in (
+        "Myopia in both of her eyes.",
+        "Edema of both upper and lower limbs.",
+        "Drusen bilaterally.",
+    ):
+        assert sides_said(sentence, [(0, 5)]) == frozenset({"bilateral"}), sentence
+    # Sides of a family, lobes of one organ: no pair of parts.
+    for sentence in (
+        "Myopia; both sides of the family have it.",
+        "Cysts in both lobes of the liver.",
+    ):
+        assert sides_said(sentence, [(0, 5)]) == frozenset(), sentence
 
 
 # Notes that name codes affirmed, negated, about family and both, in sentences with and

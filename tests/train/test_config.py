@@ -192,6 +192,7 @@ def test_unknown_keys_are_rejected_by_name(
         ("data.split_ratios=[0.5, 0.5]", "split_ratios"),
         ("thresholds.shrinkage=-1", "shrinkage"),
         ("seed=seven", "seed"),
+        ("seed=-1", "seed"),
         ("name=has space", "name"),
     ],
 )

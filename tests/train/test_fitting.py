@@ -161,4 +161,8 @@ def test_a_model_that_takes_no_seed_is_built_as_configured() -> None:
     config = TrainConfig(
         name="tiny", seed=3, data=DataConfig(source="unused"), model=ModelConfig(name="matcher")
     )
-    assert "seed" not in fitting.new_model(config).get_params()  # type: ignore[attr-defined]
+    assert fitting.model_params(config) == config.model.params == {}
+    assert fitting.new_model(config).get_params() == {  # type: ignore[attr-defined]
+        "candidate_coverage": 0.5,
+        "context_features": False,
+    }

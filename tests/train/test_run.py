@@ -31,13 +31,21 @@ from typer.testing import CliRunner
 
 import autocode
 from autocode.cli import app
-from autocode.config import CodesConfig, flatten, load_config
+from autocode.config import (
+    CodesConfig,
+    DataConfig,
+    ModelConfig,
+    TrainConfig,
+    flatten,
+    load_config,
+)
 from autocode.corpus.synth import write_synthetic_archive
 from autocode.decisions.policy import automation_curve
 from autocode.infer.loading import load_coder
 from autocode.infer.pyfunc import OUTPUT_COLUMNS, predict_frame
 from autocode.knowledge import CodeKnowledge
 from autocode.train import tracking
+from autocode.train.run import logged_params
 from autocode.train.tracking import SYNTHETIC_EXAMPLE
 from servers import free_port, running_server
 
@@ -300,6 +308,18 @@ def test_train_prints_the_run_the_model_and_test_metrics(demo_run: DemoRun) -> N
     assert payload["auc_micro"] > 0.7
     assert set(payload["precision_at_k"]) == {"5", "8", "15"}
     assert "ICD10CM" in payload["per_system"]
+
+
+def test_the_logged_model_params_are_those_the_model_is_built_with() -> None:
+    def config(name: str, params: dict[str, Any]) -> TrainConfig:
+        model = ModelConfig(name=name, params=params)
+        return TrainConfig(name="tiny", seed=3, data=DataConfig(source="unused"), model=model)
+
+    assert logged_params(config("tfidf", {"seed": 11}))["model.params.seed"] == "11"
+    taken = config("tfidf", {"epochs": 2})
+    assert logged_params(taken) == flatten(taken) | {"model.params.seed": "3"}
+    no_seed = config("matcher", {})  # takes no seed: logged as written
+    assert logged_params(no_seed) == flatten(no_seed)
 
 
 def test_run_logs_the_config_metrics_and_tags(demo_run: DemoRun) -> None:

@@ -77,11 +77,14 @@ _QUALIFIER = re.compile(
 SIDE_WORDS = frozenset({"left", "right", "bilateral"})
 _SIDE_WORD = re.compile(rf"\b({'|'.join(sorted(SIDE_WORDS))})\b", re.I)
 # A pair of body parts named together is the tabular's "bilateral": "myopia of -0.75
-# diopters in both eyes" is H52.13 (Myopia, bilateral).
+# diopters in both eyes" is H52.13 (Myopia, bilateral). Only parts that come in pairs:
+# "both sides" and "both lobes" also name a family's sides or one organ's lobes.
 _BOTH_SIDES = re.compile(
-    r"\bboth\s+(?:(?:upper|lower)\s+)?(?:eyes|ears|sides|lungs|kidneys|ovaries|breasts|hips"
-    r"|knees|legs|arms|feet|hands|limbs|extremities|ankles|wrists|elbows|shoulders|testicles"
-    r"|testes|adrenals|adrenal glands|ureters|tonsils|eyelids|lobes)\b",
+    r"\bbilaterally\b|\bboth\s+(?:of\s+)?(?:(?:the|his|her|their)\s+)?"
+    r"(?:(?:upper|lower)\s+(?:and\s+(?:upper|lower)\s+)?)?"
+    r"(?:eyes|ears|lungs|kidneys|ovaries|breasts|hips|knees|legs|arms|feet|hands|limbs"
+    r"|extremities|ankles|wrists|elbows|shoulders|testicles|testes|adrenal glands|ureters"
+    r"|eyelids)\b",
     re.I,
 )
 # A head does not stand for a name whose cut-off qualifier states more of the condition:
@@ -841,7 +844,8 @@ def sided_relatives(code: str) -> tuple[tuple[str, frozenset[str]], ...]:
 
 def sides_said(text: str, spans: Iterable[tuple[int, int]]) -> frozenset[str]:
     """The sides ("right", "left", "bilateral") the sentences holding `spans` name; a
-    paired part named together ("both eyes") names "bilateral"."""
+    pair of parts named together ("both eyes", "both of her knees") or "bilaterally"
+    names "bilateral"."""
     said: set[str] = set()
     for start, end in sentence_spans(text):
         if any(start <= a < end for a, _ in spans):
