@@ -54,6 +54,7 @@ from autocode.knowledge.candidates import (
     sides_said,
 )
 from autocode.knowledge.context import NOT_CODED, context_scopes, saved_blocking
+from autocode.knowledge.lexicon import sentence_spans
 from autocode.knowledge.numeric_codes import numeric_codes
 from autocode.knowledge.pcs_names import PREFIX_LENGTH, pcs_index
 from autocode.knowledge.terms import code_group
@@ -490,10 +491,11 @@ def open_candidates(
 def _add_sides(found: dict[str, Candidate], text: str) -> None:
     """For each code found by name, its relatives of the side its sentences name
     (`sided_relatives`), supported by the same mentions."""
+    sentences = sentence_spans(text)
     for code, candidate in list(found.items()):
         if candidate.via != DIRECT:
             continue
-        said = sides_said(text, candidate.spans)
+        said = sides_said(text, candidate.spans, sentences)
         if not said:
             continue
         for other, sides in sided_relatives(code):

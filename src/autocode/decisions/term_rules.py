@@ -43,6 +43,7 @@ from autocode.knowledge.candidates import (
     named_more_specifically,
     names_around,
     renormalised,
+    spans_of,
     worded_sentences,
 )
 from autocode.knowledge.context import saved_blocking
@@ -224,9 +225,10 @@ def term_mentions(
     found_terms = index.mentions_in(text, sentences, reordered=False)
     mentions = [m for m in found_terms if not index.is_blocked(m)]
     named = names_around(code_names, text, sentences, mentions)
+    around = spans_of(mentions)
     found: dict[Key, Span] = {}
     for mention in sorted(mentions, key=lambda m: (m.start, m.end)):
-        if not index.inside_longer(mention, mentions):
+        if not index.inside_longer(mention, around):
             name = index.names[mention.name]
             for code in name.codes:
                 if not named_more_specifically(mention, name, code, named):

@@ -28,6 +28,7 @@ does it stand for a code whose cut-off qualifier states more (`_states_more`): a
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from copy import copy
@@ -45,6 +46,7 @@ from autocode.knowledge.abbreviations import expand_abbreviation
 from autocode.knowledge.cms_names import cms_cm_names
 from autocode.knowledge.context import context_scopes, contexts_at, has_trigger, trigger_words
 from autocode.knowledge.lexicon import TYPING_HEADS, fold, sentence_spans, strip_accents
+from autocode.knowledge.span_index import DisjointSpans, SpanIndex
 from autocode.knowledge.word_forms import tabular_words
 
 MAX_REORDERED = 4  # names of at most this many words also match in any word order
@@ -330,7 +332,9 @@ def worded_sentences(
     return [(start, end, normal_words(text[start:end])) for start, end in spans]
 
 
-NamedSpan = tuple[int, int, Name]  # a code name found in a note, with its characters
+def spans_of(mentions: Iterable[Mention]) -> SpanIndex[Mention]:
+    """The mentions, found by the spans they enclose (`inside_longer`)."""
+    return SpanIndex((m.start, m.end, m) for m in mentions)
 
 
 def names_around(
@@ -338,31 +342,25 @@ def names_around(
     text: str,
     sentences: Sequence[WordedSentence],
     mentions: Sequence[Mention],
-) -> list[NamedSpan]:
+) -> SpanIndex[Name]:
     """The `names` found in order in the `sentences` holding `mentions`."""
     if names is None or not mentions:
-        return []
-    holding = [
-        sentence
-        for sentence in sentences
-        if any(sentence[0] <= m.start < sentence[1] for m in mentions)
-    ]
+        return SpanIndex(())
+    starts = spans_of(mentions)
+    holding = [sentence for sentence in sentences if starts.any_starts_within(*sentence[:2])]
     found = names.mentions_in(text, holding, reordered=False)
-    return [(m.start, m.end, names.names[m.name]) for m in found]
+    return SpanIndex((m.start, m.end, names.names[m.name]) for m in found)
 
 
 def named_more_specifically(
-    mention: Mention, name: Name, code: str, named: Sequence[NamedSpan]
+    mention: Mention, name: Name, code: str, named: SpanIndex[Name]
 ) -> bool:
     """Whether a code name of more words than `name`, naming codes other than `code`, was
     found around the mention: a coder codes the most specific term ("fever" in "dengue
     fever" is A90, not R50.9; "pain" in "abdominal pain" R10.9, not R52)."""
     return any(
-        start <= mention.start
-        and mention.end <= end
-        and len(other.words) > len(name.words)
-        and code not in other.codes
-        for start, end, other in named
+        len(other.words) > len(name.words) and code not in other.codes
+        for other in named.enclosing(mention.start, mention.end)
     )
 
 
@@ -644,14 +642,17 @@ class CandidateIndex:
         test against every mention that the negation guard does not need; `held`: an
         affirmed mention it says a longer name holds does not count for the code)."""
         direct: dict[str, Candidate] = {}
+        taken: dict[str, DisjointSpans] = defaultdict(DisjointSpans)  # each code's spans
+        around = spans_of(mentions) if whole else None
         longest_first = sorted(mentions, key=lambda m: -len(self.names[m.name].words))
         for mention in longest_first:
             name = self.names[mention.name]
             blocked = self.is_blocked(mention)
             for code in name.codes:
                 candidate = direct.setdefault(code, Candidate(code, DIRECT))
-                if any(a < mention.end and mention.start < b for a, b in candidate.spans):
+                if taken[code].overlaps(mention.start, mention.end):
                     continue
+                taken[code].add(mention.start, mention.end)
                 candidate.spans.append((mention.start, mention.end))
                 if blocked:
                     candidate.blocked += 1
@@ -659,7 +660,7 @@ class CandidateIndex:
                 if held is not None and held(mention, code):
                     continue  # its place is taken: a shorter name of the code there is it
                 candidate.affirmed += 1
-                candidate.whole += whole and not self.inside_longer(mention, mentions)
+                candidate.whole += around is not None and not self.inside_longer(mention, around)
                 candidate.longest_name = max(candidate.longest_name, len(name.words))
                 candidate.in_order |= mention.in_order
                 ambiguity = len(name.codes)
@@ -671,15 +672,14 @@ class CandidateIndex:
         trigger ("Family history of …" is not blocked by its own "family")."""
         return bool((mention.contexts - self.names[mention.name].own_contexts) & self.blocking)
 
-    def inside_longer(self, mention: Mention, mentions: Sequence[Mention]) -> bool:
+    def inside_longer(self, mention: Mention, around: SpanIndex[Mention]) -> bool:
         """Whether a longer name was found around `mention` ("plaque psoriasis" around
-        "psoriasis"): the shorter name is then likely not what the note means."""
+        "psoriasis"), among the note's mentions (`spans_of`): the shorter name is then
+        likely not what the note means."""
         length = len(self.names[mention.name].words)
         return any(
-            other.start <= mention.start
-            and mention.end <= other.end
-            and len(self.names[other.name].words) > length
-            for other in mentions
+            len(self.names[other.name].words) > length
+            for other in around.enclosing(mention.start, mention.end)
         )
 
     def _matches(
@@ -842,17 +842,27 @@ def sided_relatives(code: str) -> tuple[tuple[str, frozenset[str]], ...]:
     return tuple(relatives)
 
 
-def sides_said(text: str, spans: Iterable[tuple[int, int]]) -> frozenset[str]:
+def sides_said(
+    text: str,
+    spans: Iterable[tuple[int, int]],
+    sentences: Sequence[tuple[int, int]] | None = None,
+) -> frozenset[str]:
     """The sides ("right", "left", "bilateral") the sentences holding `spans` name; a
     pair of parts named together ("both eyes", "both of her knees") or "bilaterally"
-    names "bilateral"."""
+    names "bilateral". `sentences`: the text's `sentence_spans`, when the caller has them."""
+    sentences = sentence_spans(text) if sentences is None else sentences
+    starts = [start for start, _ in sentences]
+    holding = set()
+    for at, _ in spans:
+        k = bisect_right(starts, at) - 1
+        if k >= 0 and at < sentences[k][1]:
+            holding.add(k)
     said: set[str] = set()
-    for start, end in sentence_spans(text):
-        if any(start <= a < end for a, _ in spans):
-            sentence = text[start:end]
-            said |= {side.lower() for side in _SIDE_WORD.findall(sentence)}
-            if _BOTH_SIDES.search(sentence):
-                said.add("bilateral")
+    for k in holding:
+        sentence = text[slice(*sentences[k])]
+        said |= {side.lower() for side in _SIDE_WORD.findall(sentence)}
+        if _BOTH_SIDES.search(sentence):
+            said.add("bilateral")
     return frozenset(said)
 
 
