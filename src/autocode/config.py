@@ -252,7 +252,7 @@ class TrackingConfig(StrictModel):
 
 class TrainConfig(StrictModel):
     name: str
-    seed: int = Field(default=0, ge=0)  # also every model's that sets none (fitting.model_params)
+    seed: int = Field(default=0, ge=0)  # also the model's, where it sets none (model_params)
     crossfit_folds: int = Field(default=5, ge=2)
     data: DataConfig
     labels: LabelConfig = LabelConfig()

@@ -242,7 +242,7 @@ class RecordingMember(TfidfModel):
 def test_each_member_gets_its_notes_patients_and_the_validation_split(
     tiny_corpus: TinyCorpus, tiny_validation_corpus: TinyCorpus, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ensemble_module, "registered_model", lambda _: RecordingMember)
+    monkeypatch.setattr(ensemble_module, "spec_model", lambda spec: RecordingMember(**spec.params))
     RecordingMember.calls.clear()
     patients = [f"patient-{i // 2}" for i in range(len(tiny_corpus.texts))]
     validation = (tiny_validation_corpus.texts, tiny_validation_corpus.Y)

@@ -49,6 +49,7 @@ from autocode.models.params import (
     check_params,
     constructor_params_model,
     registered_model,
+    spec_model,
 )
 from autocode.models.saved import read_json, write_json
 
@@ -115,9 +116,8 @@ class FoldEnsemble:
         check_params(self, self.params_model)
         check_fit_input(texts, Y, labels, groups, validation)
         spec = ModelSpec.model_validate(self.member)
-        member_class = registered_model(spec.name)
         fits = fold_fits(
-            lambda: member_class(**spec.params),
+            lambda: spec_model(spec),
             texts,
             Y,
             fold_splits(len(texts), folds=self.folds, seed=self.seed),

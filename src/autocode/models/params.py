@@ -83,3 +83,8 @@ class ModelSpec(BaseModel):
             raise ValueError(f"{self.name} params.{where}: {first['msg']}") from None
         self.params = checked.model_dump(exclude_unset=True)
         return self
+
+
+def spec_model(spec: ModelSpec) -> CodingModel:
+    """A new, unfitted model as `spec` names it (a stack's base, an ensemble's member)."""
+    return registered_model(spec.name)(**spec.params)

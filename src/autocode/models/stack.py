@@ -49,6 +49,7 @@ from autocode.models.params import (
     check_params,
     constructor_params_model,
     registered_model,
+    spec_model,
 )
 from autocode.models.rerank import (
     SCORE_FEATURES,
@@ -163,7 +164,7 @@ class StackModel:
         # A model that fits folds gives its final fit as one more fold, of every row: the
         # model `fit` would give (see `FitsFolds`), reusing what its folds share (TF-IDF's
         # vectorizer, the matcher's terms) instead of building it again.
-        by_folds = [isinstance(_new_model(spec), FitsFolds) for spec in specs]
+        by_folds = [isinstance(spec_model(spec), FitsFolds) for spec in specs]
         every_row = (np.arange(len(texts)), np.empty(0, np.int64))
         per_base = [
             self._fold_models(
@@ -181,7 +182,7 @@ class StackModel:
         bases = [
             next(models)
             if final
-            else _new_model(spec).fit(texts, Y, labels=labels, validation=validation, groups=groups)
+            else spec_model(spec).fit(texts, Y, labels=labels, validation=validation, groups=groups)
             for spec, final, models in zip(specs, by_folds, per_base, strict=True)
         ]
         del per_base  # the fold generators hold the training features until they are freed
@@ -318,7 +319,7 @@ class StackModel:
         groups: Sequence[str] | None,
     ) -> Iterator[CodingModel]:
         """Base model `spec` fitted once per fold, on that fold's fit rows (lazily)."""
-        model = _new_model(spec)
+        model = spec_model(spec)
         if isinstance(model, FitsFolds):
             yield from model.fold_models(texts, Y, labels=labels, folds=folds, groups=groups)
             return
@@ -330,7 +331,7 @@ class StackModel:
                 spec.name,
                 len(fit_rows),
             )
-            yield _new_model(spec).fit(
+            yield spec_model(spec).fit(
                 [texts[i] for i in fit_rows],
                 Y[fit_rows],
                 labels=labels,
@@ -543,10 +544,6 @@ TfidfLexiconParams = constructor_params_model(
 )
 StackModel.params_model = StackParams
 TfidfLexiconModel.params_model = TfidfLexiconParams
-
-
-def _new_model(spec: ModelSpec) -> CodingModel:
-    return registered_model(spec.name)(**spec.params)
 
 
 def _prefixed(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
