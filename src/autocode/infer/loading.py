@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import atexit
 import hashlib
-import os
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from autocode.decisions.coder import CODER_ARTIFACT, CODER_FILE, Coder
 from autocode.digests import update_with_file
+from autocode.env_defaults import QUIET_ARTIFACTS, environment_defaults
 
 # Set around the download only, each only when the user has not set it. MLflow's
 # defaults retry a server that does not answer 7 times with exponential backoff, for
@@ -27,7 +25,7 @@ DOWNLOAD_SETTINGS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
-    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    **QUIET_ARTIFACTS,
 }
 _MAX_REASON_CHARS = 300
 IDENTITY_HEX_CHARS = 16
@@ -65,7 +63,7 @@ def _download(uri: str) -> Path:
     from mlflow.exceptions import MlflowException
 
     try:
-        with _download_settings():
+        with environment_defaults(DOWNLOAD_SETTINGS):
             target = _scratch_dir()
             return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=target))
     except ModuleNotFoundError as error:
@@ -106,18 +104,6 @@ def _scratch_dir() -> str:
     directory = tempfile.mkdtemp(prefix="autocode-model-")
     atexit.register(shutil.rmtree, directory, ignore_errors=True)
     return directory
-
-
-@contextmanager
-def _download_settings() -> Iterator[None]:
-    """MLflow reads these at each request: set only around our own calls, then restored."""
-    added = [name for name in DOWNLOAD_SETTINGS if name not in os.environ]
-    os.environ.update({name: DOWNLOAD_SETTINGS[name] for name in added})
-    try:
-        yield
-    finally:
-        for name in added:
-            os.environ.pop(name, None)
 
 
 def coder_digest(directory: Path) -> str:

@@ -24,6 +24,7 @@ from mlflow.data.meta_dataset import MetaDataset
 from autocode import __version__
 from autocode.config import dotted
 from autocode.decisions.coder import Coder
+from autocode.env_defaults import QUIET_ARTIFACTS, environment_defaults
 from autocode.infer.pyfunc import CODER_ARTIFACT, CoderPyfunc, coder_signature, predict_frame
 from autocode.metrics import json_compatible
 
@@ -127,15 +128,16 @@ def log_coder(coder: Coder, registered_name: str | None) -> str:
         coder_dir = Path(directory) / CODER_ARTIFACT
         coder.save(coder_dir)
         output = predict_frame(coder, SYNTHETIC_EXAMPLE)
-        info = mlflow.pyfunc.log_model(
-            name="coder",
-            python_model=CoderPyfunc(),
-            artifacts={CODER_ARTIFACT: str(coder_dir)},
-            signature=coder_signature(output),
-            input_example=SYNTHETIC_EXAMPLE,
-            registered_model_name=registered_name,
-            pip_requirements=PIP_REQUIREMENTS,
-        )
+        with environment_defaults(QUIET_ARTIFACTS):
+            info = mlflow.pyfunc.log_model(
+                name="coder",
+                python_model=CoderPyfunc(),
+                artifacts={CODER_ARTIFACT: str(coder_dir)},
+                signature=coder_signature(output),
+                input_example=SYNTHETIC_EXAMPLE,
+                registered_model_name=registered_name,
+                pip_requirements=PIP_REQUIREMENTS,
+            )
     if registered_name and info.registered_model_version is not None:
         return f"models:/{registered_name}/{info.registered_model_version}"
     return str(info.model_uri)
