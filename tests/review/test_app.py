@@ -12,11 +12,12 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
 from starlette.routing import Mount
 
 from autocode.corpus.load import LoadOptions, load_notes
 from autocode.review import ReviewStore, audit, leases
-from autocode.review.app import iter_routes
+from autocode.review.app import AppSettings, create_app, iter_routes
 from autocode.review.export import export_reviewed
 from review.app_client import PASSWORD, SECRET_TEXT, ReviewApp, make_review_app
 from review.test_store import ANEMIA, ASTHMA, DIABETES, HYPERTENSION, new_case
@@ -118,6 +119,29 @@ def test_wrong_passwords_are_rate_limited_per_address(review: ReviewApp):
     for k in range(20):
         client.post("/api/login", json={"name": f"nobody-{k}", "password": "wrong password"})
     assert client.post("/api/login", json={"name": "rita", "password": PASSWORD}).status_code == 429
+
+
+def test_wrong_passwords_count_across_server_processes_and_restarts(
+    review: ReviewApp, tmp_path: Path
+):
+    # Another server on the same queue (its own store, engine and app, as another process
+    # would have) refuses the account the first one saw five wrong passwords for.
+    first = review.client()
+    for _ in range(5):
+        assert first.post("/api/login", json={"name": "rob", "password": "nope"}).status_code == 401
+    url = f"sqlite:///{tmp_path / 'queue.db'}"
+    settings = AppSettings(secret="another-secret-" + "y" * 32)
+    with ReviewStore(url) as other_store:
+        other = TestClient(create_app(other_store, settings), follow_redirects=False)
+        refused = other.post("/api/login", json={"name": "rob", "password": PASSWORD})
+        assert refused.status_code == 429 and "Too many" in refused.json()["detail"]
+        rita = other.post("/api/login", json={"name": "rita", "password": PASSWORD})
+        assert rita.status_code == 200
+    # A restarted server still refuses it: the failures are in the queue, not in memory.
+    with ReviewStore(url) as restarted_store:
+        restarted = TestClient(create_app(restarted_store, settings), follow_redirects=False)
+        again = restarted.post("/api/login", json={"name": "rob", "password": PASSWORD})
+        assert again.status_code == 429
 
 
 def test_review_flow_through_the_pages(review: ReviewApp, tmp_path: Path):

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
 from autocode.cli import app
-from autocode.review import ReviewStore, leases
+from autocode.review import ReviewStore, leases, schema
 from autocode.review.auth import authenticate
 from review.test_schema import write_old_queue
 from review.test_store import new_case
@@ -48,7 +48,7 @@ def test_migrate_upgrades_an_old_queue_and_export_writes_reviewed_notes(tmp_path
     url = f"sqlite:///{tmp_path / 'old.db'}"
     write_old_queue(url)
     result = runner.invoke(app, ["review", "migrate", "--db", url])
-    assert result.exit_code == 0 and "queue schema: 0001 -> 0003" in result.output
+    assert result.exit_code == 0 and f"queue schema: 0001 -> {schema.HEAD}" in result.output
     with ReviewStore(url) as store:
         store.enqueue([new_case(99999)])
         lease = leases.claim_next(store, "rob")

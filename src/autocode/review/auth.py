@@ -8,17 +8,17 @@ accounts exist.
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
-from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from autocode.review import audit
-from autocode.review.store import ReviewStore, UserRow
+from autocode.review.store import LoginFailureRow, ReviewStore, UserRow
 
 REVIEWER, ADMIN = "reviewer", "admin"
 ROLES = (REVIEWER, ADMIN)
@@ -172,46 +172,75 @@ def _user(row: UserRow) -> User:
 
 
 class LoginLimiter:
-    """Wrong passwords per account and per address in a sliding window (in memory).
+    """Wrong passwords per account and per address in a sliding window, kept in the queue.
 
     After `max_failures` failures within `window_s` seconds for an account, or
     `max_failures * 4` from an address (one address may serve several coders), logins are
-    refused until the oldest failure leaves the window. Per process: run one server
-    process, or put the limit in front of it too.
+    refused until the oldest failure leaves the window. The failures live in the queue's
+    database (`review_login_failures`), so every server process on the queue counts the
+    same ones and a restart forgets none. Each is stored under a digest of its account
+    or address: a password typed into the name field is never written down.
     """
 
-    def __init__(self, max_failures: int = 5, window_s: float = 900.0) -> None:
+    def __init__(
+        self,
+        store: ReviewStore,
+        max_failures: int = 5,
+        window_s: float = 900.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
         self.max_failures = max_failures
-        self.window_s = window_s
-        self._failures: defaultdict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
+        self.window = timedelta(seconds=window_s)
+        self._clock = clock
 
     def retry_after(self, account: str, address: str) -> float:
         """Seconds until a login may be tried; 0 when it may now."""
-        now = time.monotonic()
-        with self._lock:
+        now = self._clock()
+        with self.store.reading() as session:
             waits = [
-                self._wait(f"account:{account.lower()}", self.max_failures, now),
-                self._wait(f"address:{address}", self.max_failures * 4, now),
+                self._wait(session, _account_key(account), self.max_failures, now),
+                self._wait(session, _address_key(address), self.max_failures * 4, now),
             ]
         return max(waits)
 
     def failed(self, account: str, address: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for key in (f"account:{account.lower()}", f"address:{address}"):
-                self._failures[key].append(now)
+        now = self._clock()
+        with self.store.writing() as session:
+            # Failures that left the window count no more: dropped here, so the table
+            # holds at most one window's failures.
+            session.execute(delete(LoginFailureRow).where(LoginFailureRow.at <= now - self.window))
+            session.add_all(
+                LoginFailureRow(key=key, at=now)
+                for key in (_account_key(account), _address_key(address))
+            )
 
     def succeeded(self, account: str) -> None:
-        with self._lock:
-            self._failures.pop(f"account:{account.lower()}", None)
+        with self.store.writing() as session:
+            session.execute(
+                delete(LoginFailureRow).where(LoginFailureRow.key == _account_key(account))
+            )
 
-    def _wait(self, key: str, limit: int, now: float) -> float:
-        failures = self._failures.get(key)
-        if not failures:
+    def _wait(self, session: Session, key: str, limit: int, now: datetime) -> float:
+        """Seconds until fewer than `limit` of the key's failures are in the window."""
+        recent = session.scalars(
+            select(LoginFailureRow.at)
+            .where(LoginFailureRow.key == key, LoginFailureRow.at > now - self.window)
+            .order_by(LoginFailureRow.at.desc())
+            .limit(limit)
+        ).all()
+        if len(recent) < limit:
             return 0.0
-        while failures and failures[0] <= now - self.window_s:
-            failures.popleft()
-        if len(failures) < limit:
-            return 0.0
-        return failures[-limit] + self.window_s - now
+        return max(0.0, (recent[-1] + self.window - now).total_seconds())
+
+
+def _account_key(account: str) -> str:
+    return _digest(f"account:{account.lower()}")
+
+
+def _address_key(address: str) -> str:
+    return _digest(f"address:{address}")
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()

@@ -258,6 +258,21 @@ class AuditRow(Base):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
+class LoginFailureRow(Base):
+    """`review_login_failures`: when a wrong password was given, per account and per
+    address; `key` is a digest of which (`auth.LoginLimiter`), never the name typed."""
+
+    __tablename__ = "review_login_failures"
+    __table_args__ = (
+        Index("ix_review_login_failures_key_at", "key", "at"),
+        Index("ix_review_login_failures_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 # ----------------------------------------------------------------------------- values
 
 
