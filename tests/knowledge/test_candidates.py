@@ -599,3 +599,16 @@ def test_label_code_names_are_the_names_of_the_icd10cm_codes_asked_for() -> None
     assert names and {code for name in names for code in name.codes} == {"ICD10CM:R50.9"}
     assert ("fever",) in {name.words for name in names}
     assert label_code_names(["HCPCS:A0021"]) == ()
+
+
+def test_reordered_names_match_within_one_extra_word_and_repeated_words_count() -> None:
+    names = [
+        Name(("pain", "chest"), ("ICD10CM:R07.9",), frozenset()),
+        Name(("ulcer", "pressure", "ulcer"), ("ICD10CM:L89.90",), frozenset()),
+    ]
+    index = CandidateIndex.of_names(names, BLOCKING)
+    assert "ICD10CM:R07.9" in index.candidates("Chest wall pain since Monday.")  # one extra
+    assert "ICD10CM:R07.9" not in index.candidates("Chest and back wall pain.")  # two extra
+    # A window that starts and ends with the same word is one name's, when it repeats it.
+    assert "ICD10CM:L89.90" in index.candidates("An ulcer from pressure, ulcer care.")
+    assert "ICD10CM:L89.90" not in index.candidates("An ulcer of the heel, pressure care.")

@@ -180,6 +180,15 @@ def test_description_coverage_ignores_the_other_terms() -> None:
     assert matches.best_description[0, 0] == pytest.approx(0.5, abs=1e-6)
 
 
+def test_full_sentences_are_the_most_of_any_one_term_not_their_sum() -> None:
+    lexicon = CodeLexicon([["Psoriasis vulgaris", "Plaque psoriasis"], ["Gout"]]).fit(["x"])
+    text = "Plaque psoriasis. Gout. Plaque psoriasis again. Psoriasis vulgaris.\nGout."
+    matches = lexicon.match(["Gout only.", text])
+    # Two sentences name "plaque psoriasis", one "psoriasis vulgaris": 2, not 3.
+    assert matches.full_sentences.tolist() == [[0.0, 1.0], [2.0, 2.0]]
+    assert matches.best_description.tolist() == [[0.0, 1.0], [1.0, 1.0]]
+
+
 def test_spans_point_at_the_best_terms_words(lexicon: CodeLexicon) -> None:
     text = "Psoriasis once. Then PLAQUE  psoriasis, and dizziness."
     common, unseen = math.log(3 / 2) + 1, math.log(3 / 1) + 1

@@ -457,11 +457,18 @@ class CandidateIndex:
         self._automaton = ahocorasick.Automaton()
         self._reordered: dict[tuple[str, ...], list[int]] = {}
         for k, name in enumerate(self.names):
-            self._automaton.add_word(_joined(name.words), k)
+            joined = _joined(name.words)
+            # The name's row, and its length in `joined` text to find its first word by.
+            self._automaton.add_word(joined, (k, len(joined)))
             if 2 <= len(name.words) <= MAX_REORDERED and _ORDERED_WORDS.isdisjoint(name.words):
                 self._reordered.setdefault(tuple(sorted(name.words)), []).append(k)
         self._automaton.make_automaton()
         self._reordered_words = frozenset(w for key in self._reordered for w in key)
+        # A reordering keeps its window's first and last words: two words of one short
+        # name (in sorted order), or the window holds no reordered name.
+        self._reordered_ends = frozenset(
+            pair for key in self._reordered for pair in combinations(key, 2)
+        )
         self.codes = frozenset(code for name in names for code in name.codes)
 
     def mentions(self, text: str, *, reordered: bool = True, slack: int = 1) -> list[Mention]:
@@ -693,17 +700,22 @@ class CandidateIndex:
             starts[position] = index
             position += len(word) + 1
         found = {}
-        for end, k in self._automaton.iter(joined):
+        for end, (k, joined_length) in self._automaton.iter(joined):
             length = len(self.names[k].words)
-            first = starts[end + 1 - len(_joined(self.names[k].words))]
+            first = starts[end + 1 - joined_length]
             found[(first, first + length - 1, k)] = True
-        # Every reordering keeps a window's first and last words: both must be some short
-        # name's words, or no reordering of it is a name.
+        # Every reordering keeps a window's first and last words: both must be words of
+        # one short name, or no reordering of it is a name.
         known = [word in self._reordered_words for word in words] if reordered else []
         firsts = [i for i, k in enumerate(known) if k]
+        ends = self._reordered_ends
         for size in range(2, MAX_REORDERED + 1 + slack) if reordered else ():
             for first in firsts:
-                if first + size > len(words) or not known[first + size - 1]:
+                last = first + size - 1
+                if last >= len(words) or not known[last]:
+                    continue
+                pair = (words[first], words[last])
+                if pair not in ends and pair[::-1] not in ends:
                     continue
                 window = words[first : first + size]
                 for kept in _kept_words(window, slack):

@@ -283,11 +283,18 @@ class CodeLexicon:
         sentences, note_of_sentence = self._sentence_matrix(texts)
         coverage = (sentences @ weighted.T).tocoo()  # (sentences, terms), only shared words
         notes = note_of_sentence[coverage.row]
-        best = np.zeros((len(texts), weighted.shape[0]), np.float32)
-        np.maximum.at(best, (notes, coverage.col), np.minimum(coverage.data, 1.0))
-        full = np.zeros_like(best)
+        # Each code's maximum over its terms, taken over the (sentence, term) coverages
+        # found: the (notes, terms) matrix they are a sliver of is never made dense.
+        values = np.minimum(coverage.data, 1.0).astype(np.float32)
+        codes = self._owner[coverage.col]
+        described = self._is_description[coverage.col]
         is_full = coverage.data >= FULL_MATCH
-        np.add.at(full, (notes[is_full], coverage.col[is_full]), 1.0)
+        # Per note and term, the sentences it fully matched; then each code's most.
+        full_counts = sp.csr_matrix(
+            (np.ones(int(is_full.sum()), np.float32), (notes[is_full], coverage.col[is_full])),
+            shape=(len(texts), weighted.shape[0]),
+        )
+        full_notes = np.repeat(np.arange(len(texts)), np.diff(full_counts.indptr))
         places = None
         if places_from is not None:
             sentence_of_note = np.arange(note_of_sentence.size) - np.searchsorted(
@@ -296,10 +303,13 @@ class CodeLexicon:
             places = self._best_places(
                 coverage, note_of_sentence, sentence_of_note, places_from, len(texts)
             )
+        shape = (len(texts), len(self.terms))
         return TermMatches(
-            best=self._per_code(best),
-            full_sentences=self._per_code(full),
-            best_description=self._per_code(best * self._is_description),
+            best=_maxima(shape, notes, codes, values),
+            full_sentences=_maxima(
+                shape, full_notes, self._owner[full_counts.indices], full_counts.data
+            ),
+            best_description=_maxima(shape, notes[described], codes[described], values[described]),
             places=places,
         )
 
@@ -380,14 +390,6 @@ class CodeLexicon:
         ends = list(accumulate(map(len, parts), initial=start))[1:]
         return cast(list[int], looked_up), ends
 
-    def _per_code(self, per_term: np.ndarray) -> np.ndarray:
-        """Each code's maximum over its terms (terms are stored grouped by code, in order)."""
-        per_code = np.zeros((per_term.shape[0], len(self.terms)), np.float32)
-        if per_term.shape[1]:
-            codes, first_term = np.unique(self._owner, return_index=True)
-            per_code[:, codes] = np.maximum.reduceat(per_term, first_term, axis=1)
-        return per_code
-
     def _sentence_matrix(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, np.ndarray]:
         """Binary (sentences, vocabulary) word presence, and the note each sentence is from."""
         rows: list[int] = []
@@ -439,3 +441,13 @@ class CodeLexicon:
         if not hasattr(self, "_weighted_terms_"):
             raise NotFittedError("CodeLexicon is not fitted yet: call fit(texts) first")
         return self._weighted_terms_
+
+
+def _maxima(
+    shape: tuple[int, int], rows: np.ndarray, columns: np.ndarray, values: np.ndarray
+) -> np.ndarray:
+    """A float32 matrix of `shape` holding at each (row, column) the largest of its values,
+    0 where none is given."""
+    maxima = np.zeros(shape, np.float32)
+    np.maximum.at(maxima, (rows, columns), values)
+    return maxima

@@ -1,0 +1,69 @@
+"""Notes as they are, coded part by part: where a Coder's time goes per note.
+
+The parts are `bench/long_notes.py`'s, timed over CodiEsp dev notes (English) as they
+are, repeated to `--notes`, each in one call after a warm-up on other notes:
+- `model`: the Coder's calibrated model (the peer: every Coder pays it);
+- `open_part`: the open part's proposals (names found, contexts, sides, calibration);
+- `term_rules`: the term rules' and backing terms' accepts;
+- `unaffirmed`: the codes named only negated or inside longer names.
+
+Each part's time is reported as notes/s and as a ratio to the model's in the same run.
+
+    python bench/coder_parts.py --model DIR_OR_URI [--tracking-uri URI] [--notes 500]
+        [--data DIR] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from autocode.config import shared_data_dir
+from autocode.infer.loading import load_coder
+from codiesp_common import codiesp_notes  # bench/ is on the path
+from long_notes import time_parts
+
+WARM_UP_NOTES = 5
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", required=True, help="Coder dir, runs:/… or models:/…")
+    parser.add_argument("--tracking-uri", help="MLflow tracking URI for runs:/ and models:/")
+    parser.add_argument("--notes", type=int, default=500, help="dev notes, repeated as needed")
+    parser.add_argument("--data", default=str(shared_data_dir() / "codiesp"))
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if args.tracking_uri:
+        import mlflow
+
+        mlflow.set_tracking_uri(args.tracking_uri)
+    coder = load_coder(args.model)
+    dev = codiesp_notes(Path(args.data), "dev", "en").texts
+    time_parts(coder, dev[-WARM_UP_NOTES:])  # indexes and caches built once
+    texts = [dev[k % len(dev)] for k in range(args.notes)]
+    seconds = time_parts(coder, texts)
+    report = {
+        "notes": len(texts),
+        "seconds": seconds,
+        "notes_per_s": {part: len(texts) / s for part, s in seconds.items()},
+        "over_model": {part: s / seconds["model"] for part, s in seconds.items()},
+        "all_parts_notes_per_s": len(texts) / sum(seconds.values()),
+    }
+    print(json.dumps(report, indent=2) if args.json else table(len(texts), seconds))
+
+
+def table(notes: int, seconds: dict[str, float]) -> str:
+    model = seconds["model"]
+    lines = [f"{notes} CodiEsp dev notes (English)"]
+    lines += [
+        f"{part:<11} {s:>7.2f}s {notes / s:>8.0f} notes/s {s / model:>5.2f}x the model"
+        for part, s in seconds.items()
+    ]
+    lines.append(f"all parts {notes / sum(seconds.values()):>18.0f} notes/s")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
