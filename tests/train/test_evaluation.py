@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 from autocode.cli import app
 from autocode.config import TrainConfig
 from autocode.corpus.schema import NoteSet
+from autocode.decisions.coder import Coder
+from autocode.train.evaluation import evaluate_coder
 from autocode.train.fitting import fit_coder
 from coders import OUTSIDE_LABELS, train_open_coder
 from conftest import TinyCorpus
@@ -233,3 +235,13 @@ def test_the_open_part_line_says_undefined_figures_in_words() -> None:
     assert _open_part_line(some) == (
         "open part: 4 proposals, precision 0.250; no gold codes outside the label space"
     )
+
+
+def test_given_raw_scores_are_read_as_the_model_would_give_them(open_coder_dir: Path) -> None:
+    coder = Coder.load(open_coder_dir)
+    raw = coder.raw_proba(OPEN_TEXTS)
+    predicted = evaluate_coder(coder, OPEN_TEXTS, OPEN_GOLD).report
+    assert evaluate_coder(coder, OPEN_TEXTS, OPEN_GOLD, raw).report == predicted
+    # Scores of other notes would be another note's figures: refused, naming the shapes.
+    with pytest.raises(ValueError, match=r"raw scores have shape \(2, \d+\); 3 notes"):
+        evaluate_coder(coder, OPEN_TEXTS, OPEN_GOLD, raw[:2])

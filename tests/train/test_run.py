@@ -11,7 +11,7 @@ import re
 import shutil
 import sys
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +44,9 @@ from autocode.decisions.policy import automation_curve
 from autocode.infer.loading import load_coder
 from autocode.infer.pyfunc import OUTPUT_COLUMNS, predict_frame
 from autocode.knowledge import CodeKnowledge
+from autocode.models.tfidf import TfidfModel
 from autocode.train import tracking
+from autocode.train.data import load_experiment_data
 from autocode.train.run import logged_params
 from autocode.train.tracking import SYNTHETIC_EXAMPLE
 from servers import free_port, running_server
@@ -242,6 +244,7 @@ class DemoRun:
     payload: dict[str, Any]
     patch: pytest.MonkeyPatch
     curve_settings: list[dict[str, Any]]  # the keyword arguments of each automation curve
+    scored: list[tuple[str, ...]]  # the texts of each call of the model's predict_proba
 
     @property
     def run_id(self) -> str:
@@ -272,11 +275,26 @@ def demo_run(
         curve_settings.append(kwargs)
         return automation_curve(*args, **kwargs)
 
+    scored: list[tuple[str, ...]] = []
+    predict_proba = TfidfModel.predict_proba
+
+    def recorded_predict(model: TfidfModel, texts: Sequence[str]) -> np.ndarray:
+        scored.append(tuple(texts))
+        return predict_proba(model, texts)
+
     with mlflow_session(tracking_uri, workdir) as patch:
         patch.setattr("autocode.train.run.automation_curve", recorded_curve)
+        patch.setattr(TfidfModel, "predict_proba", recorded_predict)
         payload = train(config, tracking_uri)
         yield DemoRun(
-            workdir, synthetic_archive, config, tracking_uri, payload, patch, curve_settings
+            workdir,
+            synthetic_archive,
+            config,
+            tracking_uri,
+            payload,
+            patch,
+            curve_settings,
+            scored,
         )
 
 
@@ -284,6 +302,16 @@ def archive_notes(archive: Path) -> pd.DataFrame:
     """Every row with an id and text, bad ones included: their text is note text too."""
     notes = pq.read_table(archive).to_pandas()
     return notes[(notes.note_id != "") & (notes.text.str.strip() != "")]
+
+
+def test_the_model_scores_the_validation_and_test_notes_once_each(demo_run: DemoRun) -> None:
+    # Tuning reads the validation scores, and the validation report reuses them: a
+    # transformer's scores of a large validation split are minutes of work.
+    config = load_config(demo_run.config)
+    data = load_experiment_data(config.data, config.seed)
+    assert data.validation and data.test
+    assert demo_run.scored.count(tuple(data.validation.texts)) == 1
+    assert demo_run.scored.count(tuple(data.test.texts)) == 1
 
 
 def test_the_automation_curve_uses_the_runs_own_routing_settings(demo_run: DemoRun) -> None:

@@ -192,12 +192,21 @@ def _marked(
 
 
 def coder_widened(
-    coder: Coder, texts: Sequence[str], gold_codes: Sequence[Sequence[str]]
+    coder: Coder,
+    texts: Sequence[str],
+    gold_codes: Sequence[Sequence[str]],
+    raw: np.ndarray | None = None,
 ) -> CoderWidened:
     """The Coder's calibrated probabilities, thresholds, open proposals, term rules,
     unaffirmed codes and review policy on `texts`, computed once and widened with and
-    without the open part (the same without an open part)."""
-    probs = coder.predict_proba(texts)
+    without the open part (the same without an open part). `raw`: its model's scores of
+    `texts`, where the caller has them (a transformer's are minutes of work)."""
+    if raw is not None and raw.shape != (len(texts), len(coder.labels)):
+        raise ValueError(
+            f"raw scores have shape {raw.shape}; {len(texts)} notes and "
+            f"{len(coder.labels)} labels need ({len(texts)}, {len(coder.labels)})"
+        )
+    probs = coder.predict_proba(texts) if raw is None else coder.calibrator.transform(raw)
     predicted = coder.thresholds.apply(probs)
     proposals = coder.open_proposals(texts)
     rule_accepted = coder.rule_accepts(texts, probs)

@@ -81,9 +81,13 @@ class Evaluation:
 
 
 def evaluate_coder(
-    coder: Coder, texts: Sequence[str], codes: Sequence[Sequence[str]]
+    coder: Coder,
+    texts: Sequence[str],
+    codes: Sequence[Sequence[str]],
+    raw: np.ndarray | None = None,
 ) -> Evaluation:
-    """Score `coder` on labelled notes: `texts` and each note's gold `codes`.
+    """Score `coder` on labelled notes: `texts` and each note's gold `codes`; `raw`: its
+    model's scores of `texts` where the caller already has them (not predicted again).
 
     The Coder predicts calibrated probabilities, applies its thresholds and lists its open
     part's proposals (see the module docstring). The report: `metrics.evaluate` (overall,
@@ -96,7 +100,7 @@ def evaluate_coder(
     """
     if not texts:
         raise ValueError("no notes to evaluate: the selected split(s) are empty")
-    widened = coder_widened(coder, texts, codes)
+    widened = coder_widened(coder, texts, codes, raw)
     report = scored_report(widened.as_coded)
     report[LABEL_SPACE_ONLY] = scored_report(widened.label_space_only)
     report[OPEN_PART] = open_report(widened.as_coded)

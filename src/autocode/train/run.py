@@ -96,7 +96,7 @@ def run_training(config: TrainConfig, tracking_uri: str | None = None) -> TrainR
         tracking.log_json(coder.policy.to_dict(), "validation/policy.json")
 
         logger.info("evaluating on validation and test")
-        validation_metrics = _validation_metrics(coder, data)
+        validation_metrics = _validation_metrics(coder, data, fitted.validation_raw)
         test = evaluate_coder(coder, data.test.texts, data.test.codes)
         tracking.log_metrics_tree(test.report, "test")
         tracking.log_table(test.per_code_table(coder, knowledge), "test/per_code_report.csv")
@@ -150,10 +150,13 @@ def term_figures(coder: Coder) -> dict[str, float]:
     return figures
 
 
-def _validation_metrics(coder: Coder, data: ExperimentData) -> dict[str, Any]:
+def _validation_metrics(coder: Coder, data: ExperimentData, raw: np.ndarray) -> dict[str, Any]:
+    """The Coder's report on the validation split, from the model's scores of it that
+    tuning read (`raw`: not predicted twice); {} without a split."""
     if not data.validation:
         return {}
-    report = evaluate_coder(coder, data.validation.texts, data.validation.codes).report
+    validation = data.validation
+    report = evaluate_coder(coder, validation.texts, validation.codes, raw).report
     tracking.log_metrics_tree(report, "validation")
     return report
 
