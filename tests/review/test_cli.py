@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow.parquet as pq
+from alembic import command
+from sqlalchemy import create_engine
 from typer.testing import CliRunner
 
 from autocode.cli import app
@@ -58,3 +60,29 @@ def test_migrate_upgrades_an_old_queue_and_export_writes_reviewed_notes(tmp_path
     result = runner.invoke(app, ["review", "export", "--db", url, "--out", str(out)])
     assert result.exit_code == 0 and "exported 2 reviewed notes" in result.output
     assert pq.read_table(out).num_rows == 2
+
+
+def test_a_queue_of_an_older_schema_is_refused_in_one_line_naming_the_migration(
+    tmp_path: Path,
+):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        command.upgrade(schema.alembic_config(connection), "0003")
+    engine.dispose()
+    env = {"AUTOCODE_REVIEW_PASSWORD": "a long password 1"}
+    commands = [
+        ["review", "serve", "--db", url, "--port", "1"],
+        ["review", "add-user", "ada", "--db", url],
+        ["review", "export", "--db", url, "--out", str(tmp_path / "out.parquet")],
+    ]
+    for args in commands:
+        result = runner.invoke(app, args, env=env)
+        assert result.exit_code == 1, (args, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert result.output.strip() == (
+            f"error: --db {url}: cannot open the queue: the queue at {url} has schema "
+            f"revision 0003, this autocode uses {schema.HEAD}: run `autocode review migrate "
+            f"--db {url}` to upgrade it in place"
+        ), args
+    assert not (tmp_path / "out.parquet").exists()

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from autocode.review.store import ReviewStore
 
 review_app = typer.Typer(help="The review queue and the reviewer web app.", no_args_is_help=True)
 
@@ -28,6 +31,16 @@ def _url(db: str | None) -> str:
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(1)
+
+
+def _open_store(db: str | None) -> ReviewStore:
+    """The queue, or exit 1 with one line saying why not (an old schema: what to run)."""
+    from autocode.review.store import QueueUnavailableError, open_queue
+
+    try:
+        return open_queue(_url(db), option="--db")
+    except QueueUnavailableError as error:
+        raise _fail(str(error)) from None
 
 
 @review_app.command("migrate")
@@ -52,7 +65,6 @@ def add_user_command(
     """Create an account. The password comes from $AUTOCODE_REVIEW_PASSWORD or stdin, never
     the command line (where other users could read it)."""
     from autocode.review.auth import add_user
-    from autocode.review.store import ReviewStore
 
     password = os.environ.get(PASSWORD_ENV)
     if password is None:
@@ -63,7 +75,7 @@ def add_user_command(
         else:
             password = sys.stdin.readline().rstrip("\r\n")
     try:
-        with ReviewStore(_url(db)) as store:
+        with _open_store(db) as store:
             user = add_user(store, name, role, password, actor="cli")
     except ValueError as error:
         raise _fail(str(error)) from None
@@ -98,10 +110,9 @@ def serve(
     import uvicorn
 
     from autocode.review.app import AppSettings, create_app
-    from autocode.review.store import ReviewStore
 
     secret = os.environ.get(SECRET_ENV) or secrets.token_urlsafe(48)
-    store = ReviewStore(_url(db))
+    store = _open_store(db)
     from autocode.config import CodesConfig
     from autocode.knowledge import CodeKnowledge
 
@@ -140,8 +151,7 @@ def export(
 ) -> None:
     """Write the reviewed notes (final codes after review) as a canonical Parquet dataset."""
     from autocode.review.export import export_reviewed
-    from autocode.review.store import ReviewStore
 
-    with ReviewStore(_url(db)) as store:
+    with _open_store(db) as store:
         summary = export_reviewed(store, out)
     typer.echo(f"exported {summary.notes} reviewed notes to {out} (sha256 {summary.digest[:12]})")

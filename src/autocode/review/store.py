@@ -99,20 +99,27 @@ def check_queue(url: str) -> None:
 
     Raises QueueUnavailableError with one line naming the URL (password hidden).
     """
+    open_queue(url).close()
+
+
+def open_queue(url: str, option: str = "--queue") -> ReviewStore:
+    """The queue at `url`, created if it does not exist; else QueueUnavailableError in
+    one line naming `option` and the URL (password hidden): a malformed URL, a database
+    that cannot be reached, a queue of another schema revision."""
     try:
         shown = make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         raise QueueUnavailableError(
-            f"--queue {url!r} is not a database URL (e.g. sqlite:///review-queue.db or "
+            f"{option} {url!r} is not a database URL (e.g. sqlite:///review-queue.db or "
             "postgresql+psycopg://user@host/autocode)"
         ) from None
     try:
-        ReviewStore(url).close()
+        return ReviewStore(url)
     except DBAPIError as error:
         reason = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
-        raise QueueUnavailableError(f"--queue {shown}: cannot open the queue: {reason}") from None
+        raise QueueUnavailableError(f"{option} {shown}: cannot open the queue: {reason}") from None
     except (ArgumentError, ImportError, OSError, SchemaVersionError) as error:
-        raise QueueUnavailableError(f"--queue {shown}: cannot open the queue: {error}") from None
+        raise QueueUnavailableError(f"{option} {shown}: cannot open the queue: {error}") from None
 
 
 def migrate_queue(url: str) -> Migration:
