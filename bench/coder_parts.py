@@ -1,7 +1,8 @@
 """Notes as they are, coded part by part: where a Coder's time goes per note.
 
 The parts are `bench/long_notes.py`'s, timed over CodiEsp dev notes (English) as they
-are, repeated to `--notes`, each in one call after a warm-up on other notes:
+are (all 250 by default; repeated beyond, where caches of words make the repeats cheaper),
+each in one call after a warm-up on five training notes:
 - `model`: the Coder's calibrated model (the peer: every Coder pays it);
 - `open_part`: the open part's proposals (names found, contexts, sides, calibration);
 - `term_rules`: the term rules' and backing terms' accepts;
@@ -9,7 +10,7 @@ are, repeated to `--notes`, each in one call after a warm-up on other notes:
 
 Each part's time is reported as notes/s and as a ratio to the model's in the same run.
 
-    python bench/coder_parts.py --model DIR_OR_URI [--tracking-uri URI] [--notes 500]
+    python bench/coder_parts.py --model DIR_OR_URI [--tracking-uri URI] [--notes 250]
         [--data DIR] [--json]
 """
 
@@ -31,7 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", required=True, help="Coder dir, runs:/… or models:/…")
     parser.add_argument("--tracking-uri", help="MLflow tracking URI for runs:/ and models:/")
-    parser.add_argument("--notes", type=int, default=500, help="dev notes, repeated as needed")
+    parser.add_argument("--notes", type=int, default=250, help="dev notes, repeated as needed")
     parser.add_argument("--data", default=str(shared_data_dir() / "codiesp"))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -40,8 +41,9 @@ def main() -> None:
 
         mlflow.set_tracking_uri(args.tracking_uri)
     coder = load_coder(args.model)
+    warm_up = codiesp_notes(Path(args.data), "train", "en").texts[:WARM_UP_NOTES]
+    time_parts(coder, warm_up)  # indexes and caches built once, on notes not timed
     dev = codiesp_notes(Path(args.data), "dev", "en").texts
-    time_parts(coder, dev[-WARM_UP_NOTES:])  # indexes and caches built once
     texts = [dev[k % len(dev)] for k in range(args.notes)]
     seconds = time_parts(coder, texts)
     report = {

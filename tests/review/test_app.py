@@ -121,16 +121,15 @@ def test_wrong_passwords_are_rate_limited_per_address(review: ReviewApp):
     assert client.post("/api/login", json={"name": "rita", "password": PASSWORD}).status_code == 429
 
 
-def test_wrong_passwords_count_across_server_processes_and_restarts(
-    review: ReviewApp, tmp_path: Path
-):
+def test_wrong_passwords_count_across_server_processes_and_restarts(review: ReviewApp):
     # Another server on the same queue (its own store, engine and app, as another process
     # would have) refuses the account the first one saw five wrong passwords for.
     first = review.client()
     for _ in range(5):
         assert first.post("/api/login", json={"name": "rob", "password": "nope"}).status_code == 401
-    url = f"sqlite:///{tmp_path / 'queue.db'}"
-    settings = AppSettings(secret="another-secret-" + "y" * 32)
+    url = review.store.engine.url.render_as_string(hide_password=False)
+    # Processes on one queue share the sessions' secret, which keys the failures too.
+    settings = AppSettings(secret="test-secret-" + "x" * 32)
     with ReviewStore(url) as other_store:
         other = TestClient(create_app(other_store, settings), follow_redirects=False)
         refused = other.post("/api/login", json={"name": "rob", "password": PASSWORD})
@@ -142,6 +141,18 @@ def test_wrong_passwords_count_across_server_processes_and_restarts(
         restarted = TestClient(create_app(restarted_store, settings), follow_redirects=False)
         again = restarted.post("/api/login", json={"name": "rob", "password": PASSWORD})
         assert again.status_code == 429
+
+
+def test_an_admin_setting_a_new_password_unlocks_the_account(review: ReviewApp):
+    client = review.client()
+    for _ in range(5):
+        client.post("/api/login", json={"name": "rob", "password": "wrong password"})
+    assert client.post("/api/login", json={"name": "rob", "password": PASSWORD}).status_code == 429
+    admin, csrf = review.login("ada")
+    reset = {"csrf_token": csrf, "password": "a new password 9", "your_password": PASSWORD}
+    assert admin.post("/admin/users/rob", data=reset).status_code == 303
+    unlocked = client.post("/api/login", json={"name": "rob", "password": "a new password 9"})
+    assert unlocked.status_code == 200
 
 
 def test_review_flow_through_the_pages(review: ReviewApp, tmp_path: Path):

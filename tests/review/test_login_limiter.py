@@ -1,10 +1,12 @@
 """The wrong-password limit, kept in the queue: a sliding window per account and address,
-on SQLite and PostgreSQL, with a clock the tests move."""
+on SQLite and PostgreSQL, on the store's clock, which the tests move."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -33,8 +35,12 @@ def store(queue_url: str) -> Iterator[ReviewStore]:
         yield store
 
 
+SECRET = "the servers' shared secret " + "z" * 24
+
+
 def limiter(store: ReviewStore, clock: Clock) -> LoginLimiter:
-    return LoginLimiter(store, max_failures=3, window_s=600, clock=clock)
+    store.clock = clock
+    return LoginLimiter(store, SECRET, max_failures=3, window_s=600)
 
 
 def test_an_account_waits_until_its_oldest_counted_failure_leaves_the_window(
@@ -91,5 +97,28 @@ def test_failures_that_left_the_window_are_dropped_and_no_name_is_stored(
     with store.reading() as session:
         rows = session.scalars(select(LoginFailureRow)).all()
     assert sorted(row.at for row in rows) == [clock.now, clock.now]  # the old pair is gone
-    assert all(len(row.key) == 64 and "rob" not in row.key for row in rows)
     assert limit.retry_after(typed, "10.0.0.1") == 0.0
+    # Each key is an HMAC under the servers' secret: not the name or address, nor a
+    # plain digest of them, which a dictionary (or every IPv4 address) would reverse.
+    plain = [
+        hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()
+        for kind, value in (("account", "rob"), ("address", "10.0.0.2"))
+    ]
+    assert {len(row.key) for row in rows} == {64}
+    assert not {row.key for row in rows} & set(plain)
+    other = LoginLimiter(store, "another secret " + "q" * 24, max_failures=3, window_s=600)
+    assert other._account_key("rob") != limit._account_key("rob")
+    url = store.engine.url
+    if url.get_backend_name() == "sqlite" and url.database:
+        files = Path(url.database).parent.glob(Path(url.database).name + "*")  # WAL too
+        assert not any(typed.encode() in path.read_bytes() for path in files)
+
+
+def test_a_success_forgets_expired_failures_of_every_account(store: ReviewStore):
+    clock = Clock()
+    limit = limiter(store, clock)
+    limit.failed("a mistyped name", "10.0.0.1")
+    clock.advance(601)
+    limit.succeeded("rita")
+    with store.reading() as session:
+        assert session.scalars(select(LoginFailureRow)).all() == []

@@ -43,8 +43,9 @@ def test_cross_fitting_logs_each_fold_and_each_epoch(
 
 
 def test_logging_a_coder_draws_no_artifact_progress_bar(
-    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", raising=False)
     # MLflow downloads the logged model back to validate its input example, and draws a
     # progress bar on stderr for it unless told not to.
     coder = train_open_coder()

@@ -8,9 +8,9 @@ accounts exist.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import hmac
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -176,50 +176,54 @@ class LoginLimiter:
 
     After `max_failures` failures within `window_s` seconds for an account, or
     `max_failures * 4` from an address (one address may serve several coders), logins are
-    refused until the oldest failure leaves the window. The failures live in the queue's
-    database (`review_login_failures`), so every server process on the queue counts the
-    same ones and a restart forgets none. Each is stored under a digest of its account
-    or address: a password typed into the name field is never written down.
+    refused until the oldest failure leaves the window, or, for an account, until an
+    admin sets its password. The failures live in the queue's database
+    (`review_login_failures`), so every server process on the queue counts the same ones
+    and a restart forgets none, as long as the processes share `secret` (the sessions'
+    key, `AUTOCODE_REVIEW_SECRET`; each process's own random one counts per process).
+    Each failure is stored under an HMAC of its account or address keyed with `secret`:
+    a copy of the queue does not tell which names were typed (a password typed into the
+    name field among them) or from where. The processes' clocks (the store's) must agree.
     """
 
     def __init__(
-        self,
-        store: ReviewStore,
-        max_failures: int = 5,
-        window_s: float = 900.0,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        self, store: ReviewStore, secret: str, max_failures: int = 5, window_s: float = 900.0
     ) -> None:
         self.store = store
         self.max_failures = max_failures
         self.window = timedelta(seconds=window_s)
-        self._clock = clock
+        self._secret = secret.encode("utf-8")
 
     def retry_after(self, account: str, address: str) -> float:
         """Seconds until a login may be tried; 0 when it may now."""
-        now = self._clock()
+        now = self.store.clock()
         with self.store.reading() as session:
             waits = [
-                self._wait(session, _account_key(account), self.max_failures, now),
-                self._wait(session, _address_key(address), self.max_failures * 4, now),
+                self._wait(session, self._account_key(account), self.max_failures, now),
+                self._wait(session, self._address_key(address), self.max_failures * 4, now),
             ]
         return max(waits)
 
     def failed(self, account: str, address: str) -> None:
-        now = self._clock()
+        now = self.store.clock()
         with self.store.writing() as session:
-            # Failures that left the window count no more: dropped here, so the table
-            # holds at most one window's failures.
-            session.execute(delete(LoginFailureRow).where(LoginFailureRow.at <= now - self.window))
+            self._forget_expired(session, now)
             session.add_all(
                 LoginFailureRow(key=key, at=now)
-                for key in (_account_key(account), _address_key(address))
+                for key in (self._account_key(account), self._address_key(address))
             )
 
     def succeeded(self, account: str) -> None:
+        """The account's failures are forgotten (a right password, or a new one)."""
         with self.store.writing() as session:
-            session.execute(
-                delete(LoginFailureRow).where(LoginFailureRow.key == _account_key(account))
-            )
+            self._forget_expired(session, self.store.clock())
+            key = self._account_key(account)
+            session.execute(delete(LoginFailureRow).where(LoginFailureRow.key == key))
+
+    def _forget_expired(self, session: Session, now: datetime) -> None:
+        """Failures that left the window count no more: dropped at every failure and
+        every success, so the table holds little beyond one window's failures."""
+        session.execute(delete(LoginFailureRow).where(LoginFailureRow.at <= now - self.window))
 
     def _wait(self, session: Session, key: str, limit: int, now: datetime) -> float:
         """Seconds until fewer than `limit` of the key's failures are in the window."""
@@ -233,14 +237,11 @@ class LoginLimiter:
             return 0.0
         return max(0.0, (recent[-1] + self.window - now).total_seconds())
 
+    def _account_key(self, account: str) -> str:
+        return self._key(f"account:{account.lower()}")
 
-def _account_key(account: str) -> str:
-    return _digest(f"account:{account.lower()}")
+    def _address_key(self, address: str) -> str:
+        return self._key(f"address:{address}")
 
-
-def _address_key(address: str) -> str:
-    return _digest(f"address:{address}")
-
-
-def _digest(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+    def _key(self, name: str) -> str:
+        return hmac.new(self._secret, name.encode("utf-8"), hashlib.sha256).hexdigest()

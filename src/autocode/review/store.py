@@ -267,7 +267,8 @@ class AuditRow(Base):
 
 class LoginFailureRow(Base):
     """`review_login_failures`: when a wrong password was given, per account and per
-    address; `key` is a digest of which (`auth.LoginLimiter`), never the name typed."""
+    address; `key` is an HMAC of which under the sessions' secret (`auth.LoginLimiter`),
+    never the name typed."""
 
     __tablename__ = "review_login_failures"
     __table_args__ = (

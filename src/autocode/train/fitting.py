@@ -38,7 +38,10 @@ logger = logging.getLogger(__name__)
 @dataclass
 class FittedCoder:
     coder: Coder
-    validation_raw: np.ndarray  # uncalibrated validation scores, for the calibration plot
+    # The model's uncalibrated scores the decisions were tuned on: the validation split's
+    # (the calibration plot and the validation report read them), else the training
+    # notes' out-of-fold ones.
+    validation_raw: np.ndarray
     validation_gold: sp.csr_matrix
 
 

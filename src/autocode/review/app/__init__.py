@@ -52,7 +52,7 @@ def create_app(store: ReviewStore, settings: AppSettings) -> FastAPI:
     app.state.store = store
     app.state.settings = settings
     app.state.sessions = Sessions(settings.secret, settings.session_max_age_s)
-    app.state.limiter = LoginLimiter(store)
+    app.state.limiter = LoginLimiter(store, settings.secret)
     package = resources.files("autocode.review.app")
     app.state.templates = Jinja2Templates(directory=str(package / "templates"))
     app.mount("/static", StaticFiles(directory=str(package / "static")), name="static")

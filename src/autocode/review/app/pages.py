@@ -436,8 +436,9 @@ async def change_user(request: Request, name: str, login: CheckedAdmin) -> Respo
         )
     except (KeyError, ValueError) as error:
         return _users_page(request, login, str(error).strip("'\""), 422)
-    response = RedirectResponse("/admin/users", status_code=303)
-    return response
+    if password is not None:  # a new password unlocks an account locked by wrong ones
+        request.app.state.limiter.succeeded(name)
+    return RedirectResponse("/admin/users", status_code=303)
 
 
 @router.get("/admin/dashboard", response_class=HTMLResponse, include_in_schema=False)
