@@ -20,7 +20,7 @@ from autocode.review import ReviewStore, audit, leases
 from autocode.review.app import AppSettings, create_app, iter_routes
 from autocode.review.export import export_reviewed
 from review.app_client import PASSWORD, SECRET_TEXT, ReviewApp, make_review_app
-from review.test_store import ANEMIA, ASTHMA, DIABETES, HYPERTENSION, new_case
+from review.test_store import ANEMIA, ASTHMA, DIABETES, GOUT, HYPERTENSION, new_case
 
 PUBLIC = {"/login", "/healthz", "/api/login", "/static"}
 NEW_PASSWORD = "a longer new passphrase"
@@ -159,12 +159,15 @@ def test_review_flow_through_the_pages(review: ReviewApp, tmp_path: Path):
     client, csrf = review.login("rita")
     queue = client.get("/queue")
     assert "pending <b>2</b>" in queue.text and SECRET_TEXT not in queue.text
+    # Reasons are counted per kind in the queue, listed per kind on the case page.
+    assert queue.text.count(">uncertain 2</td>") == 2
     claimed = client.post("/cases/next", data={"csrf_token": csrf})
     assert claimed.headers["location"] == "/cases/1"
     page = client.get("/cases/1")
     assert page.status_code == 200 and "MRN 4455667, seen for type 2 diabetes" in page.text
     assert f'<mark class="ev" data-codes="{DIABETES}">Patient Jane Ro</mark>' in page.text
     assert "Type 2 diabetes mellitus without complications" in page.text  # the description
+    assert f"<li><strong>uncertain (2)</strong>: {ANEMIA}, {GOUT}</li>" in page.text
     lease_token = re.search(r'name="lease_token" value="([^"]+)"', page.text)
     assert lease_token is not None
     submitted = client.post(

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
 
 from autocode.knowledge import CodeKnowledge
-from autocode.review.app import api, pages
+from autocode.review.app import api, pages, reasons
 from autocode.review.app.security import ForbiddenError, Hardening, NotAuthenticatedError, Sessions
 from autocode.review.auth import LoginLimiter
 from autocode.review.leases import DEFAULT_LEASE
@@ -55,6 +55,9 @@ def create_app(store: ReviewStore, settings: AppSettings) -> FastAPI:
     app.state.limiter = LoginLimiter(store, settings.secret)
     package = resources.files("autocode.review.app")
     app.state.templates = Jinja2Templates(directory=str(package / "templates"))
+    app.state.templates.env.filters.update(
+        reason_groups=reasons.grouped, reason_summary=reasons.summary
+    )
     app.mount("/static", StaticFiles(directory=str(package / "static")), name="static")
     app.include_router(pages.router)
     app.include_router(api.router)

@@ -1,0 +1,59 @@
+"""Routing reasons grouped by kind, for reading: a case routed for 24 uncertain codes is
+one line naming the 24, not 24 lines, and in the queue one count.
+
+A reason reads `kind: what` (`decisions.routing.route_reasons`: "uncertain:
+ICD10CM:I10", "unseen code: ICD10CM:N21.0 (outside the label space)"), or is a kind alone
+("no accepted code"). Codes hold a colon too, so a reason splits at its first ": ".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+_SUFFIX = re.compile(r"^(?P<what>.*?) (?P<note>\([^()]*\))$")  # "X (outside the label space)"
+
+
+@dataclass
+class ReasonGroup:
+    kind: str  # "uncertain", "unseen code", "review cap", "no accepted code", ...
+    items: list[str] = field(default_factory=list)  # what each reason of the kind names
+    note: str = ""  # the parenthesis every item of the kind ends with, said once
+
+    @property
+    def label(self) -> str:
+        """The kind, and its count where it names several."""
+        return f"{self.kind} ({len(self.items)})" if len(self.items) > 1 else self.kind
+
+
+def grouped(reasons: Sequence[str]) -> list[ReasonGroup]:
+    """The reasons by kind, kinds in the order they first come."""
+    groups: dict[str, ReasonGroup] = {}
+    for reason in reasons:
+        kind, _, what = reason.partition(": ")
+        group = groups.setdefault(kind, ReasonGroup(kind))
+        if what:
+            group.items.append(what)
+    for group in groups.values():
+        shared = {_note(item) for item in group.items}
+        if len(shared) == 1 and (note := shared.pop()):
+            group.note = note
+            group.items = [item.removesuffix(" " + note) for item in group.items]
+    return list(groups.values())
+
+
+def summary(reasons: Sequence[str]) -> str:
+    """One short line for the queue: each kind with its count, or its one reason whole."""
+    parts = []
+    for group in grouped(reasons):
+        if len(group.items) > 1:
+            parts.append(f"{group.kind} {len(group.items)}")
+        else:
+            parts.append(": ".join([group.kind, *group.items]) if group.items else group.kind)
+    return " · ".join(parts)
+
+
+def _note(what: str) -> str:
+    match = _SUFFIX.match(what)
+    return match.group("note") if match else ""

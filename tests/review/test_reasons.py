@@ -1,0 +1,47 @@
+"""Routing reasons grouped for reading: the case page's list and the queue's summary."""
+
+from __future__ import annotations
+
+from autocode.review.app.reasons import grouped, summary
+
+REASONS = [
+    "uncertain: ICD10CM:I10",
+    "uncertain: ICD10PCS:0T9B",
+    "unseen code: ICD10CM:N21.0 (outside the label space)",
+    "unseen code: ICD10CM:Z73.3 (outside the label space)",
+    "review cap: 1322 more uncertain codes not listed, the likeliest at 0.091",
+    "excludes1: ICD10CM:E10.9 excludes ICD10CM:E11.9",
+    "no accepted code",
+    "uncertain: ICD10CM:R05",
+]
+
+
+def test_reasons_are_grouped_by_kind_in_first_order_with_shared_notes_said_once():
+    groups = grouped(REASONS)
+    assert [(g.label, g.items, g.note) for g in groups] == [
+        ("uncertain (3)", ["ICD10CM:I10", "ICD10PCS:0T9B", "ICD10CM:R05"], ""),
+        (
+            "unseen code (2)",
+            ["ICD10CM:N21.0", "ICD10CM:Z73.3"],
+            "(outside the label space)",
+        ),
+        ("review cap", ["1322 more uncertain codes not listed, the likeliest at 0.091"], ""),
+        ("excludes1", ["ICD10CM:E10.9 excludes ICD10CM:E11.9"], ""),
+        ("no accepted code", [], ""),
+    ]
+
+
+def test_a_note_only_some_items_end_with_stays_on_them():
+    groups = grouped(["not affirmed: A (negated)", "not affirmed: B (family)"])
+    assert [(g.label, g.items, g.note) for g in groups] == [
+        ("not affirmed (2)", ["A (negated)", "B (family)"], "")
+    ]
+
+
+def test_the_queue_summary_counts_kinds_and_says_single_reasons_whole():
+    assert summary(REASONS) == (
+        "uncertain 3 · unseen code 2 · review cap: 1322 more uncertain codes not listed, "
+        "the likeliest at 0.091 · excludes1: ICD10CM:E10.9 excludes ICD10CM:E11.9 · "
+        "no accepted code"
+    )
+    assert summary([]) == ""
