@@ -461,6 +461,14 @@ def _print_metrics_table(report: dict[str, Any], title: str) -> None:
             f"codes accepted without review: {report['code_automation_rate']:.1%} of the gold "
             f"codes, precision {report['code_auto_precision']:.3f}"
         )
+        for system, values in report.get("per_system", {}).items():
+            if not values.get("code_accepted"):
+                console.print(f"  {system}: no code accepted without review")
+                continue
+            console.print(
+                f"  {system}: {values['code_automation_rate']:.1%} of its gold codes, "
+                f"precision {values['code_auto_precision']:.3f}"
+            )
 
 
 def _optional(value: float | None) -> str:

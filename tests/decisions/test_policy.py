@@ -255,6 +255,23 @@ def test_automation_report_hand_example():
     }
 
 
+def test_held_accepts_go_to_review_unless_a_rule_accepts_them():
+    policy = ReviewPolicy(np.array([0.8, 0.8]), np.array([0.2, 0.2]), 0.95, 0.95, True)
+    y = np.array([[1, 1], [1, 1], [1, 1]])
+    probs = np.array([[0.9, 0.1], [0.85, 0.9], [0.5, 0.95]])
+    # (1, 1) is named only negated: the policy's accept of it goes to review, and doc 1
+    # with it; (0, 0) is held too but a rule accepts it, which stands.
+    held = np.array([[True, False], [False, True], [False, False]])
+    by_rule = np.array([[True, False], [False, False], [False, False]])
+    report = automation_report(y, probs, policy, by_rule, held)
+    # Auto: doc 0 only ([1, 0]); its 1 accept is gold; its gold codes 2.
+    assert report["auto_documents"] == 1
+    assert (report["auto_precision"], report["auto_recall"]) == (1.0, 0.5)
+    # Over every note: (0, 0), (1, 0) and (2, 1) accepted, all gold, of 6 gold codes.
+    assert report["code_automation_rate"] == pytest.approx(3 / 6)
+    assert report["code_auto_precision"] == 1.0
+
+
 def test_a_rule_accepting_a_code_that_is_not_gold_lowers_both_precisions():
     policy = ReviewPolicy(np.array([0.8, 0.8]), np.array([0.2, 0.2]), 0.95, 0.95, True)
     y = np.array([[1, 0], [1, 1], [1, 1]])

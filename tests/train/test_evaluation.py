@@ -7,16 +7,20 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import scipy.sparse as sp
 from typer.testing import CliRunner
 
 from autocode.cli import app
 from autocode.config import TrainConfig
 from autocode.corpus.schema import NoteSet
 from autocode.decisions.coder import Coder
-from autocode.train.evaluation import evaluate_coder
+from autocode.decisions.policy import ReviewPolicy
+from autocode.decisions.widening import Widened
+from autocode.train.evaluation import evaluate_coder, scored_report
 from autocode.train.fitting import fit_coder
 from coders import OUTSIDE_LABELS, train_open_coder
 from conftest import TinyCorpus
@@ -218,6 +222,7 @@ def test_evaluate_prints_the_open_part_beside_the_label_space_figures(
     assert "│ overall │ 0.000 │" in alone
     # Codes accepted without review, over every note: none at this routing.
     assert "codes accepted without review: 0.0% of the gold codes, precision 0.000" in coded
+    assert "ICD10CM: no code accepted without review" in coded  # and per system
     assert (
         "open part: 2 proposals, precision 0.500; recall on the 2 gold codes outside "
         "the label space 0.500" in output
@@ -245,3 +250,30 @@ def test_given_raw_scores_are_read_as_the_model_would_give_them(open_coder_dir: 
     # Scores of other notes would be another note's figures: refused, naming the shapes.
     with pytest.raises(ValueError, match=r"raw scores have shape \(2, \d+\); 3 notes"):
         evaluate_coder(coder, OPEN_TEXTS, OPEN_GOLD, raw[:2])
+
+
+def test_code_automation_is_reported_per_system_as_the_coder_routes() -> None:
+    policy = ReviewPolicy(np.full(3, 0.8), np.full(3, 0.2), 0.95, 0.95, True)
+    probs = np.array([[0.9, 0.9, 0.9], [0.9, 0.5, 0.1]])
+    scored = Widened(
+        codes=["ICD10CM:I10", "ICD10CM:E11.9", "ICD10PCS:0T9B"],
+        known=3,
+        gold=sp.csr_matrix(np.array([[1, 0, 1], [1, 1, 0]])),
+        probs=probs,
+        predicted=probs >= 0.5,
+        train_counts=np.ones(3, dtype=np.int64),
+        policy=policy,
+        # Note 1 names I10 only negated: its accept goes to review.
+        unaffirmed=np.array([[False, False, False], [True, False, False]]),
+    )
+    report = scored_report(scored)
+    # ICD10CM: gold (0, I10), (1, I10), (1, E11.9); accepted (0, I10), (0, E11.9).
+    cm = report["per_system"]["ICD10CM"]
+    assert cm["code_accepted"] == 2
+    assert cm["code_automation_rate"] == pytest.approx(1 / 3)
+    assert cm["code_auto_precision"] == pytest.approx(1 / 2)
+    pcs = report["per_system"]["ICD10PCS"]
+    assert (pcs["code_automation_rate"], pcs["code_auto_precision"]) == (1.0, 1.0)
+    # Pooled: 2 of 4 gold codes accepted, 2 of 3 accepts gold.
+    assert report["code_automation_rate"] == pytest.approx(2 / 4)
+    assert report["code_auto_precision"] == pytest.approx(2 / 3)

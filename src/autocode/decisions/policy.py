@@ -400,9 +400,13 @@ def _statuses(
     values: FloatArray,
     policy: ReviewPolicy,
     accepted_by_rule: npt.NDArray[np.bool_] | None = None,
+    held: npt.NDArray[np.bool_] | None = None,
 ) -> npt.NDArray[np.int8]:
-    """The policy's status of every entry, with the entries a term rule accepts accepted."""
+    """The policy's status of every entry, with its accepts of `held` entries uncertain
+    and the entries a term rule accepts accepted (as `routing.decide` routes them)."""
     decisions = policy.classify(values)
+    if held is not None:
+        decisions[held & (decisions == ACCEPTED)] = UNCERTAIN
     if accepted_by_rule is not None:
         decisions[accepted_by_rule] = ACCEPTED
     return decisions
@@ -430,6 +434,7 @@ def automation_report(
     probs: np.ndarray,
     policy: ReviewPolicy,
     accepted_by_rule: npt.NDArray[np.bool_] | None = None,
+    held: npt.NDArray[np.bool_] | None = None,
 ) -> dict[str, Any]:
     """How much a policy automates, and how well, on labelled data.
 
@@ -437,11 +442,13 @@ def automation_report(
     ``auto``); ``auto_precision`` and ``auto_recall`` pool the accepted codes against the
     gold codes of those documents only. A ratio with a zero denominator is 0.0.
     ``accepted_by_rule``: entries a term rule accepts whatever the policy says
-    (`decisions.term_rules`). ``code_automation_rate`` and ``code_auto_precision``: the
-    share of all gold codes accepted, and the accepted codes' precision, over every note.
+    (`decisions.term_rules`). ``held``: entries whose accept by the policy goes to review
+    instead (codes named only negated or within other codes' names, `Coder.unaffirmed`).
+    ``code_automation_rate`` and ``code_auto_precision``: the share of all gold codes
+    accepted, and the accepted codes' precision, over every note.
     """
     values = as_probs(probs)
-    decisions = _statuses(values, policy, accepted_by_rule)
+    decisions = _statuses(values, policy, accepted_by_rule, held)
     gold = as_gold(y_true, values.shape)
     return _report(decisions, gold) | _code_report(decisions, gold)
 

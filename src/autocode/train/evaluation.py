@@ -120,9 +120,30 @@ def scored_report(scored: Widened) -> dict[str, Any]:
     )
     if scored.policy is not None:
         report.update(
-            automation_report(scored.gold, scored.probs, scored.policy, scored.rule_accepted)
+            automation_report(
+                scored.gold, scored.probs, scored.policy, scored.rule_accepted, scored.unaffirmed
+            )
         )
+        _add_code_automation_per_system(report, scored)
     return report
+
+
+def _add_code_automation_per_system(report: dict[str, Any], scored: Widened) -> None:
+    """Each system's accepts without review, the share of its gold codes they are, and
+    their precision: what a coder of that system no longer confirms."""
+    accepted, gold, per_system = scored.accepted, scored.gold, report.get("per_system", {})
+    for system, columns in system_columns(scored.codes).items():
+        if system not in per_system:
+            continue
+        rows, cols = gold[:, columns].nonzero()
+        system_accepted = accepted[:, columns]
+        hits = int(np.count_nonzero(system_accepted[rows, cols]))
+        n_accepted = int(np.count_nonzero(system_accepted))
+        per_system[system].update(
+            code_accepted=n_accepted,
+            code_automation_rate=hits / rows.size if rows.size else 0.0,
+            code_auto_precision=hits / n_accepted if n_accepted else 0.0,
+        )
 
 
 def open_report(scored: Widened) -> dict[str, Any]:
