@@ -13,8 +13,6 @@ from autocode.decisions.widening import Widened
 
 # The issue's buckets of a code's training count; "unseen" is 0.
 BUCKETS = (("unseen", 0, 0), ("1", 1, 1), ("2-5", 2, 5), ("6-50", 6, 50), (">50", 51, 10**9))
-MATTERING_PROBABILITY = 0.01  # ECE over pairs at least this probable, or a note's top-k
-MATTERING_TOP_K = 10
 AUTOMATION_PRECISION = 0.95
 
 
@@ -74,26 +72,12 @@ def code_automation(scored: Widened, columns: np.ndarray) -> dict[str, float]:
 
 
 def mattering_ece(scored: Widened, columns: np.ndarray | None = None) -> dict[str, float]:
-    """ECE (10 bins) over the pairs that matter: probability >= 0.01 or in a note's top 10
-    with a non-zero probability (restricted to `columns` if given), with how many pairs
-    that is. An open code never proposed has probability 0: not a candidate."""
-    probs = scored.probs if columns is None else scored.probs[:, columns]
-    gold = scored.gold.toarray() if columns is None else scored.gold.toarray()[:, columns]
-    mask = probs >= MATTERING_PROBABILITY
-    if probs.shape[1]:
-        top = np.argsort(-probs, axis=1, kind="stable")[:, :MATTERING_TOP_K]
-        np.put_along_axis(mask, top, True, axis=1)
-        mask &= probs > 0
-    p, g = probs[mask].astype(np.float64), gold[mask]
-    if not p.size:
-        return {"ece": 0.0, "pairs": 0}
-    bins = np.minimum((p * 10).astype(int), 9)
-    ece = sum(
-        abs(p[bins == b].mean() - g[bins == b].mean()) * (bins == b).sum() / p.size
-        for b in range(10)
-        if (bins == b).any()
-    )
-    return {"ece": float(ece), "pairs": int(p.size)}
+    """ECE (10 bins) over the pairs that matter (`metrics.candidate_calibration`: at least
+    0.01, or a note's top 10 with a probability above 0), restricted to `columns` if given,
+    with how many pairs that is."""
+    if columns is None:
+        return metrics.candidate_calibration(scored.gold, scored.probs)
+    return metrics.candidate_calibration(scored.gold[:, columns], scored.probs[:, columns])
 
 
 # The probabilities routing acts on: where a code is accepted without review or nearly.

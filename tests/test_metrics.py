@@ -272,6 +272,23 @@ def test_reliability_curve_bin_edges_and_empty_bins() -> None:
     ) == pytest.approx(0.25)
 
 
+def test_candidate_calibration_reads_only_the_probable_pairs_and_each_notes_top_k(
+    as_input: Converter,
+) -> None:
+    y_true = as_input(np.array([[1, 0, 0, 0], [0, 0, 1, 0]]))
+    y_prob = np.array([[0.9, 0.3, 0.005, 0.0], [0.004, 0.002, 0.001, 0.0]])
+    # Top 2 per note, or p >= 0.01, and p > 0: note 0's 0.9 and 0.3 (0.005 is third);
+    # note 1's 0.004 and 0.002 (its gold 0.001 is third, and 0.0 is never a candidate).
+    # 2 bins: [0, 0.5) holds 0.3, 0.004, 0.002, none gold: gap 0.306/3, weight 3/4;
+    # [0.5, 1] holds 0.9, gold: gap 0.1, weight 1/4. ECE = 0.306/4 + 0.1/4 = 0.1015.
+    found = metrics.candidate_calibration(y_true, y_prob, n_bins=2, top_k=2)
+    assert found == {"ece": pytest.approx(0.1015), "pairs": 4}
+    # Over every pair instead, the near-zero negatives pull it down: 8 pairs.
+    assert metrics.expected_calibration_error(y_true, y_prob, n_bins=2) < found["ece"]
+    assert metrics.candidate_calibration(y_true, np.zeros((2, 4))) == {"ece": 0.0, "pairs": 0}
+    assert metrics.candidate_calibration(np.zeros((2, 0)), np.zeros((2, 0)))["pairs"] == 0
+
+
 def test_ece_rejects_values_outside_unit_interval() -> None:
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         metrics.expected_calibration_error(np.array([[1]]), np.array([[1.5]]))

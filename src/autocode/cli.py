@@ -419,7 +419,17 @@ def _open_part_lines(open_part: dict[str, Any]) -> list[str]:
         if counts["proposals"]
     }
     each = [f"  {_open_part_line(c, f'{s} open part')}" for s, c in proposing.items()]
-    return [_open_part_line(open_part), *(each if len(proposing) > 1 else [])]
+    lines = [_open_part_line(open_part), *(each if len(proposing) > 1 else [])]
+    if proposing and "ece_candidates" in open_part:
+        lines.append(f"  {_calibration_line(open_part['ece_candidates'], 'its proposals')}")
+    return lines
+
+
+def _calibration_line(calibration: dict[str, Any], pairs_are: str) -> str:
+    return (
+        f"calibration over {pairs_are}: ECE {calibration['ece']:.3f} on "
+        f"{calibration['pairs']:,} (note, code) pairs"
+    )
 
 
 def _open_part_line(open_part: dict[str, Any], name: str = "open part") -> str:
@@ -456,6 +466,9 @@ def _print_metrics_table(report: dict[str, Any], title: str) -> None:
             _optional(values.get("auto_precision")),
         )
     console.print(table)
+    if "ece_candidates" in report:  # all pairs' ECE is near 0: the negatives drown it
+        label = "the candidates (p >= 0.01 or a note's top 10)"
+        console.print(_calibration_line(report["ece_candidates"], label))
     if "code_automation_rate" in report:  # notes routed auto above; codes, over every note
         console.print(
             f"codes accepted without review: {report['code_automation_rate']:.1%} of the gold "

@@ -214,11 +214,14 @@ def test_each_open_part_is_scored_on_its_own_system(procedure_coder: Coder) -> N
     cm = {"proposals": 4, "proposals_gold": 1, "proposal_precision": 0.25}
     cm |= {"unseen_gold": 8, "unseen_recall": 0.125}
     both = report | {"per_system": report["per_system"] | {"ICD10CM": cm}}
+    calibration = report["ece_candidates"]
+    assert calibration["pairs"] == 3  # its three proposals
     assert _open_part_lines(both)[1:] == [
         "  ICD10CM open part: 4 proposals, precision 0.250; recall on the 8 gold codes outside "
         "the label space 0.125",
         "  ICD10PCS open part: 2 proposals, precision 1.000; recall on the 2 gold codes "
         "outside the label space 1.000",
+        f"  calibration over its proposals: ECE {calibration['ece']:.3f} on 3 (note, code) pairs",
     ]
 
 

@@ -187,7 +187,19 @@ def test_the_open_part_is_scored_as_the_coder_codes(tmp_path: Path, open_coder_d
     # (1 + 0 + 1/3)/3 = 4/9. Alone: only gout, at rank 2: (0 + 0 + 1/2)/3 = 1/6.
     assert report["map"] == pytest.approx(4 / 9)
     assert alone["map"] == pytest.approx(1 / 6)
-    # Open part: 2 proposals, 1 gold; asthma is gold twice outside the label space.
+    # Open part: 2 proposals, 1 gold; asthma is gold twice outside the label space. Its
+    # calibration: the two proposals are its only candidates, note 0's gold, note 2's not.
+    first, third = (
+        note[0].probability
+        for note in Coder.load(open_coder_dir).open_proposals(OPEN_TEXTS)
+        if note
+    )
+    if int(first * 10) == int(third * 10):  # one bin: its mean against its share, 1/2
+        ece = abs((first + third) / 2 - 1 / 2)
+    else:
+        ece = (abs(first - 1) + abs(third - 0)) / 2
+    calibration = report["open_part"].pop("ece_candidates")
+    assert calibration == {"ece": pytest.approx(ece), "pairs": 2}
     assert report["open_part"] == {
         "proposals": 2,
         "proposals_gold": 1,

@@ -109,7 +109,8 @@ def evaluate_coder(
 
 
 def scored_report(scored: Widened) -> dict[str, Any]:
-    """`metrics.evaluate` of widened decisions, and their policy's automation report."""
+    """`metrics.evaluate` of widened decisions, the calibration of the label space's
+    candidates (`ece_candidates`), and their policy's automation report."""
     report = metrics.evaluate(
         scored.gold,
         scored.probs,
@@ -117,6 +118,12 @@ def scored_report(scored: Widened) -> dict[str, Any]:
         scored.codes,
         train_counts=scored.train_counts,
         unranked=scored.unranked,
+    )
+    # Over the label space's candidates (the learned model's; the open part's are
+    # `open_report`'s): where a coder reads the probabilities.
+    known = np.arange(scored.known)
+    report["ece_candidates"] = metrics.candidate_calibration(
+        scored.gold[:, known], scored.probs[:, known]
     )
     if scored.policy is not None:
         report.update(
@@ -150,8 +157,13 @@ def open_report(scored: Widened) -> dict[str, Any]:
     """The open part's figures, overall and per code system: `proposals` (note, code)
     pairs proposed and `proposals_gold` of them gold, their `proposal_precision`;
     `unseen_gold` gold pairs outside the label space and `unseen_recall`, the share of
-    them proposed. A ratio with nothing to divide by is 0.0."""
+    them proposed. A ratio with nothing to divide by is 0.0. `ece_candidates`: the
+    calibration of its proposals (`metrics.candidate_calibration`)."""
     report = _open_counts(scored, np.arange(len(scored.codes)))
+    outer = np.flatnonzero(scored.outer)
+    report["ece_candidates"] = metrics.candidate_calibration(
+        scored.gold[:, outer], scored.probs[:, outer]
+    )
     report["per_system"] = {
         system: _open_counts(scored, columns)
         for system, columns in system_columns(scored.codes).items()
