@@ -405,6 +405,9 @@ def _print_headline(report: dict[str, Any], title: str) -> None:
         _print_metrics_table(
             report["label_space_only"], f"Label space only (no open part), on {title}"
         )
+    if "ece_candidates" in report:  # all pairs' ECE is near 0: the negatives drown it
+        label = "the label space's candidates (p >= 0.01 or a note's top 10)"
+        console.print(_calibration_line(report["ece_candidates"], label))
     if open_part is not None:
         for line in _open_part_lines(open_part):
             console.print(line)
@@ -466,9 +469,6 @@ def _print_metrics_table(report: dict[str, Any], title: str) -> None:
             _optional(values.get("auto_precision")),
         )
     console.print(table)
-    if "ece_candidates" in report:  # all pairs' ECE is near 0: the negatives drown it
-        label = "the candidates (p >= 0.01 or a note's top 10)"
-        console.print(_calibration_line(report["ece_candidates"], label))
     if "code_automation_rate" in report:  # notes routed auto above; codes, over every note
         console.print(
             f"codes accepted without review: {report['code_automation_rate']:.1%} of the gold "

@@ -432,15 +432,22 @@ def candidate_calibration(
     if 0 in np.shape(y_prob):
         return {"ece": 0.0, "pairs": 0}
     true, prob = _true_and_scores(y_true, y_prob, "y_prob")
-    candidate = prob >= min_probability
-    top = np.argsort(-prob, axis=1, kind="stable")[:, :top_k]
-    np.put_along_axis(candidate, top, True, axis=1)
-    rows, cols = np.nonzero(candidate & (prob > 0))
+    found_rows, found_cols = [], []
+    for block in _blocks(prob.shape[0], prob.shape[1]):  # a block's sort, not the whole's
+        scores = prob[block]
+        candidate = scores >= min_probability
+        top = np.argsort(-scores, axis=1, kind="stable")[:, :top_k]
+        np.put_along_axis(candidate, top, True, axis=1)
+        rows, cols = np.nonzero(candidate & (scores > 0))
+        found_rows.append(rows + block.start)
+        found_cols.append(cols)
+    rows, cols = np.concatenate(found_rows), np.concatenate(found_cols)
     if not rows.size:
         return {"ece": 0.0, "pairs": 0}
-    gold = np.asarray(true[rows, cols]).ravel()
-    picked = sp.csr_array(gold.reshape(1, -1))
-    return {"ece": _ece(picked, prob[rows, cols].reshape(1, -1), n_bins), "pairs": int(rows.size)}
+    gold = sp.csr_array(np.asarray(true[rows, cols]).reshape(1, -1))
+    # Binned in double precision, whatever the scores' type: a float32 0.3 is below 0.3.
+    values = prob[rows, cols].astype(np.float64).reshape(1, -1)
+    return {"ece": _ece(gold, values, n_bins), "pairs": int(rows.size)}
 
 
 # -- reports --------------------------------------------------------------------------

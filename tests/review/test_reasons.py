@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from autocode.decisions.routing import route_reasons
+from autocode.decisions.routing_facts import RoutingFacts
 from autocode.review.app.reasons import grouped, summary
 
 REASONS = [
@@ -28,6 +30,35 @@ def test_reasons_are_grouped_by_kind_in_first_order_with_shared_notes_said_once(
         ("review cap", ["1322 more uncertain codes not listed, the likeliest at 0.091"], ""),
         ("excludes1", ["ICD10CM:E10.9 excludes ICD10CM:E11.9"], ""),
         ("no accepted code", [], ""),
+    ]
+
+
+def test_the_reasons_routing_writes_are_grouped_with_their_notes():
+    facts = RoutingFacts.for_codes(["ICD10CM:E11.9"])
+    written = route_reasons(
+        ["ICD10CM:E11.9"],
+        ["ICD10CM:I10"],
+        unseen=["ICD10CM:N21.0"],
+        unaffirmed=["ICD10CM:R50.9", "ICD10CM:R05"],
+        truncated=True,
+        facts=facts,
+    )
+    groups = {g.kind: g for g in grouped(written)}
+    held = groups["not affirmed"]
+    assert held.items == ["ICD10CM:R50.9", "ICD10CM:R05"]
+    assert held.note.startswith("(named only negated") and held.label == "not affirmed (2)"
+    assert groups["truncated"].items == ["the model read only part of the note"]
+    assert summary(written) == (
+        "uncertain: ICD10CM:I10 · unseen code: ICD10CM:N21.0 (outside the label space) · "
+        "not affirmed 2 · truncated: the model read only part of the note"
+    )
+
+
+def test_a_kind_said_alone_stays_apart_from_the_same_kind_with_items():
+    groups = grouped(["no accepted code", "no accepted code: x"])
+    assert [(g.label, g.items) for g in groups] == [
+        ("no accepted code", []),
+        ("no accepted code", ["x"]),
     ]
 
 

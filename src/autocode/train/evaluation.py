@@ -121,9 +121,8 @@ def scored_report(scored: Widened) -> dict[str, Any]:
     )
     # Over the label space's candidates (the learned model's; the open part's are
     # `open_report`'s): where a coder reads the probabilities.
-    known = np.arange(scored.known)
     report["ece_candidates"] = metrics.candidate_calibration(
-        scored.gold[:, known], scored.probs[:, known]
+        scored.gold[:, : scored.known], scored.probs[:, : scored.known]
     )
     if scored.policy is not None:
         report.update(
@@ -160,9 +159,9 @@ def open_report(scored: Widened) -> dict[str, Any]:
     them proposed. A ratio with nothing to divide by is 0.0. `ece_candidates`: the
     calibration of its proposals (`metrics.candidate_calibration`)."""
     report = _open_counts(scored, np.arange(len(scored.codes)))
-    outer = np.flatnonzero(scored.outer)
+    # Every proposal (an outer code not proposed scores 0), however improbable.
     report["ece_candidates"] = metrics.candidate_calibration(
-        scored.gold[:, outer], scored.probs[:, outer]
+        scored.gold[:, scored.known :], scored.probs[:, scored.known :], min_probability=0.0
     )
     report["per_system"] = {
         system: _open_counts(scored, columns)

@@ -29,10 +29,11 @@ class ReasonGroup:
 
 def grouped(reasons: Sequence[str]) -> list[ReasonGroup]:
     """The reasons by kind, kinds in the order they first come."""
-    groups: dict[str, ReasonGroup] = {}
+    groups: dict[tuple[str, bool], ReasonGroup] = {}
     for reason in reasons:
         kind, _, what = reason.partition(": ")
-        group = groups.setdefault(kind, ReasonGroup(kind))
+        # A kind said alone is its own group: "no accepted code" is no item of another.
+        group = groups.setdefault((kind, bool(what)), ReasonGroup(kind))
         if what:
             group.items.append(what)
     for group in groups.values():
@@ -50,7 +51,8 @@ def summary(reasons: Sequence[str]) -> str:
         if len(group.items) > 1:
             parts.append(f"{group.kind} {len(group.items)}")
         else:
-            parts.append(": ".join([group.kind, *group.items]) if group.items else group.kind)
+            whole = ": ".join([group.kind, *group.items])
+            parts.append(f"{whole} {group.note}" if group.note else whole)
     return " · ".join(parts)
 
 
