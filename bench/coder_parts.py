@@ -20,27 +20,18 @@ import argparse
 import json
 from pathlib import Path
 
-from autocode.config import shared_data_dir
-from autocode.infer.loading import load_coder
 from codiesp_common import codiesp_notes  # bench/ is on the path
-from long_notes import time_parts
+from long_notes import add_coder_arguments, coder_of, time_parts
 
 WARM_UP_NOTES = 5
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", required=True, help="Coder dir, runs:/… or models:/…")
-    parser.add_argument("--tracking-uri", help="MLflow tracking URI for runs:/ and models:/")
+    add_coder_arguments(parser)
     parser.add_argument("--notes", type=int, default=250, help="dev notes, repeated as needed")
-    parser.add_argument("--data", default=str(shared_data_dir() / "codiesp"))
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    if args.tracking_uri:
-        import mlflow
-
-        mlflow.set_tracking_uri(args.tracking_uri)
-    coder = load_coder(args.model)
+    coder = coder_of(args)
     warm_up = codiesp_notes(Path(args.data), "train", "en").texts[:WARM_UP_NOTES]
     time_parts(coder, warm_up)  # indexes and caches built once, on notes not timed
     dev = codiesp_notes(Path(args.data), "dev", "en").texts

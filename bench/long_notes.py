@@ -40,17 +40,10 @@ from codiesp_common import codiesp_notes  # bench/ is on the path
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", required=True, help="Coder dir, runs:/… or models:/…")
-    parser.add_argument("--tracking-uri", help="MLflow tracking URI for runs:/ and models:/")
+    add_coder_arguments(parser)
     parser.add_argument("--sizes", default="20,80,320", help="note sizes in KB, comma-separated")
-    parser.add_argument("--data", default=str(shared_data_dir() / "codiesp"))
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    if args.tracking_uri:
-        import mlflow
-
-        mlflow.set_tracking_uri(args.tracking_uri)
-    coder = load_coder(args.model)
+    coder = coder_of(args)
     dev = codiesp_notes(Path(args.data), "dev", "en").texts
     sizes = [int(size) for size in args.sizes.split(",")]
     time_parts(coder, dev[:1])  # indexes and caches built once, before any timing
@@ -60,6 +53,22 @@ def main() -> None:
         results = {size: time_parts(coder, [make(dev, size * 1024)]) for size in sizes}
         report[kind] = {"seconds": results, "growth": growth(results, sizes)}
     print(json.dumps(report, indent=2) if args.json else table(report, sizes))
+
+
+def add_coder_arguments(parser: argparse.ArgumentParser) -> None:
+    """The Coder to time and the CodiEsp copy to time it on; `--json` output."""
+    parser.add_argument("--model", required=True, help="Coder dir, runs:/… or models:/…")
+    parser.add_argument("--tracking-uri", help="MLflow tracking URI for runs:/ and models:/")
+    parser.add_argument("--data", default=str(shared_data_dir() / "codiesp"))
+    parser.add_argument("--json", action="store_true")
+
+
+def coder_of(args: argparse.Namespace) -> Coder:
+    if args.tracking_uri:
+        import mlflow
+
+        mlflow.set_tracking_uri(args.tracking_uri)
+    return load_coder(args.model)
 
 
 def joined_notes(notes: list[str], chars: int) -> str:
