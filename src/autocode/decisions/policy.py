@@ -490,7 +490,12 @@ def code_automation(y_true: Matrix, probs: np.ndarray, policy: ReviewPolicy) -> 
 
 
 def _code_report(decisions: npt.NDArray[np.int8], gold: sp.csr_array) -> dict[str, Any]:
-    accepted = decisions == ACCEPTED
+    return code_level_report(decisions == ACCEPTED, gold)
+
+
+def code_level_report(accepted: npt.NDArray[np.bool_], gold: Matrix) -> dict[str, Any]:
+    """The share of the gold codes `accepted` holds, and the precision of its accepts
+    (0.0 where there is nothing to divide by)."""
     rows, cols = gold.nonzero()
     hits = int(np.count_nonzero(accepted[rows, cols]))
     n_accepted = int(np.count_nonzero(accepted))

@@ -289,12 +289,12 @@ class CodeLexicon:
         codes = self._owner[coverage.col]
         described = self._is_description[coverage.col]
         is_full = coverage.data >= FULL_MATCH
-        # Per note and term, the sentences it fully matched; then each code's most.
+        # Per note and term, the sentences it fully matched (summed as CSR sums repeated
+        # entries); then each code's most.
         full_counts = sp.csr_matrix(
             (np.ones(int(is_full.sum()), np.float32), (notes[is_full], coverage.col[is_full])),
             shape=(len(texts), weighted.shape[0]),
-        )
-        full_notes = np.repeat(np.arange(len(texts)), np.diff(full_counts.indptr))
+        ).tocoo()
         places = None
         if places_from is not None:
             sentence_of_note = np.arange(note_of_sentence.size) - np.searchsorted(
@@ -307,7 +307,7 @@ class CodeLexicon:
         return TermMatches(
             best=_maxima(shape, notes, codes, values),
             full_sentences=_maxima(
-                shape, full_notes, self._owner[full_counts.indices], full_counts.data
+                shape, full_counts.row, self._owner[full_counts.col], full_counts.data
             ),
             best_description=_maxima(shape, notes[described], codes[described], values[described]),
             places=places,

@@ -25,7 +25,7 @@ import scipy.sparse as sp
 
 from autocode import metrics
 from autocode.decisions.coder import Coder
-from autocode.decisions.policy import automation_report
+from autocode.decisions.policy import automation_report, code_level_report
 from autocode.decisions.widening import Widened, coder_widened
 from autocode.knowledge import CodeKnowledge, system_columns
 
@@ -141,14 +141,10 @@ def _add_code_automation_per_system(report: dict[str, Any], scored: Widened) -> 
     for system, columns in system_columns(scored.codes).items():
         if system not in per_system:
             continue
-        rows, cols = gold[:, columns].nonzero()
         system_accepted = accepted[:, columns]
-        hits = int(np.count_nonzero(system_accepted[rows, cols]))
-        n_accepted = int(np.count_nonzero(system_accepted))
         per_system[system].update(
-            code_accepted=n_accepted,
-            code_automation_rate=hits / rows.size if rows.size else 0.0,
-            code_auto_precision=hits / n_accepted if n_accepted else 0.0,
+            code_accepted=int(np.count_nonzero(system_accepted)),
+            **code_level_report(system_accepted, gold[:, columns]),
         )
 
 
