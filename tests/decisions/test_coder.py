@@ -376,10 +376,17 @@ def test_a_note_without_accepted_codes_needs_review() -> None:
 
 
 def test_an_excludes1_pair_both_accepted_needs_review() -> None:
-    reasons = route_reasons([E10_9, E11_9, I10], [])
-    assert f"excludes1: {E10_9} excludes {E11_9}" in reasons
-    assert f"excludes1: {E11_9} excludes {E10_9}" in reasons
-    assert len(reasons) == 2
+    # The two diabetes types exclude each other: one reason for the pair, not two.
+    assert route_reasons([E11_9, E10_9, I10], []) == [
+        f"excludes1: {E10_9} and {E11_9} exclude each other"
+    ]
+
+
+def test_a_one_way_excludes1_pair_names_which_excludes_which() -> None:
+    # I10 excludes hypertension complicating pregnancy (O10-O11); O10.02 names no I10.
+    assert route_reasons([I10, "ICD10CM:O10.02"], []) == [
+        f"excludes1: {I10} excludes ICD10CM:O10.02"
+    ]
 
 
 def test_a_non_billable_header_code_is_named() -> None:
@@ -420,10 +427,7 @@ def test_decide_routes_each_note_by_its_bands(coder: Coder) -> None:
 
     assert conflict.route == REVIEW
     assert conflict.codes == [E11_9, E10_9]  # by probability
-    assert conflict.reasons == [
-        f"excludes1: {E11_9} excludes {E10_9}",
-        f"excludes1: {E10_9} excludes {E11_9}",
-    ]
+    assert conflict.reasons == [f"excludes1: {E10_9} and {E11_9} exclude each other"]
 
     assert unsure.route == REVIEW
     assert unsure.codes == []

@@ -12,7 +12,7 @@ REASONS = [
     "unseen code: ICD10CM:N21.0 (outside the label space)",
     "unseen code: ICD10CM:Z73.3 (outside the label space)",
     "review cap: 1322 more uncertain codes not listed, the likeliest at 0.091",
-    "excludes1: ICD10CM:E10.9 excludes ICD10CM:E11.9",
+    "excludes1: ICD10CM:E10.9 and ICD10CM:E11.9 exclude each other",
     "no accepted code",
     "uncertain: ICD10CM:R05",
 ]
@@ -28,7 +28,7 @@ def test_reasons_are_grouped_by_kind_in_first_order_with_shared_notes_said_once(
             "(outside the label space)",
         ),
         ("review cap", ["1322 more uncertain codes not listed, the likeliest at 0.091"], ""),
-        ("excludes1", ["ICD10CM:E10.9 excludes ICD10CM:E11.9"], ""),
+        ("excludes1", ["ICD10CM:E10.9 and ICD10CM:E11.9 exclude each other"], ""),
         ("no accepted code", [], ""),
     ]
 
@@ -72,7 +72,7 @@ def test_a_note_only_some_items_end_with_stays_on_them():
 def test_the_queue_summary_counts_kinds_and_says_single_reasons_whole():
     assert summary(REASONS) == (
         "uncertain 3 · unseen code 2 · review cap: 1322 more uncertain codes not listed, "
-        "the likeliest at 0.091 · excludes1: ICD10CM:E10.9 excludes ICD10CM:E11.9 · "
+        "the likeliest at 0.091 · excludes1: ICD10CM:E10.9 and ICD10CM:E11.9 exclude each other · "
         "no accepted code"
     )
     assert summary([]) == ""

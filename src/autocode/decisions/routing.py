@@ -246,15 +246,24 @@ def route_reasons(
         reasons.append("truncated: the model read only part of the note")
     if not accepted:
         reasons.append("no accepted code")
-    reasons += [
-        f"excludes1: {first} excludes {second}"
-        for first, second in facts.excludes1_conflicts(accepted)
-    ]
+    reasons += _excludes1_reasons(facts.excludes1_conflicts(accepted))
     reasons += [
         f"non-billable: {code}"
         for code in accepted
         if code.startswith("ICD10CM:") and not facts.is_billable(code)
     ]
+    return reasons
+
+
+def _excludes1_reasons(conflicts: Sequence[tuple[str, str]]) -> list[str]:
+    """One reason per pair: codes that exclude each other (E10.9, E11.9) read once."""
+    pairs = set(conflicts)
+    reasons = []
+    for first, second in conflicts:
+        if (second, first) not in pairs:
+            reasons.append(f"excludes1: {first} excludes {second}")
+        elif first < second:
+            reasons.append(f"excludes1: {first} and {second} exclude each other")
     return reasons
 
 
