@@ -337,7 +337,7 @@ def predict(
     from autocode.infer.batch import BatchSettings, WorkerDiedError, predict_archive
     from autocode.infer.locking import OutputInUseError
     from autocode.infer.manifest import OutputMismatchError
-    from autocode.review.store import default_queue_url
+    from autocode.review.store import default_queue_url, queue_location
 
     if engine not in ("local", "spark"):
         raise fail(f"--engine {engine!r} is not one of local, spark")
@@ -346,7 +346,8 @@ def predict(
             load_options(source_format, split, language, id_col, text_col, codes_col, system),
             skip_unreadable_files=True,
         )
-        settings = BatchSettings(batch_size, workers, evidence, queue or default_queue_url())
+        queue_url = queue or default_queue_url()
+        settings = BatchSettings(batch_size, workers, evidence, queue_url)
         _use_tracking_uri(tracking_uri)
         if engine == "spark":
             from autocode.infer.spark import predict_archive_spark
@@ -366,6 +367,15 @@ def predict(
         WorkerDiedError,
     ) as error:
         raise fail(str(error)) from None
+    except KeyboardInterrupt:
+        error_console.print(
+            f"interrupted: the parts finished in {output} are kept; "
+            "the same command resumes after them",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(code=130) from None
     if as_json:
         print_json(summary.to_dict())
         return
@@ -374,7 +384,7 @@ def predict(
         f"read {summary.read}: coded {summary.coded} (auto {summary.auto}, review "
         f"{summary.review}), quarantined {quarantined}, skipped {summary.skipped}; "
         f"{summary.seconds:.1f} s, {_rate(summary.notes_per_second)} notes/s; "
-        f"{summary.queue_inserted} new review cases; "
+        f"{summary.queue_inserted} new review cases in {queue_location(queue_url)}; "
         f"parts written {summary.parts_written}, resumed past {summary.parts_resumed}",
         soft_wrap=True,
     )

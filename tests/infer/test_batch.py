@@ -28,6 +28,7 @@ from autocode.infer.batch import BatchSettings, predict_archive
 from autocode.infer.loading import coder_digest, model_identity
 from autocode.infer.manifest import OutputMismatchError
 from autocode.infer.pyfunc import OUTPUT_COLUMNS, predict_frame
+from autocode.review.store import ReviewStore
 from autocode.train.evaluation import evaluate_coder
 from coders import train_small_coder
 from conftest import RecordingProgress
@@ -147,6 +148,44 @@ def test_another_model_input_or_part_size_is_refused(
     (out / "_manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(OutputMismatchError, match="records_format was None, now 2"):
         predict_archive(str(coder_dir), archive, out, BATCH_OPTIONS, BatchSettings(200))
+
+
+def test_a_resume_writing_to_another_review_queue_is_refused(
+    coder_dir: Path, archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    first_queue = tmp_path / "first.db"
+    first = BatchSettings(batch_size=200, evidence=False, queue_url=f"sqlite:///{first_queue}")
+    predict_archive(str(coder_dir), archive, out, BATCH_OPTIONS, first)
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert manifest["settings"]["queue"] == f"sqlite:///{first_queue}"
+
+    elsewhere = dataclasses.replace(first, queue_url=f"sqlite:///{tmp_path / 'second.db'}")
+    with pytest.raises(OutputMismatchError) as refused:
+        predict_archive(str(coder_dir), archive, out, BATCH_OPTIONS, elsewhere)
+    assert f"settings.queue was 'sqlite:///{first_queue}', now " in str(refused.value)
+    assert _cases(tmp_path / "second.db") == 0  # checked reachable, never written to
+
+    # The same file named relative to another working directory is the same queue.
+    monkeypatch.chdir(tmp_path)
+    again = predict_archive(
+        str(coder_dir),
+        archive,
+        out,
+        BATCH_OPTIONS,
+        dataclasses.replace(first, queue_url="sqlite:///first.db"),
+    )
+    assert again.parts_written == 0
+    # Output begun before the queue was recorded resumes with any queue.
+    del manifest["settings"]["queue"]
+    (out / "_manifest.json").write_text(json.dumps(manifest))
+    resumed = predict_archive(str(coder_dir), archive, out, BATCH_OPTIONS, elsewhere)
+    assert (resumed.parts_written, resumed.parts_resumed) == (0, again.parts_resumed)
+
+
+def _cases(queue: Path) -> int:
+    with ReviewStore(f"sqlite:///{queue}") as store:
+        return store.count()
 
 
 def test_corrupt_part_is_quarantined_and_the_job_goes_on(

@@ -101,6 +101,33 @@ def test_kill_9_of_the_parent_leaves_no_worker_and_the_resume_codes_each_note_on
     assert len(ids) == len(set(ids)) == 4000 == json.loads(finished.stdout)["coded"]
 
 
+@pytest.mark.slow
+def test_ctrl_c_says_the_same_command_resumes_and_it_does(coder_dir: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "big"
+    write_synthetic_archive(archive, 3000, seed=22, n_codes=40, rows_per_file=1000)
+    out = tmp_path / "out"
+    command = [
+        *predict_command(coder_dir, archive, out, "--batch-size", "40"),
+        *["--queue", f"sqlite:///{tmp_path / 'queue.db'}"],
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    while not list(out.glob("part-*.parquet")):
+        assert process.poll() is None, "the job ended before it could be interrupted"
+        assert time.monotonic() < deadline, "no part within 180 s"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert f"interrupted: the parts finished in {out} are kept" in stderr
+    assert "Traceback" not in stderr
+    finished = subprocess.run([*command, "--json"], capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr
+    assert json.loads(finished.stdout)["parts_resumed"] >= 1
+    ids = output_ids(out)
+    assert len(ids) == len(set(ids)) == 3000
+
+
 def test_a_worker_killed_mid_part_is_one_line_naming_the_part_and_the_resume_finishes(
     coder_dir: Path, archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

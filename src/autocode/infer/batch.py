@@ -434,10 +434,19 @@ def start_manifest(
             "max_text_chars": options.max_text_chars,
             "split_file": str(options.split_file) if options.split_file else None,
             "include_cpt": options.include_cpt,
+            "queue": _queue_location(settings.queue_url),
         },
         "autocode_version": __version__,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def _queue_location(url: str | None) -> str | None:
+    if url is None:
+        return None
+    from autocode.review.store import queue_location
+
+    return queue_location(url)
 
 
 def remove_partial_files(output_dir: Path) -> None:

@@ -37,6 +37,10 @@ def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
 def check_same_job(existing: dict[str, Any], current: dict[str, Any], directory: Path) -> None:
     for field in IDENTITY_FIELDS:
         before, now = existing.get(field), current.get(field)
+        if isinstance(before, dict) and isinstance(now, dict):
+            # A setting recorded only since this output began (the queue's location, say)
+            # takes its current value: an older run's output still resumes.
+            before = now | before
         if before != now:
             raise OutputMismatchError(
                 f"{directory} holds output of another job: {_difference(field, before, now)}; "

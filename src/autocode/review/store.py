@@ -90,6 +90,17 @@ def default_queue_url() -> str:
     return DEFAULT_QUEUE_URL
 
 
+def queue_location(url: str) -> str:
+    """Where the queue at `url` lives, the same from any directory: the URL with its
+    password hidden and a SQLite file's path made absolute (`sqlite:///review-queue.db`
+    is a file in the current directory). A batch job records it, so that its resumed
+    run writes its review cases to the queue that holds the first run's."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        parsed = parsed.set(database=str(Path(parsed.database).resolve()))
+    return parsed.render_as_string(hide_password=True)
+
+
 class QueueUnavailableError(ValueError):
     """The queue URL is malformed, or its database cannot be opened or reached."""
 
