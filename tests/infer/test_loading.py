@@ -90,6 +90,30 @@ def test_each_bad_address_raises_one_line_naming_it(registered: Registered, tmp_
         assert "\n" not in message
 
 
+def test_a_lookup_names_the_store_it_searched(registered: Registered) -> None:
+    with pytest.raises(ModelAddressError) as raised:
+        load_coder("models:/no-such-model/1")
+    assert str(raised.value).endswith(f"not found (in {registered.tracking_uri})")
+
+
+def test_a_store_file_that_does_not_exist_is_named_and_not_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MLflow's default store is `mlflow.db` in the current directory: run elsewhere, a
+    registered model would be "not found" in a new, empty store left behind."""
+    missing = tmp_path / "mlflow.db"
+    monkeypatch.setattr(mlflow_tracking_utils, "_tracking_uri", None)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{missing}")
+    for address in ("models:/codiesp-best/1", "runs:/0123456789abcdef0123456789abcdef/coder"):
+        with pytest.raises(ModelAddressError) as raised:
+            load_coder(address)
+        assert str(raised.value) == (
+            f"model {address}: no MLflow store at {missing} (sqlite:///{missing}); "
+            "pass --tracking-uri or set MLFLOW_TRACKING_URI"
+        )
+    assert not missing.exists()
+
+
 def test_a_directory_that_is_not_a_coder_is_named(tmp_path: Path) -> None:
     with pytest.raises(ModelAddressError, match="not a Coder"):
         resolve_coder_dir(str(tmp_path))

@@ -201,11 +201,12 @@ def open_job(
     refuse_output_inside_input(input_path, output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise ValueError(f"--output {output_dir} is a file; it must be a directory")
+    # The address first: a mistyped one must not leave an empty queue file behind.
+    coder_dir = resolve_coder_dir(model_uri)
     if settings.queue_url is not None:
         from autocode.review.store import check_queue
 
         check_queue(settings.queue_url)
-    coder_dir = resolve_coder_dir(model_uri)
     coder, digest, input_digest = load_and_fingerprint(coder_dir, input_path)
     version = model_identity(digest)
     manifest = start_manifest(

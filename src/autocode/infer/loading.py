@@ -62,6 +62,13 @@ def _download(uri: str) -> Path:
     import mlflow.artifacts
     from mlflow.exceptions import MlflowException
 
+    store = _store_of(uri)
+    if store is not None and (missing := _missing_sqlite_file(store)) is not None:
+        # Opening it would create an empty store here and then report no such model.
+        raise ModelAddressError(
+            f"model {uri}: no MLflow store at {missing} ({store}); "
+            "pass --tracking-uri or set MLFLOW_TRACKING_URI"
+        )
     try:
         with environment_defaults(DOWNLOAD_SETTINGS):
             target = _scratch_dir()
@@ -72,9 +79,30 @@ def _download(uri: str) -> Path:
             "which is not installed"
         ) from None
     except MlflowException as error:
-        raise ModelAddressError(f"model {uri}: {_reason(error)}") from None
+        searched = f" (in {store})" if store is not None else ""
+        raise ModelAddressError(f"model {uri}: {_reason(error)}{searched}") from None
     except OSError as error:  # a local artifact store whose files are gone or unreadable
         raise ModelAddressError(f"model {uri}: {error.strerror or error}") from None
+
+
+def _store_of(uri: str) -> str | None:
+    """The MLflow store a `models:/` (the registry) or `runs:/` (tracking) address is
+    looked up in; None for addresses naming their storage themselves (`s3://…`)."""
+    import mlflow
+
+    if uri.startswith("models:/"):
+        return str(mlflow.get_registry_uri())
+    if uri.startswith("runs:/"):
+        return str(mlflow.get_tracking_uri())
+    return None
+
+
+def _missing_sqlite_file(store: str) -> str | None:
+    """The file a `sqlite:///…` store names, where it does not exist."""
+    if not store.startswith("sqlite:///"):
+        return None
+    path = store.removeprefix("sqlite:///").split("?", 1)[0]
+    return None if path in ("", ":memory:") or Path(path).exists() else path
 
 
 def _reason(error: Exception) -> str:
