@@ -465,7 +465,8 @@ def _open_part_line(open_part: dict[str, Any], name: str = "open part") -> str:
 def _print_metrics_table(report: dict[str, Any], title: str) -> None:
     table = Table(title=title)
     table.add_column("scope")
-    for key in ("micro_f1", "macro_f1", "map", "P@5", "automation", "auto P"):
+    # Note level: the share of notes routed auto, and the precision of their codes.
+    for key in ("micro_f1", "macro_f1", "map", "P@5", "notes auto", "their P"):
         table.add_column(key, justify="right")
     scopes = {"overall": report, **report.get("per_system", {})}
     for scope, values in scopes.items():
@@ -480,10 +481,7 @@ def _print_metrics_table(report: dict[str, Any], title: str) -> None:
         )
     console.print(table)
     if "code_automation_rate" in report:  # notes routed auto above; codes, over every note
-        console.print(
-            f"codes accepted without review: {report['code_automation_rate']:.1%} of the gold "
-            f"codes, precision {report['code_auto_precision']:.3f}"
-        )
+        console.print(f"codes accepted without review: {_code_automation(report)}")
         for system, values in report.get("per_system", {}).items():
             if not values.get("code_accepted"):
                 console.print(f"  {system}: no code accepted without review")
@@ -492,6 +490,14 @@ def _print_metrics_table(report: dict[str, Any], title: str) -> None:
                 f"  {system}: {values['code_automation_rate']:.1%} of its gold codes, "
                 f"precision {values['code_auto_precision']:.3f}"
             )
+
+
+def _code_automation(report: dict[str, Any]) -> str:
+    rate, precision = report["code_automation_rate"], report["code_auto_precision"]
+    if precision is None:
+        return "none"
+    share = "-" if rate is None else f"{rate:.1%}"
+    return f"{share} of the gold codes, precision {precision:.3f}"
 
 
 def _optional(value: float | None) -> str:

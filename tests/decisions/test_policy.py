@@ -255,6 +255,21 @@ def test_automation_report_hand_example():
     }
 
 
+def test_a_precision_of_nothing_accepted_is_undefined_not_zero():
+    policy = ReviewPolicy(np.array([0.8, 0.8]), np.array([0.2, 0.2]), 0.95, 0.95, True)
+    y = np.array([[1, 0], [0, 1]])
+    probs = np.array([[0.5, 0.1], [0.1, 0.5]])  # both gold codes in the band: no accept
+    assert automation_report(y, probs, policy) == {
+        "documents": 2,
+        "auto_documents": 0,
+        "automation_rate": 0.0,
+        "auto_precision": None,
+        "auto_recall": None,
+        "code_automation_rate": 0.0,
+        "code_auto_precision": None,
+    }
+
+
 def test_held_accepts_go_to_review_unless_a_rule_accepts_them():
     policy = ReviewPolicy(np.array([0.8, 0.8]), np.array([0.2, 0.2]), 0.95, 0.95, True)
     y = np.array([[1, 1], [1, 1], [1, 1]])

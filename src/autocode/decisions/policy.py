@@ -424,8 +424,8 @@ def _report(decisions: npt.NDArray[np.int8], gold: sp.csr_array) -> dict[str, An
         "documents": documents,
         "auto_documents": auto_documents,
         "automation_rate": auto_documents / documents,
-        "auto_precision": tp / accepted if accepted else 0.0,
-        "auto_recall": tp / gold_total if gold_total else 0.0,
+        "auto_precision": tp / accepted if accepted else None,
+        "auto_recall": tp / gold_total if gold_total else None,
     }
 
 
@@ -440,7 +440,8 @@ def automation_report(
 
     ``automation_rate`` is the share of documents with no uncertain entry (routed
     ``auto``); ``auto_precision`` and ``auto_recall`` pool the accepted codes against the
-    gold codes of those documents only. A ratio with a zero denominator is 0.0.
+    gold codes of those documents only. A ratio with a zero denominator is undefined:
+    None (`null` in JSON, not logged to MLflow).
     ``accepted_by_rule``: entries a term rule accepts whatever the policy says
     (`decisions.term_rules`). ``held``: entries whose accept by the policy goes to review
     instead (codes named only negated or within other codes' names, `Coder.unaffirmed`).
@@ -483,7 +484,7 @@ def code_automation(y_true: Matrix, probs: np.ndarray, policy: ReviewPolicy) -> 
 
     ``code_automation_rate`` is the share of gold codes the policy accepts without review,
     over every note; ``code_auto_precision`` the share of accepted codes that are gold
-    (0.0 when none is accepted).
+    (None when none is accepted).
     """
     values = as_probs(probs)
     return _code_report(policy.classify(values), as_gold(y_true, values.shape))
@@ -495,11 +496,11 @@ def _code_report(decisions: npt.NDArray[np.int8], gold: sp.csr_array) -> dict[st
 
 def code_level_report(accepted: npt.NDArray[np.bool_], gold: Matrix) -> dict[str, Any]:
     """The share of the gold codes `accepted` holds, and the precision of its accepts
-    (0.0 where there is nothing to divide by)."""
+    (None where there is nothing to divide by: undefined, not 0)."""
     rows, cols = gold.nonzero()
     hits = int(np.count_nonzero(accepted[rows, cols]))
     n_accepted = int(np.count_nonzero(accepted))
     return {
-        "code_automation_rate": hits / rows.size if rows.size else 0.0,
-        "code_auto_precision": hits / n_accepted if n_accepted else 0.0,
+        "code_automation_rate": hits / rows.size if rows.size else None,
+        "code_auto_precision": hits / n_accepted if n_accepted else None,
     }

@@ -71,7 +71,8 @@ def _curves_by_target(
     figure, axis = _figure((6, 4))
     targets = [row["target_precision"] for row in curve]
     for (key, label), marker in ((share, "o"), (precision, "s")):
-        axis.plot(targets, [row[key] for row in curve], marker=marker, label=label)
+        values = [np.nan if row[key] is None else row[key] for row in curve]  # undefined
+        axis.plot(targets, values, marker=marker, label=label)
     axis.set(xlabel="target precision", ylabel="share", title=title, ylim=(0, 1.02))
     axis.legend()
     return figure
