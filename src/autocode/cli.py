@@ -6,10 +6,11 @@ import json
 import os
 import sys
 import warnings
+from collections import Counter
 from contextlib import redirect_stdout
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any, Literal, TextIO, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TextIO, cast
 
 import typer
 from rich.console import Console
@@ -21,6 +22,9 @@ from autocode.corpus.load import FORMATS, LoadOptions
 from autocode.corpus.table import ColumnMap
 from autocode.display import logged_stages, row_progress
 from autocode.review.cli import review_app
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 app = typer.Typer(help="Predict medical codes from clinical notes.", no_args_is_help=True)
 data_app = typer.Typer(help="Load, inspect, prepare and synthesise note archives.")
@@ -111,9 +115,13 @@ def _show_warning(
 ) -> None:
     """A warning of ours (say, an unread file in the input) as one line, not a source dump."""
     if category.__module__.startswith("autocode"):
-        error_console.print(f"warning: {message}", markup=False, highlight=False, soft_wrap=True)
+        _warn(str(message))
     else:
         _DEFAULT_SHOWWARNING(message, category, filename, lineno, file, line)
+
+
+def _warn(message: str) -> None:
+    error_console.print(f"warning: {message}", markup=False, highlight=False, soft_wrap=True)
 
 
 @data_app.command("stats")
@@ -297,6 +305,12 @@ def evaluate(
             needs_codes_for="evaluate",
         )
         notes = load_notes(data, options).table
+        scored_notes = _notes_by_split(notes)
+        if split is None and "train" in scored_notes:
+            _warn(
+                f"{data}: every split is scored, its train split ({scored_notes['train']} "
+                "notes) too, where a Coder trained on it scores higher; pass --split dev"
+            )
         _use_tracking_uri(tracking_uri)
         coder = load_coder(model)
         report = evaluate_coder(
@@ -307,7 +321,8 @@ def evaluate(
     if as_json:
         print_json(report)
     else:
-        _print_headline(report, str(data))
+        counts = ", ".join(f"{name} {count}" for name, count in scored_notes.items())
+        _print_headline(report, f"{data} ({counts} notes)" if counts else str(data))
 
 
 @app.command("predict")
@@ -388,6 +403,13 @@ def predict(
         f"parts written {summary.parts_written}, resumed past {summary.parts_resumed}",
         soft_wrap=True,
     )
+
+
+def _notes_by_split(notes: pa.Table) -> dict[str, int]:
+    """Notes per split, in the order they come; empty for a source without splits."""
+    if "split" not in notes.column_names:
+        return {}
+    return dict(Counter(str(name) for name in notes.column("split").to_pylist()))
 
 
 def _rate(per_second: float) -> str:

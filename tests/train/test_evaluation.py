@@ -142,6 +142,33 @@ def test_evaluate_prints_one_table_when_nothing_was_proposed(
     )
 
 
+def test_evaluate_names_the_splits_it_scored_and_warns_when_train_is_among_them(
+    tmp_path: Path, coder_dir: Path, tiny_corpus: TinyCorpus
+) -> None:
+    texts = tiny_corpus.texts[:6]
+    notes = write_notes(tmp_path / "notes.parquet", texts, tiny_corpus.code_lists[:6])
+    table = pq.read_table(notes).append_column("split", pa.array(["train"] * 4 + ["dev"] * 2))
+    pq.write_table(table, notes)
+    command = ["evaluate", "--model", str(coder_dir), "--data", str(notes)]
+
+    every = CliRunner().invoke(app, command)
+    assert every.exit_code == 0, (every.stdout, every.stderr, every.exception)
+    assert every.stderr.startswith(
+        f"warning: {notes}: every split is scored, its train split (4 notes) too"
+    )
+    assert _squeezed(f"Metrics on {notes} (train 4, dev 2 notes)") in _squeezed(every.stdout)
+
+    dev = CliRunner().invoke(app, [*command, "--split", "dev"])
+    assert dev.exit_code == 0, (dev.stdout, dev.stderr, dev.exception)
+    assert "warning" not in dev.stderr
+    assert _squeezed(f"Metrics on {notes} (dev 2 notes)") in _squeezed(dev.stdout)
+
+
+def _squeezed(text: str) -> str:
+    """Without white space: a table's title wraps to the terminal, even inside a path."""
+    return "".join(text.split())
+
+
 # Three notes for the Coder with an open part (`coders.train_open_coder`): asthma is
 # outside its label space. Note 0 names it (proposed, a hit); note 1 names it for the
 # mother (family history: not proposed, a miss); note 2 is coded with gout only and
