@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import typing
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -315,13 +316,25 @@ def _parse_yaml(text: str, where: str) -> Any:
         raise ValueError(f"{where}:{position} YAML syntax error: {problem}") from None
 
 
+class SharedDataWarning(UserWarning):
+    """The shared data directory, or a file it should hold, is not there."""
+
+
 def expand_variables(text: str) -> str:
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
         if name in os.environ:
             return os.environ[name]
         if name in ENV_DEFAULTS:
-            return ENV_DEFAULTS[name]
+            default = ENV_DEFAULTS[name]
+            if not Path(default).exists():  # relative to wherever autocode runs
+                warnings.warn(
+                    f"config uses ${{{name}}}, which is not set, and its default {default} "
+                    f"does not exist from {Path.cwd()}; set {name}",
+                    SharedDataWarning,
+                    stacklevel=2,
+                )
+            return default
         raise ValueError(f"config uses ${{{name}}} but it is not set")
 
     return _VARIABLE.sub(value, text)

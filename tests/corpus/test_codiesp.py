@@ -59,6 +59,11 @@ def test_format_is_detected(codiesp_root: Path) -> None:
     assert detect_format(codiesp_root) == "codiesp"
 
 
+def test_a_root_that_does_not_exist_is_named_so(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="nowhere: no such directory"):
+        load_notes(tmp_path / "nowhere", LoadOptions(format="codiesp"))
+
+
 def test_unknown_split_names_the_available_ones(codiesp_root: Path) -> None:
     with pytest.raises(SourceError, match=r"'nosuch' not found \(have \['dev', 'train'\]\)"):
         load_notes(codiesp_root, LoadOptions(format="codiesp", splits=("nosuch",)))

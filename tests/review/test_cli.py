@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from alembic import command
 from sqlalchemy import create_engine
 from typer.testing import CliRunner
@@ -86,3 +87,25 @@ def test_a_queue_of_an_older_schema_is_refused_in_one_line_naming_the_migration(
             f"--db {url}` to upgrade it in place"
         ), args
     assert not (tmp_path / "out.parquet").exists()
+
+
+def test_serve_says_what_a_missing_hcpcs_release_and_an_unset_secret_cost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    served: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **_: served.append(app))
+    monkeypatch.setenv("AUTOCODE_SHARED_DATA", str(tmp_path / "no-shared-data"))
+    monkeypatch.delenv("AUTOCODE_REVIEW_SECRET", raising=False)
+    url = f"sqlite:///{tmp_path / 'queue.db'}"
+    result = runner.invoke(app, ["review", "serve", "--db", url])
+    assert result.exit_code == 0, result.output
+    assert len(served) == 1
+    missing = tmp_path / "no-shared-data" / "hcpcs" / "2020-Alpha-Numeric-HCPCS-File.zip"
+    assert f"warning: no HCPCS release at {missing}: code search" in result.output
+    assert "warning: AUTOCODE_REVIEW_SECRET is not set" in result.output
+
+    monkeypatch.setenv("AUTOCODE_REVIEW_SECRET", "s" * 48)
+    again = runner.invoke(app, ["review", "serve", "--db", url])
+    assert again.exit_code == 0 and "AUTOCODE_REVIEW_SECRET" not in again.output

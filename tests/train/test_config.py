@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 from autocode.cli import app
 from autocode.config import (
     ENV_DEFAULTS,
+    SharedDataWarning,
     TrainConfig,
     apply_override,
     expand_variables,
@@ -114,7 +116,20 @@ def test_shared_data_variable_is_expanded_from_the_environment(
     assert load_config(path).data.source == "/mnt/corpora/mimic"
     monkeypatch.delenv("AUTOCODE_SHARED_DATA")
     assert ENV_DEFAULTS["AUTOCODE_SHARED_DATA"] == "../shared/data"
-    assert load_config(path).data.source == "../shared/data/mimic"
+    # The default is relative to where autocode runs: from here it names nothing.
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    with pytest.warns(SharedDataWarning) as warned:
+        assert load_config(path).data.source == "../shared/data/mimic"
+    assert str(warned[0].message) == (
+        "config uses ${AUTOCODE_SHARED_DATA}, which is not set, and its default "
+        f"../shared/data does not exist from {work}; set AUTOCODE_SHARED_DATA"
+    )
+    (tmp_path / "shared" / "data").mkdir(parents=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_config(path).data.source == "../shared/data/mimic"
 
 
 def test_an_unset_variable_without_default_is_named(monkeypatch: pytest.MonkeyPatch) -> None:

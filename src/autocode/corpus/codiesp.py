@@ -41,6 +41,8 @@ def read_codiesp_rows(
     root: Path, splits: list[str] | None = None, language: str = "en"
 ) -> Iterator[RawRow]:
     """Rows for each requested split (all found when None), documents in name order."""
+    if not root.exists():
+        raise SourceError(root, "no such directory")
     available = codiesp_splits(root) if root.is_dir() else []
     if not available:
         raise SourceError(root, "not a CodiEsp root (no <split>/<split>D.tsv found)")

@@ -113,7 +113,8 @@ def serve(
 
     secret = os.environ.get(SECRET_ENV) or secrets.token_urlsafe(48)
     store = _open_store(db)
-    from autocode.config import CodesConfig
+    from autocode.codes.hcpcs import HCPCS_ZIP
+    from autocode.config import CodesConfig, shared_data_dir
     from autocode.knowledge import CodeKnowledge
 
     codes = CodesConfig(hcpcs=str(hcpcs) if hcpcs else None, cpt=str(cpt) if cpt else None)
@@ -122,6 +123,19 @@ def serve(
         knowledge = CodeKnowledge(codes.sources(language="en"))
     except FileNotFoundError as error:
         raise _fail(str(error)) from None
+    if knowledge.hcpcs is None:
+        typer.echo(
+            f"warning: no HCPCS release at {shared_data_dir() / HCPCS_ZIP}: code "
+            "search and descriptions leave HCPCS out; pass --hcpcs or set "
+            "AUTOCODE_SHARED_DATA",
+            err=True,
+        )
+    if SECRET_ENV not in os.environ:
+        typer.echo(
+            f"warning: {SECRET_ENV} is not set: sessions end when this server stops, and "
+            "servers of one queue count wrong passwords apart",
+            err=True,
+        )
     settings = AppSettings(
         secret=secret,
         lease=timedelta(minutes=lease_minutes),
