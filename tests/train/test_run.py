@@ -459,6 +459,15 @@ def test_the_coder_is_logged_and_registered(demo_run: DemoRun) -> None:
     assert version.source == f"models:/{logged.model_id}"
 
 
+def test_the_registered_model_holds_no_pickle(demo_run: DemoRun, tmp_path: Path) -> None:
+    """Logged from code: loading it runs autocode's script, not bytes unpickled."""
+    model = Path(mlflow.artifacts.download_artifacts(f"models:/{DEMO_NAME}/1", dst_path=tmp_path))
+    files = {path.relative_to(model).as_posix() for path in model.rglob("*") if path.is_file()}
+    assert not {name for name in files if name.endswith((".pkl", ".pickle", ".cloudpickle"))}
+    assert "pyfunc_model.py" in {Path(name).name for name in files}
+    assert "artifacts/coder/coder.json" in files
+
+
 def test_evaluate_reads_the_registered_model_through_the_environment(
     demo_run: DemoRun, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -44,6 +44,12 @@ class CoderPyfunc(PythonModel):
         return predict_frame(self.coder, model_input, evidence=bool(evidence))
 
 
+def pyfunc_script() -> Path:
+    """The script logged as the registered model's code (`pyfunc_model.py`): MLflow's
+    models from code, so that the model holds no pickle."""
+    return Path(__file__).with_name("pyfunc_model.py")
+
+
 def load_for_serving(directory: Path) -> Coder:
     """The Coder, warmed up, and out of the garbage collector's reach.
 

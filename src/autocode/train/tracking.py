@@ -25,7 +25,7 @@ from autocode import __version__
 from autocode.config import dotted
 from autocode.decisions.coder import Coder
 from autocode.env_defaults import QUIET_ARTIFACTS, environment_defaults
-from autocode.infer.pyfunc import CODER_ARTIFACT, CoderPyfunc, coder_signature, predict_frame
+from autocode.infer.pyfunc import CODER_ARTIFACT, coder_signature, predict_frame, pyfunc_script
 from autocode.metrics import json_compatible
 
 # Invented text, so the logged input example never holds a real note.
@@ -131,7 +131,7 @@ def log_coder(coder: Coder, registered_name: str | None) -> str:
         with environment_defaults(QUIET_ARTIFACTS):
             info = mlflow.pyfunc.log_model(
                 name="coder",
-                python_model=CoderPyfunc(),
+                python_model=str(pyfunc_script()),  # models from code: no pickle
                 artifacts={CODER_ARTIFACT: str(coder_dir)},
                 signature=coder_signature(output),
                 input_example=SYNTHETIC_EXAMPLE,
