@@ -26,6 +26,8 @@ from autocode.review.cli import review_app
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from autocode.infer.batch import BatchSummary
+
 app = typer.Typer(help="Predict medical codes from clinical notes.", no_args_is_help=True)
 data_app = typer.Typer(help="Load, inspect, prepare and synthesise note archives.")
 app.add_typer(data_app, name="data")
@@ -398,7 +400,7 @@ def predict(
     console.print(
         f"read {summary.read}: coded {summary.coded} (auto {summary.auto}, review "
         f"{summary.review}), quarantined {quarantined}, skipped {summary.skipped}; "
-        f"{summary.seconds:.1f} s, {_rate(summary.notes_per_second)} notes/s; "
+        f"{summary.seconds:.1f} s{_rate_said(summary)}; "
         f"{summary.queue_inserted} new review cases in {queue_location(queue_url)}; "
         f"parts written {summary.parts_written}, resumed past {summary.parts_resumed}",
         soft_wrap=True,
@@ -410,6 +412,13 @@ def _notes_by_split(notes: pa.Table) -> dict[str, int]:
     if "split" not in notes.column_names:
         return {}
     return dict(Counter(str(name) for name in notes.column("split").to_pylist()))
+
+
+def _rate_said(summary: BatchSummary) -> str:
+    """`, N notes/s` over the rows this run coded; nothing where it only resumed."""
+    if summary.read == summary.rows_resumed:
+        return ""
+    return f", {_rate(summary.notes_per_second)} notes/s"
 
 
 def _rate(per_second: float) -> str:

@@ -176,6 +176,8 @@ def test_a_resume_writing_to_another_review_queue_is_refused(
         dataclasses.replace(first, queue_url="sqlite:///first.db"),
     )
     assert again.parts_written == 0
+    assert again.rows_resumed == again.read  # nothing coded: no rate of skipped rows
+    assert again.notes_per_second == 0.0
     # Output begun before the queue was recorded resumes with any queue.
     del manifest["settings"]["queue"]
     (out / "_manifest.json").write_text(json.dumps(manifest))

@@ -73,12 +73,15 @@ class BatchSummary:
     skipped: int = 0
     parts_written: int = 0
     parts_resumed: int = 0
+    rows_resumed: int = 0  # rows of the parts an earlier run finished: read, not coded
     queue_inserted: int = 0
     seconds: float = 0.0
 
     @property
     def notes_per_second(self) -> float:
-        return self.read / self.seconds if self.seconds else 0.0
+        """Rows this run read and coded (or quarantined) per second: a resumed run's
+        rate is not inflated by the parts it only skipped."""
+        return (self.read - self.rows_resumed) / self.seconds if self.seconds else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"notes_per_second": self.notes_per_second}
@@ -276,6 +279,7 @@ def prepare_part(
         summary.auto += routes.get("auto", 0)
         summary.review += routes.get("review", 0)
         summary.parts_resumed += 1
+        summary.rows_resumed += len(rows)
         return None
     records = canonicalizer.quarantine.records or []
     if records:

@@ -68,8 +68,8 @@ from autocode.infer.pyfunc import (
     CODER_ARTIFACT,
     INPUT_COLUMNS,
     OUTPUT_COLUMNS,
-    CoderPyfunc,
     coder_signature,
+    pyfunc_script,
 )
 from autocode.private_files import make_private_dir, open_private_binary
 
@@ -153,6 +153,7 @@ def _nothing_to_do(manifest: dict[str, Any], started: float) -> BatchSummary:
         summary,
         parts_written=0,
         parts_resumed=summary.parts_written + summary.parts_resumed,
+        rows_resumed=summary.read,
         queue_inserted=0,
         seconds=time.perf_counter() - started,
     )
@@ -218,7 +219,7 @@ def _pyfunc_model_uri(model_uri: str, coder_dir: Path, staging: Path) -> str:
         warnings.simplefilter("ignore", UserWarning)
         mlflow.pyfunc.save_model(
             str(target),
-            python_model=CoderPyfunc(),
+            python_model=str(pyfunc_script()),  # models from code, as `log_coder` logs it
             artifacts={CODER_ARTIFACT: str(coder_dir)},
             signature=coder_signature(),
             pip_requirements=["mlflow", "autocode"],  # unused: the UDF runs in this environment
