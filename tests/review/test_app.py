@@ -219,6 +219,12 @@ def test_api_flow_and_openapi_behind_login(review: ReviewApp):
     lease = client.post("/api/cases/next", headers=headers).json()
     case = client.get(f"/api/cases/{lease['case_id']}").json()
     assert case["text"] == SECRET_TEXT and case["lease_holder"] == "rob"
+    bare = {"token": lease["token"], "added": ["C62.90"]}
+    refused = client.post(f"/api/cases/{lease['case_id']}/submit", json=bare, headers=headers)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"] == (
+        "invalid code 'C62.90': write it with its system, as in ICD10CM:C62.90"
+    )
     body = {"token": lease["token"], "verdicts": {HYPERTENSION: "reject"}, "added": ["CPT:99213"]}
     result = client.post(f"/api/cases/{lease['case_id']}/submit", json=body, headers=headers)
     assert result.json() == {"codes": ["CPT:99213", DIABETES]}

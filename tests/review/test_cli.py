@@ -109,3 +109,15 @@ def test_serve_says_what_a_missing_hcpcs_release_and_an_unset_secret_cost(
     monkeypatch.setenv("AUTOCODE_REVIEW_SECRET", "s" * 48)
     again = runner.invoke(app, ["review", "serve", "--db", url])
     assert again.exit_code == 0 and "AUTOCODE_REVIEW_SECRET" not in again.output
+
+
+def test_add_user_without_a_password_says_where_one_comes_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AUTOCODE_REVIEW_PASSWORD", raising=False)
+    url = f"sqlite:///{tmp_path / 'queue.db'}"
+    result = runner.invoke(app, ["review", "add-user", "ada", "--db", url], input="")
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "error: no password given for ada: set AUTOCODE_REVIEW_PASSWORD or write it on stdin"
+    )

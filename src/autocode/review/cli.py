@@ -74,6 +74,8 @@ def add_user_command(
             password = getpass.getpass(f"password for {name}: ")
         else:
             password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise _fail(f"no password given for {name}: set {PASSWORD_ENV} or write it on stdin")
     try:
         with _open_store(db) as store:
             user = add_user(store, name, role, password, actor="cli")

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from autocode.codes.systems import normalize_code
+from autocode.codes.systems import CodeError, normalize_code
 from autocode.review import audit
 from autocode.review.store import (
     ACCEPT,
@@ -264,6 +264,15 @@ def _check_lease(case: CaseRow, token: str, reviewer: str, now: datetime) -> Non
         )
 
 
+def _reviewed_code(raw: str) -> str:
+    """The canonical code a reviewer sent; a bare value is told to name its system."""
+    if ":" not in raw:
+        raise CodeError(
+            f"invalid code {raw!r}: write it with its system, as in ICD10CM:{raw.strip()}"
+        )
+    return normalize_code(raw)
+
+
 def _decision_rows(
     case: CaseRow,
     verdicts: Mapping[str, str],
@@ -272,8 +281,8 @@ def _decision_rows(
     now: datetime,
 ) -> list[DecisionRow]:
     model_calls = {p["code"]: bool(p.get("accepted")) for p in case.predictions}
-    canonical = {normalize_code(code): action for code, action in verdicts.items()}
-    new_codes = list(dict.fromkeys(normalize_code(raw) for raw in added))
+    canonical = {_reviewed_code(code): action for code, action in verdicts.items()}
+    new_codes = list(dict.fromkeys(_reviewed_code(raw) for raw in added))
     # Adding a code the model predicted but did not accept is accepting it.
     canonical.update({code: ACCEPT for code in new_codes if code in model_calls})
     for code, action in canonical.items():
