@@ -54,8 +54,21 @@ class CodeIndex:
                 bucket.append(CodeHit(code, description))
                 if len(code_hits) >= limit:
                     break
-        text_hits.sort(key=lambda hit: len(hit.description))
+        text_hits.sort(key=lambda hit: _rank(hit.description, words))
         return (hits + code_hits + text_hits)[:limit]
+
+
+def _rank(description: str, words: list[str]) -> tuple[bool, bool, int]:
+    """Descriptions that begin with the query's first word, then those holding each of
+    its words whole, shortest first: "fever" finds "Fever, unspecified" before "Q fever",
+    and "Fever of other and unknown origin" before a "Feverish …"."""
+    lowered = description.lower()
+    whole_words = set(re.findall(r"[a-z0-9]+", lowered))
+    return (
+        not lowered.startswith(words[0]),
+        not all(word in whole_words for word in words),
+        len(description),
+    )
 
 
 # Keyed by the knowledge object itself (weakly): an index lives as long as its knowledge.

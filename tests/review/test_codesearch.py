@@ -1,0 +1,34 @@
+"""The reviewer's code search: which codes a query finds, and in what order."""
+
+from __future__ import annotations
+
+from autocode.review.codesearch import CodeIndex
+
+ENTRIES = [
+    ("ICD10CM:A78", "Q fever"),
+    ("ICD10CM:R68.83", "Chills (without fever)"),
+    ("ICD10CM:R50.9", "Fever, unspecified"),
+    ("ICD10CM:R50", "Fever of other and unknown origin"),
+    ("HCPCS:X0001", "Feverish child kit"),
+    ("ICD10CM:J45", "Asthma"),
+]
+
+
+def test_descriptions_beginning_with_the_query_come_first_then_whole_words():
+    found = [hit.code for hit in CodeIndex(ENTRIES).search("fever")]
+    # Begins with "fever" (as a whole word first), then holds it; shortest first.
+    assert found == [
+        "ICD10CM:R50.9",
+        "ICD10CM:R50",
+        "HCPCS:X0001",
+        "ICD10CM:A78",
+        "ICD10CM:R68.83",
+    ]
+
+
+def test_every_word_must_be_there_and_a_code_prefix_leads():
+    index = CodeIndex(ENTRIES)
+    assert [hit.code for hit in index.search("fever unknown")] == ["ICD10CM:R50"]
+    assert [hit.code for hit in index.search("r50")] == ["ICD10CM:R50.9", "ICD10CM:R50"]
+    assert [hit.code for hit in index.search("99213")] == ["CPT:99213"]
+    assert index.search("   ") == []
