@@ -83,6 +83,22 @@ def test_installed_entry_point_prints_the_version() -> None:
     assert completed.stdout.strip() == f"autocode {__version__}"
 
 
+def test_a_first_train_prints_our_stages_not_mlflows_housekeeping(tmp_path: Path) -> None:
+    """A user's first run, in a fresh process and directory: MLflow creates its store
+    there, and says so at INFO, between our stage lines, unless told otherwise."""
+    write_synthetic_archive(tmp_path / "archive", 150, seed=4, n_codes=30)
+    script = Path(sys.executable).with_name("autocode")
+    config = Path(__file__).parents[1] / "configs" / "demo.yaml"
+    command = [str(script), "train", "--config", str(config), "--set", "data.source=archive"]
+    command += ["--set", "model.params.epochs=2"]
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "mlflow.db").is_file()  # the store was created, quietly
+    assert "INFO" not in done.stderr, done.stderr
+    assert "fitting tfidf" in done.stderr
+
+
 # ----------------------------------------------------------------------------- synth + stats
 
 

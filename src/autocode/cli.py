@@ -105,6 +105,10 @@ def main(
 ) -> None:
     """autocode: ICD-10-CM/PCS, ICD-9, CPT and HCPCS codes from note text."""
     warnings.showwarning = _show_warning
+    # MLflow logs its housekeeping at INFO ("Creating initial MLflow database tables",
+    # "Validating input example") between our own stage lines; it reads the level when
+    # first imported, which the commands do lazily, after this. A user's own level wins.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
 
 def _show_warning(
