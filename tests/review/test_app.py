@@ -114,6 +114,21 @@ def test_wrong_passwords_are_rate_limited_per_account(review: ReviewApp):
     assert client.post("/api/login", json={"name": "rita", "password": PASSWORD}).status_code == 200
 
 
+def test_failed_logins_are_audited_naming_only_accounts_that_exist(review: ReviewApp):
+    client = review.client()
+    client.post("/api/login", json={"name": "rob", "password": "wrong password"})
+    typed_into_the_name = "my secret passphrase"
+    client.post("/api/login", json={"name": typed_into_the_name, "password": "x"})
+    failed = [e for e in audit.entries(review.store) if e.action == "login failed"]
+    assert [(e.actor, e.target_user, e.after) for e in failed] == [
+        ("(not logged in)", None, {"address": "testclient", "account": "unknown"}),
+        ("(not logged in)", "rob", {"address": "testclient", "account": "known"}),
+    ]  # newest first
+    admin, _ = review.login("ada")
+    page = admin.get("/admin/audit").text
+    assert "login failed" in page and typed_into_the_name not in page
+
+
 def test_wrong_passwords_are_rate_limited_per_address(review: ReviewApp):
     client = review.client()
     for k in range(20):

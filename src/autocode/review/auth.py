@@ -23,6 +23,7 @@ from autocode.review.store import LoginFailureRow, ReviewStore, UserRow
 REVIEWER, ADMIN = "reviewer", "admin"
 ROLES = (REVIEWER, ADMIN)
 MIN_PASSWORD_CHARS = 12
+ANONYMOUS = "(not logged in)"  # the audit log's actor of a failed login
 _HASHER = PasswordHasher()
 _DUMMY_HASH = _HASHER.hash("not a password of any account")
 
@@ -127,6 +128,23 @@ def record_login(store: ReviewStore, user: User, address: str) -> None:
     with store.writing() as session:
         audit.record(
             session, now, user.name, "login", target_user=user.name, after={"address": address}
+        )
+
+
+def record_failed_login(store: ReviewStore, name: str, address: str) -> None:
+    """A wrong name or password, in the audit log, with the address it came from. The
+    account is named only where one has that name: a name no account has may be a
+    password typed into the name field, and is not written."""
+    now = store.clock()
+    with store.writing() as session:
+        known = session.scalar(select(UserRow.id).where(UserRow.name == name)) is not None
+        audit.record(
+            session,
+            now,
+            ANONYMOUS,
+            "login failed",
+            target_user=name if known else None,
+            after={"address": address, "account": "known" if known else "unknown"},
         )
 
 

@@ -33,6 +33,7 @@ from autocode.review.auth import (
     authenticate,
     change_own_password,
     end_sessions,
+    record_failed_login,
     record_login,
     update_user,
     users,
@@ -116,6 +117,7 @@ def try_login(request: Request, name: str, password: str) -> tuple[str, str, Use
     user = authenticate(_store(request), name, password)
     if user is None:
         limiter.failed(name, address)
+        record_failed_login(_store(request), name, address)
         return LoginRefused("Wrong name or password.", 401)
     limiter.succeeded(name)
     record_login(_store(request), user, address)
