@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from autocode import __version__
-from autocode.cli import _rate, app
+from autocode.cli import _code_automation, _rate, app
 from autocode.corpus.synth import write_synthetic_archive
 
 # Typer's runner keeps stdout and stderr apart (`result.stdout`, `result.stderr`).
@@ -83,6 +83,7 @@ def test_installed_entry_point_prints_the_version() -> None:
     assert completed.stdout.strip() == f"autocode {__version__}"
 
 
+@pytest.mark.slow
 def test_a_first_train_prints_our_stages_not_mlflows_housekeeping(tmp_path: Path) -> None:
     """A user's first run, in a fresh process and directory: MLflow creates its store
     there, and says so at INFO, between our stage lines, unless told otherwise."""
@@ -97,6 +98,16 @@ def test_a_first_train_prints_our_stages_not_mlflows_housekeeping(tmp_path: Path
     assert (tmp_path / "mlflow.db").is_file()  # the store was created, quietly
     assert "INFO" not in done.stderr, done.stderr
     assert "fitting tfidf" in done.stderr
+
+
+def test_code_automation_says_undefined_shares_and_precisions_as_such() -> None:
+    # A system with accepts but no gold code in the notes scored: its share is undefined.
+    assert _code_automation({"code_automation_rate": None, "code_auto_precision": 0.5}) == (
+        "- of the gold codes, precision 0.500"
+    )
+    assert _code_automation({"code_automation_rate": 0.0, "code_auto_precision": None}) == "none"
+    figures = {"code_automation_rate": 0.25, "code_auto_precision": 0.95}
+    assert _code_automation(figures, "its gold codes") == "25.0% of its gold codes, precision 0.950"
 
 
 # ----------------------------------------------------------------------------- synth + stats

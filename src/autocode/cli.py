@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import warnings
 from collections import Counter
 from contextlib import redirect_stdout
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TextIO, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, TextIO, cast
 
 import typer
 from rich.console import Console
@@ -313,9 +314,11 @@ def evaluate(
         notes = load_notes(data, options).table
         scored_notes = _notes_by_split(notes)
         if split is None and "train" in scored_notes:
+            others = ",".join(name for name in scored_notes if name != "train")
             _warn(
                 f"{data}: every split is scored, its train split ({scored_notes['train']} "
-                "notes) too, where a Coder trained on it scores higher; pass --split dev"
+                "notes) too, where a Coder trained on it scores higher"
+                + (f"; pass --split {others}" if others else "")
             )
         _use_tracking_uri(tracking_uri)
         coder = load_coder(model)
@@ -389,14 +392,13 @@ def predict(
     ) as error:
         raise fail(str(error)) from None
     except KeyboardInterrupt:
-        error_console.print(
-            f"interrupted: the parts finished in {output} are kept; "
-            "the same command resumes after them",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
+        kept = (
+            f"the parts finished in {output} are kept; the same command resumes after them"
+            if engine == "local"
+            else "the Spark engine starts the job over when the same command is run again"
         )
-        raise typer.Exit(code=130) from None
+        error_console.print(f"interrupted: {kept}", markup=False, highlight=False, soft_wrap=True)
+        _die_of_sigint()
     if as_json:
         print_json(summary.to_dict())
         return
@@ -418,9 +420,17 @@ def _notes_by_split(notes: pa.Table) -> dict[str, int]:
     return dict(Counter(str(name) for name in notes.column("split").to_pylist()))
 
 
+def _die_of_sigint() -> NoReturn:
+    """End as a process killed by Ctrl-C does (not exit 130), so that a shell loop calling
+    autocode stops too: shells stop on a child that died of SIGINT, not on its code."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)
+    raise typer.Exit(code=130)  # where SIGINT cannot end the process (not on POSIX)
+
+
 def _rate_said(summary: BatchSummary) -> str:
     """`, N notes/s` over the rows this run coded; nothing where it only resumed."""
-    if summary.read == summary.rows_resumed:
+    if summary.rows_done_now == 0:
         return ""
     return f", {_rate(summary.notes_per_second)} notes/s"
 
@@ -501,7 +511,7 @@ def _print_metrics_table(report: dict[str, Any], title: str) -> None:
     table = Table(title=title)
     table.add_column("scope")
     # Note level: the share of notes routed auto, and the precision of their codes.
-    for key in ("micro_f1", "macro_f1", "map", "P@5", "notes auto", "their P"):
+    for key in ("micro_f1", "macro_f1", "map", "P@5", "notes auto", "auto notes' P"):
         table.add_column(key, justify="right")
     scopes = {"overall": report, **report.get("per_system", {})}
     for scope, values in scopes.items():
@@ -521,18 +531,17 @@ def _print_metrics_table(report: dict[str, Any], title: str) -> None:
             if not values.get("code_accepted"):
                 console.print(f"  {system}: no code accepted without review")
                 continue
-            console.print(
-                f"  {system}: {values['code_automation_rate']:.1%} of its gold codes, "
-                f"precision {values['code_auto_precision']:.3f}"
-            )
+            console.print(f"  {system}: {_code_automation(values, 'its gold codes')}")
 
 
-def _code_automation(report: dict[str, Any]) -> str:
+def _code_automation(report: dict[str, Any], of: str = "the gold codes") -> str:
+    """Share and precision of the codes accepted without review; either may be undefined
+    (nothing accepted; a system with no gold code in these notes)."""
     rate, precision = report["code_automation_rate"], report["code_auto_precision"]
     if precision is None:
         return "none"
     share = "-" if rate is None else f"{rate:.1%}"
-    return f"{share} of the gold codes, precision {precision:.3f}"
+    return f"{share} of {of}, precision {precision:.3f}"
 
 
 def _optional(value: float | None) -> str:

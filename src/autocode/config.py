@@ -303,7 +303,27 @@ def load_config(path: Path, overrides: list[str] | None = None) -> TrainConfig:
         raise ValueError(f"{path}: expected a mapping of settings, got a {type(raw).__name__}")
     for override in overrides or []:
         apply_override(raw, override)
+    _warn_of_a_missing_shared_data_default(raw)
     return TrainConfig.model_validate(raw)
+
+
+def _warn_of_a_missing_shared_data_default(raw: dict[str, Any]) -> None:
+    """The default of `${AUTOCODE_SHARED_DATA}` is relative to wherever autocode runs: where
+    a setting still names it (no override replaced it) and it is not there, say so, as
+    the error that follows cannot."""
+    default = ENV_DEFAULTS[SHARED_DATA]
+    if SHARED_DATA in os.environ or Path(default).exists():
+        return
+    naming = sorted(
+        key for key, value in dotted(raw).items() if str(value).startswith(default + "/")
+    )
+    if naming:
+        warnings.warn(
+            f"{', '.join(naming)}: ${{{SHARED_DATA}}} is not set, and its default {default} "
+            f"does not exist from {Path.cwd()}; set {SHARED_DATA}",
+            SharedDataWarning,
+            stacklevel=3,
+        )
 
 
 def _parse_yaml(text: str, where: str) -> Any:
@@ -326,15 +346,7 @@ def expand_variables(text: str) -> str:
         if name in os.environ:
             return os.environ[name]
         if name in ENV_DEFAULTS:
-            default = ENV_DEFAULTS[name]
-            if not Path(default).exists():  # relative to wherever autocode runs
-                warnings.warn(
-                    f"config uses ${{{name}}}, which is not set, and its default {default} "
-                    f"does not exist from {Path.cwd()}; set {name}",
-                    SharedDataWarning,
-                    stacklevel=2,
-                )
-            return default
+            return ENV_DEFAULTS[name]
         raise ValueError(f"config uses ${{{name}}} but it is not set")
 
     return _VARIABLE.sub(value, text)

@@ -28,7 +28,6 @@ from autocode.infer.batch import BatchSettings, predict_archive
 from autocode.infer.loading import coder_digest, model_identity
 from autocode.infer.manifest import OutputMismatchError
 from autocode.infer.pyfunc import OUTPUT_COLUMNS, predict_frame
-from autocode.review.store import ReviewStore
 from autocode.train.evaluation import evaluate_coder
 from coders import train_small_coder
 from conftest import RecordingProgress
@@ -164,7 +163,8 @@ def test_a_resume_writing_to_another_review_queue_is_refused(
     with pytest.raises(OutputMismatchError) as refused:
         predict_archive(str(coder_dir), archive, out, BATCH_OPTIONS, elsewhere)
     assert f"settings.queue was 'sqlite:///{first_queue}', now " in str(refused.value)
-    assert _cases(tmp_path / "second.db") == 0  # checked reachable, never written to
+    assert "resume with the --queue it began with" in str(refused.value)
+    assert not (tmp_path / "second.db").exists()  # refused before the queue was opened
 
     # The same file named relative to another working directory is the same queue.
     monkeypatch.chdir(tmp_path)
@@ -176,18 +176,18 @@ def test_a_resume_writing_to_another_review_queue_is_refused(
         dataclasses.replace(first, queue_url="sqlite:///first.db"),
     )
     assert again.parts_written == 0
-    assert again.rows_resumed == again.read  # nothing coded: no rate of skipped rows
+    assert again.rows_done_now == 0 and again.rows_resumed == again.read  # no rate
     assert again.notes_per_second == 0.0
     # Output begun before the queue was recorded resumes with any queue.
     del manifest["settings"]["queue"]
     (out / "_manifest.json").write_text(json.dumps(manifest))
     resumed = predict_archive(str(coder_dir), archive, out, BATCH_OPTIONS, elsewhere)
     assert (resumed.parts_written, resumed.parts_resumed) == (0, again.parts_resumed)
-
-
-def _cases(queue: Path) -> int:
-    with ReviewStore(f"sqlite:///{queue}") as store:
-        return store.count()
+    # Only the queue is filled in so: any other setting missing is another job's output.
+    del manifest["settings"]["evidence"]
+    (out / "_manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(OutputMismatchError, match=r"settings\.evidence was None, now False"):
+        predict_archive(str(coder_dir), archive, out, BATCH_OPTIONS, elsewhere)
 
 
 def test_corrupt_part_is_quarantined_and_the_job_goes_on(

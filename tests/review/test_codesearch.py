@@ -11,18 +11,25 @@ ENTRIES = [
     ("ICD10CM:R50", "Fever of other and unknown origin"),
     ("HCPCS:X0001", "Feverish child kit"),
     ("ICD10CM:J45", "Asthma"),
+    ("ICD10CM:A51", "Early syphilis"),
+    ("ICD10CM:H60.91", "Otitis externa, right ear"),
 ]
 
 
-def test_descriptions_beginning_with_the_query_come_first_then_whole_words():
+def test_descriptions_beginning_with_the_query_word_come_first_then_whole_words():
     found = [hit.code for hit in CodeIndex(ENTRIES).search("fever")]
-    # Begins with "fever" (as a whole word first), then holds it; shortest first.
+    # Begins with the word "fever", then holds it whole, then holds it; shortest first.
     assert found == [
         "ICD10CM:R50.9",
         "ICD10CM:R50",
-        "HCPCS:X0001",
         "ICD10CM:A78",
         "ICD10CM:R68.83",
+        "HCPCS:X0001",
+    ]
+    # A word, not a prefix: "ear" is the ear, not "Early".
+    assert [hit.code for hit in CodeIndex(ENTRIES).search("ear")] == [
+        "ICD10CM:H60.91",
+        "ICD10CM:A51",
     ]
 
 

@@ -123,9 +123,12 @@ def test_shared_data_variable_is_expanded_from_the_environment(
     with pytest.warns(SharedDataWarning) as warned:
         assert load_config(path).data.source == "../shared/data/mimic"
     assert str(warned[0].message) == (
-        "config uses ${AUTOCODE_SHARED_DATA}, which is not set, and its default "
+        "data.source: ${AUTOCODE_SHARED_DATA} is not set, and its default "
         f"../shared/data does not exist from {work}; set AUTOCODE_SHARED_DATA"
     )
+    with warnings.catch_warnings():  # an override that names the data says nothing of it
+        warnings.simplefilter("error")
+        assert load_config(path, ["data.source=notes.csv"]).data.source == "notes.csv"
     (tmp_path / "shared" / "data").mkdir(parents=True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

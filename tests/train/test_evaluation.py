@@ -153,8 +153,9 @@ def test_evaluate_names_the_splits_it_scored_and_warns_when_train_is_among_them(
 
     every = CliRunner().invoke(app, command)
     assert every.exit_code == 0, (every.stdout, every.stderr, every.exception)
-    assert every.stderr.startswith(
-        f"warning: {notes}: every split is scored, its train split (4 notes) too"
+    assert _squeezed(every.stderr) == _squeezed(
+        f"warning: {notes}: every split is scored, its train split (4 notes) too, where a "
+        "Coder trained on it scores higher; pass --split dev"
     )
     assert _squeezed(f"Metrics on {notes} (train 4, dev 2 notes)") in _squeezed(every.stdout)
 

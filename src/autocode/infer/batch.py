@@ -44,7 +44,13 @@ from autocode.infer import coding_worker
 from autocode.infer.coding_worker import PartJob, PartResult
 from autocode.infer.loading import coder_digest, model_identity, resolve_coder_dir
 from autocode.infer.locking import output_lock
-from autocode.infer.manifest import check_same_job, failure_reason, read_manifest, write_manifest
+from autocode.infer.manifest import (
+    check_same_job,
+    check_same_queue,
+    failure_reason,
+    read_manifest,
+    write_manifest,
+)
 from autocode.infer.output import part_name, quarantine_name, write_text_atomically
 from autocode.private_files import make_private_dir
 
@@ -78,10 +84,14 @@ class BatchSummary:
     seconds: float = 0.0
 
     @property
+    def rows_done_now(self) -> int:
+        """Rows this run coded or quarantined: not those of parts an earlier run finished,
+        nor those the loader skips (MIMIC's other note categories)."""
+        return self.read - self.skipped - self.rows_resumed
+
+    @property
     def notes_per_second(self) -> float:
-        """Rows this run read and coded (or quarantined) per second: a resumed run's
-        rate is not inflated by the parts it only skipped."""
-        return (self.read - self.rows_resumed) / self.seconds if self.seconds else 0.0
+        return self.rows_done_now / self.seconds if self.seconds else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"notes_per_second": self.notes_per_second}
@@ -209,6 +219,7 @@ def open_job(
     if settings.queue_url is not None:
         from autocode.review.store import check_queue
 
+        check_same_queue(read_manifest(output_dir), _queue_location(settings.queue_url), output_dir)
         check_queue(settings.queue_url)
     coder, digest, input_digest = load_and_fingerprint(coder_dir, input_path)
     version = model_identity(digest)
@@ -447,11 +458,17 @@ def start_manifest(
 
 
 def _queue_location(url: str | None) -> str | None:
+    """None where there is no queue, or its URL is malformed (`check_queue` says so)."""
     if url is None:
         return None
+    from sqlalchemy.exc import ArgumentError
+
     from autocode.review.store import queue_location
 
-    return queue_location(url)
+    try:
+        return queue_location(url)
+    except ArgumentError:
+        return None
 
 
 def remove_partial_files(output_dir: Path) -> None:

@@ -67,6 +67,9 @@ def start_forked_worker(parent_pid: int, inherited_lock: int) -> None:
     again. It dies with the job, holds the output only through `_workers.lock`, and
     runs its numerical libraries on one thread, since the workers fill the cores.
     """
+    # Ctrl-C at a terminal signals the whole process group: the job answers it (one
+    # line, then it exits, and its workers with it); a worker would print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(parent_pid)
     release_inherited_lock(inherited_lock)
     if _state is None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from autocode.decisions.coder import CODER_ARTIFACT, CODER_FILE, Coder
 from autocode.digests import update_with_file
 from autocode.env_defaults import QUIET_ARTIFACTS, environment_defaults
+from autocode.redaction import redacted
 
 # Set around the download only, each only when the user has not set it. MLflow's
 # defaults retry a server that does not answer 7 times with exponential backoff, for
@@ -66,7 +67,7 @@ def _download(uri: str) -> Path:
     if store is not None and (missing := _missing_sqlite_file(store)) is not None:
         # Opening it would create an empty store here and then report no such model.
         raise ModelAddressError(
-            f"model {uri}: no MLflow store at {missing} ({store}); "
+            f"model {uri}: no MLflow store at {missing} ({redacted(store)}); "
             "pass --tracking-uri or set MLFLOW_TRACKING_URI"
         )
     try:
@@ -79,7 +80,7 @@ def _download(uri: str) -> Path:
             "which is not installed"
         ) from None
     except MlflowException as error:
-        searched = f" (in {store})" if store is not None else ""
+        searched = f" (in {redacted(store)})" if store is not None else ""
         raise ModelAddressError(f"model {uri}: {_reason(error)}{searched}") from None
     except OSError as error:  # a local artifact store whose files are gone or unreadable
         raise ModelAddressError(f"model {uri}: {error.strerror or error}") from None
@@ -99,10 +100,15 @@ def _store_of(uri: str) -> str | None:
 
 def _missing_sqlite_file(store: str) -> str | None:
     """The file a `sqlite:///…` store names, where it does not exist."""
-    if not store.startswith("sqlite:///"):
+    if not store.startswith("sqlite:"):
         return None
-    path = store.removeprefix("sqlite:///").split("?", 1)[0]
-    return None if path in ("", ":memory:") or Path(path).exists() else path
+    from sqlalchemy.engine import make_url
+
+    url = make_url(store)  # decodes the path ("my%20runs" is "my runs")
+    path = url.database
+    if not path or path == ":memory:" or url.query.get("uri") or Path(path).exists():
+        return None  # in memory; or a SQLite URI filename, its own syntax
+    return path
 
 
 def _reason(error: Exception) -> str:
@@ -114,7 +120,7 @@ def _reason(error: Exception) -> str:
         import mlflow
 
         return (
-            f"cannot reach the MLflow tracking server at {mlflow.get_tracking_uri()} "
+            f"cannot reach the MLflow tracking server at {redacted(mlflow.get_tracking_uri())} "
             f"({type(cause).__name__})"
         )
     message = str(getattr(error, "message", error)).strip()

@@ -18,6 +18,9 @@ MANIFEST = "_manifest.json"
 # Parts of another records format (`decisions.records.RECORDS_FORMAT`) would not read as
 # one dataset with the new ones.
 IDENTITY_FIELDS = ("coder_digest", "input_digest", "records_format", "settings")
+# Settings recorded only since some outputs began: such an output resumes with any value.
+# Only these: a setting that changes what a part holds must never be filled in.
+SETTINGS_ADDED_LATER = ("queue",)
 _MAX_ERROR_CHARS = 500
 
 
@@ -37,15 +40,24 @@ def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
 def check_same_job(existing: dict[str, Any], current: dict[str, Any], directory: Path) -> None:
     for field in IDENTITY_FIELDS:
         before, now = existing.get(field), current.get(field)
-        if isinstance(before, dict) and isinstance(now, dict):
-            # A setting recorded only since this output began (the queue's location, say)
-            # takes its current value: an older run's output still resumes.
-            before = now | before
+        if field == "settings" and isinstance(before, dict) and isinstance(now, dict):
+            before = {key: now.get(key) for key in SETTINGS_ADDED_LATER} | before
         if before != now:
             raise OutputMismatchError(
                 f"{directory} holds output of another job: {_difference(field, before, now)}; "
                 "use a new --output"
             )
+
+
+def check_same_queue(existing: dict[str, Any] | None, queue: str | None, directory: Path) -> None:
+    """`check_same_job`'s test of the review queue alone, made before the queue is opened:
+    a refused resume must not create the other queue's database."""
+    recorded = (existing or {}).get("settings", {}).get("queue")
+    if recorded is not None and queue is not None and recorded != queue:
+        raise OutputMismatchError(
+            f"{directory} holds output of another job: settings.queue was {recorded!r}, now "
+            f"{queue!r}; resume with the --queue it began with, or use a new --output"
+        )
 
 
 def _difference(field: str, before: Any, now: Any) -> str:

@@ -153,7 +153,7 @@ def _nothing_to_do(manifest: dict[str, Any], started: float) -> BatchSummary:
         summary,
         parts_written=0,
         parts_resumed=summary.parts_written + summary.parts_resumed,
-        rows_resumed=summary.read,
+        rows_resumed=summary.read - summary.skipped,
         queue_inserted=0,
         seconds=time.perf_counter() - started,
     )

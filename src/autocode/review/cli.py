@@ -132,7 +132,7 @@ def serve(
             "AUTOCODE_SHARED_DATA",
             err=True,
         )
-    if SECRET_ENV not in os.environ:
+    if not os.environ.get(SECRET_ENV):
         typer.echo(
             f"warning: {SECRET_ENV} is not set: sessions end when this server stops, and "
             "servers of one queue count wrong passwords apart",

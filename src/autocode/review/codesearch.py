@@ -59,16 +59,13 @@ class CodeIndex:
 
 
 def _rank(description: str, words: list[str]) -> tuple[bool, bool, int]:
-    """Descriptions that begin with the query's first word, then those holding each of
-    its words whole, shortest first: "fever" finds "Fever, unspecified" before "Q fever",
-    and "Fever of other and unknown origin" before a "Feverish …"."""
-    lowered = description.lower()
-    whole_words = set(re.findall(r"[a-z0-9]+", lowered))
-    return (
-        not lowered.startswith(words[0]),
-        not all(word in whole_words for word in words),
-        len(description),
-    )
+    """Descriptions whose first word is the query's first word, then those holding each
+    of its words whole, shortest first: "fever" finds "Fever, unspecified" before
+    "Q fever", and "ear" finds "Otitis externa, right ear" before "Early syphilis"."""
+    description_words = re.findall(r"[a-z0-9]+", description.lower())
+    begins_with_it = bool(description_words) and description_words[0] == words[0]
+    holds_them_whole = all(word in description_words for word in words)
+    return (not begins_with_it, not holds_them_whole, len(description))
 
 
 # Keyed by the knowledge object itself (weakly): an index lives as long as its knowledge.

@@ -66,6 +66,7 @@ from sqlalchemy.types import TypeDecorator
 from autocode.codes.systems import normalize_code
 from autocode.corpus.validity import MAX_ID_CHARS, character_problem
 from autocode.private_files import ensure_private_file
+from autocode.redaction import redacted
 from autocode.review.schema import Migration, SchemaVersionError, ensure_current, upgrade
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ def queue_location(url: str) -> str:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         parsed = parsed.set(database=str(Path(parsed.database).resolve()))
-    return parsed.render_as_string(hide_password=True)
+    return redacted(parsed.render_as_string(hide_password=True))  # and ?password=
 
 
 class QueueUnavailableError(ValueError):
