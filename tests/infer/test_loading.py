@@ -148,6 +148,16 @@ def test_an_unreachable_tracking_server_fails_fast_in_one_line(
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
     assert registered.model_uri in lines[0]
     assert f"cannot reach the MLflow tracking server at {UNREACHABLE_SERVER}" in lines[0]
+    assert lines[0].count(UNREACHABLE_SERVER) == 1  # the server named once
+
+
+def test_a_stores_password_never_shows_in_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mlflow_tracking_utils, "_tracking_uri", None)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://ada:s3cret@127.0.0.1:9")
+    with pytest.raises(ModelAddressError) as raised:
+        resolve_coder_dir("models:/codiesp-best/1")
+    assert "http://ada:***@127.0.0.1:9" in str(raised.value)
+    assert "s3cret" not in str(raised.value)
 
 
 def test_tracking_uri_option_finds_the_registry_without_the_environment(

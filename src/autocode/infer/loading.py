@@ -80,8 +80,10 @@ def _download(uri: str) -> Path:
             "which is not installed"
         ) from None
     except MlflowException as error:
-        searched = f" (in {redacted(store)})" if store is not None else ""
-        raise ModelAddressError(f"model {uri}: {_reason(error)}{searched}") from None
+        reason = _reason(error)
+        if store is not None and redacted(store) not in reason:
+            reason += f" (in {redacted(store)})"
+        raise ModelAddressError(f"model {uri}: {reason}") from None
     except OSError as error:  # a local artifact store whose files are gone or unreadable
         raise ModelAddressError(f"model {uri}: {error.strerror or error}") from None
 
