@@ -35,11 +35,11 @@ def test_add_user_reads_the_password_from_stdin_or_the_environment(tmp_path: Pat
         assert ada is not None and ada.role == "admin"
         assert authenticate(store, "rob", "a long password 2") is not None
     taken = runner.invoke(app, ["review", "add-user", "rob", "--db", url], env=env)
-    assert taken.exit_code == 1 and "already exists" in taken.output
+    assert taken.exit_code == 2 and "already exists" in taken.output
     bad_role = runner.invoke(
         app, ["review", "add-user", "x", "--role", "boss", "--db", url], env=env
     )
-    assert bad_role.exit_code == 1 and "'boss'" in bad_role.output
+    assert bad_role.exit_code == 2 and "'boss'" in bad_role.output
 
 
 def test_add_user_has_no_password_option():
@@ -79,7 +79,7 @@ def test_a_queue_of_an_older_schema_is_refused_in_one_line_naming_the_migration(
     ]
     for args in commands:
         result = runner.invoke(app, args, env=env)
-        assert result.exit_code == 1, (args, result.output)
+        assert result.exit_code == 2, (args, result.output)
         assert result.exception is None or isinstance(result.exception, SystemExit)
         assert result.output.strip() == (
             f"error: --db {url}: cannot open the queue: the queue at {url} has schema "
@@ -117,7 +117,7 @@ def test_add_user_without_a_password_says_where_one_comes_from(
     monkeypatch.delenv("AUTOCODE_REVIEW_PASSWORD", raising=False)
     url = f"sqlite:///{tmp_path / 'queue.db'}"
     result = runner.invoke(app, ["review", "add-user", "ada", "--db", url], input="")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.strip() == (
         "error: no password given for ada: set AUTOCODE_REVIEW_PASSWORD or write it on stdin"
     )

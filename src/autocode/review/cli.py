@@ -29,8 +29,9 @@ def _url(db: str | None) -> str:
 
 
 def _fail(message: str) -> typer.Exit:
+    """One line on stderr and exit code 2, as every autocode command says bad input."""
     typer.echo(f"error: {message}", err=True)
-    return typer.Exit(1)
+    return typer.Exit(2)
 
 
 def _open_store(db: str | None) -> ReviewStore:
