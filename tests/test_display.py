@@ -28,6 +28,22 @@ def test_rows_done_of_the_total_start_from_a_resumed_run() -> None:
     assert "7/10" in buffer.getvalue()
 
 
+def test_the_times_are_labelled_and_a_resumed_runs_rows_are_not_its_rate() -> None:
+    console, buffer = recording_console()
+    with row_progress(console, "coding", unit="notes") as progress:
+        progress.start(10, done=10)  # every part finished by an earlier run
+    shown = buffer.getvalue()
+    assert "10/10 - notes/s left" in shown and " took " in shown
+
+    console, buffer = recording_console()
+    with row_progress(console, "coding", unit="notes") as progress:
+        progress.start(10, done=4)
+        progress.advance(6)  # one sample: too few for rich's speed, so the run's average
+        task = progress.task
+        assert task is not None and task.speed is None
+    assert "10/10 - notes/s" not in buffer.getvalue()
+
+
 def test_unknown_total_shows_a_count_without_a_bar() -> None:
     console, buffer = recording_console()
     with row_progress(console, "coding", unit="notes") as progress:

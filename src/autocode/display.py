@@ -34,7 +34,9 @@ LIBRARY_LOGGER = "autocode"
 
 
 class RateColumn(ProgressColumn):
-    """Units per second over rich's recent-speed window ("-" until there is one)."""
+    """Units per second over rich's recent-speed window, else this run's average ("-"
+    while this run has done nothing: the rows of a resumed job's finished parts are not
+    its work)."""
 
     def __init__(self, unit: str) -> None:
         super().__init__()
@@ -42,7 +44,23 @@ class RateColumn(ProgressColumn):
 
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
+        done_now = task.completed - task.fields.get("resumed", 0)
+        if speed is None and done_now > 0 and task.elapsed:
+            speed = done_now / task.elapsed
         return Text(f"- {self.unit}/s" if speed is None else f"{speed:,.0f} {self.unit}/s")
+
+
+class LabelledColumn(ProgressColumn):
+    """Another column with a word before it: two bare clock times do not say which is
+    the time left and which the time taken."""
+
+    def __init__(self, label: str, column: ProgressColumn) -> None:
+        super().__init__()
+        self.label, self.column = label, column
+
+    def render(self, task: Task) -> Text:
+        shown = self.column.render(task)
+        return Text.assemble(f"{self.label} ", shown if isinstance(shown, Text) else str(shown))
 
 
 class RowProgress:
@@ -65,13 +83,13 @@ class RowProgress:
         columns: list[ProgressColumn] = [SpinnerColumn(), TextColumn("{task.description}")]
         if total is not None:
             columns += [BarColumn(), MofNCompleteColumn(), RateColumn(self._unit)]
-            columns.append(TimeRemainingColumn())
+            columns.append(LabelledColumn("left", TimeRemainingColumn()))
         else:
             columns += [TextColumn(f"{{task.completed:,.0f}} {self._unit}"), RateColumn(self._unit)]
-        columns.append(TimeElapsedColumn())
+        columns.append(LabelledColumn("took", TimeElapsedColumn()))
         self._progress = Progress(*columns, console=self._console)
         self._progress.start()
-        self._task = self._progress.add_task(self._description, total=total)
+        self._task = self._progress.add_task(self._description, total=total, resumed=done)
         if done:
             # Set without a time stamp, so rich's speed (and time left) ignores it.
             self._progress.tasks[self._task].completed = done
