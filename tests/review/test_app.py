@@ -244,7 +244,17 @@ def test_api_flow_and_openapi_behind_login(review: ReviewApp):
     result = client.post(f"/api/cases/{lease['case_id']}/submit", json=body, headers=headers)
     assert result.json() == {"codes": ["CPT:99213", DIABETES]}
     hits = client.get("/api/codes/search", params={"q": "iron deficiency anemia"}).json()
-    assert {"code": "ICD10CM:D50.9", "description": "Iron deficiency anemia, unspecified"} in hits
+    assert {
+        "code": "ICD10CM:D50.9",
+        "description": "Iron deficiency anemia, unspecified",
+        "matched": None,
+    } in hits
+    by_term = client.get("/api/codes/search", params={"q": "high blood pressure"}).json()
+    assert {
+        "code": "ICD10CM:I10",
+        "description": "Essential (primary) hypertension",
+        "matched": "high blood pressure",  # an includes note of I10
+    } in by_term
     schema = client.get("/api/openapi.json").json()
     assert "/api/cases/{case_id}/submit" in schema["paths"]
     assert "/api/cases/{case_id}/submit" in client.get("/api/docs").text

@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
-from autocode.review.codesearch import CodeIndex
+from autocode.review.codesearch import CodeEntry, CodeHit, CodeIndex
 
 ENTRIES = [
-    ("ICD10CM:A78", "Q fever"),
-    ("ICD10CM:R68.83", "Chills (without fever)"),
-    ("ICD10CM:R50.9", "Fever, unspecified"),
-    ("ICD10CM:R50", "Fever of other and unknown origin"),
-    ("HCPCS:X0001", "Feverish child kit"),
-    ("ICD10CM:J45", "Asthma"),
-    ("ICD10CM:A51", "Early syphilis"),
-    ("ICD10CM:H60.91", "Otitis externa, right ear"),
+    CodeEntry("ICD10CM:A78", "Q fever"),
+    CodeEntry("ICD10CM:R68.83", "Chills (without fever)"),
+    CodeEntry("ICD10CM:R50.9", "Fever, unspecified", ("Pyrexia NOS",)),
+    CodeEntry("ICD10CM:P81.9", "Disturbance of temperature regulation", ("Fever of newborn",)),
+    CodeEntry("ICD10CM:R50", "Fever of other and unknown origin"),
+    CodeEntry("HCPCS:X0001", "Feverish child kit"),
+    CodeEntry("ICD10CM:J45", "Asthma"),
+    CodeEntry("ICD10CM:A51", "Early syphilis"),
+    CodeEntry("ICD10CM:H60.91", "Otitis externa, right ear"),
+    CodeEntry("ICD10CM:I10", "Essential (primary) hypertension", ("high blood pressure",)),
 ]
 
 
 def test_descriptions_beginning_with_the_query_word_come_first_then_whole_words():
     found = [hit.code for hit in CodeIndex(ENTRIES).search("fever")]
-    # Begins with the word "fever", then holds it whole, then holds it; shortest first.
+    # Begins with the word "fever", then holds it whole, then holds it; descriptions
+    # before terms ("Fever of newborn" is shorter than "Fever of other ..."); shortest first.
     assert found == [
         "ICD10CM:R50.9",
         "ICD10CM:R50",
+        "ICD10CM:P81.9",
         "ICD10CM:A78",
         "ICD10CM:R68.83",
         "HCPCS:X0001",
@@ -39,3 +43,13 @@ def test_every_word_must_be_there_and_a_code_prefix_leads():
     assert [hit.code for hit in index.search("r50")] == ["ICD10CM:R50.9", "ICD10CM:R50"]
     assert [hit.code for hit in index.search("99213")] == ["CPT:99213"]
     assert index.search("   ") == []
+
+
+def test_a_code_found_by_an_inclusion_term_says_which():
+    assert CodeIndex(ENTRIES).search("high blood pressure") == [
+        CodeHit("ICD10CM:I10", "Essential (primary) hypertension", "high blood pressure")
+    ]
+    # Found in its description, a code names no term.
+    assert CodeIndex(ENTRIES).search("hypertension") == [
+        CodeHit("ICD10CM:I10", "Essential (primary) hypertension")
+    ]

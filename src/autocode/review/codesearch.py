@@ -1,7 +1,8 @@
 """Search codes by description for the reviewer's "add a missing code" box.
 
-ICD-10-CM (categories and codes), ICD-10-PCS and HCPCS (when the app's `CodeKnowledge`
-has the CMS file) are searched by words in their descriptions or by code prefix; CPT has
+ICD-10-CM (categories and codes, by description, inclusion terms and includes notes), ICD-10-PCS and
+HCPCS (when the app's `CodeKnowledge` has the CMS file) are searched by words in their
+descriptions or by code prefix; CPT has
 no open descriptions, so a CPT number is offered as itself. The index is built on first
 use (about two seconds, the ICD-10-CM tabular) and kept with the knowledge it came from.
 """
@@ -26,17 +27,30 @@ _CPT_NUMBER = re.compile(r"(?:cpt:?\s*)?(\d{4}[0-9FTU])", re.IGNORECASE)
 class CodeHit:
     code: str
     description: str
+    matched: str | None = None  # the inclusion term the query was found in, if not the description
+
+
+@dataclass(frozen=True)
+class CodeEntry:
+    code: str
+    description: str
+    terms: tuple[str, ...] = ()  # other names: ICD-10-CM's inclusion terms and includes
 
 
 class CodeIndex:
-    """Codes with their descriptions, lower-cased once for substring search."""
+    """Codes with their descriptions and other names, lower-cased once for substring
+    search."""
 
-    def __init__(self, entries: list[tuple[str, str]]) -> None:
+    def __init__(self, entries: list[CodeEntry]) -> None:
         self.entries = entries
-        self._haystacks = [f"{code.lower()} {description.lower()}" for code, description in entries]
+        self._haystacks = [
+            " ".join([entry.code, entry.description, *entry.terms]).lower() for entry in entries
+        ]
 
     def search(self, query: str, limit: int = 20) -> list[CodeHit]:
-        """Codes whose code or description contains every word of `query`; code matches first."""
+        """Codes whose code, description or another name contains every word of `query`;
+        code matches first. A code found by another name says which ("Essential (primary)
+        hypertension", found as "high blood pressure")."""
         query = query.strip()[:MAX_QUERY_CHARS]
         words = query.lower().split()
         if not words:
@@ -47,25 +61,42 @@ class CodeIndex:
             hits.append(CodeHit(f"{CPT}:{cpt.group(1).upper()}", "CPT code (no description)"))
         code_hits: list[CodeHit] = []
         text_hits: list[CodeHit] = []
-        for (code, description), haystack in zip(self.entries, self._haystacks, strict=True):
+        for entry, haystack in zip(self.entries, self._haystacks, strict=True):
             if all(word in haystack for word in words):
-                value = code.split(":", 1)[1].lower()
-                bucket = code_hits if value.startswith(words[0].replace(".", "")) else text_hits
-                bucket.append(CodeHit(code, description))
+                value = entry.code.split(":", 1)[1].lower()
+                if value.startswith(words[0].replace(".", "")):
+                    code_hits.append(CodeHit(entry.code, entry.description))
+                else:
+                    text_hits.append(_text_hit(entry, words))
                 if len(code_hits) >= limit:
                     break
-        text_hits.sort(key=lambda hit: _rank(hit.description, words))
+        text_hits.sort(key=lambda hit: _rank(hit, words))
         return (hits + code_hits + text_hits)[:limit]
 
 
-def _rank(description: str, words: list[str]) -> tuple[bool, bool, int]:
-    """Descriptions whose first word is the query's first word, then those holding each
-    of its words whole, shortest first: "fever" finds "Fever, unspecified" before
-    "Q fever", and "ear" finds "Otitis externa, right ear" before "Early syphilis"."""
-    description_words = re.findall(r"[a-z0-9]+", description.lower())
-    begins_with_it = bool(description_words) and description_words[0] == words[0]
-    holds_them_whole = all(word in description_words for word in words)
-    return (not begins_with_it, not holds_them_whole, len(description))
+def _text_hit(entry: CodeEntry, words: list[str]) -> CodeHit:
+    """The hit, naming the term that holds the query where the description does not."""
+    if _holds(entry.description, words):
+        return CodeHit(entry.code, entry.description)
+    term = next((term for term in entry.terms if _holds(term, words)), None)
+    return CodeHit(entry.code, entry.description, term)
+
+
+def _holds(text: str, words: list[str]) -> bool:
+    lowered = text.lower()
+    return all(word in lowered for word in words)
+
+
+def _rank(hit: CodeHit, words: list[str]) -> tuple[bool, bool, bool, int]:
+    """By the text that holds the query (the description, else the term): those whose
+    first word is the query's first word, then those holding each of its words whole;
+    then descriptions before terms; shortest first. "fever" finds "Fever, unspecified"
+    before "Q fever", and "ear" finds "Otitis externa, right ear" before "Early syphilis"."""
+    text = hit.matched or hit.description
+    text_words = re.findall(r"[a-z0-9]+", text.lower())
+    begins_with_it = bool(text_words) and text_words[0] == words[0]
+    holds_them_whole = all(word in text_words for word in words)
+    return (not begins_with_it, not holds_them_whole, hit.matched is not None, len(text))
 
 
 # Keyed by the knowledge object itself (weakly): an index lives as long as its knowledge.
@@ -81,17 +112,21 @@ def code_index(knowledge: CodeKnowledge) -> CodeIndex:
         return _indexes[knowledge]
 
 
-def _entries(knowledge: CodeKnowledge) -> list[tuple[str, str]]:
-    entries: list[tuple[str, str]] = []
+def _entries(knowledge: CodeKnowledge) -> list[CodeEntry]:
+    entries: list[CodeEntry] = []
     tabular = _tabular()
     for value in tabular.get_all_codes(with_dots=True):
         try:
             code = normalize_code(value, ICD10CM)
         except CodeError:
             continue  # chapters ("1") and blocks ("A00-A09") are not codes
-        entries.append((code, str(tabular.get_description(value))))
+        notes = [*tabular.get_inclusion_term(value), *tabular.get_includes(value)]
+        terms = tuple(str(term) for term in notes)
+        entries.append(CodeEntry(code, str(tabular.get_description(value)), terms))
     pcs = code_table(ICD10PCS)
-    entries += [(f"{ICD10PCS}:{value}", text) for value, text in pcs.descriptions.items()]
+    entries += [CodeEntry(f"{ICD10PCS}:{value}", text) for value, text in pcs.descriptions.items()]
     if knowledge.hcpcs is not None:
-        entries += [(code, entry.long_description) for code, entry in knowledge.hcpcs.codes.items()]
+        entries += [
+            CodeEntry(code, entry.long_description) for code, entry in knowledge.hcpcs.codes.items()
+        ]
     return entries

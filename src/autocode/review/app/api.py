@@ -233,10 +233,15 @@ def api_submit(
 
 
 @router.get("/codes/search")
-def api_code_search(request: Request, login: CurrentLogin, q: str = "") -> list[dict[str, str]]:
-    """Codes whose description or code contains every word of q (CPT by number)."""
+def api_code_search(
+    request: Request, login: CurrentLogin, q: str = ""
+) -> list[dict[str, str | None]]:
+    """Codes whose code, description or inclusion term contains every word of q (CPT by
+    number); `matched` is the inclusion term where the description does not hold q."""
     hits = code_index(_knowledge(request)).search(q)
-    return [{"code": hit.code, "description": hit.description} for hit in hits]
+    return [
+        {"code": hit.code, "description": hit.description, "matched": hit.matched} for hit in hits
+    ]
 
 
 @router.get("/admin/dashboard")
