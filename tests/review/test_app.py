@@ -248,13 +248,17 @@ def test_api_flow_and_openapi_behind_login(review: ReviewApp):
         "code": "ICD10CM:D50.9",
         "description": "Iron deficiency anemia, unspecified",
         "matched": None,
+        "billable": True,
     } in hits
     by_term = client.get("/api/codes/search", params={"q": "high blood pressure"}).json()
     assert {
         "code": "ICD10CM:I10",
         "description": "Essential (primary) hypertension",
         "matched": "high blood pressure",  # an includes note of I10
+        "billable": True,
     } in by_term
+    category = client.get("/api/codes/search", params={"q": "r50"}).json()[0]
+    assert (category["code"], category["billable"]) == ("ICD10CM:R50", False)
     schema = client.get("/api/openapi.json").json()
     assert "/api/cases/{case_id}/submit" in schema["paths"]
     assert "/api/cases/{case_id}/submit" in client.get("/api/docs").text

@@ -20,7 +20,7 @@ import pytest
 from autocode.review import ReviewStore
 from autocode.review.auth import add_user
 from review.app_client import PASSWORD, SECRET_TEXT
-from review.test_store import ANEMIA, DIABETES, HYPERTENSION, new_case
+from review.test_store import ANEMIA, DIABETES, GOUT, HYPERTENSION, new_case
 from servers import free_port, running_server
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -100,6 +100,64 @@ def test_review_a_case_in_chromium(chromium_path: Path, server: tuple[str, str, 
     assert ANEMIA not in rows[0]["codes"]
     server_log = log.read_text()
     assert "POST /cases/1/submit" in server_log and "Jane Roe" not in server_log
+
+
+def test_the_case_page_says_what_submit_saves_and_guards_unsaved_work(
+    chromium_path: Path, server: tuple[str, str, Path]
+):
+    from playwright.sync_api import expect, sync_playwright
+
+    base, url, _ = server
+    with sync_playwright() as playwright:
+        args = ["--no-sandbox"] if os.geteuid() == 0 else []
+        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=args)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(30_000)
+        dialogs: list[str] = []
+
+        def answer(dialog: Any) -> None:
+            dialogs.append(dialog.type)
+            dialog.dismiss()  # stay on the page; keep the note's codes
+
+        page.on("dialog", answer)
+        _log_in(page, base, PASSWORD)
+        page.click("#start")
+        expect(page).to_have_url(f"{base}/cases/1")
+        will_save = page.locator("#will-save")
+        # The model accepted diabetes and hypertension: those are what Submit saves.
+        expect(will_save).to_have_text(f"Submit saves 2 codes: {DIABETES}, {HYPERTENSION}")
+        expect(page.locator(".explain")).to_contain_text("Leased to you until")
+
+        # Adding a code the model listed accepts it in its row; nothing is added twice.
+        page.check(f"input[aria-label='accept {ANEMIA}']")
+        page.check(f"input[aria-label='reject {ANEMIA}']")
+        page.fill("#code-search", "anemia, unspecified")
+        first_hit = page.locator("#search-results button.add-code").first
+        expect(first_hit).to_have_attribute("data-code", ANEMIA, timeout=60_000)  # index built
+        page.locator("#code-search").press("Enter")  # to the first result's Add button
+        expect(first_hit).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(page.locator(f"input[aria-label='accept {ANEMIA}']")).to_be_checked()
+        expect(page.locator("#added li")).to_have_count(0)
+        expect(will_save).to_contain_text(f"Submit saves 3 codes: {DIABETES}, {HYPERTENSION}")
+
+        # Leaving with unsaved choices asks first (dismissed: the page stays).
+        page.locator("body").press("q")
+        page.wait_for_timeout(500)
+        assert dialogs == ["beforeunload"]
+        expect(page).to_have_url(f"{base}/cases/1")
+
+        # Every code rejected and none added: Submit asks before saving a note with none.
+        for code in (DIABETES, HYPERTENSION, ANEMIA, GOUT):
+            page.check(f"input[aria-label='reject {code}']")
+        expect(will_save).to_have_text("Submit saves no code for this note.")
+        page.click("#submit")
+        page.wait_for_timeout(500)
+        assert dialogs == ["beforeunload", "confirm"]
+        expect(page).to_have_url(f"{base}/cases/1")  # not submitted
+        browser.close()
+    with ReviewStore(url) as store:
+        assert store.get(1).status != "done"
 
 
 def test_change_your_password_in_chromium(chromium_path: Path, server: tuple[str, str, Path]):

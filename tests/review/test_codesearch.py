@@ -9,7 +9,7 @@ ENTRIES = [
     CodeEntry("ICD10CM:R68.83", "Chills (without fever)"),
     CodeEntry("ICD10CM:R50.9", "Fever, unspecified", ("Pyrexia NOS",)),
     CodeEntry("ICD10CM:P81.9", "Disturbance of temperature regulation", ("Fever of newborn",)),
-    CodeEntry("ICD10CM:R50", "Fever of other and unknown origin"),
+    CodeEntry("ICD10CM:R50", "Fever of other and unknown origin", billable=False),
     CodeEntry("HCPCS:X0001", "Feverish child kit"),
     CodeEntry("ICD10CM:J45", "Asthma"),
     CodeEntry("ICD10CM:A51", "Early syphilis"),
@@ -41,6 +41,8 @@ def test_every_word_must_be_there_and_a_code_prefix_leads():
     index = CodeIndex(ENTRIES)
     assert [hit.code for hit in index.search("fever unknown")] == ["ICD10CM:R50"]
     assert [hit.code for hit in index.search("r50")] == ["ICD10CM:R50.9", "ICD10CM:R50"]
+    assert [hit.code for hit in index.search("r509")] == ["ICD10CM:R50.9"]  # without its dot
+    assert [hit.billable for hit in index.search("r50")] == [True, False]
     assert [hit.code for hit in index.search("99213")] == ["CPT:99213"]
     assert index.search("   ") == []
 
@@ -52,4 +54,18 @@ def test_a_code_found_by_an_inclusion_term_says_which():
     # Found in its description, a code names no term.
     assert CodeIndex(ENTRIES).search("hypertension") == [
         CodeHit("ICD10CM:I10", "Essential (primary) hypertension")
+    ]
+
+
+def test_a_code_ranks_by_its_best_name():
+    entries = [
+        CodeEntry("ICD10CM:H40.05", "Ocular hypertension"),
+        CodeEntry(
+            "ICD10CM:I10", "Essential (primary) hypertension", ("hypertension (arterial)",)
+        ),
+    ]
+    # I10's includes note begins with the word: it ranks first, and says it was found so.
+    assert CodeIndex(entries).search("hypertension") == [
+        CodeHit("ICD10CM:I10", "Essential (primary) hypertension", "hypertension (arterial)"),
+        CodeHit("ICD10CM:H40.05", "Ocular hypertension"),
     ]

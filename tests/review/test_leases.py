@@ -69,7 +69,7 @@ def test_two_reviewers_submitting_one_case_lose_no_update(store: ReviewStore):
     assert {d.reviewer for d in case.decisions} == {"coder-b"}
 
 
-def test_a_submit_on_an_expired_lease_is_refused_and_the_case_returns_to_the_queue(
+def test_an_expired_lease_returns_the_case_to_the_queue_but_its_work_stands_until_claimed(
     store: ReviewStore,
 ):
     case_id = first_id(store)
@@ -78,11 +78,19 @@ def test_a_submit_on_an_expired_lease_is_refused_and_the_case_returns_to_the_que
         leases.claim(store, case_id, "coder-b")
     later = datetime.now(UTC) + timedelta(minutes=6)
     store.clock = lambda: later
-    with pytest.raises(LeaseError, match="expired at"):
-        leases.submit(store, case_id, lease.token, "coder-a", {})
+    # Nobody claimed it since: coder-a's submit, made after a break, is recorded.
+    assert leases.submit(store, case_id, lease.token, "coder-a", {DIABETES: "reject"}) == [
+        HYPERTENSION
+    ]
+    assert store.get(case_id).status == DONE
+
+    other = first_id(store)
+    stale = leases.claim(store, other, "coder-a", ttl=timedelta(minutes=5))
+    store.clock = lambda: later + timedelta(minutes=6)
     nxt = leases.claim_next(store, "coder-b")
-    assert nxt is not None and nxt.case_id == case_id  # back at the head of the queue
-    assert store.get(case_id).status == OPEN
+    assert nxt is not None and nxt.case_id == other  # back at the head of the queue
+    with pytest.raises(LeaseError, match=r"no longer valid .*leased to coder-b"):
+        leases.submit(store, other, stale.token, "coder-a", {})
 
 
 def test_claim_next_hands_concurrent_reviewers_different_cases(store: ReviewStore):

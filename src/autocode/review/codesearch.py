@@ -27,7 +27,8 @@ _CPT_NUMBER = re.compile(r"(?:cpt:?\s*)?(\d{4}[0-9FTU])", re.IGNORECASE)
 class CodeHit:
     code: str
     description: str
-    matched: str | None = None  # the inclusion term the query was found in, if not the description
+    matched: str | None = None  # the other name the query was found in, if it ranked best
+    billable: bool = True  # False: an ICD-10-CM category, which a claim cannot carry
 
 
 @dataclass(frozen=True)
@@ -35,22 +36,24 @@ class CodeEntry:
     code: str
     description: str
     terms: tuple[str, ...] = ()  # other names: ICD-10-CM's inclusion terms and includes
+    billable: bool = True
 
 
 class CodeIndex:
     """Codes with their descriptions and other names, lower-cased once for substring
-    search."""
+    search; a code is found with or without its dot ("r509" is R50.9)."""
 
     def __init__(self, entries: list[CodeEntry]) -> None:
         self.entries = entries
         self._haystacks = [
-            " ".join([entry.code, entry.description, *entry.terms]).lower() for entry in entries
+            " ".join([entry.code, _bare(entry.code), entry.description, *entry.terms]).lower()
+            for entry in entries
         ]
 
     def search(self, query: str, limit: int = 20) -> list[CodeHit]:
         """Codes whose code, description or another name contains every word of `query`;
-        code matches first. A code found by another name says which ("Essential (primary)
-        hypertension", found as "high blood pressure")."""
+        code matches first. A code found best by another name says which ("Essential
+        (primary) hypertension", found as "high blood pressure")."""
         query = query.strip()[:MAX_QUERY_CHARS]
         words = query.lower().split()
         if not words:
@@ -60,26 +63,38 @@ class CodeIndex:
         if cpt:
             hits.append(CodeHit(f"{CPT}:{cpt.group(1).upper()}", "CPT code (no description)"))
         code_hits: list[CodeHit] = []
-        text_hits: list[CodeHit] = []
+        ranked: list[tuple[tuple[bool, bool, bool, int], CodeHit]] = []
         for entry, haystack in zip(self.entries, self._haystacks, strict=True):
             if all(word in haystack for word in words):
-                value = entry.code.split(":", 1)[1].lower()
-                if value.startswith(words[0].replace(".", "")):
-                    code_hits.append(CodeHit(entry.code, entry.description))
+                if _bare(entry.code).startswith(words[0].replace(".", "")):
+                    code_hits.append(CodeHit(entry.code, entry.description, None, entry.billable))
                 else:
-                    text_hits.append(_text_hit(entry, words))
+                    ranked.append(_ranked_hit(entry, words))
                 if len(code_hits) >= limit:
                     break
-        text_hits.sort(key=lambda hit: _rank(hit, words))
-        return (hits + code_hits + text_hits)[:limit]
+        ranked.sort(key=lambda pair: pair[0])
+        return (hits + code_hits + [hit for _, hit in ranked])[:limit]
 
 
-def _text_hit(entry: CodeEntry, words: list[str]) -> CodeHit:
-    """The hit, naming the term that holds the query where the description does not."""
-    if _holds(entry.description, words):
-        return CodeHit(entry.code, entry.description)
-    term = next((term for term in entry.terms if _holds(term, words)), None)
-    return CodeHit(entry.code, entry.description, term)
+def _bare(code: str) -> str:
+    """The code's value without system or dot, lower-cased: "ICD10CM:R50.9" is "r509"."""
+    return code.split(":", 1)[-1].replace(".", "").lower()
+
+
+def _ranked_hit(entry: CodeEntry, words: list[str]) -> tuple[tuple[bool, bool, bool, int], CodeHit]:
+    """The hit by the best of the texts that hold the query (its description, or another
+    name, which the hit then names), with that text's rank."""
+    texts = [(entry.description, False), *((term, True) for term in entry.terms)]
+    holding = [(text, is_term) for text, is_term in texts if _holds(text, words)]
+    best = min(
+        ((_rank(text, words, is_term), text, is_term) for text, is_term in holding), default=None
+    )
+    if best is None:  # found by its code's letters, or words spread over several texts
+        return (True, True, True, len(entry.description)), CodeHit(
+            entry.code, entry.description, None, entry.billable
+        )
+    rank, text, is_term = best
+    return rank, CodeHit(entry.code, entry.description, text if is_term else None, entry.billable)
 
 
 def _holds(text: str, words: list[str]) -> bool:
@@ -87,16 +102,15 @@ def _holds(text: str, words: list[str]) -> bool:
     return all(word in lowered for word in words)
 
 
-def _rank(hit: CodeHit, words: list[str]) -> tuple[bool, bool, bool, int]:
-    """By the text that holds the query (the description, else the term): those whose
-    first word is the query's first word, then those holding each of its words whole;
-    then descriptions before terms; shortest first. "fever" finds "Fever, unspecified"
-    before "Q fever", and "ear" finds "Otitis externa, right ear" before "Early syphilis"."""
-    text = hit.matched or hit.description
+def _rank(text: str, words: list[str], is_term: bool) -> tuple[bool, bool, bool, int]:
+    """Texts whose first word is the query's first word, then those holding each of its
+    words whole; then descriptions before other names; shortest first. "fever" finds
+    "Fever, unspecified" before "Q fever", and "ear" finds "Otitis externa, right ear"
+    before "Early syphilis"."""
     text_words = re.findall(r"[a-z0-9]+", text.lower())
     begins_with_it = bool(text_words) and text_words[0] == words[0]
     holds_them_whole = all(word in text_words for word in words)
-    return (not begins_with_it, not holds_them_whole, hit.matched is not None, len(text))
+    return (not begins_with_it, not holds_them_whole, is_term, len(text))
 
 
 # Keyed by the knowledge object itself (weakly): an index lives as long as its knowledge.
@@ -122,7 +136,8 @@ def _entries(knowledge: CodeKnowledge) -> list[CodeEntry]:
             continue  # chapters ("1") and blocks ("A00-A09") are not codes
         notes = [*tabular.get_inclusion_term(value), *tabular.get_includes(value)]
         terms = tuple(str(term) for term in notes)
-        entries.append(CodeEntry(code, str(tabular.get_description(value)), terms))
+        description = str(tabular.get_description(value))
+        entries.append(CodeEntry(code, description, terms, bool(tabular.is_leaf(value))))
     pcs = code_table(ICD10PCS)
     entries += [CodeEntry(f"{ICD10PCS}:{value}", text) for value, text in pcs.descriptions.items()]
     if knowledge.hcpcs is not None:

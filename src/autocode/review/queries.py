@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, cast, func, literal_column, select, tuple_
+from sqlalchemy import ColumnElement, String, cast, func, literal_column, or_, select, tuple_
 
-from autocode.codes.systems import normalize_code
+from autocode.codes.systems import SYSTEMS, CodeError, normalize_code
 from autocode.review.store import (
     ACCEPT,
     ADD,
@@ -55,7 +55,7 @@ class QueueFilter:
         """The code, system and reason conditions alone (claiming picks pending cases itself)."""
         found: list[ColumnElement[bool]] = []
         if self.code.strip():
-            found.append(CaseRow.code_list.contains(f"|{normalize_code(self.code.strip())}|"))
+            found.append(or_(*(CaseRow.code_list.contains(f"|{code}|") for code in self._codes())))
         if self.system.strip():
             system = self.system.strip().upper()
             if not system.isalnum():
@@ -66,6 +66,24 @@ class QueueFilter:
                 cast(CaseRow.route_reasons, String).contains(self.reason.strip(), autoescape=True)
             )
         return found
+
+    def _codes(self) -> list[str]:
+        """The canonical codes the code filter names: as written with its system; a bare
+        value ("I10") in the system chosen, or in every system whose form it has."""
+        written = self.code.strip()
+        if ":" in written:
+            return [normalize_code(written)]
+        if self.system.strip():
+            return [normalize_code(written, self.system.strip())]
+        codes = []
+        for system in SYSTEMS:
+            try:
+                codes.append(normalize_code(written, system))
+            except CodeError:
+                continue
+        if not codes:
+            raise ValueError(f"invalid code filter {written!r}: no code system writes it so")
+        return codes
 
 
 @dataclass(frozen=True)

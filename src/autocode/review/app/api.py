@@ -235,12 +235,19 @@ def api_submit(
 @router.get("/codes/search")
 def api_code_search(
     request: Request, login: CurrentLogin, q: str = ""
-) -> list[dict[str, str | None]]:
+) -> list[dict[str, str | bool | None]]:
     """Codes whose code, description or inclusion term contains every word of q (CPT by
-    number); `matched` is the inclusion term where the description does not hold q."""
+    number); `matched` is the other name (inclusion term, includes note) the code was
+    found best by; `billable` is false for an ICD-10-CM category."""
     hits = code_index(_knowledge(request)).search(q)
     return [
-        {"code": hit.code, "description": hit.description, "matched": hit.matched} for hit in hits
+        {
+            "code": hit.code,
+            "description": hit.description,
+            "matched": hit.matched,
+            "billable": hit.billable,
+        }
+        for hit in hits
     ]
 
 
