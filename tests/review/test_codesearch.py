@@ -60,9 +60,7 @@ def test_a_code_found_by_an_inclusion_term_says_which():
 def test_a_code_ranks_by_its_best_name():
     entries = [
         CodeEntry("ICD10CM:H40.05", "Ocular hypertension"),
-        CodeEntry(
-            "ICD10CM:I10", "Essential (primary) hypertension", ("hypertension (arterial)",)
-        ),
+        CodeEntry("ICD10CM:I10", "Essential (primary) hypertension", ("hypertension (arterial)",)),
     ]
     # I10's includes note begins with the word: it ranks first, and says it was found so.
     assert CodeIndex(entries).search("hypertension") == [

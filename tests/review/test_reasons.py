@@ -23,11 +23,11 @@ def test_reasons_are_grouped_by_kind_in_first_order_with_shared_notes_said_once(
     assert [(g.label, g.items, g.note) for g in groups] == [
         ("uncertain (3)", ["ICD10CM:I10", "ICD10PCS:0T9B", "ICD10CM:R05"], ""),
         (
-            "unseen code (2)",
+            "code new to the model (2)",
             ["ICD10CM:N21.0", "ICD10CM:Z73.3"],
-            "(outside the label space)",
+            "(in no training note; proposed from its name in this note)",
         ),
-        ("review cap", ["1322 more uncertain codes not listed, the likeliest at 0.091"], ""),
+        ("not listed", ["1322 more uncertain codes not listed, the likeliest at 0.091"], ""),
         ("excludes1", ["ICD10CM:E10.9 and ICD10CM:E11.9 exclude each other"], ""),
         ("no accepted code", [], ""),
     ]
@@ -48,9 +48,12 @@ def test_the_reasons_routing_writes_are_grouped_with_their_notes():
     assert held.items == ["ICD10CM:R50.9", "ICD10CM:R05"]
     assert held.note.startswith("(named only negated") and held.label == "not affirmed (2)"
     assert groups["truncated"].items == ["the model read only part of the note"]
+    # The model's words are said as a coder reads them; the reasons stored are unchanged.
+    assert "unseen code: ICD10CM:N21.0 (outside the label space)" in written
     assert summary(written) == (
-        "uncertain: ICD10CM:I10 · unseen code: ICD10CM:N21.0 (outside the label space) · "
-        "not affirmed 2 · truncated: the model read only part of the note"
+        "uncertain: ICD10CM:I10 · code new to the model: ICD10CM:N21.0 (in no training note; "
+        "proposed from its name in this note) · not affirmed 2 · "
+        "truncated: the model read only part of the note"
     )
 
 
@@ -71,7 +74,7 @@ def test_a_note_only_some_items_end_with_stays_on_them():
 
 def test_the_queue_summary_counts_kinds_and_says_single_reasons_whole():
     assert summary(REASONS) == (
-        "uncertain 3 · unseen code 2 · review cap: 1322 more uncertain codes not listed, "
+        "uncertain 3 · code new to the model 2 · not listed: 1322 more uncertain codes not listed, "
         "the likeliest at 0.091 · excludes1: ICD10CM:E10.9 and ICD10CM:E11.9 exclude each other · "
         "no accepted code"
     )

@@ -12,6 +12,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+# The routing's words that are the model's, said as a coder reads them (display only: the
+# stored reasons, which batch outputs carry too, are unchanged).
+_KINDS_FOR_CODERS = {"unseen code": "code new to the model", "review cap": "not listed"}
+_NOTES_FOR_CODERS = {
+    "(outside the label space)": "(in no training note; proposed from its name in this note)"
+}
 _SUFFIX = re.compile(r"^(?P<what>.*?) (?P<note>\([^()]*\))$")  # "X (outside the label space)"
 
 
@@ -22,9 +28,14 @@ class ReasonGroup:
     note: str = ""  # the parenthesis every item of the kind ends with, said once
 
     @property
+    def title(self) -> str:
+        """The kind as a coder reads it ("not listed", not "review cap")."""
+        return _KINDS_FOR_CODERS.get(self.kind, self.kind)
+
+    @property
     def label(self) -> str:
-        """The kind, and its count where it names several."""
-        return f"{self.kind} ({len(self.items)})" if len(self.items) > 1 else self.kind
+        """The title, and its count where it names several."""
+        return f"{self.title} ({len(self.items)})" if len(self.items) > 1 else self.title
 
 
 def grouped(reasons: Sequence[str]) -> list[ReasonGroup]:
@@ -32,6 +43,8 @@ def grouped(reasons: Sequence[str]) -> list[ReasonGroup]:
     groups: dict[tuple[str, bool], ReasonGroup] = {}
     for reason in reasons:
         kind, _, what = reason.partition(": ")
+        for said, for_coders in _NOTES_FOR_CODERS.items():
+            what = what.replace(said, for_coders)
         # A kind said alone is its own group: "no accepted code" is no item of another.
         group = groups.setdefault((kind, bool(what)), ReasonGroup(kind))
         if what:
@@ -49,9 +62,9 @@ def summary(reasons: Sequence[str]) -> str:
     parts = []
     for group in grouped(reasons):
         if len(group.items) > 1:
-            parts.append(f"{group.kind} {len(group.items)}")
+            parts.append(f"{group.title} {len(group.items)}")
         else:
-            whole = ": ".join([group.kind, *group.items])
+            whole = ": ".join([group.title, *group.items])
             parts.append(f"{whole} {group.note}" if group.note else whole)
     return " · ".join(parts)
 
