@@ -60,10 +60,7 @@ def test_review_a_case_in_chromium(chromium_path: Path, server: tuple[str, str, 
 
     base, url, log = server
     with sync_playwright() as playwright:
-        args = ["--no-sandbox"] if os.geteuid() == 0 else []
-        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=args)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.set_default_timeout(30_000)
+        browser, page = _open_page(playwright, chromium_path)
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
 
@@ -109,10 +106,7 @@ def test_the_case_page_says_what_submit_saves_and_guards_unsaved_work(
 
     base, url, _ = server
     with sync_playwright() as playwright:
-        args = ["--no-sandbox"] if os.geteuid() == 0 else []
-        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=args)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.set_default_timeout(30_000)
+        browser, page = _open_page(playwright, chromium_path)
         dialogs: list[str] = []
 
         def answer(dialog: Any) -> None:
@@ -166,10 +160,7 @@ def test_change_your_password_in_chromium(chromium_path: Path, server: tuple[str
     base, _, _ = server
     new_password = "a longer new passphrase"
     with sync_playwright() as playwright:
-        args = ["--no-sandbox"] if os.geteuid() == 0 else []
-        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=args)
-        page = browser.new_page()
-        page.set_default_timeout(30_000)
+        browser, page = _open_page(playwright, chromium_path)
         _log_in(page, base, PASSWORD)
         page.click("header a.who")  # the user's name leads to the account page
         expect(page).to_have_url(f"{base}/account")
@@ -185,6 +176,15 @@ def test_change_your_password_in_chromium(chromium_path: Path, server: tuple[str
         _log_in(page, base, new_password)
         expect(page).to_have_url(f"{base}/queue")
         browser.close()
+
+
+def _open_page(playwright: Any, chromium_path: Path) -> tuple[Any, Any]:
+    """Debian's Chromium (no sandbox as root) and a page on a desktop-sized window."""
+    args = ["--no-sandbox"] if os.geteuid() == 0 else []
+    browser = playwright.chromium.launch(executable_path=str(chromium_path), args=args)
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.set_default_timeout(30_000)
+    return browser, page
 
 
 def _log_in(page: Any, base: str, password: str) -> None:
