@@ -81,8 +81,13 @@ def load_options(
 
 def fail(message: str) -> typer.Exit:
     """One line on stderr and exit code 2: bad input is not a crash."""
-    error_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    _say("error", message)
     return typer.Exit(code=2)
+
+
+def _say(kind: str, message: str) -> None:
+    """`kind: message` on stderr, one line as written (no markup, no highlighting)."""
+    error_console.print(f"{kind}: {message}", markup=False, highlight=False, soft_wrap=True)
 
 
 def print_json(report: dict[str, Any]) -> None:
@@ -122,13 +127,9 @@ def _show_warning(
 ) -> None:
     """A warning of ours (say, an unread file in the input) as one line, not a source dump."""
     if category.__module__.startswith("autocode"):
-        _warn(str(message))
+        _say("warning", str(message))
     else:
         _DEFAULT_SHOWWARNING(message, category, filename, lineno, file, line)
-
-
-def _warn(message: str) -> None:
-    error_console.print(f"warning: {message}", markup=False, highlight=False, soft_wrap=True)
 
 
 @data_app.command("stats")
@@ -315,10 +316,11 @@ def evaluate(
         scored_notes = _notes_by_split(notes)
         if split is None and "train" in scored_notes:
             others = ",".join(name for name in scored_notes if name != "train")
-            _warn(
+            _say(
+                "warning",
                 f"{data}: every split is scored, its train split ({scored_notes['train']} "
                 "notes) too, where a Coder trained on it scores higher"
-                + (f"; pass --split {others}" if others else "")
+                + (f"; pass --split {others}" if others else ""),
             )
         _use_tracking_uri(tracking_uri)
         coder = load_coder(model)
@@ -397,7 +399,7 @@ def predict(
             if engine == "local"
             else "the Spark engine starts the job over when the same command is run again"
         )
-        error_console.print(f"interrupted: {kept}", markup=False, highlight=False, soft_wrap=True)
+        _say("interrupted", kept)
         _die_of_sigint()
     if as_json:
         print_json(summary.to_dict())

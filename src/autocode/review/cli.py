@@ -35,7 +35,7 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _open_store(db: str | None) -> ReviewStore:
-    """The queue, or exit 1 with one line saying why not (an old schema: what to run)."""
+    """The queue, or exit 2 with one line saying why not (an old schema: what to run)."""
     from autocode.review.store import QueueUnavailableError, open_queue
 
     try:

@@ -148,7 +148,7 @@ def submit(
         case = session.get(CaseRow, case_id, with_for_update=True)
         if case is None:
             raise KeyError(f"no review case with id {case_id!r}")
-        _check_lease(case, token, reviewer, now)
+        _check_lease(case, token, reviewer)
         before = {"status": case.status, "codes": _codes(case)}
         rows = _decision_rows(case, verdicts, added, reviewer, now)
         session.add_all(rows)
@@ -243,7 +243,11 @@ def _why_unavailable(session: Session, case_id: int, reviewer: str, now: datetim
     return f"review case {case_id} is being reviewed by {state['lease_holder']}"
 
 
-def _check_lease(case: CaseRow, token: str, reviewer: str, now: datetime) -> None:
+def _check_lease(case: CaseRow, token: str, reviewer: str) -> None:
+    """Refused unless the case is open and `token` is `reviewer`'s lease on it. An expired
+    lease whose token still matches was claimed by nobody since: the lease keeps two
+    reviewers off one case, and no one else has worked on this one, so its submit stands
+    (refusing it would only throw away the coder's work: a long case, a break)."""
     if case.status == DONE:
         raise LeaseError(
             f"review case {case.id} was already closed at {case.updated_at:%Y-%m-%d %H:%M} UTC; "
@@ -258,9 +262,6 @@ def _check_lease(case: CaseRow, token: str, reviewer: str, now: datetime) -> Non
         )
     if case.lease_holder != reviewer:
         raise LeaseError(f"review case {case.id} is leased to {case.lease_holder}, not you")
-    # An expired lease whose token still matches was claimed by nobody since: the lease
-    # keeps two reviewers off one case, and no one else has worked on this one. Refusing
-    # would only throw away the coder's work (a long case, a break).
 
 
 def _reviewed_code(raw: str) -> str:
