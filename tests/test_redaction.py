@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from autocode.redaction import redacted
-from autocode.review.store import queue_location
+from autocode.review.store import QueueUnavailableError, check_queue, queue_location
 
 
 @pytest.mark.parametrize(
@@ -32,3 +32,12 @@ def test_a_queue_location_hides_both_kinds_of_password() -> None:
     location = queue_location("postgresql+psycopg://ada:pw@db/queue?password=pw2")
     assert "pw" not in location.replace("password", "")
     assert location == "postgresql+psycopg://ada:***@db/queue?password=***"
+
+
+def test_a_queue_that_cannot_be_opened_is_named_without_either_password() -> None:
+    url = "postgresql+psycopg://ada:pw1@127.0.0.1:9/queue?password=pw2"
+    with pytest.raises(QueueUnavailableError) as refused:
+        check_queue(url)
+    message = str(refused.value)
+    assert message.startswith("--queue postgresql+psycopg://ada:***@127.0.0.1:9/queue?password=***")
+    assert "pw1" not in message and "pw2" not in message

@@ -16,6 +16,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import Connection
 
+from autocode.redaction import redacted
+
 BASELINE = "0001"
 HEAD = "0004"  # tests check it matches the migrations' head
 # "autocode": one migrator at a time per database (below 2**63: a signed bigint as is)
@@ -66,7 +68,7 @@ def upgrade(writer: Engine) -> Migration:
 
 def ensure_current(reader: Engine, writer: Engine) -> None:
     """Create a new queue at HEAD; refuse one at another revision with what to run."""
-    shown_url = reader.url.render_as_string(hide_password=True)
+    shown_url = redacted(reader.url.render_as_string(hide_password=False))
     with reader.connect() as connection:
         revision = current_revision(connection)
         connection.rollback()

@@ -99,7 +99,13 @@ def queue_location(url: str) -> str:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         parsed = parsed.set(database=str(Path(parsed.database).resolve()))
-    return redacted(parsed.render_as_string(hide_password=True))  # and ?password=
+    return shown_url(parsed)
+
+
+def shown_url(url: URL) -> str:
+    """The URL as messages show it: its password masked, in `user:password@` and in a
+    `?password=` query alike (SQLAlchemy's own hiding misses the second)."""
+    return redacted(url.render_as_string(hide_password=False))
 
 
 class QueueUnavailableError(ValueError):
@@ -119,7 +125,7 @@ def open_queue(url: str, option: str = "--queue") -> ReviewStore:
     one line naming `option` and the URL (password hidden): a malformed URL, a database
     that cannot be reached, a queue of another schema revision."""
     try:
-        shown = make_url(url).render_as_string(hide_password=True)
+        shown = shown_url(make_url(url))
     except ArgumentError:
         raise QueueUnavailableError(
             f"{option} {url!r} is not a database URL (e.g. sqlite:///review-queue.db or "
@@ -426,7 +432,7 @@ class ReviewStore:
         self._write = sessionmaker(writer, expire_on_commit=False)
 
     def __repr__(self) -> str:
-        return f"ReviewStore({self.engine.url.render_as_string(hide_password=True)!r})"
+        return f"ReviewStore({shown_url(self.engine.url)!r})"
 
     def close(self) -> None:
         self.engine.dispose()
