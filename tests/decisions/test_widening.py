@@ -107,9 +107,10 @@ def test_open_figures_are_the_proposals_precision_and_the_recall_outside_the_spa
     cm, pcs = report["per_system"]["ICD10CM"], report["per_system"]["ICD10PCS"]
     assert (cm["unseen_gold"], cm["unseen_recall"]) == (2, pytest.approx(1 / 2))
     assert (pcs["proposals"], pcs["unseen_gold"], pcs["unseen_recall"]) == (0, 1, 0.0)
-    # Nothing proposed, nothing to divide by: 0.0, not NaN.
+    # Nothing proposed: the precision is undefined (None, not 0.0 or NaN); the recall on
+    # the 3 outer gold codes is a real 0.
     bare = open_report(widen(SPACE, GOLD, PROBS, PREDICTED))
-    assert (bare["proposals"], bare["proposal_precision"], bare["unseen_recall"]) == (0, 0.0, 0.0)
+    assert (bare["proposals"], bare["proposal_precision"], bare["unseen_recall"]) == (0, None, 0.0)
 
 
 def test_open_proposals_are_routed_as_decide_routes_them() -> None:

@@ -272,11 +272,11 @@ def test_evaluate_prints_the_open_part_beside_the_label_space_figures(
 def test_the_open_part_line_says_undefined_figures_in_words() -> None:
     from autocode.cli import _open_part_line
 
-    nothing = {"proposals": 0, "proposal_precision": 0.0, "unseen_gold": 0, "unseen_recall": 0.0}
+    nothing = {"proposals": 0, "proposal_precision": None, "unseen_gold": 0, "unseen_recall": None}
     assert _open_part_line(nothing) == (
         "open part: no proposals (none, or no open part); no gold codes outside the label space"
     )
-    some = {"proposals": 4, "proposal_precision": 0.25, "unseen_gold": 0, "unseen_recall": 0.0}
+    some = {"proposals": 4, "proposal_precision": 0.25, "unseen_gold": 0, "unseen_recall": None}
     assert _open_part_line(some) == (
         "open part: 4 proposals, precision 0.250; no gold codes outside the label space"
     )

@@ -152,7 +152,8 @@ def open_report(scored: Widened) -> dict[str, Any]:
     """The open part's figures, overall and per code system: `proposals` (note, code)
     pairs proposed and `proposals_gold` of them gold, their `proposal_precision`;
     `unseen_gold` gold pairs outside the label space and `unseen_recall`, the share of
-    them proposed. A ratio with nothing to divide by is 0.0. `ece_candidates`: the
+    them proposed. A ratio with nothing to divide by is undefined: None, like the
+    automation figures (`policy.code_level_report`), and not logged. `ece_candidates`: the
     calibration of its proposals (`metrics.candidate_calibration`)."""
     report = _open_counts(scored, np.arange(len(scored.codes)))
     # Every proposal (an outer code not proposed scores 0), however improbable.
@@ -176,9 +177,9 @@ def _open_counts(scored: Widened, columns: np.ndarray) -> dict[str, Any]:
     return {
         "proposals": proposals,
         "proposals_gold": hits,
-        "proposal_precision": hits / proposals if proposals else 0.0,
+        "proposal_precision": hits / proposals if proposals else None,
         "unseen_gold": unseen_gold,
-        "unseen_recall": hits / unseen_gold if unseen_gold else 0.0,
+        "unseen_recall": hits / unseen_gold if unseen_gold else None,
     }
 
 
