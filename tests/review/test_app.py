@@ -259,6 +259,13 @@ def test_api_flow_and_openapi_behind_login(review: ReviewApp):
     } in by_term
     category = client.get("/api/codes/search", params={"q": "r50"}).json()[0]
     assert (category["code"], category["billable"]) == ("ICD10CM:R50", False)
+    # As coders type it, in one system: BPH is N40, and the procedures hold none.
+    bph = client.get("/api/codes/search", params={"q": "bph", "system": "ICD10CM"}).json()
+    assert bph[0]["code"] == "ICD10CM:N40"
+    assert client.get("/api/codes/search", params={"q": "bph", "system": "ICD10PCS"}).json() == []
+    unknown = client.get("/api/codes/search", params={"q": "bph", "system": "ICD9"})
+    assert unknown.status_code == 422
+    assert "no code search for system 'ICD9'" in unknown.json()["detail"]
     schema = client.get("/api/openapi.json").json()
     assert "/api/cases/{case_id}/submit" in schema["paths"]
     assert "/api/cases/{case_id}/submit" in client.get("/api/docs").text

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from autocode.review.codesearch import CodeEntry, CodeHit, CodeIndex
+from autocode.review.search_words import word_options
 
 ENTRIES = [
     CodeEntry("ICD10CM:A78", "Q fever"),
@@ -67,3 +70,65 @@ def test_a_code_ranks_by_its_best_name():
         CodeHit("ICD10CM:I10", "Essential (primary) hypertension", "hypertension (arterial)"),
         CodeHit("ICD10CM:H40.05", "Ocular hypertension"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("typed", "options"),
+    [
+        ("anaemia", ("anaemia", "anemia")),
+        ("oesophagitis", ("oesophagitis", "esophagitis")),
+        ("diarrhoea", ("diarrhoea", "diarrhea")),
+        ("tumour", ("tumour", "tumor", "neoplasm")),  # and the tabular's word
+        ("catheterisation", ("catheterisation", "catheterization")),
+        ("centre", ("centre", "center")),
+        ("renal", ("renal", "kidney")),
+        ("bph", ("bph", "benign prostatic hyperplasia")),  # any case in a search box
+        ("canoes", ("canoes",)),  # a plural "oes" is no British spelling
+        ("fever", ("fever",)),
+        ("toe", ("toe",)),  # too short to be British
+    ],
+)
+def test_a_typed_word_keeps_itself_first_beside_the_tables_writings(
+    typed: str, options: tuple[str, ...]
+) -> None:
+    assert word_options(typed) == options
+
+
+SPELLINGS = [
+    CodeEntry("ICD10CM:D64.9", "Anemia, unspecified"),
+    CodeEntry("ICD10CM:N40.0", "Benign prostatic hyperplasia without lower urinary tract symptoms"),
+    CodeEntry("ICD10CM:K65.1", "Peritoneal abscess", ("Subphrenic abscess",)),  # holds "bph"
+    CodeEntry("ICD10CM:N18.6", "End stage renal disease"),
+    CodeEntry("ICD10CM:T86.12", "Kidney transplant failure"),
+    CodeEntry("ICD10CM:N19", "Unspecified kidney failure"),
+    CodeEntry("HCPCS:X0002", "Kidney failure kit"),
+]
+
+
+def test_british_spellings_abbreviations_and_note_words_find_the_tables_names() -> None:
+    index = CodeIndex(SPELLINGS)
+    assert [hit.code for hit in index.search("anaemia")] == ["ICD10CM:D64.9"]
+    # The expansion, whole, before a name that only holds the letters.
+    assert [hit.code for hit in index.search("BPH")] == ["ICD10CM:N40.0", "ICD10CM:K65.1"]
+    # "renal" is the tabular's "kidney", and the words typed still count as typed.
+    assert [hit.code for hit in index.search("renal disease")] == ["ICD10CM:N18.6"]
+    # The query's words in a row first: "kidney failure" before "Kidney transplant failure".
+    assert [hit.code for hit in index.search("renal failure")] == [
+        "HCPCS:X0002",
+        "ICD10CM:N19",
+        "ICD10CM:T86.12",
+    ]
+
+
+def test_a_search_in_one_system_keeps_its_codes_only() -> None:
+    index = CodeIndex(SPELLINGS + ENTRIES)
+    assert index.systems == ("ICD10CM", "HCPCS", "CPT")  # no ICD-10-PCS entries here
+    assert [hit.code for hit in index.search("kidney failure", system="ICD10CM")] == [
+        "ICD10CM:N19",
+        "ICD10CM:T86.12",
+    ]
+    assert [hit.code for hit in index.search("fever", system="HCPCS")] == ["HCPCS:X0001"]
+    assert index.search("99213", system="ICD10CM") == []
+    assert [hit.code for hit in index.search("99213", system="CPT")] == ["CPT:99213"]
+    with pytest.raises(ValueError, match="no code search for system 'ICD10PCS'"):
+        index.search("fever", system="ICD10PCS")

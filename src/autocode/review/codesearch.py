@@ -1,10 +1,11 @@
 """Search codes by description for the reviewer's "add a missing code" box.
 
-ICD-10-CM (categories and codes, by description, inclusion terms and includes notes), ICD-10-PCS and
-HCPCS (when the app's `CodeKnowledge` has the CMS file) are searched by words in their
-descriptions or by code prefix; CPT has
-no open descriptions, so a CPT number is offered as itself. The index is built on first
-use (about two seconds, the ICD-10-CM tabular) and kept with the knowledge it came from.
+ICD-10-CM (categories and codes, by description, inclusion terms and includes notes),
+ICD-10-PCS and HCPCS (when the app's `CodeKnowledge` has the CMS file) are searched by
+words in their descriptions, in the spellings and abbreviations coders type
+(`search_words`), or by code prefix, in one code system or all; CPT has no open
+descriptions, so a CPT number is offered as itself. The index is built on first use
+(about two seconds, the ICD-10-CM tabular) and kept with the knowledge it came from.
 """
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ from dataclasses import dataclass
 
 from autocode.codes.icd10cm import _tabular
 from autocode.codes.icd_tables import code_table
-from autocode.codes.systems import CPT, ICD10CM, ICD10PCS, CodeError, normalize_code
+from autocode.codes.systems import CPT, HCPCS, ICD10CM, ICD10PCS, CodeError, normalize_code
 from autocode.knowledge import CodeKnowledge
+from autocode.review.search_words import word_options
 
 MAX_QUERY_CHARS = 100
+SEARCHABLE_SYSTEMS = (ICD10CM, ICD10PCS, HCPCS, CPT)
+Options = list[tuple[str, ...]]  # per query word: its writings (`word_options`)
+Rank = tuple[bool, bool, bool, bool, int]  # `_rank`: the smaller, the better the hit
 _CPT_NUMBER = re.compile(r"(?:cpt:?\s*)?(\d{4}[0-9FTU])", re.IGNORECASE)
 
 
@@ -49,27 +54,38 @@ class CodeIndex:
             " ".join([entry.code, _bare(entry.code), entry.description, *entry.terms]).lower()
             for entry in entries
         ]
+        # The systems one can search here; CPT by number, whatever the entries.
+        present = {entry.code.split(":", 1)[0] for entry in entries}
+        self.systems = tuple(s for s in SEARCHABLE_SYSTEMS if s in present or s == CPT)
 
-    def search(self, query: str, limit: int = 20) -> list[CodeHit]:
-        """Codes whose code, description or another name contains every word of `query`;
-        code matches first. A code found best by another name says which ("Essential
-        (primary) hypertension", found as "high blood pressure")."""
+    def search(self, query: str, limit: int = 20, system: str | None = None) -> list[CodeHit]:
+        """Codes whose code, description or another name contains every word of `query`
+        (or another writing of it, `word_options`: "anaemia" finds "anemia"); code matches
+        first. A code found best by another name says which ("Essential (primary)
+        hypertension", found as "high blood pressure"). `system`: that system's codes
+        only (None: all)."""
+        if system is not None and system not in self.systems:
+            raise ValueError(f"no code search for system {system!r}; one of {self.systems}")
         query = query.strip()[:MAX_QUERY_CHARS]
         words = query.lower().split()
         if not words:
             return []
+        options = [word_options(word) for word in words]
         hits: list[CodeHit] = []
         cpt = _CPT_NUMBER.fullmatch(query)
-        if cpt:
+        if cpt and system in (None, CPT):
             hits.append(CodeHit(f"{CPT}:{cpt.group(1).upper()}", "CPT code (no description)"))
+        prefix = None if system is None else f"{system}:"
         code_hits: list[CodeHit] = []
-        ranked: list[tuple[tuple[bool, bool, bool, int], CodeHit]] = []
+        ranked: list[tuple[Rank, CodeHit]] = []
         for entry, haystack in zip(self.entries, self._haystacks, strict=True):
-            if all(word in haystack for word in words):
+            if prefix is not None and not entry.code.startswith(prefix):
+                continue
+            if _holds(haystack, options):
                 if _bare(entry.code).startswith(words[0].replace(".", "")):
                     code_hits.append(CodeHit(entry.code, entry.description, None, entry.billable))
                 else:
-                    ranked.append(_ranked_hit(entry, words))
+                    ranked.append(_ranked_hit(entry, options))
                 if len(code_hits) >= limit:
                     break
         ranked.sort(key=lambda pair: pair[0])
@@ -81,36 +97,63 @@ def _bare(code: str) -> str:
     return code.split(":", 1)[-1].replace(".", "").lower()
 
 
-def _ranked_hit(entry: CodeEntry, words: list[str]) -> tuple[tuple[bool, bool, bool, int], CodeHit]:
+def _ranked_hit(entry: CodeEntry, options: Options) -> tuple[Rank, CodeHit]:
     """The hit by the best of the texts that hold the query (its description, or another
     name, which the hit then names), with that text's rank."""
     texts = [(entry.description, False), *((term, True) for term in entry.terms)]
-    holding = [(text, is_term) for text, is_term in texts if _holds(text, words)]
+    holding = [(text, is_term) for text, is_term in texts if _holds(text.lower(), options)]
     best = min(
-        ((_rank(text, words, is_term), text, is_term) for text, is_term in holding), default=None
+        ((_rank(text, options, is_term), text, is_term) for text, is_term in holding),
+        default=None,
     )
     if best is None:  # found by its code's letters, or words spread over several texts
-        return (True, True, True, len(entry.description)), CodeHit(
+        return (True, True, True, True, len(entry.description)), CodeHit(
             entry.code, entry.description, None, entry.billable
         )
     rank, text, is_term = best
     return rank, CodeHit(entry.code, entry.description, text if is_term else None, entry.billable)
 
 
-def _holds(text: str, words: list[str]) -> bool:
-    lowered = text.lower()
-    return all(word in lowered for word in words)
+def _holds(lowered: str, options: Options) -> bool:
+    """Whether the lower-cased text holds one writing of each query word."""
+    return all(any(option in lowered for option in writings) for writings in options)
 
 
-def _rank(text: str, words: list[str], is_term: bool) -> tuple[bool, bool, bool, int]:
-    """Texts whose first word is the query's first word, then those holding each of its
-    words whole; then descriptions before other names; shortest first. "fever" finds
-    "Fever, unspecified" before "Q fever", and "ear" finds "Otitis externa, right ear"
-    before "Early syphilis"."""
-    text_words = re.findall(r"[a-z0-9]+", text.lower())
-    begins_with_it = bool(text_words) and text_words[0] == words[0]
-    holds_them_whole = all(word in text_words for word in words)
-    return (not begins_with_it, not holds_them_whole, is_term, len(text))
+def _rank(text: str, options: Options, is_term: bool) -> Rank:
+    """Texts holding the query's words one after another, then those whose first word is
+    the query's first word, then those holding each of its words whole; then descriptions
+    before other names; shortest first. "fever" finds "Fever, unspecified" before "Q
+    fever", "ear" finds "Otitis externa, right ear" before "Early syphilis", and "renal
+    failure" finds "Unspecified kidney failure" before "Kidney transplant failure". A
+    word's other writings count as it ("bph" begins "Benign prostatic hyperplasia")."""
+    text_words = _words(text)
+    begins_with_it = any(w and text_words[: len(w)] == w for w in map(_words, options[0]))
+    holds_them_whole = all(
+        any(_holds_words(text_words, _words(option)) for option in writings) for writings in options
+    )
+    in_a_row = _holds_in_a_row(text_words, options)
+    return (not in_a_row, not begins_with_it, not holds_them_whole, is_term, len(text))
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def _holds_in_a_row(text_words: list[str], options: Options) -> bool:
+    """Whether a writing of each query word follows the previous word's in `text_words`."""
+    ends = set(range(len(text_words)))  # where the next word may begin
+    for writings in options:
+        words = [w for w in map(_words, writings) if w]
+        ends = {end + len(w) for end in ends for w in words if text_words[end : end + len(w)] == w}
+    return bool(ends)
+
+
+def _holds_words(text_words: list[str], words: list[str]) -> bool:
+    """Whether `words` (at least one) occur in `text_words` one after another."""
+    span = len(words)
+    return span > 0 and any(
+        text_words[i : i + span] == words for i in range(len(text_words) - span + 1)
+    )
 
 
 # Keyed by the knowledge object itself (weakly): an index lives as long as its knowledge.

@@ -234,12 +234,17 @@ def api_submit(
 
 @router.get("/codes/search")
 def api_code_search(
-    request: Request, login: CurrentLogin, q: str = ""
+    request: Request, login: CurrentLogin, q: str = "", system: str = ""
 ) -> list[dict[str, str | bool | None]]:
-    """Codes whose code, description or inclusion term contains every word of q (CPT by
-    number); `matched` is the other name (inclusion term, includes note) the code was
-    found best by; `billable` is false for an ICD-10-CM category."""
-    hits = code_index(_knowledge(request)).search(q)
+    """Codes whose code, description or inclusion term contains every word of q, in the
+    spellings the tables use ("anaemia" finds anemia, "BPH" benign prostatic hyperplasia;
+    CPT by number); `system` (ICD10CM, ICD10PCS, HCPCS, CPT) keeps that system's codes
+    only. `matched` is the other name (inclusion term, includes note) the code was found
+    best by; `billable` is false for an ICD-10-CM category."""
+    try:
+        hits = code_index(_knowledge(request)).search(q, system=system or None)
+    except ValueError as error:
+        raise HTTPException(422, str(error)) from None
     return [
         {
             "code": hit.code,

@@ -244,6 +244,7 @@ def _case_page(request: Request, case_id: int, login: Login, error: str, status:
         "added": [(code, _knowledge(request).description(code)) for code in dict.fromkeys(added)],
         "error": error,
         "reviewers": [u.name for u in users(store) if u.active] if login.user.is_admin else [],
+        "search_systems": code_index(_knowledge(request)).systems,
     }
     return _render(request, "case.html", context, status)
 
@@ -277,8 +278,11 @@ async def submit_case(request: Request, case_id: int, login: CheckedLogin) -> Re
 
 
 @router.get("/codes/search", response_class=HTMLResponse, include_in_schema=False)
-def code_search(request: Request, login: CurrentLogin, q: str = "") -> Response:
-    hits = code_index(_knowledge(request)).search(q) if q.strip() else []
+def code_search(request: Request, login: CurrentLogin, q: str = "", system: str = "") -> Response:
+    try:
+        hits = code_index(_knowledge(request)).search(q, system=system or None) if q.strip() else []
+    except ValueError as error:
+        return _render(request, "error.html", {"status": 422, "message": str(error)}, 422)
     return _render(request, "search_results.html", {"hits": hits, "query": q})
 
 
