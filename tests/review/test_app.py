@@ -176,6 +176,12 @@ def test_review_flow_through_the_pages(review: ReviewApp, tmp_path: Path):
     assert "pending <b>2</b>" in queue.text and SECRET_TEXT not in queue.text
     # Reasons are counted per kind in the queue, listed per kind on the case page.
     assert queue.text.count(">uncertain 2</td>") == 2
+    # The app closes a case in one submit: no "in review" count or status until a case
+    # has decisions recorded through the store's API.
+    assert "in review" not in queue.text and '"in_review"' not in queue.text
+    review.store.record_decision(2, DIABETES, "accept", "rita")
+    queue = client.get("/queue")
+    assert "in review <b>1</b>" in queue.text and '<option value="in_review"' in queue.text
     claimed = client.post("/cases/next", data={"csrf_token": csrf})
     assert claimed.headers["location"] == "/cases/1"
     page = client.get("/cases/1")

@@ -171,12 +171,20 @@ def queue(
         error = ""
     except ValueError as problem:
         page, error = queries.QueuePage([], None), str(problem)
+    counts = queries.status_counts(store)
     context = {
         "login": login,
         "filters": filters,
         "page": page,
-        "counts": queries.status_counts(store),
-        "statuses": [queries.PENDING, "open", "in_review", DONE],
+        "counts": counts,
+        # The app closes a case in one submit: "in_review" (decisions recorded through
+        # the store's API, case not closed) is offered only where such cases exist.
+        "statuses": [
+            queries.PENDING,
+            "open",
+            *(["in_review"] if counts["in_review"] else []),
+            DONE,
+        ],
         "error": error,
     }
     return _render(request, "queue.html", context, 422 if error else 200)
