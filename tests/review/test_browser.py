@@ -83,6 +83,13 @@ def test_review_a_case_in_chromium(chromium_path: Path, server: tuple[str, str, 
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "review-case-page.png"), full_page=True)
 
+        # On a 1024 px laptop every column stays in view: Reject is not cut off.
+        page.set_viewport_size({"width": 1024, "height": 768})
+        panel = page.locator("section.codes").bounding_box()
+        reject = page.locator(f"input[aria-label='reject {DIABETES}']").bounding_box()
+        assert panel is not None and reject is not None
+        assert reject["x"] + reject["width"] <= min(panel["x"] + panel["width"], 1024)
+
         page.keyboard.press("Control+Enter")
         expect(page).to_have_url(f"{base}/cases/2")
         browser.close()
