@@ -283,6 +283,23 @@ def test_api_flow_and_openapi_behind_login(review: ReviewApp):
     assert client.get("/api/queue").status_code == 401
 
 
+def test_a_queue_row_lists_its_most_probable_codes_and_counts_the_rest(review: ReviewApp):
+    many = [
+        {"code": f"ICD10CM:R{50 + k}.9", "probability": 0.9 - k / 100, "accepted": False}
+        for k in range(9)
+    ]
+    review.store.enqueue([dataclasses.replace(new_case(7), predictions=many)])
+    client, _ = review.login("rita")
+    queue = client.get("/queue", params={"code": "ICD10CM:R58.9"}).text
+    shown = " ".join(p["code"] for p in many[:6])
+    everything = " ".join(p["code"] for p in many)
+    assert f'<td class="codes" title="{everything}">{shown} <span class="more">+3 more</span>' in (
+        queue
+    )
+    # Four codes: all shown, nothing counted.
+    assert "more</span>" not in client.get("/queue", params={"code": DIABETES}).text
+
+
 def test_pages_carry_security_headers_and_no_inline_script(review: ReviewApp):
     client, _ = review.login("rita")
     leases.claim(review.store, 1, "rita")

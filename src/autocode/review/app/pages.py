@@ -177,6 +177,7 @@ def queue(
         "filters": filters,
         "page": page,
         "counts": counts,
+        "codes_shown": QUEUE_CODES_SHOWN,
         # The app closes a case in one submit: "in_review" (decisions recorded through
         # the store's API, case not closed) is offered only where such cases exist.
         "statuses": [
@@ -188,6 +189,11 @@ def queue(
         "error": error,
     }
     return _render(request, "queue.html", context, 422 if error else 200)
+
+
+# A queue row lists its most probable codes (cases hold them most probable first); the
+# rest are counted, and all are in the cell's tooltip and on the case page.
+QUEUE_CODES_SHOWN = 6
 
 
 @router.post("/cases/next", include_in_schema=False)
