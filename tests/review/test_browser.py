@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from autocode.review import ReviewStore
+from autocode.review import ReviewStore, leases
 from autocode.review.auth import add_user
 from review.app_client import PASSWORD, SECRET_TEXT
 from review.test_store import ANEMIA, DIABETES, GOUT, HYPERTENSION, new_case
@@ -48,6 +48,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
     with ReviewStore(url) as store:
         store.enqueue([new_case(0, text=SECRET_TEXT), new_case(1, text=SECRET_TEXT)])
         add_user(store, "rita", "reviewer", PASSWORD, actor="test")
+        add_user(store, "ada", "admin", PASSWORD, actor="test")
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(SRC), "AUTOCODE_REVIEW_SECRET": "e2e-" + "s" * 40}
     command = [*CLI, "review", "serve", "--db", url, "--port", str(port)]
@@ -161,6 +162,48 @@ def test_the_case_page_says_what_submit_saves_and_guards_unsaved_work(
         assert store.get(1).status != "done"
 
 
+def test_an_admin_releasing_a_reviewers_case_is_asked_first(
+    chromium_path: Path, server: tuple[str, str, Path]
+):
+    from playwright.sync_api import expect, sync_playwright
+
+    base, url, _ = server
+    with ReviewStore(url) as store:
+        leases.claim(store, 1, "rita")
+    with sync_playwright() as playwright:
+        browser, page = _open_page(playwright, chromium_path)
+        asked: list[str] = []
+        answer = {"accept": False}
+
+        def reply(dialog: Any) -> None:
+            asked.append(dialog.message)
+            if answer["accept"]:
+                dialog.accept()
+            else:
+                dialog.dismiss()
+
+        page.on("dialog", reply)
+        _log_in(page, base, PASSWORD, name="ada")
+        page.goto(f"{base}/cases/1")
+        expect(page.locator(".notice").first).to_have_text("Leased to rita.")
+        page.click("button:has-text('Release')")
+        page.wait_for_timeout(500)
+        assert asked == [
+            "Release case #1 back to the queue? rita loses the lease and any choices not yet "
+            "submitted."
+        ]
+        with ReviewStore(url) as store:
+            assert store.get(1).lease_holder == "rita"  # dismissed: nothing sent
+        answer["accept"] = True
+        page.click("button:has-text('Release')")
+        expect(page.locator(".notice").first).to_have_text("Not claimed.")
+        # Nobody holds it now: nothing to release.
+        expect(page.locator("button:has-text('Release')")).to_have_count(0)
+        browser.close()
+    with ReviewStore(url) as store:
+        assert store.get(1).lease_holder is None
+
+
 def test_change_your_password_in_chromium(chromium_path: Path, server: tuple[str, str, Path]):
     from playwright.sync_api import expect, sync_playwright
 
@@ -194,8 +237,8 @@ def _open_page(playwright: Any, chromium_path: Path) -> tuple[Any, Any]:
     return browser, page
 
 
-def _log_in(page: Any, base: str, password: str) -> None:
+def _log_in(page: Any, base: str, password: str, name: str = "rita") -> None:
     page.goto(f"{base}/login")
-    page.fill("input[name=name]", "rita")
+    page.fill("input[name=name]", name)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")

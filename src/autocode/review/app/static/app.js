@@ -111,6 +111,12 @@
     if (event.target.closest("#review-form")) changed();
   });
 
+  // Forms that take work from someone (an admin's release, reassign) say so first.
+  document.addEventListener("submit", (event) => {
+    const question = event.target.dataset.confirm;
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
+
   document.addEventListener("submit", (event) => {
     if (event.target.id !== "review-form") return;
     if (!savedCodes().length && !window.confirm("Every code is rejected and none added: save this note with no code?")) {
