@@ -137,7 +137,7 @@ def test_synth_then_stats_matches_the_parquet_files(tmp_path: Path) -> None:
 def test_bad_rows_are_quarantined_by_kind(tmp_path: Path) -> None:
     out = tmp_path / "archive"
     args = ("--notes", "200", "--seed", "4", "--bad-row-rate", "0.2")
-    result = invoke("data", "synth", "--out", out, *args)
+    result = invoke("data", "synth", "--output", out, *args)  # as `predict` spells it
     assert result.exit_code == 0, result.stderr
     # The CLI wrote what the library writes for the same arguments.
     summary = write_synthetic_archive(tmp_path / "reference", 200, 4, bad_row_rate=0.2)

@@ -182,7 +182,7 @@ def print_stats(stats: dict[str, Any]) -> None:
 @data_app.command("prepare")
 def data_prepare(
     path: Path,
-    out: Annotated[Path, typer.Option("--out", help="Output directory.")],
+    out: Annotated[Path, typer.Option("--out", "--output", help="Output directory.")],
     source_format: FormatOption = "auto",
     split: SplitOption = None,
     language: LanguageOption = "en",
@@ -223,7 +223,7 @@ def _summary_line(summary: dict[str, Any]) -> str:
 
 @data_app.command("synth")
 def data_synth(
-    out: Annotated[Path, typer.Option("--out", help="Output directory.")],
+    out: Annotated[Path, typer.Option("--out", "--output", help="Output directory.")],
     notes: Annotated[int, typer.Option("--notes", min=1)] = 1000,
     seed: Annotated[int, typer.Option()] = 0,
     codes: Annotated[
@@ -340,7 +340,7 @@ def evaluate(
 def predict(
     model: Annotated[str, typer.Option("--model", help="Coder dir, runs:/… or models:/…")],
     input_path: Annotated[Path, typer.Option("--input", help="Any source the loaders read.")],
-    output: Annotated[Path, typer.Option("--output", help="Output directory (resumable).")],
+    output: Annotated[Path, typer.Option("--output", "--out", help="Output directory (resumable).")],
     source_format: FormatOption = "auto",
     split: SplitOption = None,
     language: LanguageOption = "en",

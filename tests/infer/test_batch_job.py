@@ -277,7 +277,8 @@ def test_output_naming_a_file_is_one_line(coder_dir: Path, archive: Path, tmp_pa
     existing = tmp_path / "out.parquet"
     existing.write_bytes(b"not a directory")
     command = ["predict", "--model", str(coder_dir), "--input", str(archive)]
-    result = CliRunner().invoke(app, [*command, "--output", str(existing)])
+    # Spelled --out, as `data prepare` and `review export` spell it: the same option.
+    result = CliRunner().invoke(app, [*command, "--out", str(existing)])
     assert_one_line_error(result, str(existing), "is a file")
 
 

@@ -163,7 +163,7 @@ def serve(
 
 @review_app.command("export")
 def export(
-    out: Annotated[Path, typer.Option("--out", help="Parquet file to write.")],
+    out: Annotated[Path, typer.Option("--out", "--output", help="Parquet file to write.")],
     db: DbOption = None,
 ) -> None:
     """Write the reviewed notes (final codes after review) as a canonical Parquet dataset."""
