@@ -340,7 +340,9 @@ def evaluate(
 def predict(
     model: Annotated[str, typer.Option("--model", help="Coder dir, runs:/… or models:/…")],
     input_path: Annotated[Path, typer.Option("--input", help="Any source the loaders read.")],
-    output: Annotated[Path, typer.Option("--output", "--out", help="Output directory (resumable).")],
+    output: Annotated[
+        Path, typer.Option("--output", "--out", help="Output directory (resumable).")
+    ],
     source_format: FormatOption = "auto",
     split: SplitOption = None,
     language: LanguageOption = "en",

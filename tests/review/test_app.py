@@ -384,6 +384,30 @@ def test_admin_manages_users_and_every_change_is_audited(review: ReviewApp):
     )
 
 
+def test_the_audit_log_reads_in_words_and_filters_by_case_who_and_action(review: ReviewApp):
+    leases.claim(review.store, 1, "rita")
+    rita = leases.claim(review.store, 2, "rita")
+    leases.submit(review.store, 2, rita.token, "rita", {HYPERTENSION: "reject"}, [], "a note")
+    admin, _ = review.login("ada")
+    page = admin.get("/admin/audit", params={"case": "2", "action": "submit"}).text
+    # Before and after in words, not JSON; the comment only as whether there was one.
+    assert (
+        f'<td class="state">status: open · codes: {DIABETES}, {HYPERTENSION}</td>'
+        f'<td class="state">status: done · codes: {DIABETES} · comment: yes</td>'
+    ) in page
+    assert page.count("<tr><td>20") == 1  # one entry: case 2's submit
+    # Who: the actor, or the account acted on; ada's login is hers, rita's claims hers.
+    rows_of = {who: admin.get("/admin/audit", params={"who": who}).text for who in ("rita", "ada")}
+    assert rows_of["rita"].count("<td>claim</td>") == 2
+    assert "<td>login</td>" not in rows_of["rita"]
+    assert "<td>login</td>" in rows_of["ada"] and "<td>claim</td>" not in rows_of["ada"]
+    # The action list is what the log holds; a case that is no number is said so.
+    assert "<option selected>submit</option>" in page and "<option >claim</option>" in page
+    refused = admin.get("/admin/audit", params={"case": "two"})
+    assert refused.status_code == 422 and "no case number &#39;two&#39;" in refused.text
+    assert "No entries match." in admin.get("/admin/audit", params={"case": "99"}).text
+
+
 def test_granting_admin_or_setting_a_password_asks_for_the_admins_own(review: ReviewApp):
     admin, csrf = review.login("ada")
     rita, _ = review.login("rita")

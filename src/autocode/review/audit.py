@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from autocode.review.store import AuditRow, ReviewStore
@@ -28,6 +28,28 @@ class AuditEntry:
     target_user: str | None
     before: dict[str, Any] | None
     after: dict[str, Any] | None
+
+
+def actions(store: ReviewStore) -> list[str]:
+    """The actions the log holds, alphabetically: what the audit page can filter on."""
+    with store.reading() as session:
+        return list(session.scalars(select(AuditRow.action).distinct().order_by(AuditRow.action)))
+
+
+def described(state: dict[str, Any] | None) -> str:
+    """A before/after state in words, one "key: value" per field: lists joined, booleans
+    as yes/no ("status: done · codes: ICD10CM:E11.9, ICD10CM:I10 · comment: yes")."""
+    if not state:
+        return ""
+    return " · ".join(f"{key.replace('_', ' ')}: {_value(value)}" for key, value in state.items())
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value)) if value else "none"
+    return "none" if value is None else str(value)
 
 
 def record(
@@ -56,12 +78,22 @@ def record(
 
 
 def entries(
-    store: ReviewStore, *, case_id: int | None = None, limit: int = 200
+    store: ReviewStore,
+    *,
+    case_id: int | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    limit: int = 200,
 ) -> list[AuditEntry]:
-    """The newest entries first, for one case or all."""
+    """The newest entries first: all, or those of one case, actor (who acted, or whose
+    account was acted on) or action."""
     query = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
     if case_id is not None:
         query = query.where(AuditRow.case_id == case_id)
+    if actor:
+        query = query.where(or_(AuditRow.actor == actor, AuditRow.target_user == actor))
+    if action:
+        query = query.where(AuditRow.action == action)
     with store.reading() as session:
         return [
             AuditEntry(

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
 
 from autocode.knowledge import CodeKnowledge
+from autocode.review import audit
 from autocode.review.app import api, pages, reasons
 from autocode.review.app.security import ForbiddenError, Hardening, NotAuthenticatedError, Sessions
 from autocode.review.auth import LoginLimiter
@@ -56,7 +57,7 @@ def create_app(store: ReviewStore, settings: AppSettings) -> FastAPI:
     package = resources.files("autocode.review.app")
     app.state.templates = Jinja2Templates(directory=str(package / "templates"))
     app.state.templates.env.filters.update(
-        reason_groups=reasons.grouped, reason_summary=reasons.summary
+        reason_groups=reasons.grouped, reason_summary=reasons.summary, described=audit.described
     )
     app.mount("/static", StaticFiles(directory=str(package / "static")), name="static")
     app.include_router(pages.router)

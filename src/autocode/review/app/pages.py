@@ -477,10 +477,21 @@ def dashboard_page(request: Request, login: AdminLogin) -> Response:
 
 
 @router.get("/admin/audit", response_class=HTMLResponse, include_in_schema=False)
-def audit_page(request: Request, login: AdminLogin) -> Response:
-    return _render(
-        request, "audit.html", {"login": login, "entries": audit.entries(_store(request))}
-    )
+def audit_page(
+    request: Request, login: AdminLogin, case: str = "", who: str = "", action: str = ""
+) -> Response:
+    store = _store(request)
+    case_id = int(case) if case.strip().isdigit() else None
+    error = "" if case_id is not None or not case.strip() else f"no case number {case!r}"
+    found = [] if error else audit.entries(store, case_id=case_id, actor=who, action=action)
+    context = {
+        "login": login,
+        "entries": found,
+        "filters": {"case": case, "who": who, "action": action},
+        "actions": audit.actions(store),
+        "error": error,
+    }
+    return _render(request, "audit.html", context, 422 if error else 200)
 
 
 def _knowledge(request: Request) -> CodeKnowledge:
