@@ -83,3 +83,7 @@ def test_reviewed_notes_join_training_and_held_out_notes_stay_out(tmp_path: Path
     assert (lineage["added"], lineage["replaced"], lineage["held_out"]) == (1, 1, 1)
     assert lineage["source"] == str(tmp_path / "reviewed.parquet")
     assert len(lineage["digest"]) == 64
+    assert data.reviewed[0].described() == (
+        f"reviewed notes from {tmp_path / 'reviewed.parquet'}: 1 replaced training notes' "
+        "codes, 1 added, 1 kept out (validation or test notes); quarantined 0"
+    )

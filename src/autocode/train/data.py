@@ -28,6 +28,14 @@ class ReviewedSource:
     replaced: int  # training notes whose codes the reviewers' codes replaced
     held_out: int  # notes of the validation or test roles, kept out of training
 
+    def described(self) -> str:
+        """What the file did to training, in one line for the run's log."""
+        return (
+            f"reviewed notes from {self.source}: {self.replaced} replaced training notes' "
+            f"codes, {self.added} added, {self.held_out} kept out (validation or test "
+            f"notes); quarantined {self.load['quarantined']}"
+        )
+
 
 @dataclass
 class ExperimentData:

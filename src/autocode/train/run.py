@@ -68,6 +68,8 @@ def run_training(config: TrainConfig, tracking_uri: str | None = None) -> TrainR
         len(data.test),
         data.report.quarantined_total,
     )
+    for reviewed in data.reviewed:
+        logger.info("%s", reviewed.described())
     with tracking.start_run(config.experiment_name, tracking_uri) as run:
         tracking.log_params(logged_params(config))
         tracking.log_lineage(data.lineage(), config.name)
