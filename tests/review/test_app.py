@@ -231,6 +231,30 @@ def test_a_second_reviewer_sees_the_case_leased_and_cannot_submit(review: Review
     assert response.status_code == 409 and "leased to rita" in response.json()["detail"]
 
 
+def test_a_reviewer_skips_a_case_to_the_next_and_it_goes_to_others(review: ReviewApp):
+    rita, csrf = review.login("rita")
+    assert rita.post("/cases/next", data={"csrf_token": csrf}).headers["location"] == "/cases/1"
+    page = rita.get("/cases/1").text
+    assert 'id="skip"' in page
+    token = re.search(r'name="lease_token" value="([^"]+)"', page)
+    assert token is not None
+    skipped = rita.post("/cases/1/skip", data={"csrf_token": csrf, "lease_token": token.group(1)})
+    assert (skipped.status_code, skipped.headers["location"]) == (303, "/cases/2")
+    assert review.store.get(1).lease_holder is None
+    # Rita's next passes case 1 by (she holds case 2); Rob's next is case 1.
+    assert rita.post("/cases/next", data={"csrf_token": csrf}).headers["location"] == "/cases/2"
+    rob = review.client()
+    session = rob.post("/api/login", json={"name": "rob", "password": PASSWORD}).json()
+    headers = {"X-CSRF-Token": session["csrf_token"]}
+    claimed = rob.post("/api/cases/next", headers=headers).json()
+    assert claimed["case_id"] == 1
+    # Through the API: the lease given back, then a stale token changes nothing.
+    body = {"token": claimed["token"]}
+    assert rob.post("/api/cases/1/skip", json=body, headers=headers).json() == {"skipped": True}
+    assert rob.post("/api/cases/1/skip", json=body, headers=headers).json() == {"skipped": False}
+    assert rob.post("/api/cases/1/skip", json=body).status_code == 403  # CSRF header needed
+
+
 def test_api_flow_and_openapi_behind_login(review: ReviewApp):
     client = review.client()
     login = client.post("/api/login", json={"name": "rob", "password": PASSWORD}).json()

@@ -142,3 +142,31 @@ def test_verdict_on_an_unpredicted_code_is_refused(store: ReviewStore):
     with pytest.raises(ValueError, match=f"{ASTHMA} is not predicted"):
         leases.submit(store, case_id, lease.token, "coder-a", {ASTHMA: "accept"})
     assert store.get(case_id).status == OPEN
+
+
+def test_a_skipped_case_goes_to_others_and_the_skippers_next_passes_it_by(store: ReviewStore):
+    first = leases.claim_next(store, "coder-a")
+    assert first is not None
+    assert leases.skip(store, first.case_id, first.token, "coder-a") is True
+    # Given back: coder-a's next passes it by; coder-b's next is that case.
+    again = leases.claim_next(store, "coder-a")
+    assert again is not None and again.case_id != first.case_id
+    other = leases.claim_next(store, "coder-b")
+    assert other is not None and other.case_id == first.case_id
+    # The old token, on a lease no longer coder-a's, changes nothing.
+    assert leases.skip(store, first.case_id, first.token, "coder-a") is False
+    assert store.get(first.case_id).lease_holder == "coder-b"
+    [entry] = audit.entries(store, action="skip")
+    assert (entry.actor, entry.case_id, entry.before, entry.after) == (
+        "coder-a",
+        first.case_id,
+        {"status": OPEN, "lease_holder": "coder-a"},
+        {},
+    )
+    # coder-b skips it too: still not coder-a's next, until the skip is forgotten.
+    assert leases.skip(store, other.case_id, other.token, "coder-b") is True
+    third = leases.claim_next(store, "coder-a")
+    assert third is not None and third.case_id != first.case_id
+    store.clock = lambda: datetime.now(UTC) + leases.SKIP_MEMORY + timedelta(minutes=1)
+    remembered_no_more = leases.claim_next(store, "coder-a")
+    assert remembered_no_more is not None and remembered_no_more.case_id == first.case_id

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from autocode.codes.systems import CodeError, normalize_code
@@ -26,6 +26,7 @@ from autocode.review.store import (
     ADD,
     DONE,
     REJECT,
+    AuditRow,
     CaseRow,
     DecisionRow,
     ReviewStore,
@@ -34,6 +35,9 @@ from autocode.review.store import (
 )
 
 DEFAULT_LEASE = timedelta(minutes=30)
+# A case a reviewer skipped goes to others; their own "next" passes over it this long.
+SKIP_MEMORY = timedelta(hours=12)
+SKIP = "skip"
 MAX_COMMENT_CHARS = 4000
 _NEXT_CANDIDATES = 20
 
@@ -89,7 +93,7 @@ def claim_next(
         # queueing them all behind the first; SQLite writers are serialised anyway.
         candidates = session.scalars(
             select(CaseRow.id)
-            .where(available(reviewer, now), *filters)
+            .where(available(reviewer, now), CaseRow.id.not_in(_skipped(reviewer, now)), *filters)
             .order_by(CaseRow.confidence, CaseRow.id)
             .limit(_NEXT_CANDIDATES)
             .with_for_update(skip_locked=True)
@@ -160,6 +164,41 @@ def submit(
         after = {"status": DONE, "codes": codes, "comment": bool(comment)}
         audit.record(session, now, reviewer, "submit", case_id=case_id, before=before, after=after)
         return codes
+
+
+def skip(store: ReviewStore, case_id: int, token: str, reviewer: str) -> bool:
+    """Give the case back to the queue for others: `reviewer`'s own lease, by its token.
+    Their `claim_next` passes over it for `SKIP_MEMORY`; they can still open it from the
+    queue. False, and nothing changed, where the lease is no longer theirs (expired and
+    claimed, released, reassigned) or the case is closed."""
+    now = store.clock()
+    with store.writing() as session:
+        before = _lease_state(session, case_id, now)
+        result = session.execute(
+            update(CaseRow)
+            .where(
+                CaseRow.id == case_id,
+                CaseRow.status != DONE,
+                CaseRow.lease_holder == reviewer,
+                CaseRow.lease_token == token,
+            )
+            .values(lease_holder=None, lease_token=None, lease_expires_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(result, "rowcount", 0) != 1:
+            return False
+        audit.record(session, now, reviewer, SKIP, case_id=case_id, before=before, after={})
+        return True
+
+
+def _skipped(reviewer: str, now: datetime) -> Select[int | None]:
+    """The cases `reviewer` skipped within `SKIP_MEMORY` (the audit log says which)."""
+    return select(AuditRow.case_id).where(
+        AuditRow.action == SKIP,
+        AuditRow.actor == reviewer,
+        AuditRow.at > now - SKIP_MEMORY,
+        AuditRow.case_id.is_not(None),
+    )
 
 
 def release(store: ReviewStore, case_id: int, actor: str) -> None:

@@ -71,6 +71,15 @@ class SubmitOut(BaseModel):
     codes: list[str]
 
 
+class LeaseToken(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(max_length=64, description="the lease token from claim")
+
+
+class SkipOut(BaseModel):
+    skipped: bool = Field(description="false: the lease was no longer yours; nothing changed")
+
+
 def _store(request: Request) -> ReviewStore:
     store: ReviewStore = request.app.state.store
     return store
@@ -230,6 +239,16 @@ def api_submit(
     except ValueError as error:
         raise HTTPException(422, str(error)) from None
     return SubmitOut(codes=codes)
+
+
+@router.post("/cases/{case_id}/skip", response_model=SkipOut)
+def api_skip(request: Request, case_id: int, lease: LeaseToken, login: CheckedLogin) -> SkipOut:
+    """Give the case back to the queue for others; your next claims pass over it for
+    12 hours."""
+    try:
+        return SkipOut(skipped=leases.skip(_store(request), case_id, lease.token, login.user.name))
+    except KeyError:
+        raise HTTPException(404, "no such case") from None
 
 
 @router.get("/codes/search")

@@ -291,6 +291,16 @@ async def submit_case(request: Request, case_id: int, login: CheckedLogin) -> Re
     return _go_next(request, login)
 
 
+@router.post("/cases/{case_id}/skip", include_in_schema=False)
+async def skip_case(request: Request, case_id: int, login: CheckedLogin) -> Response:
+    form = await request.form()
+    try:
+        leases.skip(_store(request), case_id, _field(form, "lease_token"), login.user.name)
+    except KeyError:
+        return _render(request, "error.html", {"status": 404, "message": "no such case"}, 404)
+    return _go_next(request, login)
+
+
 @router.get("/codes/search", response_class=HTMLResponse, include_in_schema=False)
 def code_search(request: Request, login: CurrentLogin, q: str = "", system: str = "") -> Response:
     try:

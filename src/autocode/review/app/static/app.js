@@ -102,6 +102,7 @@
       "/": () => document.getElementById("code-search")?.focus(),
       q: () => { window.location.href = "/queue"; },
       n: () => document.getElementById("start")?.click(),
+      s: () => document.getElementById("skip")?.click(),
     };
     const action = actions[event.key];
     if (action) { event.preventDefault(); action(); }
