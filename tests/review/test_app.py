@@ -241,6 +241,18 @@ def test_a_reviewer_skips_a_case_to_the_next_and_it_goes_to_others(review: Revie
     skipped = rita.post("/cases/1/skip", data={"csrf_token": csrf, "lease_token": token.group(1)})
     assert (skipped.status_code, skipped.headers["location"]) == (303, "/cases/2")
     assert review.store.get(1).lease_holder is None
+    # A page whose lease is gone (she claimed case 2 again in another tab: a new token)
+    # says so, and she stays on the case, still holding it.
+    stale = rita.get("/cases/2").text
+    old_token = re.search(r'name="lease_token" value="([^"]+)"', stale)
+    assert old_token is not None
+    rita.post("/cases/2/claim", data={"csrf_token": csrf})
+    refused = rita.post(
+        "/cases/2/skip", data={"csrf_token": csrf, "lease_token": old_token.group(1)}
+    )
+    assert refused.status_code == 409
+    assert "this page&#39;s lease on case 2 is no longer yours; nothing was skipped" in refused.text
+    assert review.store.get(2).lease_holder == "rita"
     # Rita's next passes case 1 by (she holds case 2); Rob's next is case 1.
     assert rita.post("/cases/next", data={"csrf_token": csrf}).headers["location"] == "/cases/2"
     rob = review.client()
@@ -312,7 +324,9 @@ def test_a_queue_row_lists_its_most_probable_codes_and_counts_the_rest(review: R
         {"code": f"ICD10CM:R{50 + k}.9", "probability": 0.9 - k / 100, "accepted": False}
         for k in range(9)
     ]
-    review.store.enqueue([dataclasses.replace(new_case(7), predictions=many)])
+    # Enqueued in any order, listed most probable first.
+    shuffled = [many[k] for k in (4, 8, 0, 6, 2, 7, 1, 5, 3)]
+    review.store.enqueue([dataclasses.replace(new_case(7), predictions=shuffled)])
     client, _ = review.login("rita")
     queue = client.get("/queue", params={"code": "ICD10CM:R58.9"}).text
     shown = " ".join(p["code"] for p in many[:6])
@@ -412,23 +426,31 @@ def test_the_audit_log_reads_in_words_and_filters_by_case_who_and_action(review:
     leases.claim(review.store, 1, "rita")
     rita = leases.claim(review.store, 2, "rita")
     leases.submit(review.store, 2, rita.token, "rita", {HYPERTENSION: "reject"}, [], "a note")
-    admin, _ = review.login("ada")
+    admin, admin_csrf = review.login("ada")
     page = admin.get("/admin/audit", params={"case": "2", "action": "submit"}).text
     # Before and after in words, not JSON; the comment only as whether there was one.
     assert (
         f'<td class="state">status: open · codes: {DIABETES}, {HYPERTENSION}</td>'
         f'<td class="state">status: done · codes: {DIABETES} · comment: yes</td>'
     ) in page
-    assert page.count("<tr><td>20") == 1  # one entry: case 2's submit
+    assert page.count('<td class="state">') == 2  # one entry, case 2's submit: before, after
     # Who: the actor, or the account acted on; ada's login is hers, rita's claims hers.
     rows_of = {who: admin.get("/admin/audit", params={"who": who}).text for who in ("rita", "ada")}
     assert rows_of["rita"].count("<td>claim</td>") == 2
     assert "<td>login</td>" not in rows_of["rita"]
     assert "<td>login</td>" in rows_of["ada"] and "<td>claim</td>" not in rows_of["ada"]
-    # The action list is what the log holds; a case that is no number is said so.
-    assert "<option selected>submit</option>" in page and "<option >claim</option>" in page
-    refused = admin.get("/admin/audit", params={"case": "two"})
-    assert refused.status_code == 422 and "no case number &#39;two&#39;" in refused.text
+    # The action list is what the log holds, the chosen one selected.
+    options = re.findall(r"<option( selected)?>([a-z_ ]+)</option>", page)
+    assert ("", "claim") in options and (" selected", "submit") in options
+    # Who: an admin's release names whose lease it ended.
+    admin.post("/admin/cases/1/release", data={"csrf_token": admin_csrf})
+    released = admin.get("/admin/audit", params={"who": "rita", "action": "release"}).text
+    assert released.count('<td class="state">') == 2
+    # A case that is no number (a Unicode digit, more digits than a case id has) is said
+    # so, once; a number without entries matches none.
+    for wrong in ("two", "²", "99999999999999999999"):
+        refused = admin.get("/admin/audit", params={"case": wrong})
+        assert refused.status_code == 422 and refused.text.count("no case number") == 1
     assert "No entries match." in admin.get("/admin/audit", params={"case": "99"}).text
 
 

@@ -83,9 +83,17 @@ def test_a_code_ranks_by_its_best_name():
         ("centre", ("centre", "center")),
         ("renal", ("renal", "kidney")),
         ("bph", ("bph", "benign prostatic hyperplasia")),  # any case in a search box
-        ("canoes", ("canoes",)),  # a plural "oes" is no British spelling
+        ("haem", ("haem", "hem")),  # while a coder types
+        ("paralysed", ("paralysed", "paralyzed")),
+        ("sulphonamide", ("sulphonamide", "sulfonamide")),
+        # Spellings that only look British keep theirs.
+        ("canoes", ("canoes",)),
+        ("aerial", ("aerial",)),
+        ("algae", ("algae",)),
+        ("hours", ("hours",)),
+        ("thromboembolism", ("thromboembolism",)),
         ("fever", ("fever",)),
-        ("toe", ("toe",)),  # too short to be British
+        ("toe", ("toe",)),
     ],
 )
 def test_a_typed_word_keeps_itself_first_beside_the_tables_writings(
@@ -132,3 +140,28 @@ def test_a_search_in_one_system_keeps_its_codes_only() -> None:
     assert [hit.code for hit in index.search("99213", system="CPT")] == ["CPT:99213"]
     with pytest.raises(ValueError, match="no code search for system 'ICD10PCS'"):
         index.search("fever", system="ICD10PCS")
+
+
+def test_other_writings_match_at_a_words_start_only() -> None:
+    index = CodeIndex(
+        [
+            CodeEntry("ICD10CM:K76.0", "Fatty (change of) liver, not elsewhere classified"),
+            CodeEntry("ICD10CM:O80", "Encounter for full-term uncomplicated delivery"),
+            CodeEntry("ICD10CM:N21.0", "Calculus in bladder"),
+            CodeEntry("ICD10CM:K80.20", "Calculus of gallbladder without cholecystitis"),
+        ]
+    )
+    # "hepatic" is the tabular's "liver", not "delivery"; "vesical" "bladder", not
+    # "gallbladder"; the word as typed is still found anywhere ("calc" in "Calculus").
+    assert [hit.code for hit in index.search("hepatic")] == ["ICD10CM:K76.0"]
+    assert [hit.code for hit in index.search("vesical calc")] == ["ICD10CM:N21.0"]
+
+
+def test_a_name_found_as_typed_ranks_before_one_found_by_another_writing() -> None:
+    index = CodeIndex(
+        [
+            CodeEntry("ICD10CM:X1", "Kidney cyst"),
+            CodeEntry("ICD10CM:X2", "Renal cyst, acquired"),  # longer, yet first
+        ]
+    )
+    assert [hit.code for hit in index.search("renal cyst")] == ["ICD10CM:X2", "ICD10CM:X1"]

@@ -120,7 +120,7 @@ def test_release_and_reassign_are_audited(store: ReviewStore):
         leases.submit(store, case_id, moved.token, "coder-b", {})
     actions = [(e.actor, e.action, e.before, e.target_user) for e in audit.entries(store)]
     assert actions[:3] == [
-        ("boss", "release", {"status": OPEN, "lease_holder": "coder-b"}, None),
+        ("boss", "release", {"status": OPEN, "lease_holder": "coder-b"}, "coder-b"),  # whose
         ("boss", "reassign", {"status": OPEN, "lease_holder": "coder-a"}, "coder-b"),
         ("coder-a", "claim", {"status": OPEN, "lease_holder": None}, None),
     ]
@@ -170,3 +170,12 @@ def test_a_skipped_case_goes_to_others_and_the_skippers_next_passes_it_by(store:
     store.clock = lambda: datetime.now(UTC) + leases.SKIP_MEMORY + timedelta(minutes=1)
     remembered_no_more = leases.claim_next(store, "coder-a")
     assert remembered_no_more is not None and remembered_no_more.case_id == first.case_id
+
+
+def test_a_skipped_case_reassigned_to_the_skipper_is_not_passed_over(store: ReviewStore):
+    first = leases.claim_next(store, "coder-a")
+    assert first is not None and leases.skip(store, first.case_id, first.token, "coder-a")
+    leases.reassign(store, first.case_id, "coder-a", actor="admin")
+    # Held again: her next is that case, not another one beside it.
+    again = leases.claim_next(store, "coder-a")
+    assert again is not None and again.case_id == first.case_id

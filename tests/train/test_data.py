@@ -85,5 +85,5 @@ def test_reviewed_notes_join_training_and_held_out_notes_stay_out(tmp_path: Path
     assert len(lineage["digest"]) == 64
     assert data.reviewed[0].described() == (
         f"reviewed notes from {tmp_path / 'reviewed.parquet'}: 1 replaced training notes' "
-        "codes, 1 added, 1 kept out (validation or test notes); quarantined 0"
+        "codes, 1 added, 1 kept out (notes of splits not trained on); quarantined 0"
     )

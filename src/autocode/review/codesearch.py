@@ -22,9 +22,12 @@ from autocode.knowledge import CodeKnowledge
 from autocode.review.search_words import word_options
 
 MAX_QUERY_CHARS = 100
+FUNCTION_WORDS = frozenset(
+    {"a", "an", "and", "as", "at", "by", "for", "in", "of", "on", "or"}
+    | {"the", "to", "with", "without"}
+)
 SEARCHABLE_SYSTEMS = (ICD10CM, ICD10PCS, HCPCS, CPT)
-Options = list[tuple[str, ...]]  # per query word: its writings (`word_options`)
-Rank = tuple[bool, bool, bool, bool, int]  # `_rank`: the smaller, the better the hit
+Rank = tuple[bool, bool, bool, bool, bool, int]  # `_rank`: the smaller, the better the hit
 _CPT_NUMBER = re.compile(r"(?:cpt:?\s*)?(\d{4}[0-9FTU])", re.IGNORECASE)
 
 
@@ -70,26 +73,52 @@ class CodeIndex:
         words = query.lower().split()
         if not words:
             return []
-        options = [word_options(word) for word in words]
+        query_words = [_QueryWord.of(word) for word in words]
         hits: list[CodeHit] = []
         cpt = _CPT_NUMBER.fullmatch(query)
         if cpt and system in (None, CPT):
             hits.append(CodeHit(f"{CPT}:{cpt.group(1).upper()}", "CPT code (no description)"))
-        prefix = None if system is None else f"{system}:"
-        code_hits: list[CodeHit] = []
-        ranked: list[tuple[Rank, CodeHit]] = []
-        for entry, haystack in zip(self.entries, self._haystacks, strict=True):
-            if prefix is not None and not entry.code.startswith(prefix):
-                continue
-            if _holds(haystack, options):
-                if _bare(entry.code).startswith(words[0].replace(".", "")):
-                    code_hits.append(CodeHit(entry.code, entry.description, None, entry.billable))
-                else:
-                    ranked.append(_ranked_hit(entry, options))
-                if len(code_hits) >= limit:
-                    break
-        ranked.sort(key=lambda pair: pair[0])
-        return (hits + code_hits + [hit for _, hit in ranked])[:limit]
+        prefix = f"{system}:" if system else ""
+        found = [
+            self.entries[k]
+            for k in self._holding(query_words)
+            if self.entries[k].code.startswith(prefix)
+        ]
+        # Codes the query begins, in code order, lead; only when they leave room are the
+        # others ranked (a rank costs far more than a prefix test: "s" holds 100k names).
+        code_prefix = words[0].replace(".", "")
+        by_code = [e for e in found if _bare(e.code).startswith(code_prefix)][:limit]
+        hits += [CodeHit(e.code, e.description, None, e.billable) for e in by_code]
+        if len(hits) >= limit:
+            return hits[:limit]
+        ranked = sorted(
+            (
+                _ranked_hit(e, query_words)
+                for e in found
+                if not _bare(e.code).startswith(code_prefix)
+            ),
+            key=lambda pair: pair[0],
+        )
+        return (hits + [hit for _, hit in ranked])[:limit]
+
+    def _holding(self, query: list[_QueryWord]) -> list[int]:
+        """Positions of the entries that hold every query word, in index order: one pass
+        over the index per writing (a comprehension over `in`, the fastest scan Python
+        has), the other writings checked at a word's start only where found."""
+        # Beside other words, "of" or "with" finds almost every name: scanning for it
+        # costs most of a search and narrows nothing. It still counts in the ranking.
+        scanned = [word for word in query if word.typed not in FUNCTION_WORDS] or query
+        holding: set[int] | None = None
+        for word in scanned:
+            found = {k for k, haystack in enumerate(self._haystacks) if word.typed in haystack}
+            for other, start in zip(word.others, word.at_start, strict=True):
+                found.update(
+                    k
+                    for k, haystack in enumerate(self._haystacks)
+                    if other in haystack and k not in found and start.search(haystack)
+                )
+            holding = found if holding is None else holding & found
+        return sorted(holding or ())
 
 
 def _bare(code: str) -> str:
@@ -97,62 +126,112 @@ def _bare(code: str) -> str:
     return code.split(":", 1)[-1].replace(".", "").lower()
 
 
-def _ranked_hit(entry: CodeEntry, options: Options) -> tuple[Rank, CodeHit]:
+@dataclass(frozen=True)
+class _QueryWord:
+    """One word of a query: as typed, found anywhere (a prefix while the coder types);
+    its other writings (`word_options`) only at a word's start, so that "liver" (for
+    "hepatic") does not find "delivery" nor "bladder" (for "vesical") "gallbladder"."""
+
+    typed: str
+    others: tuple[str, ...]
+    at_start: tuple[re.Pattern[str], ...]
+    writings: tuple[tuple[str, ...], ...]  # each writing's words, the typed one first
+
+    @classmethod
+    def of(cls, word: str) -> _QueryWord:
+        typed, *others = word_options(word)
+        return cls(
+            typed,
+            tuple(others),
+            tuple(re.compile(rf"(?<![a-z0-9]){re.escape(other)}") for other in others),
+            tuple(tuple(_words(writing)) for writing in (typed, *others)),
+        )
+
+    def held_by(self, lowered: str) -> bool:
+        """Whether the lower-cased text holds this word in one of its writings."""
+        if self.typed in lowered:
+            return True
+        return any(
+            other in lowered and start.search(lowered)  # the cheap test first
+            for other, start in zip(self.others, self.at_start, strict=True)
+        )
+
+
+def _ranked_hit(entry: CodeEntry, query: list[_QueryWord]) -> tuple[Rank, CodeHit]:
     """The hit by the best of the texts that hold the query (its description, or another
     name, which the hit then names), with that text's rank."""
     texts = [(entry.description, False), *((term, True) for term in entry.terms)]
-    holding = [(text, is_term) for text, is_term in texts if _holds(text.lower(), options)]
+    holding = [(text, is_term) for text, is_term in texts if _holds(text.lower(), query)]
     best = min(
-        ((_rank(text, options, is_term), text, is_term) for text, is_term in holding),
+        ((_rank(text, query, is_term), text, is_term) for text, is_term in holding),
         default=None,
     )
     if best is None:  # found by its code's letters, or words spread over several texts
-        return (True, True, True, True, len(entry.description)), CodeHit(
+        return (True, True, True, True, True, len(entry.description)), CodeHit(
             entry.code, entry.description, None, entry.billable
         )
     rank, text, is_term = best
     return rank, CodeHit(entry.code, entry.description, text if is_term else None, entry.billable)
 
 
-def _holds(lowered: str, options: Options) -> bool:
-    """Whether the lower-cased text holds one writing of each query word."""
-    return all(any(option in lowered for option in writings) for writings in options)
+def _holds(lowered: str, query: list[_QueryWord]) -> bool:
+    """Whether the lower-cased text holds one writing of each query word (function words
+    aside, as `CodeIndex._holding` finds them)."""
+    scanned = [word for word in query if word.typed not in FUNCTION_WORDS] or query
+    return all(word.held_by(lowered) for word in scanned)
 
 
-def _rank(text: str, options: Options, is_term: bool) -> Rank:
+def _rank(text: str, query: list[_QueryWord], is_term: bool) -> Rank:
     """Texts holding the query's words one after another, then those whose first word is
-    the query's first word, then those holding each of its words whole; then descriptions
-    before other names; shortest first. "fever" finds "Fever, unspecified" before "Q
-    fever", "ear" finds "Otitis externa, right ear" before "Early syphilis", and "renal
-    failure" finds "Unspecified kidney failure" before "Kidney transplant failure". A
-    word's other writings count as it ("bph" begins "Benign prostatic hyperplasia")."""
-    text_words = _words(text)
-    begins_with_it = any(w and text_words[: len(w)] == w for w in map(_words, options[0]))
+    the query's first word, then those holding each of its words whole, then those found
+    by the words as typed rather than by other writings; then descriptions before other
+    names; shortest first. "fever" finds "Fever, unspecified" before "Q fever", "ear"
+    finds "Otitis externa, right ear" before "Early syphilis", and "renal failure" finds
+    "Unspecified kidney failure" before "Kidney transplant failure". A word's other
+    writings count as it ("bph" begins "Benign prostatic hyperplasia")."""
+    lowered = text.lower()
+    text_words = _words(lowered)
+    begins_with_it = any(w and text_words[: len(w)] == list(w) for w in query[0].writings)
     holds_them_whole = all(
-        any(_holds_words(text_words, _words(option)) for option in writings) for writings in options
+        any(_holds_words(text_words, words) for words in word.writings) for word in query
     )
-    in_a_row = _holds_in_a_row(text_words, options)
-    return (not in_a_row, not begins_with_it, not holds_them_whole, is_term, len(text))
+    # One word is in a row with itself: only a longer query needs the walk.
+    in_a_row = _holds_in_a_row(text_words, query) if len(query) > 1 else holds_them_whole
+    as_typed = all(word.typed in lowered for word in query)
+    return (
+        not in_a_row,
+        not begins_with_it,
+        not holds_them_whole,
+        not as_typed,
+        is_term,
+        len(text),
+    )
 
 
 def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", text.lower())
 
 
-def _holds_in_a_row(text_words: list[str], options: Options) -> bool:
+def _holds_in_a_row(text_words: list[str], query: list[_QueryWord]) -> bool:
     """Whether a writing of each query word follows the previous word's in `text_words`."""
     ends = set(range(len(text_words)))  # where the next word may begin
-    for writings in options:
-        words = [w for w in map(_words, writings) if w]
-        ends = {end + len(w) for end in ends for w in words if text_words[end : end + len(w)] == w}
-    return bool(ends)
+    for word in query:
+        ends = {
+            end + len(words)
+            for end in ends
+            for words in word.writings
+            if words and text_words[end : end + len(words)] == list(words)
+        }
+        if not ends:
+            return False
+    return True
 
 
-def _holds_words(text_words: list[str], words: list[str]) -> bool:
+def _holds_words(text_words: list[str], words: tuple[str, ...]) -> bool:
     """Whether `words` (at least one) occur in `text_words` one after another."""
-    span = len(words)
+    span, wanted = len(words), list(words)
     return span > 0 and any(
-        text_words[i : i + span] == words for i in range(len(text_words) - span + 1)
+        text_words[i : i + span] == wanted for i in range(len(text_words) - span + 1)
     )
 
 
@@ -167,6 +246,12 @@ def code_index(knowledge: CodeKnowledge) -> CodeIndex:
         if knowledge not in _indexes:
             _indexes[knowledge] = CodeIndex(_entries(knowledge))
         return _indexes[knowledge]
+
+
+def search_systems(knowledge: CodeKnowledge) -> tuple[str, ...]:
+    """The systems `_entries` gives `knowledge`'s index, without building it: HCPCS
+    where the knowledge has the CMS file; CPT by number."""
+    return tuple(s for s in SEARCHABLE_SYSTEMS if s != HCPCS or knowledge.hcpcs is not None)
 
 
 def _entries(knowledge: CodeKnowledge) -> list[CodeEntry]:

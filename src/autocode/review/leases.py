@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from autocode.codes.systems import CodeError, normalize_code
@@ -93,7 +93,7 @@ def claim_next(
         # queueing them all behind the first; SQLite writers are serialised anyway.
         candidates = session.scalars(
             select(CaseRow.id)
-            .where(available(reviewer, now), CaseRow.id.not_in(_skipped(reviewer, now)), *filters)
+            .where(available(reviewer, now), _not_skipped(reviewer, now), *filters)
             .order_by(CaseRow.confidence, CaseRow.id)
             .limit(_NEXT_CANDIDATES)
             .with_for_update(skip_locked=True)
@@ -191,14 +191,17 @@ def skip(store: ReviewStore, case_id: int, token: str, reviewer: str) -> bool:
         return True
 
 
-def _skipped(reviewer: str, now: datetime) -> Select[int | None]:
-    """The cases `reviewer` skipped within `SKIP_MEMORY` (the audit log says which)."""
-    return select(AuditRow.case_id).where(
+def _not_skipped(reviewer: str, now: datetime) -> ColumnElement[bool]:
+    """Cases `reviewer` did not skip within `SKIP_MEMORY` (the audit log says which), or
+    holds now all the same (reassigned to them since): a held case is never passed over."""
+    skipped = select(AuditRow.case_id).where(
         AuditRow.action == SKIP,
         AuditRow.actor == reviewer,
         AuditRow.at > now - SKIP_MEMORY,
-        AuditRow.case_id.is_not(None),
+        AuditRow.case_id.is_not(None),  # NOT IN over a NULL would match nothing
     )
+    held = and_(CaseRow.lease_holder == reviewer, CaseRow.lease_expires_at > now)
+    return or_(CaseRow.id.not_in(skipped), held)
 
 
 def release(store: ReviewStore, case_id: int, actor: str) -> None:
@@ -211,7 +214,16 @@ def release(store: ReviewStore, case_id: int, actor: str) -> None:
             .where(CaseRow.id == case_id)
             .values(lease_holder=None, lease_token=None, lease_expires_at=None)
         )
-        audit.record(session, now, actor, "release", case_id=case_id, before=before, after={})
+        audit.record(
+            session,
+            now,
+            actor,
+            "release",
+            case_id=case_id,
+            target_user=before["lease_holder"],  # whose lease it ended, for the log's filter
+            before=before,
+            after={},
+        )
 
 
 def reassign(

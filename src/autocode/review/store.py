@@ -677,8 +677,10 @@ def case_confidence(predictions: Sequence[dict[str, Any]]) -> float:
 
 
 def code_list(predictions: Sequence[dict[str, Any]]) -> str:
-    """`|A|B|`: the predicted codes, delimited so `LIKE '%|A|%'` matches whole codes only."""
-    return "|" + "".join(f"{p['code']}|" for p in predictions)
+    """`|A|B|`: the predicted codes, most probable first (the queue page shows the first
+    few), delimited so `LIKE '%|A|%'` matches whole codes only."""
+    ranked = sorted(predictions, key=lambda p: -(p.get("probability") or 0.0))
+    return "|" + "".join(f"{p['code']}|" for p in ranked)
 
 
 def _case_row(session: Session, case_id: int, lock: bool = False) -> CaseRow:

@@ -32,8 +32,8 @@ class ReviewedSource:
         """What the file did to training, in one line for the run's log."""
         return (
             f"reviewed notes from {self.source}: {self.replaced} replaced training notes' "
-            f"codes, {self.added} added, {self.held_out} kept out (validation or test "
-            f"notes); quarantined {self.load['quarantined']}"
+            f"codes, {self.added} added, {self.held_out} kept out (notes of splits not "
+            f"trained on); quarantined {self.load['quarantined']}"
         )
 
 

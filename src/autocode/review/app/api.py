@@ -244,7 +244,7 @@ def api_submit(
 @router.post("/cases/{case_id}/skip", response_model=SkipOut)
 def api_skip(request: Request, case_id: int, lease: LeaseToken, login: CheckedLogin) -> SkipOut:
     """Give the case back to the queue for others; your next claims pass over it for
-    12 hours."""
+    12 hours (`leases.SKIP_MEMORY`)."""
     try:
         return SkipOut(skipped=leases.skip(_store(request), case_id, lease.token, login.user.name))
     except KeyError:

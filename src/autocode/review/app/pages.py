@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +39,7 @@ from autocode.review.auth import (
     update_user,
     users,
 )
-from autocode.review.codesearch import code_index
+from autocode.review.codesearch import code_index, search_systems
 from autocode.review.leases import LeaseError
 from autocode.review.queries import QueueFilter
 from autocode.review.store import DONE, ReviewStore
@@ -154,6 +155,11 @@ def home(login: CurrentLogin) -> Response:
     return RedirectResponse("/queue", status_code=303)
 
 
+# A queue row lists its most probable codes (`store.code_list` ranks them); the
+# rest are counted, and all are in the cell's tooltip and on the case page.
+QUEUE_CODES_SHOWN = 6
+
+
 @router.get("/queue", response_class=HTMLResponse, include_in_schema=False)
 def queue(
     request: Request,
@@ -183,17 +189,12 @@ def queue(
         "statuses": [
             queries.PENDING,
             "open",
-            *(["in_review"] if counts["in_review"] else []),
+            *(["in_review"] if counts["in_review"] or filters.status == "in_review" else []),
             DONE,
         ],
         "error": error,
     }
     return _render(request, "queue.html", context, 422 if error else 200)
-
-
-# A queue row lists its most probable codes (cases hold them most probable first); the
-# rest are counted, and all are in the cell's tooltip and on the case page.
-QUEUE_CODES_SHOWN = 6
 
 
 @router.post("/cases/next", include_in_schema=False)
@@ -258,7 +259,8 @@ def _case_page(request: Request, case_id: int, login: Login, error: str, status:
         "added": [(code, _knowledge(request).description(code)) for code in dict.fromkeys(added)],
         "error": error,
         "reviewers": [u.name for u in users(store) if u.active] if login.user.is_admin else [],
-        "search_systems": code_index(_knowledge(request)).systems,
+        "search_systems": search_systems(_knowledge(request)),
+        "skip_hours": round(leases.SKIP_MEMORY.total_seconds() / 3600),
     }
     return _render(request, "case.html", context, status)
 
@@ -295,9 +297,14 @@ async def submit_case(request: Request, case_id: int, login: CheckedLogin) -> Re
 async def skip_case(request: Request, case_id: int, login: CheckedLogin) -> Response:
     form = await request.form()
     try:
-        leases.skip(_store(request), case_id, _field(form, "lease_token"), login.user.name)
+        skipped = leases.skip(
+            _store(request), case_id, _field(form, "lease_token"), login.user.name
+        )
     except KeyError:
         return _render(request, "error.html", {"status": 404, "message": "no such case"}, 404)
+    if not skipped:  # this page's lease is gone: say so rather than move on unseen
+        reason = f"this page's lease on case {case_id} is no longer yours; nothing was skipped"
+        return _case_page(request, case_id, login, reason, 409)
     return _go_next(request, login)
 
 
@@ -491,14 +498,17 @@ def audit_page(
     request: Request, login: AdminLogin, case: str = "", who: str = "", action: str = ""
 ) -> Response:
     store = _store(request)
-    case_id = int(case) if case.strip().isdigit() else None
-    error = "" if case_id is not None or not case.strip() else f"no case number {case!r}"
+    # ASCII digits only, and few: "²" is a digit to str.isdigit, and SQLite's integers end.
+    number = re.fullmatch(r"[0-9]{1,12}", case.strip())
+    case_id = int(number.group()) if number else None
+    error = "" if number or not case.strip() else f"no case number {case!r}"
     found = [] if error else audit.entries(store, case_id=case_id, actor=who, action=action)
     context = {
         "login": login,
         "entries": found,
         "filters": {"case": case, "who": who, "action": action},
-        "actions": audit.actions(store),
+        # An action typed into the URL stays selected, as it stays applied.
+        "actions": sorted({*audit.actions(store), *([action] if action else [])}),
         "error": error,
     }
     return _render(request, "audit.html", context, 422 if error else 200)

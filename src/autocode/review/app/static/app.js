@@ -78,11 +78,14 @@
       select(rows().findIndex((row) => row.dataset.code === target.dataset.code));
     } else {
       addCode(target.dataset.code, target.dataset.description || "");
+      target.blur();  // added: the page's shortcuts work again at once
     }
   });
 
   document.addEventListener("keydown", (event) => {
-    const typing = event.target.closest("input[type=search], input[type=text], input:not([type]), textarea, select");
+    // Letters typed into a field, or among the search results (where Enter leaves focus
+    // on an Add button), are not shortcuts: "s" there must not skip the case.
+    const typing = event.target.closest("input[type=search], input[type=text], input:not([type]), textarea, select, #search-results");
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
       const form = document.getElementById("review-form");
       if (form) { event.preventDefault(); form.requestSubmit(); }
@@ -109,7 +112,8 @@
   });
 
   document.addEventListener("change", (event) => {
-    if (event.target.closest("#review-form")) changed();
+    // Choosing the search's code system is no choice about the note's codes.
+    if (event.target.closest("#review-form") && event.target.id !== "code-system") changed();
   });
 
   // Forms that take work from someone (an admin's release, reassign) say so first.
