@@ -312,7 +312,20 @@ def evaluate(
             load_options(source_format, split, language, id_col, text_col, codes_col, system),
             needs_codes_for="evaluate",
         )
-        notes = load_notes(data, options).table
+        loaded = load_notes(data, options)
+        notes = loaded.table
+        if notes.num_rows == 0 and split:
+            raise ValueError(
+                f"{data}: no notes in split(s) {split}; a source without a split column has "
+                "none (`autocode data prepare` assigns splits), or leave out --split"
+            )
+        if loaded.report.quarantined_total:
+            reasons = ", ".join(f"{n} {why}" for why, n in loaded.report.quarantined.items())
+            _say(
+                "note",
+                f"{data}: {loaded.report.quarantined_total} of {loaded.report.read} rows "
+                f"quarantined, not scored ({reasons})",
+            )
         scored_notes = _notes_by_split(notes)
         if split is None and "train" in scored_notes:
             others = ",".join(name for name in scored_notes if name != "train")
@@ -333,7 +346,7 @@ def evaluate(
         print_json(report)
     else:
         counts = ", ".join(f"{name} {count}" for name, count in scored_notes.items())
-        _print_headline(report, f"{data} ({counts} notes)" if counts else str(data))
+        _print_headline(report, f"{data} ({counts or notes.num_rows} notes)")
 
 
 @app.command("predict")
@@ -418,10 +431,14 @@ def predict(
 
 
 def _notes_by_split(notes: pa.Table) -> dict[str, int]:
-    """Notes per split, in the order they come; empty for a source without splits."""
+    """Notes per split, in the order they come; empty for a source without splits (no
+    split column, or one that is empty: a loader's column for sources that have none)."""
     if "split" not in notes.column_names:
         return {}
-    return dict(Counter(str(name) for name in notes.column("split").to_pylist()))
+    names = notes.column("split").to_pylist()
+    if all(name is None for name in names):
+        return {}
+    return dict(Counter("no split" if name is None else str(name) for name in names))
 
 
 def _die_of_sigint() -> NoReturn:

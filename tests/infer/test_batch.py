@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -363,6 +364,17 @@ def test_pyfunc_refuses_missing_text_by_position_and_accepts_an_empty_frame(
         predict_frame(coder, notes)
     empty = predict_frame(coder, pd.DataFrame({"note_id": [], "text": []}))
     assert list(empty.columns) == list(OUTPUT_COLUMNS) and len(empty) == 0
+    # What batch coding quarantines, served notes are refused for, naming the rule only.
+    refused = {
+        "row 0: text has a NUL character at char 3": ["abc\x00 SECRET", "x"],
+        "row 1: text of 1000001 chars > limit 1000000": ["fine", "y" * 1_000_001],
+    }
+    for message, texts in refused.items():
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            predict_frame(coder, pd.DataFrame({"note_id": ["a", "b"], "text": texts}))
+    repeated = pd.DataFrame({"note_id": ["a", "b", "a"], "text": ["x", "y", "z"]})
+    with pytest.raises(ValueError, match=r"^rows 0 and 2: the same note_id$"):
+        predict_frame(coder, repeated)
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -165,6 +165,24 @@ def test_evaluate_names_the_splits_it_scored_and_warns_when_train_is_among_them(
     assert _squeezed(f"Metrics on {notes} (dev 2 notes)") in _squeezed(dev.stdout)
 
 
+def test_evaluate_on_a_source_without_splits_counts_its_notes_and_its_quarantine(
+    tmp_path: Path, coder_dir: Path, tiny_corpus: TinyCorpus
+) -> None:
+    texts = [*tiny_corpus.texts[:3], "   "]  # the last row has no text: quarantined
+    notes = write_notes(tmp_path / "notes.parquet", texts, tiny_corpus.code_lists[:4])
+    command = ["evaluate", "--model", str(coder_dir), "--data", str(notes)]
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    assert _squeezed(f"Metrics on {notes} (3 notes)") in _squeezed(result.stdout)
+    assert _squeezed(result.stderr) == _squeezed(
+        f"note: {notes}: 1 of 4 rows quarantined, not scored (1 empty_text)"
+    )
+    # A split asked of a source that has none is said so, not as an empty split.
+    split = CliRunner().invoke(app, [*command, "--split", "test"])
+    assert split.exit_code == 2
+    assert "a source without a split column has none" in split.stderr
+
+
 def _squeezed(text: str) -> str:
     """Without white space: a table's title wraps to the terminal, even inside a path."""
     return "".join(text.split())

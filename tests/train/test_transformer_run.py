@@ -60,3 +60,19 @@ def test_tiny_transformer_trains_logs_epochs_and_codes_an_uncoded_archive(
         for prediction in row["predictions"]:
             for span in prediction["evidence"]:  # attention spans point into the note
                 assert 0 <= span["start"] < span["end"] <= len(text)
+
+
+def test_an_encoder_that_is_not_there_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_synthetic_archive(tmp_path / "archive", 60, seed=3, n_codes=10)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    config = str(REPO_ROOT / "configs" / "transformer-tiny.yaml")
+    overrides = [f"data.source={tmp_path / 'archive'}", "model.params.model_name_or_path=/no/enc"]
+    args = ["train", "--config", config, *(a for o in overrides for a in ("--set", o))]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, (result.stderr, result.exception)
+    [line] = result.stderr.strip().splitlines()[-1:]
+    assert line.startswith("error: ") and "'/no/enc'" in line
+    assert "Traceback" not in result.stderr

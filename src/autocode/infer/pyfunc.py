@@ -20,6 +20,8 @@ from mlflow.models import ModelSignature, infer_signature
 from mlflow.pyfunc import PythonModel
 
 from autocode.collector import collector_paused
+from autocode.corpus.schema import DEFAULT_MAX_TEXT_CHARS
+from autocode.corpus.validity import character_problem
 from autocode.decisions.coder import CODER_ARTIFACT, Coder
 from autocode.decisions.routing import decide
 
@@ -83,6 +85,7 @@ def predict_frame(coder: Coder, notes: pd.DataFrame, *, evidence: bool = True) -
     if missing:
         raise ValueError(f"input is missing column(s) {missing}; expected {list(INPUT_COLUMNS)}")
     note_ids = [_note_id(position, note_id) for position, note_id in enumerate(notes["note_id"])]
+    _check_unique(note_ids)
     texts = [_text(position, text) for position, text in enumerate(notes["text"])]
     if not texts:
         return pd.DataFrame({column: [] for column in OUTPUT_COLUMNS})
@@ -134,7 +137,25 @@ def _note_id(position: int, note_id: object) -> str:
     )
 
 
+def _check_unique(note_ids: list[str]) -> None:
+    """One answer per id, as batch coding quarantines a repeated id (`duplicate_id`)."""
+    first: dict[str, int] = {}
+    for position, note_id in enumerate(note_ids):
+        if note_id in first:
+            raise ValueError(f"rows {first[note_id]} and {position}: the same note_id")
+        first[note_id] = position
+
+
 def _text(position: int, text: object) -> str:
+    """A text batch coding would code too (`corpus/validity.py`'s rules, its length cap);
+    the error names the row and the rule, never the text."""
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"row {position}: text must be a non-empty string")
+    if len(text) > DEFAULT_MAX_TEXT_CHARS:
+        raise ValueError(
+            f"row {position}: text of {len(text)} chars > limit {DEFAULT_MAX_TEXT_CHARS}"
+        )
+    problem = character_problem("text", text)
+    if problem is not None:
+        raise ValueError(f"row {position}: {problem}")
     return text

@@ -53,8 +53,9 @@ TINY_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 TINY_VOCABULARY = 2000  # whole words kept by the tiny BERT
 
 
-class EncoderNotFoundError(RuntimeError):
-    """The encoder's weights are neither local, bundled nor reachable."""
+class EncoderNotFoundError(FileNotFoundError):
+    """The encoder's weights are neither local, bundled nor reachable: a file not found,
+    so that `autocode train` says it in one line as it says a missing data file."""
 
 
 def load_pretrained(
