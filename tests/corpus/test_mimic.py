@@ -20,7 +20,7 @@ import pytest
 
 from autocode.corpus.canonical import Canonicalizer, RawRow
 from autocode.corpus.errors import SourceError, error_summary
-from autocode.corpus.load import load_notes
+from autocode.corpus.load import LoadOptions, load_notes
 from autocode.corpus.mimic import (
     MimicSummary,
     read_mimic3_rows,
@@ -274,6 +274,31 @@ def test_mimic3_missing_tables(mimic3_root: Path) -> None:
     (mimic3_root / "procedures_icd.csv").unlink()
     with pytest.raises(SourceError, match="missing required file PROCEDURES_ICD"):
         read_mimic3_rows(mimic3_root)
+
+
+@pytest.mark.integration
+def test_mimic3_notes_without_code_tables_load_for_coding_only(mimic3_root: Path) -> None:
+    for table in ("DIAGNOSES_ICD.csv.gz", "procedures_icd.csv"):
+        (mimic3_root / table).unlink()
+    rows = [row for row in read_mimic3_rows(mimic3_root, codes_required=False) if not row.rejected]
+    assert rows and all(row.codes == [] for row in rows)
+    # Detected by its NOTEEVENTS as before; training or evaluating needs the codes.
+    assert load_notes(mimic3_root).table.num_rows == len(rows)
+    with pytest.raises(SourceError, match="missing required file DIAGNOSES_ICD"):
+        load_notes(mimic3_root, LoadOptions(needs_codes_for="train"))
+
+
+def test_mimic4_notes_without_code_tables_load_for_coding_only(mimic4_root: Path) -> None:
+    shutil.rmtree(mimic4_root / "hosp")
+    rows = _by_id(list(read_mimic4_rows(mimic4_root, codes_required=False)))
+    assert {hadm_id: row.codes for hadm_id, row in rows.items()} == {
+        "22595853": [],
+        "23052089": [],
+    }
+    with pytest.raises(SourceError, match="missing required file hosp/diagnoses_icd"):
+        read_mimic4_rows(mimic4_root)
+    coding = load_notes(mimic4_root, LoadOptions(format="mimic4"))
+    assert sorted(coding.table.column("note_id").to_pylist()) == ["22595853", "23052089"]
 
 
 def _write_csv(path: Path, frame: pd.DataFrame) -> None:

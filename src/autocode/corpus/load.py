@@ -98,12 +98,20 @@ def _mimic_rows(
     from autocode.corpus import mimic  # only MIMIC users pay for its import
 
     summary = mimic.MimicSummary()
+    # Coding an archive needs its notes only: code tables are read where they exist.
+    codes_required = options.needs_codes_for is not None
     if source_format == "mimic3":
         yield from mimic.read_mimic3_rows(
-            path, split_file=options.split_file, include_cpt=options.include_cpt, summary=summary
+            path,
+            split_file=options.split_file,
+            include_cpt=options.include_cpt,
+            summary=summary,
+            codes_required=codes_required,
         )
     else:
-        yield from mimic.read_mimic4_rows(path, split_file=options.split_file, summary=summary)
+        yield from mimic.read_mimic4_rows(
+            path, split_file=options.split_file, summary=summary, codes_required=codes_required
+        )
     summary.check_balanced()
     if report is not None:
         for reason, rows in (

@@ -162,13 +162,15 @@ def read_mimic3_rows(
     include_cpt: bool = False,
     categories: Iterable[str] = (DISCHARGE_SUMMARY,),
     summary: MimicSummary | None = None,
+    codes_required: bool = True,
 ) -> Iterator[RawRow]:
     """One row per admission from MIMIC-III `NOTEEVENTS` and the code tables under `root`.
 
     Notes of `categories` are joined per HADM_ID: reports first, then addenda,
     each group in CHARTDATE then ROW_ID order. Rows flagged ISERROR are left
     out. With `split_file`, only the admissions it lists are emitted. Missing
-    files and columns raise `SourceError` here, before any row is read.
+    files and columns raise `SourceError` here, before any row is read; without
+    `codes_required` (an archive to code) a missing code table gives no codes.
     """
     summary = summary if summary is not None else MimicSummary()
     note_path = _require_table(root, "NOTEEVENTS")
@@ -177,7 +179,9 @@ def read_mimic3_rows(
     tables = MIMIC3_CODE_TABLES + ((MIMIC3_CPT_TABLE,) if include_cpt else ())
     codes: dict[str, list[str]] = {}
     for name, code_column, system in tables:
-        path = _require_table(root, name)
+        path = _require_table(root, name) if codes_required else _find_table(root, name)
+        if path is None:
+            continue
         table = _read_csv(path, {"HADM_ID": pa.string(), code_column: pa.string()}, summary)
         systems = [system] * table.num_rows
         _add_codes(codes, table["HADM_ID"], table[code_column], systems, summary)
@@ -191,13 +195,14 @@ def read_mimic4_rows(
     split_file: Path | None = None,
     note_file: str | Path = "note/discharge.csv.gz",
     summary: MimicSummary | None = None,
+    codes_required: bool = True,
 ) -> Iterator[RawRow]:
     """One row per admission from MIMIC-IV (v2.2+) notes and `hosp/` code tables.
 
     `note_file` is relative to `root` or absolute (MIMIC-IV-Note ships
     separately); `.csv.gz` or `.csv` is accepted. Notes are joined per hadm_id
     in note_seq order. With `split_file`, only the admissions it lists are
-    emitted.
+    emitted. Without `codes_required`, a missing code table gives no codes.
     """
     summary = summary if summary is not None else MimicSummary()
     note_path = _require_table(root, str(note_file).removesuffix(".gz").removesuffix(".csv"))
@@ -205,7 +210,9 @@ def read_mimic4_rows(
     splits = read_mimic_splits(split_file) if split_file is not None else None
     codes: dict[str, list[str]] = {}
     for name, systems in MIMIC4_CODE_TABLES:
-        path = _require_table(root, name)
+        path = _require_table(root, name) if codes_required else _find_table(root, name)
+        if path is None:
+            continue
         table = _read_csv(
             path,
             {"hadm_id": pa.string(), "icd_code": pa.string(), "icd_version": pa.string()},
@@ -419,13 +426,21 @@ def _icd_systems(path: Path, versions: pa.ChunkedArray, systems: Mapping[str, st
 
 
 def _require_table(root: Path, name: str) -> Path:
+    """`_find_table`'s file, or a SourceError naming the one missing."""
+    path = _find_table(root, name)
+    if path is None:
+        raise SourceError(root, f"missing required file {name}.csv or {name}.csv.gz")
+    return path
+
+
+def _find_table(root: Path, name: str) -> Path | None:
     """`NAME.csv.gz` or `NAME.csv`, with the name as given or in lower case."""
     for stem in dict.fromkeys((name, name.lower())):
         for suffix in (".csv.gz", ".csv"):
             path = root / f"{stem}{suffix}"
             if path.is_file():
                 return path
-    raise SourceError(root, f"missing required file {name}.csv or {name}.csv.gz")
+    return None
 
 
 def _require_columns(path: Path, columns: Iterable[str]) -> None:
