@@ -349,6 +349,39 @@ def evaluate(
         _print_headline(report, f"{data} ({counts or notes.num_rows} notes)")
 
 
+@app.command("serve")
+def serve(
+    model: Annotated[str, typer.Option("--model", help="Coder dir, runs:/… or models:/…")],
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 5000,
+    max_body_mb: Annotated[float, typer.Option("--max-body-mb", min=0.001)] = 20.0,
+    tracking_uri: TrackingUriOption = None,
+) -> None:
+    """Serve a Coder over HTTP: POST /invocations as MLflow's, with no note text in errors."""
+    import uvicorn
+
+    from autocode.infer.loading import (
+        coder_digest,
+        model_identity,
+        resolve_coder_dir,
+    )
+    from autocode.infer.pyfunc import load_for_serving
+    from autocode.infer.server import ServedModel, create_app
+
+    _use_tracking_uri(tracking_uri)
+    try:
+        directory = resolve_coder_dir(model)
+        served = ServedModel(
+            load_for_serving(directory), model, model_identity(coder_digest(directory))
+        )
+    except (ValueError, FileNotFoundError) as error:
+        raise fail(str(error)) from None
+    _say("serving", f"{model} ({served.version}) on http://{host}:{port}/invocations")
+    server_app = create_app(served, max_body_bytes=int(max_body_mb * 2**20))
+    # No access log: request lines carry no text, but a gateway's query strings might.
+    uvicorn.run(server_app, host=host, port=port, access_log=False, log_level="warning")
+
+
 @app.command("predict")
 def predict(
     model: Annotated[str, typer.Option("--model", help="Coder dir, runs:/… or models:/…")],
