@@ -338,6 +338,14 @@ def test_a_queue_row_lists_its_most_probable_codes_and_counts_the_rest(review: R
     assert "more</span>" not in client.get("/queue", params={"code": DIABETES}).text
 
 
+def test_a_malformed_api_body_is_refused_without_quoting_its_values(review: ReviewApp):
+    typed = "a password typed into the wrong field"
+    answer = review.client().post("/api/login", json={"user": "rob", "pass": typed})
+    assert answer.status_code == 422
+    assert typed not in answer.text and "rob" not in answer.text
+    assert {"loc": ["body", "name"], "msg": "Field required"} in answer.json()["detail"]
+
+
 def test_pages_carry_security_headers_and_no_inline_script(review: ReviewApp):
     client, _ = review.login("rita")
     leases.claim(review.store, 1, "rita")

@@ -106,6 +106,10 @@ def test_serve_says_what_a_missing_hcpcs_release_and_an_unset_secret_cost(
     assert f"warning: no HCPCS release at {missing}: code search" in result.output
     assert "warning: AUTOCODE_REVIEW_SECRET is not set" in result.output
 
+    monkeypatch.setenv("AUTOCODE_REVIEW_SECRET", "abc")  # set, but anyone could guess it
+    weak = runner.invoke(app, ["review", "serve", "--db", url])
+    assert weak.exit_code == 0
+    assert "warning: AUTOCODE_REVIEW_SECRET has 3 characters" in weak.output
     monkeypatch.setenv("AUTOCODE_REVIEW_SECRET", "s" * 48)
     again = runner.invoke(app, ["review", "serve", "--db", url])
     assert again.exit_code == 0 and "AUTOCODE_REVIEW_SECRET" not in again.output

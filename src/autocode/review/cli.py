@@ -20,6 +20,7 @@ DbOption = Annotated[
 ]
 PASSWORD_ENV = "AUTOCODE_REVIEW_PASSWORD"
 SECRET_ENV = "AUTOCODE_REVIEW_SECRET"
+MIN_SECRET_CHARS = 32  # a guessable secret lets anyone sign a session cookie
 
 
 def _url(db: str | None) -> str:
@@ -137,6 +138,13 @@ def serve(
         typer.echo(
             f"warning: {SECRET_ENV} is not set: sessions end when this server stops, and "
             "servers of one queue count wrong passwords apart",
+            err=True,
+        )
+    elif len(os.environ[SECRET_ENV]) < MIN_SECRET_CHARS:
+        typer.echo(
+            f"warning: {SECRET_ENV} has {len(os.environ[SECRET_ENV])} characters: session "
+            f"cookies signed with it can be forged; use {MIN_SECRET_CHARS} or more "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(48))')",
             err=True,
         )
     settings = AppSettings(
