@@ -81,6 +81,13 @@ def train_small_coder(
     return fit_coder(config, notes, None).coder
 
 
+def train_coder_dir(archive: Path, directory: Path, seed: int = 0) -> Path:
+    """The batch and serving tests' small Coder, trained on `archive`, saved to `directory`."""
+    routing = {"min_support": 5, "target_recall": 0.8}
+    train_small_coder(archive, "batch-test", epochs=2, seed=seed, routing=routing).save(directory)
+    return directory
+
+
 def training_notes() -> NoteSet:
     """Each note names two conditions and is coded with the first only; the second is a
     candidate that is not gold, as mentions a coder leaves uncoded are."""

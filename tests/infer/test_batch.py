@@ -30,16 +30,10 @@ from autocode.infer.loading import coder_digest, model_identity
 from autocode.infer.manifest import OutputMismatchError
 from autocode.infer.pyfunc import OUTPUT_COLUMNS, predict_frame
 from autocode.train.evaluation import evaluate_coder
-from coders import train_small_coder
+from coders import train_coder_dir
 from conftest import RecordingProgress
 
 BATCH_OPTIONS = LoadOptions(skip_unreadable_files=True)
-
-
-def train_coder_dir(archive: Path, directory: Path, seed: int = 0) -> Path:
-    routing = {"min_support": 5, "target_recall": 0.8}
-    train_small_coder(archive, "batch-test", epochs=2, seed=seed, routing=routing).save(directory)
-    return directory
 
 
 @pytest.fixture(scope="module")

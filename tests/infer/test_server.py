@@ -18,7 +18,7 @@ from autocode.corpus.synth import write_synthetic_archive
 from autocode.decisions.coder import Coder
 from autocode.infer.pyfunc import predict_frame
 from autocode.infer.server import ServedModel, create_app
-from infer.test_batch import train_coder_dir
+from coders import train_coder_dir
 from servers import free_port, running_server
 
 SECRET = "Patient Jane Roe MRN 4455667"

@@ -22,7 +22,7 @@ from autocode.corpus.schema import (
     TEXT,
     Note,
 )
-from autocode.corpus.validity import cap_quoted, character_problem, id_too_long
+from autocode.corpus.validity import cap_quoted, character_problem, id_too_long, text_too_long
 
 CODE_SEPARATORS = (";", "|", ",")
 SPLIT_NOT_SELECTED = "split_not_selected"
@@ -105,10 +105,8 @@ class Canonicalizer:
         text = _decode_text(raw.text)
         if not text.strip():
             raise _RejectedRowError(Reason.EMPTY_TEXT)
-        if len(text) > self.max_text_chars:
-            raise _RejectedRowError(
-                Reason.TEXT_TOO_LONG, f"{len(text)} chars > limit {self.max_text_chars}"
-            )
+        if too_long := text_too_long(text, self.max_text_chars):
+            raise _RejectedRowError(Reason.TEXT_TOO_LONG, too_long)
         _require_storable(TEXT, text)
         return Note(
             note_id=note_id,

@@ -27,6 +27,13 @@ def character_problem(field: str, value: str) -> str | None:
     return f"{field} has {kind} at char {found.start()}"
 
 
+def text_too_long(text: str, limit: int) -> str | None:
+    """Why a note's text is over `limit` characters, or None."""
+    if len(text) <= limit:
+        return None
+    return f"{len(text)} chars > limit {limit}"
+
+
 def id_too_long(field: str, value: str) -> str | None:
     """Why `value` is too long for an id column, or None."""
     if len(value) <= MAX_ID_CHARS:

@@ -21,7 +21,7 @@ from mlflow.pyfunc import PythonModel
 
 from autocode.collector import collector_paused
 from autocode.corpus.schema import DEFAULT_MAX_TEXT_CHARS
-from autocode.corpus.validity import character_problem
+from autocode.corpus.validity import character_problem, text_too_long
 from autocode.decisions.coder import CODER_ARTIFACT, Coder
 from autocode.decisions.routing import decide
 
@@ -151,11 +151,8 @@ def _text(position: int, text: object) -> str:
     the error names the row and the rule, never the text."""
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"row {position}: text must be a non-empty string")
-    if len(text) > DEFAULT_MAX_TEXT_CHARS:
-        raise ValueError(
-            f"row {position}: text of {len(text)} chars > limit {DEFAULT_MAX_TEXT_CHARS}"
-        )
-    problem = character_problem("text", text)
-    if problem is not None:
+    if too_long := text_too_long(text, DEFAULT_MAX_TEXT_CHARS):
+        raise ValueError(f"row {position}: text of {too_long}")
+    if problem := character_problem("text", text):
         raise ValueError(f"row {position}: {problem}")
     return text

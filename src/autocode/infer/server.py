@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from autocode.decisions.coder import Coder
 from autocode.infer.pyfunc import INPUT_COLUMNS, PREDICT_PARAMS, predict_frame
@@ -49,6 +50,10 @@ def create_app(model: ServedModel, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES)
     # CPU-bound request gains nothing from another beside it.
     predicting = threading.Lock()
 
+    def predict(notes: pd.DataFrame, evidence: bool) -> pd.DataFrame:
+        with predicting:
+            return predict_frame(model.coder, notes, evidence=evidence)
+
     @app.get("/ping")
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -59,8 +64,8 @@ def create_app(model: ServedModel, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES)
         try:
             body = await _body(request, max_body_bytes)
             notes, evidence = _notes(body)
-            with predicting:
-                frame = predict_frame(model.coder, notes, evidence=evidence)
+            # Off the event loop, so that /ping answers while a long request is coded.
+            frame = await run_in_threadpool(predict, notes, evidence)
         except RequestError as error:
             return JSONResponse({"error": str(error)}, status_code=error.status)
         except ValueError as error:  # `predict_frame`'s: a row and a rule, no text
